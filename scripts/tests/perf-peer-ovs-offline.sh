@@ -11,6 +11,15 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 py=/usr/bin/python3
 [ -x "$py" ] || py="$(command -v python3)"
+if ! "$py" -c 'import matplotlib' 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "perf-peer-ovs-offline: installing python3-matplotlib python3-yaml"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-matplotlib python3-yaml >/dev/null
+    else
+        echo "perf-peer-ovs-offline: python3-matplotlib is required" >&2
+        exit 1
+    fi
+fi
 work="$(mktemp -d -t perfkit-peer-test.XXXXXX)"
 trap 'rm -rf "$work"' EXIT INT TERM
 
