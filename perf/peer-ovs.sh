@@ -99,7 +99,9 @@ cleanup() {
         timeout 10 ovs-appctl -t "$tmp/ovs/run/ovs-vswitchd.ctl" exit --cleanup >/dev/null 2>&1 || true
     fi
     local pid
+    # Newest first, and each one's children before it (a helper's own children are in the list too).
     for pid in $(tac "$pids" 2>/dev/null); do
+        pkill -TERM -P "$pid" 2>/dev/null || true
         kill -TERM "$pid" 2>/dev/null || true
     done
     for pid in $(cat "$pids" 2>/dev/null); do
@@ -117,6 +119,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# Long steps run as background jobs that the shell waits for: `wait` returns
+# at once when a signal arrives, so the trap runs now, not after the step.
+bg_wait() {
+    "$@" &
+    local p=$!
+    echo "$p" >> "$pids"
+    wait "$p"
+}
 
 rows="$tmp/rows.jsonl"
 : > "$rows"
@@ -212,9 +223,13 @@ if skipped ovs; then
     for size in $sizes; do record_not_measured ovs "$size" "$sessions" "skipped (--skip)"; done
 else
     echo "peer-ovs: OVS-DPDK 3.1 gtpu decap, PMD on core 1"
-    # A subshell outside any condition, so that `set -e` holds inside ovs_run.
+    # A subshell outside any condition, so that `set -e` holds inside ovs_run;
+    # in the background, so that a signal reaches the trap at once.
     set +e
-    (set -e; ovs_run)
+    (set -e; ovs_run) &
+    ovs_job=$!
+    echo "$ovs_job" >> "$pids"
+    wait "$ovs_job"
     ovs_rc=$?
     set -e
     if [ "$ovs_rc" != 0 ]; then
@@ -233,7 +248,7 @@ else
     for size in $sizes; do
         prefix="$tag-testpmd-$size"
         echo "$prefix" >> "$prefixes"
-        "${measure[@]}" testpmd --pcap "$tmp/ul-$size.pcap" --file-prefix "$prefix" --lcores 0,1 \
+        bg_wait "${measure[@]}" testpmd --pcap "$tmp/ul-$size.pcap" --file-prefix "$prefix" --lcores 0,1 \
             --pidfile "$pids" --log "$tmp/testpmd-$size.log" "${wargs[@]}" \
             --tag "{\"system\":\"testpmd\",\"frame_bytes\":$size,\"psc\":true,\"sessions\":$sessions,\"overhead\":$psc_overhead}"
     done
@@ -257,7 +272,7 @@ else
             --dpdk-arg=--no-huge --dpdk-arg=-m --dpdk-arg=1024 --dpdk-arg=--no-pci \
             --dpdk-arg=--file-prefix --dpdk-arg="$prefix" --mbufs 65536 --control-core 0 --workers 1 \
             --api-listen "127.0.0.1:$api_port" --mbr-ul 100Gbps --mbr-dl 100Gbps 2>/dev/null
-        "${measure[@]}" upf --bin "$upf_bin" --config "$tmp/upf-$size.yaml" --api "127.0.0.1:$api_port" \
+        bg_wait "${measure[@]}" upf --bin "$upf_bin" --config "$tmp/upf-$size.yaml" --api "127.0.0.1:$api_port" \
             --pidfile "$pids" --log "$tmp/upf-$size.log" "${wargs[@]}" \
             --tag "{\"system\":\"upf\",\"frame_bytes\":$size,\"psc\":true,\"sessions\":$sessions,\"overhead\":$psc_overhead}"
     done
