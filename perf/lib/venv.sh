@@ -30,6 +30,10 @@ perfkit_venv() {
     fi
     if [ ! -e "$stamp" ] || ! "$venv/bin/python" -c 'import lbr_trex_client, yaml' 2>/dev/null; then
         local base
+        if ! /usr/bin/python3 -c 'import ensurepip' 2>/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            echo "perfkit: installing python3-venv" >&2
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >&2 || return 1
+        fi
         base="$(perfkit_base_python)" || return 1
         echo "perfkit: creating venv $venv (lbr-trex-client==$PERFKIT_TREX_CLIENT_VERSION, pyyaml)" >&2
         rm -rf "$venv"
