@@ -58,6 +58,7 @@ const STATIC_LIBS: &[&str] = &[
     "net",
     "mbuf",
     "mempool",
+    "stack",
     "rcu",
     "ring",
     "pci",

@@ -38,6 +38,20 @@ pub enum Rss {
     IpUdp,
 }
 
+impl Rss {
+    /// The `RTE_ETH_RSS_*` hash types this asks for.
+    #[must_use]
+    pub fn hash_types(self) -> u64 {
+        match self {
+            Rss::None => 0,
+            // SAFETY: reading constants the C shim exports.
+            Rss::Ip => unsafe { sys::shim_ETH_RSS_IP },
+            // SAFETY: as above.
+            Rss::IpUdp => unsafe { sys::shim_ETH_RSS_IP | sys::shim_ETH_RSS_UDP },
+        }
+    }
+}
+
 /// How to configure a port.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortConfig {
@@ -465,13 +479,7 @@ impl Port {
                 reason: "port is started; stop it first",
             });
         }
-        let want = match cfg.rss {
-            Rss::None => 0,
-            // SAFETY: reading constants the C shim exports.
-            Rss::Ip => unsafe { sys::shim_ETH_RSS_IP },
-            // SAFETY: as above.
-            Rss::IpUdp => unsafe { sys::shim_ETH_RSS_IP | sys::shim_ETH_RSS_UDP },
-        };
+        let want = cfg.rss.hash_types();
         let rss_hf = want & info.rss_offloads;
         if want != 0 && rss_hf == 0 && cfg.queues > 1 {
             log::warn!(
