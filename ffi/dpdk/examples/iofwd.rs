@@ -73,6 +73,16 @@ fn parse_args() -> anyhow::Result<Opts> {
     Ok(o)
 }
 
+/// Nanoseconds a thread spent on a CPU (first field of its schedstat).
+fn cpu_ns(schedstat: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(schedstat)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn main() -> anyhow::Result<()> {
     let opts = parse_args()?;
     let eal = Eal::init(&opts.eal)?;
@@ -114,7 +124,10 @@ fn run(eal: &Eal, opts: &Opts) -> anyhow::Result<()> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let stop_w = Arc::clone(&stop);
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     let handle = eal.launch(worker, move || {
+        // Where the main thread reads this thread's CPU time (schedstat).
+        let _ = tid_tx.send(std::fs::read_link("/proc/thread-self").ok());
         let mut burst = Burst::<BURST>::new();
         while !stop_w.load(Ordering::Relaxed) {
             for (rx, tx) in rxq.iter_mut().zip(txq.iter_mut()) {
@@ -127,15 +140,22 @@ fn run(eal: &Eal, opts: &Opts) -> anyhow::Result<()> {
         i32::try_from(dropped.min(i32::MAX as u64)).unwrap_or(i32::MAX)
     })?;
 
+    let schedstat = tid_rx
+        .recv_timeout(Duration::from_secs(5))
+        .ok()
+        .flatten()
+        .map(|dir| std::path::Path::new("/proc").join(dir).join("schedstat"));
     std::thread::sleep(Duration::from_secs_f64(opts.warmup));
     let tx_total = |ports: &[Port]| -> anyhow::Result<u64> {
         ports.iter().map(|p| Ok(p.stats()?.opackets)).sum()
     };
     let c0 = tx_total(&ports)?;
+    let cpu0 = schedstat.as_deref().and_then(cpu_ns);
     let t0 = Instant::now();
     let tsc0 = cpu::rdtsc();
     std::thread::sleep(Duration::from_secs_f64(opts.seconds));
     let c1 = tx_total(&ports)?;
+    let cpu1 = schedstat.as_deref().and_then(cpu_ns);
     let tsc1 = cpu::rdtsc();
     let secs = t0.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
@@ -146,11 +166,23 @@ fn run(eal: &Eal, opts: &Opts) -> anyhow::Result<()> {
     #[allow(clippy::cast_precision_loss)]
     let cycles = (tsc1 - tsc0) as f64 / (c1 - c0).max(1) as f64;
     println!(
-        "iofwd: {:.3} Mpps ({} packets in {secs:.3} s, {cycles:.1} TSC cycles/pkt, tx dropped {dropped}, burst {BURST}, lcore {})",
+        "iofwd: {:.3} Mpps ({} packets in {secs:.3} s, {cycles:.1} TSC cycles/pkt, tsc_hz {}, tx dropped {dropped}, burst {BURST}, lcore {})",
         pps / 1e6,
         c1 - c0,
+        eal.tsc_hz(),
         worker.id()
     );
+    // On a shared machine the worker is preempted; packets per second of
+    // the worker's own CPU time is the figure that compares across runs.
+    if let (Some(a), Some(b)) = (cpu0, cpu1) {
+        #[allow(clippy::cast_precision_loss)]
+        let cpu_secs = (b - a) as f64 / 1e9;
+        #[allow(clippy::cast_precision_loss)]
+        let cpu_mpps = (c1 - c0) as f64 / cpu_secs / 1e6;
+        println!(
+            "iofwd-cpu: {cpu_mpps:.3} Mpps per worker CPU second ({cpu_secs:.3} CPU s of {secs:.3} s)"
+        );
+    }
     for p in &ports {
         let s = p.stats()?;
         println!(
