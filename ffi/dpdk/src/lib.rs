@@ -52,8 +52,16 @@
 //!   the work per packet touches the frame; pure forwarding needs none.
 //! - **Static linking** (`static` feature) removes the `__tls_get_addr`
 //!   calls that shared DPDK libraries pay for per-lcore variables.
-//! - The mempool cache (`cache` in [`Mempool::pktmbuf`], 256) keeps
-//!   alloc/free local to the lcore.
+//! - The mempool cache (`cache` in [`Mempool::pktmbuf`], 250–512) keeps
+//!   alloc/free local to the lcore; the worker must be an EAL lcore
+//!   (launched with [`Eal::launch`]) to have one.
+//!
+//! Measured (shared 2-vCPU AMD EPYC build machine, 5 alternating rounds,
+//! packets per second of worker CPU time so that preemption by neighbours
+//! cancels out): iofwd reaches 0.99× testpmd io with shared DPDK libraries
+//! and 1.09× with the `static` feature; `perf record` puts the wrapper's own
+//! code (loop, shim calls, burst bookkeeping) at about 1.3 % of the
+//! worker's cycles, the rest being the PMD and the mempool.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod eal;
@@ -67,7 +75,7 @@ pub use eal::{Eal, LaunchHandle, Lcore};
 pub use error::{Error, Result};
 pub use mbuf::{Burst, Drain, Mbuf};
 pub use mempool::{MBUF_DEFAULT_BUF_SIZE, Mempool, PKTMBUF_HEADROOM};
-pub use port::{DevInfo, Link, Port, PortConfig, Rss, RxQueue, Stats, TxQueue};
+pub use port::{DevInfo, Link, Port, PortConfig, Rss, RxQueue, Stats, TxQueue, pci_address};
 
 /// A NUMA socket to place memory on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -226,6 +226,17 @@ fn device_name(device: &str) -> (String, &'static str) {
     }
 }
 
+/// The canonical PCI address (`dddd:bb:dd.f`) of a device string, or `None`
+/// for a vdev. The UPF adds `-a <address>` to the EAL arguments for each
+/// PCI device it will open, so that EAL probes those and no other NIC.
+#[must_use]
+pub fn pci_address(device: &str) -> Option<String> {
+    match device_name(device) {
+        (name, "pci") => Some(name),
+        _ => None,
+    }
+}
+
 /// `[dddd:]bb:dd.f` in hex.
 fn parse_pci(s: &str) -> Option<(u32, u8, u8, u8)> {
     let (rest, func) = s.rsplit_once('.')?;
@@ -879,5 +890,7 @@ mod tests {
         assert_eq!(device_name("00:00.8").1, "vdev");
         assert_eq!(device_name("00:20.0").1, "vdev");
         assert_eq!(device_name("net_tap0,iface=x.1").1, "vdev");
+        assert_eq!(pci_address("01:00.1,x=y").as_deref(), Some("0000:01:00.1"));
+        assert_eq!(pci_address("net_null0"), None);
     }
 }
