@@ -69,8 +69,9 @@ const STATIC_LIBS: &[&str] = &[
 
 /// Libraries outside DPDK that the drivers above need. Linked statically
 /// when their archive is installed, dynamically otherwise. The rdma-core
-/// ones serve mlx5 (`ibverbs` providers register from constructors, hence
-/// whole-archive for `mlx5`).
+/// ones serve mlx5: the verbs provider registers from a constructor in the
+/// same object (`mlx5.c.o`) as the `mlx5dv_*` functions DPDK calls, so it
+/// is linked without whole-archive.
 const STATIC_SYSTEM_LIBS: &[&str] = &[
     "mlx5",
     "ibverbs",
@@ -248,17 +249,16 @@ fn generate_bindings(cflags: &[String]) {
         // Only what the safe crate calls.
         .allowlist_function("shim_.*")
         .allowlist_var("shim_.*")
-        .allowlist_function("rte_eal_(init|cleanup|get_runtime_dir|remote_launch|wait_lcore|get_lcore_state|process_type|hotplug_add|hotplug_remove)")
-        .allowlist_function("rte_(get_main_lcore|get_next_lcore|lcore_count|lcore_to_socket_id|lcore_is_enabled|socket_id|get_tsc_hz|strerror)")
-        .allowlist_function("rte_dev_(probe|remove)")
+        .allowlist_function("rte_eal_(init|cleanup|get_runtime_dir|remote_launch|wait_lcore|hotplug_remove)")
+        .allowlist_function("rte_(get_main_lcore|get_next_lcore|lcore_to_socket_id|lcore_is_enabled|get_tsc_hz|strerror)")
+        .allowlist_function("rte_dev_probe")
         .allowlist_function("rte_pktmbuf_(pool_create|free_bulk)")
-        .allowlist_function("rte_mempool_(free|avail_count|in_use_count|lookup)")
-        .allowlist_function("rte_eth_dev_(get_port_by_name|get_name_by_port|info_get|configure|start|stop|close|socket_id|is_valid_port|set_mtu|get_mtu|adjust_nb_rx_tx_desc|count_avail)")
-        .allowlist_function("rte_eth_(rx_queue_setup|tx_queue_setup|promiscuous_enable|promiscuous_disable|promiscuous_get|macaddr_get|link_get_nowait|stats_get|stats_reset|find_next_owned_by)")
+        .allowlist_function("rte_mempool_(free|avail_count|in_use_count)")
+        .allowlist_function("rte_eth_dev_(get_port_by_name|info_get|configure|start|stop|close|socket_id|set_mtu|get_mtu|adjust_nb_rx_tx_desc)")
+        .allowlist_function("rte_eth_(rx_queue_setup|tx_queue_setup|promiscuous_enable|promiscuous_disable|promiscuous_get|macaddr_get|link_get_nowait|stats_get|stats_reset)")
         .allowlist_type("rte_mbuf")
         .allowlist_type("rte_eth_(conf|dev_info|stats|link|rxconf|txconf)")
         .allowlist_type("rte_ether_addr")
-        .allowlist_type("rte_lcore_state_t")
         .allowlist_type("rte_eth_rx_mq_mode")
         .allowlist_var("RTE_MAX_LCORE|RTE_MAX_ETHPORTS|RTE_ETH_NAME_MAX_LEN|RTE_DEV_NAME_MAX_LEN")
         // Packed-in-packed layouts bindgen cannot express (DPDK 22.11).
