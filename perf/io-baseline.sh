@@ -11,7 +11,9 @@
 #
 # iofwd runs twice per round: linked against the shared DPDK libraries (as
 # testpmd is, the like-for-like ratio) and with the `static` feature (what
-# a release appliance ships).
+# a release appliance ships). Without --quick, and when valgrind is
+# installed, each is also run once under callgrind for instructions per
+# packet of the forwarding thread: a figure the noisy machine cannot move.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,10 +21,13 @@ ROUNDS=${ROUNDS:-3}
 SECONDS_RUN=${SECONDS_RUN:-5}
 WARMUP=${WARMUP:-1}
 LCORES=${LCORES:-0,1}
+CALLGRIND=1
 if [[ "${1:-}" == "--quick" ]]; then
     ROUNDS=1
     SECONDS_RUN=2
+    CALLGRIND=0
 fi
+command -v valgrind >/dev/null || CALLGRIND=0
 CMDLINE="perf/io-baseline.sh $*"
 
 TESTPMD=$(command -v dpdk-testpmd || true)
@@ -130,11 +135,47 @@ for r in $(seq 1 "$ROUNDS"); do
         "$tpc" "$shc" "$(pct "$shc" "$tpc")" "$stc" "$(pct "$stc" "$tpc")"
 done
 
-python3 - "$CMDLINE" "$TSC_HZ" "$SECONDS_RUN" "${TP[*]}" "${SH[*]}" "${ST[*]}" "${TPC[*]}" "${SHC[*]}" "${STC[*]}" <<'EOF'
+# Instructions per forwarded packet of the forwarding thread under callgrind
+# (the thread with the most instructions), $1 = testpmd|shared|static.
+callgrind_ipp() {
+    local what=$1 dir="$OUT/cg-$1" prefix="io-cg-$$-$1" pkts
+    PREFIXES+=("$prefix")
+    rm -rf "$dir"; mkdir -p "$dir"
+    if [[ "$what" == testpmd ]]; then
+        {
+            for _ in $(seq 600); do
+                grep -q 'testpmd>' "$dir/log" 2>/dev/null && break
+                sleep 0.1
+            done
+            echo start; sleep 4; echo stop; echo quit
+        } | (cd "$dir" && timeout 300 valgrind --tool=callgrind --separate-threads=yes \
+            "$TESTPMD" "${EAL_COMMON[@]}" --file-prefix "$prefix" --vdev net_null0 \
+            --vdev net_null1 -- -i --forward-mode=io --total-num-mbufs=16384 >log 2>&1)
+        pkts=$(grep -A2 'Accumulated forward' "$dir/log" | awk '/TX-packets/ {print $2}')
+    else
+        local bin; bin=$(realpath "$OUT/iofwd-$what")
+        (cd "$dir" && timeout 300 valgrind --tool=callgrind --separate-threads=yes "$bin" \
+            --seconds 3 --warmup 1 -- "${EAL_COMMON[@]}" --file-prefix "$prefix" >log 2>&1)
+        pkts=$(awk '/^  port .*: rx/ {s += $7} END {print s}' "$dir/log")
+    fi
+    rm -rf "${RUNTIME_ROOT:?}/$prefix"
+    local ir; ir=$(cat "$dir"/callgrind.out.* 2>/dev/null | awk '/^summary:/ {if ($2 > m) m = $2} END {print m + 0}')
+    awk -v i="$ir" -v p="${pkts:-0}" 'BEGIN { if (p > 0 && i > 0) printf "%.1f\n", i / p; else print "null" }'
+}
+
+IPP_TP=null IPP_SH=null IPP_ST=null
+if (( CALLGRIND )); then
+    echo "callgrind: instructions per packet (about a minute)..." >&2
+    IPP_TP=$(callgrind_ipp testpmd); IPP_SH=$(callgrind_ipp shared); IPP_ST=$(callgrind_ipp static)
+    echo "callgrind instructions/packet: testpmd $IPP_TP | iofwd shared $IPP_SH | iofwd static $IPP_ST"
+fi
+
+python3 - "$CMDLINE" "$TSC_HZ" "$SECONDS_RUN" "${TP[*]}" "${SH[*]}" "${ST[*]}" "${TPC[*]}" "${SHC[*]}" "${STC[*]}" "$IPP_TP $IPP_SH $IPP_ST" <<'EOF'
 import datetime, json, os, statistics, subprocess, sys
 
 cmd, tsc_hz, secs = sys.argv[1], int(sys.argv[2] or 0), float(sys.argv[3])
 tp, sh, st, tpc, shc, stc = ([float(x) for x in a.split()] for a in sys.argv[4:10])
+ipp = [None if x == "null" else float(x) for x in sys.argv[10].split()]
 
 def cpuinfo(key):
     for line in open("/proc/cpuinfo"):
@@ -150,14 +191,14 @@ def ratio(samples, base):
     r = [s / t for s, t in zip(samples, base) if t > 0 and s > 0]
     return round(statistics.median(r), 3) if r else None
 
-def row(system, samples, cpu_samples):
+def row(system, samples, cpu_samples, instr):
     mpps = statistics.median(samples)
     return {
         "bench": "testpmd", "system": system, "direction": None, "sessions": None,
         "inner_bytes": None, "frame_bytes": 64, "workers": 1,
         "mpps": round(mpps, 3),
         "cycles_per_pkt": round(tsc_hz / (mpps * 1e6), 1) if tsc_hz and mpps else None,
-        "instr_per_pkt": None,
+        "instr_per_pkt": instr,
         # Ratio of packets per second of worker CPU time (robust to the
         # preemption a shared machine inflicts); wall-clock ratio beside it.
         "ratio_to_testpmd": None if system == "testpmd" else ratio(cpu_samples, tpc),
@@ -175,7 +216,8 @@ doc = {
     "machine": {"cpu": cpuinfo("model name"), "mhz": round(float(mhz)) if mhz else None,
                 "cores": os.cpu_count(), "tsc_hz": tsc_hz or None,
                 "note": "shared, noisy build machine: compare ratios, not absolute Mpps"},
-    "results": [row("testpmd", tp, tpc), row("iofwd-shared", sh, shc), row("iofwd-static", st, stc)],
+    "results": [row("testpmd", tp, tpc, ipp[0]), row("iofwd-shared", sh, shc, ipp[1]),
+                row("iofwd-static", st, stc, ipp[2])],
 }
 name = "perf/results/io-baseline-" + doc["date"].replace(":", "").replace("-", "") + ".json"
 with open(name, "w") as f:

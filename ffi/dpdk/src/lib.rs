@@ -56,12 +56,15 @@
 //!   alloc/free local to the lcore; the worker must be an EAL lcore
 //!   (launched with [`Eal::launch`]) to have one.
 //!
-//! Measured (shared 2-vCPU AMD EPYC build machine, 5 alternating rounds,
-//! packets per second of worker CPU time so that preemption by neighbours
-//! cancels out): iofwd reaches 0.99× testpmd io with shared DPDK libraries
-//! and 1.09× with the `static` feature; `perf record` puts the wrapper's own
-//! code (loop, shim calls, burst bookkeeping) at about 1.3 % of the
-//! worker's cycles, the rest being the PMD and the mempool.
+//! Measured (shared 2-vCPU AMD EPYC build machine, `perf/io-baseline.sh`,
+//! two net_null ports, 64 B): under callgrind the forwarding thread runs
+//! 124.9 instructions per packet against testpmd io's 124.8 with shared
+//! DPDK libraries, and 112.5 with the `static` feature; our own code (loop,
+//! shim calls, burst bookkeeping) is about 2 of them. In packets per second
+//! of worker CPU time (so that preemption by neighbours cancels out),
+//! medians of 5 alternating rounds gave 0.97–0.99× testpmd (shared) and
+//! 1.01–1.09× (static); wall-clock ratios on that machine swing from 0.65
+//! to 1.35 with the neighbours' load.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod eal;
