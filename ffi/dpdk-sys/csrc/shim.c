@@ -1,4 +1,8 @@
 /* Out-of-line copies of DPDK's static inline functions; see shim.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "shim.h"
 
 uint16_t shim_rx_burst(uint16_t port_id, uint16_t queue_id,
@@ -72,6 +76,46 @@ unsigned int shim_lcore_id(void)
 int shim_errno(void)
 {
 	return rte_errno;
+}
+
+static FILE *cap_file;
+static char *cap_buf;
+static size_t cap_len;
+
+int shim_log_capture_begin(void)
+{
+	if (cap_file != NULL)
+		return -1;
+	cap_file = open_memstream(&cap_buf, &cap_len);
+	if (cap_file == NULL)
+		return -1;
+	rte_openlog_stream(cap_file);
+	return 0;
+}
+
+size_t shim_log_capture_end(char *out, size_t n)
+{
+	size_t len, c;
+
+	if (cap_file == NULL)
+		return 0;
+	rte_openlog_stream(NULL);
+	fflush(cap_file);
+	len = cap_len;
+	if (len > 0)
+		fwrite(cap_buf, 1, len, stderr);
+	if (n > 0) {
+		c = len < n - 1 ? len : n - 1;
+		if (c > 0)
+			memcpy(out, cap_buf, c);
+		out[c] = '\0';
+	}
+	fclose(cap_file);
+	free(cap_buf);
+	cap_file = NULL;
+	cap_buf = NULL;
+	cap_len = 0;
+	return len;
 }
 
 const uint64_t shim_ETH_RSS_IP = RTE_ETH_RSS_IP;

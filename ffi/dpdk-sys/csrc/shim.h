@@ -7,10 +7,12 @@
 #ifndef DPDK_SYS_SHIM_H
 #define DPDK_SYS_SHIM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <rte_config.h>
 #include <rte_errno.h>
+#include <rte_log.h>
 #include <rte_eal.h>
 #include <rte_lcore.h>
 #include <rte_launch.h>
@@ -46,6 +48,14 @@ int shim_mempool_full(const struct rte_mempool *mp);
 /* ---- per-lcore state --------------------------------------------------- */
 unsigned int shim_lcore_id(void);
 int shim_errno(void);
+
+/* ---- log capture (slow path: to put a driver's reason into an error) ---- */
+/* Redirects DPDK's log into memory; -1 if a capture is already running. */
+int shim_log_capture_begin(void);
+/* Ends the capture, restores the log, echoes what was captured to stderr and
+ * copies up to n - 1 bytes of it into out (NUL-terminated). Returns the
+ * number of bytes captured. */
+size_t shim_log_capture_end(char *out, size_t n);
 
 /* ---- constants that are macros bindgen cannot evaluate ----------------- */
 extern const uint64_t shim_ETH_RSS_IP;

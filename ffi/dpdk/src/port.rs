@@ -265,6 +265,74 @@ fn parse_pci(s: &str) -> Option<(u32, u8, u8, u8)> {
     ))
 }
 
+/// Why `rte_dev_probe` failed, in words a user can act on. DPDK's errno
+/// values here are generic (-1 from a driver reads as EPERM), so they are
+/// only appended.
+#[cold]
+fn probe_failure(bus: &str, ret: i32, log: &str) -> String {
+    let errno = ret.saturating_neg();
+    let what = match (bus, errno) {
+        (_, 14) => {
+            "no DPDK bus or driver recognises this device name (a vdev starts with a known \
+             driver name such as net_pcap0, net_af_packet0, net_null0, net_ring0, net_tap0, \
+             net_memif0; a PCI device is written dddd:bb:dd.f)"
+        }
+        ("pci", 19) => {
+            "no such PCI device usable by DPDK: is it bound to vfio-pci (mlx5: to its kernel \
+             driver), and was EAL started without --no-pci?"
+        }
+        ("pci", _) => "the PCI driver refused the device or its arguments",
+        (_, 17) => "a device by that name already exists",
+        _ => "the driver refused the device or its arguments",
+    };
+    let e = crate::error::dpdk_error("rte_dev_probe", &"device", errno);
+    let msg = match &e {
+        Error::Dpdk { message, .. } => message.as_str(),
+        _ => "",
+    };
+    let log: Vec<&str> = log
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if log.is_empty() {
+        format!("{what} (rte_dev_probe: {msg}, errno {errno})")
+    } else {
+        format!(
+            "{what}; DPDK said: {} (rte_dev_probe: {msg}, errno {errno})",
+            log.join(" | ")
+        )
+    }
+}
+
+/// DPDK's log redirected into memory while a device is probed, so that the
+/// driver's reason (a missing file, an unknown key) ends up in the error.
+/// Echoed to stderr as well, so the log loses nothing.
+struct LogCapture {
+    active: bool,
+}
+
+impl LogCapture {
+    fn begin() -> Self {
+        // SAFETY: swaps DPDK's log stream for a memory stream; refuses (-1)
+        // if a capture is already running.
+        let ret = unsafe { sys::shim_log_capture_begin() };
+        Self { active: ret == 0 }
+    }
+
+    fn end(self) -> String {
+        if !self.active {
+            return String::new();
+        }
+        let mut buf = vec![0u8; 2048];
+        // SAFETY: buf is writable for its length; the shim writes at most
+        // len - 1 bytes plus a NUL and restores the default log stream.
+        unsafe { sys::shim_log_capture_end(buf.as_mut_ptr().cast(), buf.len()) };
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    }
+}
+
 fn port_by_name(name: &CStr) -> Option<u16> {
     let mut id = 0u16;
     // SAFETY: valid C string and out-pointer; EAL is initialised.
@@ -300,20 +368,15 @@ impl Port {
         if let Some(id) = port_by_name(&cname) {
             return Self::adopt(eal, id, name, device, None);
         }
-        // SAFETY: valid C string; EAL is initialised; probing is a control
-        // operation and Port is !Sync, but two threads could still open
-        // ports at once: DPDK's hot-plug path takes its own lock.
+        // Probing is a control operation; two threads opening ports at once
+        // is fine for DPDK (its hot-plug path takes a lock), the log capture
+        // then simply does not run for the second.
+        let capture = LogCapture::begin();
+        // SAFETY: valid C string; EAL is initialised.
         let ret = unsafe { sys::rte_dev_probe(cdevice.as_ptr()) };
+        let log = capture.end();
         if ret < 0 {
-            let e = from_ret("rte_dev_probe", &name, ret);
-            let hint = if bus == "pci" {
-                "; is the PCI device bound to vfio-pci (or mlx5's kernel driver), and was EAL started without --no-pci?"
-            } else {
-                "; check the driver name and its arguments"
-            };
-            return Err(open_err(format!(
-                "{e}{hint} (the driver's own reason is in the DPDK log above)"
-            )));
+            return Err(open_err(probe_failure(bus, ret, &log)));
         }
         let Some(id) = port_by_name(&cname) else {
             // Probed, but it is not an ethdev by that name: undo the probe.
@@ -490,6 +553,10 @@ impl Port {
                 reason: "port is started; stop it first",
             });
         }
+        // Until every queue is set up the port must not start, and the new
+        // pool must already be held: queues set up before a failure use it.
+        shared.configured_queues = 0;
+        shared.pool = Some(pool.clone());
         let want = cfg.rss.hash_types();
         let rss_hf = want & info.rss_offloads;
         if want != 0 && rss_hf == 0 && cfg.queues > 1 {
@@ -550,7 +617,6 @@ impl Port {
         }
         shared.configured_queues = cfg.queues;
         shared.rss_hf = rss_hf;
-        shared.pool = Some(pool.clone());
         Ok(())
     }
 

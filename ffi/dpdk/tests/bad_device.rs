@@ -11,6 +11,7 @@ fn open_err(eal: &Eal, device: &str) -> Error {
     let err = Port::open(eal, device).expect_err(device);
     let text = err.to_string();
     assert!(matches!(err, Error::DeviceOpen { .. }), "{device}: {err:?}");
+    eprintln!("error: {err}");
     assert!(text.contains(device), "error names the device: {text}");
     err
 }
@@ -31,6 +32,11 @@ fn bad_devices_are_clear_errors_and_harmless() {
         open_err(eal, "net_null0,no_such_arg=1");
         let pci = open_err(eal, "0000:99:00.0");
         assert!(pci.to_string().contains("vfio-pci"), "PCI hint: {pci}");
+        let unknown = open_err(eal, "net_nosuchdriver1");
+        assert!(
+            unknown.to_string().contains("no DPDK bus or driver"),
+            "{unknown}"
+        );
         open_err(eal, "");
         assert!(matches!(
             Port::open(eal, "net_null0\0x"),

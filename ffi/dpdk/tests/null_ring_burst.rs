@@ -41,6 +41,9 @@ fn null_port(eal: &dpdk::Eal, pool: &Mempool) {
     assert_ne!(port.rss_hf(), 0, "net_null emulates RSS");
     let (mut rxq, mut txq) = port.start().unwrap();
     assert!(port.link().unwrap().up);
+    assert_eq!(port.mtu().unwrap(), 1500, "default MTU");
+    let mac = port.mac_address().unwrap();
+    assert_eq!(mac[0] & 1, 0, "a unicast MAC: {mac:02x?}");
 
     let mut burst = Burst::<32>::new();
     assert_eq!(
@@ -77,6 +80,10 @@ fn ring_port(eal: &dpdk::Eal, pool: &Mempool) {
     port.configure(&PortConfig::new(1), pool).unwrap();
     let (mut rxq, mut txq) = port.start().unwrap();
     let (rx, tx) = (&mut rxq[0], &mut txq[0]);
+    port.set_promiscuous(true).unwrap();
+    assert!(port.is_promiscuous());
+    port.set_promiscuous(false).unwrap();
+    assert!(!port.is_promiscuous());
 
     // Fill the loopback ring until it refuses.
     let mut seq = 0u32;
