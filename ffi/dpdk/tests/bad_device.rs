@@ -25,9 +25,14 @@ fn bad_devices_are_clear_errors_and_harmless() {
         );
 
         open_err(eal, "net_nosuchdriver0");
-        open_err(
+        let pcap = open_err(
             eal,
             "net_pcap0,rx_pcap=/nonexistent/in.pcap,tx_pcap=/nonexistent/out.pcap",
+        );
+        assert!(
+            pcap.to_string()
+                .contains("Couldn't open /nonexistent/in.pcap"),
+            "the driver's reason is in the error: {pcap}"
         );
         open_err(eal, "net_null0,no_such_arg=1");
         let pci = open_err(eal, "0000:99:00.0");
