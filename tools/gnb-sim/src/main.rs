@@ -171,7 +171,7 @@ fn downlink_loop(gnb: &Gnb, tun: &tun_rs::SyncDevice, sock: &UdpSocket) {
                 warn!("Error Indication from {from} for TEID {teid:#x?}");
             }
             Downlink::Consumed(Event::EchoResponse { seq }) => {
-                debug!("Echo Response from {from} seq {seq:?}")
+                debug!("Echo Response from {from} seq {seq:?}");
             }
             Downlink::Drop(d) => debug!("N3 datagram from {from} dropped: {d:?}"),
         }

@@ -202,7 +202,7 @@ pub fn parse_spec(spec: &str, default_upf: Ipv4Addr) -> Result<Session, Error> {
             }
             "upf" => {
                 upf =
-                    Some(Ipv4Addr::from_str(v.trim()).map_err(|e| err(format!("upf {v:?}: {e}")))?)
+                    Some(Ipv4Addr::from_str(v.trim()).map_err(|e| err(format!("upf {v:?}: {e}")))?);
             }
             "id" => id = Some(parse_num(v).map_err(&err)?),
             other => {
