@@ -56,6 +56,9 @@ struct Cli {
     /// Create the TUN and the UE addresses only; no routes or rules.
     #[arg(long)]
     no_routing: bool,
+    /// N3 socket receive/send buffer size in bytes.
+    #[arg(long, default_value_t = 4 << 20)]
+    socket_buffer: usize,
     /// Write the per-UE and global counters as JSON here on exit and on SIGUSR1.
     #[arg(long, value_name = "FILE")]
     stats_file: Option<PathBuf>,
@@ -196,6 +199,7 @@ fn main() -> Result<()> {
 
     let sock =
         UdpSocket::bind(cli.bind).with_context(|| format!("binding N3 socket {}", cli.bind))?;
+    gnb_sim::netcfg::grow_socket_buffers(&sock, cli.socket_buffer);
     let tun = tun_rs::DeviceBuilder::new()
         .name(&cli.tun)
         .mtu(cli.mtu)

@@ -124,3 +124,22 @@ impl NetConfig {
         }
     }
 }
+
+/// Grows a socket's receive and send buffers to `bytes`: with the `*FORCE`
+/// options as root (beyond `net.core.rmem_max`, which is global and not ours
+/// to change), else as far as the limit allows. A burst of TCP from iperf3
+/// otherwise overflows the default ~200 KiB and shows up as loss.
+pub fn grow_socket_buffers(sock: &std::net::UdpSocket, bytes: usize) {
+    use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+    if setsockopt(sock, sockopt::RcvBufForce, &bytes).is_err() {
+        let _ = setsockopt(sock, sockopt::RcvBuf, &bytes);
+    }
+    if setsockopt(sock, sockopt::SndBufForce, &bytes).is_err() {
+        let _ = setsockopt(sock, sockopt::SndBuf, &bytes);
+    }
+    debug!(
+        "socket buffers: rcv {:?} snd {:?}",
+        getsockopt(sock, sockopt::RcvBuf),
+        getsockopt(sock, sockopt::SndBuf)
+    );
+}

@@ -161,6 +161,7 @@ fn main() -> Result<()> {
     let peer = Arc::new(Peer::new(sessions));
     let sock =
         Arc::new(UdpSocket::bind(cli.bind).with_context(|| format!("binding {}", cli.bind))?);
+    gnb_sim::netcfg::grow_socket_buffers(&sock, 4 << 20);
 
     let tun = if cli.mode == Mode::Route {
         let t = tun_rs::DeviceBuilder::new()
