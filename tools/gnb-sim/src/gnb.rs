@@ -223,6 +223,9 @@ impl Gnb {
         }
         c.dl_packets.inc();
         c.dl_bytes.add(inner.len() as u64);
+        if p.teid() != s.dl_teid {
+            c.dl_packets_alt.inc();
+        }
         Downlink::ToTun {
             session: i,
             offset: p.payload_offset(),
@@ -412,6 +415,38 @@ mod tests {
             ),
             (1, 1, 1)
         );
+    }
+
+    /// A path switch as the gNB sees it: DL moves to the alternate TEID, the
+    /// End Marker arrives on the old one; both count for the same UE.
+    #[test]
+    fn path_switch_to_alternate_teid() {
+        let upf = Ipv4Addr::new(192, 168, 1, 1);
+        let g = Gnb::new(
+            SessionTable::new(vec![
+                parse_spec(
+                    "10.45.0.2,ul_teid=0x100,dl_teid=0x200,qfi=9,alt_dl_teid=0x300",
+                    upf,
+                )
+                .unwrap(),
+            ])
+            .unwrap(),
+        );
+        let inner = icmp([10, 200, 0, 254], [10, 45, 0, 2]);
+        assert!(matches!(
+            g.downlink(&dl(0x200, Some(PduSessionContainer::dl(9)), &inner)),
+            Downlink::ToTun { .. }
+        ));
+        assert!(matches!(
+            g.downlink(&dl(0x300, Some(PduSessionContainer::dl(9)), &inner)),
+            Downlink::ToTun { .. }
+        ));
+        assert_eq!(
+            g.downlink(&gtpu::end_marker(0x200)),
+            Downlink::Consumed(Event::EndMarker { session: 0 })
+        );
+        let c = &g.report().ues[0].counters;
+        assert_eq!((c.dl_packets, c.dl_packets_alt, c.end_markers), (2, 1, 1));
     }
 
     #[test]

@@ -78,20 +78,13 @@ fn print_report(r: &Report) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "gnb-sim counters:");
     for u in &r.ues {
-        let c = &u.counters;
-        let _ = writeln!(
-            out,
-            "  ue {:<15} ul {} pkts {} B | dl {} pkts {} B | end markers {} | dl no-psc {} bad-psc {} qfi-mismatch {}",
-            u.session.ue_ip,
-            c.ul_packets,
-            c.ul_bytes,
-            c.dl_packets,
-            c.dl_bytes,
-            c.end_markers,
-            c.dl_no_psc,
-            c.dl_bad_psc_type,
-            c.dl_qfi_mismatch
-        );
+        let c: Vec<String> = u
+            .counters
+            .fields()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = writeln!(out, "  ue {} {}", u.session.ue_ip, c.join(" "));
     }
     let g: Vec<String> = r
         .global

@@ -17,6 +17,9 @@
 //! - `ul_teid`: the UPF's F-TEID (UL G-PDUs carry it); `dl_teid`: the gNB's
 //!   TEID (DL G-PDUs carry it). Number or `"0x…"` string, 1..=0xffffffff.
 //! - `qfi`: 0..=63, sent in the UL PDU Session Container.
+//! - `alt_dl_teids`: optional list of further gNB TEIDs accepted for this UE
+//!   (a path switch: the SMF moves DL to one of them while the UPF sends the
+//!   End Marker on the old one). DL on them is counted in `dl_packets_alt`.
 //! - `id`, `seid`: optional, informational (numbers or hex strings), shown in
 //!   stats. Any other field is an error, so typos do not pass silently.
 
@@ -36,6 +39,8 @@ pub struct Session {
     pub ul_teid: u32,
     pub dl_teid: u32,
     pub qfi: u8,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alt_dl_teids: Vec<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,6 +123,8 @@ struct FileSession {
     dl_teid: Num,
     qfi: u8,
     #[serde(default)]
+    alt_dl_teids: Vec<Num>,
+    #[serde(default)]
     id: Option<Num>,
     #[serde(default)]
     seid: Option<Num>,
@@ -160,6 +167,11 @@ pub fn parse_file_str(
                 ul_teid: teid(num(s.ul_teid)).map_err(|r| bad(format!("ul_teid: {r}")))?,
                 dl_teid: teid(num(s.dl_teid)).map_err(|r| bad(format!("dl_teid: {r}")))?,
                 qfi: s.qfi,
+                alt_dl_teids: s
+                    .alt_dl_teids
+                    .iter()
+                    .map(|t| teid(num(*t)).map_err(|r| bad(format!("alt_dl_teids: {r}"))))
+                    .collect::<Result<_, _>>()?,
                 id: s.id.map(num),
                 seid: s.seid.map(num),
             })
@@ -176,7 +188,8 @@ pub fn load_file(path: &Path, default_upf: Ipv4Addr) -> Result<Vec<Session>, Err
     parse_file_str(&text, &p, default_upf)
 }
 
-/// Parses `--ue 10.45.0.2,ul_teid=0x100,dl_teid=0x200,qfi=9[,upf=192.168.1.1]`.
+/// Parses `--ue 10.45.0.2,ul_teid=0x100,dl_teid=0x200,qfi=9[,upf=192.168.1.1]`
+/// `[,alt_dl_teid=0x300]...[,id=N]`.
 pub fn parse_spec(spec: &str, default_upf: Ipv4Addr) -> Result<Session, Error> {
     let err = |reason: String| Error::Spec {
         spec: spec.to_owned(),
@@ -187,6 +200,7 @@ pub fn parse_spec(spec: &str, default_upf: Ipv4Addr) -> Result<Session, Error> {
     let ue_ip =
         Ipv4Addr::from_str(ue.trim()).map_err(|e| err(format!("UE address {ue:?}: {e}")))?;
     let (mut ul, mut dl, mut qfi, mut upf, mut id) = (None, None, None, None, None);
+    let mut alt = Vec::new();
     for kv in parts {
         let (k, v) = kv
             .split_once('=')
@@ -204,10 +218,11 @@ pub fn parse_spec(spec: &str, default_upf: Ipv4Addr) -> Result<Session, Error> {
                 upf =
                     Some(Ipv4Addr::from_str(v.trim()).map_err(|e| err(format!("upf {v:?}: {e}")))?);
             }
+            "alt_dl_teid" => alt.push(teid(parse_num(v).map_err(&err)?).map_err(&err)?),
             "id" => id = Some(parse_num(v).map_err(&err)?),
             other => {
                 return Err(err(format!(
-                    "unknown key {other:?} (ul_teid, dl_teid, qfi, upf, id)"
+                    "unknown key {other:?} (ul_teid, dl_teid, qfi, upf, alt_dl_teid, id)"
                 )));
             }
         }
@@ -218,6 +233,7 @@ pub fn parse_spec(spec: &str, default_upf: Ipv4Addr) -> Result<Session, Error> {
         ul_teid: ul.ok_or_else(|| err("ul_teid missing".into()))?,
         dl_teid: dl.ok_or_else(|| err("dl_teid missing".into()))?,
         qfi: qfi.ok_or_else(|| err("qfi missing".into()))?,
+        alt_dl_teids: alt,
         id,
         seid: None,
     })
@@ -253,8 +269,10 @@ impl SessionTable {
             if let Some(o) = by_ue.insert(s.ue_ip, index) {
                 return bad(format!("UE address also used by session {o}"));
             }
-            if let Some(o) = by_dl_teid.insert(s.dl_teid, index) {
-                return bad(format!("dl_teid {:#x} also used by session {o}", s.dl_teid));
+            for &t in std::iter::once(&s.dl_teid).chain(&s.alt_dl_teids) {
+                if let Some(o) = by_dl_teid.insert(t, index) {
+                    return bad(format!("dl_teid {t:#x} also used by session {o}"));
+                }
             }
             if let Some(o) = ul.insert((s.upf_n3, s.ul_teid), index) {
                 return bad(format!(
@@ -299,6 +317,12 @@ mod tests {
         );
         let s = parse_spec("10.45.0.3,ul_teid=1,dl_teid=2,qfi=1,upf=192.168.1.9", UPF).unwrap();
         assert_eq!(s.upf_n3, Ipv4Addr::new(192, 168, 1, 9));
+        let s = parse_spec(
+            "10.45.0.3,ul_teid=1,dl_teid=2,qfi=1,alt_dl_teid=0x30,alt_dl_teid=4",
+            UPF,
+        )
+        .unwrap();
+        assert_eq!(s.alt_dl_teids, vec![0x30, 4]);
     }
 
     #[test]
@@ -329,7 +353,7 @@ mod tests {
     fn file_format() {
         let text = r#"{ "sessions": [
             { "ue_ip": "10.45.0.2", "upf_n3": "192.168.1.1", "ul_teid": 4096, "dl_teid": "0x200", "qfi": 9, "seid": "0x10" },
-            { "ue_ip": "10.45.0.3", "ul_teid": "0x1001", "dl_teid": 513, "qfi": 5, "id": 2 }
+            { "ue_ip": "10.45.0.3", "ul_teid": "0x1001", "dl_teid": 513, "qfi": 5, "id": 2, "alt_dl_teids": ["0x300", 769] }
         ] }"#;
         let s = parse_file_str(text, "t.json", Ipv4Addr::new(1, 2, 3, 4)).unwrap();
         assert_eq!(s[0].ul_teid, 4096);
@@ -337,7 +361,10 @@ mod tests {
         assert_eq!(s[0].seid, Some(0x10));
         assert_eq!(s[1].upf_n3, Ipv4Addr::new(1, 2, 3, 4));
         assert_eq!(s[1].id, Some(2));
-        SessionTable::new(s).unwrap();
+        assert_eq!(s[1].alt_dl_teids, vec![0x300, 769]);
+        let t = SessionTable::new(s).unwrap();
+        assert_eq!(t.by_dl_teid(0x301), Some(1));
+        assert_eq!(t.by_dl_teid(0x200), Some(0));
     }
 
     #[test]
@@ -374,6 +401,14 @@ mod tests {
                 .contains("dl_teid 0x2")
         );
         b.dl_teid = 4;
+        b.alt_dl_teids = vec![2];
+        assert!(
+            SessionTable::new(vec![a.clone(), b.clone()])
+                .unwrap_err()
+                .to_string()
+                .contains("dl_teid 0x2")
+        );
+        b.alt_dl_teids = vec![5];
         b.ue_ip = a.ue_ip;
         assert!(
             SessionTable::new(vec![a.clone(), b.clone()])

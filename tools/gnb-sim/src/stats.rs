@@ -55,6 +55,8 @@ counters! {
     /// UE sees them; the outer GTP-U/UDP/IP adds 44 bytes per packet.
     UeCounters => UeSnapshot {
         ul_packets, ul_bytes, dl_packets, dl_bytes,
+        /// Of `dl_packets`, those received on one of `alt_dl_teids`.
+        dl_packets_alt,
         /// End Marker messages received on this session's DL TEID.
         end_markers,
         /// DL G-PDUs without a PDU Session Container (still delivered).
