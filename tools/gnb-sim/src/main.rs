@@ -23,8 +23,9 @@ use signal_hook::iterator::Signals;
 #[derive(Parser, Debug)]
 #[command(version, about = "gNB simulator: UE TUN <-> GTP-U (N3) toward a UPF")]
 struct Cli {
-    /// A session: UE_IP,ul_teid=T,dl_teid=T,qfi=Q[,upf=IP][,id=N]
-    /// (TEIDs decimal or 0x-hex). Repeat for several UEs.
+    /// A session: UE_IP,ul_teid=T,dl_teid=T,qfi=Q[,upf=IP][,alt_dl_teid=T]...[,id=N]
+    /// (TEIDs decimal or 0x-hex; alt_dl_teid: a further DL TEID accepted for
+    /// this UE, for path switches). Repeat for several UEs.
     #[arg(long = "ue", value_name = "SPEC")]
     ues: Vec<String>,
     /// JSON session file (format in README.md / `session` module doc),

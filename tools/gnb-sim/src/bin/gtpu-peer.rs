@@ -51,6 +51,7 @@ struct Cli {
     /// TUN name in route mode (the caller routes the UE pool into it).
     #[arg(long, default_value = "gtpupeer0")]
     tun: String,
+    /// TUN MTU in route mode.
     #[arg(long, default_value_t = 1500)]
     mtu: u16,
     /// Send a GTP-U Echo Request to --gnb this often (0: never).
@@ -60,6 +61,7 @@ struct Cli {
     /// every session's DL TEID to --gnb.
     #[arg(long, value_name = "FILE")]
     stats_file: Option<PathBuf>,
+    /// Written (with the pid) once the socket and TUN are ready.
     #[arg(long, value_name = "FILE")]
     ready_file: Option<PathBuf>,
 }
