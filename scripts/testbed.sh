@@ -55,6 +55,15 @@ Environment:
   TESTBED_N3_MTU=1600  TESTBED_N6_MTU=1500  TESTBED_HTTP_PORT=8080
   TESTBED_IPERF_PORTS="5201 5202"  TESTBED_FILE_BYTES=10485760
   TESTBED_SERVICES=0       do not start iperf3/HTTP
+
+A test uses its own copy and always removes it:
+  export TESTBED_PREFIX=myarea$$-
+  trap 'scripts/testbed.sh down' EXIT
+  scripts/testbed.sh up && eval "$(scripts/testbed.sh env)"   # NS_GNB, NS_UPF, ...
+  ip netns exec "$NS_UPF" upf run --config ...   (file prefix unique per DPDK process)
+
+Related: gnb-sim (tools/gnb-sim/README.md), scripts/tests/testbed-updown.sh,
+scripts/tests/testbed-gnbsim.sh, scripts/testbed/rate.sh (what the paths carry).
 EOF
 }
 
@@ -158,9 +167,13 @@ do_down() {
             fi
         fi
     done
-    if [[ -d $RUNDIR ]]; then
+    # Only a directory this script made (marker inside): TESTBED_RUNDIR may
+    # point anywhere.
+    if [[ -e $RUNDIR/.upf-testbed ]]; then
         rm -rf -- "$RUNDIR"
         log "removed $RUNDIR"
+    elif [[ -d $RUNDIR ]]; then
+        log "warning: $RUNDIR has no .upf-testbed marker; left alone"
     fi
 }
 
@@ -168,7 +181,8 @@ ns_base() {
     local ns=$1
     ip netns add "$ns"
     nsx "$ns" ip link set lo up
-    nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    # Best effort: a kernel without IPv6 has no such keys.
+    nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
     nsx "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
 }
 
@@ -228,8 +242,13 @@ do_up() {
         command -v iperf3 >/dev/null || { echo "testbed: iperf3 missing (apt-get install iperf3)" >&2; exit 1; }
     fi
     do_down
+    if [[ -d $RUNDIR && -n $(ls -A "$RUNDIR") ]]; then
+        echo "testbed: $RUNDIR exists, is not empty and is not a testbed state directory; refusing" >&2
+        exit 1
+    fi
     trap 'echo "testbed: up failed; cleaning up" >&2; do_down >/dev/null 2>&1' ERR
     mkdir -p "$RUNDIR"
+    touch "$RUNDIR/.upf-testbed"
 
     ns_base "$NS_GNB"
     ns_base "$NS_UPF"
@@ -283,7 +302,8 @@ do_status() {
     if ns_exists "$NS_DN" && [[ -f $RUNDIR/testbed.env ]]; then
         for pidf in "$RUNDIR"/*.pid; do
             [[ -e $pidf ]] || continue
-            if kill -0 "$(cat "$pidf")" 2>/dev/null; then
+            # A zombie (reaped late by PID 1) is not running.
+            if ps -o stat= -p "$(cat "$pidf")" 2>/dev/null | grep -qv '^Z'; then
                 echo "   $(basename "$pidf" .pid): running (pid $(cat "$pidf"))"
             else
                 echo "   $(basename "$pidf" .pid): NOT running"

@@ -31,6 +31,11 @@ wait_until() {
 json() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
 export -f json
 
+# alive PID : the process exists and is not a zombie (a process whose parent
+# exited is reaped by PID 1 whenever it gets to it; kill -0 still sees it).
+alive() { ps -o stat= -p "$1" 2>/dev/null | grep -qv '^Z'; }
+export -f alive
+
 finish() {
     if ((FAILS)); then say "$FAILS check(s) failed"; exit 1; fi
     say "all checks passed"

@@ -66,7 +66,7 @@ check "first up is complete" verify_up "$PA"
 first_pid=$(cat "/run/upf-testbed/$PA/http.pid")
 TESTBED_PREFIX=$PA "$TESTBED" up >/dev/null || fail "second up"
 check "second up is complete" verify_up "$PA"
-check "second up replaced the first's servers" bash -c "! kill -0 $first_pid 2>/dev/null"
+check "second up replaced the first's servers" bash -c "! alive $first_pid"
 TESTBED_PREFIX=$PA "$TESTBED" down >/dev/null
 check "down removes namespaces and state" verify_down "$PA"
 check "down on nothing succeeds" env TESTBED_PREFIX=$PA "$TESTBED" down
@@ -82,7 +82,7 @@ wait_until 5 bash -c "ip netns pids ${PA}upf-gnb | grep -qx $stray2" || fail "st
 TESTBED_PREFIX=$PA "$TESTBED" up >/dev/null || fail "up over strays"
 check "up over strays is complete" verify_up "$PA"
 check "stray processes were stopped (one ignored TERM)" \
-    wait_until 5 bash -c "! kill -0 $stray1 2>/dev/null && ! kill -0 $stray2 2>/dev/null"
+    wait_until 5 bash -c "! alive $stray1 && ! alive $stray2"
 wait $stray1 $stray2 2>/dev/null
 
 say "3. up killed with SIGKILL part-way, then up and down"
@@ -110,7 +110,14 @@ check "B untouched by A's down" verify_up "$PB"
 TESTBED_PREFIX=$PB "$TESTBED" down >/dev/null
 check "B down" verify_down "$PB"
 
-say "5. bad prefix is refused"
+say "5. bad prefix and foreign state directories are refused"
 check "prefix with a slash refused" bash -c "! TESTBED_PREFIX='a/b' '$TESTBED' up >/dev/null 2>&1"
+foreign=$(mktemp -d /tmp/gnbsim-foreign.XXXXXX)
+echo keep >"$foreign/precious"
+check "up refuses a non-empty TESTBED_RUNDIR it did not make" \
+    bash -c "! TESTBED_PREFIX=$PA TESTBED_RUNDIR=$foreign '$TESTBED' up >/dev/null 2>&1"
+TESTBED_PREFIX=$PA TESTBED_RUNDIR=$foreign "$TESTBED" down >/dev/null 2>&1
+check "down leaves a foreign TESTBED_RUNDIR alone" test -e "$foreign/precious"
+rm -rf "$foreign"
 
 finish
