@@ -55,6 +55,11 @@ Environment:
   TESTBED_N3_MTU=1600  TESTBED_N6_MTU=1500  TESTBED_HTTP_PORT=8080
   TESTBED_IPERF_PORTS="5201 5202"  TESTBED_FILE_BYTES=10485760
   TESTBED_SERVICES=0       do not start iperf3/HTTP
+  TESTBED_STATIC_NEIGH=1   static neighbour entries for the UPF's addresses in
+                           upf-gnb (192.168.1.1) and upf-dn (10.200.0.1), so
+                           traffic flows without the UPF answering ARP (the
+                           default, 0, exercises the UPF's ARP responder).
+                           DPDK net_af_packet uses the veth's MAC as the port's.
 
 A test uses its own copy and always removes it:
   export TESTBED_PREFIX=myarea$$-
@@ -82,6 +87,7 @@ HTTP_PORT=${TESTBED_HTTP_PORT:-8080}
 IPERF_PORTS=${TESTBED_IPERF_PORTS:-5201 5202}
 FILE_BYTES=${TESTBED_FILE_BYTES:-10485760}
 SERVICES=${TESTBED_SERVICES:-1}
+STATIC_NEIGH=${TESTBED_STATIC_NEIGH:-0}
 
 GNB_N3_IP=192.168.1.2
 UPF_N3_IP=192.168.1.1
@@ -267,6 +273,11 @@ do_up() {
     nsx "$NS_DN" ip link set dn-n6 up
     nsx "$NS_DN" ip route add "$UE_POOL" via "$UPF_N6_IP" dev dn-n6
 
+    if [[ $STATIC_NEIGH == 1 ]]; then
+        nsx "$NS_GNB" ip neigh replace "$UPF_N3_IP" lladdr "$MAC_UPF_N3" dev gnb-n3 nud permanent
+        nsx "$NS_DN" ip neigh replace "$UPF_N6_IP" lladdr "$MAC_UPF_N6" dev dn-n6 nud permanent
+    fi
+
     # N4: SMF (in the gNB namespace) <-> UPF control plane, kernel IPs
     ip link add smf-n4 netns "$NS_GNB" type veth peer name upf-n4 netns "$NS_UPF"
     nsx "$NS_GNB" ip addr add "$SMF_N4_IP/24" dev smf-n4
@@ -282,6 +293,9 @@ do_up() {
     log "  ns $NS_GNB: gnb-n3 $GNB_N3_IP/24 mtu $N3_MTU, smf-n4 $SMF_N4_IP/24"
     log "  ns $NS_UPF: upf-n3 (UPF N3 $UPF_N3_IP, no kernel IP), upf-n6 (UPF N6 $UPF_N6_IP, no kernel IP), upf-n4 $UPF_N4_IP/24"
     log "  ns $NS_DN: dn-n6 $DN_IP/24, route $UE_POOL via $UPF_N6_IP"
+    if [[ $STATIC_NEIGH == 1 ]]; then
+        log "  static neighbours: $UPF_N3_IP -> $MAC_UPF_N3 (upf-gnb), $UPF_N6_IP -> $MAC_UPF_N6 (upf-dn)"
+    fi
     if [[ $SERVICES == 1 ]]; then
         log "  servers in $NS_DN: iperf3 $DN_IP ports $IPERF_PORTS; http://$DN_IP:$HTTP_PORT/testfile.bin ($FILE_BYTES bytes, sha256 $(cut -d' ' -f1 "$RUNDIR/www/testfile.bin.sha256"))"
     fi
