@@ -204,3 +204,6 @@ fn resolve_positions(map: &SourceMap, diags: &mut [Diagnostic]) {
         d.pos = map.value(&d.path);
     }
 }
+
+#[cfg(test)]
+mod tests;

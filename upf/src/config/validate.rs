@@ -857,7 +857,10 @@ fn unique_ids<T: Copy + Eq + std::hash::Hash + std::fmt::Display>(
         if let Some(j) = seen.insert(id, i) {
             cx.error(
                 format!("{base}.{kind}[{i}].id"),
-                format!("duplicate {kind} id {id} (also {base}.{kind}[{j}])"),
+                format!(
+                    "duplicate {} id {id} (also {base}.{kind}[{j}])",
+                    kind.trim_end_matches('s').to_uppercase()
+                ),
             );
         }
     }
