@@ -408,3 +408,80 @@ async fn status_is_json_and_a_readiness_signal() {
         .unwrap()
         .unwrap();
 }
+
+/// Every metric the Grafana dashboard queries is one the API exports.
+#[tokio::test(flavor = "current_thread")]
+async fn grafana_dashboard_queries_exported_metrics() {
+    let t = Telemetry::new(BuildInfo::current());
+    fake_model(&t);
+    let (addr, stop, server) = start(&t).await;
+    let (samples, _) = parse_exposition(&get(addr, "/metrics", None).await.body);
+    let exported: std::collections::BTreeSet<&str> =
+        samples.keys().map(|(n, _)| n.as_str()).collect();
+
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/grafana/upf-dashboard.json"
+    );
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut exprs = Vec::new();
+    fn walk<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("expr", serde_json::Value::String(s)) => out.push(s),
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    walk(&dash, &mut exprs);
+    assert!(exprs.len() >= 10, "dashboard has {} queries", exprs.len());
+    let mut used = std::collections::BTreeSet::new();
+    for e in &exprs {
+        let mut rest = *e;
+        while let Some(i) = rest.find("upf_") {
+            let name: String = rest[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[i + name.len()..];
+            used.insert(name);
+        }
+    }
+    for name in &used {
+        assert!(
+            exported.contains(name.as_str()),
+            "the dashboard queries {name}, which /metrics does not export"
+        );
+    }
+    for contract in [
+        "upf_rx_packets_total",
+        "upf_tx_bytes_total",
+        "upf_dropped_packets_total",
+        "upf_sessions",
+        "upf_pfcp_messages_total",
+        "upf_config_reloads_total",
+    ] {
+        assert!(
+            used.contains(contract),
+            "the dashboard does not plot {contract}"
+        );
+    }
+    let ids: Vec<u64> = dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_u64().unwrap())
+        .collect();
+    let unique: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "panel ids are unique");
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
