@@ -3,10 +3,15 @@
 //! Sits on the control thread only; workers see its effects through the
 //! tables the control thread publishes.
 //!
-//! Parsing uses serde-saphyr (maintained, panic-free, fuzzed, rejects
-//! duplicate keys, reports line:column for type and schema errors);
-//! semantic errors get their line:column from a [`source_map::SourceMap`]
-//! built from the same parser's events.
+//! YAML crate: serde-saphyr. `serde_yaml` is deprecated; its fork
+//! `serde_yaml_ng` gives positions for syntax errors only; `saphyr` and
+//! `yaml-rust2` build marked trees but have no serde; `marked-yaml` marks
+//! every node but reads every scalar as a string and refuses anchors.
+//! serde-saphyr is maintained, fuzzed, panic-free, rejects duplicate keys,
+//! enforces input budgets, and reports line:column for syntax, type and
+//! schema errors. Semantic errors get their line:column from a
+//! [`source_map::SourceMap`] built from the events of the same parser
+//! (granit-parser), only when there is something to report.
 
 mod diff;
 mod error;
@@ -177,6 +182,10 @@ fn friendlier(msg: &str) -> String {
         .replace("missing field", "missing required key")
         .replace(", set DuplicateKeyPolicy in Options if acceptable", "")
         .replace("duplicate mapping key", "duplicate key")
+        .replace(
+            "; use from_str_multiple or from_str_multiple_with_options",
+            ": a config is a single document (remove the `---` separator)",
+        )
         .replace(
             "expected mapping start",
             "expected a mapping (key: value pairs)",

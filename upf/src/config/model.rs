@@ -102,7 +102,54 @@ pub struct Interface {
     pub mtu: u16,
 }
 
+/// How EAL is told about an interface's device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind<'a> {
+    /// A PCI device (`0000:3b:00.0`, optionally `,devargs`): passed with `-a`.
+    Pci { address: &'a str },
+    /// A virtual device (`net_af_packet0,iface=x`): passed with `--vdev`.
+    Vdev { name: &'a str },
+}
+
+fn is_pci_address(s: &str) -> bool {
+    let b = s.as_bytes();
+    let hex = |r: std::ops::Range<usize>| {
+        b.get(r)
+            .is_some_and(|x| x.iter().all(u8::is_ascii_hexdigit))
+    };
+    let bdf = |o: usize| {
+        b.len() == o + 7
+            && hex(o..o + 2)
+            && b[o + 2] == b':'
+            && hex(o + 3..o + 5)
+            && b[o + 5] == b'.'
+            && (b'0'..=b'7').contains(&b[o + 6])
+    };
+    bdf(0) || (b.len() > 4 && hex(0..4) && b[4] == b':' && bdf(5))
+}
+
 impl Interface {
+    /// Whether `device` is a PCI address or a vdev, and its bare name.
+    #[must_use]
+    pub fn device_kind(&self) -> DeviceKind<'_> {
+        let name = self.device.split(',').next().unwrap_or_default().trim();
+        if is_pci_address(name) {
+            DeviceKind::Pci { address: name }
+        } else {
+            DeviceKind::Vdev { name }
+        }
+    }
+
+    /// The name EAL gives the port (for `rte_eth_dev_get_port_by_name`):
+    /// the PCI address or the vdev name, without devargs.
+    #[must_use]
+    pub fn port_name(&self) -> &str {
+        match self.device_kind() {
+            DeviceKind::Pci { address } => address,
+            DeviceKind::Vdev { name } => name,
+        }
+    }
+
     /// The interface's own address of `ip`'s family.
     #[must_use]
     pub fn own_address_for(&self, ip: IpAddr) -> Option<IpAddr> {
@@ -421,6 +468,33 @@ impl Config {
         v.sort_unstable();
         v.dedup();
         v
+    }
+
+    /// The EAL argument list (argv, `program` first): the lcores from
+    /// `cores` (`-l`, `--main-lcore`), `dpdk.args`, then each interface's
+    /// device (`-a PCI[,devargs]` or `--vdev STRING`).
+    #[must_use]
+    pub fn eal_args(&self, program: &str) -> Vec<String> {
+        let mut lcores = vec![self.cores.control];
+        lcores.extend(&self.cores.workers);
+        let lcores: Vec<String> = lcores.iter().map(ToString::to_string).collect();
+        let mut args = vec![
+            program.to_owned(),
+            "-l".to_owned(),
+            lcores.join(","),
+            "--main-lcore".to_owned(),
+            self.cores.control.to_string(),
+        ];
+        args.extend(self.dpdk.args.iter().cloned());
+        for iface in self.interfaces.iter() {
+            let flag = match iface.device_kind() {
+                DeviceKind::Pci { .. } => "-a",
+                DeviceKind::Vdev { .. } => "--vdev",
+            };
+            args.push(flag.to_owned());
+            args.push(iface.device.clone());
+        }
+        args
     }
 
     /// Static session by id.

@@ -606,6 +606,16 @@ fn eal_arguments_upf_owns() {
         "dpdk.mbufs",
         "at least 4096",
     );
+    one_err(
+        &format!(
+            "{}dpdk: {{ args: [--no-pci] }}\n",
+            BASE.replace("net_null0", "'0000:3b:00.0'")
+        ),
+        4,
+        17,
+        "interfaces.n3.device",
+        "--no-pci",
+    );
 }
 
 const SESSION_A: &str = "  - id: 1
@@ -978,4 +988,49 @@ mod robustness {
             }
         }
     }
+}
+
+#[test]
+fn eal_arguments_and_port_names() {
+    let c = ok(&BASE
+        .replace("net_null0", "'0000:3b:00.0,rxq_cqe_comp_en=0'")
+        .replace("net_null1", "'net_af_packet1,iface=upf-n6'")
+        .replace("workers: [1]", "workers: [2, 3]"));
+    assert_eq!(
+        c.interfaces.n3.device_kind(),
+        DeviceKind::Pci {
+            address: "0000:3b:00.0"
+        }
+    );
+    assert_eq!(c.interfaces.n3.port_name(), "0000:3b:00.0");
+    assert_eq!(
+        c.interfaces.n6.device_kind(),
+        DeviceKind::Vdev {
+            name: "net_af_packet1"
+        }
+    );
+    assert_eq!(
+        c.eal_args("upf"),
+        [
+            "upf",
+            "-l",
+            "0,2,3",
+            "--main-lcore",
+            "0",
+            "-a",
+            "0000:3b:00.0,rxq_cqe_comp_en=0",
+            "--vdev",
+            "net_af_packet1,iface=upf-n6"
+        ]
+    );
+    let short = ok(&BASE.replace("net_null0", "'3b:00.1'"));
+    assert_eq!(
+        short.interfaces.n3.device_kind(),
+        DeviceKind::Pci { address: "3b:00.1" }
+    );
+    let not_pci = ok(&BASE.replace("net_null0", "'3b:00.9'"));
+    assert!(matches!(
+        not_pci.interfaces.n3.device_kind(),
+        DeviceKind::Vdev { .. }
+    ));
 }

@@ -315,6 +315,19 @@ fn validate_dpdk(cx: &mut Ctx, raw: &RawConfig, ifs: &Interfaces, workers: usize
             );
         }
     }
+    if d.args.iter().any(|a| a == "--no-pci") {
+        for iface in ifs.iter() {
+            if matches!(iface.device_kind(), super::model::DeviceKind::Pci { .. }) {
+                cx.error(
+                    format!("interfaces.{}.device", iface.name),
+                    format!(
+                        "`{}` is a PCI device, but dpdk.args has --no-pci",
+                        iface.device
+                    ),
+                );
+            }
+        }
+    }
     let ports = ifs.iter().count() as u64;
     let need = ports
         * (workers.max(1) as u64)
