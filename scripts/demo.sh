@@ -138,13 +138,20 @@ log_info "checking $config"
 log_ok "built and checked in $((SECONDS - t0)) s"
 
 need_root "the demo (network namespaces)"
-if demo_testbed_up && demo_start_upf && demo_sessions && demo_traffic; then
-    demo_summary || true
-fi
+stages=(testbed_up start_upf sessions traffic summary)
+not_run=() failed_stage=''
+for i in "${!stages[@]}"; do
+    if ! "demo_${stages[i]}"; then
+        failed_stage="${stages[i]}"
+        not_run=("${stages[@]:i+1}")
+        break
+    fi
+done
 
 if ((${#missing_stages[@]})); then
-    log_warn "DEMO INCOMPLETE: not implemented yet: ${missing_stages[*]}"
-    log_warn "what did run: install, release build, config check"
+    log_warn "DEMO INCOMPLETE: not implemented yet: ${missing_stages[*]}${not_run[*]:+; not run because of it: ${not_run[*]}}"
+    log_warn "what did run: $( ((install)) && printf 'install, ')release build, config check"
     exit 2
 fi
+[[ -z "$failed_stage" ]] || die "the demo failed at stage $failed_stage"
 log_ok "demo finished in $((SECONDS - t0)) s"
