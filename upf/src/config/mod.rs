@@ -106,13 +106,13 @@ pub fn parse(text: &str, origin: &str, host: Option<&HostInfo>) -> Result<Config
     match validate::validate(raw, host) {
         Ok(mut cfg) => {
             if !cfg.warnings.is_empty() {
-                let map = SourceMap::build(text);
+                let map = map_for(text, &cfg.warnings);
                 resolve_positions(&map, &mut cfg.warnings);
             }
             Ok(cfg)
         }
         Err(mut diags) => {
-            let map = SourceMap::build(text);
+            let map = map_for(text, &diags);
             resolve_positions(&map, &mut diags);
             Err(ConfigError::new(origin, diags, Some(text)))
         }
@@ -148,7 +148,9 @@ fn deserialize(text: &str) -> Result<RawConfig, Diagnostic> {
         };
         // A missing key is best shown at the start of the mapping that lacks it.
         let pos = if message.starts_with("missing field") {
-            SourceMap::build(text).value(&path).or(pos)
+            SourceMap::build_for(text, [path.as_str()])
+                .value(&path)
+                .or(pos)
         } else {
             pos
         };
@@ -195,6 +197,14 @@ fn friendlier(msg: &str) -> String {
             "expected string scalar",
             "expected a single value, not a list or mapping",
         )
+}
+
+/// A source map of the paths `diags` name (and, for `x[0]`, of `x`).
+fn map_for(text: &str, diags: &[Diagnostic]) -> SourceMap {
+    let paths = diags
+        .iter()
+        .flat_map(|d| [d.path.as_str(), d.path.strip_suffix("[0]").unwrap_or("")]);
+    SourceMap::build_for(text, paths)
 }
 
 /// Fills in `pos` from the key paths. `x.address[0]` where the file wrote

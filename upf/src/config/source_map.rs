@@ -6,7 +6,8 @@
 //! Built from the event stream of the same parser that serde-saphyr uses
 //! (granit-parser), so positions agree with those of deserialization errors.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 
 use serde_saphyr::granit_parser::{Event, Parser, Span};
 
@@ -34,12 +35,13 @@ pub struct SourceMap {
 }
 
 enum Frame {
+    /// `base`: length of the path buffer holding this collection's path.
     Seq {
-        path: String,
+        base: usize,
         next: usize,
     },
     Map {
-        path: String,
+        base: usize,
         key: Option<String>,
     },
     /// A complex (non-scalar) mapping key, skipped.
@@ -49,12 +51,38 @@ enum Frame {
 }
 
 impl SourceMap {
-    /// Indexes `text`. A document that does not parse yields the positions
-    /// seen up to the error (the deserializer reports that error itself).
+    /// Indexes every node of `text`. A document that does not parse yields
+    /// the positions seen up to the error (the deserializer reports that
+    /// error itself).
     #[must_use]
     pub fn build(text: &str) -> Self {
+        Self::index(text, None)
+    }
+
+    /// Indexes only `paths` and their ancestors (so that a missing path
+    /// still falls back to its parent): what error reporting needs, at the
+    /// cost of one pass of the parser and no allocation per node.
+    #[must_use]
+    pub fn build_for<'a>(text: &str, paths: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut wanted = HashSet::new();
+        for p in paths {
+            let mut q = Some(p);
+            while let Some(x) = q {
+                if !wanted.insert(x.to_owned()) {
+                    break;
+                }
+                q = parent(x);
+            }
+        }
+        Self::index(text, Some(&wanted))
+    }
+
+    fn index(text: &str, wanted: Option<&HashSet<String>>) -> Self {
+        let want = |p: &str| wanted.is_none_or(|w| w.contains(p));
         let mut map = Self::default();
         let mut stack: Vec<Frame> = Vec::new();
+        // The path of the current node, grown and truncated in place.
+        let mut cur = String::new();
         let mut root_seen = false;
         for item in Parser::new_from_str(text) {
             let Ok((event, span)) = item else { break };
@@ -80,36 +108,47 @@ impl SourceMap {
 
             if is_end {
                 stack.pop();
+                cur.truncate(Self::base_of(&stack));
                 continue;
             }
             if !is_node {
                 continue;
             }
 
-            // Work out this node's path, or record it as a mapping key.
-            let path = match stack.last_mut() {
+            // Extend `cur` to this node's path, or record a mapping key.
+            match stack.last_mut() {
                 None => {
                     if root_seen {
                         // A second document: positions of the first one stay.
                         break;
                     }
                     root_seen = true;
-                    String::new()
                 }
-                Some(Frame::Seq { path, next }) => {
-                    let p = format!("{path}[{next}]");
+                Some(Frame::Seq { next, .. }) => {
+                    let _ = write!(cur, "[{next}]");
                     *next += 1;
-                    p
                 }
-                Some(Frame::Map { path, key }) => match key.take() {
-                    Some(k) => join(path, &k),
+                Some(Frame::Map { key, base }) => match key.take() {
+                    Some(k) => {
+                        if *base > 0 {
+                            cur.push('.');
+                        }
+                        cur.push_str(&k);
+                    }
                     None => {
                         if let Event::Scalar(value, ..) = &event {
-                            let k = value.to_string();
-                            map.keys
-                                .entry(join(path, &k))
-                                .or_insert_with(|| Pos::from_span(&span));
-                            *key = Some(k);
+                            let len = cur.len();
+                            if *base > 0 {
+                                cur.push('.');
+                            }
+                            cur.push_str(value);
+                            if want(&cur) {
+                                map.keys
+                                    .entry(cur.clone())
+                                    .or_insert_with(|| Pos::from_span(&span));
+                            }
+                            cur.truncate(len);
+                            *key = Some(value.to_string());
                         } else if is_start {
                             stack.push(Frame::Skip { depth: 1 });
                         }
@@ -117,17 +156,33 @@ impl SourceMap {
                     }
                 },
                 Some(Frame::Skip { .. }) => continue,
-            };
-            map.values
-                .entry(path.clone())
-                .or_insert_with(|| Pos::from_span(&span));
+            }
+            if want(&cur) {
+                map.values
+                    .entry(cur.clone())
+                    .or_insert_with(|| Pos::from_span(&span));
+            }
             match event {
-                Event::SequenceStart(..) => stack.push(Frame::Seq { path, next: 0 }),
-                Event::MappingStart(..) => stack.push(Frame::Map { path, key: None }),
-                _ => {}
+                Event::SequenceStart(..) => stack.push(Frame::Seq {
+                    base: cur.len(),
+                    next: 0,
+                }),
+                Event::MappingStart(..) => stack.push(Frame::Map {
+                    base: cur.len(),
+                    key: None,
+                }),
+                _ => cur.truncate(Self::base_of(&stack)),
             }
         }
         map
+    }
+
+    /// Path length of the innermost open collection (0 at the root).
+    fn base_of(stack: &[Frame]) -> usize {
+        match stack.last() {
+            Some(Frame::Seq { base, .. } | Frame::Map { base, .. }) => *base,
+            Some(Frame::Skip { .. }) | None => 0,
+        }
     }
 
     /// Position of the value at `path`, or of the nearest enclosing node
@@ -153,14 +208,6 @@ impl SourceMap {
     #[must_use]
     pub fn key(&self, path: &str) -> Option<Pos> {
         self.keys.get(path).copied().or_else(|| self.value(path))
-    }
-}
-
-fn join(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{parent}.{key}")
     }
 }
 
@@ -211,6 +258,20 @@ z: 10
         let m = SourceMap::build(DOC);
         assert_eq!(m.value("b.e[0].missing"), m.value("b.e[0]"));
         assert_eq!(m.value("nothing.here").map(|p| p.line), Some(1));
+    }
+
+    #[test]
+    fn build_for_indexes_what_is_asked_and_its_ancestors() {
+        let full = SourceMap::build(DOC);
+        let some = SourceMap::build_for(DOC, ["b.e[0].g", "b.c[9]"]);
+        for p in ["b.e[0].g", "b.e[0]", "b.e", "b", ""] {
+            assert_eq!(some.value(p), full.value(p), "{p}");
+        }
+        assert_eq!(some.key("b.e[0].g"), full.key("b.e[0].g"));
+        assert!(!some.has("a"));
+        assert!(!some.has("b.e[0].f"));
+        // Not in the file: falls back to the nearest ancestor that is.
+        assert_eq!(some.value("b.c[9]"), full.value("b.c"));
     }
 
     #[test]
