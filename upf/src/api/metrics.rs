@@ -201,7 +201,7 @@ impl ModelCollector {
         family(
             &mut enc,
             "upf_config_reloads",
-            "Config reloads by result (applied, partial, rejected)",
+            "Config reloads by result (applied, rejected)",
             Counter,
             ReloadResult::ALL.iter().map(|r| {
                 (

@@ -93,7 +93,6 @@ pub struct PfcpMessageDoc {
 #[derive(Debug, Serialize)]
 pub struct ReloadsDoc {
     pub applied: u64,
-    pub partial: u64,
     pub rejected: u64,
     pub last: Option<LastReloadDoc>,
 }
@@ -177,7 +176,6 @@ impl StatusDoc {
             },
             reloads: ReloadsDoc {
                 applied: count(ReloadResult::Applied),
-                partial: count(ReloadResult::Partial),
                 rejected: count(ReloadResult::Rejected),
                 last: m.last_reload.as_ref().map(|r| LastReloadDoc {
                     at: rfc3339(r.at),

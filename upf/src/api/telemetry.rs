@@ -94,20 +94,18 @@ pub struct Association {
 pub enum ReloadResult {
     /// Everything in the new file is in effect.
     Applied,
-    /// Applied except restart-only changes, which were refused by name.
-    Partial,
-    /// The file was invalid (or nothing could be applied): nothing changed.
+    /// The file was invalid, or changed a restart-only setting: nothing
+    /// changed (see `reload` for the all-or-nothing policy).
     Rejected,
 }
 
 impl ReloadResult {
-    pub const ALL: [Self; 3] = [Self::Applied, Self::Partial, Self::Rejected];
+    pub const ALL: [Self; 2] = [Self::Applied, Self::Rejected];
 
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Applied => "applied",
-            Self::Partial => "partial",
             Self::Rejected => "rejected",
         }
     }
