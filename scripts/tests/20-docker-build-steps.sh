@@ -10,7 +10,11 @@
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 cd "$UPF_ROOT"
-scratch="$(mktemp -d /tmp/upfcfg-docker.XXXXXX)"
+# A fresh copy of the context each run, at a fixed place under target/ so
+# that cargo (which compares source mtimes, kept by tar) builds incrementally.
+scratch="$UPF_ROOT/target/docker-steps/context"
+rm -rf "$scratch"
+mkdir -p "$scratch"
 add_cleanup "rm -rf '$scratch'"
 
 # The Dockerfile runs exactly these steps and ends in the Contract's entrypoint.
@@ -65,9 +69,13 @@ log_ok "every linked library comes from the runtime list or the base image"
 
 # Every runtime package exists in the archive (when apt has its lists).
 if apt-cache show --no-all-versions dpkg >/dev/null 2>&1; then
-    for p in "${runtime[@]}"; do
-        apt-cache show --no-all-versions "$p" >/dev/null 2>&1 || die "runtime package '$p' does not exist in the archive"
-    done
+    # One apt-cache call for all (each call loads the whole cache); only on
+    # failure look for the culprit.
+    if ! apt-cache show --no-all-versions "${runtime[@]}" >/dev/null 2>&1; then
+        for p in "${runtime[@]}"; do
+            apt-cache show --no-all-versions "$p" >/dev/null 2>&1 || die "runtime package '$p' does not exist in the archive"
+        done
+    fi
     log_ok "all ${#runtime[@]} runtime packages exist in the archive"
 else
     log_warn "apt has no package lists: not checking that runtime packages exist"
