@@ -71,7 +71,8 @@ log_ok "every linked library comes from the runtime list or the base image"
 if apt-cache show --no-all-versions dpkg >/dev/null 2>&1; then
     # One apt-cache call for all (each call loads the whole cache); only on
     # failure look for the culprit.
-    if ! apt-cache show --no-all-versions "${runtime[@]}" >/dev/null 2>&1; then
+    found="$(apt-cache show --no-all-versions "${runtime[@]}" 2>/dev/null | grep -c '^Package: ' || true)"
+    if [[ "$found" != "${#runtime[@]}" ]]; then
         for p in "${runtime[@]}"; do
             apt-cache show --no-all-versions "$p" >/dev/null 2>&1 || die "runtime package '$p' does not exist in the archive"
         done
