@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh Debian 12 machine: installs what
+# is missing (system packages, Rust), then formatting, clippy, the cargo test
+# suite, and each suite in scripts/tests/ (namespace and integration tests;
+# they need root). Prints a pass/fail summary; exits non-zero if anything
+# failed. CI runs this through .ci/run.
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+usage() {
+    cat <<EOF
+Usage: scripts/test.sh [options] [SUITE...]
+
+Runs, in order: cargo fmt --check, cargo clippy (all targets, -D warnings),
+cargo test --workspace, then the suites in scripts/tests/ (all of them, or
+only those named, e.g. 10-config-check).
+
+Options:
+  --no-install     do not install packages or Rust (fail if missing)
+  --no-cargo       skip fmt, clippy and cargo test (run only the suites)
+  --no-suites      skip scripts/tests/
+  --list           list the suites and exit
+  -h, --help       this help
+
+Suites are executables scripts/tests/NN-name.sh; exit 0 = pass, 77 = skipped
+(e.g. not root), anything else = fail. A line '# timeout: SECONDS' in a
+suite overrides the default limit of ${UPF_SUITE_TIMEOUT:-600} s.
+EOF
+}
+
+install=1 cargo_steps=1 suites=1 only=()
+while (($#)); do
+    case "$1" in
+    --no-install) install=0 ;;
+    --no-cargo) cargo_steps=0 ;;
+    --no-suites) suites=0 ;;
+    --list)
+        for s in "$UPF_ROOT"/scripts/tests/[0-9]*.sh; do basename "$s" .sh; done
+        exit 0
+        ;;
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    -*) die "unknown option $1 (see --help)" ;;
+    *) only+=("${1%.sh}") ;;
+    esac
+    shift
+done
+
+cd "$UPF_ROOT"
+started=$SECONDS
+
+if ((install)); then
+    ensure_packages "${UPF_BUILD_PACKAGES[@]}" "${UPF_TEST_PACKAGES[@]}"
+    ensure_rust
+else
+    if [[ -x "$HOME/.cargo/bin/cargo" ]]; then export PATH="$HOME/.cargo/bin:$PATH"; fi
+fi
+
+names=() results=() times=()
+failed=0
+
+record() { # name result seconds
+    names+=("$1") results+=("$2") times+=("$3")
+    case "$2" in
+    PASS) log_ok "$1: PASS ($3 s)" ;;
+    SKIP) log_warn "$1: SKIPPED ($3 s)" ;;
+    *)
+        log_error "$1: FAIL ($3 s)"
+        failed=1
+        ;;
+    esac
+}
+
+step() { # name command...
+    local name="$1" t0=$SECONDS
+    shift
+    log_info "=== $name: $*"
+    if "$@"; then
+        record "$name" PASS $((SECONDS - t0))
+    else
+        record "$name" FAIL $((SECONDS - t0))
+    fi
+}
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+if ((cargo_steps)); then
+    step "cargo fmt" cargo fmt --all -- --check
+    step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+    step "cargo test" cargo test --workspace
+fi
+
+if ((suites)); then
+    for suite in "$UPF_ROOT"/scripts/tests/[0-9]*.sh; do
+        [[ -e "$suite" ]] || continue
+        name="$(basename "$suite" .sh)"
+        if ((${#only[@]})) && ! printf '%s\n' "${only[@]}" | grep -qx "$name"; then
+            continue
+        fi
+        limit="$(sed -n 's/^# timeout: *\([0-9]\+\).*/\1/p' "$suite" | head -n1)"
+        limit="${limit:-${UPF_SUITE_TIMEOUT:-600}}"
+        log_info "=== suite $name (limit ${limit} s)"
+        t0=$SECONDS
+        set +e
+        timeout --kill-after=10 "$limit" bash "$suite"
+        rc=$?
+        set -e
+        case $rc in
+        0) record "$name" PASS $((SECONDS - t0)) ;;
+        77) record "$name" SKIP $((SECONDS - t0)) ;;
+        124 | 137) record "$name" "FAIL (timed out after ${limit} s)" $((SECONDS - t0)) ;;
+        *) record "$name" "FAIL (exit $rc)" $((SECONDS - t0)) ;;
+        esac
+    done
+fi
+
+echo >&2
+log_info "summary ($((SECONDS - started)) s in all):"
+for i in "${!names[@]}"; do
+    printf '  %-32s %-28s %5s s\n' "${names[i]}" "${results[i]}" "${times[i]}" >&2
+done
+if ((failed)); then
+    log_error "some tests FAILED"
+    exit 1
+fi
+log_ok "all tests passed"

@@ -1,0 +1,189 @@
+//! `GET /status`: the telemetry model as one JSON document (the metrics'
+//! figures plus the facts that are not numbers: PFCP associations, the
+//! last reload, addresses). The field names are part of the public API.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::telemetry::{ReloadResult, Telemetry, TelemetryModel};
+
+/// RFC 3339 UTC text of `t`.
+fn rfc3339(t: SystemTime) -> String {
+    jiff::Timestamp::try_from(t)
+        .map(|ts| ts.to_string())
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusDoc {
+    pub version: String,
+    pub git: String,
+    pub node_id: String,
+    pub state: &'static str,
+    pub started_at: String,
+    pub uptime_seconds: f64,
+    pub interfaces: Vec<InterfaceDoc>,
+    pub workers: Vec<WorkerDoc>,
+    pub sessions: SessionsDoc,
+    pub drops: BTreeMap<String, u64>,
+    pub pfcp: PfcpDoc,
+    pub reloads: ReloadsDoc,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InterfaceDoc {
+    pub name: String,
+    pub device: String,
+    pub addresses: Vec<String>,
+    pub link_up: Option<bool>,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_missed: u64,
+    pub rx_errors: u64,
+    pub tx_errors: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WorkerDoc {
+    pub index: u32,
+    pub lcore: u32,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub busy_polls: u64,
+    pub idle_polls: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionsDoc {
+    pub total: u64,
+    pub pfcp: u64,
+    #[serde(rename = "static")]
+    pub static_: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PfcpDoc {
+    pub listen: Option<SocketAddr>,
+    pub associations: Vec<AssociationDoc>,
+    pub messages: Vec<PfcpMessageDoc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AssociationDoc {
+    pub node_id: String,
+    pub address: SocketAddr,
+    pub established_at: String,
+    pub last_heartbeat_at: Option<String>,
+    pub sessions: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PfcpMessageDoc {
+    #[serde(rename = "type")]
+    pub msg_type: String,
+    pub direction: &'static str,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReloadsDoc {
+    pub applied: u64,
+    pub rejected: u64,
+    pub last: Option<LastReloadDoc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LastReloadDoc {
+    pub at: String,
+    pub result: &'static str,
+    pub summary: String,
+    pub duration_ms: f64,
+}
+
+impl StatusDoc {
+    #[must_use]
+    pub fn from_model(t: &Telemetry, m: &TelemetryModel) -> Self {
+        let count = |r| m.reloads.get(&r).copied().unwrap_or(0);
+        Self {
+            version: t.build().version.clone(),
+            git: t.build().git.clone(),
+            node_id: m.node_id.clone(),
+            state: m.state.as_str(),
+            started_at: rfc3339(t.started_at()),
+            uptime_seconds: t.uptime().as_secs_f64(),
+            interfaces: m
+                .interfaces
+                .iter()
+                .map(|i| InterfaceDoc {
+                    name: i.name.clone(),
+                    device: i.device.clone(),
+                    addresses: i.addresses.clone(),
+                    link_up: i.link_up,
+                    rx_packets: i.rx_packets,
+                    rx_bytes: i.rx_bytes,
+                    tx_packets: i.tx_packets,
+                    tx_bytes: i.tx_bytes,
+                    rx_missed: i.rx_missed,
+                    rx_errors: i.rx_errors,
+                    tx_errors: i.tx_errors,
+                })
+                .collect(),
+            workers: m
+                .workers
+                .iter()
+                .map(|w| WorkerDoc {
+                    index: w.index,
+                    lcore: w.lcore,
+                    rx_packets: w.rx_packets,
+                    tx_packets: w.tx_packets,
+                    busy_polls: w.busy_polls,
+                    idle_polls: w.idle_polls,
+                })
+                .collect(),
+            sessions: SessionsDoc {
+                total: m.sessions(),
+                pfcp: m.pfcp_sessions,
+                static_: m.static_sessions,
+            },
+            drops: m.drops.clone(),
+            pfcp: PfcpDoc {
+                listen: m.pfcp_listen,
+                associations: m
+                    .associations
+                    .iter()
+                    .map(|a| AssociationDoc {
+                        node_id: a.node_id.clone(),
+                        address: a.address,
+                        established_at: rfc3339(a.established),
+                        last_heartbeat_at: a.last_heartbeat.map(rfc3339),
+                        sessions: a.sessions,
+                    })
+                    .collect(),
+                messages: m
+                    .pfcp_messages
+                    .iter()
+                    .map(|((ty, dir), n)| PfcpMessageDoc {
+                        msg_type: ty.clone(),
+                        direction: dir.as_str(),
+                        count: *n,
+                    })
+                    .collect(),
+            },
+            reloads: ReloadsDoc {
+                applied: count(ReloadResult::Applied),
+                rejected: count(ReloadResult::Rejected),
+                last: m.last_reload.as_ref().map(|r| LastReloadDoc {
+                    at: rfc3339(r.at),
+                    result: r.result.as_str(),
+                    summary: r.summary.clone(),
+                    duration_ms: r.duration.as_secs_f64() * 1000.0,
+                }),
+            },
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The numbers and facts the HTTP API serves, as a plain struct that the
+//! control thread fills in (from dataplane counters every ≤ 100 ms, from
+//! PFCP events as they happen, from reload). The API reads a consistent
+//! copy on each request; workers never touch it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Lifecycle of the appliance, as `/status` reports it. `/status` answers
+/// 200 only in `Running` so that it can serve as a readiness probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunState {
+    #[default]
+    Starting,
+    Running,
+    Stopping,
+}
+
+impl RunState {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+        }
+    }
+}
+
+/// Counters of one port (`name` is the config key: n3, n6, n9). Bytes are
+/// frame bytes as the port counts them (Ethernet header, no CRC).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InterfaceStats {
+    pub name: String,
+    pub device: String,
+    /// The interface's own addresses with prefix, as text.
+    pub addresses: Vec<String>,
+    /// `None` until the port reports link status.
+    pub link_up: Option<bool>,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Dropped by the NIC for want of rx descriptors (`imissed`).
+    pub rx_missed: u64,
+    pub rx_errors: u64,
+    pub tx_errors: u64,
+}
+
+/// Counters of one worker.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Position in `cores.workers` (= its rx/tx queue index).
+    pub index: u32,
+    pub lcore: u32,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    /// Polls that returned packets / returned none: their ratio is the
+    /// worker's load.
+    pub busy_polls: u64,
+    pub idle_polls: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Direction {
+    Rx,
+    Tx,
+}
+
+impl Direction {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Rx => "rx",
+            Self::Tx => "tx",
+        }
+    }
+}
+
+/// A PFCP association with a control-plane peer (an SMF).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Association {
+    /// The peer's Node ID as text (IP or FQDN).
+    pub node_id: String,
+    pub address: SocketAddr,
+    pub established: SystemTime,
+    pub last_heartbeat: Option<SystemTime>,
+    pub sessions: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReloadResult {
+    /// Everything in the new file is in effect.
+    Applied,
+    /// The file was invalid, or changed a restart-only setting: nothing
+    /// changed (see `reload` for the all-or-nothing policy).
+    Rejected,
+}
+
+impl ReloadResult {
+    pub const ALL: [Self; 2] = [Self::Applied, Self::Rejected];
+
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadRecord {
+    pub at: SystemTime,
+    pub result: ReloadResult,
+    /// One line: the diff summary, or the first error.
+    pub summary: String,
+    /// From trigger to applied.
+    pub duration: Duration,
+}
+
+/// Everything the API shows that changes while running.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TelemetryModel {
+    pub state: RunState,
+    pub node_id: String,
+    pub interfaces: Vec<InterfaceStats>,
+    /// Dropped packets by reason (`no_pdr`, `malformed`, ...). List every
+    /// reason the dataplane knows, zeros included, so series exist from the start.
+    pub drops: BTreeMap<String, u64>,
+    pub workers: Vec<WorkerStats>,
+    pub pfcp_sessions: u64,
+    pub static_sessions: u64,
+    pub pfcp_listen: Option<SocketAddr>,
+    /// PFCP messages by (message type, direction); the type is snake case
+    /// (`heartbeat_request`, `session_establishment_response`, ...).
+    pub pfcp_messages: BTreeMap<(String, Direction), u64>,
+    pub associations: Vec<Association>,
+    pub reloads: BTreeMap<ReloadResult, u64>,
+    pub last_reload: Option<ReloadRecord>,
+}
+
+impl TelemetryModel {
+    /// The entry for interface `name`, created (zeroed) if absent.
+    pub fn interface_mut(&mut self, name: &str) -> &mut InterfaceStats {
+        let idx = match self.interfaces.iter().position(|i| i.name == name) {
+            Some(i) => i,
+            None => {
+                self.interfaces.push(InterfaceStats {
+                    name: name.to_owned(),
+                    ..InterfaceStats::default()
+                });
+                self.interfaces.len() - 1
+            }
+        };
+        &mut self.interfaces[idx]
+    }
+
+    /// The counter of PFCP messages of `msg_type` in `dir`.
+    pub fn pfcp_message_mut(&mut self, msg_type: &str, dir: Direction) -> &mut u64 {
+        self.pfcp_messages
+            .entry((msg_type.to_owned(), dir))
+            .or_default()
+    }
+
+    /// Counts a reload and makes it the last one.
+    pub fn record_reload(
+        &mut self,
+        result: ReloadResult,
+        summary: impl Into<String>,
+        duration: Duration,
+    ) {
+        *self.reloads.entry(result).or_default() += 1;
+        self.last_reload = Some(ReloadRecord {
+            at: SystemTime::now(),
+            result,
+            summary: summary.into(),
+            duration,
+        });
+    }
+
+    #[must_use]
+    pub const fn sessions(&self) -> u64 {
+        self.pfcp_sessions + self.static_sessions
+    }
+}
+
+/// Build facts fixed for the life of the process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildInfo {
+    pub version: String,
+    pub git: String,
+}
+
+impl BuildInfo {
+    /// This binary's version and git commit.
+    #[must_use]
+    pub fn current() -> Self {
+        Self {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            git: env!("UPF_GIT_HASH").to_owned(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    build: BuildInfo,
+    started: Instant,
+    started_at: SystemTime,
+    model: Mutex<TelemetryModel>,
+}
+
+/// Shared handle: the control thread writes through [`Telemetry::update`],
+/// the API reads with [`Telemetry::snapshot`]. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Telemetry {
+    inner: Arc<Inner>,
+}
+
+impl Telemetry {
+    #[must_use]
+    pub fn new(build: BuildInfo) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                build,
+                started: Instant::now(),
+                started_at: SystemTime::now(),
+                model: Mutex::new(TelemetryModel::default()),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, TelemetryModel> {
+        // A panic while holding the lock leaves plain counters behind, still
+        // worth serving: take the data rather than propagate the poison.
+        self.inner
+            .model
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Changes the model under the lock; keep `f` short (no I/O).
+    pub fn update<R>(&self, f: impl FnOnce(&mut TelemetryModel) -> R) -> R {
+        f(&mut self.lock())
+    }
+
+    /// A copy of the model as it is now.
+    #[must_use]
+    pub fn snapshot(&self) -> TelemetryModel {
+        self.lock().clone()
+    }
+
+    #[must_use]
+    pub fn build(&self) -> &BuildInfo {
+        &self.inner.build
+    }
+
+    #[must_use]
+    pub fn started_at(&self) -> SystemTime {
+        self.inner.started_at
+    }
+
+    #[must_use]
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+}

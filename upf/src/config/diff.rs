@@ -1,0 +1,161 @@
+//! What changed between two validated configs, for reload: static sessions
+//! added/removed/changed (by id), settings that can change live, and
+//! settings that need a restart (named by key path so a refusal can say
+//! exactly which).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::model::{Config, Interface, StaticSession};
+
+/// The difference `old → new`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigDiff {
+    /// Key paths whose change needs a restart (`cores.workers`,
+    /// `interfaces.n3.device`, ...).
+    pub restart_required: Vec<String>,
+    /// Key paths outside `sessions` that changed and can be applied live
+    /// (`log.level`, `pfcp.peers`, `interfaces.n6.gateway`, ...).
+    pub live: Vec<String>,
+    /// Static session ids, ascending.
+    pub sessions_added: Vec<u64>,
+    pub sessions_removed: Vec<u64>,
+    pub sessions_changed: Vec<u64>,
+}
+
+impl ConfigDiff {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.restart_required.is_empty()
+            && self.live.is_empty()
+            && self.sessions_added.is_empty()
+            && self.sessions_removed.is_empty()
+            && self.sessions_changed.is_empty()
+    }
+
+    #[must_use]
+    pub fn sessions_touched(&self) -> usize {
+        self.sessions_added.len() + self.sessions_removed.len() + self.sessions_changed.len()
+    }
+}
+
+/// One line for logs and `/status`: `sessions +2 -1 ~3; live: log.level;
+/// restart needed: cores.workers`.
+impl fmt::Display for ConfigDiff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("no changes");
+        }
+        write!(
+            f,
+            "sessions +{} -{} ~{}",
+            self.sessions_added.len(),
+            self.sessions_removed.len(),
+            self.sessions_changed.len()
+        )?;
+        if !self.live.is_empty() {
+            write!(f, "; live: {}", self.live.join(", "))?;
+        }
+        if !self.restart_required.is_empty() {
+            write!(f, "; restart needed: {}", self.restart_required.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+fn interface_diff(
+    name: &str,
+    old: Option<&Interface>,
+    new: Option<&Interface>,
+    d: &mut ConfigDiff,
+) {
+    match (old, new) {
+        (None, None) => {}
+        (Some(_), None) | (None, Some(_)) => d.restart_required.push(format!("interfaces.{name}")),
+        (Some(a), Some(b)) => {
+            if a.device != b.device {
+                d.restart_required.push(format!("interfaces.{name}.device"));
+            }
+            if (a.ipv4, a.ipv6) != (b.ipv4, b.ipv6) {
+                d.restart_required
+                    .push(format!("interfaces.{name}.address"));
+            }
+            if a.mtu != b.mtu {
+                d.restart_required.push(format!("interfaces.{name}.mtu"));
+            }
+            if (a.gateway_v4, a.gateway_v6) != (b.gateway_v4, b.gateway_v6) {
+                d.live.push(format!("interfaces.{name}.gateway"));
+            }
+            if a.neighbors != b.neighbors {
+                d.live.push(format!("interfaces.{name}.neighbors"));
+            }
+        }
+    }
+}
+
+impl Config {
+    /// What a reload from `self` to `new` would change.
+    #[must_use]
+    pub fn diff(&self, new: &Self) -> ConfigDiff {
+        let mut d = ConfigDiff::default();
+        let mut restart = |changed: bool, key: &str| {
+            if changed {
+                d.restart_required.push(key.to_owned());
+            }
+        };
+        restart(self.node_id != new.node_id, "node_id");
+        restart(self.dpdk != new.dpdk, "dpdk");
+        restart(self.cores.control != new.cores.control, "cores.control");
+        restart(self.cores.workers != new.cores.workers, "cores.workers");
+        restart(self.pfcp.listen != new.pfcp.listen, "pfcp.listen");
+        restart(self.api.listen != new.api.listen, "api.listen");
+        restart(self.dataplane != new.dataplane, "dataplane");
+        let ifs = [
+            ("n3", Some(&self.interfaces.n3), Some(&new.interfaces.n3)),
+            ("n6", Some(&self.interfaces.n6), Some(&new.interfaces.n6)),
+            (
+                "n9",
+                self.interfaces.n9.as_ref(),
+                new.interfaces.n9.as_ref(),
+            ),
+        ];
+        for (name, a, b) in ifs {
+            interface_diff(name, a, b, &mut d);
+        }
+        let mut live = |changed: bool, key: &str| {
+            if changed {
+                d.live.push(key.to_owned());
+            }
+        };
+        live(self.log_level != new.log_level, "log.level");
+        live(self.pfcp.peers != new.pfcp.peers, "pfcp.peers");
+        live(
+            self.pfcp.heartbeat_interval != new.pfcp.heartbeat_interval,
+            "pfcp.heartbeat_interval",
+        );
+        live(
+            (self.pfcp.request_timeout, self.pfcp.request_retries)
+                != (new.pfcp.request_timeout, new.pfcp.request_retries),
+            "pfcp.request_timeout/retries",
+        );
+        live(self.ue_pools != new.ue_pools, "ue_pools");
+        live(self.teid_range != new.teid_range, "teid_range");
+        live(self.reload != new.reload, "reload");
+
+        let old: BTreeMap<u64, &StaticSession> = self.sessions.iter().map(|s| (s.id, s)).collect();
+        let new_s: BTreeMap<u64, &StaticSession> = new.sessions.iter().map(|s| (s.id, s)).collect();
+        for (id, s) in &new_s {
+            match old.get(id) {
+                None => d.sessions_added.push(*id),
+                Some(o) if o != s => d.sessions_changed.push(*id),
+                Some(_) => {}
+            }
+        }
+        d.sessions_removed = old
+            .keys()
+            .filter(|id| !new_s.contains_key(id))
+            .copied()
+            .collect();
+        d
+    }
+}
