@@ -148,15 +148,19 @@ compute_identity() {
         want=$((want - 1))
     done
 
+    # Plain assignments: a failing $(...) here stops the script (set -e),
+    # which it would not inside printf's arguments.
+    n3_address="$(addr_for UPF_N3_BASE "${UPF_N3_BASE:?}" "${UPF_N3_PREFIX_LEN:?}" "$ordinal")"
+    n6_address="$(addr_for UPF_N6_BASE "${UPF_N6_BASE:?}" "${UPF_N6_PREFIX_LEN:?}" "$ordinal")"
+    ue_pool="$(pool_for "${UPF_UE_POOL:?}" "${UPF_UE_POOL_PREFIX_LEN:?}" "$ordinal")"
+    n3_device="$(device_for N3 "${UPF_N3_DEVICE:-}" "${UPF_N3_DEVICE_ENV:-}")"
+    n6_device="$(device_for N6 "${UPF_N6_DEVICE:-}" "${UPF_N6_DEVICE_ENV:-}")"
     {
         printf "ORDINAL='%s'\nPOD='%s'\nNS='%s'\nNODE_ID='%s'\nN4_ADDRESS='%s'\n" \
             "$ordinal" "$pod" "$ns" "$node_id" "$pod_ip"
-        printf "N3_ADDRESS='%s'\n" "$(addr_for UPF_N3_BASE "${UPF_N3_BASE:?}" "${UPF_N3_PREFIX_LEN:?}" "$ordinal")"
-        printf "N6_ADDRESS='%s'\n" "$(addr_for UPF_N6_BASE "${UPF_N6_BASE:?}" "${UPF_N6_PREFIX_LEN:?}" "$ordinal")"
-        printf "N6_GATEWAY='%s'\n" "${UPF_N6_GATEWAY:?}"
-        printf "UE_POOL='%s'\n" "$(pool_for "${UPF_UE_POOL:?}" "${UPF_UE_POOL_PREFIX_LEN:?}" "$ordinal")"
-        printf "N3_DEVICE='%s'\n" "$(device_for N3 "${UPF_N3_DEVICE:-}" "${UPF_N3_DEVICE_ENV:-}")"
-        printf "N6_DEVICE='%s'\n" "$(device_for N6 "${UPF_N6_DEVICE:-}" "${UPF_N6_DEVICE_ENV:-}")"
+        printf "N3_ADDRESS='%s'\nN6_ADDRESS='%s'\nN6_GATEWAY='%s'\nUE_POOL='%s'\n" \
+            "$n3_address" "$n6_address" "${UPF_N6_GATEWAY:?}" "$ue_pool"
+        printf "N3_DEVICE='%s'\nN6_DEVICE='%s'\n" "$n3_device" "$n6_device"
         printf "CONTROL_CORE='%s'\nWORKER_CORES='%s'\n" "$control" "$workers"
         printf "EAL_ARGS='%s'\nIDLE_BACKOFF='%s'\n" "${UPF_EAL_ARGS:-}" "${UPF_IDLE_BACKOFF:-false}"
     } > "$identity.tmp"
