@@ -40,6 +40,7 @@ need systemd-analyze systemd
 need groff groff-base
 need man man-db
 need taskset util-linux
+need readelf binutils
 
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 bin="${UPF_BIN:-}"
@@ -89,12 +90,24 @@ fi
 [ "$(dpkg-deb -f "$deb" Package)" = upf ] && ok "Package: upf" || fail "Package: $(dpkg-deb -f "$deb" Package)"
 depends="$(dpkg-deb -f "$deb" Depends)"
 missing=""
-required="kmod"
+# kmod, the DPDK plugins (drivers EAL loads at run time, which dpkg-shlibdeps
+# cannot see: buses, mempool handlers, NIC drivers; the Docker image's list
+# in scripts/runtime-packages.txt when this tree has it), and the package of
+# every DPDK library the binary links (librte_eal.so.23 -> librte-eal23,
+# librte_net_e1000.so.23 -> librte-net-e1000-23).
+required="kmod librte-mempool-ring23 librte-bus-pci23 librte-bus-vdev23 librte-net-af-packet23"
 if [ -f scripts/runtime-packages.txt ]; then
-    required="$required $(grep -v '^#' scripts/runtime-packages.txt | tr -s ' \n' ' ')"
+    required="$required $(grep -v '^#' scripts/runtime-packages.txt | grep -E '^librte-(net|bus|mempool)-' | tr -s ' \n' ' ')"
 else
-    say "note: scripts/runtime-packages.txt not in this tree: checking Depends against Cargo.toml's list only"
+    say "note: scripts/runtime-packages.txt not in this tree: checking the DPDK plugins named here only"
 fi
+need_bin="$(readelf -d "$bin" 2>/dev/null | sed -n 's/.*Shared library: \[librte_\(.*\)\.so\.\([0-9]*\)\]/\1 \2/p' \
+    | while read -r lib so; do
+        name="librte-${lib//_/-}"
+        case "$name" in *[0-9]) echo "$name-$so" ;; *) echo "$name$so" ;; esac
+    done | tr '\n' ' ')"
+[ -n "$need_bin" ] || say "note: $bin links no DPDK library (not wired to DPDK yet, or built with the static feature)"
+required="$required $need_bin"
 for p in $required; do
     printf '%s\n' "$depends" | tr ',' '\n' | sed 's/^ *//; s/ .*//' | grep -qx "$p" || missing="$missing $p"
 done
@@ -159,9 +172,10 @@ else
     fail "man page: $(head -3 "$work/groff.log")"
 fi
 zcat "$man8" | grep -q '@VERSION@' && fail "man page still has @VERSION@" || ok "man page carries the version"
-# Long options the man page documents, per command section is overkill:
-# compare the sets over all commands.
-man_opts="$(zcat "$man8" | grep -o '\\-\\-[a-z][a-z\\-]*' | sed 's/\\//g' | sort -u)"
+# The long options of the SYNOPSIS and OPTIONS sections (the rest of the
+# page may mention DPDK's or systemctl's) against those of every --help.
+man_opts="$(zcat "$man8" | awk '/^\.SH /{ on = ($2 == "SYNOPSIS" || $2 == "OPTIONS") } on' \
+    | sed 's/\\f[BIRP]//g; s/\\-/-/g' | grep -o -- '--[a-z][a-z-]*' | sort -u)"
 help_opts=""
 cli_ok=1
 for cmd in "" run check prepare; do
