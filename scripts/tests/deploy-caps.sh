@@ -7,10 +7,15 @@
 #  2. the k8s af-packet overlay's capabilities (NET_RAW, NET_ADMIN, read
 #     from its patch): the port starts;
 #  3. without CAP_NET_RAW: the af_packet device cannot be created;
-#  4. without CAP_NET_ADMIN: the port cannot start.
-# VFIO and hugepage paths (CAP_IPC_LOCK, CAP_SYS_RAWIO) need a NIC and
-# hugepages, which this machine does not have. Needs root; exits 77 (skip)
-# otherwise. Cleans up its veths and DPDK runtime directory on any exit.
+#  4. without CAP_NET_ADMIN: the port cannot start;
+#  5. with hugepages (64 x 2 MiB reserved for the test, hugetlbfs mounted in
+#     a temporary directory): the unit's set runs DPDK on hugepage memory
+#     with IOVA as VA (no CAP_SYS_ADMIN for physical addresses), and so does
+#     the k8s sriov overlay's set (IPC_LOCK, SYS_NICE) on a net_null port.
+# VFIO (CAP_IPC_LOCK for DMA pinning, CAP_SYS_RAWIO for no-IOMMU) needs a
+# NIC, which this machine does not have. Needs root; exits 77 (skip)
+# otherwise. Cleans up its veths, mount, hugepage reservation and DPDK
+# runtime directories on any exit.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -35,8 +40,12 @@ fail() { echo "FAIL $1"; failed=$((failed + 1)); }
 veth="dplyc$$"
 prefix="deploy-caps-$$"
 work="$(mktemp -d -t deploy-caps.XXXXXX)"
+pool=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+pool_before=""
 cleanup() {
     ip link del "${veth}a" 2>/dev/null || true
+    umount "$work/huge" 2>/dev/null || true
+    [ -n "$pool_before" ] && echo "$pool_before" > "$pool"
     rm -rf "/var/run/dpdk/$prefix" "$work"
 }
 trap cleanup EXIT INT TERM
@@ -55,10 +64,13 @@ bounding() {
 }
 
 # testpmd starts the port, forwards, and stops at once (EOF on stdin).
+# memory: --no-huge (default) or hugepages from a directory.
+memory=(--no-huge -m 256)
+vdev="net_af_packet0,iface=${veth}a"
 run_dpdk() { # name bounding-set
     echo | timeout 60 setpriv --bounding-set "$2" --inh-caps -all --no-new-privs -- \
-        dpdk-testpmd -l 0,1 --no-huge -m 256 --no-pci --file-prefix "$prefix" \
-        --vdev "net_af_packet0,iface=${veth}a" -- --total-num-mbufs=2048 --nb-cores=1 --auto-start \
+        dpdk-testpmd -l 0,1 "${memory[@]}" --no-pci --file-prefix "$prefix" \
+        --vdev "$vdev" -- --total-num-mbufs=2048 --nb-cores=1 --auto-start \
         > "$work/$1.log" 2>&1 || true
 }
 started() { # name
@@ -102,6 +114,40 @@ if ! started no-admin && grep -q 'Operation not permitted' "$work/no-admin.log";
     ok "without CAP_NET_ADMIN the af_packet port cannot start (so the unit needs it)"
 else
     fail "DPDK on af_packet worked without CAP_NET_ADMIN: the unit grants more than needed"
+fi
+
+# Hugepages: reserve 64 more 2 MiB pages for the test, mount a hugetlbfs.
+if [ -w "$pool" ]; then
+    pool_before="$(cat "$pool")"
+    echo $((pool_before + 64)) > "$pool" || true
+    if [ "$(cat "$pool")" -ge $((pool_before + 64)) ]; then
+        mkdir -p "$work/huge"
+        mount -t hugetlbfs -o pagesize=2M nodev "$work/huge"
+        memory=(-m 64 --huge-dir "$work/huge")
+        run_dpdk huge-unit "$(bounding "${unit_caps[@]}")"
+        # DPDK leaves its page files (<prefix>map_N) in the hugetlbfs: proof
+        # that the memory came from hugepages.
+        if started huge-unit && grep -q "IOVA mode 'VA'" "$work/huge-unit.log" \
+            && compgen -G "$work/huge/${prefix}map_*" >/dev/null; then
+            ok "DPDK on hugepages (IOVA as VA) with upf.service's capabilities: no CAP_SYS_ADMIN needed"
+        else
+            sed 's/^/    /' "$work/huge-unit.log" | tail -15
+            fail "DPDK on hugepages does not start with upf.service's capabilities"
+        fi
+        read -r -a sriov_caps <<< "$(sed -n 's/^ *add: \[\(.*\)\]/\1/p' deploy/k8s/overlays/sriov/statefulset-patch.yaml | tr -d '",')"
+        vdev="net_null0"
+        run_dpdk huge-sriov "$(bounding "${sriov_caps[@]}")"
+        if started huge-sriov; then
+            ok "DPDK on hugepages starts with the sriov overlay's capabilities (${sriov_caps[*]}) (net_null port)"
+        else
+            sed 's/^/    /' "$work/huge-sriov.log" | tail -15
+            fail "DPDK on hugepages does not start with the sriov overlay's capabilities (${sriov_caps[*]})"
+        fi
+    else
+        echo "deploy-caps: note: the kernel would not reserve 64 x 2 MiB hugepages here; hugepage checks not run"
+    fi
+else
+    echo "deploy-caps: note: no 2 MiB hugepage pool in /sys; hugepage checks not run"
 fi
 
 echo "deploy-caps: $passed passed, $failed failed"
