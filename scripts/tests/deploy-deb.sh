@@ -12,7 +12,12 @@
 #     running systemd needed), and the hardening summary is printed;
 #  4. the packaged binary accepts the packaged config (`upf check`);
 #  5. the man page renders without groff warnings and documents exactly the
-#     options that `upf <command> --help` lists, for run, check, prepare.
+#     options that `upf <command> --help` lists, for run, check, prepare;
+#  6. as root, the packaged `upf prepare` on this machine's kernel, with a
+#     small config (2 MiB hugepages, a hugetlbfs in a temporary directory,
+#     vdevs): the dry run changes nothing, the run reserves and mounts, the
+#     second run finds everything "already"; the hugepage pool, the mount
+#     and /run/upf/prepare.env are restored afterwards.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -25,7 +30,22 @@ fail() { echo "FAIL $1"; failed=$((failed + 1)); }
 say() { echo "deploy-deb: $*"; }
 
 work="$(mktemp -d -t deploy-deb.XXXXXX)"
-trap 'rm -rf "$work"' EXIT INT TERM
+pool=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+pool_before=""
+env_file=/run/upf/prepare.env
+env_saved=""
+cleanup() {
+    umount "$work/huge" 2>/dev/null || true
+    [ -n "$pool_before" ] && echo "$pool_before" > "$pool"
+    if [ "$env_saved" = none ]; then
+        rm -f "$env_file"
+        rmdir /run/upf 2>/dev/null || true
+    elif [ "$env_saved" = saved ]; then
+        cp "$work/env.saved" "$env_file"
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
 
 need() { # command package
     command -v "$1" >/dev/null 2>&1 && return 0
@@ -200,6 +220,54 @@ if [ "$cli_ok" = 1 ]; then
         || fail "options missing from the man page: $undocumented"
     [ -z "$stale" ] && ok "man page documents no option the binary lacks" \
         || fail "man page options the binary does not have: $stale"
+fi
+
+# --- 6. upf prepare on this kernel ------------------------------------------
+if [ "$(id -u)" != 0 ]; then
+    say "note: not root: the packaged upf prepare was not run on this kernel"
+elif ! "$sr/usr/bin/upf" prepare --help 2>&1 | grep -q -- --dry-run; then
+    fail "the packaged binary has no 'upf prepare --dry-run': not run on this kernel (wire upf::prepare, see upf/src/prepare.rs)"
+elif [ ! -w "$pool" ]; then
+    say "note: no 2 MiB hugepage pool here: the packaged upf prepare was not run on this kernel"
+else
+    pool_before="$(cat "$pool")"
+    if [ -f "$env_file" ]; then cp "$env_file" "$work/env.saved"; env_saved=saved; else env_saved=none; fi
+    # Ask for 2 pages more than the pool has, so the run has something to do.
+    mib=$(((pool_before + 2) * 2))
+    mkdir -p "$work/huge"
+    printf '%s\n' \
+        'node_id: 192.0.2.1' \
+        'dpdk:' \
+        "  args: [\"-m\", \"$mib\", \"--huge-dir\", \"$work/huge\", \"--no-pci\", \"--file-prefix\", \"deploy-deb-$$\"]" \
+        '  mbufs: 8192' \
+        'cores: { control: 0, workers: [1] }' \
+        'interfaces:' \
+        '  n3: { device: "net_null0", address: 192.0.2.1/24 }' \
+        '  n6: { device: "net_null1", address: 198.51.100.1/24, gateway: 198.51.100.254 }' \
+        'api: { listen: "127.0.0.1:0" }' > "$work/prep.yaml"
+    prep() { "$sr/usr/bin/upf" prepare "$@" --config "$work/prep.yaml" > "$work/prep.out" 2>&1; }
+    if prep --dry-run && grep -q '^hugepages: would: reserve' "$work/prep.out" \
+        && [ "$(cat "$pool")" = "$pool_before" ] && ! grep -q " $work/huge " /proc/mounts; then
+        ok "upf prepare --dry-run on this kernel says what it would do and changes nothing"
+    else
+        sed 's/^/    /' "$work/prep.out"
+        fail "upf prepare --dry-run on this kernel"
+    fi
+    if prep && grep -q '^hugepages: done: reserved' "$work/prep.out" \
+        && grep -q "^hugetlbfs: done: mounted 2 MiB pages at $work/huge\$" "$work/prep.out" \
+        && [ "$(cat "$pool")" -ge $((pool_before + 2)) ] && grep -q " $work/huge hugetlbfs " /proc/mounts \
+        && grep -qx 'UPF_CPUS=0-1' "$env_file"; then
+        ok "upf prepare on this kernel reserves hugepages, mounts hugetlbfs, writes UPF_CPUS"
+    else
+        sed 's/^/    /' "$work/prep.out"
+        fail "upf prepare on this kernel"
+    fi
+    if prep && ! grep -qv ': \(already\|skip\): ' "$work/prep.out"; then
+        ok "upf prepare run again: every step 'already' or 'skip'"
+    else
+        sed 's/^/    /' "$work/prep.out"
+        fail "upf prepare is not idempotent on this kernel"
+    fi
 fi
 
 echo "deploy-deb: $passed passed, $failed failed"
