@@ -212,7 +212,7 @@ $(grep -o -- '--[a-z][a-z-]*' <<< "$out")"
         fi
     fi
 done
-help_opts="$(printf '%s\n' "$help_opts" | grep . | sort -u)"
+help_opts="$(printf '%s\n' "$help_opts" | { grep . || true; } | sort -u)"
 if [ "$cli_ok" = 1 ]; then
     undocumented="$(comm -13 <(printf '%s\n' "$man_opts") <(printf '%s\n' "$help_opts") | tr '\n' ' ')"
     stale="$(comm -23 <(printf '%s\n' "$man_opts") <(printf '%s\n' "$help_opts") | tr '\n' ' ')"
