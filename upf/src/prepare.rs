@@ -467,6 +467,25 @@ impl System for HostSystem {
 
 /// Brings the host to `spec`. Never lowers what is already there (other
 /// programs may use the hugepages; a NIC already on vfio-pci stays).
+///
+/// `upf prepare --config F [--dry-run] [--allow-noiommu] [--force]` is:
+///
+/// ```ignore
+/// // No host checks: under isolcpus= this process may not be allowed on
+/// // the worker cores, and it does not run them.
+/// let cfg = config::load(path, None)?;
+/// let mut spec = prepare::PrepareSpec::new(
+///     cfg.interfaces.iter().map(|i| i.device.clone()).collect(),
+///     &cfg.dpdk.args,
+///     std::iter::once(cfg.cores.control).chain(cfg.cores.workers.iter().copied()).collect(),
+/// )?;
+/// spec.allow_noiommu = allow_noiommu;
+/// spec.force = force;
+/// let mode = if dry_run { prepare::Mode::DryRun } else { prepare::Mode::Apply };
+/// let report = prepare::prepare(&spec, &prepare::HostSystem::new("/"), mode);
+/// print!("{report}"); // one line per step, then `error:` lines
+/// // exit status 1 unless report.is_ok()
+/// ```
 pub fn prepare(spec: &PrepareSpec, sys: &dyn System, mode: Mode) -> Report {
     let cx = Cx {
         sys,
