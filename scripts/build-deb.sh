@@ -87,15 +87,9 @@ cp "$binary" "$stage/upf"
 chmod 755 "$stage/upf"
 [ "$strip" = 1 ] && strip --strip-debug "$stage/upf"
 
-if [ -f config/upf.yaml ]; then
-    cp config/upf.yaml "$stage/upf.yaml"
-    say "config: config/upf.yaml"
-else
-    # Until the reference config is merged: the fallback copy, without its
-    # FALLBACK header (everything up to the first line that is just '#').
-    sed '1,/^#$/d' deploy/upf.yaml > "$stage/upf.yaml"
-    say "config: deploy/upf.yaml (config/upf.yaml is not in this tree yet)"
-fi
+[ -f config/upf.yaml ] || die "config/upf.yaml is missing: run from a complete checkout"
+cp config/upf.yaml "$stage/upf.yaml"
+say "config: config/upf.yaml"
 
 version="$(cargo metadata --format-version 1 --no-deps \
     | python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="upf"))')"

@@ -67,8 +67,8 @@ A test uses its own copy and always removes it:
   scripts/testbed.sh up && eval "$(scripts/testbed.sh env)"   # NS_GNB, NS_UPF, ...
   ip netns exec "$NS_UPF" upf run --config ...   (file prefix unique per DPDK process)
 
-Related: gnb-sim (tools/gnb-sim/README.md), scripts/tests/testbed-updown.sh,
-scripts/tests/testbed-gnbsim.sh, scripts/testbed/rate.sh (what the paths carry).
+Related: gnb-sim (tools/gnb-sim/README.md), scripts/tests/30-testbed-updown.sh,
+scripts/tests/31-testbed-gnbsim.sh, scripts/testbed/rate.sh (what the paths carry).
 EOF
 }
 

@@ -8,7 +8,7 @@ the TRex profiles in `perf/trex/`, so that config and traffic always agree.
 
 Packets are built by hand with `struct` (no scapy): the generator must be fast
 for 10^6 sessions and independent of the scapy that TRex bundles; tshark is the
-independent check (scripts/tests/perf-trex-offline.sh).
+independent check (scripts/tests/60-perf-trex-offline.sh).
 
 Python 3.9+, standard library only.
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Offline checks of the TRex kit, run by scripts/tests/perf-trex-offline.sh.
+"""Offline checks of the TRex kit, run by scripts/tests/60-perf-trex-offline.sh.
 
 No TRex server runs here, so: the profiles load with the TRex client library,
 their field engine is expanded for chosen session indexes (perf/lib/trex_fe.py),

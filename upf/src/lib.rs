@@ -5,5 +5,6 @@
 
 pub mod api;
 pub mod config;
+pub mod prepare;
 pub mod reload;
 pub mod run;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use upf::config::{self, HostInfo};
+use upf::prepare;
 
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -48,6 +49,21 @@ enum Command {
         /// Print nothing on success
         #[arg(short, long)]
         quiet: bool,
+    },
+    /// Ready this host for `upf run`: reserve hugepages, bind the configured PCI NICs to vfio-pci, write the CPU list for upf.service (idempotent)
+    Prepare {
+        /// The YAML config file
+        #[arg(short, long, value_name = "PATH")]
+        config: PathBuf,
+        /// Say what would be done, change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Allow vfio's unsafe no-IOMMU mode when the host has no IOMMU
+        #[arg(long)]
+        allow_noiommu: bool,
+        /// Bind a NIC even if its kernel interface is up
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -149,6 +165,43 @@ fn run(path: PathBuf) -> ExitCode {
     }
 }
 
+fn prepare(path: &Path, dry_run: bool, allow_noiommu: bool, force: bool) -> ExitCode {
+    // No host checks: under isolcpus= this process may not be allowed on the
+    // worker cores, and it does not run them.
+    let cfg = match config::load(path, None) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprint!("{}", e.render_with_source());
+            return ExitCode::FAILURE;
+        }
+    };
+    let devices = cfg.interfaces.iter().map(|i| i.device.clone()).collect();
+    let cpus = std::iter::once(cfg.cores.control)
+        .chain(cfg.cores.workers.iter().copied())
+        .collect();
+    let mut spec = match prepare::PrepareSpec::new(devices, &cfg.dpdk.args, cpus) {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("upf: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    spec.allow_noiommu = allow_noiommu;
+    spec.force = force;
+    let mode = if dry_run {
+        prepare::Mode::DryRun
+    } else {
+        prepare::Mode::Apply
+    };
+    let report = prepare::prepare(&spec, &prepare::HostSystem::new("/"), mode);
+    print!("{report}");
+    if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -158,5 +211,11 @@ fn main() -> ExitCode {
             no_host_checks,
             quiet,
         } => check(&config, no_host_checks, quiet),
+        Command::Prepare {
+            config,
+            dry_run,
+            allow_noiommu,
+            force,
+        } => prepare(&config, dry_run, allow_noiommu, force),
     }
 }

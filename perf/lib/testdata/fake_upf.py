@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Test double of the `upf` binary for scripts/tests/perf-peer-ovs-offline.sh.
+"""Test double of the `upf` binary for scripts/tests/61-perf-peer-ovs-offline.sh.
 
 Speaks only the parts of the Contract that perf/lib/peer_ovs.py relies on:
 `upf check --config F`, `upf run --config F` serving GET /metrics on the

@@ -10,7 +10,7 @@ pub const MAX_LCORE: u32 = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostInfo {
-    /// CPUs that are online and in this process's affinity mask.
+    /// CPUs that are online (the affinity mask is only a fallback).
     pub cpus: BTreeSet<u32>,
 }
 
@@ -27,8 +27,10 @@ impl HostInfo {
                 .and_then(|v| parse_cpu_list(v.trim()))
         });
         let cpus = match (online, allowed) {
-            (Some(o), Some(a)) => o.intersection(&a).copied().collect(),
-            (Some(o), None) => o,
+            // Online CPUs, not this process's affinity: with `isolcpus=` the
+            // worker cores are outside a shell's affinity yet valid lcores
+            // (upf.service starts the daemon under `taskset`).
+            (Some(o), _) => o,
             (None, Some(a)) => a,
             (None, None) => {
                 let n = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
