@@ -5,4 +5,12 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod buf;
+pub mod control;
+pub mod counters;
+pub mod iface;
+pub mod neighbor;
+pub mod pipeline;
+pub mod rules;
+pub mod tables;
 pub mod wire;
+pub mod worker;
