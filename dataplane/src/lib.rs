@@ -12,5 +12,6 @@ pub mod neighbor;
 pub mod pipeline;
 pub mod rules;
 pub mod tables;
+pub mod testkit;
 pub mod wire;
 pub mod worker;
