@@ -98,6 +98,9 @@ pub(crate) struct SeenGeneration(pub AtomicU64);
 /// What one worker shares with the control thread.
 #[derive(Debug, Default)]
 pub struct WorkerShared {
+    /// Set by the worker before it takes its first snapshot; a worker that
+    /// has not started holds none and does not hold back reclamation.
+    pub(crate) started: std::sync::atomic::AtomicBool,
     pub(crate) seen: SeenGeneration,
     /// The worker's counters.
     pub counters: WorkerCounters,
@@ -264,6 +267,7 @@ impl Control {
             ue4: ShardedMap::new(),
             ue6: ShardedMap::new(),
             lines: (0..workers).map(|_| empty_lines.clone()).collect(),
+            fast_net: crate::tables::FastIface::of(&cfg.net),
             net: Arc::new(cfg.net),
             tsc_hz: cfg.tsc_hz,
         });
@@ -361,6 +365,7 @@ impl Control {
             ue4: c.ue4.clone(),
             ue6: c.ue6.clone(),
             lines: c.lines.clone(),
+            fast_net: crate::tables::FastIface::of(&net),
             net: Arc::new(net),
             tsc_hz: c.tsc_hz,
         };
@@ -400,15 +405,16 @@ impl Control {
     /// every worker at once. Nothing changes on error. Returns the new
     /// generation.
     pub fn publish(&mut self, batch: Batch) -> Result<u64, RuleError> {
+        let Batch { upserts, removals } = batch;
         // 1. Validation, before anything changes.
         let mut touched = HashSet::new();
-        for s in &batch.upserts {
+        for s in &upserts {
             s.validate()?;
             if !touched.insert(s.id) {
                 return Err(RuleError::DuplicateSession { session: s.id });
             }
         }
-        for &id in &batch.removals {
+        for &id in &removals {
             if !touched.insert(id) {
                 return Err(RuleError::DuplicateSession { session: id });
             }
@@ -416,10 +422,10 @@ impl Control {
                 return Err(RuleError::UnknownSession { session: id });
             }
         }
-        let keys: Vec<Keys> = batch.upserts.iter().map(keys_of).collect();
+        let keys: Vec<Keys> = upserts.iter().map(keys_of).collect();
         let mut claimed_teid: HashMap<u32, SessionId> = HashMap::new();
         let mut claimed_ip: HashMap<IpAddr, SessionId> = HashMap::new();
-        for (s, k) in batch.upserts.iter().zip(&keys) {
+        for (s, k) in upserts.iter().zip(&keys) {
             for &t in &k.teids {
                 if let Some(&o) = claimed_teid.get(&t).filter(|o| **o != s.id) {
                     return Err(RuleError::TeidInUse {
@@ -435,14 +441,14 @@ impl Control {
                     .get(t)
                     .and_then(|e| e.first())
                     .map(|p| p.session)
+                    && o != s.id
+                    && !touched.contains(&o)
                 {
-                    if o != s.id && !touched.contains(&o) {
-                        return Err(RuleError::TeidInUse {
-                            session: s.id,
-                            teid: t,
-                            owner: o,
-                        });
-                    }
+                    return Err(RuleError::TeidInUse {
+                        session: s.id,
+                        teid: t,
+                        owner: o,
+                    });
                 }
             }
             for &a in &k.ips {
@@ -475,10 +481,9 @@ impl Control {
         let g = self.current.generation + 1;
         let mut lines: Vec<Vec<Arc<[Line]>>> =
             self.current.lines.iter().map(|w| w.to_vec()).collect();
-        let mut new_records = Vec::with_capacity(batch.upserts.len());
+        let mut new_records = Vec::with_capacity(upserts.len());
         let mut to_free: Vec<Deferred> = Vec::new();
-        let need: usize = batch
-            .upserts
+        let need: usize = upserts
             .iter()
             .map(|s| {
                 let old = self.sessions.get(&s.id);
@@ -493,7 +498,7 @@ impl Control {
             })
             .sum();
         let mut fresh = self.alloc_slots(need, &mut lines)?;
-        for s in &batch.upserts {
+        for s in &upserts {
             let old = self.sessions.get(&s.id);
             let mut rec = Record::default();
             for q in &s.qers {
@@ -560,7 +565,7 @@ impl Control {
                 u6.entry(k).or_insert(None);
             }
         };
-        for &id in &batch.removals {
+        for &id in &removals {
             if let Some(rec) = self.sessions.get(&id) {
                 old_keys(rec, &mut teid_changes, &mut ue4_changes, &mut ue6_changes);
                 for &slot in rec.qers.values() {
@@ -579,13 +584,13 @@ impl Control {
                 }
             }
         }
-        for s in &batch.upserts {
+        for s in &upserts {
             if let Some(rec) = self.sessions.get(&s.id) {
                 old_keys(rec, &mut teid_changes, &mut ue4_changes, &mut ue6_changes);
             }
         }
         let has_n9 = self.current.net.iface(Iface::N9).is_some();
-        for (s, rec) in batch.upserts.iter().zip(new_records.iter_mut()) {
+        for (s, rec) in upserts.iter().zip(new_records.iter_mut()) {
             self.version = self.version.wrapping_add(1);
             for p in &s.pdrs {
                 let c = compile(s, p, rec, self.version, self.tsc_hz, has_n9);
@@ -632,13 +637,14 @@ impl Control {
             ue6: c.ue6.apply(finish(ue6_changes)),
             lines: lines.into_iter().map(WorkerLines::from).collect(),
             net: c.net.clone(),
+            fast_net: c.fast_net,
             tsc_hz: c.tsc_hz,
         };
         self.swap_in(snap);
-        for id in &batch.removals {
+        for id in &removals {
             self.sessions.remove(id);
         }
-        for (s, rec) in batch.upserts.iter().zip(new_records) {
+        for (s, rec) in upserts.iter().zip(new_records) {
             self.sessions.insert(s.id, rec);
         }
         self.deferred.extend(to_free);

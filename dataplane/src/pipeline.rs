@@ -165,7 +165,15 @@ pub struct Pipeline {
     ddn: Box<[(SessionId, u32, u16)]>,
     ei_tokens: AtomicU64,
     ei_last: AtomicU64,
+    /// Last next hop resolved per output interface (IPv4, MAC).
+    nh_cache: [(u32, MacAddr); crate::iface::IFACE_COUNT],
+    /// Use the fast path (off only to compare it with the general one).
+    pub fast_path: bool,
+    /// Frames the fast path handled.
+    pub fast_hits: u64,
 }
+
+mod fast;
 
 impl Default for Pipeline {
     fn default() -> Self {
@@ -256,11 +264,12 @@ fn has_fragment_header<T: AsRef<[u8]>>(p: &ipv6::Packet<T>) -> bool {
 
 fn flow_of(ip: &Ip, d: &[u8]) -> Flow {
     let (mut sport, mut dport) = (0, 0);
-    if matches!(ip.protocol, protocol::TCP | protocol::UDP) && !ip.later_fragment {
-        if let Some(b) = d.get(ip.l4..ip.l4 + 4) {
-            sport = u16::from_be_bytes([b[0], b[1]]);
-            dport = u16::from_be_bytes([b[2], b[3]]);
-        }
+    if matches!(ip.protocol, protocol::TCP | protocol::UDP)
+        && !ip.later_fragment
+        && let Some(b) = d.get(ip.l4..ip.l4 + 4)
+    {
+        sport = u16::from_be_bytes([b[0], b[1]]);
+        dport = u16::from_be_bytes([b[2], b[3]]);
     }
     Flow {
         src: ip.src,
@@ -348,10 +357,10 @@ fn emit_ip_udp(
 }
 
 fn fill_udp6(b: &mut [u8], hl: usize, src: IpAddr, dst: IpAddr) {
-    if hl == ipv6::HEADER_LEN {
-        if let Ok(mut u) = udp::Packet::new_checked(&mut b[hl..]) {
-            u.fill_checksum(src, dst);
-        }
+    if hl == ipv6::HEADER_LEN
+        && let Ok(mut u) = udp::Packet::new_checked(&mut b[hl..])
+    {
+        u.fill_checksum(src, dst);
     }
 }
 
@@ -363,22 +372,50 @@ fn own_addr(cfg: &IfaceConfig, v6: bool) -> Option<IpAddr> {
     }
 }
 
-/// A 14-bit hash of the inner flow, for the outer UDP source port (RSS
-/// entropy at the receiver).
-fn flow_port(f: &Flow) -> u16 {
+/// A hash of an IPv4 packet's flow (addresses, protocol, ports of the first
+/// fragment), read at fixed offsets; `p` is the IPv4 packet (ihl 5 or more).
+#[inline(always)]
+fn flow_hash_v4(p: &[u8]) -> u32 {
+    let w = |o: usize| {
+        p.get(o..o + 4)
+            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let hl = usize::from(p.first().map_or(5, |b| b & 0x0f)) * 4;
+    let proto = p.get(9).copied().unwrap_or(0);
+    let first = p.get(6..8).is_some_and(|b| (b[0] & 0x1f) | b[1] == 0);
+    let ports = if (proto == protocol::TCP || proto == protocol::UDP) && first && p.len() >= hl + 4
+    {
+        w(hl)
+    } else {
+        0
+    };
+    w(12) ^ w(16).rotate_left(16) ^ ports ^ u32::from(proto)
+}
+
+/// The outer UDP source port for a flow hash: 49152..=65535 (RSS entropy
+/// at the receiver, one port per inner flow).
+#[inline(always)]
+fn port_of_hash(h: u32) -> u16 {
+    0xc000 | ((h.wrapping_mul(0x9e37_79b1) >> 18) as u16 & 0x3fff)
+}
+
+fn flow_port(f: &Flow, inner: &[u8]) -> u16 {
+    if !f.src.is_ipv6() {
+        return port_of_hash(flow_hash_v4(inner));
+    }
     let a = |x: IpAddr| match x {
-        IpAddr::V4(a) => u64::from(u32::from(a)),
+        IpAddr::V4(a) => u32::from(a),
         IpAddr::V6(a) => {
             let v = u128::from(a);
-            (v as u64) ^ ((v >> 64) as u64)
+            (v as u32) ^ ((v >> 32) as u32) ^ ((v >> 64) as u32) ^ ((v >> 96) as u32)
         }
     };
-    let h = (a(f.src)
-        ^ a(f.dst).rotate_left(32)
-        ^ (u64::from(f.sport) << 16 | u64::from(f.dport))
-        ^ u64::from(f.protocol) << 48)
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    0xc000 | ((h >> 50) as u16 & 0x3fff)
+    port_of_hash(
+        a(f.src)
+            ^ a(f.dst).rotate_left(16)
+            ^ (u32::from(f.sport) << 16 | u32::from(f.dport))
+            ^ u32::from(f.protocol),
+    )
 }
 
 struct Matched<'e> {
@@ -405,7 +442,15 @@ impl Pipeline {
             ddn: vec![(u64::MAX, 0, 0); DDN_CACHE].into_boxed_slice(),
             ei_tokens: AtomicU64::new(0),
             ei_last: AtomicU64::new(0),
+            nh_cache: [(0, MacAddr::ZERO); crate::iface::IFACE_COUNT],
+            fast_path: true,
+            fast_hits: 0,
         }
+    }
+
+    /// Forgets cached next hops (after the neighbour cache changed).
+    pub fn neighbors_changed(&mut self) {
+        self.nh_cache = [(0, MacAddr::ZERO); crate::iface::IFACE_COUNT];
     }
 
     fn event(&mut self, e: Event) {
@@ -425,6 +470,12 @@ impl Pipeline {
         buf: &mut B,
         hint: (LookupKey, Option<&Entry>),
     ) -> Verdict {
+        if self.fast_path
+            && let Some(v) = self.fast(ctx, iface, buf, hint)
+        {
+            self.fast_hits += 1;
+            return v;
+        }
         match self.process_inner(ctx, iface, buf, hint) {
             Ok(v) => v,
             Err(r) => Verdict::Drop(r),
@@ -635,10 +686,10 @@ impl Pipeline {
             if !q.open {
                 return Err(D::GateClosed);
             }
-            if let (Some(meter), Some(l)) = (&q.meter, line(ctx.lines, q.slot)) {
-                if !meter_conform(meter, l, dl, ctx.now, len) {
-                    return Err(D::MbrExceeded);
-                }
+            if let (Some(meter), Some(l)) = (&q.meter, line(ctx.lines, q.slot))
+                && !meter_conform(meter, l, dl, ctx.now, len)
+            {
+                return Err(D::MbrExceeded);
             }
         }
         for &s in pdr.urr_slots() {
@@ -705,6 +756,7 @@ impl Pipeline {
             } else {
                 ipv4::HEADER_LEN
             };
+            let sport = flow_port(&m.flow, buf.data());
             if !buf.prepend(iphl + udp::HEADER_LEN + ghl) {
                 return Err(D::NoBuffer);
             }
@@ -715,7 +767,7 @@ impl Pipeline {
                 src,
                 ohc.peer,
                 tos,
-                flow_port(&m.flow),
+                sport,
                 gtpu::PORT,
                 ghl + usize::from(payload_len),
             )?;
@@ -802,6 +854,7 @@ impl Pipeline {
         {
             let ip = IpAddr::V4(a.spa);
             if self.neigh.learn(iface, ip, a.sha, ctx.now) {
+                self.neighbors_changed();
                 self.event(Event::NeighborLearned {
                     iface,
                     ip,
@@ -930,6 +983,7 @@ impl Pipeline {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn echo_response<B: PacketBuf>(
         &mut self,
         iface: Iface,

@@ -72,11 +72,7 @@ impl MeterParams {
             u64::try_from((u128::from(rate_bps) << 32) / (8 * u128::from(tsc_hz.max(1))))
                 .unwrap_or(u64::MAX);
         let burst_q32 = burst.min(u64::from(u32::MAX)) << 32;
-        let fill_ticks = if rate_q32 == 0 {
-            u64::MAX
-        } else {
-            burst_q32 / rate_q32 + 1
-        };
+        let fill_ticks = burst_q32.checked_div(rate_q32).map_or(u64::MAX, |t| t + 1);
         Self {
             rate_q32,
             burst_q32,
@@ -458,6 +454,48 @@ fn build_shard<K: Key>(entries: Vec<(K, Entry)>) -> Shard<K> {
     Arc::from(slots)
 }
 
+/// An interface's IPv4 setup, flattened for the fast path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FastIface {
+    /// Configured, with an IPv4 address and no VLAN tag on transmit.
+    pub usable: bool,
+    /// Own IPv4 address.
+    pub own: u32,
+    /// Netmask of the own address.
+    pub mask: u32,
+    /// IPv4 gateway (0: none).
+    pub gateway: u32,
+    /// Own MAC.
+    pub mac: crate::wire::ethernet::MacAddr,
+}
+
+impl FastIface {
+    /// The fast-path view of every interface of `net`.
+    #[must_use]
+    pub fn of(net: &NetConfig) -> [Self; crate::iface::IFACE_COUNT] {
+        core::array::from_fn(|i| {
+            let Some(c) = &net.ifaces[i] else {
+                return Self::default();
+            };
+            let Some((own, plen)) = c.ipv4 else {
+                return Self::default();
+            };
+            let mask = if plen == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(plen.min(32)))
+            };
+            Self {
+                usable: c.vlan.is_none(),
+                own: u32::from(own),
+                mask,
+                gateway: c.gateway4.map_or(0, u32::from),
+                mac: c.mac,
+            }
+        })
+    }
+}
+
 /// An immutable version of everything the workers read.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -473,6 +511,8 @@ pub struct Snapshot {
     pub lines: Box<[WorkerLines]>,
     /// Interfaces and parameters.
     pub net: Arc<NetConfig>,
+    /// The IPv4 facts of each interface the fast path needs, flattened.
+    pub fast_net: [FastIface; crate::iface::IFACE_COUNT],
     /// TSC ticks per second.
     pub tsc_hz: u64,
 }

@@ -112,6 +112,9 @@ fn dst_of(b: &[u8]) -> Option<IpAddr> {
 impl<Io: WorkerIo> Worker<Io> {
     /// A worker on `io` for `port` (from [`crate::control::Control::new`]).
     pub fn new(port: WorkerPort, io: Io) -> Self {
+        if let Some(w) = port.shared.workers.get(port.id) {
+            w.started.store(true, Ordering::SeqCst);
+        }
         let snap = loop {
             // The control thread holds the lock only for a pointer swap.
             if let Some(s) = current(&port.shared) {
@@ -162,6 +165,17 @@ impl<Io: WorkerIo> Worker<Io> {
     /// The I/O (tests read what was sent).
     pub fn io_mut(&mut self) -> &mut Io {
         &mut self.io
+    }
+
+    /// Turns the fast path on or off (to compare it with the general path).
+    pub fn set_fast_path(&mut self, on: bool) {
+        self.pipe.fast_path = on;
+    }
+
+    /// Frames the fast path handled so far.
+    #[must_use]
+    pub fn fast_hits(&self) -> u64 {
+        self.pipe.fast_hits
     }
 
     /// Frames waiting for ARP.
@@ -232,6 +246,7 @@ impl<Io: WorkerIo> Worker<Io> {
         }
         if net_changed {
             self.pipe.neigh.load_static(&self.snap.net);
+            self.pipe.neighbors_changed();
         }
         if self.buffered.is_empty() {
             return true;
@@ -277,10 +292,10 @@ impl<Io: WorkerIo> Worker<Io> {
         let mut hints: [Option<&Entry>; BURST] = [None; BURST];
         for (h, k) in hints.iter_mut().zip(&keys).take(n) {
             *h = k.get(&snap);
-            if let Some(e) = h {
-                if let Some(p) = e.first() {
-                    cpu::prefetch(p);
-                }
+            if let Some(e) = h
+                && let Some(p) = e.first()
+            {
+                cpu::prefetch(p);
             }
         }
         for h in hints.iter().take(n).flatten() {

@@ -42,7 +42,13 @@ fn updates_under_traffic_are_atomic_and_lose_nothing() {
     let workers = 2;
     let (mut ctl, ports) = dataplane(workers, true);
     install(&mut ctl, STABLE);
-    ctl.publish(Batch { upserts: (STABLE..STABLE + CHURN).map(|n| churn_session(n, 0)).collect(), removals: vec![] }).unwrap();
+    ctl.publish(Batch {
+        upserts: (STABLE..STABLE + CHURN)
+            .map(|n| churn_session(n, 0))
+            .collect(),
+        removals: vec![],
+    })
+    .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for port in ports {
@@ -54,11 +60,14 @@ fn updates_under_traffic_are_atomic_and_lose_nothing() {
             let (mut sent_stable, mut got_stable, mut churn_out) = (0u64, 0u64, 0u64);
             let mut i = id;
             let mut now = 1_000_000_000u64;
-            let frames: Vec<Vec<u8>> = (0..STABLE + CHURN).map(|n| dl_frame(&udp4(DN_IP, ue_ip(n), 53, 1000, 20))).collect();
+            let frames: Vec<Vec<u8>> = (0..STABLE + CHURN)
+                .map(|n| dl_frame(&udp4(DN_IP, ue_ip(n), 53, 1000, 20)))
+                .collect();
             while !stop.load(Ordering::Relaxed) {
                 let mut stable_in_burst = 0;
                 for _ in 0..32 {
-                    let n = u32::try_from((u64::from(i) * 7919) % u64::from(STABLE + CHURN)).unwrap();
+                    let n =
+                        u32::try_from((u64::from(i) * 7919) % u64::from(STABLE + CHURN)).unwrap();
                     i += 2;
                     w.io_mut().push_rx(Iface::N6, &frames[n as usize]);
                     if n < STABLE {
@@ -71,15 +80,31 @@ fn updates_under_traffic_are_atomic_and_lose_nothing() {
                 for f in w.io_mut().take_tx(Iface::N3) {
                     let (teid, qfi, n) = decode(&f);
                     if n < STABLE {
-                        assert_eq!(teid, SessionSpec::nth(n).dl_teid, "stable session {n} misrouted");
+                        assert_eq!(
+                            teid,
+                            SessionSpec::nth(n).dl_teid,
+                            "stable session {n} misrouted"
+                        );
                         assert_eq!(qfi, 9);
                         got_stable += 1;
                     } else {
                         let v = teid / 0x0100_0000 - 1;
-                        assert_eq!(teid % 0x0100_0000, n, "churn session {n} got another session's TEID");
-                        assert_eq!(u32::from(qfi), v % 63 + 1, "session {n}: TEID of version {v} with the QFI of another version");
+                        assert_eq!(
+                            teid % 0x0100_0000,
+                            n,
+                            "churn session {n} got another session's TEID"
+                        );
+                        assert_eq!(
+                            u32::from(qfi),
+                            v % 63 + 1,
+                            "session {n}: TEID of version {v} with the QFI of another version"
+                        );
                         let k = (n - STABLE) as usize;
-                        assert!(v >= seen[k], "session {n} went back from version {} to {v}", seen[k]);
+                        assert!(
+                            v >= seen[k],
+                            "session {n} went back from version {} to {v}",
+                            seen[k]
+                        );
                         seen[k] = v;
                         churn_out += 1;
                     }
@@ -114,7 +139,10 @@ fn updates_under_traffic_are_atomic_and_lose_nothing() {
     // Let workers run on the last version a little, then stop.
     let deadline = Instant::now() + Duration::from_secs(10);
     while (0..workers).any(|w| ctl.worker_generation(w) != ctl.generation()) {
-        assert!(Instant::now() < deadline, "workers did not pick up the last generation");
+        assert!(
+            Instant::now() < deadline,
+            "workers did not pick up the last generation"
+        );
         std::thread::yield_now();
     }
     stop.store(true, Ordering::Relaxed);
@@ -135,12 +163,18 @@ fn updates_under_traffic_are_atomic_and_lose_nothing() {
         c.dropped(DropReason::NoPdr)
     );
     assert!(stable.0 > 0 && churn > 0, "traffic ran during the updates");
-    assert_eq!(stable.0, stable.1, "no packet of an unchanged session is lost");
+    assert_eq!(
+        stable.0, stable.1,
+        "no packet of an unchanged session is lost"
+    );
     for r in DropReason::ALL {
         if r != DropReason::NoPdr {
             assert_eq!(c.dropped(r), 0, "unexpected drops: {}", r.label());
         }
     }
     assert_eq!(ctl.retired_count(), 0, "all retired snapshots freed");
-    assert_eq!(ctl.session_count() as u32, STABLE + CHURN - removed.len() as u32);
+    assert_eq!(
+        ctl.session_count() as u32,
+        STABLE + CHURN - removed.len() as u32
+    );
 }

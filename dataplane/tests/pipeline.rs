@@ -51,7 +51,15 @@ impl H {
     }
 }
 
-fn parse_gtpu_frame(f: &[u8]) -> (ipv4::Packet<&[u8]>, udp::Packet<&[u8]>, gtpu::Repr, Vec<u8>) {
+/// Outer IPv4, UDP, GTP-U header and the bytes after it.
+type Decoded<'a> = (
+    ipv4::Packet<&'a [u8]>,
+    udp::Packet<&'a [u8]>,
+    gtpu::Repr,
+    Vec<u8>,
+);
+
+fn parse_gtpu_frame(f: &[u8]) -> Decoded<'_> {
     let e = ethernet::Frame::new_checked(f).unwrap();
     assert_eq!(e.ethertype(), ethertype::IPV4);
     let ip = ipv4::Packet::new_checked(&f[14..]).unwrap();
