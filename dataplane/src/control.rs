@@ -219,13 +219,66 @@ struct UrrRecord {
     quota_reported: bool,
 }
 
+/// A small map kept as a vector: sessions have a handful of QERs and URRs,
+/// and a million hash maps of four buckets would cost more than the rules.
+#[derive(Debug, Clone)]
+struct VecMap<V>(Vec<(u32, V)>);
+
+impl<V> Default for VecMap<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<V> VecMap<V> {
+    fn get(&self, k: &u32) -> Option<&V> {
+        self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v)
+    }
+    fn get_mut(&mut self, k: &u32) -> Option<&mut V> {
+        self.0.iter_mut().find(|(key, _)| key == k).map(|(_, v)| v)
+    }
+    fn contains_key(&self, k: &u32) -> bool {
+        self.get(k).is_some()
+    }
+    fn insert(&mut self, k: u32, v: V) {
+        match self.get_mut(&k) {
+            Some(old) => *old = v,
+            None => self.0.push((k, v)),
+        }
+    }
+    fn iter(&self) -> impl Iterator<Item = (&u32, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+    fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+impl<'a, V> IntoIterator for &'a VecMap<V> {
+    type Item = (&'a u32, &'a V);
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (u32, V)>, fn(&'a (u32, V)) -> (&'a u32, &'a V)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct Record {
     teids: Vec<u32>,
     ue4: Vec<u32>,
     ue6: Vec<u64>,
-    qers: HashMap<u32, u32>,
-    urrs: HashMap<u32, UrrRecord>,
+    qers: VecMap<u32>,
+    urrs: VecMap<UrrRecord>,
+}
+
+impl Record {
+    fn shrink(&mut self) {
+        self.teids.shrink_to_fit();
+        self.ue4.shrink_to_fit();
+        self.ue6.shrink_to_fit();
+        self.qers.0.shrink_to_fit();
+        self.urrs.0.shrink_to_fit();
+    }
 }
 
 #[derive(Debug)]
@@ -644,7 +697,8 @@ impl Control {
         for id in &removals {
             self.sessions.remove(id);
         }
-        for (s, rec) in upserts.iter().zip(new_records) {
+        for (s, mut rec) in upserts.iter().zip(new_records) {
+            rec.shrink();
             self.sessions.insert(s.id, rec);
         }
         self.deferred.extend(to_free);
@@ -1020,5 +1074,21 @@ fn compile(s: &Session, p: &Pdr, rec: &Record, version: u32, tsc_hz: u64, has_n9
         urrs,
         n_urrs,
         sdf: sdf.into_boxed_slice(),
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "CPdr {} Record {} UrrRecord {} Urr {} CQer {} CFar {}",
+            std::mem::size_of::<super::CPdr>(),
+            std::mem::size_of::<super::Record>(),
+            std::mem::size_of::<super::UrrRecord>(),
+            std::mem::size_of::<super::Urr>(),
+            std::mem::size_of::<super::CQer>(),
+            std::mem::size_of::<super::CFar>()
+        );
     }
 }

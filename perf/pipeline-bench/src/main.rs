@@ -162,7 +162,7 @@ fn setup(sessions: u32) -> (Control, dataplane::control::WorkerPort) {
     // MBR far above the offered rate: the meter runs on every packet, drops nothing.
     let mut i = 0;
     while i < sessions {
-        let end = (i + 10_000).min(sessions);
+        let end = (i + 100_000).min(sessions);
         let upserts = (i..end)
             .map(|k| {
                 testkit::session(&SessionSpec {
@@ -182,6 +182,20 @@ fn setup(sessions: u32) -> (Control, dataplane::control::WorkerPort) {
     }
     let port = ports.remove(0);
     (ctl, port)
+}
+
+/// Microseconds per publish of one modified session (a PFCP Session
+/// Modification's worth), on top of `sessions` installed ones.
+fn single_publish_us(ctl: &mut Control, sessions: u32) -> f64 {
+    let n: u32 = std::env::var("PB_PUBLISHES").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let t0 = Instant::now();
+    for i in 0..n {
+        let k = (i * 7919) % sessions;
+        let s = testkit::session(&SessionSpec { dl_teid: 0x0300_0000 + i, ..SessionSpec::nth(k) });
+        ctl.publish(dataplane::control::Batch { upserts: vec![s], removals: vec![] }).ok();
+        ctl.reclaim();
+    }
+    t0.elapsed().as_secs_f64() * 1e6 / f64::from(n)
 }
 
 /// Nanoseconds this thread has spent on a CPU (the machine is shared: wall
@@ -505,11 +519,12 @@ fn main() -> Result<()> {
         let t0 = Instant::now();
         let mut built = Some(setup(sessions));
         let install = t0.elapsed();
+        let publish_us = built.as_mut().map_or(0.0, |(c, _)| single_publish_us(c, sessions));
         if let (Some(a), Some(b)) = (rss0, rss_bytes())
             && !args.inner_run
         {
             println!(
-                "  {sessions} sessions installed in {install:.2?}; RSS +{:.1} MiB ({:.0} B/session, state for 1 worker included)",
+                "  {sessions} sessions installed in {install:.2?} (batches of 100k); RSS +{:.1} MiB ({:.0} B/session, state for 1 worker included); one-session publish {publish_us:.1} us",
                 (b.saturating_sub(a)) as f64 / 1048576.0,
                 (b.saturating_sub(a)) as f64 / f64::from(sessions)
             );
