@@ -210,13 +210,38 @@ pub struct UrrReport {
     pub total: Usage,
 }
 
+/// A URR's state slot, and its reporting state when it has anything to
+/// report on (most URRs only count: they carry no box).
 #[derive(Debug, Clone)]
 struct UrrRecord {
     slot: u32,
+    report: Option<Box<UrrReporting>>,
+}
+
+#[derive(Debug, Clone)]
+struct UrrReporting {
     rule: Urr,
     last_report: Usage,
     last_report_s: Option<u64>,
     quota_reported: bool,
+}
+
+fn reporting(u: &Urr, old: Option<&UrrReporting>) -> Option<Box<UrrReporting>> {
+    if u.volume_threshold.is_none() && u.volume_quota.is_none() && u.time_threshold_s.is_none() {
+        return None;
+    }
+    Some(Box::new(match old {
+        Some(o) => UrrReporting {
+            rule: *u,
+            ..o.clone()
+        },
+        None => UrrReporting {
+            rule: *u,
+            last_report: Usage::default(),
+            last_report_s: None,
+            quota_reported: false,
+        },
+    }))
 }
 
 /// A small map kept as a vector: sessions have a handful of QERs and URRs,
@@ -256,7 +281,8 @@ impl<V> VecMap<V> {
 
 impl<'a, V> IntoIterator for &'a VecMap<V> {
     type Item = (&'a u32, &'a V);
-    type IntoIter = std::iter::Map<std::slice::Iter<'a, (u32, V)>, fn(&'a (u32, V)) -> (&'a u32, &'a V)>;
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, (u32, V)>, fn(&'a (u32, V)) -> (&'a u32, &'a V)>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter().map(|(k, v)| (k, v))
     }
@@ -288,13 +314,16 @@ struct Deferred {
     urr: Option<(SessionId, u32)>,
 }
 
+/// Every worker's chunk list after a growth.
+type GrownLines = Box<[WorkerLines]>;
+
 /// The control-thread handle.
 #[derive(Debug)]
 pub struct Control {
     shared: Arc<Shared>,
     current: Arc<Snapshot>,
     retired: VecDeque<(u64, Arc<Snapshot>)>,
-    sessions: HashMap<SessionId, Record>,
+    sessions: HashMap<SessionId, Box<Record>>,
     free_slots: Vec<u32>,
     deferred: Vec<Deferred>,
     events: Vec<Receiver<Event>>,
@@ -431,27 +460,41 @@ impl Control {
         &self.current.net
     }
 
-    fn alloc_slots(
-        &mut self,
-        n: usize,
-        lines: &mut [Vec<Arc<[Line]>>],
-    ) -> Result<Vec<u32>, RuleError> {
+    /// Takes `n` free state slots, growing every worker's state by whole
+    /// chunks when needed. Returns the slots and, if it grew, the new chunk
+    /// lists (the snapshot shares the old ones otherwise).
+    fn alloc_slots(&mut self, n: usize) -> Result<(Vec<u32>, Option<GrownLines>), RuleError> {
         let missing = n.saturating_sub(self.free_slots.len());
-        let have = lines.first().map_or(0, Vec::len) * CHUNK_LINES;
-        if u32::try_from(have + missing.next_multiple_of(CHUNK_LINES)).is_err() {
+        if missing == 0 {
+            let at = self.free_slots.len() - n;
+            return Ok((self.free_slots.split_off(at), None));
+        }
+        let have = self.current.lines.first().map_or(0, |w| w.len());
+        let add = missing.div_ceil(CHUNK_LINES);
+        if u32::try_from((have + add) * CHUNK_LINES).is_err() {
             return Err(RuleError::Full);
         }
-        while self.free_slots.len() < n {
-            let base = lines.first().map_or(0, Vec::len) * CHUNK_LINES;
-            let end = base + CHUNK_LINES;
-            for w in lines.iter_mut() {
-                w.push(chunk());
-            }
-            // Hand out low slots first.
-            self.free_slots
-                .extend((base..end).rev().filter_map(|s| u32::try_from(s).ok()));
-        }
-        Ok((0..n).filter_map(|_| self.free_slots.pop()).collect())
+        let lines: Box<[WorkerLines]> = self
+            .current
+            .lines
+            .iter()
+            .map(|w| {
+                w.iter()
+                    .cloned()
+                    .chain((0..add).map(|_| chunk()))
+                    .collect::<WorkerLines>()
+            })
+            .collect();
+        // Hand out low slots first.
+        let new = (have * CHUNK_LINES..(have + add) * CHUNK_LINES)
+            .rev()
+            .filter_map(|s| u32::try_from(s).ok());
+        let mut grown: Vec<u32> = new.collect();
+        grown.extend(std::mem::take(&mut self.free_slots));
+        let at = grown.len() - n;
+        let out = grown.split_off(at);
+        self.free_slots = grown;
+        Ok((out, Some(lines)))
     }
 
     /// Validates `batch` in full and, if it is valid, makes it visible to
@@ -532,8 +575,6 @@ impl Control {
         // 2. State slots: keep those of QERs/URRs that persist, so meters
         // and counters carry over a modification.
         let g = self.current.generation + 1;
-        let mut lines: Vec<Vec<Arc<[Line]>>> =
-            self.current.lines.iter().map(|w| w.to_vec()).collect();
         let mut new_records = Vec::with_capacity(upserts.len());
         let mut to_free: Vec<Deferred> = Vec::new();
         let need: usize = upserts
@@ -550,7 +591,7 @@ impl Control {
                         .count()
             })
             .sum();
-        let mut fresh = self.alloc_slots(need, &mut lines)?;
+        let (mut fresh, grown) = self.alloc_slots(need)?;
         for s in &upserts {
             let old = self.sessions.get(&s.id);
             let mut rec = Record::default();
@@ -564,15 +605,12 @@ impl Control {
             for u in &s.urrs {
                 let r = match old.and_then(|o| o.urrs.get(&u.id)) {
                     Some(r) => UrrRecord {
-                        rule: *u,
-                        ..r.clone()
+                        slot: r.slot,
+                        report: reporting(u, r.report.as_deref()),
                     },
                     None => UrrRecord {
                         slot: fresh.pop().unwrap_or(0),
-                        rule: *u,
-                        last_report: Usage::default(),
-                        last_report_s: None,
-                        quota_reported: false,
+                        report: reporting(u, None),
                     },
                 };
                 rec.urrs.insert(u.id, r);
@@ -688,7 +726,7 @@ impl Control {
             teid: c.teid.apply(finish(teid_changes)),
             ue4: c.ue4.apply(finish(ue4_changes)),
             ue6: c.ue6.apply(finish(ue6_changes)),
-            lines: lines.into_iter().map(WorkerLines::from).collect(),
+            lines: grown.unwrap_or_else(|| c.lines.clone()),
             net: c.net.clone(),
             fast_net: c.fast_net,
             tsc_hz: c.tsc_hz,
@@ -699,7 +737,7 @@ impl Control {
         }
         for (s, mut rec) in upserts.iter().zip(new_records) {
             rec.shrink();
-            self.sessions.insert(s.id, rec);
+            self.sessions.insert(s.id, Box::new(rec));
         }
         self.deferred.extend(to_free);
         Ok(g)
@@ -785,7 +823,12 @@ impl Control {
         let sums: Vec<(SessionId, u32, Usage)> = self
             .sessions
             .iter()
-            .flat_map(|(sid, r)| r.urrs.iter().map(move |(uid, u)| (*sid, *uid, u.slot)))
+            .flat_map(|(sid, r)| {
+                r.urrs
+                    .iter()
+                    .filter(|(_, u)| u.report.is_some())
+                    .map(move |(uid, u)| (*sid, *uid, u.slot))
+            })
             .map(|(s, u, slot)| (s, u, self.sum_slot(slot)))
             .collect();
         for (sid, uid, total) in sums {
@@ -793,6 +836,7 @@ impl Control {
                 .sessions
                 .get_mut(&sid)
                 .and_then(|s| s.urrs.get_mut(&uid))
+                .and_then(|u| u.report.as_deref_mut())
             else {
                 continue;
             };

@@ -383,8 +383,16 @@ pub fn fuzz_pipeline(data: &[u8]) {
     fn plane(fast: bool) -> (Control, Worker<MemIo>) {
         let (mut ctl, mut ports) = dataplane(1, true);
         install(&mut ctl, 4);
-        let mut buff = session(&SessionSpec { mbr_ul: Some(1_000_000), mbr_dl: Some(2_000_000), ..SessionSpec::nth(4) });
-        buff.fars[1].apply_action = ApplyAction { buff: true, nocp: true, ..ApplyAction::default() };
+        let mut buff = session(&SessionSpec {
+            mbr_ul: Some(1_000_000),
+            mbr_dl: Some(2_000_000),
+            ..SessionSpec::nth(4)
+        });
+        buff.fars[1].apply_action = ApplyAction {
+            buff: true,
+            nocp: true,
+            ..ApplyAction::default()
+        };
         buff.pdrs[0].pdi.sdf_filters = vec![crate::rules::SdfFilter {
             protocol: Some(17),
             from: crate::rules::FilterAddr::Any,
@@ -392,25 +400,40 @@ pub fn fuzz_pipeline(data: &[u8]) {
             to: crate::rules::FilterAddr::Assigned,
             to_ports: vec![],
         }];
-        if let Err(e) = ctl.publish(Batch { upserts: vec![buff], removals: vec![] }) {
+        if let Err(e) = ctl.publish(Batch {
+            upserts: vec![buff],
+            removals: vec![],
+        }) {
             log_error(&e);
         }
         let port = ports.remove(0);
-        let mut w = Worker::new(port, MemIo { pool: Some(1_000_000), ..MemIo::default() });
+        let mut w = Worker::new(
+            port,
+            MemIo {
+                pool: Some(1_000_000),
+                ..MemIo::default()
+            },
+        );
         w.set_fast_path(fast);
         (ctl, w)
     }
     thread_local! {
         static PLANES: RefCell<Option<Planes>> = const { RefCell::new(None) };
     }
-    let Some((&sel, frame)) = data.split_first() else { return };
+    let Some((&sel, frame)) = data.split_first() else {
+        return;
+    };
     let iface = Iface::ALL[usize::from(sel) % 3];
     PLANES.with(|p| {
         let mut p = p.borrow_mut();
         let planes = p.get_or_insert_with(|| {
             let (c0, w0) = plane(true);
             let (c1, w1) = plane(false);
-            Planes { ctl: [c0, c1], w: [w0, w1], now: 1_000_000_000 }
+            Planes {
+                ctl: [c0, c1],
+                w: [w0, w1],
+                now: 1_000_000_000,
+            }
         });
         planes.now += u64::from(sel) * 1000;
         let now = planes.now;
@@ -420,8 +443,15 @@ pub fn fuzz_pipeline(data: &[u8]) {
             w.poll(now);
             sent[i] = Iface::ALL.iter().map(|&o| w.io_mut().take_tx(o)).collect();
         }
-        assert_eq!(sent[0], sent[1], "fast and general paths sent different frames");
-        assert_eq!(planes.ctl[0].counters(), planes.ctl[1].counters(), "fast and general paths counted differently");
+        assert_eq!(
+            sent[0], sent[1],
+            "fast and general paths sent different frames"
+        );
+        assert_eq!(
+            planes.ctl[0].counters(),
+            planes.ctl[1].counters(),
+            "fast and general paths counted differently"
+        );
         for c in &mut planes.ctl {
             c.drain_events();
             c.reclaim();

@@ -40,32 +40,96 @@ fn tshark_decodes_what_we_send() {
     let spec = SessionSpec::nth(0);
     let mut s = session(&spec);
     s.qers[0].rqi = true;
-    ctl.publish(Batch { upserts: vec![s], removals: vec![] }).unwrap();
+    ctl.publish(Batch {
+        upserts: vec![s],
+        removals: vec![],
+    })
+    .unwrap();
     let mut w = Worker::new(ports.remove(0), MemIo::default());
     let ul_in = ul_frame(spec.ul_teid, 9, &udp4(spec.ue, DN_IP, 1000, 53, 40));
-    w.io_mut().push_rx(Iface::N6, &dl_frame(&udp4(DN_IP, spec.ue, 53, 1000, 100)));
-    let echo = gtpu::Repr { msg_type: gtpu::msg::ECHO_REQUEST, seq: Some(0x1234), ..gtpu::Repr::gpdu(0, 0) };
-    w.io_mut().push_rx(Iface::N3, &frame(N3_MAC, GNB_MAC, ethertype::IPV4, &gtpu4(GNB_IP, N3_IP, 2152, echo, &[])));
-    w.io_mut().push_rx(Iface::N3, &ul_frame(0xdead, 9, &udp4(spec.ue, DN_IP, 1000, 53, 40)));
+    w.io_mut()
+        .push_rx(Iface::N6, &dl_frame(&udp4(DN_IP, spec.ue, 53, 1000, 100)));
+    let echo = gtpu::Repr {
+        msg_type: gtpu::msg::ECHO_REQUEST,
+        seq: Some(0x1234),
+        ..gtpu::Repr::gpdu(0, 0)
+    };
+    w.io_mut().push_rx(
+        Iface::N3,
+        &frame(
+            N3_MAC,
+            GNB_MAC,
+            ethertype::IPV4,
+            &gtpu4(GNB_IP, N3_IP, 2152, echo, &[]),
+        ),
+    );
+    w.io_mut().push_rx(
+        Iface::N3,
+        &ul_frame(0xdead, 9, &udp4(spec.ue, DN_IP, 1000, 53, 40)),
+    );
     w.poll(1_000_000_000);
     let mut frames = vec![ul_in];
     frames.extend(w.io_mut().take_tx(Iface::N3));
-    assert_eq!(frames.len(), 4, "input UL, echo response, error indication, DL G-PDU");
+    assert_eq!(
+        frames.len(),
+        4,
+        "input UL, echo response, error indication, DL G-PDU"
+    );
     let dir = std::env::temp_dir().join(format!("dataplane-dissector-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("out.pcap");
     std::fs::write(&file, pcap(&frames)).unwrap();
     let out = Command::new("tshark")
-        .args(["-n", "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE", "-r"])
+        .args([
+            "-n",
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-r",
+        ])
         .arg(&file)
         .args(["-T", "fields", "-E", "separator=|", "-E", "occurrence=f"])
-        .args(["-e", "ip.src", "-e", "ip.dst", "-e", "ip.checksum.status", "-e", "udp.dstport", "-e", "gtp.message"])
-        .args(["-e", "gtp.teid", "-e", "gtp.ext_hdr.pdu_ses_con.pdu_type", "-e", "gtp.ext_hdr.pdu_ses_con.qos_flow_id"])
-        .args(["-e", "gtp.teid_data", "-e", "gtp.gsn_ipv4", "-e", "gtp.recovery", "-e", "gtp.seq_number", "-e", "gtp.ext_hdr.udp_port"])
+        .args([
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.dst",
+            "-e",
+            "ip.checksum.status",
+            "-e",
+            "udp.dstport",
+            "-e",
+            "gtp.message",
+        ])
+        .args([
+            "-e",
+            "gtp.teid",
+            "-e",
+            "gtp.ext_hdr.pdu_ses_con.pdu_type",
+            "-e",
+            "gtp.ext_hdr.pdu_ses_con.qos_flow_id",
+        ])
+        .args([
+            "-e",
+            "gtp.teid_data",
+            "-e",
+            "gtp.gsn_ipv4",
+            "-e",
+            "gtp.recovery",
+            "-e",
+            "gtp.seq_number",
+            "-e",
+            "gtp.ext_hdr.udp_port",
+        ])
         .output()
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('|').collect()).collect();
     eprintln!("{text}");
@@ -74,9 +138,16 @@ fn tshark_decodes_what_we_send() {
     // 0: our UL input (the golden layout in wire::gtpu): UL PSC, QFI 9.
     assert_eq!((col(0, 6), col(0, 7)), ("1".into(), "9".into()));
     for r in 1..4 {
-        assert_eq!(col(r, 2), "1", "tshark: outer IPv4 header checksum good in frame {r}");
+        assert_eq!(
+            col(r, 2),
+            "1",
+            "tshark: outer IPv4 header checksum good in frame {r}"
+        );
         assert_eq!(col(r, 3), "2152");
-        assert_eq!((col(r, 0), col(r, 1)), (N3_IP.to_string(), GNB_IP.to_string()));
+        assert_eq!(
+            (col(r, 0), col(r, 1)),
+            (N3_IP.to_string(), GNB_IP.to_string())
+        );
     }
     // 1: Echo Response with the request's sequence number and Recovery.
     assert_eq!(col(1, 4), "0x02");

@@ -992,3 +992,153 @@ fn retired_snapshots_are_freed_on_the_control_thread() {
     h.ctl.reclaim();
     assert_eq!(h.ctl.retired_count(), 0);
 }
+
+#[test]
+fn vlan_tagged_frames_are_accepted_and_the_configured_tag_is_sent() {
+    let mut h = H::new(true);
+    let mut n = net(true);
+    n.ifaces[1].as_mut().unwrap().vlan = Some(200);
+    h.ctl.set_net(n);
+    install(&mut h.ctl, 1);
+    h.poll();
+    let spec = SessionSpec::nth(0);
+    let mut f = ul_frame(spec.ul_teid, 9, &udp4(spec.ue, DN_IP, 1, 2, 10));
+    // Insert an 802.1Q tag (VLAN 100) on the received frame.
+    f.splice(12..12, [0x81, 0x00, 0x00, 0x64]);
+    h.send(Iface::N3, &f);
+    let out = h.tx(Iface::N6);
+    assert_eq!(out.len(), 1);
+    let e = ethernet::Frame::new_checked(&out[0][..]).unwrap();
+    assert_eq!(
+        (e.vlan(), e.ethertype(), e.dst()),
+        (Some(200), ethertype::IPV4, GW_MAC)
+    );
+    assert_eq!(ipv4::Packet::new_checked(&out[0][18..]).unwrap().ttl(), 63);
+}
+
+#[test]
+fn ipv6_transport_on_n3_both_ways() {
+    let mut h = H::new(true);
+    let upf6: Ipv6Addr = "2001:db8:3::1".parse().unwrap();
+    let gnb6: Ipv6Addr = "2001:db8:3::2".parse().unwrap();
+    let mut n = net(true);
+    let n3 = n.ifaces[0].as_mut().unwrap();
+    n3.ipv6 = Some((upf6, 64));
+    n3.neighbors.push((gnb6.into(), GNB_MAC));
+    h.ctl.set_net(n);
+    let spec = SessionSpec::nth(0);
+    let mut s = session(&spec);
+    s.fars[1]
+        .forwarding
+        .as_mut()
+        .unwrap()
+        .outer_header_creation
+        .as_mut()
+        .unwrap()
+        .peer = gnb6.into();
+    h.publish(Batch {
+        upserts: vec![s],
+        removals: vec![],
+    });
+    h.poll();
+    // Uplink G-PDU over IPv6 (UDP checksum filled, as IPv6 requires).
+    let inner = udp4(spec.ue, DN_IP, 1, 2, 30);
+    let gh = gtpu::Repr {
+        psc: Some(gtpu::PduSessionContainer {
+            pdu_type: gtpu::PduType::Ul,
+            qfi: 9,
+            rqi: false,
+            ppi: None,
+        }),
+        ..gtpu::Repr::gpdu(spec.ul_teid, 0)
+    };
+    let gl = gh.header_len() + inner.len();
+    let mut p = vec![0u8; 48 + gl];
+    ipv6::Repr {
+        src: gnb6,
+        dst: upf6,
+        next_header: 17,
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+        payload_len: u16::try_from(8 + gl).unwrap(),
+    }
+    .emit(&mut p)
+    .unwrap();
+    udp::Repr {
+        src_port: 2152,
+        dst_port: 2152,
+        payload_len: u16::try_from(gl).unwrap(),
+    }
+    .emit(&mut p[40..])
+    .unwrap();
+    let gh = gtpu::Repr {
+        payload_len: u16::try_from(inner.len()).unwrap(),
+        ..gh
+    };
+    gh.emit(&mut p[48..]).unwrap();
+    p[48 + gh.header_len()..].copy_from_slice(&inner);
+    udp::Packet::new_checked(&mut p[40..])
+        .unwrap()
+        .fill_checksum(gnb6.into(), upf6.into());
+    h.send(Iface::N3, &frame(N3_MAC, GNB_MAC, ethertype::IPV6, &p));
+    assert_eq!(h.tx(Iface::N6).len(), 1, "decapsulated from IPv6 transport");
+    // Downlink toward an IPv6 gNB address.
+    h.send(Iface::N6, &dl_frame(&udp4(DN_IP, spec.ue, 2, 1, 30)));
+    let out = h.tx(Iface::N3);
+    assert_eq!(out.len(), 1);
+    let f = &out[0];
+    assert_eq!(
+        ethernet::Frame::new_checked(&f[..]).unwrap().ethertype(),
+        ethertype::IPV6
+    );
+    let ip = ipv6::Packet::new_checked(&f[14..]).unwrap();
+    assert_eq!((ip.src(), ip.dst(), ip.next_header()), (upf6, gnb6, 17));
+    let u = udp::Packet::new_checked(ip.payload()).unwrap();
+    assert!(
+        u.verify_checksum(upf6.into(), gnb6.into()),
+        "IPv6 UDP checksum"
+    );
+    let g = gtpu::Repr::parse(&gtpu::Packet::new_checked(u.payload()).unwrap()).unwrap();
+    assert_eq!(g.teid, spec.dl_teid);
+    // ICMPv6 echo to the N3 IPv6 address.
+    let mut m = vec![0u8; 48];
+    ipv6::Repr {
+        src: gnb6,
+        dst: upf6,
+        next_header: 58,
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+        payload_len: 8,
+    }
+    .emit(&mut m)
+    .unwrap();
+    icmp::EchoRepr {
+        v6: true,
+        request: true,
+        ident: 1,
+        seq: 2,
+    }
+    .emit(&mut m[40..])
+    .unwrap();
+    icmp::Packet::new_checked(&mut m[40..])
+        .unwrap()
+        .fill_checksum_v6(&gnb6, &upf6);
+    h.send(Iface::N3, &frame(N3_MAC, GNB_MAC, ethertype::IPV6, &m));
+    let out = h.tx(Iface::N3);
+    assert_eq!(out.len(), 1);
+    let ip = ipv6::Packet::new_checked(&out[0][14..]).unwrap();
+    assert_eq!((ip.src(), ip.dst()), (upf6, gnb6));
+    let ic = icmp::Packet::new_checked(ip.payload()).unwrap();
+    assert!(ic.verify_checksum_v6(&upf6, &gnb6));
+    assert_eq!(
+        icmp::EchoRepr::parse(&ic, true).unwrap(),
+        icmp::EchoRepr {
+            v6: true,
+            request: false,
+            ident: 1,
+            seq: 2
+        }
+    );
+}

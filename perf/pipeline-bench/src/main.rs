@@ -22,6 +22,19 @@ use std::fmt::Write as _;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+// jemalloc, for its live-heap counter: RSS after a million inserts mostly
+// measures the allocator's fragmentation, not what the tables hold.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Bytes currently allocated (live heap).
+fn heap_bytes() -> Option<u64> {
+    tikv_jemalloc_ctl::epoch::advance().ok()?;
+    tikv_jemalloc_ctl::stats::allocated::read()
+        .ok()
+        .map(|b| b as u64)
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Dir {
     Ul,
@@ -187,12 +200,22 @@ fn setup(sessions: u32) -> (Control, dataplane::control::WorkerPort) {
 /// Microseconds per publish of one modified session (a PFCP Session
 /// Modification's worth), on top of `sessions` installed ones.
 fn single_publish_us(ctl: &mut Control, sessions: u32) -> f64 {
-    let n: u32 = std::env::var("PB_PUBLISHES").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let n: u32 = std::env::var("PB_PUBLISHES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     let t0 = Instant::now();
     for i in 0..n {
         let k = (i * 7919) % sessions;
-        let s = testkit::session(&SessionSpec { dl_teid: 0x0300_0000 + i, ..SessionSpec::nth(k) });
-        ctl.publish(dataplane::control::Batch { upserts: vec![s], removals: vec![] }).ok();
+        let s = testkit::session(&SessionSpec {
+            dl_teid: 0x0300_0000 + i,
+            ..SessionSpec::nth(k)
+        });
+        ctl.publish(dataplane::control::Batch {
+            upserts: vec![s],
+            removals: vec![],
+        })
+        .ok();
         ctl.reclaim();
     }
     t0.elapsed().as_secs_f64() * 1e6 / f64::from(n)
@@ -516,17 +539,22 @@ fn main() -> Result<()> {
     }
     for &sessions in &args.sessions {
         let rss0 = rss_bytes();
+        let heap0 = heap_bytes();
         let t0 = Instant::now();
         let mut built = Some(setup(sessions));
         let install = t0.elapsed();
-        let publish_us = built.as_mut().map_or(0.0, |(c, _)| single_publish_us(c, sessions));
+        let heap = heap_bytes().zip(heap0).map(|(b, a)| b.saturating_sub(a));
+        let publish_us = built
+            .as_mut()
+            .map_or(0.0, |(c, _)| single_publish_us(c, sessions));
         if let (Some(a), Some(b)) = (rss0, rss_bytes())
             && !args.inner_run
         {
             println!(
-                "  {sessions} sessions installed in {install:.2?} (batches of 100k); RSS +{:.1} MiB ({:.0} B/session, state for 1 worker included); one-session publish {publish_us:.1} us",
+                "  {sessions} sessions installed in {install:.2?} (batches of 100k); live heap +{:.1} MiB ({:.0} B/session, state for 1 worker included; RSS +{:.1} MiB); one-session publish {publish_us:.1} us",
+                heap.unwrap_or(0) as f64 / 1048576.0,
+                heap.unwrap_or(0) as f64 / f64::from(sessions),
                 (b.saturating_sub(a)) as f64 / 1048576.0,
-                (b.saturating_sub(a)) as f64 / f64::from(sessions)
             );
         }
         for &dir in &args.dirs {
@@ -556,7 +584,7 @@ fn main() -> Result<()> {
                     opt(f.instr_per_pkt),
                     f.loss
                 );
-                rows.push((dir, inner, sessions, f));
+                rows.push((dir, inner, sessions, f, heap, publish_us));
             }
         }
     }
@@ -580,16 +608,21 @@ fn main() -> Result<()> {
         json_str(&command),
         json_str(&cpu)
     );
-    for (i, (dir, inner, sessions, f)) in rows.iter().enumerate() {
+    for (i, (dir, inner, sessions, f, heap, publish_us)) in rows.iter().enumerate() {
         let _ = writeln!(
             j,
-            "    {{ \"bench\": \"pipeline\", \"direction\": \"{}\", \"sessions\": {sessions}, \"inner_bytes\": {inner}, \"workers\": 1, \"mpps\": {:.3}, \"cycles_per_pkt\": {:.1}, \"wall_cycles_per_pkt\": {:.1}, \"instr_per_pkt\": {}, \"io_cycles_per_pkt\": {:.1}, \"ratio_to_testpmd\": null, \"loss\": {:.6}, \"p50_us\": null, \"p99_us\": null, \"p999_us\": null }}{}",
+            "    {{ \"bench\": \"pipeline\", \"direction\": \"{}\", \"sessions\": {sessions}, \"inner_bytes\": {inner}, \"workers\": 1, \"mpps\": {:.3}, \"cycles_per_pkt\": {:.1}, \"wall_cycles_per_pkt\": {:.1}, \"instr_per_pkt\": {}, \"io_cycles_per_pkt\": {:.1}, \"heap_bytes_per_session\": {}, \"publish_one_session_us\": {:.1}, \"ratio_to_testpmd\": null, \"loss\": {:.6}, \"p50_us\": null, \"p99_us\": null, \"p999_us\": null }}{}",
             dir.name(),
             f.mpps,
             f.cycles_per_pkt,
             f.wall_cycles_per_pkt,
             opt(f.instr_per_pkt),
             f.io_cycles_per_pkt,
+            heap.map_or_else(
+                || "null".to_owned(),
+                |h| (h / u64::from(*sessions)).to_string()
+            ),
+            publish_us,
             f.loss,
             if i + 1 < rows.len() { "," } else { "" }
         );
