@@ -12,9 +12,7 @@ use std::process::Command;
 fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
     // Classic libpcap: magic, v2.4, zone 0, sigfigs 0, snaplen, LINKTYPE_ETHERNET.
     let mut v = Vec::new();
-    for w in [0xa1b2_c3d4u32] {
-        v.extend_from_slice(&w.to_le_bytes());
-    }
+    v.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     v.extend_from_slice(&2u16.to_le_bytes());
     v.extend_from_slice(&4u16.to_le_bytes());
     for w in [0u32, 0, 65535, 1] {
