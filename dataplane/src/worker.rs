@@ -52,6 +52,18 @@ struct Waiting<B> {
     buf: B,
 }
 
+/// Prefetches the cache lines of a PDR (about 200 bytes: its fields are
+/// spread over up to four lines; no `unsafe` to address them as bytes).
+#[inline(always)]
+fn prefetch_lines(p: &crate::tables::CPdr) {
+    cpu::prefetch(p);
+    cpu::prefetch(&p.far);
+    cpu::prefetch(&p.qers[0]);
+    cpu::prefetch(&p.qers[1]);
+    cpu::prefetch(&p.urrs);
+    cpu::prefetch(&p.sdf);
+}
+
 /// One worker: its I/O, its view of the tables and its local state.
 pub struct Worker<Io: WorkerIo> {
     id: usize,
@@ -295,7 +307,7 @@ impl<Io: WorkerIo> Worker<Io> {
             if let Some(e) = h
                 && let Some(p) = e.first()
             {
-                cpu::prefetch(p);
+                prefetch_lines(p);
             }
         }
         for h in hints.iter().take(n).flatten() {

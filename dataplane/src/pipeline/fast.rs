@@ -127,7 +127,12 @@ impl Pipeline {
             (50, None)
         } else if flags & 0x04 == 0 || h[53] == 0 {
             (54, None)
-        } else if h[53] == 0x85 && h[54] == 1 && h[57] == 0 && h[55] >> 4 <= 1 {
+        } else if h[53] == 0x85
+            && h[54] == 1
+            && h[57] == 0
+            && (h[55] >> 4 == 1 || (h[55] >> 4 == 0 && h[56] & 0x80 == 0))
+        {
+            // A 4-byte PSC: UL, or DL without a PPI (PPP set needs a longer one).
             (58, Some(h[56] & 0x3f))
         } else {
             return None;
