@@ -584,7 +584,11 @@ impl Pipeline {
                 });
                 return Ok(Verdict::Consumed);
             }
-            gtpu::msg::END_MARKER => return Ok(Verdict::Consumed),
+            gtpu::msg::END_MARKER => {
+                let teid = gh.teid;
+                let entry = lookup(LookupKey::Teid(teid));
+                return self.relay_end_marker(ctx, buf, entry);
+            }
             _ => return Err(D::Unsupported),
         }
         let Some(entry) = lookup(LookupKey::Teid(gh.teid)) else {
@@ -637,6 +641,58 @@ impl Pipeline {
             psc_qfi,
         };
         self.apply(ctx, buf, &m)
+    }
+
+    /// An End Marker on a tunnel whose FAR re-encapsulates (an I-UPF
+    /// between a PSA and a gNB, TS 29.281 section 7.3.2 and TS 23.502
+    /// 4.9.1.3) is relayed on the outgoing tunnel; anywhere else it ends here.
+    fn relay_end_marker<B: PacketBuf>(
+        &mut self,
+        ctx: Ctx<'_>,
+        buf: &mut B,
+        entry: Option<&Entry>,
+    ) -> Result<Verdict, DropReason> {
+        let Some(ohc) = entry
+            .and_then(|e| {
+                e.iter().find(|p| {
+                    p.far.action == crate::tables::FarAction::Forward && p.far.ohc.is_some()
+                })
+            })
+            .map(|p| (p.far.out, p.far.ohc, p.far.dscp))
+            .and_then(|(o, h, d)| h.map(|h| (o, h, d)))
+        else {
+            return Ok(Verdict::Consumed);
+        };
+        let (out, ohc, dscp) = ohc;
+        let ocfg = ctx.snap.net.iface(out).ok_or(D::NextHopUnresolved)?;
+        let src = own_addr(ocfg, ohc.peer.is_ipv6()).ok_or(D::NextHopUnresolved)?;
+        let gh = gtpu::Repr {
+            msg_type: gtpu::msg::END_MARKER,
+            ..gtpu::Repr::gpdu(ohc.teid, 0)
+        };
+        let mut f = [0u8; 64];
+        let hl = emit_ip_udp(
+            &mut f,
+            src,
+            ohc.peer,
+            dscp.map_or(0, |d| d << 2),
+            gtpu::PORT,
+            gtpu::PORT,
+            gh.header_len(),
+        )?;
+        gh.emit(&mut f[hl + udp::HEADER_LEN..])
+            .map_err(|_| D::NoBuffer)?;
+        let end = hl + udp::HEADER_LEN + gh.header_len();
+        fill_udp6(&mut f[..end], hl, src, ohc.peer);
+        if !set_frame(buf, &f[..end]) {
+            return Err(D::NoBuffer);
+        }
+        let et = if ohc.peer.is_ipv6() {
+            ethertype::IPV6
+        } else {
+            ethertype::IPV4
+        };
+        self.route_out(ctx, out, buf, ohc.peer, et)
     }
 
     fn downlink_data(&mut self, pdr: &CPdr, qfi: Option<u8>) {

@@ -1142,3 +1142,72 @@ fn ipv6_transport_on_n3_both_ways() {
         }
     );
 }
+
+#[test]
+fn end_marker_is_relayed_on_the_outgoing_tunnel() {
+    // An I-UPF: DL arrives from the PSA on N9 (TEID 0x9000) and goes to the gNB.
+    let mut h = H::new(true);
+    let spec = SessionSpec::nth(0);
+    let mut s = session(&spec);
+    s.pdrs[1].pdi.local_fteid = Some(Fteid {
+        teid: 0x9000,
+        ipv4: Some(N9_IP),
+        ipv6: None,
+    });
+    s.pdrs[1].outer_header_removal = Some(OuterHeaderRemoval::GtpuUdpIpv4);
+    h.publish(Batch {
+        upserts: vec![s],
+        removals: vec![],
+    });
+    h.poll();
+    let em = gtpu::Repr {
+        msg_type: gtpu::msg::END_MARKER,
+        ..gtpu::Repr::gpdu(0x9000, 0)
+    };
+    h.send(
+        Iface::N9,
+        &frame(
+            N9_MAC,
+            PEER_MAC,
+            ethertype::IPV4,
+            &gtpu4(PEER_IP, N9_IP, 2152, em, &[]),
+        ),
+    );
+    let out = h.tx(Iface::N3);
+    assert_eq!(out.len(), 1);
+    let (ip, _, g, rest) = parse_gtpu_frame(&out[0]);
+    assert_eq!((ip.src(), ip.dst()), (N3_IP, GNB_IP));
+    assert_eq!((g.msg_type, g.teid), (gtpu::msg::END_MARKER, spec.dl_teid));
+    assert!(rest.is_empty());
+    // G-PDUs on the same tunnel are re-encapsulated toward the gNB.
+    let inner = udp4(DN_IP, spec.ue, 1, 2, 10);
+    let gh = gtpu::Repr::gpdu(0x9000, 0);
+    h.send(
+        Iface::N9,
+        &frame(
+            N9_MAC,
+            PEER_MAC,
+            ethertype::IPV4,
+            &gtpu4(PEER_IP, N9_IP, 2152, gh, &inner),
+        ),
+    );
+    let out = h.tx(Iface::N3);
+    assert_eq!(out.len(), 1);
+    assert_eq!(parse_gtpu_frame(&out[0]).2.teid, spec.dl_teid);
+    // An End Marker on an uplink tunnel (no outer header creation) just ends.
+    let em = gtpu::Repr {
+        msg_type: gtpu::msg::END_MARKER,
+        ..gtpu::Repr::gpdu(spec.ul_teid, 0)
+    };
+    h.send(
+        Iface::N3,
+        &frame(
+            N3_MAC,
+            GNB_MAC,
+            ethertype::IPV4,
+            &gtpu4(GNB_IP, N3_IP, 2152, em, &[]),
+        ),
+    );
+    assert!(h.tx(Iface::N6).is_empty());
+    assert_eq!(h.ctl.counters().consumed, 1);
+}
