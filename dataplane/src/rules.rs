@@ -853,3 +853,157 @@ mod tests {
         }
     }
 }
+
+/// The config's short form of a static session (ARCHITECTURE.md:
+/// `sessions: - { id, ue_ip, uplink: { teid }, downlink: { gnb, teid, qfi }, qos }`),
+/// expanded into rules by [`ShortForm::to_session`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShortForm {
+    /// Session id.
+    pub id: SessionId,
+    /// UE address (IPv4 or IPv6).
+    pub ue_ip: IpAddr,
+    /// Uplink F-TEID on the UPF's N3 address.
+    pub ul_teid: u32,
+    /// The UPF's N3 address (informational F-TEID address).
+    pub n3_addr: Option<IpAddr>,
+    /// The gNB's GTP-U address.
+    pub gnb: IpAddr,
+    /// Downlink TEID at the gNB.
+    pub dl_teid: u32,
+    /// QFI for downlink PDU Session Containers.
+    pub qfi: Option<u8>,
+    /// Uplink MBR in bit/s.
+    pub mbr_ul_bps: Option<u64>,
+    /// Downlink MBR in bit/s.
+    pub mbr_dl_bps: Option<u64>,
+}
+
+impl ShortForm {
+    /// An uplink PDR on the F-TEID that also matches the UE address as inner
+    /// source (anti-spoofing), a downlink PDR on the UE address, a FAR each
+    /// way, a QER (QFI and MBRs) and a URR counting both directions.
+    #[must_use]
+    pub fn to_session(&self) -> Session {
+        let ue = match self.ue_ip {
+            IpAddr::V4(a) => UeIp {
+                ipv4: Some(a),
+                ipv6: None,
+            },
+            IpAddr::V6(a) => UeIp {
+                ipv4: None,
+                ipv6: Some(a),
+            },
+        };
+        let (v4, v6) = match self.n3_addr {
+            Some(IpAddr::V4(a)) => (Some(a), None),
+            Some(IpAddr::V6(a)) => (None, Some(a)),
+            None => (None, None),
+        };
+        let pdr = |id, src, fteid, far_id| Pdr {
+            id,
+            precedence: 100,
+            pdi: Pdi {
+                source_interface: src,
+                local_fteid: fteid,
+                ue_ip: Some(ue),
+                sdf_filters: vec![],
+                qfi: None,
+            },
+            outer_header_removal: fteid.map(|_| OuterHeaderRemoval::GtpuUdpIp),
+            far_id,
+            qer_ids: vec![1],
+            urr_ids: vec![1],
+        };
+        let forw = ApplyAction {
+            forw: true,
+            ..ApplyAction::default()
+        };
+        Session {
+            id: self.id,
+            pdrs: vec![
+                pdr(
+                    1,
+                    SourceInterface::Access,
+                    Some(Fteid {
+                        teid: self.ul_teid,
+                        ipv4: v4,
+                        ipv6: v6,
+                    }),
+                    1,
+                ),
+                pdr(2, SourceInterface::Core, None, 2),
+            ],
+            fars: vec![
+                Far {
+                    id: 1,
+                    apply_action: forw,
+                    forwarding: Some(ForwardingParameters {
+                        destination: DestinationInterface::Core,
+                        outer_header_creation: None,
+                        transport_level_marking: None,
+                    }),
+                },
+                Far {
+                    id: 2,
+                    apply_action: forw,
+                    forwarding: Some(ForwardingParameters {
+                        destination: DestinationInterface::Access,
+                        outer_header_creation: Some(OuterHeaderCreation {
+                            teid: self.dl_teid,
+                            peer: self.gnb,
+                        }),
+                        transport_level_marking: None,
+                    }),
+                },
+            ],
+            qers: vec![Qer {
+                id: 1,
+                mbr_ul_bps: self.mbr_ul_bps,
+                mbr_dl_bps: self.mbr_dl_bps,
+                qfi: self.qfi,
+                ..Qer::default()
+            }],
+            urrs: vec![Urr {
+                id: 1,
+                ..Urr::default()
+            }],
+        }
+    }
+}
+
+#[cfg(test)]
+mod short_form_tests {
+    use super::*;
+
+    #[test]
+    fn short_form_is_valid_and_complete() {
+        let s = ShortForm {
+            id: 1,
+            ue_ip: "10.45.0.2".parse().unwrap(),
+            ul_teid: 0x100,
+            n3_addr: Some("192.168.1.1".parse().unwrap()),
+            gnb: "192.168.1.2".parse().unwrap(),
+            dl_teid: 0x200,
+            qfi: Some(9),
+            mbr_ul_bps: Some(50_000_000),
+            mbr_dl_bps: Some(100_000_000),
+        }
+        .to_session();
+        assert_eq!(s.validate(), Ok(()));
+        assert_eq!(s.pdrs.len(), 2);
+        assert_eq!(s.pdrs[0].pdi.local_fteid.map(|f| f.teid), Some(0x100));
+        assert_eq!(
+            s.pdrs[0].pdi.ue_ip.and_then(|u| u.ipv4),
+            Some("10.45.0.2".parse().unwrap())
+        );
+        assert_eq!(
+            s.fars[1]
+                .forwarding
+                .and_then(|f| f.outer_header_creation)
+                .map(|o| o.teid),
+            Some(0x200)
+        );
+        assert_eq!(s.qers[0].mbr_dl_bps, Some(100_000_000));
+    }
+}

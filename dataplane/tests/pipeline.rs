@@ -1211,3 +1211,34 @@ fn end_marker_is_relayed_on_the_outgoing_tunnel() {
     assert!(h.tx(Iface::N6).is_empty());
     assert_eq!(h.ctl.counters().consumed, 1);
 }
+
+#[test]
+fn config_short_form_carries_traffic_both_ways() {
+    let mut h = H::new(true);
+    let ue = ue_ip(3);
+    let s = ShortForm {
+        id: 42,
+        ue_ip: ue.into(),
+        ul_teid: 0x100,
+        n3_addr: Some(N3_IP.into()),
+        gnb: GNB_IP.into(),
+        dl_teid: 0x200,
+        qfi: Some(9),
+        mbr_ul_bps: Some(50_000_000),
+        mbr_dl_bps: Some(100_000_000),
+    };
+    h.publish(Batch {
+        upserts: vec![s.to_session()],
+        removals: vec![],
+    });
+    h.poll();
+    h.send(Iface::N3, &ul_frame(0x100, 9, &udp4(ue, DN_IP, 1, 2, 10)));
+    h.send(Iface::N6, &dl_frame(&udp4(DN_IP, ue, 2, 1, 10)));
+    assert_eq!(h.tx(Iface::N6).len(), 1);
+    let out = h.tx(Iface::N3);
+    assert_eq!(out.len(), 1);
+    let (_, _, g, _) = parse_gtpu_frame(&out[0]);
+    assert_eq!((g.teid, g.psc.map(|p| p.qfi)), (0x200, Some(9)));
+    let u = h.ctl.usage(42, 1).unwrap();
+    assert_eq!((u.ul_packets, u.dl_packets), (1, 1));
+}
