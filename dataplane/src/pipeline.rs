@@ -551,7 +551,10 @@ impl Pipeline {
         let g = gtpu::Packet::new_checked(u.payload()).map_err(wire)?;
         let gh = gtpu::Repr::parse(&g).map_err(wire)?;
         let gtp_off = l3 + ip.l4 + udp::HEADER_LEN;
-        let inner = gtp_off + gh.header_len();
+        // The header as received: a sender may set E (or S/PN) with nothing
+        // behind it, which `Repr` does not keep; the payload length is exact.
+        let inner =
+            gtp_off + gtpu::HEADER_LEN + usize::from(g.length()) - usize::from(gh.payload_len);
         match gh.msg_type {
             gtpu::msg::G_PDU => {}
             gtpu::msg::ECHO_REQUEST => {

@@ -312,7 +312,9 @@ impl Repr {
         self.seq.is_some() || self.npdu.is_some() || self.psc.is_some() || self.udp_port.is_some()
     }
 
-    /// Header length including the optional word and extension headers.
+    /// Length of the header [`emit`](Self::emit) writes. A received header
+    /// may be longer (E set with no extension after it): the payload starts
+    /// `payload_len` bytes before the end of [`Packet::message`].
     #[must_use]
     pub const fn header_len(&self) -> usize {
         let mut n = HEADER_LEN;
@@ -547,6 +549,18 @@ mod tests {
             Repr::parse(&Packet::new_checked(&b[..]).unwrap()).unwrap_err(),
             Error::Truncated
         );
+    }
+
+    #[test]
+    fn e_flag_without_extension_keeps_the_payload_length_exact() {
+        // E set, next extension type 0, then 4 bytes of payload.
+        let b = [
+            0x34, 0xff, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0xaa, 0xbb, 0xcc, 0xdd,
+        ];
+        let p = Packet::new_checked(&b[..]).unwrap();
+        let r = Repr::parse(&p).unwrap();
+        assert_eq!(r.payload_len, 4);
+        assert_eq!(p.message().len() - usize::from(r.payload_len), 12);
     }
 
     #[test]
