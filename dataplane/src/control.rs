@@ -926,21 +926,6 @@ impl Control {
                 TrySendError::Disconnected(_) => InjectError::Disconnected,
             })
     }
-
-    /// Bytes of heap the session tables and state use (estimate for the
-    /// memory report: table slots, entries, and state lines).
-    #[must_use]
-    pub fn memory_estimate(&self) -> usize {
-        let c = &self.current;
-        let entries = |m: usize| m * (std::mem::size_of::<CPdr>() + 16);
-        let slots = (c.teid.len() + c.ue4.len() + c.ue6.len()) * 2 * 32;
-        let lines = c
-            .lines
-            .iter()
-            .map(|w| w.len() * CHUNK_LINES * 64)
-            .sum::<usize>();
-        slots + entries(c.teid.len() + c.ue4.len() + c.ue6.len()) + lines
-    }
 }
 
 struct Keys {
@@ -1118,21 +1103,5 @@ fn compile(s: &Session, p: &Pdr, rec: &Record, version: u32, tsc_hz: u64, has_n9
         urrs,
         n_urrs,
         sdf: sdf.into_boxed_slice(),
-    }
-}
-
-#[cfg(test)]
-mod size_tests {
-    #[test]
-    fn print_sizes() {
-        eprintln!(
-            "CPdr {} Record {} UrrRecord {} Urr {} CQer {} CFar {}",
-            std::mem::size_of::<super::CPdr>(),
-            std::mem::size_of::<super::Record>(),
-            std::mem::size_of::<super::UrrRecord>(),
-            std::mem::size_of::<super::Urr>(),
-            std::mem::size_of::<super::CQer>(),
-            std::mem::size_of::<super::CFar>()
-        );
     }
 }
