@@ -330,6 +330,7 @@ impl<Io: WorkerIo> Worker<Io> {
         self.rx = rx;
     }
 
+    #[inline]
     fn dispatch(&mut self, v: Verdict, buf: Io::Buf, now: u64, input: Iface) {
         match v {
             Verdict::Tx(out) => {
