@@ -5,3 +5,13 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod buf;
+pub mod control;
+pub mod counters;
+pub mod iface;
+pub mod neighbor;
+pub mod pipeline;
+pub mod rules;
+pub mod tables;
+pub mod testkit;
+pub mod wire;
+pub mod worker;

@@ -1,0 +1,1107 @@
+//! The control-thread side of the data plane: the small, stable facade the
+//! `upf` crate calls. It creates the state shared with N workers, validates
+//! and publishes batches of session changes as new snapshots, reclaims old
+//! snapshots once every worker has moved on, sums per-worker usage and
+//! counters, drains worker events and queues frames for a worker to send.
+//!
+//! Typical use (one control thread):
+//! ```
+//! use dataplane::control::{Control, DataplaneConfig, Batch};
+//! let (mut ctl, ports) = Control::new(DataplaneConfig::new(1, 2_000_000_000));
+//! // move each `ports[i]` to worker thread i and build a `Worker` from it
+//! ctl.publish(Batch::default()).unwrap();
+//! ctl.reclaim();
+//! ```
+
+use crate::counters::{Counters, Event, WorkerCounters};
+use crate::iface::{Iface, NetConfig};
+use crate::rules::{
+    ApplyAction, DestinationInterface, Direction, FilterAddr, Gate, IpNet, Pdr, RuleError, Session,
+    SessionId, Urr,
+};
+use crate::tables::{
+    CFar, CHUNK_LINES, CPdr, CQer, CSdf, Entry, FarAction, Line, MeterParams, ShardedMap, Snapshot,
+    WorkerLines, line, urr_line,
+};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+
+/// Largest IP packet [`Control::inject`] takes.
+pub const MAX_INJECT: usize = 512;
+
+/// A packet the control thread asks a worker to send.
+#[derive(Debug, Clone)]
+pub struct Inject {
+    /// Output interface.
+    pub iface: Iface,
+    /// Bytes used in `data`.
+    pub len: u16,
+    /// The IP packet (the worker adds the Ethernet header).
+    pub data: [u8; MAX_INJECT],
+}
+
+/// Why a packet could not be queued for a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InjectError {
+    /// Longer than [`MAX_INJECT`].
+    #[error("packet of {0} bytes is longer than {MAX_INJECT}")]
+    TooLong(usize),
+    /// The worker's inject ring is full.
+    #[error("inject ring full")]
+    Full,
+    /// The worker is gone.
+    #[error("worker stopped")]
+    Disconnected,
+}
+
+/// How to build the shared state.
+#[derive(Debug, Clone)]
+pub struct DataplaneConfig {
+    /// Number of workers.
+    pub workers: usize,
+    /// TSC ticks per second (meters and timeouts).
+    pub tsc_hz: u64,
+    /// Interfaces.
+    pub net: NetConfig,
+    /// Capacity of each worker's event ring.
+    pub event_ring: usize,
+    /// Capacity of each worker's inject ring.
+    pub inject_ring: usize,
+}
+
+impl DataplaneConfig {
+    /// Defaults: no interfaces, 4096 events, 256 injected packets,
+    /// 100 Error Indications per second, 10 ARP requests per second.
+    #[must_use]
+    pub fn new(workers: usize, tsc_hz: u64) -> Self {
+        Self {
+            workers,
+            tsc_hz,
+            net: NetConfig {
+                error_indication_pps: 100,
+                arp_requests_per_sec: 10,
+                ..NetConfig::default()
+            },
+            event_ring: 4096,
+            inject_ring: 256,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct SeenGeneration(pub AtomicU64);
+
+/// What one worker shares with the control thread.
+#[derive(Debug, Default)]
+pub struct WorkerShared {
+    /// Set by the worker before it takes its first snapshot; a worker that
+    /// has not started holds none and does not hold back reclamation.
+    pub(crate) started: std::sync::atomic::AtomicBool,
+    pub(crate) seen: SeenGeneration,
+    /// The worker's counters.
+    pub counters: WorkerCounters,
+}
+
+/// State shared by the control thread and all workers.
+#[derive(Debug)]
+pub struct Shared {
+    pub(crate) published: Mutex<Arc<Snapshot>>,
+    pub(crate) generation: AtomicU64,
+    pub(crate) workers: Box<[WorkerShared]>,
+}
+
+/// Everything one worker needs from the control side; move it to the
+/// worker's thread and build a [`crate::worker::Worker`] from it.
+#[derive(Debug)]
+pub struct WorkerPort {
+    pub(crate) id: usize,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) events: SyncSender<Event>,
+    pub(crate) inject: Receiver<Inject>,
+}
+
+impl WorkerPort {
+    /// The worker index.
+    #[must_use]
+    pub fn id(&self) -> usize {
+        self.id
+    }
+}
+
+/// A set of changes that becomes visible to the workers at once.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Sessions to create or replace (all rules of each).
+    pub upserts: Vec<Session>,
+    /// Sessions to remove.
+    pub removals: Vec<SessionId>,
+}
+
+/// Usage counted by a URR, summed over workers. Bytes are IP packet bytes
+/// (inner packet for tunnels).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Uplink bytes.
+    pub ul_bytes: u64,
+    /// Uplink packets.
+    pub ul_packets: u64,
+    /// Downlink bytes.
+    pub dl_bytes: u64,
+    /// Downlink packets.
+    pub dl_packets: u64,
+    /// TSC of the first packet (earliest over workers).
+    pub first_tsc: Option<u64>,
+    /// TSC of the last packet (latest over workers).
+    pub last_tsc: Option<u64>,
+}
+
+impl Usage {
+    /// Uplink plus downlink bytes.
+    #[must_use]
+    pub fn total_bytes(&self) -> u64 {
+        self.ul_bytes + self.dl_bytes
+    }
+    /// Uplink plus downlink packets.
+    #[must_use]
+    pub fn total_packets(&self) -> u64 {
+        self.ul_packets + self.dl_packets
+    }
+}
+
+/// Final usage of a URR whose session was removed or which was dropped
+/// from its session, known once no worker can count it any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FinalUsage {
+    /// Session.
+    pub session: SessionId,
+    /// URR id.
+    pub urr_id: u32,
+    /// Everything it counted.
+    pub usage: Usage,
+}
+
+/// Why [`Control::check_urrs`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportTrigger {
+    /// Volume since the last report reached the threshold.
+    VolumeThreshold,
+    /// Total volume reached the quota (reported once).
+    VolumeQuota,
+    /// Time threshold elapsed since the last report.
+    TimeThreshold,
+}
+
+/// A usage report due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UrrReport {
+    /// Session.
+    pub session: SessionId,
+    /// URR id.
+    pub urr_id: u32,
+    /// Trigger.
+    pub trigger: ReportTrigger,
+    /// Usage since the previous report.
+    pub since_last: Usage,
+    /// Usage since the URR was created.
+    pub total: Usage,
+}
+
+/// A URR's state slot, and its reporting state when it has anything to
+/// report on (most URRs only count: they carry no box).
+#[derive(Debug, Clone)]
+struct UrrRecord {
+    slot: u32,
+    report: Option<Box<UrrReporting>>,
+}
+
+#[derive(Debug, Clone)]
+struct UrrReporting {
+    rule: Urr,
+    last_report: Usage,
+    last_report_s: Option<u64>,
+    quota_reported: bool,
+}
+
+fn reporting(u: &Urr, old: Option<&UrrReporting>) -> Option<Box<UrrReporting>> {
+    if u.volume_threshold.is_none() && u.volume_quota.is_none() && u.time_threshold_s.is_none() {
+        return None;
+    }
+    Some(Box::new(match old {
+        Some(o) => UrrReporting {
+            rule: *u,
+            ..o.clone()
+        },
+        None => UrrReporting {
+            rule: *u,
+            last_report: Usage::default(),
+            last_report_s: None,
+            quota_reported: false,
+        },
+    }))
+}
+
+/// A small map kept as a vector: sessions have a handful of QERs and URRs,
+/// and a million hash maps of four buckets would cost more than the rules.
+#[derive(Debug, Clone)]
+struct VecMap<V>(Vec<(u32, V)>);
+
+impl<V> Default for VecMap<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<V> VecMap<V> {
+    fn get(&self, k: &u32) -> Option<&V> {
+        self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v)
+    }
+    fn get_mut(&mut self, k: &u32) -> Option<&mut V> {
+        self.0.iter_mut().find(|(key, _)| key == k).map(|(_, v)| v)
+    }
+    fn contains_key(&self, k: &u32) -> bool {
+        self.get(k).is_some()
+    }
+    fn insert(&mut self, k: u32, v: V) {
+        match self.get_mut(&k) {
+            Some(old) => *old = v,
+            None => self.0.push((k, v)),
+        }
+    }
+    fn iter(&self) -> impl Iterator<Item = (&u32, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+    fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+impl<'a, V> IntoIterator for &'a VecMap<V> {
+    type Item = (&'a u32, &'a V);
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, (u32, V)>, fn(&'a (u32, V)) -> (&'a u32, &'a V)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Record {
+    teids: Vec<u32>,
+    ue4: Vec<u32>,
+    ue6: Vec<u64>,
+    qers: VecMap<u32>,
+    urrs: VecMap<UrrRecord>,
+}
+
+impl Record {
+    fn shrink(&mut self) {
+        self.teids.shrink_to_fit();
+        self.ue4.shrink_to_fit();
+        self.ue6.shrink_to_fit();
+        self.qers.0.shrink_to_fit();
+        self.urrs.0.shrink_to_fit();
+    }
+}
+
+#[derive(Debug)]
+struct Deferred {
+    generation: u64,
+    slot: u32,
+    urr: Option<(SessionId, u32)>,
+}
+
+/// Every worker's chunk list after a growth.
+type GrownLines = Box<[WorkerLines]>;
+
+/// The control-thread handle.
+#[derive(Debug)]
+pub struct Control {
+    shared: Arc<Shared>,
+    current: Arc<Snapshot>,
+    retired: VecDeque<(u64, Arc<Snapshot>)>,
+    sessions: HashMap<SessionId, Box<Record>>,
+    free_slots: Vec<u32>,
+    deferred: Vec<Deferred>,
+    events: Vec<Receiver<Event>>,
+    inject: Vec<SyncSender<Inject>>,
+    version: u32,
+    tsc_hz: u64,
+}
+
+fn chunk() -> Arc<[Line]> {
+    (0..CHUNK_LINES).map(|_| Line::default()).collect()
+}
+
+impl Control {
+    /// Creates the shared state for `cfg.workers` workers (at least one)
+    /// and one [`WorkerPort`] per worker.
+    #[must_use]
+    pub fn new(cfg: DataplaneConfig) -> (Self, Vec<WorkerPort>) {
+        let workers = cfg.workers.max(1);
+        let empty_lines: WorkerLines = Arc::from(Vec::new());
+        let snap = Arc::new(Snapshot {
+            generation: 1,
+            teid: ShardedMap::new(),
+            ue4: ShardedMap::new(),
+            ue6: ShardedMap::new(),
+            lines: (0..workers).map(|_| empty_lines.clone()).collect(),
+            fast_net: crate::tables::FastIface::of(&cfg.net),
+            net: Arc::new(cfg.net),
+            tsc_hz: cfg.tsc_hz,
+        });
+        let shared = Arc::new(Shared {
+            published: Mutex::new(snap.clone()),
+            generation: AtomicU64::new(1),
+            workers: (0..workers).map(|_| WorkerShared::default()).collect(),
+        });
+        let mut ports = Vec::new();
+        let mut events = Vec::new();
+        let mut inject = Vec::new();
+        for id in 0..workers {
+            let (etx, erx) = sync_channel(cfg.event_ring.max(1));
+            let (itx, irx) = sync_channel(cfg.inject_ring.max(1));
+            events.push(erx);
+            inject.push(itx);
+            ports.push(WorkerPort {
+                id,
+                shared: shared.clone(),
+                events: etx,
+                inject: irx,
+            });
+        }
+        let ctl = Self {
+            shared,
+            current: snap,
+            retired: VecDeque::new(),
+            sessions: HashMap::new(),
+            free_slots: Vec::new(),
+            deferred: Vec::new(),
+            events,
+            inject,
+            version: 0,
+            tsc_hz: cfg.tsc_hz,
+        };
+        (ctl, ports)
+    }
+
+    /// The snapshot workers get now.
+    #[must_use]
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.current
+    }
+
+    /// The generation last published.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.current.generation
+    }
+
+    /// Number of installed sessions.
+    #[must_use]
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// `true` if `id` is installed.
+    #[must_use]
+    pub fn has_session(&self, id: SessionId) -> bool {
+        self.sessions.contains_key(&id)
+    }
+
+    /// The generation worker `w` runs (0 before its first poll).
+    #[must_use]
+    pub fn worker_generation(&self, w: usize) -> u64 {
+        self.shared
+            .workers
+            .get(w)
+            .map_or(0, |s| s.seen.0.load(Ordering::Acquire))
+    }
+
+    fn swap_in(&mut self, snap: Snapshot) -> u64 {
+        let g = snap.generation;
+        let snap = Arc::new(snap);
+        {
+            let mut p = match self.shared.published.lock() {
+                Ok(p) => p,
+                Err(e) => e.into_inner(),
+            };
+            *p = snap.clone();
+        }
+        self.shared.generation.store(g, Ordering::Release);
+        let old = std::mem::replace(&mut self.current, snap);
+        self.retired.push_back((g, old));
+        g
+    }
+
+    /// Replaces the interface configuration (addresses, gateways, static
+    /// neighbours, rates). Returns the new generation.
+    pub fn set_net(&mut self, net: NetConfig) -> u64 {
+        let c = &self.current;
+        let snap = Snapshot {
+            generation: c.generation + 1,
+            teid: c.teid.clone(),
+            ue4: c.ue4.clone(),
+            ue6: c.ue6.clone(),
+            lines: c.lines.clone(),
+            fast_net: crate::tables::FastIface::of(&net),
+            net: Arc::new(net),
+            tsc_hz: c.tsc_hz,
+        };
+        self.swap_in(snap)
+    }
+
+    /// The interface configuration in force.
+    #[must_use]
+    pub fn net(&self) -> &NetConfig {
+        &self.current.net
+    }
+
+    /// Takes `n` free state slots, growing every worker's state by whole
+    /// chunks when needed. Returns the slots and, if it grew, the new chunk
+    /// lists (the snapshot shares the old ones otherwise).
+    fn alloc_slots(&mut self, n: usize) -> Result<(Vec<u32>, Option<GrownLines>), RuleError> {
+        let missing = n.saturating_sub(self.free_slots.len());
+        if missing == 0 {
+            let at = self.free_slots.len() - n;
+            return Ok((self.free_slots.split_off(at), None));
+        }
+        let have = self.current.lines.first().map_or(0, |w| w.len());
+        let add = missing.div_ceil(CHUNK_LINES);
+        if u32::try_from((have + add) * CHUNK_LINES).is_err() {
+            return Err(RuleError::Full);
+        }
+        let lines: Box<[WorkerLines]> = self
+            .current
+            .lines
+            .iter()
+            .map(|w| {
+                w.iter()
+                    .cloned()
+                    .chain((0..add).map(|_| chunk()))
+                    .collect::<WorkerLines>()
+            })
+            .collect();
+        // Hand out low slots first.
+        let new = (have * CHUNK_LINES..(have + add) * CHUNK_LINES)
+            .rev()
+            .filter_map(|s| u32::try_from(s).ok());
+        let mut grown: Vec<u32> = new.collect();
+        grown.extend(std::mem::take(&mut self.free_slots));
+        let at = grown.len() - n;
+        let out = grown.split_off(at);
+        self.free_slots = grown;
+        Ok((out, Some(lines)))
+    }
+
+    /// Validates `batch` in full and, if it is valid, makes it visible to
+    /// every worker at once. Nothing changes on error. Returns the new
+    /// generation.
+    pub fn publish(&mut self, batch: Batch) -> Result<u64, RuleError> {
+        let Batch { upserts, removals } = batch;
+        // 1. Validation, before anything changes.
+        let mut touched = HashSet::new();
+        for s in &upserts {
+            s.validate()?;
+            if !touched.insert(s.id) {
+                return Err(RuleError::DuplicateSession { session: s.id });
+            }
+        }
+        for &id in &removals {
+            if !touched.insert(id) {
+                return Err(RuleError::DuplicateSession { session: id });
+            }
+            if !self.sessions.contains_key(&id) {
+                return Err(RuleError::UnknownSession { session: id });
+            }
+        }
+        let keys: Vec<Keys> = upserts.iter().map(keys_of).collect();
+        let mut claimed_teid: HashMap<u32, SessionId> = HashMap::new();
+        let mut claimed_ip: HashMap<IpAddr, SessionId> = HashMap::new();
+        for (s, k) in upserts.iter().zip(&keys) {
+            for &t in &k.teids {
+                if let Some(&o) = claimed_teid.get(&t).filter(|o| **o != s.id) {
+                    return Err(RuleError::TeidInUse {
+                        session: s.id,
+                        teid: t,
+                        owner: o,
+                    });
+                }
+                claimed_teid.insert(t, s.id);
+                if let Some(o) = self
+                    .current
+                    .teid
+                    .get(t)
+                    .and_then(|e| e.first())
+                    .map(|p| p.session)
+                    && o != s.id
+                    && !touched.contains(&o)
+                {
+                    return Err(RuleError::TeidInUse {
+                        session: s.id,
+                        teid: t,
+                        owner: o,
+                    });
+                }
+            }
+            for &a in &k.ips {
+                if let Some(&o) = claimed_ip.get(&a).filter(|o| **o != s.id) {
+                    return Err(RuleError::UeIpInUse {
+                        session: s.id,
+                        addr: a,
+                        owner: o,
+                    });
+                }
+                claimed_ip.insert(a, s.id);
+                let owner = match a {
+                    IpAddr::V4(v) => self.current.ue4.get(u32::from(v)),
+                    IpAddr::V6(_) => self.current.ue6.get(v6_key(a)),
+                }
+                .and_then(|e| e.first())
+                .map(|p| p.session);
+                if let Some(o) = owner.filter(|o| *o != s.id && !touched.contains(o)) {
+                    return Err(RuleError::UeIpInUse {
+                        session: s.id,
+                        addr: a,
+                        owner: o,
+                    });
+                }
+            }
+        }
+
+        // 2. State slots: keep those of QERs/URRs that persist, so meters
+        // and counters carry over a modification.
+        let g = self.current.generation + 1;
+        let mut new_records = Vec::with_capacity(upserts.len());
+        let mut to_free: Vec<Deferred> = Vec::new();
+        let need: usize = upserts
+            .iter()
+            .map(|s| {
+                let old = self.sessions.get(&s.id);
+                s.qers
+                    .iter()
+                    .filter(|q| old.is_none_or(|o| !o.qers.contains_key(&q.id)))
+                    .count()
+                    + s.urrs
+                        .iter()
+                        .filter(|u| old.is_none_or(|o| !o.urrs.contains_key(&u.id)))
+                        .count()
+            })
+            .sum();
+        let (mut fresh, grown) = self.alloc_slots(need)?;
+        for s in &upserts {
+            let old = self.sessions.get(&s.id);
+            let mut rec = Record::default();
+            for q in &s.qers {
+                let slot = match old.and_then(|o| o.qers.get(&q.id)) {
+                    Some(&slot) => slot,
+                    None => fresh.pop().unwrap_or(0),
+                };
+                rec.qers.insert(q.id, slot);
+            }
+            for u in &s.urrs {
+                let r = match old.and_then(|o| o.urrs.get(&u.id)) {
+                    Some(r) => UrrRecord {
+                        slot: r.slot,
+                        report: reporting(u, r.report.as_deref()),
+                    },
+                    None => UrrRecord {
+                        slot: fresh.pop().unwrap_or(0),
+                        report: reporting(u, None),
+                    },
+                };
+                rec.urrs.insert(u.id, r);
+            }
+            if let Some(o) = old {
+                for (id, &slot) in &o.qers {
+                    if !rec.qers.contains_key(id) {
+                        to_free.push(Deferred {
+                            generation: g,
+                            slot,
+                            urr: None,
+                        });
+                    }
+                }
+                for (id, r) in &o.urrs {
+                    if !rec.urrs.contains_key(id) {
+                        to_free.push(Deferred {
+                            generation: g,
+                            slot: r.slot,
+                            urr: Some((s.id, *id)),
+                        });
+                    }
+                }
+            }
+            new_records.push(rec);
+        }
+
+        // 3. Compile and build the map changes.
+        let mut teid_changes: HashMap<u32, Option<Vec<CPdr>>> = HashMap::new();
+        let mut ue4_changes: HashMap<u32, Option<Vec<CPdr>>> = HashMap::new();
+        let mut ue6_changes: HashMap<u64, Option<Vec<CPdr>>> = HashMap::new();
+        let old_keys = |rec: &Record,
+                        t: &mut HashMap<u32, Option<Vec<CPdr>>>,
+                        u4: &mut HashMap<u32, Option<Vec<CPdr>>>,
+                        u6: &mut HashMap<u64, Option<Vec<CPdr>>>| {
+            for &k in &rec.teids {
+                t.entry(k).or_insert(None);
+            }
+            for &k in &rec.ue4 {
+                u4.entry(k).or_insert(None);
+            }
+            for &k in &rec.ue6 {
+                u6.entry(k).or_insert(None);
+            }
+        };
+        for &id in &removals {
+            if let Some(rec) = self.sessions.get(&id) {
+                old_keys(rec, &mut teid_changes, &mut ue4_changes, &mut ue6_changes);
+                for &slot in rec.qers.values() {
+                    to_free.push(Deferred {
+                        generation: g,
+                        slot,
+                        urr: None,
+                    });
+                }
+                for (uid, r) in &rec.urrs {
+                    to_free.push(Deferred {
+                        generation: g,
+                        slot: r.slot,
+                        urr: Some((id, *uid)),
+                    });
+                }
+            }
+        }
+        for s in &upserts {
+            if let Some(rec) = self.sessions.get(&s.id) {
+                old_keys(rec, &mut teid_changes, &mut ue4_changes, &mut ue6_changes);
+            }
+        }
+        let has_n9 = self.current.net.iface(Iface::N9).is_some();
+        for (s, rec) in upserts.iter().zip(new_records.iter_mut()) {
+            self.version = self.version.wrapping_add(1);
+            for p in &s.pdrs {
+                let c = compile(s, p, rec, self.version, self.tsc_hz, has_n9);
+                if let Some(f) = p.pdi.local_fteid {
+                    teid_changes
+                        .entry(f.teid)
+                        .or_insert(None)
+                        .get_or_insert_with(Vec::new)
+                        .push(c);
+                    if !rec.teids.contains(&f.teid) {
+                        rec.teids.push(f.teid);
+                    }
+                } else if let Some(ue) = p.pdi.ue_ip {
+                    if let Some(a) = ue.ipv4 {
+                        let k = u32::from(a);
+                        ue4_changes
+                            .entry(k)
+                            .or_insert(None)
+                            .get_or_insert_with(Vec::new)
+                            .push(c.clone());
+                        if !rec.ue4.contains(&k) {
+                            rec.ue4.push(k);
+                        }
+                    }
+                    if let Some(a) = ue.ipv6 {
+                        let k = v6_key(a.into());
+                        ue6_changes
+                            .entry(k)
+                            .or_insert(None)
+                            .get_or_insert_with(Vec::new)
+                            .push(c);
+                        if !rec.ue6.contains(&k) {
+                            rec.ue6.push(k);
+                        }
+                    }
+                }
+            }
+        }
+        let c = &self.current;
+        let snap = Snapshot {
+            generation: g,
+            teid: c.teid.apply(finish(teid_changes)),
+            ue4: c.ue4.apply(finish(ue4_changes)),
+            ue6: c.ue6.apply(finish(ue6_changes)),
+            lines: grown.unwrap_or_else(|| c.lines.clone()),
+            net: c.net.clone(),
+            fast_net: c.fast_net,
+            tsc_hz: c.tsc_hz,
+        };
+        self.swap_in(snap);
+        for id in &removals {
+            self.sessions.remove(id);
+        }
+        for (s, mut rec) in upserts.iter().zip(new_records) {
+            rec.shrink();
+            self.sessions.insert(s.id, Box::new(rec));
+        }
+        self.deferred.extend(to_free);
+        Ok(g)
+    }
+
+    fn sum_slot(&self, slot: u32) -> Usage {
+        let mut u = Usage::default();
+        for w in &self.current.lines {
+            let Some(l) = line(w, slot) else { continue };
+            let r = |i: usize| l.0[i].load(Ordering::Relaxed);
+            u.ul_bytes += r(urr_line::UL_BYTES);
+            u.ul_packets += r(urr_line::UL_PACKETS);
+            u.dl_bytes += r(urr_line::DL_BYTES);
+            u.dl_packets += r(urr_line::DL_PACKETS);
+            let first = r(urr_line::FIRST_TSC);
+            if first != 0 {
+                u.first_tsc = Some(u.first_tsc.map_or(first - 1, |f| f.min(first - 1)));
+                let last = r(urr_line::LAST_TSC);
+                u.last_tsc = Some(u.last_tsc.map_or(last, |l| l.max(last)));
+            }
+        }
+        u
+    }
+
+    /// Usage counted so far by URR `urr_id` of `session`, summed over workers.
+    #[must_use]
+    pub fn usage(&self, session: SessionId, urr_id: u32) -> Option<Usage> {
+        let r = self.sessions.get(&session)?.urrs.get(&urr_id)?;
+        Some(self.sum_slot(r.slot))
+    }
+
+    /// Frees what no worker can still see: retired snapshots older than
+    /// every worker's generation, and the state slots of removed rules.
+    /// Returns the final usage of URRs removed since the last call whose
+    /// counters are now complete. Call it regularly (e.g. every 10 ms).
+    pub fn reclaim(&mut self) -> Vec<FinalUsage> {
+        let min_seen = (0..self.shared.workers.len())
+            .map(|w| self.worker_generation(w))
+            .min()
+            .unwrap_or(0);
+        while self.retired.front().is_some_and(|(g, _)| *g <= min_seen) {
+            self.retired.pop_front();
+        }
+        let mut out = Vec::new();
+        let mut keep = Vec::new();
+        for d in std::mem::take(&mut self.deferred) {
+            if d.generation > min_seen {
+                keep.push(d);
+                continue;
+            }
+            if let Some((session, urr_id)) = d.urr {
+                out.push(FinalUsage {
+                    session,
+                    urr_id,
+                    usage: self.sum_slot(d.slot),
+                });
+            }
+            for w in &self.current.lines {
+                if let Some(l) = line(w, d.slot) {
+                    for a in &l.0 {
+                        a.store(0, Ordering::Relaxed);
+                    }
+                }
+            }
+            self.free_slots.push(d.slot);
+        }
+        self.deferred = keep;
+        out
+    }
+
+    /// Number of retired snapshots still kept for a worker.
+    #[must_use]
+    pub fn retired_count(&self) -> usize {
+        self.retired.len()
+    }
+
+    /// Compares every URR's usage with its thresholds, quota and time
+    /// threshold (`now_s`: the control thread's clock in seconds) and returns
+    /// the reports due. The PFCP layer turns them into Session Report
+    /// Requests (and, on quota, updates the FAR to drop).
+    pub fn check_urrs(&mut self, now_s: u64) -> Vec<UrrReport> {
+        let mut out = Vec::new();
+        let sums: Vec<(SessionId, u32, Usage)> = self
+            .sessions
+            .iter()
+            .flat_map(|(sid, r)| {
+                r.urrs
+                    .iter()
+                    .filter(|(_, u)| u.report.is_some())
+                    .map(move |(uid, u)| (*sid, *uid, u.slot))
+            })
+            .map(|(s, u, slot)| (s, u, self.sum_slot(slot)))
+            .collect();
+        for (sid, uid, total) in sums {
+            let Some(r) = self
+                .sessions
+                .get_mut(&sid)
+                .and_then(|s| s.urrs.get_mut(&uid))
+                .and_then(|u| u.report.as_deref_mut())
+            else {
+                continue;
+            };
+            let since = Usage {
+                ul_bytes: total.ul_bytes - r.last_report.ul_bytes,
+                ul_packets: total.ul_packets - r.last_report.ul_packets,
+                dl_bytes: total.dl_bytes - r.last_report.dl_bytes,
+                dl_packets: total.dl_packets - r.last_report.dl_packets,
+                first_tsc: total.first_tsc,
+                last_tsc: total.last_tsc,
+            };
+            let reached = |v: Option<crate::rules::Volume>, u: &Usage| {
+                v.is_some_and(|v| {
+                    v.total.is_some_and(|t| u.total_bytes() >= t)
+                        || v.ul.is_some_and(|t| u.ul_bytes >= t)
+                        || v.dl.is_some_and(|t| u.dl_bytes >= t)
+                })
+            };
+            let start = *r.last_report_s.get_or_insert(now_s);
+            let trigger = if !r.quota_reported && reached(r.rule.volume_quota, &total) {
+                r.quota_reported = true;
+                Some(ReportTrigger::VolumeQuota)
+            } else if reached(r.rule.volume_threshold, &since) {
+                Some(ReportTrigger::VolumeThreshold)
+            } else if r
+                .rule
+                .time_threshold_s
+                .is_some_and(|t| now_s.saturating_sub(start) >= u64::from(t))
+            {
+                Some(ReportTrigger::TimeThreshold)
+            } else {
+                None
+            };
+            if let Some(trigger) = trigger {
+                r.last_report = total;
+                r.last_report_s = Some(now_s);
+                out.push(UrrReport {
+                    session: sid,
+                    urr_id: uid,
+                    trigger,
+                    since_last: since,
+                    total,
+                });
+            }
+        }
+        out
+    }
+
+    /// Counters summed over workers.
+    #[must_use]
+    pub fn counters(&self) -> Counters {
+        let mut c = Counters::default();
+        for w in &self.shared.workers {
+            c.add(&w.counters);
+        }
+        c
+    }
+
+    /// Counters of worker `w`.
+    #[must_use]
+    pub fn worker_counters(&self, w: usize) -> Counters {
+        let mut c = Counters::default();
+        if let Some(w) = self.shared.workers.get(w) {
+            c.add(&w.counters);
+        }
+        c
+    }
+
+    /// Takes every pending event from every worker.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        self.events.iter().flat_map(|r| r.try_iter()).collect()
+    }
+
+    /// Queues an IP packet for worker 0 to send out of `iface` (it adds the
+    /// Ethernet header, resolving the next hop like forwarded traffic).
+    pub fn inject(&self, iface: Iface, packet: &[u8]) -> Result<(), InjectError> {
+        if packet.len() > MAX_INJECT {
+            return Err(InjectError::TooLong(packet.len()));
+        }
+        let mut data = [0u8; MAX_INJECT];
+        data[..packet.len()].copy_from_slice(packet);
+        let len = u16::try_from(packet.len()).map_err(|_| InjectError::TooLong(packet.len()))?;
+        let tx = self.inject.first().ok_or(InjectError::Disconnected)?;
+        tx.try_send(Inject { iface, len, data })
+            .map_err(|e| match e {
+                TrySendError::Full(_) => InjectError::Full,
+                TrySendError::Disconnected(_) => InjectError::Disconnected,
+            })
+    }
+}
+
+struct Keys {
+    teids: Vec<u32>,
+    ips: Vec<IpAddr>,
+}
+
+fn keys_of(s: &Session) -> Keys {
+    let mut k = Keys {
+        teids: Vec::new(),
+        ips: Vec::new(),
+    };
+    for p in &s.pdrs {
+        if let Some(f) = p.pdi.local_fteid {
+            if !k.teids.contains(&f.teid) {
+                k.teids.push(f.teid);
+            }
+        } else if let Some(ue) = p.pdi.ue_ip {
+            for a in [ue.ipv4.map(IpAddr::V4), ue.ipv6.map(IpAddr::V6)]
+                .into_iter()
+                .flatten()
+            {
+                let a = match a {
+                    IpAddr::V6(v) => IpAddr::V6((u128::from(v) & !(u128::from(u64::MAX))).into()),
+                    a @ IpAddr::V4(_) => a,
+                };
+                if !k.ips.contains(&a) {
+                    k.ips.push(a);
+                }
+            }
+        }
+    }
+    k
+}
+
+fn finish<K: crate::tables::Key + std::hash::Hash>(
+    m: HashMap<K, Option<Vec<CPdr>>>,
+) -> Vec<(K, Option<Entry>)> {
+    m.into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                v.map(|mut v| {
+                    v.sort_by_key(|p| p.precedence);
+                    Entry::from(v)
+                }),
+            )
+        })
+        .collect()
+}
+
+fn v6_key(a: IpAddr) -> u64 {
+    match a {
+        IpAddr::V6(v) => (u128::from(v) >> 64) as u64,
+        IpAddr::V4(_) => 0,
+    }
+}
+
+fn compile(s: &Session, p: &Pdr, rec: &Record, version: u32, tsc_hz: u64, has_n9: bool) -> CPdr {
+    let dir = p.pdi.source_interface.direction();
+    let far = s.fars.iter().find(|f| f.id == p.far_id);
+    let a = far.map_or(
+        ApplyAction {
+            drop: true,
+            ..ApplyAction::default()
+        },
+        |f| f.apply_action,
+    );
+    let fp = far.and_then(|f| f.forwarding);
+    let ohc = fp.and_then(|f| f.outer_header_creation);
+    let out = match fp.map(|f| f.destination) {
+        Some(DestinationInterface::Access) => Iface::N3,
+        Some(DestinationInterface::Core) if ohc.is_some() => {
+            if has_n9 {
+                Iface::N9
+            } else {
+                Iface::N3
+            }
+        }
+        _ => Iface::N6,
+    };
+    let action = if a.forw {
+        FarAction::Forward
+    } else if a.buff {
+        FarAction::Buffer
+    } else {
+        FarAction::Drop
+    };
+    let mut qers = [None; crate::rules::MAX_QERS_PER_PDR];
+    for (slot, id) in qers.iter_mut().zip(&p.qer_ids) {
+        let Some(q) = s.qers.iter().find(|q| q.id == *id) else {
+            continue;
+        };
+        let (gate, mbr) = match dir {
+            Direction::Ul => (q.gate_ul, q.mbr_ul_bps),
+            Direction::Dl => (q.gate_dl, q.mbr_dl_bps),
+        };
+        let meter = mbr.map(|bps| {
+            let burst = q.burst_bytes.unwrap_or_else(|| (bps / 8 / 100).max(3000));
+            MeterParams::new(bps, burst, tsc_hz)
+        });
+        *slot = Some(CQer {
+            slot: rec.qers.get(id).copied().unwrap_or(0),
+            open: gate == Gate::Open,
+            meter,
+            qfi: q.qfi,
+            rqi: q.rqi,
+        });
+    }
+    let mut urrs = [0u32; crate::rules::MAX_URRS_PER_PDR];
+    let mut n_urrs = 0u8;
+    for (slot, id) in urrs.iter_mut().zip(&p.urr_ids) {
+        if let Some(r) = rec.urrs.get(id) {
+            *slot = r.slot;
+            n_urrs += 1;
+        }
+    }
+    let ue = p.pdi.ue_ip.unwrap_or_default();
+    let mut sdf = Vec::new();
+    for f in &p.pdi.sdf_filters {
+        let assigned: Vec<Option<IpNet>> = match f.to {
+            FilterAddr::Any => vec![None],
+            FilterAddr::Net(n) => vec![Some(n)],
+            FilterAddr::Assigned => {
+                let v: Vec<Option<IpNet>> = [
+                    ue.ipv4.map(|a| IpNet {
+                        addr: a.into(),
+                        prefix: 32,
+                    }),
+                    ue.ipv6.map(|a| IpNet {
+                        addr: a.into(),
+                        prefix: 64,
+                    }),
+                ]
+                .into_iter()
+                .flatten()
+                .map(Some)
+                .collect();
+                if v.is_empty() { vec![None] } else { v }
+            }
+        };
+        let remote = match f.from {
+            FilterAddr::Net(n) => Some(n),
+            FilterAddr::Any | FilterAddr::Assigned => None,
+        };
+        for ue_net in assigned {
+            sdf.push(CSdf {
+                protocol: f.protocol,
+                remote,
+                remote_ports: f.from_ports.clone().into_boxed_slice(),
+                ue: ue_net,
+                ue_ports: f.to_ports.clone().into_boxed_slice(),
+            });
+        }
+    }
+    CPdr {
+        session: s.id,
+        version,
+        id: p.id,
+        dir,
+        precedence: p.precedence,
+        qfi: p.pdi.qfi,
+        ue4: ue.ipv4.map(u32::from),
+        ue6: ue.ipv6.map(|a| v6_key(a.into())),
+        remove_outer: p.outer_header_removal.is_some(),
+        far: CFar {
+            id: p.far_id,
+            action,
+            notify: a.nocp,
+            out,
+            ohc,
+            dscp: fp.and_then(|f| f.transport_level_marking),
+        },
+        qers,
+        urrs,
+        n_urrs,
+        sdf: sdf.into_boxed_slice(),
+    }
+}

@@ -1,0 +1,370 @@
+//! The fast path: the common shapes (untagged Ethernet, IPv4 without
+//! options, a G-PDU with at most one PDU Session Container, an IPv4 inner
+//! packet, one PDR without SDF filters, forward with or without GTP-U/IPv4
+//! encapsulation) read at fixed offsets of a fixed-size header array (no
+//! per-field bounds checks), instead of going through the general parsers.
+//! Anything else returns `None` before changing any state, and the general
+//! path handles it; the two are compared frame by frame in
+//! `tests/differential.rs` and under the fuzzer.
+
+use super::{Ctx, LookupKey, Pipeline, Verdict, meter_conform};
+use crate::buf::PacketBuf;
+use crate::counters::DropReason as D;
+use crate::iface::Iface;
+use crate::rules::Direction;
+use crate::tables::{CPdr, Entry, FarAction, bump, line, urr_line};
+use crate::wire::checksum;
+use crate::wire::ethernet::MacAddr;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Bytes of an uplink frame the fast path reads: Ethernet, IPv4, UDP,
+/// GTP-U with optional word and a 4-byte PSC, inner IPv4 header and ports.
+const UL_HDR: usize = 14 + 20 + 8 + 16 + 24;
+/// Bytes of a downlink frame it reads: Ethernet, IPv4, ports.
+const DL_HDR: usize = 14 + 24;
+
+#[inline(always)]
+fn be16<const N: usize>(d: &[u8; N], o: usize) -> usize {
+    usize::from(u16::from_be_bytes([d[o], d[o + 1]]))
+}
+
+#[inline(always)]
+fn be32<const N: usize>(d: &[u8; N], o: usize) -> u32 {
+    u32::from_be_bytes([d[o], d[o + 1], d[o + 2], d[o + 3]])
+}
+
+/// One's-complement sum of a 20-byte IPv4 header, folded.
+#[inline(always)]
+fn hdr_sum(h: &[u8; 20]) -> u16 {
+    let mut s: u32 = 0;
+    for i in 0..10 {
+        s += u32::from(u16::from_be_bytes([h[2 * i], h[2 * i + 1]]));
+    }
+    checksum::fold(s)
+}
+
+/// The flow hash of an IPv4 header whose first 24 bytes are `h` (ports
+/// only when they lie inside the `ip_len` bytes of the packet).
+#[inline(always)]
+fn flow_hash(h: &[u8], ip_len: usize) -> u32 {
+    let Some(h) = h.get(..24) else { return 0 };
+    let w = |o: usize| u32::from_be_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
+    let proto = h[9];
+    let first = (h[6] & 0x1f) | h[7] == 0;
+    let ports = if (proto == 6 || proto == 17) && first && ip_len >= 24 {
+        w(20)
+    } else {
+        0
+    };
+    w(12) ^ w(16).rotate_left(16) ^ ports ^ u32::from(proto)
+}
+
+/// What the fast parse found.
+struct Fast<'e> {
+    pdr: &'e CPdr,
+    /// Offset of the (inner) IPv4 packet.
+    inner: usize,
+    ip_len: usize,
+    dst: u32,
+    /// Entropy for the outer UDP source port.
+    hash: u32,
+    psc_qfi: Option<u8>,
+}
+
+impl Pipeline {
+    /// Tries the fast path; `None` means "not handled, nothing changed".
+    #[inline]
+    pub(super) fn fast<B: PacketBuf>(
+        &mut self,
+        ctx: Ctx<'_>,
+        iface: Iface,
+        buf: &mut B,
+        hint: (LookupKey, Option<&Entry>),
+    ) -> Option<Verdict> {
+        let f = if iface.is_gtpu() {
+            Self::fast_ul(ctx, iface, buf.data(), hint)?
+        } else {
+            Self::fast_dl(ctx, iface, buf.data(), hint)?
+        };
+        self.fast_apply(ctx, buf, &f)
+    }
+
+    #[inline(always)]
+    fn fast_ul<'e>(
+        ctx: Ctx<'e>,
+        iface: Iface,
+        d: &[u8],
+        hint: (LookupKey, Option<&'e Entry>),
+    ) -> Option<Fast<'e>> {
+        let h: &[u8; UL_HDR] = d.get(..UL_HDR)?.try_into().ok()?;
+        let ni = &ctx.snap.fast_net[iface.index()];
+        if h[12] != 0x08
+            || h[13] != 0x00
+            || h[14] != 0x45
+            || h[23] != 17
+            || be32(h, 30) != ni.own
+            || ni.own == 0
+            || (h[20] & 0x3f) | h[21] != 0
+        {
+            return None;
+        }
+        let tot = be16(h, 16);
+        let ip: &[u8; 20] = h[14..34].try_into().ok()?;
+        if tot < 64
+            || tot + 14 > d.len()
+            || be16(h, 36) != 2152
+            || be16(h, 38) + 20 != tot
+            || hdr_sum(ip) != 0xffff
+        {
+            return None;
+        }
+        let flags = h[42];
+        if flags & 0xf0 != 0x30 || h[43] != 0xff || be16(h, 44) + 36 != tot {
+            return None;
+        }
+        let teid = be32(h, 46);
+        let (inner, psc_qfi) = if flags & 0x07 == 0 {
+            (50, None)
+        } else if flags & 0x04 == 0 || h[53] == 0 {
+            (54, None)
+        } else if h[53] == 0x85
+            && h[54] == 1
+            && h[57] == 0
+            && (h[55] >> 4 == 1 || (h[55] >> 4 == 0 && h[56] & 0x80 == 0))
+        {
+            // A 4-byte PSC: UL, or DL without a PPI (PPP set needs a longer one).
+            (58, Some(h[56] & 0x3f))
+        } else {
+            return None;
+        };
+        let avail = (tot + 14).checked_sub(inner)?;
+        let ih = &h[inner..];
+        if avail < 20 || ih[0] != 0x45 {
+            return None;
+        }
+        let ip_len = usize::from(u16::from_be_bytes([ih[2], ih[3]]));
+        if ip_len < 20 || ip_len > avail {
+            return None;
+        }
+        let src = u32::from_be_bytes([ih[12], ih[13], ih[14], ih[15]]);
+        let dst = u32::from_be_bytes([ih[16], ih[17], ih[18], ih[19]]);
+        let entry = if hint.0 == LookupKey::Teid(teid) {
+            hint.1
+        } else {
+            ctx.snap.teid.get(teid)
+        }?;
+        let [pdr] = &entry[..] else { return None };
+        if pdr.dir != Direction::Ul
+            || !pdr.sdf.is_empty()
+            || pdr.ue4 != Some(src)
+            || pdr.qfi.is_some_and(|q| Some(q) != psc_qfi)
+            || !(pdr.remove_outer || pdr.far.ohc.is_some())
+        {
+            return None;
+        }
+        Some(Fast {
+            pdr,
+            inner,
+            ip_len,
+            dst,
+            hash: flow_hash(ih, ip_len),
+            psc_qfi,
+        })
+    }
+
+    #[inline(always)]
+    fn fast_dl<'e>(
+        ctx: Ctx<'e>,
+        iface: Iface,
+        d: &[u8],
+        hint: (LookupKey, Option<&'e Entry>),
+    ) -> Option<Fast<'e>> {
+        let h: &[u8; DL_HDR] = d.get(..DL_HDR)?.try_into().ok()?;
+        if h[12] != 0x08 || h[13] != 0x00 || h[14] != 0x45 {
+            return None;
+        }
+        let ip_len = be16(h, 16);
+        let dst = be32(h, 30);
+        if ip_len < 20 || ip_len + 14 > d.len() || dst == ctx.snap.fast_net[iface.index()].own {
+            return None;
+        }
+        let entry = if hint.0 == LookupKey::Ue4(dst) {
+            hint.1
+        } else {
+            ctx.snap.ue4.get(dst)
+        }?;
+        let [pdr] = &entry[..] else { return None };
+        if pdr.dir != Direction::Dl || !pdr.sdf.is_empty() {
+            return None;
+        }
+        Some(Fast {
+            pdr,
+            inner: 14,
+            ip_len,
+            dst,
+            hash: flow_hash(&h[14..], ip_len),
+            psc_qfi: None,
+        })
+    }
+
+    #[inline(always)]
+    fn fast_apply<B: PacketBuf>(
+        &mut self,
+        ctx: Ctx<'_>,
+        buf: &mut B,
+        f: &Fast<'_>,
+    ) -> Option<Verdict> {
+        let pdr = f.pdr;
+        let far = &pdr.far;
+        let out = far.out;
+        let ni = ctx.snap.fast_net[out.index()];
+        if far.action != FarAction::Forward || far.notify || !ni.usable {
+            return None;
+        }
+        let peer = match far.ohc {
+            None => None,
+            Some(o) => match o.peer {
+                std::net::IpAddr::V4(p) => Some((u32::from(p), o.teid)),
+                std::net::IpAddr::V6(_) => return None,
+            },
+        };
+        // From here on the packet is ours: state changes, verdicts are final.
+        let dl = pdr.dir == Direction::Dl;
+        let len = f.ip_len as u64;
+        let mut qfi = None;
+        let mut rqi = false;
+        for q in pdr.qers.iter().flatten() {
+            if !q.open {
+                return Some(Verdict::Drop(D::GateClosed));
+            }
+            if let (Some(m), Some(l)) = (&q.meter, line(ctx.lines, q.slot))
+                && !meter_conform(m, l, dl, ctx.now, len)
+            {
+                return Some(Verdict::Drop(D::MbrExceeded));
+            }
+            if qfi.is_none() {
+                qfi = q.qfi;
+                rqi = q.rqi;
+            }
+        }
+        for &s in pdr.urr_slots() {
+            if let Some(l) = line(ctx.lines, s) {
+                let (b, n) = if dl {
+                    (urr_line::DL_BYTES, urr_line::DL_PACKETS)
+                } else {
+                    (urr_line::UL_BYTES, urr_line::UL_PACKETS)
+                };
+                bump(&l.0[b], len);
+                bump(&l.0[n], 1);
+                if l.0[urr_line::FIRST_TSC].load(Relaxed) == 0 {
+                    l.0[urr_line::FIRST_TSC].store(ctx.now + 1, Relaxed);
+                }
+                l.0[urr_line::LAST_TSC].store(ctx.now, Relaxed);
+            }
+        }
+        // Keep just the IPv4 packet and decrement its TTL.
+        let extra = buf.len() - f.inner - f.ip_len;
+        if !buf.adj(f.inner) || !buf.trim(extra) {
+            return Some(Verdict::Drop(D::Malformed));
+        }
+        {
+            let Some(d) = buf.data_mut().get_mut(..12) else {
+                return Some(Verdict::Drop(D::Malformed));
+            };
+            if d[8] <= 1 {
+                return Some(Verdict::Drop(D::TtlExceeded));
+            }
+            let old = u16::from_be_bytes([d[8], d[9]]);
+            d[8] -= 1;
+            let c = checksum::update(u16::from_be_bytes([d[10], d[11]]), old, old - 0x100);
+            d[10..12].copy_from_slice(&c.to_be_bytes());
+        }
+        let nh_dst = match peer {
+            Some((peer, teid)) => {
+                let psc = qfi.or(f.psc_qfi);
+                let hl = if psc.is_some() { 14 + 44 } else { 14 + 36 };
+                if !buf.prepend(hl) {
+                    return Some(Verdict::Drop(D::NoBuffer));
+                }
+                let d = buf.data_mut();
+                let total = d.len() - 14;
+                let Some(e) = d.get_mut(..58) else {
+                    return Some(Verdict::Drop(D::NoBuffer));
+                };
+                let e: &mut [u8; 58] = e.try_into().ok()?;
+                // The Ethernet header is filled below; IPv4 at 14, UDP at 34, GTP-U at 42.
+                let tos = far.dscp.map_or(0, |x| x << 2);
+                let tl = (total as u16).to_be_bytes();
+                let ob = ni.own.to_be_bytes();
+                let pb = peer.to_be_bytes();
+                let ip: [u8; 20] = [
+                    0x45, tos, tl[0], tl[1], 0, 0, 0x40, 0, 64, 17, 0, 0, ob[0], ob[1], ob[2],
+                    ob[3], pb[0], pb[1], pb[2], pb[3],
+                ];
+                let c = (!hdr_sum(&ip)).to_be_bytes();
+                e[14..34].copy_from_slice(&ip);
+                e[24] = c[0];
+                e[25] = c[1];
+                let sp = super::port_of_hash(f.hash).to_be_bytes();
+                let ul = ((total - 20) as u16).to_be_bytes();
+                e[34..42].copy_from_slice(&[sp[0], sp[1], 0x08, 0x68, ul[0], ul[1], 0, 0]);
+                let gl = ((total - 36) as u16).to_be_bytes();
+                let t = teid.to_be_bytes();
+                match psc {
+                    Some(q) => {
+                        let (kind, b2) = if dl {
+                            (0x00, (u8::from(rqi) << 6) | (q & 0x3f))
+                        } else {
+                            (0x10, q & 0x3f)
+                        };
+                        e[42..58].copy_from_slice(&[
+                            0x34, 0xff, gl[0], gl[1], t[0], t[1], t[2], t[3], 0, 0, 0, 0x85, 1,
+                            kind, b2, 0,
+                        ]);
+                    }
+                    None => e[42..50]
+                        .copy_from_slice(&[0x30, 0xff, gl[0], gl[1], t[0], t[1], t[2], t[3]]),
+                }
+                peer
+            }
+            None => {
+                if !buf.prepend(14) {
+                    return Some(Verdict::Drop(D::NoBuffer));
+                }
+                f.dst
+            }
+        };
+        // Next hop and Ethernet header.
+        let nh = if ni.own & ni.mask == nh_dst & ni.mask {
+            nh_dst
+        } else {
+            ni.gateway
+        };
+        if nh == 0 {
+            return Some(Verdict::Drop(D::NextHopUnresolved));
+        }
+        let cached = self.nh_cache[out.index()];
+        let mac = if cached.0 == nh {
+            Some(cached.1)
+        } else {
+            let m = self.neigh.lookup(out, std::net::Ipv4Addr::from(nh).into());
+            if let Some(m) = m {
+                self.nh_cache[out.index()] = (nh, m);
+            }
+            m
+        };
+        let Some(d) = buf.data_mut().get_mut(..14) else {
+            return Some(Verdict::Drop(D::NoBuffer));
+        };
+        d[..6].copy_from_slice(&mac.unwrap_or(MacAddr::ZERO).0);
+        d[6..12].copy_from_slice(&ni.mac.0);
+        d[12..14].copy_from_slice(&[0x08, 0x00]);
+        Some(match mac {
+            Some(_) => Verdict::Tx(out),
+            None => Verdict::Pending {
+                iface: out,
+                next_hop: std::net::Ipv4Addr::from(nh).into(),
+            },
+        })
+    }
+}

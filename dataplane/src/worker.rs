@@ -1,0 +1,578 @@
+//! The poll-mode worker loop body, generic over the I/O ([`WorkerIo`]): one
+//! [`Worker::poll`] receives a burst from every interface, runs the
+//! pipeline with table prefetch across the burst, and transmits. Also owns
+//! what must wait: packets pending ARP resolution (bounded, with rate-
+//! limited ARP requests) and BUFF packets (bounded, released when a new
+//! snapshot changes their FAR). The DPDK binding implements [`WorkerIo`]
+//! with its rx/tx queues and mempool; tests use [`MemIo`].
+
+use crate::buf::{PacketBuf, VecBuf};
+use crate::control::{Inject, Shared, WorkerPort};
+use crate::counters::{DropReason, Event};
+use crate::iface::{IFACE_COUNT, Iface};
+use crate::pipeline::{Ctx, LookupKey, Pipeline, Verdict, prefetch_state, set_frame};
+use crate::rules::SessionId;
+use crate::tables::{Entry, Snapshot, WorkerLines};
+use crate::wire::{arp, ethernet};
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, TryLockError};
+
+/// Frames per rx/tx burst.
+pub const BURST: usize = 32;
+/// Most frames waiting for ARP per worker.
+pub const PENDING_CAP: usize = 256;
+/// Most BUFF frames per worker.
+pub const BUFFER_CAP: usize = 1024;
+
+/// The I/O a worker runs on: one rx and one tx queue per interface and a
+/// buffer pool. Implemented by the DPDK binding and by [`MemIo`].
+pub trait WorkerIo {
+    /// The packet buffer (a DPDK mbuf, or [`VecBuf`]).
+    type Buf: PacketBuf;
+    /// Receives up to `max` frames from `iface`, appending them to `out`.
+    fn rx_burst(&mut self, iface: Iface, out: &mut Vec<Self::Buf>, max: usize);
+    /// Sends frames from the front of `frames`, removing those sent; what
+    /// remains was not taken (the caller drops it as "tx full").
+    fn tx_burst(&mut self, iface: Iface, frames: &mut Vec<Self::Buf>);
+    /// A buffer from the pool (empty frame, default headroom).
+    fn alloc(&mut self) -> Option<Self::Buf>;
+    /// Returns a buffer to the pool.
+    fn free(&mut self, buf: Self::Buf) {
+        drop(buf);
+    }
+}
+
+struct Waiting<B> {
+    iface: Iface,
+    next_hop: IpAddr,
+    since: u64,
+    buf: B,
+}
+
+/// Prefetches the cache lines of a PDR (about 200 bytes: its fields are
+/// spread over up to four lines; no `unsafe` to address them as bytes).
+#[inline(always)]
+fn prefetch_lines(p: &crate::tables::CPdr) {
+    cpu::prefetch(p);
+    cpu::prefetch(&p.far);
+    cpu::prefetch(&p.qers[0]);
+    cpu::prefetch(&p.qers[1]);
+    cpu::prefetch(&p.urrs);
+    cpu::prefetch(&p.sdf);
+}
+
+/// One worker: its I/O, its view of the tables and its local state.
+pub struct Worker<Io: WorkerIo> {
+    id: usize,
+    io: Io,
+    shared: Arc<Shared>,
+    snap: Arc<Snapshot>,
+    lines: WorkerLines,
+    pipe: Pipeline,
+    rx: Vec<Io::Buf>,
+    tx: [Vec<Io::Buf>; IFACE_COUNT],
+    pending: Vec<Waiting<Io::Buf>>,
+    buffered: Vec<(Iface, SessionId, Io::Buf)>,
+    rebuffer: Vec<(Iface, SessionId, Io::Buf)>,
+    events: SyncSender<Event>,
+    inject: Receiver<Inject>,
+    next_expiry: u64,
+}
+
+impl<Io: WorkerIo> core::fmt::Debug for Worker<Io> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Worker")
+            .field("id", &self.id)
+            .field("generation", &self.snap.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+fn current(shared: &Shared) -> Option<Arc<Snapshot>> {
+    match shared.published.try_lock() {
+        Ok(p) => Some(p.clone()),
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner().clone()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
+fn ethertype_of(b: &[u8]) -> u16 {
+    if b.first().is_some_and(|v| v >> 4 == 6) {
+        ethernet::ethertype::IPV6
+    } else {
+        ethernet::ethertype::IPV4
+    }
+}
+
+fn dst_of(b: &[u8]) -> Option<IpAddr> {
+    match b.first()? >> 4 {
+        4 => {
+            let a: [u8; 4] = b.get(16..20)?.try_into().ok()?;
+            Some(IpAddr::from(a))
+        }
+        6 => {
+            let a: [u8; 16] = b.get(24..40)?.try_into().ok()?;
+            Some(IpAddr::from(a))
+        }
+        _ => None,
+    }
+}
+
+impl<Io: WorkerIo> Worker<Io> {
+    /// A worker on `io` for `port` (from [`crate::control::Control::new`]).
+    pub fn new(port: WorkerPort, io: Io) -> Self {
+        if let Some(w) = port.shared.workers.get(port.id) {
+            w.started.store(true, Ordering::SeqCst);
+        }
+        let snap = loop {
+            // The control thread holds the lock only for a pointer swap.
+            if let Some(s) = current(&port.shared) {
+                break s;
+            }
+            std::hint::spin_loop();
+        };
+        let lines = snap
+            .lines
+            .get(port.id)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(Vec::new()));
+        let mut pipe = Pipeline::new();
+        pipe.neigh.load_static(&snap.net);
+        if let Some(w) = port.shared.workers.get(port.id) {
+            w.seen.0.store(snap.generation, Ordering::Release);
+        }
+        Self {
+            id: port.id,
+            io,
+            shared: port.shared,
+            snap,
+            lines,
+            pipe,
+            rx: Vec::with_capacity(BURST),
+            tx: std::array::from_fn(|_| Vec::with_capacity(BURST)),
+            pending: Vec::with_capacity(PENDING_CAP),
+            buffered: Vec::with_capacity(BUFFER_CAP),
+            rebuffer: Vec::with_capacity(BUFFER_CAP),
+            events: port.events,
+            inject: port.inject,
+            next_expiry: 0,
+        }
+    }
+
+    /// The worker index.
+    #[must_use]
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// The generation of the snapshot in use.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.snap.generation
+    }
+
+    /// The I/O (tests read what was sent).
+    pub fn io_mut(&mut self) -> &mut Io {
+        &mut self.io
+    }
+
+    /// Turns the fast path on or off (to compare it with the general path).
+    pub fn set_fast_path(&mut self, on: bool) {
+        self.pipe.fast_path = on;
+    }
+
+    /// Frames the fast path handled so far.
+    #[must_use]
+    pub fn fast_hits(&self) -> u64 {
+        self.pipe.fast_hits
+    }
+
+    /// Frames waiting for ARP.
+    #[must_use]
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Frames held by BUFF.
+    #[must_use]
+    pub fn buffered_len(&self) -> usize {
+        self.buffered.len()
+    }
+
+    /// One round: new snapshot if any, injected frames, an rx burst from
+    /// every interface processed and sent, expiries. `now` is the TSC.
+    /// Returns `true` if any frame was handled (for an idle back-off).
+    pub fn poll(&mut self, now: u64) -> bool {
+        let mut work = self.refresh(now);
+        work |= self.drain_inject(now);
+        for iface in Iface::ALL {
+            if self.snap.net.iface(iface).is_none() {
+                continue;
+            }
+            self.rx.clear();
+            self.io.rx_burst(iface, &mut self.rx, BURST);
+            if self.rx.is_empty() {
+                continue;
+            }
+            work = true;
+            self.burst(iface, now);
+        }
+        if !self.pipe.learned.is_empty() {
+            self.release_resolved(now);
+        }
+        if !self.pending.is_empty() && now >= self.next_expiry {
+            self.expire(now);
+        }
+        for iface in Iface::ALL {
+            self.flush_tx(iface);
+        }
+        self.flush_events();
+        if let Some(w) = self.shared.workers.get(self.id) {
+            self.pipe.counts.flush(&w.counters);
+            w.counters
+                .buffered
+                .store(self.buffered.len() as u64, Ordering::Relaxed);
+        }
+        work
+    }
+
+    fn refresh(&mut self, now: u64) -> bool {
+        if self.shared.generation.load(Ordering::Acquire) == self.snap.generation {
+            return false;
+        }
+        let Some(new) = current(&self.shared) else {
+            return false;
+        };
+        let net_changed = !Arc::ptr_eq(&new.net, &self.snap.net);
+        if let Some(l) = new.lines.get(self.id) {
+            self.lines = l.clone();
+        }
+        // Drop our reference to the old snapshot before saying so: the
+        // control thread frees it once every worker reports a newer one.
+        self.snap = new;
+        if let Some(w) = self.shared.workers.get(self.id) {
+            w.seen.0.store(self.snap.generation, Ordering::Release);
+        }
+        if net_changed {
+            self.pipe.neigh.load_static(&self.snap.net);
+            self.pipe.neighbors_changed();
+        }
+        if self.buffered.is_empty() {
+            return true;
+        }
+        // A new version may have turned BUFF into FORW: run them again.
+        std::mem::swap(&mut self.buffered, &mut self.rebuffer);
+        let mut held = std::mem::take(&mut self.rebuffer);
+        for (iface, _, mut buf) in held.drain(..) {
+            let v = self.run(iface, &mut buf, now, (LookupKey::None, None));
+            self.dispatch(v, buf, now, iface);
+        }
+        self.rebuffer = held;
+        true
+    }
+
+    fn run(
+        &mut self,
+        iface: Iface,
+        buf: &mut Io::Buf,
+        now: u64,
+        hint: (LookupKey, Option<&Entry>),
+    ) -> Verdict {
+        let ctx = Ctx {
+            snap: &self.snap,
+            lines: &self.lines,
+            now,
+        };
+        self.pipe.process(ctx, iface, buf, hint)
+    }
+
+    fn burst(&mut self, iface: Iface, now: u64) {
+        let n = self.rx.len().min(BURST);
+        let i = iface.index();
+        let mut keys = [LookupKey::None; BURST];
+        for (k, b) in keys.iter_mut().zip(&self.rx) {
+            self.pipe.counts.rx_packets[i] += 1;
+            self.pipe.counts.rx_bytes[i] += b.len() as u64;
+            *k = LookupKey::peek(iface, b.data());
+            k.prefetch(&self.snap);
+        }
+        let snap = self.snap.clone();
+        let lines = self.lines.clone();
+        let mut hints: [Option<&Entry>; BURST] = [None; BURST];
+        for (h, k) in hints.iter_mut().zip(&keys).take(n) {
+            *h = k.get(&snap);
+            if let Some(e) = h
+                && let Some(p) = e.first()
+            {
+                prefetch_lines(p);
+            }
+        }
+        for h in hints.iter().take(n).flatten() {
+            prefetch_state(h, &lines);
+        }
+        let mut rx = std::mem::take(&mut self.rx);
+        for (idx, mut buf) in rx.drain(..).enumerate() {
+            let hint = (
+                keys.get(idx).copied().unwrap_or_default(),
+                hints.get(idx).copied().flatten(),
+            );
+            let ctx = Ctx {
+                snap: &snap,
+                lines: &lines,
+                now,
+            };
+            let v = self.pipe.process(ctx, iface, &mut buf, hint);
+            self.dispatch(v, buf, now, iface);
+        }
+        self.rx = rx;
+    }
+
+    #[inline]
+    fn dispatch(&mut self, v: Verdict, buf: Io::Buf, now: u64, input: Iface) {
+        match v {
+            Verdict::Tx(out) => {
+                let q = &mut self.tx[out.index()];
+                q.push(buf);
+                if q.len() >= BURST {
+                    self.flush_tx(out);
+                }
+            }
+            Verdict::Drop(r) => {
+                self.pipe.counts.drop(r);
+                self.io.free(buf);
+            }
+            Verdict::Consumed => {
+                self.pipe.counts.consumed += 1;
+                self.io.free(buf);
+            }
+            Verdict::Pending { iface, next_hop } => {
+                if next_hop.is_ipv6() || self.pending.len() >= PENDING_CAP {
+                    // No neighbour discovery: IPv6 next hops need static entries.
+                    self.pipe.counts.drop(DropReason::NextHopUnresolved);
+                    self.io.free(buf);
+                    return;
+                }
+                self.pending.push(Waiting {
+                    iface,
+                    next_hop,
+                    since: now,
+                    buf,
+                });
+                self.solicit(iface, next_hop, now);
+            }
+            Verdict::Buffer { session } => {
+                if self.buffered.len() >= BUFFER_CAP {
+                    self.pipe.counts.drop(DropReason::BufferFull);
+                    self.io.free(buf);
+                } else {
+                    self.buffered.push((input, session, buf));
+                }
+            }
+        }
+    }
+
+    /// Sends an ARP request for `ip` out of `iface` unless one went out recently.
+    fn solicit(&mut self, iface: Iface, ip: IpAddr, now: u64) {
+        let IpAddr::V4(target) = ip else { return };
+        let net = &self.snap.net;
+        let Some(cfg) = net.iface(iface) else { return };
+        let Some((own, _)) = cfg.ipv4 else { return };
+        let interval = self.snap.tsc_hz / u64::from(net.arp_requests_per_sec.max(1));
+        if !self.pipe.neigh.should_request(iface, ip, now, interval) {
+            return;
+        }
+        let mut f = [0u8; 64];
+        let eth = ethernet::Repr {
+            dst: ethernet::MacAddr::BROADCAST,
+            src: cfg.mac,
+            vlan: cfg.vlan,
+            ethertype: ethernet::ethertype::ARP,
+        };
+        let el = eth.header_len();
+        let req = arp::Repr {
+            op: arp::Operation::Request,
+            sha: cfg.mac,
+            spa: own,
+            tha: ethernet::MacAddr::ZERO,
+            tpa: target,
+        };
+        if eth.emit(&mut f).is_err() || req.emit(&mut f[el..]).is_err() {
+            return;
+        }
+        // Pad to the 60-byte Ethernet minimum.
+        let len = (el + arp::PACKET_LEN).max(60);
+        match self.io.alloc() {
+            Some(mut b) => {
+                if set_frame(&mut b, &f[..len]) {
+                    self.dispatch(Verdict::Tx(iface), b, now, iface);
+                } else {
+                    self.pipe.counts.drop(DropReason::NoBuffer);
+                    self.io.free(b);
+                }
+            }
+            None => self.pipe.counts.drop(DropReason::NoBuffer),
+        }
+    }
+
+    fn release_resolved(&mut self, now: u64) {
+        let learned = std::mem::take(&mut self.pipe.learned);
+        for &(iface, ip) in &learned {
+            let Some(mac) = self.pipe.neigh.lookup(iface, ip) else {
+                continue;
+            };
+            let mut i = 0;
+            while i < self.pending.len() {
+                if self.pending[i].iface == iface && self.pending[i].next_hop == ip {
+                    let mut w = self.pending.swap_remove(i);
+                    ethernet::Frame::new_unchecked(w.buf.data_mut()).set_dst(mac);
+                    self.dispatch(Verdict::Tx(iface), w.buf, now, iface);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        self.pipe.learned = learned;
+        self.pipe.learned.clear();
+    }
+
+    /// Drops frames that waited over a second; asks again for the others.
+    fn expire(&mut self, now: u64) {
+        let hz = self.snap.tsc_hz.max(1);
+        self.next_expiry = now + hz / 100;
+        let mut i = 0;
+        while i < self.pending.len() {
+            if now.saturating_sub(self.pending[i].since) >= hz {
+                let w = self.pending.swap_remove(i);
+                self.pipe.counts.drop(DropReason::NextHopUnresolved);
+                self.io.free(w.buf);
+            } else {
+                let (iface, ip) = (self.pending[i].iface, self.pending[i].next_hop);
+                self.solicit(iface, ip, now);
+                i += 1;
+            }
+        }
+    }
+
+    fn drain_inject(&mut self, now: u64) -> bool {
+        let mut any = false;
+        while let Ok(f) = self.inject.try_recv() {
+            any = true;
+            let pkt = f.data.get(..usize::from(f.len)).unwrap_or(&[]);
+            let Some(mut b) = self.io.alloc() else {
+                self.pipe.counts.drop(DropReason::NoBuffer);
+                continue;
+            };
+            let Some(dst) = dst_of(pkt).filter(|_| set_frame(&mut b, pkt)) else {
+                self.pipe.counts.drop(DropReason::Malformed);
+                self.io.free(b);
+                continue;
+            };
+            let ctx = Ctx {
+                snap: &self.snap,
+                lines: &self.lines,
+                now,
+            };
+            let v = self
+                .pipe
+                .route_out(ctx, f.iface, &mut b, dst, ethertype_of(pkt))
+                .unwrap_or_else(Verdict::Drop);
+            self.dispatch(v, b, now, f.iface);
+        }
+        any
+    }
+
+    fn flush_tx(&mut self, iface: Iface) {
+        let q = &mut self.tx[iface.index()];
+        if q.is_empty() {
+            return;
+        }
+        let before: usize = q.iter().map(PacketBuf::len).sum();
+        let n = q.len();
+        self.io.tx_burst(iface, q);
+        let q = &mut self.tx[iface.index()];
+        let after: usize = q.iter().map(PacketBuf::len).sum();
+        let i = iface.index();
+        self.pipe.counts.tx_packets[i] += (n - q.len()) as u64;
+        self.pipe.counts.tx_bytes[i] += (before - after) as u64;
+        while let Some(b) = q.pop() {
+            self.pipe.counts.drop(DropReason::TxFull);
+            self.io.free(b);
+        }
+    }
+
+    fn flush_events(&mut self) {
+        for e in self.pipe.events.drain(..) {
+            if self.events.try_send(e).is_err() {
+                self.pipe.counts.events_lost += 1;
+            }
+        }
+    }
+}
+
+/// An in-memory [`WorkerIo`] for tests, fuzzing and benchmarks: frames to
+/// receive are queued per interface, sent frames are collected per interface.
+#[derive(Debug, Default)]
+pub struct MemIo {
+    /// Frames waiting to be received, per interface.
+    pub rx: [VecDeque<VecBuf>; IFACE_COUNT],
+    /// Frames sent, per interface.
+    pub tx: [Vec<VecBuf>; IFACE_COUNT],
+    /// Most frames each tx queue takes before reporting full (`None`: unlimited).
+    pub tx_limit: Option<usize>,
+    /// Buffers the pool still hands out (`None`: unlimited).
+    pub pool: Option<usize>,
+}
+
+impl MemIo {
+    /// Queues `frame` for reception on `iface`.
+    pub fn push_rx(&mut self, iface: Iface, frame: &[u8]) {
+        self.rx[iface.index()].push_back(VecBuf::from_frame(frame));
+    }
+
+    /// Takes every frame sent on `iface`.
+    pub fn take_tx(&mut self, iface: Iface) -> Vec<Vec<u8>> {
+        self.tx[iface.index()]
+            .drain(..)
+            .map(|b| b.data().to_vec())
+            .collect()
+    }
+}
+
+impl WorkerIo for MemIo {
+    type Buf = VecBuf;
+
+    fn rx_burst(&mut self, iface: Iface, out: &mut Vec<VecBuf>, max: usize) {
+        let q = &mut self.rx[iface.index()];
+        for _ in 0..max {
+            match q.pop_front() {
+                Some(b) => out.push(b),
+                None => break,
+            }
+        }
+    }
+
+    fn tx_burst(&mut self, iface: Iface, frames: &mut Vec<VecBuf>) {
+        let q = &mut self.tx[iface.index()];
+        let room = self.tx_limit.map_or(frames.len(), |l| {
+            l.saturating_sub(q.len()).min(frames.len())
+        });
+        q.extend(frames.drain(..room));
+    }
+
+    fn alloc(&mut self) -> Option<VecBuf> {
+        if let Some(p) = &mut self.pool {
+            if *p == 0 {
+                return None;
+            }
+            *p -= 1;
+        }
+        Some(VecBuf::with_room(
+            &[],
+            crate::buf::DEFAULT_HEADROOM,
+            crate::buf::DEFAULT_CAPACITY - crate::buf::DEFAULT_HEADROOM,
+        ))
+    }
+}
