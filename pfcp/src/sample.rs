@@ -69,7 +69,7 @@ fn ul_pdr(
             local_f_teid: Some(f_teid),
             network_instance: Some(Name(NI_ACCESS)),
             ue_ip_address: SmallVec::from_elem(ue_ip(p, false), 1),
-            traffic_endpoint_id: SmallVec::new(),
+            traffic_endpoint_id: false,
             sdf_filters: SmallVec::from_elem(
                 SdfFilter {
                     flow_description: Some(filter),
@@ -78,12 +78,12 @@ fn ul_pdr(
                 1,
             ),
             application_id: None,
-            ethernet_pdu_session_information: None,
-            ethernet_packet_filters: Vec::new(),
+            ethernet_pdu_session_information: false,
+            ethernet_packet_filter: false,
             qfis: SmallVec::from_elem(Qfi(qfi), 1),
-            framed_routes: Vec::new(),
-            framed_routing: None,
-            framed_ipv6_routes: Vec::new(),
+            framed_route: false,
+            framed_routing: false,
+            framed_ipv6_route: false,
             source_interface_type: None,
         },
         outer_header_removal: Some(OuterHeaderRemoval {
@@ -93,9 +93,9 @@ fn ul_pdr(
         far_id: Some(1),
         urr_ids: SmallVec::from_elem(1, 1),
         qer_ids: SmallVec::from_elem(qer, 1),
-        activate_predefined_rules: Vec::new(),
-        activation_time: None,
-        deactivation_time: None,
+        activate_predefined_rules: false,
+        activation_time: false,
+        deactivation_time: false,
         ue_ip_address_pool_identity: None,
     }
 }
@@ -115,7 +115,7 @@ fn dl_pdr(
             local_f_teid: None,
             network_instance: Some(Name(NI_INTERNET)),
             ue_ip_address: SmallVec::from_elem(ue_ip(p, true), 1),
-            traffic_endpoint_id: SmallVec::new(),
+            traffic_endpoint_id: false,
             sdf_filters: SmallVec::from_elem(
                 SdfFilter {
                     flow_description: Some(filter),
@@ -124,21 +124,21 @@ fn dl_pdr(
                 1,
             ),
             application_id: None,
-            ethernet_pdu_session_information: None,
-            ethernet_packet_filters: Vec::new(),
+            ethernet_pdu_session_information: false,
+            ethernet_packet_filter: false,
             qfis: SmallVec::new(),
-            framed_routes: Vec::new(),
-            framed_routing: None,
-            framed_ipv6_routes: Vec::new(),
+            framed_route: false,
+            framed_routing: false,
+            framed_ipv6_route: false,
             source_interface_type: None,
         },
         outer_header_removal: None,
         far_id: Some(2),
         urr_ids: SmallVec::from_elem(1, 1),
         qer_ids: SmallVec::from_elem(qer, 1),
-        activate_predefined_rules: Vec::new(),
-        activation_time: None,
-        deactivation_time: None,
+        activate_predefined_rules: false,
+        activation_time: false,
+        deactivation_time: false,
         ue_ip_address_pool_identity: None,
     }
 }
@@ -151,25 +151,25 @@ fn forwarding(
     ForwardingParameters {
         destination_interface: dest,
         network_instance: Some(Name(ni)),
-        redirect_information: None,
+        redirect_information: false,
         outer_header_creation: ohc,
         transport_level_marking: None,
-        forwarding_policy: None,
-        header_enrichment: None,
-        linked_traffic_endpoint_id: None,
+        forwarding_policy: false,
+        header_enrichment: false,
+        linked_traffic_endpoint_id: false,
         destination_interface_type: None,
     }
 }
 
-fn qer(id: u32, qfi: u8, mbr: Option<Bitrate>, gbr: Option<Bitrate>) -> CreateQer<'static> {
+fn qer(id: u32, qfi: u8, mbr: Option<Bitrate>, gbr: Option<Bitrate>) -> CreateQer {
     CreateQer {
         qer_id: id,
         qer_correlation_id: None,
         gate_status: GateStatus::default(),
         mbr,
         gbr,
-        packet_rate: None,
-        dl_flow_level_marking: None,
+        packet_rate: false,
+        dl_flow_level_marking: false,
         qfi: Some(Qfi(qfi)),
         rqi: None,
         paging_policy_indicator: None,
@@ -179,7 +179,7 @@ fn qer(id: u32, qfi: u8, mbr: Option<Bitrate>, gbr: Option<Bitrate>) -> CreateQe
 
 /// A usage-reporting rule: volume and duration, periodic and threshold.
 #[must_use]
-pub fn urr(id: u32, period_s: Option<u32>, volume_threshold: Option<u64>) -> CreateUrr<'static> {
+pub fn urr(id: u32, period_s: Option<u32>, volume_threshold: Option<u64>) -> CreateUrr {
     let mut triggers = ReportingTriggers::empty();
     if period_s.is_some() {
         triggers.insert(ReportingTriggers::PERIO);
@@ -201,7 +201,7 @@ pub fn urr(id: u32, period_s: Option<u32>, volume_threshold: Option<u64>) -> Cre
         time_threshold: None,
         time_quota: None,
         quota_holding_time: None,
-        dropped_dl_traffic_threshold: None,
+        dropped_dl_traffic_threshold: false,
         monitoring_time: None,
         subsequent_volume_threshold: None,
         subsequent_time_threshold: None,
@@ -267,7 +267,7 @@ pub fn establishment_request(seq: u32, p: &SessionParams) -> Pfcp<'static> {
                         NI_INTERNET,
                         None,
                     )),
-                    duplicating_parameters: Vec::new(),
+                    duplicating_parameters: false,
                     bar_id: None,
                 },
                 CreateFar {
@@ -275,7 +275,7 @@ pub fn establishment_request(seq: u32, p: &SessionParams) -> Pfcp<'static> {
                     apply_action: dl_action,
                     forwarding_parameters: dl_ohc
                         .map(|o| forwarding(DestinationInterface::ACCESS, NI_ACCESS, Some(o))),
-                    duplicating_parameters: Vec::new(),
+                    duplicating_parameters: false,
                     bar_id: None,
                 },
             ],
@@ -304,12 +304,12 @@ pub fn establishment_request(seq: u32, p: &SessionParams) -> Pfcp<'static> {
                 ),
             ],
             create_bar: None,
-            create_traffic_endpoint: Vec::new(),
+            create_traffic_endpoint: false,
             pdn_type: Some(1),
             user_plane_inactivity_timer: None,
             user_id: None,
             apn_dnn: Some(Name(b"\x08internet")),
-            create_mar: Vec::new(),
+            create_mar: false,
             pfcpsereq_flags: None,
         },
     )
@@ -382,13 +382,13 @@ pub fn path_switch_request(
                 update_forwarding_parameters: Some(UpdateForwardingParameters {
                     destination_interface: Some(DestinationInterface::ACCESS),
                     network_instance: Some(Name(NI_ACCESS)),
-                    redirect_information: None,
+                    redirect_information: false,
                     outer_header_creation: Some(OuterHeaderCreation::gtpu_v4(gnb_teid, gnb)),
                     transport_level_marking: None,
-                    forwarding_policy: None,
-                    header_enrichment: None,
+                    forwarding_policy: false,
+                    header_enrichment: false,
                     pfcpsmreq_flags: end_marker.then_some(PfcpsmReqFlags::SNDEM),
-                    linked_traffic_endpoint_id: None,
+                    linked_traffic_endpoint_id: false,
                     destination_interface_type: None,
                 }),
                 bar_id: None,
@@ -421,26 +421,26 @@ pub fn empty_modification() -> SessionModificationRequest<'static> {
         remove_urr: Vec::new(),
         remove_qer: Vec::new(),
         remove_bar: None,
-        remove_traffic_endpoint: Vec::new(),
+        remove_traffic_endpoint: false,
         create_pdr: Vec::new(),
         create_far: Vec::new(),
         create_urr: Vec::new(),
         create_qer: Vec::new(),
         create_bar: None,
-        create_traffic_endpoint: Vec::new(),
+        create_traffic_endpoint: false,
         update_pdr: Vec::new(),
         update_far: Vec::new(),
         update_urr: Vec::new(),
         update_qer: Vec::new(),
         update_bar: None,
-        update_traffic_endpoint: Vec::new(),
+        update_traffic_endpoint: false,
         pfcpsmreq_flags: None,
         query_urr: Vec::new(),
         user_plane_inactivity_timer: None,
         query_urr_reference: None,
-        remove_mar: Vec::new(),
-        update_mar: Vec::new(),
-        create_mar: Vec::new(),
+        remove_mar: false,
+        update_mar: false,
+        create_mar: false,
         node_id: None,
     }
 }

@@ -1,12 +1,12 @@
 //! Grouped IEs (TS 29.244 §7.5): the rules an SMF creates, updates and
 //! removes, and what the UPF reports back. Field order is the order of the
 //! spec's tables, which is the order we encode in. IEs we do not implement
-//! but must notice (to answer "Service not supported") are kept raw.
+//! but must notice (to answer "Service not supported") are presence flags.
 
 use crate::codec::ie_type as t;
 #[allow(clippy::wildcard_imports)]
 use crate::codec::ies::*;
-use crate::codec::ies_struct;
+use crate::codec::{Present, ies_struct};
 
 ies_struct! {
     /// PDI (Table 7.5.2.2-2): what a PDR matches.
@@ -14,19 +14,20 @@ ies_struct! {
         source_interface: M[SourceInterface] = t::SOURCE_INTERFACE,
         local_f_teid: O[FTeid] = t::F_TEID,
         network_instance: O[Name<'a>] = t::NETWORK_INSTANCE,
-        ue_ip_address: S[UeIpAddress] = t::UE_IP_ADDRESS,
-        /// Traffic Endpoint IDs (PDI optimisation, not supported: kept to reject).
-        traffic_endpoint_id: S[u8] = t::TRAFFIC_ENDPOINT_ID,
-        sdf_filters: S[SdfFilter<'a>] = t::SDF_FILTER,
+        ue_ip_address: S1[UeIpAddress] = t::UE_IP_ADDRESS,
+        /// Traffic Endpoint ID (PDI optimisation): not supported.
+        traffic_endpoint_id: P[Present] = t::TRAFFIC_ENDPOINT_ID,
+        sdf_filters: S1[SdfFilter<'a>] = t::SDF_FILTER,
         application_id: O[&'a [u8]] = t::APPLICATION_ID,
-        /// Ethernet PDU session (not supported: kept to reject).
-        ethernet_pdu_session_information: O[&'a [u8]] = t::ETHERNET_PDU_SESSION_INFORMATION,
-        /// Ethernet Packet Filters, raw (not supported: kept to reject).
-        ethernet_packet_filters: V[&'a [u8]] = t::ETHERNET_PACKET_FILTER,
+        /// Ethernet PDU session: not supported.
+        ethernet_pdu_session_information: P[Present] = t::ETHERNET_PDU_SESSION_INFORMATION,
+        /// Ethernet Packet Filter: not supported.
+        ethernet_packet_filter: P[Present] = t::ETHERNET_PACKET_FILTER,
         qfis: S[Qfi] = t::QFI,
-        framed_routes: V[&'a [u8]] = t::FRAMED_ROUTE,
-        framed_routing: O[u32] = t::FRAMED_ROUTING,
-        framed_ipv6_routes: V[&'a [u8]] = t::FRAMED_IPV6_ROUTE,
+        /// Framed-Route / Framed-Routing / Framed-IPv6-Route: not supported.
+        framed_route: P[Present] = t::FRAMED_ROUTE,
+        framed_routing: P[Present] = t::FRAMED_ROUTING,
+        framed_ipv6_route: P[Present] = t::FRAMED_IPV6_ROUTE,
         /// Source Interface Type (3GPP Interface Type: N3, N9, ...).
         source_interface_type: O[u8] = t::TGPP_INTERFACE_TYPE,
     }
@@ -42,9 +43,11 @@ ies_struct! {
         far_id: O[u32] = t::FAR_ID,
         urr_ids: S[u32] = t::URR_ID,
         qer_ids: S[u32] = t::QER_ID,
-        activate_predefined_rules: V[&'a [u8]] = t::ACTIVATE_PREDEFINED_RULES,
-        activation_time: O[u32] = t::ACTIVATION_TIME,
-        deactivation_time: O[u32] = t::DEACTIVATION_TIME,
+        /// Activate Predefined Rules: not supported.
+        activate_predefined_rules: P[Present] = t::ACTIVATE_PREDEFINED_RULES,
+        /// Activation / Deactivation Time: not supported.
+        activation_time: P[Present] = t::ACTIVATION_TIME,
+        deactivation_time: P[Present] = t::DEACTIVATION_TIME,
         ue_ip_address_pool_identity: O[&'a [u8]] = t::UE_IP_ADDRESS_POOL_IDENTITY,
     }
 }
@@ -54,13 +57,15 @@ ies_struct! {
     pub struct ForwardingParameters<'a> {
         destination_interface: M[DestinationInterface] = t::DESTINATION_INTERFACE,
         network_instance: O[Name<'a>] = t::NETWORK_INSTANCE,
-        /// Redirect Information, raw (not supported: kept to reject).
-        redirect_information: O[&'a [u8]] = t::REDIRECT_INFORMATION,
+        /// Redirect Information: not supported.
+        redirect_information: P[Present] = t::REDIRECT_INFORMATION,
         outer_header_creation: O[OuterHeaderCreation] = t::OUTER_HEADER_CREATION,
         transport_level_marking: O[u16] = t::TRANSPORT_LEVEL_MARKING,
-        forwarding_policy: O[&'a [u8]] = t::FORWARDING_POLICY,
-        header_enrichment: O[&'a [u8]] = t::HEADER_ENRICHMENT,
-        linked_traffic_endpoint_id: O[u8] = t::TRAFFIC_ENDPOINT_ID,
+        /// Forwarding Policy / Header Enrichment / Linked Traffic Endpoint ID:
+        /// not supported.
+        forwarding_policy: P[Present] = t::FORWARDING_POLICY,
+        header_enrichment: P[Present] = t::HEADER_ENRICHMENT,
+        linked_traffic_endpoint_id: P[Present] = t::TRAFFIC_ENDPOINT_ID,
         destination_interface_type: O[u8] = t::TGPP_INTERFACE_TYPE,
     }
 }
@@ -71,15 +76,15 @@ ies_struct! {
         far_id: M[u32] = t::FAR_ID,
         apply_action: M[ApplyAction] = t::APPLY_ACTION,
         forwarding_parameters: O[ForwardingParameters<'a>] = t::FORWARDING_PARAMETERS,
-        /// Duplicating Parameters, raw (lawful interception, not supported).
-        duplicating_parameters: V[&'a [u8]] = t::DUPLICATING_PARAMETERS,
+        /// Duplicating Parameters (lawful interception): not supported.
+        duplicating_parameters: P[Present] = t::DUPLICATING_PARAMETERS,
         bar_id: O[u8] = t::BAR_ID,
     }
 }
 
 ies_struct! {
     /// Create URR (Table 7.5.2.4-1).
-    pub struct CreateUrr<'a> {
+    pub struct CreateUrr {
         urr_id: M[u32] = t::URR_ID,
         measurement_method: M[MeasurementMethod] = t::MEASUREMENT_METHOD,
         reporting_triggers: M[ReportingTriggers] = t::REPORTING_TRIGGERS,
@@ -89,7 +94,7 @@ ies_struct! {
         time_threshold: O[u32] = t::TIME_THRESHOLD,
         time_quota: O[u32] = t::TIME_QUOTA,
         quota_holding_time: O[u32] = t::QUOTA_HOLDING_TIME,
-        dropped_dl_traffic_threshold: O[&'a [u8]] = t::DROPPED_DL_TRAFFIC_THRESHOLD,
+        dropped_dl_traffic_threshold: P[Present] = t::DROPPED_DL_TRAFFIC_THRESHOLD,
         monitoring_time: O[u32] = t::MONITORING_TIME,
         subsequent_volume_threshold: O[Volume] = t::SUBSEQUENT_VOLUME_THRESHOLD,
         subsequent_time_threshold: O[u32] = t::SUBSEQUENT_TIME_THRESHOLD,
@@ -104,15 +109,15 @@ ies_struct! {
 
 ies_struct! {
     /// Create QER (Table 7.5.2.5-1).
-    pub struct CreateQer<'a> {
+    pub struct CreateQer {
         qer_id: M[u32] = t::QER_ID,
         qer_correlation_id: O[u32] = t::QER_CORRELATION_ID,
         gate_status: M[GateStatus] = t::GATE_STATUS,
         mbr: O[Bitrate] = t::MBR,
         gbr: O[Bitrate] = t::GBR,
-        /// Packet Rate, raw (not enforced: kept to reject).
-        packet_rate: O[&'a [u8]] = t::PACKET_RATE,
-        dl_flow_level_marking: O[&'a [u8]] = t::DL_FLOW_LEVEL_MARKING,
+        /// Packet Rate / DL Flow Level Marking: not supported.
+        packet_rate: P[Present] = t::PACKET_RATE,
+        dl_flow_level_marking: P[Present] = t::DL_FLOW_LEVEL_MARKING,
         qfi: O[Qfi] = t::QFI,
         rqi: O[Rqi] = t::RQI,
         paging_policy_indicator: O[u8] = t::PAGING_POLICY_INDICATOR,
@@ -149,10 +154,10 @@ ies_struct! {
         far_id: O[u32] = t::FAR_ID,
         urr_ids: S[u32] = t::URR_ID,
         qer_ids: S[u32] = t::QER_ID,
-        activate_predefined_rules: V[&'a [u8]] = t::ACTIVATE_PREDEFINED_RULES,
-        deactivate_predefined_rules: V[&'a [u8]] = t::DEACTIVATE_PREDEFINED_RULES,
-        activation_time: O[u32] = t::ACTIVATION_TIME,
-        deactivation_time: O[u32] = t::DEACTIVATION_TIME,
+        activate_predefined_rules: P[Present] = t::ACTIVATE_PREDEFINED_RULES,
+        deactivate_predefined_rules: P[Present] = t::DEACTIVATE_PREDEFINED_RULES,
+        activation_time: P[Present] = t::ACTIVATION_TIME,
+        deactivation_time: P[Present] = t::DEACTIVATION_TIME,
     }
 }
 
@@ -162,14 +167,14 @@ ies_struct! {
     pub struct UpdateForwardingParameters<'a> {
         destination_interface: O[DestinationInterface] = t::DESTINATION_INTERFACE,
         network_instance: O[Name<'a>] = t::NETWORK_INSTANCE,
-        redirect_information: O[&'a [u8]] = t::REDIRECT_INFORMATION,
+        redirect_information: P[Present] = t::REDIRECT_INFORMATION,
         outer_header_creation: O[OuterHeaderCreation] = t::OUTER_HEADER_CREATION,
         transport_level_marking: O[u16] = t::TRANSPORT_LEVEL_MARKING,
-        forwarding_policy: O[&'a [u8]] = t::FORWARDING_POLICY,
-        header_enrichment: O[&'a [u8]] = t::HEADER_ENRICHMENT,
+        forwarding_policy: P[Present] = t::FORWARDING_POLICY,
+        header_enrichment: P[Present] = t::HEADER_ENRICHMENT,
         /// PFCPSMReq-Flags: SNDEM asks for End Marker packets on the old path.
         pfcpsmreq_flags: O[PfcpsmReqFlags] = t::PFCPSMREQ_FLAGS,
-        linked_traffic_endpoint_id: O[u8] = t::TRAFFIC_ENDPOINT_ID,
+        linked_traffic_endpoint_id: P[Present] = t::TRAFFIC_ENDPOINT_ID,
         destination_interface_type: O[u8] = t::TGPP_INTERFACE_TYPE,
     }
 }
@@ -186,7 +191,7 @@ ies_struct! {
 
 ies_struct! {
     /// Update URR (Table 7.5.4.4-1).
-    pub struct UpdateUrr<'a> {
+    pub struct UpdateUrr {
         urr_id: M[u32] = t::URR_ID,
         measurement_method: O[MeasurementMethod] = t::MEASUREMENT_METHOD,
         reporting_triggers: O[ReportingTriggers] = t::REPORTING_TRIGGERS,
@@ -196,7 +201,7 @@ ies_struct! {
         time_threshold: O[u32] = t::TIME_THRESHOLD,
         time_quota: O[u32] = t::TIME_QUOTA,
         quota_holding_time: O[u32] = t::QUOTA_HOLDING_TIME,
-        dropped_dl_traffic_threshold: O[&'a [u8]] = t::DROPPED_DL_TRAFFIC_THRESHOLD,
+        dropped_dl_traffic_threshold: P[Present] = t::DROPPED_DL_TRAFFIC_THRESHOLD,
         monitoring_time: O[u32] = t::MONITORING_TIME,
         subsequent_volume_threshold: O[Volume] = t::SUBSEQUENT_VOLUME_THRESHOLD,
         subsequent_time_threshold: O[u32] = t::SUBSEQUENT_TIME_THRESHOLD,
@@ -211,14 +216,14 @@ ies_struct! {
 
 ies_struct! {
     /// Update QER (Table 7.5.4.5-1).
-    pub struct UpdateQer<'a> {
+    pub struct UpdateQer {
         qer_id: M[u32] = t::QER_ID,
         qer_correlation_id: O[u32] = t::QER_CORRELATION_ID,
         gate_status: O[GateStatus] = t::GATE_STATUS,
         mbr: O[Bitrate] = t::MBR,
         gbr: O[Bitrate] = t::GBR,
-        packet_rate: O[&'a [u8]] = t::PACKET_RATE,
-        dl_flow_level_marking: O[&'a [u8]] = t::DL_FLOW_LEVEL_MARKING,
+        packet_rate: P[Present] = t::PACKET_RATE,
+        dl_flow_level_marking: P[Present] = t::DL_FLOW_LEVEL_MARKING,
         qfi: O[Qfi] = t::QFI,
         rqi: O[Rqi] = t::RQI,
         paging_policy_indicator: O[u8] = t::PAGING_POLICY_INDICATOR,
@@ -301,10 +306,6 @@ ies_struct! {
         remote_f_teids: V[FTeid] = t::F_TEID,
     }
 }
-
-/// User Plane Path Recovery Report (Table 7.4.5.1.3-1); not in the
-/// IE-type table above because we only ever send it.
-pub const USER_PLANE_PATH_RECOVERY_REPORT: u16 = 187;
 
 ies_struct! {
     /// User Plane Path Failure / Recovery Report (Tables 7.4.5.1.2-1, 7.4.5.1.3-1).

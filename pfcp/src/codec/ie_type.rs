@@ -160,5 +160,7 @@ ie_types! {
     REMOVE_MAR = 168, "Remove MAR";
     UPDATE_MAR = 169, "Update MAR";
     UE_IP_ADDRESS_POOL_IDENTITY = 177, "UE IP address Pool Identity";
+    ALTERNATIVE_SMF_IP_ADDRESS = 178, "Alternative SMF IP Address";
     PFCPSEREQ_FLAGS = 186, "PFCPSEReq-Flags";
+    USER_PLANE_PATH_RECOVERY_REPORT = 187, "User Plane Path Recovery Report";
 }

@@ -5,13 +5,12 @@
 use crate::codec::grouped::{
     CreateBar, CreateFar, CreatePdr, CreateQer, CreateUrr, CreatedPdr, DownlinkDataReport,
     ErrorIndicationReport, QueryUrr, RemoveBar, RemoveFar, RemovePdr, RemoveQer, RemoveUrr,
-    USER_PLANE_PATH_RECOVERY_REPORT, UpdateBar, UpdateFar, UpdatePdr, UpdateQer, UpdateUrr,
-    UsageReport, UserPlanePathReport,
+    UpdateBar, UpdateFar, UpdatePdr, UpdateQer, UpdateUrr, UsageReport, UserPlanePathReport,
 };
 use crate::codec::ie_type as t;
 #[allow(clippy::wildcard_imports)]
 use crate::codec::ies::*;
-use crate::codec::{DecodeError, EncodeError, ErrorKind, IeValue, ies_struct};
+use crate::codec::{DecodeError, EncodeError, ErrorKind, IeValue, Present, ies_struct};
 
 /// Message type numbers (Table 7.3-1).
 pub mod msg_type {
@@ -161,7 +160,7 @@ ies_struct! {
         node_id: M[NodeId<'a>] = t::NODE_ID,
         node_report_type: M[NodeReportType] = t::NODE_REPORT_TYPE,
         user_plane_path_failure_report: O[UserPlanePathReport<'a>] = t::USER_PLANE_PATH_FAILURE_REPORT,
-        user_plane_path_recovery_report: O[UserPlanePathReport<'a>] = USER_PLANE_PATH_RECOVERY_REPORT,
+        user_plane_path_recovery_report: O[UserPlanePathReport<'a>] = t::USER_PLANE_PATH_RECOVERY_REPORT,
     }
 }
 ies_struct! {
@@ -182,17 +181,17 @@ ies_struct! {
         cp_f_seid: M[FSeid] = t::F_SEID,
         create_pdr: L[CreatePdr<'a>] = t::CREATE_PDR,
         create_far: L[CreateFar<'a>] = t::CREATE_FAR,
-        create_urr: V[CreateUrr<'a>] = t::CREATE_URR,
-        create_qer: V[CreateQer<'a>] = t::CREATE_QER,
+        create_urr: V[CreateUrr] = t::CREATE_URR,
+        create_qer: V[CreateQer] = t::CREATE_QER,
         create_bar: O[CreateBar] = t::CREATE_BAR,
-        /// Create Traffic Endpoint, raw (not supported: kept to reject).
-        create_traffic_endpoint: V[&'a [u8]] = t::CREATE_TRAFFIC_ENDPOINT,
+        /// Create Traffic Endpoint: not supported.
+        create_traffic_endpoint: P[Present] = t::CREATE_TRAFFIC_ENDPOINT,
         pdn_type: O[u8] = t::PDN_TYPE,
         user_plane_inactivity_timer: O[u32] = t::USER_PLANE_INACTIVITY_TIMER,
         user_id: O[&'a [u8]] = t::USER_ID,
         apn_dnn: O[Name<'a>] = t::APN_DNN,
-        /// Create MAR (ATSSS), raw (not supported: kept to reject).
-        create_mar: V[&'a [u8]] = t::CREATE_MAR,
+        /// Create MAR (ATSSS): not supported.
+        create_mar: P[Present] = t::CREATE_MAR,
         pfcpsereq_flags: O[PfcpseReqFlags] = t::PFCPSEREQ_FLAGS,
     }
 }
@@ -217,26 +216,26 @@ ies_struct! {
         remove_urr: V[RemoveUrr] = t::REMOVE_URR,
         remove_qer: V[RemoveQer] = t::REMOVE_QER,
         remove_bar: O[RemoveBar] = t::REMOVE_BAR,
-        remove_traffic_endpoint: V[&'a [u8]] = t::REMOVE_TRAFFIC_ENDPOINT,
+        remove_traffic_endpoint: P[Present] = t::REMOVE_TRAFFIC_ENDPOINT,
         create_pdr: V[CreatePdr<'a>] = t::CREATE_PDR,
         create_far: V[CreateFar<'a>] = t::CREATE_FAR,
-        create_urr: V[CreateUrr<'a>] = t::CREATE_URR,
-        create_qer: V[CreateQer<'a>] = t::CREATE_QER,
+        create_urr: V[CreateUrr] = t::CREATE_URR,
+        create_qer: V[CreateQer] = t::CREATE_QER,
         create_bar: O[CreateBar] = t::CREATE_BAR,
-        create_traffic_endpoint: V[&'a [u8]] = t::CREATE_TRAFFIC_ENDPOINT,
+        create_traffic_endpoint: P[Present] = t::CREATE_TRAFFIC_ENDPOINT,
         update_pdr: V[UpdatePdr<'a>] = t::UPDATE_PDR,
         update_far: V[UpdateFar<'a>] = t::UPDATE_FAR,
-        update_urr: V[UpdateUrr<'a>] = t::UPDATE_URR,
-        update_qer: V[UpdateQer<'a>] = t::UPDATE_QER,
+        update_urr: V[UpdateUrr] = t::UPDATE_URR,
+        update_qer: V[UpdateQer] = t::UPDATE_QER,
         update_bar: O[UpdateBar] = t::UPDATE_BAR,
-        update_traffic_endpoint: V[&'a [u8]] = t::UPDATE_TRAFFIC_ENDPOINT,
+        update_traffic_endpoint: P[Present] = t::UPDATE_TRAFFIC_ENDPOINT,
         pfcpsmreq_flags: O[PfcpsmReqFlags] = t::PFCPSMREQ_FLAGS,
         query_urr: V[QueryUrr] = t::QUERY_URR,
         user_plane_inactivity_timer: O[u32] = t::USER_PLANE_INACTIVITY_TIMER,
         query_urr_reference: O[u32] = t::QUERY_URR_REFERENCE,
-        remove_mar: V[&'a [u8]] = t::REMOVE_MAR,
-        update_mar: V[&'a [u8]] = t::UPDATE_MAR,
-        create_mar: V[&'a [u8]] = t::CREATE_MAR,
+        remove_mar: P[Present] = t::REMOVE_MAR,
+        update_mar: P[Present] = t::UPDATE_MAR,
+        create_mar: P[Present] = t::CREATE_MAR,
         node_id: O[NodeId<'a>] = t::NODE_ID,
     }
 }
@@ -282,7 +281,7 @@ ies_struct! {
         pfcpsrrsp_flags: O[PfcpsrRspFlags] = t::PFCPSRRSP_FLAGS,
         cp_f_seid: O[FSeid] = t::F_SEID,
         n4u_f_teid: O[FTeid] = t::F_TEID,
-        alternative_smf_ip_address: O[&'a [u8]] = 178,
+        alternative_smf_ip_address: O[&'a [u8]] = t::ALTERNATIVE_SMF_IP_ADDRESS,
     }
 }
 

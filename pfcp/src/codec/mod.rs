@@ -130,6 +130,18 @@ impl std::fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// The value of a presence-only (`P`) field: any content is accepted and
+/// ignored, nothing is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Present;
+
+impl<'a> IeValue<'a> for Present {
+    fn decode(_value: &'a [u8]) -> Result<Self, DecodeError> {
+        Ok(Present)
+    }
+    fn encode(&self, _out: &mut Vec<u8>) {}
+}
+
 /// Encoding failed: the message would not fit PFCP's 16-bit length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("PFCP message too long ({0} octets)")]
@@ -196,10 +208,11 @@ impl<'a> Iterator for IeIter<'a> {
 /// Append a whole IE (type, length, value). A value longer than 65535
 /// octets writes a wrong length; the message encoder then refuses the
 /// message because it cannot fit either.
+#[inline]
 pub fn put_ie<'a, T: IeValue<'a>>(out: &mut Vec<u8>, ie_type: u16, value: &T) {
     let start = out.len();
-    out.extend_from_slice(&ie_type.to_be_bytes());
-    out.extend_from_slice(&[0, 0]);
+    let [t0, t1] = ie_type.to_be_bytes();
+    out.extend_from_slice(&[t0, t1, 0, 0]);
     value.encode(out);
     let len = u16::try_from(out.len() - start - 4).unwrap_or(u16::MAX);
     out[start + 2..start + 4].copy_from_slice(&len.to_be_bytes());
@@ -266,13 +279,17 @@ impl<'a> Rd<'a> {
 // ---- Field plumbing for the `ies_struct!` macro -------------------------
 
 /// Field type by multiplicity: `M` mandatory, `O` optional, `V` a list
-/// (heap), `L` a mandatory list (at least one), `S` a short list kept inline.
+/// (heap), `L` a mandatory list (at least one), `S`/`S1` a short list kept
+/// inline (2 / 1 items), `P` presence only: an IE the UPF does not support
+/// and must reject (encoded as an empty IE; its content is not kept).
 macro_rules! ies_field_ty {
     (M, $t:ty) => { $t };
     (O, $t:ty) => { Option<$t> };
     (V, $t:ty) => { Vec<$t> };
     (L, $t:ty) => { Vec<$t> };
     (S, $t:ty) => { $crate::codec::SmallVec<[$t; 2]> };
+    (S1, $t:ty) => { $crate::codec::SmallVec<[$t; 1]> };
+    (P, $t:ty) => { bool };
 }
 macro_rules! ies_field_init {
     (M, $t:ty) => {
@@ -289,6 +306,12 @@ macro_rules! ies_field_init {
     };
     (S, $t:ty) => {
         $crate::codec::SmallVec::<[$t; 2]>::new()
+    };
+    (S1, $t:ty) => {
+        $crate::codec::SmallVec::<[$t; 1]>::new()
+    };
+    (P, $t:ty) => {
+        false
     };
 }
 macro_rules! ies_field_push {
@@ -310,6 +333,12 @@ macro_rules! ies_field_push {
     };
     (S, $f:ident, $v:expr) => {
         $f.push($v)
+    };
+    (S1, $f:ident, $v:expr) => {
+        $f.push($v)
+    };
+    (P, $f:ident, $v:expr) => {
+        $f = true
     };
 }
 macro_rules! ies_field_finish {
@@ -333,6 +362,12 @@ macro_rules! ies_field_finish {
         }
     };
     (S, $f:ident, $code:expr) => {
+        $f
+    };
+    (S1, $f:ident, $code:expr) => {
+        $f
+    };
+    (P, $f:ident, $code:expr) => {
         $f
     };
 }
@@ -360,6 +395,16 @@ macro_rules! ies_field_encode {
             $crate::codec::put_ie($out, $code, v)
         }
     };
+    (S1, $v:expr, $code:expr, $out:ident) => {
+        for v in &$v {
+            $crate::codec::put_ie($out, $code, v)
+        }
+    };
+    (P, $v:expr, $code:expr, $out:ident) => {
+        if $v {
+            $crate::codec::put_ie($out, $code, &$crate::codec::Present)
+        }
+    };
 }
 #[cfg(test)]
 macro_rules! ies_field_gen {
@@ -384,6 +429,14 @@ macro_rules! ies_field_gen {
             .into_iter()
             .collect()
     };
+    (S1, $t:ty, $g:ident) => {
+        $g.list(|g| <$t as $crate::codec::testgen::Gen>::generate(g))
+            .into_iter()
+            .collect()
+    };
+    (P, $t:ty, $g:ident) => {
+        $g.bool()
+    };
 }
 
 /// Declares a struct made of IEs (a grouped IE or a message body): the
@@ -395,7 +448,7 @@ macro_rules! ies_struct {
         pub struct $name:ident $(<$lt:lifetime>)? {
             $(
                 $(#[$fmeta:meta])*
-                $field:ident : $kind:ident [$ty:ty] = $code:expr
+                $field:ident : $kind:ident [$ty:ty] = $code:path
             ),* $(,)?
         }
     ) => {
@@ -411,14 +464,16 @@ macro_rules! ies_struct {
                 $( let mut $field = $crate::codec::ies_field_init!($kind, $ty); )*
                 for item in $crate::codec::IeIter::new(buf) {
                     let (ie_type, value) = item?;
-                    $(
-                        if ie_type == $code {
-                            let v = <$ty as $crate::codec::IeValue<'a>>::decode(value)
-                                .map_err(|e| e.within($code))?;
-                            $crate::codec::ies_field_push!($kind, $field, v);
-                            continue;
-                        }
-                    )*
+                    match ie_type {
+                        $(
+                            $code => {
+                                let v = <$ty as $crate::codec::IeValue<'a>>::decode(value)
+                                    .map_err(|e| e.within($code))?;
+                                $crate::codec::ies_field_push!($kind, $field, v);
+                            }
+                        )*
+                        _ => {}
+                    }
                 }
                 Ok(Self { $( $field: $crate::codec::ies_field_finish!($kind, $field, $code), )* })
             }
