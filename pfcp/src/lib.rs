@@ -6,5 +6,23 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod alloc;
 pub mod codec;
+pub mod config;
+pub mod flow;
+pub mod node;
+pub mod rules;
 pub mod sample;
+mod session;
+mod usage;
+pub mod user_plane;
+
+pub use config::{Config, ConfigError, GtpuEndpoint, UePool};
+pub use node::{
+    AssociationInfo, Direction, DownReason, Event, Node, RemoveReason, ResourceUsage, Stats,
+    Transmit,
+};
+pub use rules::Session;
+pub use session::Rejection;
+pub use usage::ntp_seconds;
+pub use user_plane::{UpError, UsageSample, UserPlane};
