@@ -17,11 +17,13 @@
 //! that the user plane stops that traffic.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
 use smallvec::SmallVec;
+
+use crate::HashMap;
 
 use crate::codec::grouped::{DownlinkDataReport, ErrorIndicationReport, UsageReport};
 use crate::codec::ies::{
@@ -307,6 +309,8 @@ pub struct Node {
     watch_cursor: usize,
     next_usage_tick: Option<Instant>,
     samples: Vec<UsageSample>,
+    /// Encoding scratch buffer.
+    enc: Vec<u8>,
 }
 
 type Reply = Result<Pfcp<'static>, Rejection>;
@@ -332,17 +336,17 @@ impl Node {
             res: Resources::new(&cfg),
             cfg,
             clock: Clock::new(now, wall),
-            sessions: HashMap::new(),
-            by_cp: HashMap::new(),
+            sessions: HashMap::default(),
+            by_cp: HashMap::default(),
             next_seid: 1,
-            assocs: HashMap::new(),
-            assoc_by_node: HashMap::new(),
-            assoc_by_ip: HashMap::new(),
+            assocs: HashMap::default(),
+            assoc_by_node: HashMap::default(),
+            assoc_by_ip: HashMap::default(),
             next_assoc: 1,
-            requests: HashMap::new(),
+            requests: HashMap::default(),
             next_seq: 1,
             timers: BinaryHeap::new(),
-            cache: HashMap::new(),
+            cache: HashMap::default(),
             cache_order: VecDeque::new(),
             tx: VecDeque::new(),
             events: VecDeque::new(),
@@ -351,6 +355,7 @@ impl Node {
             watch_cursor: 0,
             next_usage_tick: None,
             samples: Vec::new(),
+            enc: Vec::with_capacity(4096),
         })
     }
 
@@ -1770,10 +1775,10 @@ impl Node {
             }
         };
         msg.seq = seq;
-        let mut payload = Vec::with_capacity(128);
-        if msg.encode(&mut payload).is_err() {
+        if !self.encode(&msg) {
             return;
         }
+        let payload = self.enc.clone();
         let t = msg.message.msg_type();
         self.stats.tx[usize::from(t)] += 1;
         self.tx.push_back(Transmit {
@@ -1865,10 +1870,18 @@ impl Node {
         }
     }
 
+    /// Encode into the scratch buffer (no regrowth) and queue an exact copy.
+    fn encode(&mut self, msg: &Pfcp<'_>) -> bool {
+        self.enc.clear();
+        msg.encode(&mut self.enc).is_ok()
+    }
+
     fn send(&mut self, dst: SocketAddr, msg: &Pfcp<'_>) -> Option<Vec<u8>> {
-        let mut payload = Vec::with_capacity(128);
-        msg.encode(&mut payload).ok()?;
+        if !self.encode(msg) {
+            return None;
+        }
         self.stats.tx[usize::from(msg.message.msg_type())] += 1;
+        let payload = self.enc.clone();
         self.tx.push_back(Transmit {
             dst,
             payload: payload.clone(),

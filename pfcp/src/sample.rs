@@ -315,6 +315,24 @@ pub fn establishment_request(seq: u32, p: &SessionParams) -> Pfcp<'static> {
     )
 }
 
+/// A minimal PDU session, the shape of the 1,000,000-session benchmark:
+/// an uplink and a downlink PDR (no SDF filter), a FAR each way, one QER
+/// and one URR (volume, no trigger).
+#[must_use]
+pub fn simple_establishment_request(seq: u32, p: &SessionParams) -> Pfcp<'static> {
+    let mut m = establishment_request(seq, p);
+    if let Message::SessionEstablishmentRequest(r) = &mut m.message {
+        r.create_pdr.truncate(2);
+        for pdr in &mut r.create_pdr {
+            pdr.pdi.sdf_filters.clear();
+            pdr.qer_ids = SmallVec::from_elem(1, 1);
+        }
+        r.create_qer.truncate(1);
+        r.create_urr = vec![urr(1, None, None)];
+    }
+    m
+}
+
 /// The UPF's answer to [`establishment_request`] with CHOOSE.
 #[must_use]
 pub fn establishment_response(

@@ -5,11 +5,12 @@
 //! new rule set and a [`Pending`] claim to commit or roll back, or a
 //! [`Rejection`] with the cause, Offending IE and Failed Rule ID.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use smallvec::SmallVec;
+
+use crate::HashMap;
 
 use crate::alloc::{AddrPool, TeidPool};
 use crate::codec::grouped as g;
@@ -79,6 +80,10 @@ pub(crate) struct Resources {
     names: HashMap<Box<str>, Arc<str>>,
     flows: HashMap<Box<str>, Arc<FlowDescription>>,
     intern_gc_at: usize,
+    /// Most recently used names (raw bytes) and flows.
+    recent_names: SmallVec<[(Vec<u8>, Arc<str>); 4]>,
+    recent_flows: SmallVec<[Arc<FlowDescription>; 4]>,
+    recent_next: usize,
 }
 
 impl Resources {
@@ -87,11 +92,14 @@ impl Resources {
             teids: TeidPool::new(cfg.teid_first, cfg.teid_last),
             pools: cfg.ue_pools.iter().cloned().map(AddrPool::new).collect(),
             gtpu: cfg.gtpu.clone(),
-            teid_owner: HashMap::new(),
-            ue_owner: HashMap::new(),
-            names: HashMap::new(),
-            flows: HashMap::new(),
+            teid_owner: HashMap::default(),
+            ue_owner: HashMap::default(),
+            names: HashMap::default(),
+            flows: HashMap::default(),
             intern_gc_at: 1024,
+            recent_names: SmallVec::new(),
+            recent_flows: SmallVec::new(),
+            recent_next: 0,
         }
     }
 
@@ -112,6 +120,22 @@ impl Resources {
     }
 
     fn intern_name(&mut self, n: &Name<'_>) -> Arc<str> {
+        // Messages repeat the same few names ("access", "internet"): a
+        // byte comparison finds them without decoding or hashing.
+        if let Some((_, a)) = self.recent_names.iter().find(|(raw, _)| raw[..] == *n.0) {
+            return a.clone();
+        }
+        let a = self.intern_name_slow(n);
+        if self.recent_names.len() < 4 {
+            self.recent_names.push((n.0.to_vec(), a.clone()));
+        } else {
+            self.recent_names[self.recent_next % 4] = (n.0.to_vec(), a.clone());
+            self.recent_next = self.recent_next.wrapping_add(1);
+        }
+        a
+    }
+
+    fn intern_name_slow(&mut self, n: &Name<'_>) -> Arc<str> {
         let text = n.to_text();
         if let Some(a) = self.names.get(&*text) {
             return a.clone();
@@ -122,12 +146,27 @@ impl Resources {
     }
 
     fn intern_flow(&mut self, text: &str) -> Result<Arc<FlowDescription>, crate::flow::FlowError> {
-        if let Some(f) = self.flows.get(text) {
+        if let Some(f) = self.recent_flows.iter().find(|f| f.text == text) {
             return Ok(f.clone());
+        }
+        if let Some(f) = self.flows.get(text) {
+            let f = f.clone();
+            self.remember_flow(&f);
+            return Ok(f);
         }
         let f = Arc::new(text.parse::<FlowDescription>()?);
         self.flows.insert(Box::from(text), f.clone());
+        self.remember_flow(&f);
         Ok(f)
+    }
+
+    fn remember_flow(&mut self, f: &Arc<FlowDescription>) {
+        if self.recent_flows.len() < 4 {
+            self.recent_flows.push(f.clone());
+        } else {
+            self.recent_flows[self.recent_next % 4] = f.clone();
+            self.recent_next = self.recent_next.wrapping_add(1);
+        }
     }
 
     /// Forget interned values no session uses any more, when the tables
@@ -136,6 +175,8 @@ impl Resources {
         if self.names.len() + self.flows.len() < self.intern_gc_at {
             return;
         }
+        self.recent_names.clear();
+        self.recent_flows.clear();
         self.names.retain(|_, a| Arc::strong_count(a) > 1);
         self.flows.retain(|_, a| Arc::strong_count(a) > 1);
         self.intern_gc_at = 2 * (self.names.len() + self.flows.len()).max(512);

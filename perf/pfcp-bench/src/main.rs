@@ -210,6 +210,10 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--loop") {
         let n = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1000);
+        if args[1].starts_with("node_") {
+            node_bench::run_loop(&args[1], &args[2], n);
+            return Ok(());
+        }
         return run_loop(&args[1], &args[2], n);
     }
     let quick = args.iter().any(|a| a == "--quick");
