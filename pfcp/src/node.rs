@@ -18,6 +18,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -36,8 +37,7 @@ use crate::codec::message::{
     AssociationUpdateRequest, AssociationUpdateResponse, HeartbeatRequest, HeartbeatResponse,
     Message, MessageError, NodeReportRequest, Pfcp, SessionDeletionResponse,
     SessionEstablishmentRequest, SessionEstablishmentResponse, SessionModificationRequest,
-    SessionModificationResponse, SessionReportRequest, VersionNotSupportedResponse,
-    decode_datagram, msg_type,
+    SessionModificationResponse, SessionReportRequest, VersionNotSupportedResponse, msg_type,
 };
 use crate::codec::{ErrorKind, grouped::UserPlanePathReport, ie_type as t};
 use crate::config::{Config, ConfigError};
@@ -299,7 +299,9 @@ pub struct Node {
     requests: HashMap<u32, Outstanding>,
     next_seq: u32,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
-    cache: HashMap<(SocketAddr, u32), (u8, Vec<u8>)>,
+    /// (peer, sequence number) → (hash of the request, answer).
+    cache: HashMap<(SocketAddr, u32), (u64, Vec<u8>)>,
+    hasher: foldhash::fast::RandomState,
     cache_order: VecDeque<(Instant, SocketAddr, u32)>,
     tx: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -347,6 +349,7 @@ impl Node {
             next_seq: 1,
             timers: BinaryHeap::new(),
             cache: HashMap::default(),
+            hasher: foldhash::fast::RandomState::default(),
             cache_order: VecDeque::new(),
             tx: VecDeque::new(),
             events: VecDeque::new(),
@@ -373,9 +376,18 @@ impl Node {
             self.stats.rx_not_allowed += 1;
             return;
         }
-        for msg in decode_datagram(datagram) {
-            match msg {
-                Ok(m) => self.dispatch(now, peer, m, up),
+        let mut rest = datagram;
+        while !rest.is_empty() {
+            match Pfcp::decode(rest) {
+                Ok((m, next)) => {
+                    // A retransmitted request is byte-identical: its hash
+                    // tells a duplicate from a new request that reuses the
+                    // sequence number (an SMF that restarted, say).
+                    let raw = &rest[..rest.len() - next.len()];
+                    let hash = self.hasher.hash_one(raw);
+                    self.dispatch(now, peer, m, hash, up);
+                    rest = next;
+                }
                 Err(e) => {
                     self.malformed(now, peer, e);
                     break;
@@ -677,7 +689,7 @@ impl Node {
                     .map_or(0, |c| c.rules.cp_f_seid.seid);
                 if let Some(reply) = self.rejection(h.msg_type, h.seq, cp_seid, rej) {
                     self.note_rejection(peer, h.msg_type, rej);
-                    self.respond(now, peer, h.msg_type, &reply, false);
+                    self.respond(now, peer, h.msg_type, &reply, None);
                 }
             }
         }
@@ -688,12 +700,14 @@ impl Node {
         now: Instant,
         peer: SocketAddr,
         m: Pfcp<'_>,
+        req_hash: u64,
         up: &mut U,
     ) {
         let t = m.message.msg_type();
         self.stats.rx[usize::from(t)] += 1;
         if msg_type::is_request(t)
-            && let Some((_, bytes)) = self.cache.get(&(peer, m.seq))
+            && let Some((h, bytes)) = self.cache.get(&(peer, m.seq))
+            && *h == req_hash
         {
             self.stats.rx_duplicates += 1;
             let payload = bytes.clone();
@@ -712,20 +726,18 @@ impl Node {
             Message::AssociationSetupRequest(r) => {
                 Some(self.association_setup(now, peer, seq, &r, up))
             }
-            Message::AssociationUpdateRequest(r) => {
-                Some(self.association_update(now, peer, seq, &r, up))
-            }
+            Message::AssociationUpdateRequest(r) => Some(self.association_update(seq, &r)),
             Message::AssociationReleaseRequest(r) => {
-                Some(self.association_release(peer, seq, &r.node_id, up))
+                Some(self.association_release(seq, &r.node_id, up))
             }
-            Message::SessionEstablishmentRequest(r) => Some(self.establish(now, peer, seq, &r, up)),
+            Message::SessionEstablishmentRequest(r) => Some(self.establish(now, seq, &r, up)),
             Message::SessionModificationRequest(r) => {
                 Some(self.modify(now, peer, seq, seid, &r, up))
             }
             Message::SessionDeletionRequest(_) => Some(self.delete(now, peer, seq, seid, up)),
             Message::HeartbeatResponse(r) => {
-                self.response(now, peer, seq, t, up, |n, now, kind, up| {
-                    n.heartbeat_response(now, kind, r.recovery_time_stamp, up);
+                self.response(now, peer, seq, t, up, |n, _, kind, up| {
+                    n.heartbeat_response(kind, r.recovery_time_stamp, up);
                 });
                 None
             }
@@ -747,9 +759,9 @@ impl Node {
                     r.pfcpsrrsp_flags
                         .is_some_and(|f| f.contains(PfcpsrRspFlags::DROBU)),
                 );
-                self.response(now, peer, seq, t, up, |n, now, kind, up| {
+                self.response(now, peer, seq, t, up, |n, _, kind, up| {
                     if let ReqKind::SessionReport(s) = kind {
-                        n.report_answered(now, s, cause, update_bar.as_ref(), drobu, up);
+                        n.report_answered(s, cause, update_bar.as_ref(), drobu, up);
                     }
                 });
                 None
@@ -772,7 +784,7 @@ impl Node {
             }
         };
         match reply {
-            Some(Ok(msg)) => self.respond(now, peer, t, &msg, true),
+            Some(Ok(msg)) => self.respond(now, peer, t, &msg, Some(req_hash)),
             Some(Err(rej)) => {
                 let cp_seid = if t == msg_type::SESSION_ESTABLISHMENT_REQUEST {
                     0
@@ -783,7 +795,7 @@ impl Node {
                 };
                 self.note_rejection(peer, t, rej);
                 if let Some(msg) = self.rejection(t, seq, cp_seid, rej) {
-                    self.respond(now, peer, t, &msg, true);
+                    self.respond(now, peer, t, &msg, Some(req_hash));
                 }
             }
             None => {}
@@ -835,17 +847,10 @@ impl Node {
                 recovery_time_stamp: self.recovery,
             },
         );
-        self.respond(now, peer, msg_type::HEARTBEAT_REQUEST, &msg, false);
+        self.respond(now, peer, msg_type::HEARTBEAT_REQUEST, &msg, None);
     }
 
-    fn heartbeat_response<U: UserPlane + ?Sized>(
-        &mut self,
-        now: Instant,
-        kind: ReqKind,
-        rts: u32,
-        up: &mut U,
-    ) {
-        let _ = now;
+    fn heartbeat_response<U: UserPlane + ?Sized>(&mut self, kind: ReqKind, rts: u32, up: &mut U) {
         let ReqKind::Heartbeat(id) = kind else { return };
         if let Some(a) = self.assocs.get_mut(&id) {
             a.hb_seq = None;
@@ -951,23 +956,15 @@ impl Node {
         self.event(Event::AssociationUp { node_id, addr });
     }
 
-    fn association_update<U: UserPlane + ?Sized>(
-        &mut self,
-        _now: Instant,
-        peer: SocketAddr,
-        seq: u32,
-        r: &AssociationUpdateRequest<'_>,
-        _up: &mut U,
-    ) -> Reply {
+    fn association_update(&mut self, seq: u32, r: &AssociationUpdateRequest<'_>) -> Reply {
         let node_id = r.node_id.to_owned_id();
         let Some(&id) = self.assoc_by_node.get(&node_id) else {
             return Err(Rejection::cause(Cause::NO_ESTABLISHED_PFCP_ASSOCIATION));
         };
-        if let Some(a) = self.assocs.get_mut(&id) {
-            if r.cp_function_features.is_some() {
-                a.cp_features = r.cp_function_features;
-            }
-            let _ = peer;
+        if let Some(a) = self.assocs.get_mut(&id)
+            && r.cp_function_features.is_some()
+        {
+            a.cp_features = r.cp_function_features;
         }
         let msg = AssociationUpdateResponse {
             node_id: self.node_id,
@@ -980,7 +977,6 @@ impl Node {
 
     fn association_release<U: UserPlane + ?Sized>(
         &mut self,
-        _peer: SocketAddr,
         seq: u32,
         node_id: &NodeId<'_>,
         up: &mut U,
@@ -1032,7 +1028,6 @@ impl Node {
     fn establish<U: UserPlane + ?Sized>(
         &mut self,
         now: Instant,
-        _peer: SocketAddr,
         seq: u32,
         r: &SessionEstablishmentRequest<'_>,
         up: &mut U,
@@ -1702,7 +1697,6 @@ impl Node {
 
     fn report_answered<U: UserPlane + ?Sized>(
         &mut self,
-        _now: Instant,
         seid: u64,
         cause: Cause,
         update_bar: Option<&crate::codec::grouped::UpdateBar>,
@@ -1896,12 +1890,15 @@ impl Node {
         peer: SocketAddr,
         req_type: u8,
         msg: &Pfcp<'_>,
-        cache: bool,
+        cache: Option<u64>,
     ) {
         let Some(payload) = self.send(peer, msg) else {
             return;
         };
-        if cache && req_type != msg_type::HEARTBEAT_REQUEST && self.cfg.response_cache_max > 0 {
+        if let Some(req_hash) = cache
+            && req_type != msg_type::HEARTBEAT_REQUEST
+            && self.cfg.response_cache_max > 0
+        {
             while self.cache.len() >= self.cfg.response_cache_max {
                 match self.cache_order.pop_front() {
                     Some((_, a, s)) => {
@@ -1912,7 +1909,7 @@ impl Node {
             }
             if self
                 .cache
-                .insert((peer, msg.seq), (req_type, payload))
+                .insert((peer, msg.seq), (req_hash, payload))
                 .is_none()
             {
                 self.cache_order

@@ -1467,3 +1467,123 @@ fn oai_smf_requests_are_accepted() {
     let installs = b.up.installs;
     assert_eq!(installs, 2, "establishment and modification");
 }
+
+#[test]
+fn reused_sequence_number_with_new_content_is_a_new_request() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    // The SMF restarts and happens to reuse the sequence number of its
+    // last establishment for a deletion: not a duplicate.
+    let seq = b.seq;
+    let r = b.request(&sample::deletion_request(seq, seid));
+    let Message::SessionDeletionResponse(d) = &r.message else {
+        panic!("{r:?}")
+    };
+    assert_eq!(d.cause, Cause::REQUEST_ACCEPTED);
+    assert_eq!(b.node.session_count(), 0);
+    assert_eq!(b.node.stats().rx_duplicates, 0);
+}
+
+#[test]
+fn several_messages_in_one_datagram() {
+    let mut b = Bench::new();
+    b.associate();
+    let msgs = [
+        Pfcp::node(
+            b.next_seq(),
+            HeartbeatRequest {
+                recovery_time_stamp: SMF_RTS,
+            },
+        ),
+        sample::establishment_request(b.next_seq(), &params(1)),
+        sample::establishment_request(b.next_seq(), &params(2)),
+    ];
+    let mut bytes = Vec::new();
+    encode_batch(&msgs, &mut bytes).unwrap();
+    let smf = b.smf;
+    let out = b.raw_from(smf, &bytes);
+    assert_eq!(out.len(), 3);
+    assert!(matches!(
+        decode(&out[0].payload).message,
+        Message::HeartbeatResponse(_)
+    ));
+    assert_eq!(
+        est_response(&decode(&out[2].payload)).cause,
+        Cause::REQUEST_ACCEPTED
+    );
+    assert_eq!(b.node.session_count(), 2);
+}
+
+#[test]
+fn ipv6_ue_prefix_and_f_teid_are_chosen() {
+    let mut cfg = config();
+    cfg.gtpu[0].ipv6 = Some("2001:db8::1".parse().unwrap());
+    cfg.ue_pools.push(pfcp::UePool {
+        prefix: "2001:db8:100::".parse().unwrap(),
+        prefix_len: 48,
+        dnn: Some("internet".into()),
+        network_instance: None,
+        ue_prefix_len: 64,
+    });
+    let mut b = Bench::with(cfg);
+    b.associate();
+    let (_, mut r) = establishment(0, &params(1));
+    for pdr in &mut r.create_pdr {
+        pdr.pdi.ue_ip_address[0].choose_v6 = true;
+        if pdr.pdi.local_f_teid.is_some() {
+            pdr.pdi.local_f_teid = Some(FTeid::Choose {
+                v4: true,
+                v6: true,
+                choose_id: Some(1),
+            });
+        }
+    }
+    let seq = b.next_seq();
+    let resp = b.request(&with_body(seq, r));
+    let e = est_response(&resp);
+    assert_eq!(e.cause, Cause::REQUEST_ACCEPTED, "{e:?}");
+    let c = e.created_pdr.iter().find(|c| c.pdr_id == 1).unwrap();
+    let Some(FTeid::Assigned { ipv4, ipv6, .. }) = c.local_f_teid else {
+        panic!()
+    };
+    assert_eq!(
+        (ipv4, ipv6),
+        (Some(N3), Some("2001:db8::1".parse().unwrap()))
+    );
+    let ue = c.ue_ip_address.unwrap();
+    assert_eq!(ue.ipv6, Some("2001:db8:100::".parse().unwrap()));
+    assert!(ue.ipv4.is_some(), "dual stack");
+    let s = b.up.installed.values().next().unwrap();
+    assert_eq!(s.ue_ipv6(), Some(("2001:db8:100::".parse().unwrap(), 64)));
+    assert!(
+        s.pdr(2)
+            .unwrap()
+            .pdi
+            .ue_ip
+            .unwrap()
+            .contains("2001:db8:100::42".parse().unwrap())
+    );
+}
+
+#[test]
+fn zero_length_update_forwarding_parameters_is_accepted() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    // Update FAR 2 { FAR ID 2, Update Forwarding Parameters (empty) }.
+    let mut bytes = Vec::new();
+    sample::deletion_request(b.next_seq(), seid)
+        .encode(&mut bytes)
+        .unwrap();
+    bytes[1] = msg_type::SESSION_MODIFICATION_REQUEST;
+    bytes.extend_from_slice(&[0, 10, 0, 12, 0, 108, 0, 4, 0, 0, 0, 2, 0, 11, 0, 0]);
+    let len = u16::try_from(bytes.len() - 4).unwrap();
+    bytes[2..4].copy_from_slice(&len.to_be_bytes());
+    let smf = b.smf;
+    let out = b.raw_from(smf, &bytes);
+    assert_eq!(
+        mod_response(&decode(&out[0].payload)).cause,
+        Cause::REQUEST_ACCEPTED
+    );
+}

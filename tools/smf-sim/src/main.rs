@@ -207,6 +207,8 @@ struct Sim {
     usage: Usage,
     upf_requests: BTreeMap<&'static str, u64>,
     rx: Vec<u8>,
+    /// Whether the socket is in blocking mode (with a read timeout).
+    blocking: bool,
 }
 
 impl Sim {
@@ -237,6 +239,7 @@ impl Sim {
             usage: Usage::default(),
             upf_requests: BTreeMap::new(),
             rx: vec![0; 65_536],
+            blocking: true,
         })
     }
 
@@ -382,7 +385,13 @@ impl Sim {
                 );
                 self.deadlines.push_back((deadline, seq));
             }
-            self.receive(phase, &mut stats, &mut latencies)?;
+            // Wait for answers only when nothing more can be sent now.
+            let can_send = next < count
+                && self.outstanding.len() < self.args.window.max(1)
+                && (self.args.rate <= 0.0
+                    || start + Duration::from_secs_f64(next as f64 / self.args.rate)
+                        <= Instant::now());
+            self.receive(phase, !can_send, &mut stats, &mut latencies)?;
             // Retransmissions, in deadline order.
             let now = Instant::now();
             while let Some(&(at, seq)) = self.deadlines.front() {
@@ -430,13 +439,26 @@ impl Sim {
         Ok(stats)
     }
 
-    /// Read what is waiting (at most ~2 ms of blocking when idle).
+    /// Switch the socket between blocking (with a 2 ms timeout) and not,
+    /// with a syscall only when the mode changes.
+    fn set_blocking(&mut self, block: bool) -> Result<()> {
+        if self.blocking != block {
+            self.sock.set_nonblocking(!block)?;
+            self.blocking = block;
+        }
+        Ok(())
+    }
+
+    /// Read what is waiting. With `block`, wait (up to 2 ms) for the first
+    /// datagram, then drain the rest without waiting.
     fn receive(
         &mut self,
         phase: Phase,
+        block: bool,
         stats: &mut PhaseStats,
         latencies: &mut Vec<Duration>,
     ) -> Result<()> {
+        self.set_blocking(block)?;
         loop {
             let (n, from) = match self.sock.recv_from(&mut self.rx) {
                 Ok(x) => x,
@@ -447,18 +469,7 @@ impl Sim {
             };
             let data = self.rx[..n].to_vec();
             self.datagram(phase, from, &data, stats, latencies)?;
-            // Keep draining without blocking while datagrams are queued.
-            self.sock.set_nonblocking(true)?;
-            let more = self.sock.recv_from(&mut self.rx);
-            self.sock.set_nonblocking(false)?;
-            match more {
-                Ok((n, from)) => {
-                    let data = self.rx[..n].to_vec();
-                    self.datagram(phase, from, &data, stats, latencies)?;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(e).context("receiving"),
-            }
+            self.set_blocking(false)?;
         }
     }
 
@@ -634,7 +645,7 @@ impl Sim {
         };
         let mut lat = Vec::new();
         while Instant::now() < end {
-            self.receive(Phase::Establish, &mut dummy, &mut lat)?;
+            self.receive(Phase::Establish, true, &mut dummy, &mut lat)?;
         }
         Ok(())
     }

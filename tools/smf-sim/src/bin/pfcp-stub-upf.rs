@@ -39,6 +39,10 @@ struct Args {
     /// Print counters every this many seconds (0: never).
     #[arg(long, default_value_t = 0.0)]
     stats_every: f64,
+    /// Baseline: answer every request with a fixed, pre-encoded success
+    /// (only the header is read), to measure the socket path alone.
+    #[arg(long)]
+    canned: bool,
 }
 
 #[derive(Default)]
@@ -109,6 +113,9 @@ fn main() -> Result<()> {
     let end = (args.duration > 0.0).then(|| t0 + Duration::from_secs_f64(args.duration));
     let mut next_stats =
         (args.stats_every > 0.0).then(|| t0 + Duration::from_secs_f64(args.stats_every));
+    if args.canned {
+        return canned(&sock, node_ip, end);
+    }
     let mut read_timeout = None;
     loop {
         let now = Instant::now();
@@ -161,6 +168,96 @@ fn main() -> Result<()> {
             );
             next_stats = Some(Instant::now() + Duration::from_secs_f64(args.stats_every));
         }
+    }
+    Ok(())
+}
+
+/// Answer each request with a canned success of the right type, echoing
+/// the sequence number: the cost of the socket and a header parse only.
+fn canned(sock: &UdpSocket, node_ip: Ipv4Addr, end: Option<Instant>) -> Result<()> {
+    use pfcp::codec::ies::{Cause, FSeid, NodeId};
+    use pfcp::codec::message::{self as m, Header, Pfcp};
+    let node = NodeId::Ipv4(node_ip);
+    let mut seid: u64 = 0;
+    let mut buf = vec![0u8; 65_536];
+    let mut out = Vec::with_capacity(512);
+    sock.set_read_timeout(Some(Duration::from_millis(100)))?;
+    while end.is_none_or(|e| Instant::now() < e) {
+        let (n, from) = match sock.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e).context("receiving"),
+        };
+        let Ok((h, _)) = Header::parse(&buf[..n]) else {
+            continue;
+        };
+        seid += 1;
+        let msg: Pfcp<'_> = match h.msg_type {
+            m::msg_type::HEARTBEAT_REQUEST => Pfcp::node(
+                h.seq,
+                m::HeartbeatResponse {
+                    recovery_time_stamp: 1,
+                },
+            ),
+            m::msg_type::ASSOCIATION_SETUP_REQUEST => Pfcp::node(
+                h.seq,
+                m::AssociationSetupResponse {
+                    node_id: node,
+                    cause: Cause::REQUEST_ACCEPTED,
+                    recovery_time_stamp: 1,
+                    up_function_features: None,
+                    cp_function_features: None,
+                    user_plane_ip_resource_information: Vec::new(),
+                },
+            ),
+            m::msg_type::SESSION_ESTABLISHMENT_REQUEST => Pfcp::session(
+                seid,
+                h.seq,
+                m::SessionEstablishmentResponse {
+                    node_id: Some(node),
+                    cause: Cause::REQUEST_ACCEPTED,
+                    offending_ie: None,
+                    up_f_seid: Some(FSeid {
+                        seid,
+                        ipv4: Some(node_ip),
+                        ipv6: None,
+                    }),
+                    created_pdr: Vec::new(),
+                    failed_rule_id: None,
+                },
+            ),
+            m::msg_type::SESSION_MODIFICATION_REQUEST => Pfcp::session(
+                seid,
+                h.seq,
+                m::SessionModificationResponse {
+                    cause: Cause::REQUEST_ACCEPTED,
+                    offending_ie: None,
+                    created_pdr: Vec::new(),
+                    usage_report: Vec::new(),
+                    failed_rule_id: None,
+                },
+            ),
+            m::msg_type::SESSION_DELETION_REQUEST => Pfcp::session(
+                seid,
+                h.seq,
+                m::SessionDeletionResponse {
+                    cause: Cause::REQUEST_ACCEPTED,
+                    offending_ie: None,
+                    usage_report: Vec::new(),
+                },
+            ),
+            _ => continue,
+        };
+        out.clear();
+        msg.encode(&mut out)?;
+        sock.send_to(&out, from).context("sending")?;
     }
     Ok(())
 }
