@@ -299,8 +299,8 @@ pub struct Node {
     requests: HashMap<u32, Outstanding>,
     next_seq: u32,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
-    /// (peer, sequence number) → (hash of the request, answer).
-    cache: HashMap<(SocketAddr, u32), (u64, Vec<u8>)>,
+    /// (peer, sequence number) → (hash of the request, answer, expiry).
+    cache: HashMap<(SocketAddr, u32), (u64, Vec<u8>, Instant)>,
     hasher: foldhash::fast::RandomState,
     cache_order: VecDeque<(Instant, SocketAddr, u32)>,
     tx: VecDeque<Transmit>,
@@ -419,8 +419,8 @@ impl Node {
             if at > now {
                 break;
             }
-            if let Some((_, addr, seq)) = self.cache_order.pop_front() {
-                self.cache.remove(&(addr, seq));
+            if let Some((at, addr, seq)) = self.cache_order.pop_front() {
+                self.expire(at, addr, seq);
             }
         }
         while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
@@ -706,7 +706,7 @@ impl Node {
         let t = m.message.msg_type();
         self.stats.rx[usize::from(t)] += 1;
         if msg_type::is_request(t)
-            && let Some((h, bytes)) = self.cache.get(&(peer, m.seq))
+            && let Some((h, bytes, _)) = self.cache.get(&(peer, m.seq))
             && *h == req_hash
         {
             self.stats.rx_duplicates += 1;
@@ -1901,20 +1901,26 @@ impl Node {
         {
             while self.cache.len() >= self.cfg.response_cache_max {
                 match self.cache_order.pop_front() {
-                    Some((_, a, s)) => {
-                        self.cache.remove(&(a, s));
-                    }
+                    Some((at, a, s)) => self.expire(at, a, s),
                     None => break,
                 }
             }
-            if self
-                .cache
-                .insert((peer, msg.seq), (req_hash, payload))
-                .is_none()
-            {
-                self.cache_order
-                    .push_back((now + self.cfg.response_cache_ttl, peer, msg.seq));
-            }
+            let expires = now + self.cfg.response_cache_ttl;
+            self.cache
+                .insert((peer, msg.seq), (req_hash, payload, expires));
+            self.cache_order.push_back((expires, peer, msg.seq));
+        }
+    }
+
+    /// Drop a cached answer unless it was replaced since (by a new
+    /// request that reused the sequence number).
+    fn expire(&mut self, at: Instant, addr: SocketAddr, seq: u32) {
+        if self
+            .cache
+            .get(&(addr, seq))
+            .is_some_and(|(_, _, e)| *e == at)
+        {
+            self.cache.remove(&(addr, seq));
         }
     }
 
