@@ -698,15 +698,13 @@ impl<'r> Builder<'r> {
             far.bar_id = Some(b);
         }
         if let Some(p) = &u.update_forwarding_parameters {
-            if p.redirect_information
-                || p.forwarding_policy
-                || p.header_enrichment
-                || p.linked_traffic_endpoint_id
-            {
-                return Err(
-                    Rejection::ie(Cause::SERVICE_NOT_SUPPORTED, unsupported_fp_ie(p)).on(rule),
-                );
-            }
+            unsupported_forwarding(
+                p.redirect_information,
+                p.forwarding_policy,
+                p.header_enrichment,
+                p.linked_traffic_endpoint_id,
+            )
+            .map_err(|r| r.on(rule))?;
             let old_ohc = far
                 .forwarding
                 .as_ref()
@@ -1064,22 +1062,12 @@ impl<'r> Builder<'r> {
     }
 
     fn forwarding(&mut self, fp: &g::ForwardingParameters<'_>) -> Result<Forwarding, Rejection> {
-        if fp.redirect_information
-            || fp.forwarding_policy
-            || fp.header_enrichment
-            || fp.linked_traffic_endpoint_id
-        {
-            let ie = if fp.redirect_information {
-                t::REDIRECT_INFORMATION
-            } else if fp.forwarding_policy {
-                t::FORWARDING_POLICY
-            } else if fp.header_enrichment {
-                t::HEADER_ENRICHMENT
-            } else {
-                t::TRAFFIC_ENDPOINT_ID
-            };
-            return Err(Rejection::ie(Cause::SERVICE_NOT_SUPPORTED, ie));
-        }
+        unsupported_forwarding(
+            fp.redirect_information,
+            fp.forwarding_policy,
+            fp.header_enrichment,
+            fp.linked_traffic_endpoint_id,
+        )?;
         if !fp.destination_interface.is_known() {
             return Err(Rejection::ie(
                 Cause::MANDATORY_IE_INCORRECT,
@@ -1099,16 +1087,25 @@ impl<'r> Builder<'r> {
     }
 }
 
-fn unsupported_fp_ie(p: &g::UpdateForwardingParameters<'_>) -> u16 {
-    if p.redirect_information {
+/// Forwarding parameters we do not implement: cause 76 naming the first.
+fn unsupported_forwarding(
+    redirect: bool,
+    policy: bool,
+    enrichment: bool,
+    linked_endpoint: bool,
+) -> Result<(), Rejection> {
+    let ie = if redirect {
         t::REDIRECT_INFORMATION
-    } else if p.forwarding_policy {
+    } else if policy {
         t::FORWARDING_POLICY
-    } else if p.header_enrichment {
+    } else if enrichment {
         t::HEADER_ENRICHMENT
-    } else {
+    } else if linked_endpoint {
         t::TRAFFIC_ENDPOINT_ID
-    }
+    } else {
+        return Ok(());
+    };
+    Err(Rejection::ie(Cause::SERVICE_NOT_SUPPORTED, ie))
 }
 
 fn unsupported_pdr(

@@ -2,6 +2,8 @@
 //! fuzz targets' checks, on stable: every input the fuzzer kept (and every
 //! crash it once found) stays a regression test.
 
+mod common;
+
 include!("../fuzz/checks.rs");
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
@@ -82,33 +84,10 @@ fn write_seed_corpus() {
         enc(&sample::deletion_request(6, 1)),
         enc(&sample::report_request(7, 1)),
     ];
-    let oai = {
-        let pcap = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/pfcp-oai-smf-lifecycle.pcap"
-        ))
-        .unwrap();
-        // pcapng: take the UDP payloads to or from port 8805.
-        let mut v = Vec::new();
-        let le32 = |b: &[u8]| u32::from_le_bytes(b[..4].try_into().unwrap()) as usize;
-        let mut i = 0;
-        while i + 12 <= pcap.len() {
-            let (t, l) = (le32(&pcap[i..]), le32(&pcap[i + 4..]));
-            if t == 6 {
-                let body = &pcap[i + 8..i + l - 4];
-                let f = &body[20..20 + le32(&body[12..])];
-                if f.len() > 42 && f[12..14] == [8, 0] && f[23] == 17 {
-                    let ihl = usize::from(f[14] & 15) * 4;
-                    let udp = &f[14 + ihl..];
-                    if udp[0..2] == [0x22, 0x65] || udp[2..4] == [0x22, 0x65] {
-                        v.push(udp[8..].to_vec());
-                    }
-                }
-            }
-            i += l;
-        }
-        v
-    };
+    let oai: Vec<Vec<u8>> = common::oai_capture()
+        .into_iter()
+        .map(|d| d.payload)
+        .collect();
     std::fs::create_dir_all(root.join("decode")).unwrap();
     std::fs::create_dir_all(root.join("node")).unwrap();
     for (i, m) in msgs.iter().chain(oai.iter()).enumerate() {
