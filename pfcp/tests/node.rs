@@ -503,10 +503,15 @@ fn path_switch_with_sndem_sends_end_marker_to_old_gnb() {
         .outer_header_creation
         .unwrap();
     assert_eq!((ohc.teid, ohc.ipv4), (Some(0x300), Some(gnb2)));
-    // Without SNDEM: no End Marker.
+    // Without SNDEM: no End Marker. DROBU: the buffer is dropped.
     let seq = b.next_seq();
-    b.request(&sample::path_switch_request(seq, seid, 0x400, GNB, false));
+    let mut m = sample::path_switch_request(seq, seid, 0x400, GNB, false);
+    if let Message::SessionModificationRequest(r) = &mut m.message {
+        r.pfcpsmreq_flags = Some(PfcpsmReqFlags::DROBU);
+    }
+    b.request(&m);
     assert_eq!(b.up.end_markers.len(), 1);
+    assert_eq!(b.up.dropped_buffers, [seid]);
 }
 
 #[test]
