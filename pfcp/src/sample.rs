@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use crate::codec::SmallVec;
 use crate::codec::grouped::{
     CreateFar, CreatePdr, CreateQer, CreateUrr, CreatedPdr, ForwardingParameters, Pdi, QueryUrr,
-    UpdateFar, UpdateForwardingParameters, UsageReport,
+    UpdateFar, UpdateForwardingParameters, UpdateUrr, UsageReport,
 };
 #[allow(clippy::wildcard_imports)]
 use crate::codec::ies::*;
@@ -198,6 +198,37 @@ pub fn urr(id: u32, period_s: Option<u32>, volume_threshold: Option<u64>) -> Cre
             dl: None,
         }),
         volume_quota: None,
+        time_threshold: None,
+        time_quota: None,
+        quota_holding_time: None,
+        dropped_dl_traffic_threshold: false,
+        monitoring_time: None,
+        subsequent_volume_threshold: None,
+        subsequent_time_threshold: None,
+        subsequent_volume_quota: None,
+        subsequent_time_quota: None,
+        inactivity_detection_time: None,
+        linked_urr_ids: SmallVec::new(),
+        measurement_information: None,
+        far_id_for_quota_action: None,
+    }
+}
+
+/// An Update URR that only provides a new volume quota (the usual
+/// answer to a VOLQU report).
+#[must_use]
+pub fn quota_update(urr_id: u32, total_bytes: u64) -> UpdateUrr {
+    UpdateUrr {
+        urr_id,
+        measurement_method: None,
+        reporting_triggers: None,
+        measurement_period: None,
+        volume_threshold: None,
+        volume_quota: Some(Volume {
+            total: Some(total_bytes),
+            ul: None,
+            dl: None,
+        }),
         time_threshold: None,
         time_quota: None,
         quota_holding_time: None,

@@ -127,29 +127,8 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
         deactivation_time: false,
     }];
     modify.update_urr = vec![UpdateUrr {
-        urr_id: 1,
-        measurement_method: None,
         reporting_triggers: Some(ReportingTriggers::VOLQU),
-        measurement_period: None,
-        volume_threshold: None,
-        volume_quota: Some(Volume {
-            total: Some(1 << 30),
-            ul: None,
-            dl: None,
-        }),
-        time_threshold: None,
-        time_quota: None,
-        quota_holding_time: None,
-        dropped_dl_traffic_threshold: false,
-        monitoring_time: None,
-        subsequent_volume_threshold: None,
-        subsequent_time_threshold: None,
-        subsequent_volume_quota: None,
-        subsequent_time_quota: None,
-        inactivity_detection_time: None,
-        linked_urr_ids: SmallVec::new(),
-        measurement_information: None,
-        far_id_for_quota_action: None,
+        ..sample::quota_update(1, 1 << 30)
     }];
     modify.update_qer = vec![UpdateQer {
         qer_id: 1,

@@ -1292,31 +1292,7 @@ fn time_threshold_and_volume_quota() {
     assert!(b.up.installed[&seid].urr(2).unwrap().quota_exhausted);
     // A new quota from the SMF lifts it.
     let mut m = sample::empty_modification();
-    m.update_urr = vec![UpdateUrr {
-        urr_id: 2,
-        measurement_method: None,
-        reporting_triggers: None,
-        measurement_period: None,
-        volume_threshold: None,
-        volume_quota: Some(Volume {
-            total: Some(5000),
-            ul: None,
-            dl: None,
-        }),
-        time_threshold: None,
-        time_quota: None,
-        quota_holding_time: None,
-        dropped_dl_traffic_threshold: false,
-        monitoring_time: None,
-        subsequent_volume_threshold: None,
-        subsequent_time_threshold: None,
-        subsequent_volume_quota: None,
-        subsequent_time_quota: None,
-        inactivity_detection_time: None,
-        linked_urr_ids: SmallVec::new(),
-        measurement_information: None,
-        far_id_for_quota_action: None,
-    }];
+    m.update_urr = vec![sample::quota_update(2, 5000)];
     let seq = b.next_seq();
     b.request(&Pfcp::session(seid, seq, m));
     assert!(!b.up.installed[&seid].urr(2).unwrap().quota_exhausted);
