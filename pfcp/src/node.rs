@@ -1,0 +1,2019 @@
+//! The sans-IO PFCP node (quinn-proto style) that sits behind the UPF's N4
+//! socket: the control thread passes in datagrams ([`Node::handle`]) and
+//! time ([`Node::handle_timeout`]), and takes out datagrams to send
+//! ([`Node::poll_transmit`]), the next wake-up ([`Node::poll_timeout`]) and
+//! events ([`Node::poll_event`]). It keeps the associations (setup, update,
+//! release both ways, heartbeats, restart and failure detection), answers
+//! duplicates from a response cache, retransmits its own requests (T1/N1),
+//! runs the session state machine and the usage reporting. The user plane
+//! is reached only through [`UserPlane`].
+//!
+//! Usage reporting: the node owns thresholds, quotas and timers. Every
+//! `usage_poll_interval` it reads the counters of URRs with volume
+//! triggers through [`UserPlane::usage`] (a tenth of those sessions per
+//! tenth of the interval); time triggers (periodic, time threshold, time
+//! quota) run on its own timers. When a quota is used up the node sets
+//! [`crate::rules::Urr::quota_exhausted`] and re-installs the session so
+//! that the user plane stops that traffic.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::hash::BuildHasher;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime};
+
+use smallvec::SmallVec;
+
+use crate::HashMap;
+
+use crate::codec::grouped::{DownlinkDataReport, ErrorIndicationReport, UsageReport};
+use crate::codec::ies::{
+    Cause, CpFunctionFeatures, DownlinkDataServiceInformation, FSeid, FTeid, Name, NodeId,
+    NodeIdBuf, NodeReportType, PfcpAssociationReleaseRequest, PfcpsmReqFlags, PfcpsrRspFlags,
+    RemoteGtpuPeer, ReportType, ReportingTriggers, UsageReportTrigger, encode_labels,
+};
+use crate::codec::message::{
+    AssociationReleaseResponse, AssociationSetupRequest, AssociationSetupResponse,
+    AssociationUpdateRequest, AssociationUpdateResponse, HeartbeatRequest, HeartbeatResponse,
+    Message, MessageError, NodeReportRequest, Pfcp, SessionDeletionResponse,
+    SessionEstablishmentRequest, SessionEstablishmentResponse, SessionModificationRequest,
+    SessionModificationResponse, SessionReportRequest, VersionNotSupportedResponse, msg_type,
+};
+use crate::codec::{ErrorKind, grouped::UserPlanePathReport, ie_type as t};
+use crate::config::{Config, ConfigError};
+use crate::rules::{LocalFTeid, RuleRef, Session};
+use crate::session::{self, Builder, Rejection, Resources};
+use crate::usage::{Clock, UrrState, ntp_seconds, secs};
+use crate::user_plane::{UpError, UsageSample, UserPlane};
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub dst: SocketAddr,
+    pub payload: Vec<u8>,
+}
+
+/// What happened, for the control thread's logs, /status and metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A PFCP association was set up (by the SMF or by us).
+    AssociationUp {
+        node_id: NodeIdBuf,
+        addr: SocketAddr,
+    },
+    /// An association ended; its sessions were removed from the user plane.
+    AssociationDown {
+        node_id: NodeIdBuf,
+        reason: DownReason,
+        sessions_removed: usize,
+    },
+    /// The node removed a session on its own (not a Deletion Request).
+    SessionRemoved { seid: u64, reason: RemoveReason },
+    /// One of our requests got no answer after N1 retransmissions.
+    RequestTimedOut {
+        dst: SocketAddr,
+        msg_type: u8,
+        seid: Option<u64>,
+    },
+    /// A request was answered with a rejection cause.
+    Rejected {
+        peer: SocketAddr,
+        msg_type: u8,
+        cause: Cause,
+        offending_ie: Option<u16>,
+    },
+    /// The user plane refused a re-install the node needed (quota
+    /// exhausted, BAR update from a Session Report Response).
+    UserPlaneError { seid: u64, error: UpError },
+}
+
+/// Why an association ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownReason {
+    /// The SMF sent an Association Release Request.
+    ReleasedByPeer,
+    /// The SMF's Recovery Time Stamp changed (TS 29.244 §6.2.6.2.2 / §19A).
+    PeerRestarted,
+    /// N1 heartbeats went unanswered.
+    HeartbeatTimeout,
+}
+
+/// Why the node removed a session on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveReason {
+    /// The SMF answered a Session Report Request with cause 65.
+    UnknownAtSmf,
+    /// Replaced by an establishment with RESTI for the same CP F-SEID.
+    Restored,
+}
+
+/// Message direction, for counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Rx,
+    Tx,
+}
+
+/// Counters for /metrics.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    rx: [u64; 64],
+    tx: [u64; 64],
+    /// Datagrams from addresses outside the allowlist (dropped).
+    pub rx_not_allowed: u64,
+    /// Datagrams that did not decode (answered with a cause when possible).
+    pub rx_malformed: u64,
+    /// Requests answered from the response cache.
+    pub rx_duplicates: u64,
+    /// Responses matching no request of ours.
+    pub rx_unexpected: u64,
+    /// Requests with a PFCP version other than 1.
+    pub rx_bad_version: u64,
+    /// Requests answered with a rejection cause.
+    pub rejected: u64,
+    /// Our requests sent again after T1.
+    pub retransmissions: u64,
+    /// Our requests abandoned after N1 retransmissions.
+    pub request_timeouts: u64,
+    /// Events dropped because the queue was full.
+    pub events_dropped: u64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            rx: [0; 64],
+            tx: [0; 64],
+            rx_not_allowed: 0,
+            rx_malformed: 0,
+            rx_duplicates: 0,
+            rx_unexpected: 0,
+            rx_bad_version: 0,
+            rejected: 0,
+            retransmissions: 0,
+            request_timeouts: 0,
+            events_dropped: 0,
+        }
+    }
+}
+
+impl Stats {
+    /// Messages by type name and direction (non-zero counts only), for
+    /// `upf_pfcp_messages_total{type,direction}`.
+    pub fn messages(&self) -> impl Iterator<Item = (&'static str, Direction, u64)> + '_ {
+        let rx = self
+            .rx
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i, Direction::Rx, *n));
+        let tx = self
+            .tx
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i, Direction::Tx, *n));
+        rx.chain(tx).filter(|(_, _, n)| *n > 0).map(|(i, d, n)| {
+            #[allow(clippy::cast_possible_truncation)]
+            (msg_type::name(i as u8), d, n)
+        })
+    }
+    /// Count of one message type in one direction.
+    #[must_use]
+    pub fn count(&self, msg_type: u8, dir: Direction) -> u64 {
+        let a = if dir == Direction::Rx {
+            &self.rx
+        } else {
+            &self.tx
+        };
+        a.get(usize::from(msg_type)).copied().unwrap_or(0)
+    }
+}
+
+/// An association, for /status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssociationInfo {
+    pub node_id: NodeIdBuf,
+    pub addr: SocketAddr,
+    /// The SMF's Recovery Time Stamp (NTP seconds).
+    pub peer_recovery_time_stamp: u32,
+    pub since: SystemTime,
+    pub sessions: usize,
+    /// Heartbeats sent without an answer so far.
+    pub heartbeat_misses: u32,
+}
+
+/// Resources in use, for /status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceUsage {
+    pub sessions: usize,
+    pub teids_used: u64,
+    /// (pool, used, size)
+    pub ue_pools: Vec<(String, u64, u64)>,
+}
+
+const EVENT_QUEUE_MAX: usize = 10_000;
+const PFCP_PORT: u16 = 8805;
+
+struct Association {
+    node_id: NodeIdBuf,
+    addr: SocketAddr,
+    /// The SMF's Recovery Time Stamp from its Association Setup, and from
+    /// its heartbeats (learned from the first one).
+    peer_recovery: u32,
+    peer_hb_recovery: Option<u32>,
+    since: SystemTime,
+    hb_due: Instant,
+    hb_seq: Option<u32>,
+    hb_misses: u32,
+    sessions: usize,
+    #[allow(dead_code)]
+    cp_features: Option<CpFunctionFeatures>,
+}
+
+struct SessionCtx {
+    rules: Session,
+    assoc: u32,
+    choose_ids: SmallVec<[(u8, LocalFTeid); 2]>,
+    urrs: Vec<UrrState>,
+    /// A Downlink Data Report was sent and the SMF has not modified the
+    /// session since: do not report again.
+    dl_reported: bool,
+    /// In the volume-polling list.
+    watched: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReqKind {
+    Heartbeat(u32),
+    AssociationSetup,
+    AssociationUpdate(u32),
+    NodeReport,
+    SessionReport(u64),
+}
+
+struct Outstanding {
+    dst: SocketAddr,
+    payload: Vec<u8>,
+    msg_type: u8,
+    kind: ReqKind,
+    deadline: Instant,
+    retries: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Request(u32),
+    Heartbeat(u32),
+    Periodic {
+        seid: u64,
+        urr: u32,
+        generation: u32,
+    },
+    TimeThreshold {
+        seid: u64,
+        urr: u32,
+        generation: u32,
+    },
+    TimeQuota {
+        seid: u64,
+        urr: u32,
+        generation: u32,
+    },
+}
+
+/// The PFCP node of the UPF.
+pub struct Node {
+    cfg: Config,
+    /// Our Node ID as sent (an FQDN's labels are leaked once per node).
+    node_id: NodeId<'static>,
+    clock: Clock,
+    recovery: u32,
+    res: Resources,
+    sessions: HashMap<u64, SessionCtx>,
+    /// (association, CP SEID) → our SEID.
+    by_cp: HashMap<(u32, u64), u64>,
+    next_seid: u64,
+    assocs: HashMap<u32, Association>,
+    assoc_by_node: HashMap<NodeIdBuf, u32>,
+    assoc_by_ip: HashMap<IpAddr, u32>,
+    next_assoc: u32,
+    requests: HashMap<u32, Outstanding>,
+    next_seq: u32,
+    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    /// (peer, sequence number) → (hash of the request, answer, expiry).
+    cache: HashMap<(SocketAddr, u32), (u64, Vec<u8>, Instant)>,
+    hasher: foldhash::fast::RandomState,
+    cache_order: VecDeque<(Instant, SocketAddr, u32)>,
+    tx: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+    /// Sessions whose URRs have volume triggers, polled round-robin.
+    watch: Vec<u64>,
+    watch_cursor: usize,
+    next_usage_tick: Option<Instant>,
+    samples: Vec<UsageSample>,
+    /// Encoding scratch buffer.
+    enc: Vec<u8>,
+}
+
+type Reply = Result<Pfcp<'static>, Rejection>;
+
+impl Node {
+    /// A node with no association. `now` and `wall` anchor the node's
+    /// clock: time stamps in reports are `wall + (t - now)`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when the configuration is not usable.
+    pub fn new(cfg: Config, now: Instant, wall: SystemTime) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        let node_id = match &cfg.node_id {
+            NodeIdBuf::Ipv4(a) => NodeId::Ipv4(*a),
+            NodeIdBuf::Ipv6(a) => NodeId::Ipv6(*a),
+            NodeIdBuf::Fqdn(f) => {
+                NodeId::Fqdn(Name(Box::leak(encode_labels(f).into_boxed_slice())))
+            }
+        };
+        Ok(Self {
+            node_id,
+            recovery: ntp_seconds(cfg.recovery_time_stamp),
+            res: Resources::new(&cfg),
+            cfg,
+            clock: Clock::new(now, wall),
+            sessions: HashMap::default(),
+            by_cp: HashMap::default(),
+            next_seid: 1,
+            assocs: HashMap::default(),
+            assoc_by_node: HashMap::default(),
+            assoc_by_ip: HashMap::default(),
+            next_assoc: 1,
+            requests: HashMap::default(),
+            next_seq: 1,
+            timers: BinaryHeap::new(),
+            cache: HashMap::default(),
+            hasher: foldhash::fast::RandomState::default(),
+            cache_order: VecDeque::new(),
+            tx: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            watch: Vec::new(),
+            watch_cursor: 0,
+            next_usage_tick: None,
+            samples: Vec::new(),
+            enc: Vec::with_capacity(4096),
+        })
+    }
+
+    // ---- the sans-IO interface ---------------------------------------------------------
+
+    /// Process one datagram received from `peer`.
+    pub fn handle<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        datagram: &[u8],
+        up: &mut U,
+    ) {
+        if !self.cfg.allowed_peers.is_empty() && !self.cfg.allowed_peers.contains(&peer.ip()) {
+            self.stats.rx_not_allowed += 1;
+            return;
+        }
+        let mut rest = datagram;
+        while !rest.is_empty() {
+            match Pfcp::decode(rest) {
+                Ok((m, next)) => {
+                    // A retransmitted request is byte-identical: its hash
+                    // tells a duplicate from a new request that reuses the
+                    // sequence number (an SMF that restarted, say).
+                    let raw = &rest[..rest.len() - next.len()];
+                    let hash = self.hasher.hash_one(raw);
+                    self.dispatch(now, peer, m, hash, up);
+                    rest = next;
+                }
+                Err(e) => {
+                    self.malformed(now, peer, e);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.tx.pop_front()
+    }
+
+    /// When [`Node::handle_timeout`] should be called next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let timers = self.timers.peek().map(|Reverse((at, _))| *at);
+        let cache = self.cache_order.front().map(|(at, _, _)| *at);
+        [timers, cache, self.next_usage_tick]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Run what is due at `now`: retransmissions, heartbeats, usage
+    /// polling and time-based reports, cache expiry.
+    pub fn handle_timeout<U: UserPlane + ?Sized>(&mut self, now: Instant, up: &mut U) {
+        while let Some(&(at, _, _)) = self.cache_order.front() {
+            if at > now {
+                break;
+            }
+            if let Some((at, addr, seq)) = self.cache_order.pop_front() {
+                self.expire(at, addr, seq);
+            }
+        }
+        while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            self.fire(now, at, timer, up);
+        }
+        if self.next_usage_tick.is_some_and(|t| t <= now) {
+            self.usage_tick(now, up);
+        }
+    }
+
+    /// The next event for the control thread.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ---- hooks for the control thread ----------------------------------------------------
+
+    /// Set up an association with an SMF at `addr` ourselves (UPF-initiated
+    /// Association Setup, retransmitted on T1).
+    pub fn associate(&mut self, now: Instant, addr: SocketAddr) {
+        let msg = AssociationSetupRequest {
+            node_id: self.node_id,
+            recovery_time_stamp: self.recovery,
+            up_function_features: Some(self.cfg.features),
+            cp_function_features: None,
+            user_plane_ip_resource_information: Vec::new(),
+        };
+        self.request(now, addr, Pfcp::node(0, msg), ReqKind::AssociationSetup);
+    }
+
+    /// Ask the SMF to release the association (Association Update Request
+    /// with SARR, TS 29.244 §6.2.7.2); the SMF then deletes the sessions
+    /// and sends an Association Release Request.
+    pub fn request_release(&mut self, now: Instant, node_id: &NodeIdBuf) -> bool {
+        let Some(&id) = self.assoc_by_node.get(node_id) else {
+            return false;
+        };
+        let Some(addr) = self.assocs.get(&id).map(|a| a.addr) else {
+            return false;
+        };
+        let msg = AssociationUpdateRequest {
+            node_id: self.node_id,
+            up_function_features: None,
+            cp_function_features: None,
+            association_release_request: Some(PfcpAssociationReleaseRequest::SARR),
+            graceful_release_period: None,
+            user_plane_ip_resource_information: Vec::new(),
+            pfcpaureq_flags: None,
+        };
+        self.request(
+            now,
+            addr,
+            Pfcp::node(0, msg),
+            ReqKind::AssociationUpdate(id),
+        );
+        true
+    }
+
+    /// The user plane buffered the first downlink packet of a session
+    /// whose FAR has NOCP: send a Session Report Request with a Downlink
+    /// Data Report (once, until the SMF modifies the session). Returns
+    /// whether a report was sent.
+    pub fn downlink_data(&mut self, now: Instant, seid: u64, pdr_id: u16, qfi: Option<u8>) -> bool {
+        let Some(ctx) = self.sessions.get_mut(&seid) else {
+            return false;
+        };
+        if ctx.dl_reported || ctx.rules.pdr(pdr_id).is_none() {
+            return false;
+        }
+        let notify = ctx
+            .rules
+            .pdr(pdr_id)
+            .and_then(|p| ctx.rules.far(p.far_id))
+            .is_some_and(super::rules::Far::notifies_cp);
+        if !notify {
+            return false;
+        }
+        ctx.dl_reported = true;
+        let report = SessionReportRequest {
+            report_type: ReportType::DLDR,
+            downlink_data_report: Some(DownlinkDataReport {
+                pdr_ids: SmallVec::from_elem(pdr_id, 1),
+                downlink_data_service_information: qfi
+                    .map(|q| {
+                        SmallVec::from_elem(
+                            DownlinkDataServiceInformation {
+                                ppi: None,
+                                qfi: Some(q),
+                            },
+                            1,
+                        )
+                    })
+                    .unwrap_or_default(),
+            }),
+            usage_report: Vec::new(),
+            error_indication_report: None,
+            pfcpsrreq_flags: None,
+            old_cp_f_seid: None,
+        };
+        self.send_report(now, seid, report);
+        true
+    }
+
+    /// A GTP-U Error Indication came from `peer` for `teid` (our downlink
+    /// tunnel to it is gone): report it to the SMF of each session that
+    /// forwards there (Session Report Request with ERIR). Returns how many
+    /// sessions were reported.
+    pub fn error_indication(&mut self, now: Instant, peer: IpAddr, teid: u32) -> usize {
+        let hits: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, c)| {
+                c.rules.fars.iter().any(|f| {
+                    f.forwarding
+                        .as_ref()
+                        .and_then(|x| x.outer_header_creation)
+                        .is_some_and(|o| {
+                            o.teid == Some(teid)
+                                && (o.ipv4.map(IpAddr::V4) == Some(peer)
+                                    || o.ipv6.map(IpAddr::V6) == Some(peer))
+                        })
+                })
+            })
+            .map(|(s, _)| *s)
+            .collect();
+        let (ipv4, ipv6) = match peer {
+            IpAddr::V4(a) => (Some(a), None),
+            IpAddr::V6(a) => (None, Some(a)),
+        };
+        for seid in &hits {
+            let report = SessionReportRequest {
+                report_type: ReportType::ERIR,
+                downlink_data_report: None,
+                usage_report: Vec::new(),
+                error_indication_report: Some(ErrorIndicationReport {
+                    remote_f_teids: vec![FTeid::Assigned { teid, ipv4, ipv6 }],
+                }),
+                pfcpsrreq_flags: None,
+                old_cp_f_seid: None,
+            };
+            self.send_report(now, *seid, report);
+        }
+        hits.len()
+    }
+
+    /// GTP-U paths to these peers failed (echo timeouts): tell every
+    /// associated SMF (Node Report Request, User Plane Path Failure).
+    pub fn path_failure(&mut self, now: Instant, peers: &[IpAddr]) {
+        let remote: Vec<RemoteGtpuPeer<'static>> = peers
+            .iter()
+            .map(|p| match p {
+                IpAddr::V4(a) => RemoteGtpuPeer {
+                    ipv4: Some(*a),
+                    ..RemoteGtpuPeer::default()
+                },
+                IpAddr::V6(a) => RemoteGtpuPeer {
+                    ipv6: Some(*a),
+                    ..RemoteGtpuPeer::default()
+                },
+            })
+            .collect();
+        let addrs: Vec<SocketAddr> = self.assocs.values().map(|a| a.addr).collect();
+        for addr in addrs {
+            let msg = NodeReportRequest {
+                node_id: self.node_id,
+                node_report_type: NodeReportType::UPFR,
+                user_plane_path_failure_report: Some(UserPlanePathReport {
+                    remote_gtpu_peers: remote.clone(),
+                }),
+                user_plane_path_recovery_report: None,
+            };
+            self.request(now, addr, Pfcp::node(0, msg), ReqKind::NodeReport);
+        }
+    }
+
+    /// Read the session's counters now and report thresholds or quotas
+    /// that were reached (e.g. when the user plane saw a quota run out
+    /// before the next poll).
+    pub fn check_usage<U: UserPlane + ?Sized>(&mut self, now: Instant, seid: u64, up: &mut U) {
+        self.poll_volume(now, seid, up);
+    }
+
+    // ---- inspection --------------------------------------------------------------------------
+
+    #[must_use]
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+    /// Associations, for /status.
+    #[must_use]
+    pub fn associations(&self) -> Vec<AssociationInfo> {
+        let mut v: Vec<_> = self
+            .assocs
+            .values()
+            .map(|a| AssociationInfo {
+                node_id: a.node_id.clone(),
+                addr: a.addr,
+                peer_recovery_time_stamp: a.peer_recovery,
+                since: a.since,
+                sessions: a.sessions,
+                heartbeat_misses: a.hb_misses,
+            })
+            .collect();
+        v.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+        v
+    }
+    /// All sessions' rule sets.
+    pub fn sessions(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values().map(|c| &c.rules)
+    }
+    #[must_use]
+    pub fn session(&self, seid: u64) -> Option<&Session> {
+        self.sessions.get(&seid).map(|c| &c.rules)
+    }
+    #[must_use]
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+    /// TEIDs and UE addresses in use.
+    #[must_use]
+    pub fn resource_usage(&self) -> ResourceUsage {
+        let (teids_used, ue_pools) = self.res.usage();
+        ResourceUsage {
+            sessions: self.sessions.len(),
+            teids_used,
+            ue_pools,
+        }
+    }
+    /// Our Recovery Time Stamp (NTP seconds).
+    #[must_use]
+    pub fn recovery_time_stamp(&self) -> u32 {
+        self.recovery
+    }
+
+    // ---- receiving ---------------------------------------------------------------------------
+
+    fn malformed(&mut self, now: Instant, peer: SocketAddr, e: MessageError) {
+        self.stats.rx_malformed += 1;
+        let Some(h) = e.header else { return };
+        if !msg_type::is_request(h.msg_type) {
+            return;
+        }
+        match e.error.kind {
+            ErrorKind::UnsupportedVersion(_) => {
+                self.stats.rx_bad_version += 1;
+                self.send(peer, &Pfcp::node(h.seq, VersionNotSupportedResponse {}));
+            }
+            ErrorKind::UnknownMessageType(_)
+            | ErrorKind::InvalidSeidFlag
+            | ErrorKind::TruncatedHeader => {}
+            _ => {
+                let rej = Rejection {
+                    cause: e.error.cause(),
+                    offending_ie: e.error.ie,
+                    failed_rule: None,
+                };
+                // A session request's answer goes to the SMF's SEID, which
+                // we know when the header names one of our sessions.
+                let cp_seid = h
+                    .seid
+                    .and_then(|s| self.sessions.get(&s))
+                    .map_or(0, |c| c.rules.cp_f_seid.seid);
+                if let Some(reply) = self.rejection(h.msg_type, h.seq, cp_seid, rej) {
+                    self.note_rejection(peer, h.msg_type, rej);
+                    self.respond(now, peer, h.msg_type, &reply, None);
+                }
+            }
+        }
+    }
+
+    fn dispatch<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        m: Pfcp<'_>,
+        req_hash: u64,
+        up: &mut U,
+    ) {
+        let t = m.message.msg_type();
+        self.stats.rx[usize::from(t)] += 1;
+        if msg_type::is_request(t)
+            && let Some((h, bytes, _)) = self.cache.get(&(peer, m.seq))
+            && *h == req_hash
+        {
+            self.stats.rx_duplicates += 1;
+            let payload = bytes.clone();
+            let rt = payload.get(1).copied().unwrap_or(0);
+            self.stats.tx[usize::from(rt) % 64] += 1;
+            self.tx.push_back(Transmit { dst: peer, payload });
+            return;
+        }
+        let seq = m.seq;
+        let seid = m.seid.unwrap_or(0);
+        let reply: Option<Reply> = match m.message {
+            Message::HeartbeatRequest(r) => {
+                self.heartbeat_request(now, peer, seq, r.recovery_time_stamp, up);
+                None
+            }
+            Message::AssociationSetupRequest(r) => {
+                Some(self.association_setup(now, peer, seq, &r, up))
+            }
+            Message::AssociationUpdateRequest(r) => Some(self.association_update(seq, &r)),
+            Message::AssociationReleaseRequest(r) => {
+                Some(self.association_release(seq, &r.node_id, up))
+            }
+            Message::SessionEstablishmentRequest(r) => Some(self.establish(now, seq, &r, up)),
+            Message::SessionModificationRequest(r) => {
+                Some(self.modify(now, peer, seq, seid, &r, up))
+            }
+            Message::SessionDeletionRequest(_) => Some(self.delete(now, peer, seq, seid, up)),
+            Message::HeartbeatResponse(r) => {
+                self.response(now, peer, seq, t, up, |n, _, kind, up| {
+                    n.heartbeat_response(kind, r.recovery_time_stamp, up);
+                });
+                None
+            }
+            Message::AssociationSetupResponse(r) => {
+                let cause = r.cause;
+                let node_id = r.node_id.to_owned_id();
+                let rts = r.recovery_time_stamp;
+                self.response(now, peer, seq, t, up, |n, now, _, up| {
+                    if cause.is_success() {
+                        n.associated(now, peer, node_id, rts, None, up);
+                    }
+                });
+                None
+            }
+            Message::SessionReportResponse(r) => {
+                let (cause, update_bar, drobu) = (
+                    r.cause,
+                    r.update_bar.clone(),
+                    r.pfcpsrrsp_flags
+                        .is_some_and(|f| f.contains(PfcpsrRspFlags::DROBU)),
+                );
+                self.response(now, peer, seq, t, up, |n, _, kind, up| {
+                    if let ReqKind::SessionReport(s) = kind {
+                        n.report_answered(s, cause, update_bar.as_ref(), drobu, up);
+                    }
+                });
+                None
+            }
+            Message::AssociationUpdateResponse(_)
+            | Message::AssociationReleaseResponse(_)
+            | Message::NodeReportResponse(_) => {
+                self.response(now, peer, seq, t, up, |_, _, _, _| {});
+                None
+            }
+            // Requests only a UP function sends, or messages that are not
+            // requests we serve: not for us.
+            Message::VersionNotSupportedResponse(_) => {
+                self.response(now, peer, seq, t, up, |_, _, _, _| {});
+                None
+            }
+            _ => {
+                self.stats.rx_unexpected += 1;
+                None
+            }
+        };
+        match reply {
+            Some(Ok(msg)) => self.respond(now, peer, t, &msg, Some(req_hash)),
+            Some(Err(rej)) => {
+                let cp_seid = if t == msg_type::SESSION_ESTABLISHMENT_REQUEST {
+                    0
+                } else {
+                    self.sessions
+                        .get(&seid)
+                        .map_or(0, |c| c.rules.cp_f_seid.seid)
+                };
+                self.note_rejection(peer, t, rej);
+                if let Some(msg) = self.rejection(t, seq, cp_seid, rej) {
+                    self.respond(now, peer, t, &msg, Some(req_hash));
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn response<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        seq: u32,
+        t: u8,
+        up: &mut U,
+        then: impl FnOnce(&mut Self, Instant, ReqKind, &mut U),
+    ) {
+        let matches = self.requests.get(&seq).is_some_and(|o| {
+            o.dst.ip() == peer.ip()
+                && (o.msg_type + 1 == t || t == msg_type::VERSION_NOT_SUPPORTED_RESPONSE)
+        });
+        if !matches {
+            self.stats.rx_unexpected += 1;
+            return;
+        }
+        if let Some(o) = self.requests.remove(&seq)
+            && t != msg_type::VERSION_NOT_SUPPORTED_RESPONSE
+        {
+            then(self, now, o.kind, up);
+        }
+    }
+
+    // ---- node procedures ------------------------------------------------------------------
+
+    fn heartbeat_request<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        seq: u32,
+        rts: u32,
+        up: &mut U,
+    ) {
+        if let Some(&id) = self.assoc_by_ip.get(&peer.ip())
+            && self.heartbeat_restart(id, rts)
+        {
+            self.drop_association(id, DownReason::PeerRestarted, up);
+        }
+        let msg = Pfcp::node(
+            seq,
+            HeartbeatResponse {
+                recovery_time_stamp: self.recovery,
+            },
+        );
+        self.respond(now, peer, msg_type::HEARTBEAT_REQUEST, &msg, None);
+    }
+
+    fn heartbeat_response<U: UserPlane + ?Sized>(&mut self, kind: ReqKind, rts: u32, up: &mut U) {
+        let ReqKind::Heartbeat(id) = kind else { return };
+        if let Some(a) = self.assocs.get_mut(&id) {
+            a.hb_seq = None;
+            a.hb_misses = 0;
+        }
+        if self.heartbeat_restart(id, rts) {
+            self.drop_association(id, DownReason::PeerRestarted, up);
+        }
+    }
+
+    /// Whether a heartbeat's Recovery Time Stamp says the peer restarted.
+    /// Heartbeats are compared with earlier heartbeats, not with the
+    /// association setup: OAI's SMF sends different values in the two
+    /// (see the golden capture), and a real restart changes both.
+    fn heartbeat_restart(&mut self, id: u32, rts: u32) -> bool {
+        let Some(a) = self.assocs.get_mut(&id) else {
+            return false;
+        };
+        match a.peer_hb_recovery {
+            Some(known) => known != rts,
+            None => {
+                a.peer_hb_recovery = Some(rts);
+                false
+            }
+        }
+    }
+
+    fn association_setup<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        seq: u32,
+        r: &AssociationSetupRequest<'_>,
+        up: &mut U,
+    ) -> Reply {
+        let node_id = r.node_id.to_owned_id();
+        self.associated(
+            now,
+            peer,
+            node_id,
+            r.recovery_time_stamp,
+            r.cp_function_features,
+            up,
+        );
+        let msg = AssociationSetupResponse {
+            node_id: self.node_id,
+            cause: Cause::REQUEST_ACCEPTED,
+            recovery_time_stamp: self.recovery,
+            up_function_features: Some(self.cfg.features),
+            cp_function_features: None,
+            user_plane_ip_resource_information: Vec::new(),
+        };
+        Ok(Pfcp::node(seq, msg))
+    }
+
+    /// An association with `node_id` at `addr` is (re)established. A
+    /// changed Recovery Time Stamp means the SMF restarted: its sessions go.
+    fn associated<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        addr: SocketAddr,
+        node_id: NodeIdBuf,
+        rts: u32,
+        cp_features: Option<CpFunctionFeatures>,
+        up: &mut U,
+    ) {
+        if let Some(&id) = self.assoc_by_node.get(&node_id) {
+            if self.assocs.get(&id).is_some_and(|a| a.peer_recovery != rts) {
+                self.drop_association(id, DownReason::PeerRestarted, up);
+            } else if let Some(a) = self.assocs.get_mut(&id) {
+                // Same SMF instance set up again: keep its sessions.
+                if a.addr != addr {
+                    self.assoc_by_ip.insert(addr.ip(), id);
+                    a.addr = addr;
+                }
+                return;
+            }
+        }
+        let id = self.next_assoc;
+        self.next_assoc = self.next_assoc.wrapping_add(1).max(1);
+        let hb_due = now + self.cfg.heartbeat_interval;
+        self.assoc_by_ip.insert(addr.ip(), id);
+        if let Some(ip) = node_ip(&node_id) {
+            self.assoc_by_ip.insert(ip, id);
+        }
+        self.assoc_by_node.insert(node_id.clone(), id);
+        self.assocs.insert(
+            id,
+            Association {
+                node_id: node_id.clone(),
+                addr,
+                peer_recovery: rts,
+                peer_hb_recovery: None,
+                since: self.clock.wall(now),
+                hb_due,
+                hb_seq: None,
+                hb_misses: 0,
+                sessions: 0,
+                cp_features,
+            },
+        );
+        self.timers.push(Reverse((hb_due, Timer::Heartbeat(id))));
+        self.event(Event::AssociationUp { node_id, addr });
+    }
+
+    fn association_update(&mut self, seq: u32, r: &AssociationUpdateRequest<'_>) -> Reply {
+        let node_id = r.node_id.to_owned_id();
+        let Some(&id) = self.assoc_by_node.get(&node_id) else {
+            return Err(Rejection::cause(Cause::NO_ESTABLISHED_PFCP_ASSOCIATION));
+        };
+        if let Some(a) = self.assocs.get_mut(&id)
+            && r.cp_function_features.is_some()
+        {
+            a.cp_features = r.cp_function_features;
+        }
+        let msg = AssociationUpdateResponse {
+            node_id: self.node_id,
+            cause: Cause::REQUEST_ACCEPTED,
+            up_function_features: None,
+            cp_function_features: None,
+        };
+        Ok(Pfcp::node(seq, msg))
+    }
+
+    fn association_release<U: UserPlane + ?Sized>(
+        &mut self,
+        seq: u32,
+        node_id: &NodeId<'_>,
+        up: &mut U,
+    ) -> Reply {
+        let node_id = node_id.to_owned_id();
+        let Some(&id) = self.assoc_by_node.get(&node_id) else {
+            return Err(Rejection::cause(Cause::NO_ESTABLISHED_PFCP_ASSOCIATION));
+        };
+        self.drop_association(id, DownReason::ReleasedByPeer, up);
+        let msg = AssociationReleaseResponse {
+            node_id: self.node_id,
+            cause: Cause::REQUEST_ACCEPTED,
+        };
+        Ok(Pfcp::node(seq, msg))
+    }
+
+    /// End an association and remove its sessions.
+    fn drop_association<U: UserPlane + ?Sized>(&mut self, id: u32, reason: DownReason, up: &mut U) {
+        let Some(a) = self.assocs.remove(&id) else {
+            return;
+        };
+        self.assoc_by_node.remove(&a.node_id);
+        self.assoc_by_ip.retain(|_, v| *v != id);
+        if let Some(seq) = a.hb_seq {
+            self.requests.remove(&seq);
+        }
+        let seids: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, c)| c.assoc == id)
+            .map(|(s, _)| *s)
+            .collect();
+        for seid in &seids {
+            self.remove_session(*seid, up);
+        }
+        self.event(Event::AssociationDown {
+            node_id: a.node_id,
+            reason,
+            sessions_removed: seids.len(),
+        });
+    }
+
+    // ---- session procedures -------------------------------------------------------------------
+
+    fn requester(&self, peer: SocketAddr) -> Option<u32> {
+        self.assoc_by_ip.get(&peer.ip()).copied()
+    }
+
+    fn establish<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        seq: u32,
+        r: &SessionEstablishmentRequest<'_>,
+        up: &mut U,
+    ) -> Reply {
+        let cp = r.cp_f_seid;
+        let reject = |rej: Rejection| Err(rej);
+        let node_id = r.node_id.to_owned_id();
+        let Some(&assoc) = self.assoc_by_node.get(&node_id) else {
+            return reject(Rejection::cause(Cause::NO_ESTABLISHED_PFCP_ASSOCIATION));
+        };
+        if r.create_traffic_endpoint {
+            return reject(Rejection::ie(
+                Cause::SERVICE_NOT_SUPPORTED,
+                t::CREATE_TRAFFIC_ENDPOINT,
+            ));
+        }
+        if r.create_mar {
+            return reject(Rejection::ie(Cause::SERVICE_NOT_SUPPORTED, t::CREATE_MAR));
+        }
+        if let Some(&old) = self.by_cp.get(&(assoc, cp.seid)) {
+            let resti = r
+                .pfcpsereq_flags
+                .is_some_and(|f| f.contains(crate::codec::ies::PfcpseReqFlags::RESTI));
+            if !resti {
+                // Same CP F-SEID again, not a retransmission (those are
+                // answered from the cache): refuse rather than guess.
+                return reject(Rejection::ie(Cause::REQUEST_REJECTED, t::F_SEID));
+            }
+            self.remove_session(old, up);
+            self.event(Event::SessionRemoved {
+                seid: old,
+                reason: RemoveReason::Restored,
+            });
+        }
+        if self.sessions.len() >= self.cfg.max_sessions {
+            return reject(Rejection::cause(Cause::NO_RESOURCES_AVAILABLE));
+        }
+        let seid = self.alloc_seid();
+        let mut s = Session {
+            seid,
+            cp_f_seid: cp,
+            peer: node_id,
+            pdrs: Vec::with_capacity(r.create_pdr.len()),
+            fars: Vec::with_capacity(r.create_far.len()),
+            qers: Vec::with_capacity(r.create_qer.len()),
+            urrs: Vec::with_capacity(r.create_urr.len()),
+            bar: None,
+            pdn_type: r.pdn_type,
+            dnn: None,
+            inactivity_timer_s: r.user_plane_inactivity_timer,
+        };
+        let mut b = Builder::new(&mut self.res, r.apn_dnn.as_ref(), None);
+        s.dnn = b.dnn();
+        let built = (|| {
+            if let Some(c) = &r.create_bar {
+                Builder::create_bar(&mut s, c)?;
+            }
+            for c in &r.create_qer {
+                Builder::create_qer(&mut s, c)?;
+            }
+            for c in &r.create_urr {
+                Builder::create_urr(&mut s, c)?;
+            }
+            for c in &r.create_far {
+                b.create_far(&mut s, c)?;
+            }
+            for c in &r.create_pdr {
+                b.create_pdr(&mut s, c)?;
+            }
+            session::validate(&mut s)
+        })();
+        if let Err(rej) = built {
+            b.abandon();
+            return reject(rej);
+        }
+        let session::Finished {
+            tentative,
+            choose_ids,
+            created_pdrs: created,
+            ..
+        } = b.finish(&s);
+        let pending = match self.res.claim(seid, None, &s, &tentative) {
+            Ok(p) => p,
+            Err(rej) => {
+                self.res.rollback(&tentative);
+                return reject(rej);
+            }
+        };
+        if let Err(e) = up.install(&s, None) {
+            self.res.release(&pending);
+            self.res.rollback(&tentative);
+            return reject(up_rejection(&e));
+        }
+        self.res.commit(seid, None, Some(&s));
+        let created_pdr = session::created_pdrs(&s, &created);
+        let urrs: Vec<UrrState> = s.urrs.iter().map(|u| UrrState::new(u.id, now)).collect();
+        if let Some(a) = self.assocs.get_mut(&assoc) {
+            a.sessions += 1;
+        }
+        self.by_cp.insert((assoc, cp.seid), seid);
+        self.sessions.insert(
+            seid,
+            SessionCtx {
+                rules: s,
+                assoc,
+                choose_ids,
+                urrs,
+                dl_reported: false,
+                watched: false,
+            },
+        );
+        self.arm_session(now, seid, None);
+        let msg = SessionEstablishmentResponse {
+            node_id: Some(self.node_id),
+            cause: Cause::REQUEST_ACCEPTED,
+            offending_ie: None,
+            up_f_seid: Some(FSeid {
+                seid,
+                ipv4: self.cfg.f_seid_ipv4,
+                ipv6: self.cfg.f_seid_ipv6,
+            }),
+            created_pdr,
+            failed_rule_id: None,
+        };
+        Ok(Pfcp::session(cp.seid, seq, msg))
+    }
+
+    fn alloc_seid(&mut self) -> u64 {
+        loop {
+            let s = self.next_seid;
+            self.next_seid = self.next_seid.wrapping_add(1).max(1);
+            if !self.sessions.contains_key(&s) {
+                return s;
+            }
+        }
+    }
+
+    /// The session `seid` if it exists and belongs to `peer`'s association.
+    fn own_session(&self, peer: SocketAddr, seid: u64) -> Result<u32, Rejection> {
+        let Some(assoc) = self.requester(peer) else {
+            return Err(Rejection::cause(Cause::NO_ESTABLISHED_PFCP_ASSOCIATION));
+        };
+        match self.sessions.get(&seid) {
+            Some(c) if c.assoc == assoc => Ok(assoc),
+            _ => Err(Rejection::cause(Cause::SESSION_CONTEXT_NOT_FOUND)),
+        }
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn modify<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        seq: u32,
+        seid: u64,
+        r: &SessionModificationRequest<'_>,
+        up: &mut U,
+    ) -> Reply {
+        self.own_session(peer, seid)?;
+        for (present, ie) in [
+            (r.create_traffic_endpoint, t::CREATE_TRAFFIC_ENDPOINT),
+            (r.update_traffic_endpoint, t::UPDATE_TRAFFIC_ENDPOINT),
+            (r.remove_traffic_endpoint, t::REMOVE_TRAFFIC_ENDPOINT),
+            (r.create_mar, t::CREATE_MAR),
+            (r.update_mar, t::UPDATE_MAR),
+            (r.remove_mar, t::REMOVE_MAR),
+        ] {
+            if present {
+                return Err(Rejection::ie(Cause::SERVICE_NOT_SUPPORTED, ie));
+            }
+        }
+        let Some(ctx) = self.sessions.get(&seid) else {
+            return Err(Rejection::cause(Cause::SESSION_CONTEXT_NOT_FOUND));
+        };
+        let old = ctx.rules.clone();
+        let mut new = old.clone();
+        if let Some(f) = r.cp_f_seid {
+            new.cp_f_seid = f;
+        }
+        let mut new_quota: SmallVec<[u32; 2]> = SmallVec::new();
+        let mut b = Builder::new(&mut self.res, None, Some((&old, &ctx.choose_ids)));
+        let built = (|| {
+            for x in &r.remove_pdr {
+                Builder::remove(&mut new, RuleRef::Pdr(x.pdr_id))?;
+            }
+            for x in &r.remove_far {
+                Builder::remove(&mut new, RuleRef::Far(x.far_id))?;
+            }
+            for x in &r.remove_urr {
+                Builder::remove(&mut new, RuleRef::Urr(x.urr_id))?;
+            }
+            for x in &r.remove_qer {
+                Builder::remove(&mut new, RuleRef::Qer(x.qer_id))?;
+            }
+            if let Some(x) = &r.remove_bar {
+                Builder::remove(&mut new, RuleRef::Bar(x.bar_id))?;
+            }
+            if let Some(c) = &r.create_bar {
+                Builder::create_bar(&mut new, c)?;
+            }
+            for c in &r.create_qer {
+                Builder::create_qer(&mut new, c)?;
+            }
+            for c in &r.create_urr {
+                Builder::create_urr(&mut new, c)?;
+            }
+            for c in &r.create_far {
+                b.create_far(&mut new, c)?;
+            }
+            for c in &r.create_pdr {
+                b.create_pdr(&mut new, c)?;
+            }
+            for u in &r.update_pdr {
+                b.update_pdr(&mut new, u)?;
+            }
+            for u in &r.update_far {
+                b.update_far(&mut new, u)?;
+            }
+            for u in &r.update_qer {
+                Builder::update_qer(&mut new, u)?;
+            }
+            for u in &r.update_urr {
+                if Builder::update_urr(&mut new, u)? {
+                    new_quota.push(u.urr_id);
+                }
+            }
+            if let Some(u) = &r.update_bar {
+                Builder::update_bar(&mut new, u)?;
+            }
+            // Queried URRs must exist.
+            for q in &r.query_urr {
+                if new.urr(q.urr_id).is_none() {
+                    return Err(Rejection::rule(RuleRef::Urr(q.urr_id), t::URR_ID));
+                }
+            }
+            session::validate(&mut new)
+        })();
+        if let Err(rej) = built {
+            b.abandon();
+            return Err(rej);
+        }
+        let session::Finished {
+            tentative,
+            choose_ids,
+            end_markers,
+            created_pdrs: created,
+        } = b.finish(&new);
+        let pending = match self.res.claim(seid, Some(&old), &new, &tentative) {
+            Ok(p) => p,
+            Err(rej) => {
+                self.res.rollback(&tentative);
+                return Err(rej);
+            }
+        };
+        // Collect usage of URRs that go away or are queried before the
+        // user plane forgets them; kept in the URR state if refused.
+        let removed: SmallVec<[u32; 2]> = r.remove_urr.iter().map(|x| x.urr_id).collect();
+        let qaurr = r
+            .pfcpsmreq_flags
+            .is_some_and(|f| f.contains(PfcpsmReqFlags::QAURR));
+        let mut queried: SmallVec<[u32; 4]> = if qaurr {
+            new.urrs.iter().map(|u| u.id).collect()
+        } else {
+            r.query_urr.iter().map(|q| q.urr_id).collect()
+        };
+        queried.retain(|q| !removed.contains(q));
+        let poll: SmallVec<[u32; 4]> = removed.iter().chain(queried.iter()).copied().collect();
+        self.collect(seid, &poll, up);
+        if let Err(e) = up.install(&new, Some(&old)) {
+            self.res.release(&pending);
+            self.res.rollback(&tentative);
+            return Err(up_rejection(&e));
+        }
+        self.res.commit(seid, Some(&old), Some(&new));
+        self.res.maybe_gc();
+        for (ip, teid) in &end_markers {
+            up.send_end_marker(*ip, *teid);
+        }
+        if r.pfcpsmreq_flags
+            .is_some_and(|f| f.contains(PfcpsmReqFlags::DROBU))
+        {
+            up.drop_buffered(seid);
+        }
+        let created_pdr = session::created_pdrs(&new, &created);
+        let clock = self.clock;
+        let Some(ctx) = self.sessions.get_mut(&seid) else {
+            return Err(Rejection::cause(Cause::SESSION_CONTEXT_NOT_FOUND));
+        };
+        let mut usage_report: Vec<UsageReport<'static>> = Vec::new();
+        for id in &removed {
+            if let (Some(st), Some(u)) = (ctx.urrs.iter_mut().find(|s| s.id == *id), old.urr(*id)) {
+                usage_report.push(st.report(u, UsageReportTrigger::TERMR, now, &clock));
+            }
+        }
+        ctx.urrs.retain(|s| !removed.contains(&s.id));
+        for u in &new.urrs {
+            if !ctx.urrs.iter().any(|s| s.id == u.id) {
+                ctx.urrs.push(UrrState::new(u.id, now));
+            }
+        }
+        for id in &new_quota {
+            if let Some(st) = ctx.urrs.iter_mut().find(|s| s.id == *id) {
+                st.reset_quota(now);
+            }
+        }
+        for id in &queried {
+            if let (Some(st), Some(u)) = (ctx.urrs.iter_mut().find(|s| s.id == *id), new.urr(*id)) {
+                usage_report.push(st.report(u, UsageReportTrigger::IMMER, now, &clock));
+            }
+        }
+        ctx.rules = new;
+        ctx.choose_ids = choose_ids;
+        ctx.dl_reported = false;
+        self.arm_session(now, seid, Some(&old));
+        let msg = SessionModificationResponse {
+            cause: Cause::REQUEST_ACCEPTED,
+            offending_ie: None,
+            created_pdr,
+            usage_report,
+            failed_rule_id: None,
+        };
+        let cp_seid = self
+            .sessions
+            .get(&seid)
+            .map_or(0, |c| c.rules.cp_f_seid.seid);
+        Ok(Pfcp::session(cp_seid, seq, msg))
+    }
+
+    fn delete<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        seq: u32,
+        seid: u64,
+        up: &mut U,
+    ) -> Reply {
+        self.own_session(peer, seid)?;
+        let ids: SmallVec<[u32; 4]> = self
+            .sessions
+            .get(&seid)
+            .map(|c| c.rules.urrs.iter().map(|u| u.id).collect())
+            .unwrap_or_default();
+        self.collect(seid, &ids, up);
+        let clock = self.clock;
+        let (cp_seid, usage_report) = match self.sessions.get_mut(&seid) {
+            Some(ctx) => {
+                let reports = ctx
+                    .urrs
+                    .iter_mut()
+                    .filter_map(|st| {
+                        let u = ctx.rules.urr(st.id)?;
+                        Some(st.report(u, UsageReportTrigger::TERMR, now, &clock))
+                    })
+                    .collect();
+                (ctx.rules.cp_f_seid.seid, reports)
+            }
+            None => return Err(Rejection::cause(Cause::SESSION_CONTEXT_NOT_FOUND)),
+        };
+        self.remove_session(seid, up);
+        let msg = SessionDeletionResponse {
+            cause: Cause::REQUEST_ACCEPTED,
+            offending_ie: None,
+            usage_report,
+        };
+        Ok(Pfcp::session(cp_seid, seq, msg))
+    }
+
+    /// Forget a session: user plane, resources, indexes.
+    fn remove_session<U: UserPlane + ?Sized>(&mut self, seid: u64, up: &mut U) {
+        let Some(ctx) = self.sessions.remove(&seid) else {
+            return;
+        };
+        up.remove(seid);
+        self.res.commit(seid, Some(&ctx.rules), None);
+        self.by_cp.remove(&(ctx.assoc, ctx.rules.cp_f_seid.seid));
+        if let Some(a) = self.assocs.get_mut(&ctx.assoc) {
+            a.sessions = a.sessions.saturating_sub(1);
+        }
+    }
+
+    /// Read the user plane's counters for `ids` into the URR states.
+    fn collect<U: UserPlane + ?Sized>(&mut self, seid: u64, ids: &[u32], up: &mut U) {
+        if ids.is_empty() {
+            return;
+        }
+        self.samples.clear();
+        up.usage(seid, ids, &mut self.samples);
+        if let Some(ctx) = self.sessions.get_mut(&seid) {
+            for s in &self.samples {
+                if let Some(st) = ctx.urrs.iter_mut().find(|u| u.id == s.urr_id) {
+                    st.add(s);
+                }
+            }
+        }
+    }
+
+    /// Start the timers of new or changed URRs and enter the session in the
+    /// volume polling list if it needs it.
+    fn arm_session(&mut self, now: Instant, seid: u64, old: Option<&Session>) {
+        let Some(ctx) = self.sessions.get_mut(&seid) else {
+            return;
+        };
+        let mut push = Vec::new();
+        for u in &ctx.rules.urrs {
+            let before = old.and_then(|o| o.urr(u.id));
+            if before == Some(u) {
+                continue;
+            }
+            let Some(st) = ctx.urrs.iter_mut().find(|s| s.id == u.id) else {
+                continue;
+            };
+            let tr = u.reporting_triggers;
+            let period_changed = before.is_none_or(|b| {
+                b.measurement_period != u.measurement_period
+                    || b.reporting_triggers.contains(ReportingTriggers::PERIO)
+                        != tr.contains(ReportingTriggers::PERIO)
+            });
+            if period_changed {
+                st.period_gen = st.period_gen.wrapping_add(1);
+                if let (true, Some(p)) =
+                    (tr.contains(ReportingTriggers::PERIO), u.measurement_period)
+                {
+                    push.push((
+                        now + secs(p),
+                        Timer::Periodic {
+                            seid,
+                            urr: u.id,
+                            generation: st.period_gen,
+                        },
+                    ));
+                }
+            }
+            if let (true, Some(th)) = (tr.contains(ReportingTriggers::TIMTH), u.time_threshold) {
+                st.th_gen = st.th_gen.wrapping_add(1);
+                push.push((
+                    st.since + secs(th),
+                    Timer::TimeThreshold {
+                        seid,
+                        urr: u.id,
+                        generation: st.th_gen,
+                    },
+                ));
+            }
+            if let (true, Some(q), false) = (
+                tr.contains(ReportingTriggers::TIMQU),
+                u.time_quota,
+                u.quota_exhausted,
+            ) {
+                st.quota_gen = st.quota_gen.wrapping_add(1);
+                push.push((
+                    st.quota_since + secs(q),
+                    Timer::TimeQuota {
+                        seid,
+                        urr: u.id,
+                        generation: st.quota_gen,
+                    },
+                ));
+            }
+        }
+        let needs_watch = ctx.rules.urrs.iter().any(|u| {
+            u.reporting_triggers
+                .intersects(ReportingTriggers::VOLTH | ReportingTriggers::VOLQU)
+        });
+        if needs_watch && !ctx.watched {
+            ctx.watched = true;
+            self.watch.push(seid);
+            if self.next_usage_tick.is_none() {
+                self.next_usage_tick = Some(now + self.cfg.usage_poll_interval / 10);
+            }
+        }
+        for p in push {
+            self.timers.push(Reverse(p));
+        }
+    }
+
+    // ---- usage reporting -------------------------------------------------------------------
+
+    /// Poll a tenth of the watched sessions.
+    fn usage_tick<U: UserPlane + ?Sized>(&mut self, now: Instant, up: &mut U) {
+        let n = self.watch.len().div_ceil(10);
+        let mut i = 0;
+        while i < n && !self.watch.is_empty() {
+            if self.watch_cursor >= self.watch.len() {
+                self.watch_cursor = 0;
+            }
+            let seid = self.watch[self.watch_cursor];
+            let still = self.sessions.get(&seid).is_some_and(|c| {
+                c.rules.urrs.iter().any(|u| {
+                    u.reporting_triggers
+                        .intersects(ReportingTriggers::VOLTH | ReportingTriggers::VOLQU)
+                })
+            });
+            if still {
+                self.poll_volume(now, seid, up);
+                self.watch_cursor += 1;
+            } else {
+                self.watch.swap_remove(self.watch_cursor);
+                if let Some(c) = self.sessions.get_mut(&seid) {
+                    c.watched = false;
+                }
+            }
+            i += 1;
+        }
+        self.next_usage_tick = (!self.watch.is_empty())
+            .then(|| now + (self.cfg.usage_poll_interval / 10).max(Duration::from_millis(1)));
+    }
+
+    fn poll_volume<U: UserPlane + ?Sized>(&mut self, now: Instant, seid: u64, up: &mut U) {
+        let ids: SmallVec<[u32; 4]> = match self.sessions.get(&seid) {
+            Some(c) => c
+                .rules
+                .urrs
+                .iter()
+                .filter(|u| {
+                    u.reporting_triggers
+                        .intersects(ReportingTriggers::VOLTH | ReportingTriggers::VOLQU)
+                })
+                .map(|u| u.id)
+                .collect(),
+            None => return,
+        };
+        self.collect(seid, &ids, up);
+        let triggers: SmallVec<[(u32, UsageReportTrigger); 2]> = match self.sessions.get(&seid) {
+            Some(c) => ids
+                .iter()
+                .filter_map(|id| {
+                    let u = c.rules.urr(*id)?;
+                    let st = c.urrs.iter().find(|s| s.id == *id)?;
+                    st.volume_trigger(u).map(|t| (*id, t))
+                })
+                .collect(),
+            None => return,
+        };
+        if !triggers.is_empty() {
+            self.usage_reports(now, seid, &triggers, up);
+        }
+    }
+
+    /// Send a Session Report Request with a usage report for each URR;
+    /// quota triggers mark the URR exhausted and re-install the session.
+    fn usage_reports<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        seid: u64,
+        triggers: &[(u32, UsageReportTrigger)],
+        up: &mut U,
+    ) {
+        let clock = self.clock;
+        let Some(ctx) = self.sessions.get_mut(&seid) else {
+            return;
+        };
+        let quota_hit = triggers
+            .iter()
+            .any(|(_, t)| *t == UsageReportTrigger::VOLQU || *t == UsageReportTrigger::TIMQU);
+        let before = quota_hit.then(|| ctx.rules.clone());
+        let mut reports = Vec::new();
+        let mut exhausted = false;
+        let mut rearm = Vec::new();
+        for (id, trig) in triggers {
+            let quota = *trig == UsageReportTrigger::VOLQU || *trig == UsageReportTrigger::TIMQU;
+            let Some(u) = ctx.rules.urrs.iter_mut().find(|u| u.id == *id) else {
+                continue;
+            };
+            let Some(st) = ctx.urrs.iter_mut().find(|s| s.id == *id) else {
+                continue;
+            };
+            reports.push(st.report(u, *trig, now, &clock));
+            if quota && !u.quota_exhausted {
+                u.quota_exhausted = true;
+                exhausted = true;
+            }
+            if let (true, Some(th)) = (
+                u.reporting_triggers.contains(ReportingTriggers::TIMTH),
+                u.time_threshold,
+            ) {
+                rearm.push((
+                    now + secs(th),
+                    Timer::TimeThreshold {
+                        seid,
+                        urr: u.id,
+                        generation: st.th_gen,
+                    },
+                ));
+            }
+        }
+        if exhausted {
+            // The user plane stops the traffic of PDRs using this URR.
+            if let Err(error) = up.install(&ctx.rules, before.as_ref()) {
+                self.event(Event::UserPlaneError { seid, error });
+            }
+        }
+        for r in rearm {
+            self.timers.push(Reverse(r));
+        }
+        if reports.is_empty() {
+            return;
+        }
+        let msg = SessionReportRequest {
+            report_type: ReportType::USAR,
+            downlink_data_report: None,
+            usage_report: reports,
+            error_indication_report: None,
+            pfcpsrreq_flags: None,
+            old_cp_f_seid: None,
+        };
+        self.send_report(now, seid, msg);
+    }
+
+    fn urr_timer<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        at: Instant,
+        timer: Timer,
+        up: &mut U,
+    ) {
+        let (Timer::Periodic {
+            seid,
+            urr,
+            generation,
+        }
+        | Timer::TimeThreshold {
+            seid,
+            urr,
+            generation,
+        }
+        | Timer::TimeQuota {
+            seid,
+            urr,
+            generation,
+        }) = timer
+        else {
+            return;
+        };
+        let live = self.sessions.get(&seid).and_then(|c| {
+            let st = c.urrs.iter().find(|s| s.id == urr)?;
+            let u = c.rules.urr(urr)?;
+            match timer {
+                Timer::Periodic { .. } => (st.period_gen == generation)
+                    .then_some(u.measurement_period)
+                    .flatten()
+                    .map(|p| (UsageReportTrigger::PERIO, Some(p))),
+                Timer::TimeThreshold { .. } => {
+                    (st.th_gen == generation).then_some((UsageReportTrigger::TIMTH, None))
+                }
+                _ => (st.quota_gen == generation && !u.quota_exhausted)
+                    .then_some((UsageReportTrigger::TIMQU, None)),
+            }
+        });
+        let Some((trigger, period)) = live else {
+            return;
+        };
+        if let Some(p) = period {
+            // Periodic reports keep their own cadence, whatever else is reported.
+            let next = (at + secs(p)).max(now);
+            self.timers.push(Reverse((
+                next,
+                Timer::Periodic {
+                    seid,
+                    urr,
+                    generation,
+                },
+            )));
+        }
+        self.collect(seid, &[urr], up);
+        self.usage_reports(now, seid, &[(urr, trigger)], up);
+    }
+
+    fn report_answered<U: UserPlane + ?Sized>(
+        &mut self,
+        seid: u64,
+        cause: Cause,
+        update_bar: Option<&crate::codec::grouped::UpdateBar>,
+        drobu: bool,
+        up: &mut U,
+    ) {
+        if cause == Cause::SESSION_CONTEXT_NOT_FOUND {
+            // TS 29.244 §6.3.? : the SMF no longer knows the session.
+            if self.sessions.contains_key(&seid) {
+                self.remove_session(seid, up);
+                self.event(Event::SessionRemoved {
+                    seid,
+                    reason: RemoveReason::UnknownAtSmf,
+                });
+            }
+            return;
+        }
+        if drobu {
+            up.drop_buffered(seid);
+        }
+        if let Some(u) = update_bar {
+            let Some(ctx) = self.sessions.get_mut(&seid) else {
+                return;
+            };
+            let mut new = ctx.rules.clone();
+            if Builder::update_bar(&mut new, u).is_ok() {
+                match up.install(&new, Some(&ctx.rules)) {
+                    Ok(()) => ctx.rules = new,
+                    Err(error) => self.event(Event::UserPlaneError { seid, error }),
+                }
+            }
+        }
+    }
+
+    // ---- sending ---------------------------------------------------------------------------
+
+    fn send_report(&mut self, now: Instant, seid: u64, msg: SessionReportRequest<'static>) {
+        let Some(ctx) = self.sessions.get(&seid) else {
+            return;
+        };
+        let cp_seid = ctx.rules.cp_f_seid.seid;
+        let dst = self.assocs.get(&ctx.assoc).map(|a| a.addr).or_else(|| {
+            let f = ctx.rules.cp_f_seid;
+            f.ipv4
+                .map(IpAddr::V4)
+                .or(f.ipv6.map(IpAddr::V6))
+                .map(|ip| SocketAddr::new(ip, PFCP_PORT))
+        });
+        if let Some(dst) = dst {
+            self.request(
+                now,
+                dst,
+                Pfcp::session(cp_seid, 0, msg),
+                ReqKind::SessionReport(seid),
+            );
+        }
+    }
+
+    /// Send one of our requests, with a fresh sequence number, and keep it
+    /// for retransmission.
+    fn request(&mut self, now: Instant, dst: SocketAddr, mut msg: Pfcp<'_>, kind: ReqKind) {
+        let seq = loop {
+            let s = self.next_seq;
+            self.next_seq = (self.next_seq + 1) & 0x00ff_ffff;
+            if self.next_seq == 0 {
+                self.next_seq = 1;
+            }
+            if !self.requests.contains_key(&s) {
+                break s;
+            }
+        };
+        msg.seq = seq;
+        if !self.encode(&msg) {
+            return;
+        }
+        let payload = self.enc.clone();
+        let t = msg.message.msg_type();
+        self.stats.tx[usize::from(t)] += 1;
+        self.tx.push_back(Transmit {
+            dst,
+            payload: payload.clone(),
+        });
+        let deadline = now + self.cfg.t1;
+        self.requests.insert(
+            seq,
+            Outstanding {
+                dst,
+                payload,
+                msg_type: t,
+                kind,
+                deadline,
+                retries: 0,
+            },
+        );
+        self.timers.push(Reverse((deadline, Timer::Request(seq))));
+        if let ReqKind::Heartbeat(id) = kind
+            && let Some(a) = self.assocs.get_mut(&id)
+        {
+            a.hb_seq = Some(seq);
+        }
+    }
+
+    fn fire<U: UserPlane + ?Sized>(&mut self, now: Instant, at: Instant, timer: Timer, up: &mut U) {
+        match timer {
+            Timer::Request(seq) => {
+                let Some(o) = self.requests.get_mut(&seq) else {
+                    return;
+                };
+                if o.deadline != at {
+                    return;
+                }
+                if o.retries < self.cfg.n1 {
+                    o.retries += 1;
+                    o.deadline = now + self.cfg.t1;
+                    let (dst, payload, deadline, t) =
+                        (o.dst, o.payload.clone(), o.deadline, o.msg_type);
+                    self.stats.retransmissions += 1;
+                    self.stats.tx[usize::from(t)] += 1;
+                    self.tx.push_back(Transmit { dst, payload });
+                    self.timers.push(Reverse((deadline, Timer::Request(seq))));
+                    if let ReqKind::Heartbeat(id) = o.kind
+                        && let Some(a) = self.assocs.get_mut(&id)
+                    {
+                        a.hb_misses += 1;
+                    }
+                } else if let Some(o) = self.requests.remove(&seq) {
+                    self.stats.request_timeouts += 1;
+                    let seid = match o.kind {
+                        ReqKind::SessionReport(s) => Some(s),
+                        _ => None,
+                    };
+                    self.event(Event::RequestTimedOut {
+                        dst: o.dst,
+                        msg_type: o.msg_type,
+                        seid,
+                    });
+                    if let ReqKind::Heartbeat(id) = o.kind {
+                        self.drop_association(id, DownReason::HeartbeatTimeout, up);
+                    }
+                }
+            }
+            Timer::Heartbeat(id) => {
+                let Some(a) = self.assocs.get_mut(&id) else {
+                    return;
+                };
+                if a.hb_due != at {
+                    return;
+                }
+                a.hb_due = now + self.cfg.heartbeat_interval;
+                let (due, addr, busy) = (a.hb_due, a.addr, a.hb_seq.is_some());
+                self.timers.push(Reverse((due, Timer::Heartbeat(id))));
+                if !busy {
+                    let msg = Pfcp::node(
+                        0,
+                        HeartbeatRequest {
+                            recovery_time_stamp: self.recovery,
+                        },
+                    );
+                    self.request(now, addr, msg, ReqKind::Heartbeat(id));
+                }
+            }
+            Timer::Periodic { .. } | Timer::TimeThreshold { .. } | Timer::TimeQuota { .. } => {
+                self.urr_timer(now, at, timer, up);
+            }
+        }
+    }
+
+    /// Encode into the scratch buffer (no regrowth) and queue an exact copy.
+    fn encode(&mut self, msg: &Pfcp<'_>) -> bool {
+        self.enc.clear();
+        msg.encode(&mut self.enc).is_ok()
+    }
+
+    fn send(&mut self, dst: SocketAddr, msg: &Pfcp<'_>) -> Option<Vec<u8>> {
+        if !self.encode(msg) {
+            return None;
+        }
+        self.stats.tx[usize::from(msg.message.msg_type())] += 1;
+        let payload = self.enc.clone();
+        self.tx.push_back(Transmit {
+            dst,
+            payload: payload.clone(),
+        });
+        Some(payload)
+    }
+
+    /// Answer a request; keep the answer for retransmitted copies.
+    fn respond(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        req_type: u8,
+        msg: &Pfcp<'_>,
+        cache: Option<u64>,
+    ) {
+        let Some(payload) = self.send(peer, msg) else {
+            return;
+        };
+        if let Some(req_hash) = cache
+            && req_type != msg_type::HEARTBEAT_REQUEST
+            && self.cfg.response_cache_max > 0
+        {
+            while self.cache.len() >= self.cfg.response_cache_max {
+                match self.cache_order.pop_front() {
+                    Some((at, a, s)) => self.expire(at, a, s),
+                    None => break,
+                }
+            }
+            let expires = now + self.cfg.response_cache_ttl;
+            self.cache
+                .insert((peer, msg.seq), (req_hash, payload, expires));
+            self.cache_order.push_back((expires, peer, msg.seq));
+        }
+    }
+
+    /// Drop a cached answer unless it was replaced since (by a new
+    /// request that reused the sequence number).
+    fn expire(&mut self, at: Instant, addr: SocketAddr, seq: u32) {
+        if self
+            .cache
+            .get(&(addr, seq))
+            .is_some_and(|(_, _, e)| *e == at)
+        {
+            self.cache.remove(&(addr, seq));
+        }
+    }
+
+    /// The rejection answer to a request of type `t`.
+    fn rejection(&self, t: u8, seq: u32, cp_seid: u64, rej: Rejection) -> Option<Pfcp<'static>> {
+        let node_id = || self.node_id;
+        let m: Message<'static> = match t {
+            msg_type::ASSOCIATION_SETUP_REQUEST => AssociationSetupResponse {
+                node_id: node_id(),
+                cause: rej.cause,
+                recovery_time_stamp: self.recovery,
+                up_function_features: None,
+                cp_function_features: None,
+                user_plane_ip_resource_information: Vec::new(),
+            }
+            .into(),
+            msg_type::ASSOCIATION_UPDATE_REQUEST => AssociationUpdateResponse {
+                node_id: node_id(),
+                cause: rej.cause,
+                up_function_features: None,
+                cp_function_features: None,
+            }
+            .into(),
+            msg_type::ASSOCIATION_RELEASE_REQUEST => AssociationReleaseResponse {
+                node_id: node_id(),
+                cause: rej.cause,
+            }
+            .into(),
+            msg_type::SESSION_ESTABLISHMENT_REQUEST => SessionEstablishmentResponse {
+                node_id: Some(node_id()),
+                cause: rej.cause,
+                offending_ie: rej.offending_ie,
+                up_f_seid: None,
+                created_pdr: Vec::new(),
+                failed_rule_id: rej.failed_rule,
+            }
+            .into(),
+            msg_type::SESSION_MODIFICATION_REQUEST => SessionModificationResponse {
+                cause: rej.cause,
+                offending_ie: rej.offending_ie,
+                created_pdr: Vec::new(),
+                usage_report: Vec::new(),
+                failed_rule_id: rej.failed_rule,
+            }
+            .into(),
+            msg_type::SESSION_DELETION_REQUEST => SessionDeletionResponse {
+                cause: rej.cause,
+                offending_ie: rej.offending_ie,
+                usage_report: Vec::new(),
+            }
+            .into(),
+            _ => return None,
+        };
+        let seid = msg_type::is_session(t).then_some(cp_seid);
+        Some(Pfcp {
+            seid,
+            seq,
+            priority: None,
+            message: m,
+        })
+    }
+
+    fn note_rejection(&mut self, peer: SocketAddr, msg_type: u8, rej: Rejection) {
+        self.stats.rejected += 1;
+        self.event(Event::Rejected {
+            peer,
+            msg_type,
+            cause: rej.cause,
+            offending_ie: rej.offending_ie,
+        });
+    }
+
+    fn event(&mut self, e: Event) {
+        if self.events.len() >= EVENT_QUEUE_MAX {
+            self.events.pop_front();
+            self.stats.events_dropped += 1;
+        }
+        self.events.push_back(e);
+    }
+}
+
+fn up_rejection(e: &UpError) -> Rejection {
+    let r = Rejection::cause(e.cause());
+    match e {
+        UpError::Rule { rule, .. } => r.on(*rule),
+        _ => r,
+    }
+}
+
+fn node_ip(n: &NodeIdBuf) -> Option<IpAddr> {
+    match n {
+        NodeIdBuf::Ipv4(a) => Some(IpAddr::V4(*a)),
+        NodeIdBuf::Ipv6(a) => Some(IpAddr::V6(*a)),
+        NodeIdBuf::Fqdn(_) => None,
+    }
+}

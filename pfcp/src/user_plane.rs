@@ -1,0 +1,88 @@
+//! The boundary between the PFCP node and the data plane. The `upf` crate
+//! implements [`UserPlane`] on its control thread: translate the rule set
+//! into dataplane rules, publish them to the workers, read their counters.
+
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use crate::codec::ies::Cause;
+use crate::rules::{RuleRef, Session};
+
+/// What the node needs from the user plane. All calls come from the
+/// thread that drives the node; none may block for long.
+pub trait UserPlane {
+    /// Install or replace the complete rule set of a session; called once
+    /// per accepted establishment or modification, after validation, with
+    /// the rule set it replaces (`None` for a new session). On error the
+    /// node keeps the previous rules and rejects the PFCP request.
+    ///
+    /// # Errors
+    /// [`UpError`], mapped to the PFCP cause of the rejection.
+    fn install(&mut self, session: &Session, previous: Option<&Session>) -> Result<(), UpError>;
+
+    /// Remove a session (deletion, or purge after an SMF restart, failure
+    /// or association release).
+    fn remove(&mut self, seid: u64);
+
+    /// Append to `out` the usage counted for each of `urr_ids` since the
+    /// previous call for that URR (or since it was installed): the node
+    /// accumulates, so every counted packet must be returned exactly once.
+    /// A URR with no traffic may be left out.
+    fn usage(&mut self, seid: u64, urr_ids: &[u32], out: &mut Vec<UsageSample>);
+
+    /// Send a GTP-U End Marker (TS 29.281 §7.3.2) to the old downlink peer
+    /// after a path switch with SNDEM.
+    fn send_end_marker(&mut self, peer: IpAddr, teid: u32);
+
+    /// Discard the packets buffered for the session (DROBU).
+    fn drop_buffered(&mut self, seid: u64) {
+        let _ = seid;
+    }
+}
+
+/// Usage of one URR since the previous report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UsageSample {
+    pub urr_id: u32,
+    pub ul_bytes: u64,
+    pub dl_bytes: u64,
+    pub ul_packets: u64,
+    pub dl_packets: u64,
+    /// Wall-clock time of the first / last packet counted, if known.
+    pub first_packet: Option<SystemTime>,
+    pub last_packet: Option<SystemTime>,
+}
+
+/// Why the user plane refused a rule set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpError {
+    /// Tables full, no memory: cause 75 (No resources available).
+    #[error("no resources: {0}")]
+    NoResources(String),
+    /// Temporarily overloaded: cause 74 (PFCP entity in congestion).
+    #[error("congestion: {0}")]
+    Congestion(String),
+    /// One rule cannot be installed: cause 73 with Failed Rule ID.
+    #[error("rule {rule:?} refused: {reason}")]
+    Rule { rule: RuleRef, reason: String },
+    /// A feature the user plane does not implement: cause 76.
+    #[error("not supported: {0}")]
+    NotSupported(String),
+    /// Anything else: cause 64 (Request rejected).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl UpError {
+    /// The PFCP cause for this error.
+    #[must_use]
+    pub fn cause(&self) -> Cause {
+        match self {
+            UpError::NoResources(_) => Cause::NO_RESOURCES_AVAILABLE,
+            UpError::Congestion(_) => Cause::PFCP_ENTITY_IN_CONGESTION,
+            UpError::Rule { .. } => Cause::RULE_CREATION_MODIFICATION_FAILURE,
+            UpError::NotSupported(_) => Cause::SERVICE_NOT_SUPPORTED,
+            UpError::Other(_) => Cause::REQUEST_REJECTED,
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Replays the committed fuzz corpus (fuzz/corpus/{decode,node}) with the
+//! fuzz targets' checks, on stable: every input the fuzzer kept (and every
+//! crash it once found) stays a regression test.
+
+mod common;
+
+include!("../fuzz/checks.rs");
+
+fn corpus(target: &str) -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+#[test]
+fn decode_corpus() {
+    let c = corpus("decode");
+    assert!(c.len() >= 10, "corpus present");
+    for input in &c {
+        check_decode(input);
+    }
+}
+
+#[test]
+fn node_corpus() {
+    let c = corpus("node");
+    assert!(c.len() >= 10, "corpus present");
+    for input in &c {
+        check_node(input);
+    }
+}
+
+/// Writes the seed corpus (run once by hand: `cargo test -p pfcp --test
+/// fuzz_corpus -- --ignored`): typical messages, the OAI capture, and
+/// session life cycles for the node target.
+#[test]
+#[ignore = "writes fuzz/corpus; run by hand when the seeds change"]
+fn write_seed_corpus() {
+    use pfcp::sample::{self, SessionParams};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let smf = Ipv4Addr::new(10, 0, 0, 1);
+    let enc = |m: &Pfcp<'_>| {
+        let mut b = Vec::new();
+        m.encode(&mut b).unwrap();
+        b
+    };
+    let p = SessionParams {
+        cp_seid: 1,
+        smf_addr: smf,
+        ue_ip: None,
+        ul_teid: None,
+        gnb: None,
+    };
+    let g = SessionParams {
+        gnb: Some((0x200, Ipv4Addr::new(192, 168, 1, 2))),
+        ..p
+    };
+    let msgs: Vec<Vec<u8>> = vec![
+        enc(&sample::association_setup_request(1, smf, 7)),
+        enc(&sample::establishment_request(2, &p)),
+        enc(&sample::establishment_request(3, &g)),
+        enc(&sample::establishment_response(
+            2,
+            1,
+            smf,
+            1,
+            0x10,
+            Ipv4Addr::new(10, 45, 0, 1),
+        )),
+        enc(&sample::path_switch_request(
+            4,
+            1,
+            0x300,
+            Ipv4Addr::new(192, 168, 1, 3),
+            true,
+        )),
+        enc(&sample::query_urr_request(5, 1, &[1])),
+        enc(&sample::deletion_request(6, 1)),
+        enc(&sample::report_request(7, 1)),
+    ];
+    let oai: Vec<Vec<u8>> = common::oai_capture()
+        .into_iter()
+        .map(|d| d.payload)
+        .collect();
+    std::fs::create_dir_all(root.join("decode")).unwrap();
+    std::fs::create_dir_all(root.join("node")).unwrap();
+    for (i, m) in msgs.iter().chain(oai.iter()).enumerate() {
+        std::fs::write(root.join("decode").join(format!("seed-{i:03}")), m).unwrap();
+    }
+    // Node: life cycles (session 1 is the first SEID the node hands out).
+    let lifecycles: Vec<Vec<u8>> = vec![
+        [1usize, 4, 5, 6]
+            .iter()
+            .flat_map(|i| node_chunk(0x10, &msgs[*i]))
+            .collect(),
+        [2usize, 4, 5, 6]
+            .iter()
+            .flat_map(|i| node_chunk(0x34, &msgs[*i]))
+            .collect(),
+        [1usize, 1, 6, 6]
+            .iter()
+            .flat_map(|i| node_chunk(0xf1, &msgs[*i]))
+            .collect(),
+        [0usize, 2, 5]
+            .iter()
+            .flat_map(|i| node_chunk(0x02, &msgs[*i]))
+            .collect(),
+    ];
+    for (i, l) in lifecycles
+        .iter()
+        .chain(
+            oai.iter()
+                .map(|m| node_chunk(0x00, m))
+                .collect::<Vec<_>>()
+                .iter(),
+        )
+        .enumerate()
+    {
+        std::fs::write(root.join("node").join(format!("seed-{i:03}")), l).unwrap();
+    }
+}

@@ -1,0 +1,1570 @@
+//! The node against a test SMF with a simulated clock: associations,
+//! sessions, every cause code, duplicates, retransmission, restart and
+//! heartbeat failure, usage reports, and the OAI capture replayed.
+
+mod common;
+mod harness;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use harness::*;
+use pfcp::codec::SmallVec;
+use pfcp::codec::grouped::*;
+use pfcp::codec::ie_type as t;
+use pfcp::codec::ies::*;
+use pfcp::codec::message::*;
+use pfcp::sample::{self, SessionParams};
+use pfcp::{DownReason, Event, RemoveReason, UpError};
+
+fn params(cp_seid: u64) -> SessionParams {
+    SessionParams {
+        cp_seid,
+        smf_addr: SMF,
+        ue_ip: None,
+        ul_teid: None,
+        gnb: Some((0x200, GNB)),
+    }
+}
+
+fn est_response<'a>(r: &'a Pfcp<'static>) -> &'a SessionEstablishmentResponse<'static> {
+    match &r.message {
+        Message::SessionEstablishmentResponse(x) => x,
+        m => panic!("not an establishment response: {m:?}"),
+    }
+}
+fn mod_response<'a>(r: &'a Pfcp<'static>) -> &'a SessionModificationResponse<'static> {
+    match &r.message {
+        Message::SessionModificationResponse(x) => x,
+        m => panic!("not a modification response: {m:?}"),
+    }
+}
+
+/// Establish a typical session; return our SEID.
+fn establish(b: &mut Bench, p: &SessionParams) -> u64 {
+    let seq = b.next_seq();
+    let r = b.request(&sample::establishment_request(seq, p));
+    assert_eq!(r.seid, Some(p.cp_seid), "answer to the SMF's SEID");
+    let e = est_response(&r);
+    assert_eq!(e.cause, Cause::REQUEST_ACCEPTED, "{e:?}");
+    e.up_f_seid.unwrap().seid
+}
+
+/// Send an establishment request and expect a rejection with this cause.
+fn rejected(b: &mut Bench, m: &Pfcp<'_>) -> (Cause, Option<u16>, Option<FailedRuleId>) {
+    let installs = b.up.installs;
+    let sessions = b.node.session_count();
+    let usage = b.node.resource_usage();
+    let r = b.request(m);
+    let (cause, ie, rule) = match &r.message {
+        Message::SessionEstablishmentResponse(x) => (x.cause, x.offending_ie, x.failed_rule_id),
+        Message::SessionModificationResponse(x) => (x.cause, x.offending_ie, x.failed_rule_id),
+        Message::SessionDeletionResponse(x) => (x.cause, x.offending_ie, None),
+        Message::AssociationUpdateResponse(x) => (x.cause, None, None),
+        Message::AssociationReleaseResponse(x) => (x.cause, None, None),
+        m => panic!("unexpected {m:?}"),
+    };
+    assert!(!cause.is_success(), "expected a rejection, got {cause}");
+    assert_eq!(b.up.installs, installs, "nothing installed");
+    assert_eq!(
+        b.node.session_count(),
+        sessions,
+        "no session added or removed"
+    );
+    assert_eq!(b.node.resource_usage(), usage, "no TEID or address kept");
+    (cause, ie, rule)
+}
+
+fn establishment(
+    seq: u32,
+    p: &SessionParams,
+) -> (Pfcp<'static>, SessionEstablishmentRequest<'static>) {
+    let m = sample::establishment_request(seq, p);
+    let Message::SessionEstablishmentRequest(r) = m.message.clone() else {
+        unreachable!()
+    };
+    (m, r)
+}
+
+fn with_body(seq: u32, r: SessionEstablishmentRequest<'static>) -> Pfcp<'static> {
+    Pfcp::session(0, seq, r)
+}
+
+// ---- associations -------------------------------------------------------------------
+
+#[test]
+fn association_setup_advertises_what_we_implement() {
+    let mut b = Bench::new();
+    let seq = b.next_seq();
+    let r = b.request(&sample::association_setup_request(seq, SMF, SMF_RTS));
+    let Message::AssociationSetupResponse(a) = r.message else {
+        panic!()
+    };
+    assert_eq!(a.cause, Cause::REQUEST_ACCEPTED);
+    assert_eq!(a.node_id, NodeId::Ipv4(UPF));
+    assert_eq!(a.recovery_time_stamp, b.node.recovery_time_stamp());
+    let f = a.up_function_features.unwrap();
+    assert_eq!(
+        f.names().collect::<Vec<_>>(),
+        ["FTUP", "EMPU", "UEIP", "MNOP"]
+    );
+    assert_eq!(
+        b.events(),
+        [Event::AssociationUp {
+            node_id: NodeIdBuf::Ipv4(SMF),
+            addr: b.smf
+        }]
+    );
+    assert_eq!(b.node.associations().len(), 1);
+}
+
+#[test]
+fn cause_72_requests_before_association() {
+    let mut b = Bench::new();
+    let seq = b.next_seq();
+    let (c, _, _) = rejected(&mut b, &sample::establishment_request(seq, &params(1)));
+    assert_eq!(c, Cause::NO_ESTABLISHED_PFCP_ASSOCIATION);
+    let seq = b.next_seq();
+    let (c, _, _) = rejected(&mut b, &sample::deletion_request(seq, 1));
+    assert_eq!(c, Cause::NO_ESTABLISHED_PFCP_ASSOCIATION);
+    let seq = b.next_seq();
+    let upd = Pfcp::node(
+        seq,
+        AssociationUpdateRequest {
+            node_id: NodeId::Ipv4(SMF),
+            up_function_features: None,
+            cp_function_features: None,
+            association_release_request: None,
+            graceful_release_period: None,
+            user_plane_ip_resource_information: Vec::new(),
+            pfcpaureq_flags: None,
+        },
+    );
+    assert_eq!(
+        rejected(&mut b, &upd).0,
+        Cause::NO_ESTABLISHED_PFCP_ASSOCIATION
+    );
+    // Heartbeats need no association.
+    let seq = b.next_seq();
+    let r = b.request(&Pfcp::node(
+        seq,
+        HeartbeatRequest {
+            recovery_time_stamp: SMF_RTS,
+        },
+    ));
+    assert!(matches!(r.message, Message::HeartbeatResponse(_)));
+}
+
+#[test]
+fn association_release_by_smf_removes_its_sessions() {
+    let mut b = Bench::new();
+    b.associate();
+    let s1 = establish(&mut b, &params(1));
+    let s2 = establish(&mut b, &params(2));
+    let seq = b.next_seq();
+    let r = b.request(&Pfcp::node(
+        seq,
+        AssociationReleaseRequest {
+            node_id: NodeId::Ipv4(SMF),
+        },
+    ));
+    let Message::AssociationReleaseResponse(a) = r.message else {
+        panic!()
+    };
+    assert_eq!(a.cause, Cause::REQUEST_ACCEPTED);
+    b.up.removed.sort_unstable();
+    assert_eq!(b.up.removed, [s1, s2]);
+    assert_eq!(b.node.session_count(), 0);
+    assert_eq!(b.node.resource_usage().teids_used, 0);
+    assert!(b.events().contains(&Event::AssociationDown {
+        node_id: NodeIdBuf::Ipv4(SMF),
+        reason: DownReason::ReleasedByPeer,
+        sessions_removed: 2
+    }));
+}
+
+#[test]
+fn upf_initiated_association_is_retransmitted_until_answered() {
+    let mut b = Bench::new();
+    b.node.associate(b.now, b.smf);
+    let first = b.drain();
+    assert_eq!(first.len(), 1);
+    let req = decode(&first[0].payload);
+    assert!(matches!(req.message, Message::AssociationSetupRequest(_)));
+    // T1 passes: the same bytes again.
+    let again = b.advance(Duration::from_secs(2));
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].payload, first[0].payload);
+    assert_eq!(b.node.stats().retransmissions, 1);
+    // The SMF answers.
+    let answer = Pfcp::node(
+        req.seq,
+        AssociationSetupResponse {
+            node_id: NodeId::Ipv4(SMF),
+            cause: Cause::REQUEST_ACCEPTED,
+            recovery_time_stamp: SMF_RTS,
+            up_function_features: None,
+            cp_function_features: Some(CpFunctionFeatures::LOAD),
+            user_plane_ip_resource_information: Vec::new(),
+        },
+    );
+    assert!(b.send(&answer).is_empty());
+    assert_eq!(b.node.associations().len(), 1);
+    // No more retransmissions; heartbeats start instead.
+    b.auto_heartbeat = false;
+    let later = b.advance(Duration::from_secs(9));
+    assert!(later.is_empty(), "{later:?}");
+    let hb = b.advance(Duration::from_secs(1));
+    assert!(matches!(
+        decode(&hb[0].payload).message,
+        Message::HeartbeatRequest(_)
+    ));
+}
+
+#[test]
+fn upf_requests_release_with_sarr() {
+    let mut b = Bench::new();
+    b.associate();
+    assert!(b.node.request_release(b.now, &NodeIdBuf::Ipv4(SMF)));
+    let out = b.drain();
+    let Message::AssociationUpdateRequest(u) = decode(&out[0].payload).message else {
+        panic!()
+    };
+    assert!(
+        u.association_release_request
+            .unwrap()
+            .contains(PfcpAssociationReleaseRequest::SARR)
+    );
+}
+
+// ---- heartbeats, restart, failure -----------------------------------------------------
+
+#[test]
+fn smf_restart_detected_by_heartbeat_purges_its_sessions() {
+    let mut b = Bench::new();
+    b.associate();
+    let s = establish(&mut b, &params(1));
+    b.events();
+    // Same recovery time stamp: nothing happens (twice: the first one is
+    // what later heartbeats are compared with).
+    for _ in 0..2 {
+        let seq = b.next_seq();
+        b.request(&Pfcp::node(
+            seq,
+            HeartbeatRequest {
+                recovery_time_stamp: SMF_RTS,
+            },
+        ));
+    }
+    assert_eq!(b.node.session_count(), 1);
+    // Changed: the SMF restarted.
+    let seq = b.next_seq();
+    let r = b.request(&Pfcp::node(
+        seq,
+        HeartbeatRequest {
+            recovery_time_stamp: SMF_RTS + 60,
+        },
+    ));
+    assert!(matches!(r.message, Message::HeartbeatResponse(_)));
+    assert_eq!(b.up.removed, [s]);
+    assert_eq!(b.node.session_count(), 0);
+    assert_eq!(b.node.associations().len(), 0);
+    assert_eq!(
+        b.events(),
+        [Event::AssociationDown {
+            node_id: NodeIdBuf::Ipv4(SMF),
+            reason: DownReason::PeerRestarted,
+            sessions_removed: 1
+        }]
+    );
+    // Its new incarnation sets up again.
+    let seq = b.next_seq();
+    b.request(&sample::association_setup_request(seq, SMF, SMF_RTS + 60));
+    assert_eq!(
+        b.node.associations()[0].peer_recovery_time_stamp,
+        SMF_RTS + 60
+    );
+}
+
+#[test]
+fn smf_restart_detected_by_association_setup() {
+    let mut b = Bench::new();
+    b.associate();
+    establish(&mut b, &params(1));
+    // Same time stamp: a repeated setup keeps the sessions.
+    let seq = b.next_seq();
+    b.request(&sample::association_setup_request(seq, SMF, SMF_RTS));
+    assert_eq!(b.node.session_count(), 1);
+    // New time stamp: restarted, sessions purged, new association.
+    let seq = b.next_seq();
+    b.request(&sample::association_setup_request(seq, SMF, SMF_RTS + 1));
+    assert_eq!(b.node.session_count(), 0);
+    assert_eq!(b.node.associations().len(), 1);
+}
+
+#[test]
+fn smf_restart_detected_by_heartbeat_response() {
+    let mut b = Bench::new();
+    b.auto_heartbeat = false;
+    b.associate();
+    establish(&mut b, &params(1));
+    for rts in [SMF_RTS, SMF_RTS, SMF_RTS + 5] {
+        let out = b.advance(Duration::from_secs(10));
+        let hb = decode(&out[0].payload);
+        assert!(matches!(hb.message, Message::HeartbeatRequest(_)));
+        assert_eq!(b.node.session_count(), 1);
+        b.send(&Pfcp::node(
+            hb.seq,
+            HeartbeatResponse {
+                recovery_time_stamp: rts,
+            },
+        ));
+    }
+    assert_eq!(b.node.session_count(), 0);
+}
+
+#[test]
+fn heartbeat_failure_after_n1_retransmissions() {
+    let mut b = Bench::new();
+    b.auto_heartbeat = false;
+    b.associate();
+    let s = establish(&mut b, &params(1));
+    b.events();
+    // Heartbeat answered: association stays.
+    let out = b.advance(Duration::from_secs(10));
+    let hb = decode(&out[0].payload);
+    b.send(&Pfcp::node(
+        hb.seq,
+        HeartbeatResponse {
+            recovery_time_stamp: SMF_RTS,
+        },
+    ));
+    // Then the SMF goes silent: heartbeat at 20 s, retransmitted at 22,
+    // 24, 26 (N1 = 3, T1 = 2 s), given up at 28 s.
+    let out = b.advance(Duration::from_secs(10));
+    assert_eq!(out.len(), 1);
+    let out = b.advance(Duration::from_secs(7));
+    assert_eq!(out.len(), 3, "N1 retransmissions");
+    assert!(out.iter().all(|t| t.payload == out[0].payload));
+    assert_eq!(b.node.session_count(), 1, "not yet");
+    b.advance(Duration::from_secs(1));
+    assert_eq!(b.node.session_count(), 0);
+    assert_eq!(b.up.removed, [s]);
+    let ev = b.events();
+    assert!(
+        ev.contains(&Event::AssociationDown {
+            node_id: NodeIdBuf::Ipv4(SMF),
+            reason: DownReason::HeartbeatTimeout,
+            sessions_removed: 1
+        }),
+        "{ev:?}"
+    );
+    assert_eq!(b.node.stats().request_timeouts, 1);
+    // No more heartbeats to a peer we no longer have.
+    assert!(b.advance(Duration::from_secs(60)).is_empty());
+}
+
+// ---- sessions -------------------------------------------------------------------------
+
+#[test]
+fn establishment_with_choose() {
+    let mut b = Bench::new();
+    b.associate();
+    let seq = b.next_seq();
+    let p = SessionParams {
+        gnb: None,
+        ..params(7)
+    };
+    let r = b.request(&sample::establishment_request(seq, &p));
+    let e = est_response(&r);
+    assert_eq!(e.cause, Cause::REQUEST_ACCEPTED);
+    assert_eq!(e.node_id, Some(NodeId::Ipv4(UPF)));
+    let f_seid = e.up_f_seid.unwrap();
+    assert_eq!(f_seid.ipv4, Some(UPF));
+    // Created PDR: PDRs 1 and 3 share CHOOSE ID 1, so one F-TEID; every
+    // PDR has the one UE address we chose.
+    assert_eq!(e.created_pdr.len(), 4);
+    let teid_of = |id: u16| match e
+        .created_pdr
+        .iter()
+        .find(|c| c.pdr_id == id)
+        .unwrap()
+        .local_f_teid
+    {
+        Some(FTeid::Assigned { teid, ipv4, .. }) => {
+            assert_eq!(ipv4, Some(N3));
+            Some(teid)
+        }
+        _ => None,
+    };
+    let teid = teid_of(1).unwrap();
+    assert!((0x1000..=0x1fff).contains(&teid));
+    assert_eq!(teid_of(3), Some(teid));
+    assert_eq!(teid_of(2), None);
+    let ue: Vec<_> = e
+        .created_pdr
+        .iter()
+        .map(|c| c.ue_ip_address.unwrap().ipv4.unwrap())
+        .collect();
+    assert!(ue.iter().all(|a| *a == ue[0]));
+    assert_eq!(ue[0], Ipv4Addr::new(10, 45, 0, 1));
+    assert!(
+        e.created_pdr
+            .iter()
+            .find(|c| c.pdr_id == 2)
+            .unwrap()
+            .ue_ip_address
+            .unwrap()
+            .is_destination
+    );
+
+    // What the user plane got: resolved, validated, ordered rules.
+    let s = &b.up.installed[&f_seid.seid];
+    assert_eq!(s.cp_f_seid.seid, 7);
+    assert_eq!(s.dnn.as_deref(), Some("internet"));
+    assert_eq!(
+        s.pdrs.iter().map(|p| p.id).collect::<Vec<_>>(),
+        [3, 4, 1, 2],
+        "by precedence"
+    );
+    let ul = s.pdr(1).unwrap();
+    assert!(ul.is_uplink());
+    assert_eq!(ul.pdi.local_f_teid.unwrap().teid, teid);
+    assert_eq!(ul.pdi.network_instance.as_deref(), Some("access"));
+    assert_eq!(ul.pdi.qfis.as_slice(), [9]);
+    let voice = s.pdr(3).unwrap().pdi.sdf_filters[0].flow.as_ref().unwrap();
+    assert_eq!(voice.protocol, Some(17));
+    assert_eq!(voice.remote_side().ports, [(5000, 5100)]);
+    let dl = s.pdr(2).unwrap();
+    assert_eq!(
+        dl.pdi.ue_ip.unwrap().ipv4,
+        Some(Ipv4Addr::new(10, 45, 0, 1))
+    );
+    assert!(dl.pdi.ue_ip.unwrap().is_destination);
+    assert!(s.far(2).unwrap().buffers() && s.far(2).unwrap().notifies_cp());
+    assert_eq!(
+        s.qer(2).unwrap().gbr,
+        Some(Bitrate {
+            ul_kbps: 64,
+            dl_kbps: 64
+        })
+    );
+    assert_eq!(b.node.resource_usage().teids_used, 1);
+}
+
+#[test]
+fn duplicate_request_is_answered_from_cache_without_reapplying() {
+    let mut b = Bench::new();
+    b.associate();
+    let seq = b.next_seq();
+    let m = sample::establishment_request(seq, &params(1));
+    let mut bytes = Vec::new();
+    m.encode(&mut bytes).unwrap();
+    let smf = b.smf;
+    let first = b.raw_from(smf, &bytes);
+    let second = b.raw_from(smf, &bytes);
+    assert_eq!(first, second, "same answer, byte for byte");
+    assert_eq!(b.up.installs, 1, "applied once");
+    assert_eq!(b.node.session_count(), 1);
+    assert_eq!(b.node.stats().rx_duplicates, 1);
+    // The same sequence number from another port is another request.
+    let other = SocketAddr::new(IpAddr::V4(SMF), 40000);
+    let third = b.raw_from(other, &bytes);
+    assert_eq!(
+        est_response(&decode(&third[0].payload)).cause,
+        Cause::REQUEST_REJECTED,
+        "same CP F-SEID again"
+    );
+    // After the cache time the entry is gone (a late copy is a new request).
+    b.advance(Duration::from_secs(31));
+    let late = b.raw_from(smf, &bytes);
+    assert_eq!(
+        est_response(&decode(&late[0].payload)).cause,
+        Cause::REQUEST_REJECTED
+    );
+}
+
+#[test]
+fn path_switch_with_sndem_sends_end_marker_to_old_gnb() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    let gnb2 = Ipv4Addr::new(192, 168, 1, 3);
+    let seq = b.next_seq();
+    let r = b.request(&sample::path_switch_request(seq, seid, 0x300, gnb2, true));
+    assert_eq!(mod_response(&r).cause, Cause::REQUEST_ACCEPTED);
+    assert_eq!(b.up.end_markers, [(IpAddr::V4(GNB), 0x200)]);
+    let ohc = b.up.installed[&seid]
+        .far(2)
+        .unwrap()
+        .forwarding
+        .as_ref()
+        .unwrap()
+        .outer_header_creation
+        .unwrap();
+    assert_eq!((ohc.teid, ohc.ipv4), (Some(0x300), Some(gnb2)));
+    // Without SNDEM: no End Marker. DROBU: the buffer is dropped.
+    let seq = b.next_seq();
+    let mut m = sample::path_switch_request(seq, seid, 0x400, GNB, false);
+    if let Message::SessionModificationRequest(r) = &mut m.message {
+        r.pfcpsmreq_flags = Some(PfcpsmReqFlags::DROBU);
+    }
+    b.request(&m);
+    assert_eq!(b.up.end_markers.len(), 1);
+    assert_eq!(b.up.dropped_buffers, [seid]);
+}
+
+#[test]
+fn query_urr_and_deletion_report_usage() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    b.up.pending_usage.insert((seid, 1), (1000, 5000));
+    b.now += Duration::from_secs(30);
+    let seq = b.next_seq();
+    let r = b.request(&sample::query_urr_request(seq, seid, &[1]));
+    let m = mod_response(&r);
+    assert_eq!(m.usage_report.len(), 1);
+    let u = &m.usage_report[0];
+    assert!(u.usage_report_trigger.contains(UsageReportTrigger::IMMER));
+    let v = u.volume_measurement.unwrap();
+    assert_eq!((v.total, v.ul, v.dl), (Some(6000), Some(1000), Some(5000)));
+    assert_eq!(u.duration_measurement, Some(30));
+    assert_eq!(u.ur_seqn, 0);
+    // Deletion: final report of what came since, TERMR.
+    b.up.pending_usage.insert((seid, 1), (7, 3));
+    let seq = b.next_seq();
+    let r = b.request(&sample::deletion_request(seq, seid));
+    let Message::SessionDeletionResponse(d) = &r.message else {
+        panic!()
+    };
+    assert_eq!(d.cause, Cause::REQUEST_ACCEPTED);
+    assert_eq!(r.seid, Some(1));
+    let u = &d.usage_report[0];
+    assert!(u.usage_report_trigger.contains(UsageReportTrigger::TERMR));
+    assert_eq!(u.volume_measurement.unwrap().total, Some(10));
+    assert_eq!(u.ur_seqn, 1);
+    assert_eq!(b.up.removed, [seid]);
+    assert_eq!(b.node.resource_usage().teids_used, 0);
+    assert_eq!(
+        b.node.resource_usage().ue_pools[0].1,
+        0,
+        "UE address back in the pool"
+    );
+}
+
+#[test]
+fn modification_creates_updates_removes_atomically() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    let before = b.up.installed[&seid].clone();
+    // A valid new PDR with CHOOSE, then a removal of a PDR that does not
+    // exist: nothing must change (and the chosen TEID must be given back).
+    let Message::SessionEstablishmentRequest(est) =
+        sample::establishment_request(0, &params(1)).message
+    else {
+        unreachable!()
+    };
+    let mut new_pdr = est.create_pdr[0].clone();
+    new_pdr.pdr_id = 10;
+    new_pdr.pdi.local_f_teid = Some(FTeid::Choose {
+        v4: true,
+        v6: false,
+        choose_id: None,
+    });
+    let mut m = sample::empty_modification();
+    m.create_pdr = vec![new_pdr.clone()];
+    m.remove_pdr = vec![RemovePdr { pdr_id: 99 }];
+    let seq = b.next_seq();
+    let (c, ie, rule) = rejected(&mut b, &Pfcp::session(seid, seq, m));
+    assert_eq!(c, Cause::RULE_CREATION_MODIFICATION_FAILURE);
+    assert_eq!(ie, Some(t::PDR_ID));
+    assert_eq!(
+        rule,
+        Some(FailedRuleId {
+            rule_type: RuleType::Pdr,
+            id: 99
+        })
+    );
+    assert_eq!(b.up.installed[&seid], before);
+    assert_eq!(b.node.session(seid).unwrap(), &before);
+
+    // The same without the bad removal: applied, Created PDR returned.
+    let mut m = sample::empty_modification();
+    m.create_pdr = vec![new_pdr];
+    m.remove_pdr = vec![RemovePdr { pdr_id: 3 }];
+    m.update_qer = vec![UpdateQer {
+        qer_id: 1,
+        qer_correlation_id: None,
+        gate_status: Some(GateStatus {
+            ul: Gate::Closed,
+            dl: Gate::Open,
+        }),
+        mbr: Some(Bitrate {
+            ul_kbps: 1,
+            dl_kbps: 2,
+        }),
+        gbr: None,
+        packet_rate: false,
+        dl_flow_level_marking: false,
+        qfi: None,
+        rqi: None,
+        paging_policy_indicator: None,
+        averaging_window: None,
+    }];
+    let seq = b.next_seq();
+    let r = b.request(&Pfcp::session(seid, seq, m));
+    let mr = mod_response(&r);
+    assert_eq!(mr.cause, Cause::REQUEST_ACCEPTED);
+    assert_eq!(mr.created_pdr.len(), 1);
+    assert_eq!(mr.created_pdr[0].pdr_id, 10);
+    let s = &b.up.installed[&seid];
+    assert!(s.pdr(3).is_none() && s.pdr(10).is_some());
+    assert_eq!(s.qer(1).unwrap().gate.ul, Gate::Closed);
+    assert_eq!(
+        s.qer(1).unwrap().mbr,
+        Some(Bitrate {
+            ul_kbps: 1,
+            dl_kbps: 2
+        })
+    );
+    // PDR 1 keeps the shared F-TEID; PDR 10 got its own.
+    assert_eq!(b.node.resource_usage().teids_used, 2);
+}
+
+// ---- every cause code ------------------------------------------------------------------
+
+#[test]
+fn cause_64_same_cp_f_seid_twice() {
+    let mut b = Bench::new();
+    b.associate();
+    establish(&mut b, &params(5));
+    let seq = b.next_seq();
+    let (c, ie, _) = rejected(&mut b, &sample::establishment_request(seq, &params(5)));
+    assert_eq!((c, ie), (Cause::REQUEST_REJECTED, Some(t::F_SEID)));
+    // With RESTI the old session is replaced.
+    let (_, mut r) = establishment(0, &params(5));
+    r.pfcpsereq_flags = Some(PfcpseReqFlags::RESTI);
+    let seq = b.next_seq();
+    let resp = b.request(&with_body(seq, r));
+    assert_eq!(est_response(&resp).cause, Cause::REQUEST_ACCEPTED);
+    assert_eq!(b.node.session_count(), 1);
+    assert!(b.events().iter().any(|e| matches!(
+        e,
+        Event::SessionRemoved {
+            reason: RemoveReason::Restored,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn cause_64_user_plane_other_error() {
+    let mut b = Bench::new();
+    b.associate();
+    b.up.fail_next_install = Some(UpError::Other("busy".into()));
+    let seq = b.next_seq();
+    let (c, _, _) = rejected(&mut b, &sample::establishment_request(seq, &params(1)));
+    assert_eq!(c, Cause::REQUEST_REJECTED);
+}
+
+#[test]
+fn cause_65_unknown_seid() {
+    let mut b = Bench::new();
+    b.associate();
+    let seq = b.next_seq();
+    let (c, _, _) = rejected(
+        &mut b,
+        &sample::path_switch_request(seq, 4242, 1, GNB, false),
+    );
+    assert_eq!(c, Cause::SESSION_CONTEXT_NOT_FOUND);
+    let seq = b.next_seq();
+    let (c, _, _) = rejected(&mut b, &sample::deletion_request(seq, 4242));
+    assert_eq!(c, Cause::SESSION_CONTEXT_NOT_FOUND);
+}
+
+#[test]
+fn cause_66_mandatory_ie_missing() {
+    let mut b = Bench::new();
+    b.associate();
+    // An establishment request without any Create FAR.
+    let mut bytes = Vec::new();
+    sample::establishment_request(b.next_seq(), &params(1))
+        .encode(&mut bytes)
+        .unwrap();
+    let mut msg = Vec::new();
+    let hdr = &bytes[..16];
+    for item in top_level_ies(&bytes[16..]) {
+        if item.0 != t::CREATE_FAR {
+            msg.extend_from_slice(&item.1);
+        }
+    }
+    let mut out = hdr.to_vec();
+    out.extend_from_slice(&msg);
+    let len = u16::try_from(out.len() - 4).unwrap();
+    out[2..4].copy_from_slice(&len.to_be_bytes());
+    let smf = b.smf;
+    let r = b.raw_from(smf, &out);
+    let e = decode(&r[0].payload);
+    let e = est_response(&e);
+    assert_eq!(
+        (e.cause, e.offending_ie),
+        (Cause::MANDATORY_IE_MISSING, Some(t::CREATE_FAR))
+    );
+    assert_eq!(b.node.session_count(), 0);
+}
+
+/// (type, whole IE bytes) of each top-level IE.
+fn top_level_ies(mut b: &[u8]) -> Vec<(u16, Vec<u8>)> {
+    let mut v = Vec::new();
+    while b.len() >= 4 {
+        let ty = u16::from_be_bytes([b[0], b[1]]);
+        let len = usize::from(u16::from_be_bytes([b[2], b[3]]));
+        v.push((ty, b[..4 + len].to_vec()));
+        b = &b[4 + len..];
+    }
+    v
+}
+
+#[test]
+fn cause_67_conditional_ie_missing() {
+    let mut b = Bench::new();
+    b.associate();
+    // FORW without Forwarding Parameters.
+    let (_, mut r) = establishment(0, &params(1));
+    r.create_far[0].forwarding_parameters = None;
+    let seq = b.next_seq();
+    let (c, ie, rule) = rejected(&mut b, &with_body(seq, r));
+    assert_eq!(
+        (c, ie),
+        (
+            Cause::CONDITIONAL_IE_MISSING,
+            Some(t::FORWARDING_PARAMETERS)
+        )
+    );
+    assert_eq!(
+        rule,
+        Some(FailedRuleId {
+            rule_type: RuleType::Far,
+            id: 1
+        })
+    );
+    // Periodic reporting without a Measurement Period.
+    let (_, mut r) = establishment(0, &params(1));
+    r.create_urr[0].measurement_period = None;
+    let seq = b.next_seq();
+    let (c, ie, _) = rejected(&mut b, &with_body(seq, r));
+    assert_eq!(
+        (c, ie),
+        (Cause::CONDITIONAL_IE_MISSING, Some(t::MEASUREMENT_PERIOD))
+    );
+    // A PDR without a FAR ID.
+    let (_, mut r) = establishment(0, &params(1));
+    r.create_pdr[1].far_id = None;
+    let seq = b.next_seq();
+    let (c, ie, _) = rejected(&mut b, &with_body(seq, r));
+    assert_eq!((c, ie), (Cause::CONDITIONAL_IE_MISSING, Some(t::FAR_ID)));
+}
+
+#[test]
+fn cause_68_invalid_length() {
+    let mut b = Bench::new();
+    b.associate();
+    let mut bytes = Vec::new();
+    sample::deletion_request(b.next_seq(), 1)
+        .encode(&mut bytes)
+        .unwrap();
+    // A Session Modification Request whose CP F-SEID is 5 octets long.
+    bytes[1] = msg_type::SESSION_MODIFICATION_REQUEST;
+    bytes.extend_from_slice(&[0, 57, 0, 5, 2, 0, 0, 0, 0]);
+    let len = u16::try_from(bytes.len() - 4).unwrap();
+    bytes[2..4].copy_from_slice(&len.to_be_bytes());
+    let smf = b.smf;
+    let r = b.raw_from(smf, &bytes);
+    let m = decode(&r[0].payload);
+    let m = mod_response(&m);
+    assert_eq!(
+        (m.cause, m.offending_ie),
+        (Cause::INVALID_LENGTH, Some(t::F_SEID))
+    );
+    assert_eq!(b.node.stats().rx_malformed, 1);
+}
+
+#[test]
+fn cause_69_mandatory_ie_incorrect() {
+    let mut b = Bench::new();
+    b.associate();
+    // Source Interface 15 (spare value).
+    let (_, mut r) = establishment(0, &params(1));
+    r.create_pdr[0].pdi.source_interface = SourceInterface(15);
+    let seq = b.next_seq();
+    let (c, ie, rule) = rejected(&mut b, &with_body(seq, r));
+    assert_eq!(
+        (c, ie),
+        (Cause::MANDATORY_IE_INCORRECT, Some(t::SOURCE_INTERFACE))
+    );
+    assert_eq!(
+        rule,
+        Some(FailedRuleId {
+            rule_type: RuleType::Pdr,
+            id: 1
+        })
+    );
+    // DROP and FORW at once.
+    let (_, mut r) = establishment(0, &params(1));
+    r.create_far[0].apply_action = ApplyAction::DROP | ApplyAction::FORW;
+    let seq = b.next_seq();
+    let (c, ie, _) = rejected(&mut b, &with_body(seq, r));
+    assert_eq!(
+        (c, ie),
+        (Cause::MANDATORY_IE_INCORRECT, Some(t::APPLY_ACTION))
+    );
+    // Node ID of unknown type, in an Association Setup Request.
+    let mut bytes = Vec::new();
+    sample::association_setup_request(b.next_seq(), SMF, 1)
+        .encode(&mut bytes)
+        .unwrap();
+    bytes[12] = 7;
+    let smf = b.smf;
+    let out = b.raw_from(smf, &bytes);
+    let Message::AssociationSetupResponse(a) = decode(&out[0].payload).message else {
+        panic!()
+    };
+    assert_eq!(a.cause, Cause::MANDATORY_IE_INCORRECT);
+}
+
+#[test]
+fn cause_71_invalid_f_teid_allocation_option() {
+    let mut b = Bench::new();
+    b.associate();
+    // CHOOSE an IPv6 F-TEID: we have no IPv6 GTP-U address.
+    let (_, mut r) = establishment(0, &params(1));
+    r.create_pdr[0].pdi.local_f_teid = Some(FTeid::Choose {
+        v4: false,
+        v6: true,
+        choose_id: None,
+    });
+    let seq = b.next_seq();
+    let (c, ie, _) = rejected(&mut b, &with_body(seq, r));
+    assert_eq!(
+        (c, ie),
+        (Cause::INVALID_F_TEID_ALLOCATION_OPTION, Some(t::F_TEID))
+    );
+}
+
+#[test]
+fn cause_73_rule_creation_failure() {
+    let mut b = Bench::new();
+    b.associate();
+    // PDR pointing at a FAR that does not exist.
+    let (_, mut r) = establishment(0, &params(1));
+    r.create_pdr[1].far_id = Some(77);
+    let seq = b.next_seq();
+    let (c, ie, rule) = rejected(&mut b, &with_body(seq, r));
+    assert_eq!(
+        (c, ie),
+        (Cause::RULE_CREATION_MODIFICATION_FAILURE, Some(t::FAR_ID))
+    );
+    assert_eq!(
+        rule,
+        Some(FailedRuleId {
+            rule_type: RuleType::Pdr,
+            id: 2
+        })
+    );
+    // Two PDRs with the same ID.
+    let (_, mut r) = establishment(0, &params(1));
+    r.create_pdr[1].pdr_id = 1;
+    let seq = b.next_seq();
+    let (c, _, rule) = rejected(&mut b, &with_body(seq, r));
+    assert_eq!(c, Cause::RULE_CREATION_MODIFICATION_FAILURE);
+    assert_eq!(
+        rule,
+        Some(FailedRuleId {
+            rule_type: RuleType::Pdr,
+            id: 1
+        })
+    );
+    // An SDF filter we cannot parse.
+    let (_, mut r) = establishment(0, &params(1));
+    r.create_pdr[0].pdi.sdf_filters[0].flow_description =
+        Some(b"permit out ip from nowhere to assigned");
+    let seq = b.next_seq();
+    let (c, ie, _) = rejected(&mut b, &with_body(seq, r));
+    assert_eq!(
+        (c, ie),
+        (
+            Cause::RULE_CREATION_MODIFICATION_FAILURE,
+            Some(t::SDF_FILTER)
+        )
+    );
+    // A downlink UE address another session already uses.
+    let given = SessionParams {
+        ue_ip: Some(Ipv4Addr::new(10, 99, 0, 1)),
+        ..params(1)
+    };
+    establish(&mut b, &given);
+    let seq = b.next_seq();
+    let (c, ie, _) = rejected(
+        &mut b,
+        &sample::establishment_request(
+            seq,
+            &SessionParams {
+                cp_seid: 2,
+                ..given
+            },
+        ),
+    );
+    assert_eq!(
+        (c, ie),
+        (
+            Cause::RULE_CREATION_MODIFICATION_FAILURE,
+            Some(t::UE_IP_ADDRESS)
+        )
+    );
+    // The user plane refuses one rule.
+    b.up.fail_next_install = Some(UpError::Rule {
+        rule: pfcp::rules::RuleRef::Qer(2),
+        reason: "meter table full".into(),
+    });
+    let seq = b.next_seq();
+    let (c, _, rule) = rejected(&mut b, &sample::establishment_request(seq, &params(3)));
+    assert_eq!(c, Cause::RULE_CREATION_MODIFICATION_FAILURE);
+    assert_eq!(
+        rule,
+        Some(FailedRuleId {
+            rule_type: RuleType::Qer,
+            id: 2
+        })
+    );
+}
+
+#[test]
+fn cause_74_congestion() {
+    let mut b = Bench::new();
+    b.associate();
+    b.up.fail_next_install = Some(UpError::Congestion("publish queue full".into()));
+    let seq = b.next_seq();
+    let (c, _, _) = rejected(&mut b, &sample::establishment_request(seq, &params(1)));
+    assert_eq!(c, Cause::PFCP_ENTITY_IN_CONGESTION);
+}
+
+#[test]
+fn cause_75_no_resources() {
+    let mut cfg = config();
+    cfg.teid_first = 0x1000;
+    cfg.teid_last = 0x1000;
+    let mut b = Bench::with(cfg);
+    b.associate();
+    establish(&mut b, &params(1));
+    // The only TEID is taken.
+    let seq = b.next_seq();
+    let (c, ie, _) = rejected(&mut b, &sample::establishment_request(seq, &params(2)));
+    assert_eq!((c, ie), (Cause::NO_RESOURCES_AVAILABLE, Some(t::F_TEID)));
+    // The user plane is out of table space.
+    b.up.fail_next_install = Some(UpError::NoResources("table full".into()));
+    let seq = b.next_seq();
+    let p = SessionParams {
+        ul_teid: Some((0x5000, N3)),
+        ue_ip: Some(Ipv4Addr::new(10, 50, 0, 1)),
+        ..params(3)
+    };
+    let (c, _, _) = rejected(&mut b, &sample::establishment_request(seq, &p));
+    assert_eq!(c, Cause::NO_RESOURCES_AVAILABLE);
+    // max_sessions.
+    let mut cfg = config();
+    cfg.max_sessions = 1;
+    let mut b = Bench::with(cfg);
+    b.associate();
+    establish(&mut b, &params(1));
+    let seq = b.next_seq();
+    assert_eq!(
+        rejected(&mut b, &sample::establishment_request(seq, &params(2))).0,
+        Cause::NO_RESOURCES_AVAILABLE
+    );
+}
+
+#[test]
+fn cause_76_service_not_supported() {
+    let mut b = Bench::new();
+    b.associate();
+    let (_, mut r) = establishment(0, &params(1));
+    r.create_far[0].apply_action = ApplyAction::FORW | ApplyAction::DUPL;
+    let seq = b.next_seq();
+    let (c, ie, _) = rejected(&mut b, &with_body(seq, r));
+    assert_eq!(
+        (c, ie),
+        (Cause::SERVICE_NOT_SUPPORTED, Some(t::APPLY_ACTION))
+    );
+    let (_, mut r) = establishment(0, &params(1));
+    r.create_traffic_endpoint = true;
+    let seq = b.next_seq();
+    let (c, ie, _) = rejected(&mut b, &with_body(seq, r));
+    assert_eq!(
+        (c, ie),
+        (
+            Cause::SERVICE_NOT_SUPPORTED,
+            Some(t::CREATE_TRAFFIC_ENDPOINT)
+        )
+    );
+    let (_, mut r) = establishment(0, &params(1));
+    r.create_pdr[0].pdi.framed_route = true;
+    let seq = b.next_seq();
+    let (c, ie, _) = rejected(&mut b, &with_body(seq, r));
+    assert_eq!(
+        (c, ie),
+        (Cause::SERVICE_NOT_SUPPORTED, Some(t::FRAMED_ROUTE))
+    );
+    b.up.fail_next_install = Some(UpError::NotSupported("ethernet".into()));
+    let seq = b.next_seq();
+    assert_eq!(
+        rejected(&mut b, &sample::establishment_request(seq, &params(1))).0,
+        Cause::SERVICE_NOT_SUPPORTED
+    );
+}
+
+#[test]
+fn cause_79_all_dynamic_addresses_occupied() {
+    let mut cfg = config();
+    cfg.ue_pools[0].prefix_len = 30; // two addresses
+    let mut b = Bench::with(cfg);
+    b.associate();
+    establish(&mut b, &params(1));
+    establish(&mut b, &params(2));
+    let seq = b.next_seq();
+    let (c, ie, _) = rejected(&mut b, &sample::establishment_request(seq, &params(3)));
+    assert_eq!(
+        (c, ie),
+        (
+            Cause::ALL_DYNAMIC_ADDRESSES_OCCUPIED,
+            Some(t::UE_IP_ADDRESS)
+        )
+    );
+}
+
+#[test]
+fn version_not_supported() {
+    let mut b = Bench::new();
+    let mut bytes = Vec::new();
+    Pfcp::node(
+        77,
+        HeartbeatRequest {
+            recovery_time_stamp: 1,
+        },
+    )
+    .encode(&mut bytes)
+    .unwrap();
+    bytes[0] = 0x40; // version 2
+    let smf = b.smf;
+    let out = b.raw_from(smf, &bytes);
+    let r = decode(&out[0].payload);
+    assert_eq!(r.seq, 77);
+    assert!(matches!(r.message, Message::VersionNotSupportedResponse(_)));
+    assert_eq!(b.node.stats().rx_bad_version, 1);
+}
+
+#[test]
+fn peers_outside_the_allowlist_are_dropped_and_counted() {
+    let mut cfg = config();
+    cfg.allowed_peers = vec![IpAddr::V4(SMF)];
+    let mut b = Bench::with(cfg);
+    let stranger = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(6, 6, 6, 6)), 8805);
+    let mut bytes = Vec::new();
+    sample::association_setup_request(1, Ipv4Addr::new(6, 6, 6, 6), 1)
+        .encode(&mut bytes)
+        .unwrap();
+    assert!(b.raw_from(stranger, &bytes).is_empty());
+    assert_eq!(b.node.stats().rx_not_allowed, 1);
+    assert!(b.node.associations().is_empty());
+    b.associate();
+    assert_eq!(b.node.associations().len(), 1);
+}
+
+#[test]
+fn garbage_burst_does_not_stop_valid_peers() {
+    let mut b = Bench::new();
+    b.associate();
+    let attacker = SocketAddr::new(IpAddr::V4(SMF), 5555);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..20_000u32 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let len = (x % 200) as usize;
+        let mut d: Vec<u8> = (0..len).map(|k| (x >> (k % 56)) as u8).collect();
+        if i % 3 == 0 && d.len() > 4 {
+            // Look like PFCP v1 requests, with random bodies.
+            d[0] = 0x21;
+            d[1] = [50, 52, 54, 5, 1][(x % 5) as usize];
+        }
+        b.node.handle(b.now, attacker, &d, &mut b.up);
+        b.drain();
+    }
+    assert!(b.node.stats().rx_malformed > 1000);
+    // The real SMF is still served, and the garbage left nothing behind.
+    let seid = establish(&mut b, &params(1));
+    assert!(b.node.session(seid).is_some());
+    assert_eq!(b.node.session_count(), 1);
+    assert_eq!(b.node.associations().len(), 1);
+}
+
+// ---- usage reports ---------------------------------------------------------------------------
+
+fn report_of(t: &pfcp::Transmit) -> (u32, SessionReportRequest<'static>) {
+    let m = decode(&t.payload);
+    match m.message {
+        Message::SessionReportRequest(r) => (m.seq, r),
+        other => panic!("not a report: {other:?}"),
+    }
+}
+
+fn answer_report(b: &mut Bench, seq: u32, cause: Cause) {
+    let a = Pfcp::session(
+        1,
+        seq,
+        SessionReportResponse {
+            cause,
+            offending_ie: None,
+            update_bar: None,
+            pfcpsrrsp_flags: None,
+            cp_f_seid: None,
+            n4u_f_teid: None,
+            alternative_smf_ip_address: None,
+        },
+    );
+    assert!(b.send(&a).is_empty());
+}
+
+#[test]
+fn volume_threshold_report_is_retransmitted_until_answered() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1)); // URR 1: threshold 100 MB, period 60 s
+    b.up.pending_usage
+        .insert((seid, 1), (40_000_000, 70_000_000));
+    let out = b.advance(Duration::from_secs(1));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].dst, b.smf);
+    let (seq, r) = report_of(&out[0]);
+    assert!(r.report_type.contains(ReportType::USAR));
+    let u = &r.usage_report[0];
+    assert!(u.usage_report_trigger.contains(UsageReportTrigger::VOLTH));
+    assert_eq!(u.volume_measurement.unwrap().total, Some(110_000_000));
+    // Not answered: retransmitted after T1, same bytes.
+    let again = b.advance(Duration::from_secs(2));
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].payload, out[0].payload);
+    answer_report(&mut b, seq, Cause::REQUEST_ACCEPTED);
+    assert!(b.advance(Duration::from_secs(10)).is_empty());
+    // Counting starts again after a report.
+    b.up.pending_usage.insert((seid, 1), (10, 10));
+    assert!(b.advance(Duration::from_secs(2)).is_empty());
+}
+
+#[test]
+fn report_answered_with_65_removes_the_session() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    b.up.pending_usage.insert((seid, 1), (200_000_000, 0));
+    let out = b.advance(Duration::from_secs(1));
+    let (seq, _) = report_of(&out[0]);
+    answer_report(&mut b, seq, Cause::SESSION_CONTEXT_NOT_FOUND);
+    assert_eq!(b.up.removed, [seid]);
+    assert!(b.events().contains(&Event::SessionRemoved {
+        seid,
+        reason: RemoveReason::UnknownAtSmf
+    }));
+}
+
+#[test]
+fn unanswered_report_times_out_after_n1() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    b.up.pending_usage.insert((seid, 1), (200_000_000, 0));
+    let out = b.advance(Duration::from_secs(1));
+    assert_eq!(out.len(), 1);
+    let out = b.advance(Duration::from_millis(7_500));
+    assert_eq!(
+        out.iter().filter(|t| report_of_opt(t)).count(),
+        3,
+        "N1 = 3 retransmissions"
+    );
+    b.advance(Duration::from_secs(1));
+    assert!(
+        b.events()
+            .iter()
+            .any(|e| matches!(e, Event::RequestTimedOut { seid: Some(s), .. } if *s == seid))
+    );
+}
+
+fn report_of_opt(t: &pfcp::Transmit) -> bool {
+    matches!(decode(&t.payload).message, Message::SessionReportRequest(_))
+}
+
+#[test]
+fn periodic_reports_follow_the_measurement_period() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1)); // period 60 s
+    let mut seen = Vec::new();
+    for i in 1..=3u32 {
+        b.up.pending_usage.insert((seid, 1), (u64::from(i), 0));
+        let out = b.advance(Duration::from_secs(60));
+        let reports: Vec<_> = out.iter().filter(|t| report_of_opt(t)).collect();
+        assert_eq!(reports.len(), 1, "one report per period");
+        let (seq, r) = report_of(reports[0]);
+        let u = &r.usage_report[0];
+        assert!(u.usage_report_trigger.contains(UsageReportTrigger::PERIO));
+        assert_eq!(u.duration_measurement, Some(60));
+        seen.push((u.ur_seqn, u.volume_measurement.unwrap().ul.unwrap()));
+        answer_report(&mut b, seq, Cause::REQUEST_ACCEPTED);
+    }
+    assert_eq!(seen, [(0, 1), (1, 2), (2, 3)]);
+}
+
+fn urr_modification(seid: u64, seq: u32, urr: CreateUrr) -> Pfcp<'static> {
+    let mut m = sample::empty_modification();
+    m.remove_urr = vec![RemoveUrr { urr_id: 1 }];
+    m.create_urr = vec![urr];
+    m.update_pdr = (1..=4)
+        .map(|id| UpdatePdr {
+            pdr_id: id,
+            outer_header_removal: None,
+            precedence: None,
+            pdi: None,
+            far_id: None,
+            urr_ids: SmallVec::from_elem(2, 1),
+            qer_ids: SmallVec::new(),
+            activate_predefined_rules: false,
+            deactivate_predefined_rules: false,
+            activation_time: false,
+            deactivation_time: false,
+        })
+        .collect();
+    Pfcp::session(seid, seq, m)
+}
+
+#[test]
+fn time_threshold_and_volume_quota() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    let mut u = sample::urr(2, None, None);
+    u.reporting_triggers = ReportingTriggers::TIMTH | ReportingTriggers::VOLQU;
+    u.time_threshold = Some(30);
+    u.volume_quota = Some(Volume {
+        total: Some(1000),
+        ul: None,
+        dl: None,
+    });
+    let seq = b.next_seq();
+    let r = b.request(&urr_modification(seid, seq, u));
+    let m = mod_response(&r);
+    assert_eq!(m.cause, Cause::REQUEST_ACCEPTED, "{m:?}");
+    assert!(
+        m.usage_report[0]
+            .usage_report_trigger
+            .contains(UsageReportTrigger::TERMR),
+        "removed URR 1 reported"
+    );
+    // Time threshold: a report after 30 s.
+    let out = b.advance(Duration::from_secs(30));
+    let (seq, r) = report_of(&out[0]);
+    assert!(
+        r.usage_report[0]
+            .usage_report_trigger
+            .contains(UsageReportTrigger::TIMTH)
+    );
+    answer_report(&mut b, seq, Cause::REQUEST_ACCEPTED);
+    // Quota used up: report VOLQU and the user plane is told to stop.
+    b.up.pending_usage.insert((seid, 2), (600, 600));
+    let out = b.advance(Duration::from_secs(1));
+    let (seq, r) = report_of(&out[0]);
+    assert!(
+        r.usage_report[0]
+            .usage_report_trigger
+            .contains(UsageReportTrigger::VOLQU)
+    );
+    answer_report(&mut b, seq, Cause::REQUEST_ACCEPTED);
+    assert!(b.up.installed[&seid].urr(2).unwrap().quota_exhausted);
+    // A new quota from the SMF lifts it.
+    let mut m = sample::empty_modification();
+    m.update_urr = vec![sample::quota_update(2, 5000)];
+    let seq = b.next_seq();
+    b.request(&Pfcp::session(seid, seq, m));
+    assert!(!b.up.installed[&seid].urr(2).unwrap().quota_exhausted);
+}
+
+#[test]
+fn time_quota_exhausts() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    let mut u = sample::urr(2, None, None);
+    u.reporting_triggers = ReportingTriggers::TIMQU;
+    u.time_quota = Some(100);
+    let seq = b.next_seq();
+    b.request(&urr_modification(seid, seq, u));
+    assert!(b.advance(Duration::from_secs(99)).is_empty());
+    let out = b.advance(Duration::from_secs(1));
+    let (_, r) = report_of(&out[0]);
+    assert!(
+        r.usage_report[0]
+            .usage_report_trigger
+            .contains(UsageReportTrigger::TIMQU)
+    );
+    assert!(b.up.installed[&seid].urr(2).unwrap().quota_exhausted);
+}
+
+#[test]
+fn downlink_data_report_once_until_modified() {
+    let mut b = Bench::new();
+    b.associate();
+    let p = SessionParams {
+        gnb: None,
+        ..params(1)
+    }; // DL FAR: BUFF + NOCP
+    let seid = establish(&mut b, &p);
+    assert!(b.node.downlink_data(b.now, seid, 2, Some(9)));
+    let out = b.drain();
+    let (seq, r) = report_of(&out[0]);
+    assert!(r.report_type.contains(ReportType::DLDR));
+    let d = r.downlink_data_report.unwrap();
+    assert_eq!(d.pdr_ids.as_slice(), [2]);
+    assert_eq!(d.downlink_data_service_information[0].qfi, Some(9));
+    answer_report(&mut b, seq, Cause::REQUEST_ACCEPTED);
+    assert!(
+        !b.node.downlink_data(b.now, seid, 2, Some(9)),
+        "reported already"
+    );
+    // The SMF sets up the downlink path; buffering again later reports again.
+    let seq = b.next_seq();
+    b.request(&sample::path_switch_request(seq, seid, 0x500, GNB, false));
+    assert!(
+        !b.node.downlink_data(b.now, seid, 2, None),
+        "FAR forwards now, no NOCP"
+    );
+    assert!(!b.node.downlink_data(b.now, 999, 2, None));
+}
+
+#[test]
+fn error_indication_and_path_failure_reports() {
+    let mut b = Bench::new();
+    b.associate();
+    establish(&mut b, &params(1));
+    assert_eq!(b.node.error_indication(b.now, IpAddr::V4(GNB), 0x200), 1);
+    let out = b.drain();
+    let (_, r) = report_of(&out[0]);
+    assert!(r.report_type.contains(ReportType::ERIR));
+    assert_eq!(
+        r.error_indication_report.unwrap().remote_f_teids,
+        [FTeid::Assigned {
+            teid: 0x200,
+            ipv4: Some(GNB),
+            ipv6: None
+        }]
+    );
+    assert_eq!(b.node.error_indication(b.now, IpAddr::V4(GNB), 0x999), 0);
+    b.node.path_failure(b.now, &[IpAddr::V4(GNB)]);
+    let out = b.drain();
+    let Message::NodeReportRequest(n) = decode(&out[0].payload).message else {
+        panic!()
+    };
+    assert!(n.node_report_type.contains(NodeReportType::UPFR));
+}
+
+#[test]
+fn message_counters() {
+    let mut b = Bench::new();
+    b.associate();
+    establish(&mut b, &params(1));
+    let s = b.node.stats();
+    use pfcp::Direction::{Rx, Tx};
+    assert_eq!(s.count(msg_type::ASSOCIATION_SETUP_REQUEST, Rx), 1);
+    assert_eq!(s.count(msg_type::ASSOCIATION_SETUP_RESPONSE, Tx), 1);
+    assert_eq!(s.count(msg_type::SESSION_ESTABLISHMENT_RESPONSE, Tx), 1);
+    let names: Vec<_> = s.messages().collect();
+    assert!(names.contains(&("session_establishment_request", Rx, 1)));
+}
+
+// ---- the OAI capture, replayed ----------------------------------------------------------------
+
+/// Every request the OAI SMF sent in the capture (tests/data, source
+/// orion-belt/tempo upf.pcap) is accepted by our node.
+#[test]
+fn oai_smf_requests_are_accepted() {
+    let dgrams = common::oai_capture();
+    let smf_ip: IpAddr = "192.168.61.196".parse().unwrap();
+    let mut cfg = config();
+    cfg.gtpu[0].ipv4 = Some(Ipv4Addr::new(172, 20, 16, 2));
+    let mut b = Bench::with(cfg);
+    let mut our_seid = None;
+    let mut accepted = 0;
+    for d in dgrams.iter().filter(|d| d.src.ip() == smf_ip) {
+        let mut payload = d.payload.clone();
+        let (m, _) = Pfcp::decode(&d.payload).unwrap();
+        if !msg_type::is_request(m.message.msg_type()) {
+            continue;
+        }
+        // The capture's SEIDs are the other UPF's; use ours.
+        if let (Some(s), Some(_)) = (our_seid, m.seid)
+            && m.message.msg_type() != msg_type::SESSION_ESTABLISHMENT_REQUEST
+        {
+            payload[4..12].copy_from_slice(&u64::to_be_bytes(s));
+        }
+        let out = b.raw_from(d.src, &payload);
+        assert_eq!(out.len(), 1, "{:?}", m.message.msg_type());
+        assert_eq!(out[0].dst, d.src);
+        let r = decode(&out[0].payload);
+        let cause = match &r.message {
+            Message::HeartbeatResponse(_) => Cause::REQUEST_ACCEPTED,
+            Message::AssociationSetupResponse(x) => x.cause,
+            Message::SessionEstablishmentResponse(x) => {
+                our_seid = x.up_f_seid.map(|f| f.seid);
+                assert_eq!(x.cause, Cause::REQUEST_ACCEPTED, "{x:?}");
+                let pdr = &x.created_pdr[0];
+                assert!(
+                    matches!(pdr.local_f_teid, Some(FTeid::Assigned { ipv4: Some(a), .. }) if a == Ipv4Addr::new(172, 20, 16, 2))
+                );
+                x.cause
+            }
+            Message::SessionModificationResponse(x) => x.cause,
+            Message::SessionDeletionResponse(x) => x.cause,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(cause, Cause::REQUEST_ACCEPTED, "{:?}", r.message);
+        accepted += 1;
+    }
+    assert!(accepted >= 12, "{accepted}");
+    // The downlink PDR from SGi-LAN with S/D unset still keys on the UE address.
+    assert_eq!(
+        b.node.session_count(),
+        0,
+        "deleted at the end of the capture"
+    );
+    let installs = b.up.installs;
+    assert_eq!(installs, 2, "establishment and modification");
+}
+
+#[test]
+fn reused_sequence_number_with_new_content_is_a_new_request() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    // The SMF restarts and happens to reuse the sequence number of its
+    // last establishment for a deletion: not a duplicate.
+    let seq = b.seq;
+    let r = b.request(&sample::deletion_request(seq, seid));
+    let Message::SessionDeletionResponse(d) = &r.message else {
+        panic!("{r:?}")
+    };
+    assert_eq!(d.cause, Cause::REQUEST_ACCEPTED);
+    assert_eq!(b.node.session_count(), 0);
+    assert_eq!(b.node.stats().rx_duplicates, 0);
+}
+
+#[test]
+fn several_messages_in_one_datagram() {
+    let mut b = Bench::new();
+    b.associate();
+    let msgs = [
+        Pfcp::node(
+            b.next_seq(),
+            HeartbeatRequest {
+                recovery_time_stamp: SMF_RTS,
+            },
+        ),
+        sample::establishment_request(b.next_seq(), &params(1)),
+        sample::establishment_request(b.next_seq(), &params(2)),
+    ];
+    let mut bytes = Vec::new();
+    encode_batch(&msgs, &mut bytes).unwrap();
+    let smf = b.smf;
+    let out = b.raw_from(smf, &bytes);
+    assert_eq!(out.len(), 3);
+    assert!(matches!(
+        decode(&out[0].payload).message,
+        Message::HeartbeatResponse(_)
+    ));
+    assert_eq!(
+        est_response(&decode(&out[2].payload)).cause,
+        Cause::REQUEST_ACCEPTED
+    );
+    assert_eq!(b.node.session_count(), 2);
+}
+
+#[test]
+fn ipv6_ue_prefix_and_f_teid_are_chosen() {
+    let mut cfg = config();
+    cfg.gtpu[0].ipv6 = Some("2001:db8::1".parse().unwrap());
+    cfg.ue_pools.push(pfcp::UePool {
+        prefix: "2001:db8:100::".parse().unwrap(),
+        prefix_len: 48,
+        dnn: Some("internet".into()),
+        network_instance: None,
+        ue_prefix_len: 64,
+    });
+    let mut b = Bench::with(cfg);
+    b.associate();
+    let (_, mut r) = establishment(0, &params(1));
+    for pdr in &mut r.create_pdr {
+        pdr.pdi.ue_ip_address[0].choose_v6 = true;
+        if pdr.pdi.local_f_teid.is_some() {
+            pdr.pdi.local_f_teid = Some(FTeid::Choose {
+                v4: true,
+                v6: true,
+                choose_id: Some(1),
+            });
+        }
+    }
+    let seq = b.next_seq();
+    let resp = b.request(&with_body(seq, r));
+    let e = est_response(&resp);
+    assert_eq!(e.cause, Cause::REQUEST_ACCEPTED, "{e:?}");
+    let c = e.created_pdr.iter().find(|c| c.pdr_id == 1).unwrap();
+    let Some(FTeid::Assigned { ipv4, ipv6, .. }) = c.local_f_teid else {
+        panic!()
+    };
+    assert_eq!(
+        (ipv4, ipv6),
+        (Some(N3), Some("2001:db8::1".parse().unwrap()))
+    );
+    let ue = c.ue_ip_address.unwrap();
+    assert_eq!(ue.ipv6, Some("2001:db8:100::".parse().unwrap()));
+    assert!(ue.ipv4.is_some(), "dual stack");
+    let s = b.up.installed.values().next().unwrap();
+    assert_eq!(s.ue_ipv6(), Some(("2001:db8:100::".parse().unwrap(), 64)));
+    assert!(
+        s.pdr(2)
+            .unwrap()
+            .pdi
+            .ue_ip
+            .unwrap()
+            .contains("2001:db8:100::42".parse().unwrap())
+    );
+}
+
+#[test]
+fn zero_length_update_forwarding_parameters_is_accepted() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    // Update FAR 2 { FAR ID 2, Update Forwarding Parameters (empty) }.
+    let mut bytes = Vec::new();
+    sample::deletion_request(b.next_seq(), seid)
+        .encode(&mut bytes)
+        .unwrap();
+    bytes[1] = msg_type::SESSION_MODIFICATION_REQUEST;
+    bytes.extend_from_slice(&[0, 10, 0, 12, 0, 108, 0, 4, 0, 0, 0, 2, 0, 11, 0, 0]);
+    let len = u16::try_from(bytes.len() - 4).unwrap();
+    bytes[2..4].copy_from_slice(&len.to_be_bytes());
+    let smf = b.smf;
+    let out = b.raw_from(smf, &bytes);
+    assert_eq!(
+        mod_response(&decode(&out[0].payload)).cause,
+        Cause::REQUEST_ACCEPTED
+    );
+}
