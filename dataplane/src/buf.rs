@@ -13,27 +13,20 @@ pub trait PacketBuf {
     /// before the CRC.
     fn data(&self) -> &[u8];
     /// The frame, mutable.
-    #[inline]
     fn data_mut(&mut self) -> &mut [u8];
     /// Bytes free in front of [`data`](Self::data).
-    #[inline]
     fn headroom(&self) -> usize;
     /// Bytes free behind [`data`](Self::data).
-    #[inline]
     fn tailroom(&self) -> usize;
     /// Grows the frame by `n` bytes at the front (the new bytes are
     /// unspecified). `false` if there is not enough headroom.
-    #[inline]
     fn prepend(&mut self, n: usize) -> bool;
     /// Removes `n` bytes from the front. `false` if `n > len()`.
-    #[inline]
     fn adj(&mut self, n: usize) -> bool;
     /// Grows the frame by `n` bytes at the end (the new bytes are
     /// unspecified). `false` if there is not enough tailroom.
-    #[inline]
     fn append(&mut self, n: usize) -> bool;
     /// Removes `n` bytes from the end (Ethernet padding). `false` if `n > len()`.
-    #[inline]
     fn trim(&mut self, n: usize) -> bool;
     /// Frame length in bytes.
     fn len(&self) -> usize {
