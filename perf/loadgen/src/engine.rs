@@ -21,6 +21,7 @@ use dpdk::{
 };
 use serde::Serialize;
 
+use crate::cpustat::{self, CpuShare};
 use crate::pace::Pacer;
 use crate::plan::Plan;
 use crate::stamp::Dir;
@@ -65,6 +66,8 @@ pub struct TxPart {
     inject_rx: mpsc::Receiver<Inject>,
     /// Injected frames that could not be sent.
     pub inject_failures: u64,
+    /// CPU share of the sending lcore while it sent (from schedstat).
+    pub cpu: Option<CpuShare>,
 }
 
 impl TxPart {
@@ -76,6 +79,7 @@ impl TxPart {
             v.fill(0);
         }
         self.counters = [TxDir::default(); 2];
+        self.cpu = None;
     }
 
     /// Builds and sends `n` (≤ burst) frames of direction `d`.
@@ -247,6 +251,9 @@ pub struct EngineConfig {
     pub ips: [Ipv4Addr; 2],
     /// The device's addresses.
     pub peer_ips: [Ipv4Addr; 2],
+    /// The device under test's process and the name prefix of its worker
+    /// threads, to measure their CPU time per trial.
+    pub dut_threads: Option<(u32, String)>,
 }
 
 /// Everything measured in one direction of one trial.
@@ -305,6 +312,15 @@ pub struct TrialReport {
     pub other: u64,
     /// ARP frames received.
     pub arp: u64,
+    /// CPU share of the generator's sending lcore during the sending phase.
+    pub generator_cpu: Option<CpuShare>,
+    /// CPU share of the device's worker threads over the trial (summed
+    /// over threads: 1.0 = one whole CPU).
+    pub dut_cpu: Option<CpuShare>,
+    /// Received Mpps (all directions) per CPU-second of the device's
+    /// workers: its throughput per core, robust to a shared machine, but
+    /// only a capacity figure when the device was overloaded (loss > 0).
+    pub rx_mpps_per_dut_cpu: Option<f64>,
 }
 
 impl crate::search::Outcome for TrialReport {
@@ -385,6 +401,7 @@ impl Engine {
             counters: [TxDir::default(); 2],
             inject_rx,
             inject_failures: 0,
+            cpu: None,
         };
         let rx = RxPart {
             rxq: [r3, r6],
@@ -457,6 +474,12 @@ impl Engine {
             }
             self.service(Duration::from_millis(20))?;
         }
+    }
+
+    /// Both links up.
+    #[must_use]
+    pub fn links_up(&self) -> bool {
+        self.ports.iter().all(|p| p.link().is_ok_and(|l| l.up))
     }
 
     /// Receives and answers ARP for `d` on the main lcore (between trials).
@@ -556,6 +579,12 @@ impl Engine {
         Ok(())
     }
 
+    /// Measures the CPU time of process `pid`'s threads named `prefix*` per
+    /// trial.
+    pub fn set_dut_threads(&mut self, pid: u32, prefix: &str) {
+        self.cfg.dut_threads = Some((pid, prefix.to_owned()));
+    }
+
     /// Installs the frames to send.
     ///
     /// # Errors
@@ -578,6 +607,13 @@ impl Engine {
         };
         tx.begin(trial);
         rx.receiver.begin(trial);
+        let dut_cpu = |c: &EngineConfig| {
+            c.dut_threads
+                .as_ref()
+                .and_then(|(pid, prefix)| cpustat::threads_of(*pid, prefix))
+        };
+        let dut0 = dut_cpu(&self.cfg);
+        let t0 = Instant::now();
         let hz = self.tsc_hz;
         let secs_to_tsc = |d: Duration| (d.as_secs_f64() * hz as f64) as u64;
         let plan = TrialPlan {
@@ -589,6 +625,11 @@ impl Engine {
             max_backlog: self.cfg.max_backlog,
             burst: tx.burst,
         };
+        // The main lcore sleeps on a channel while the workers run:
+        // `rte_eal_wait_lcore` spins, and on a machine where the main and
+        // the worker lcore share a CPU the spin would halve the worker.
+        // Each worker sends its part back (or drops the sender by
+        // panicking) just before it returns, so `wait` then spins briefly.
         let (tx, rx) = match self.cfg.rx_lcore {
             None => {
                 let (back, got) = mpsc::channel();
@@ -597,9 +638,9 @@ impl Engine {
                     let _ = back.send((tx, rx));
                     0
                 })?;
+                let parts = got.recv();
                 h.wait().context("the generator lcore failed")?;
-                got.recv()
-                    .context("the generator lcore did not hand back its queues")?
+                parts.context("the generator lcore did not hand back its queues")?
             }
             Some(rx_lcore) => {
                 let stop = Arc::new(AtomicBool::new(false));
@@ -620,24 +661,31 @@ impl Engine {
                     let _ = tback.send(tx);
                     0
                 })?;
+                let tx_part = tgot.recv();
                 let tx_done = ht.wait();
-                // Drain: the rx lcore keeps receiving; stop early once
-                // everything sent is accounted for is not knowable from
-                // here without sharing counters, so wait the full period.
+                // The rx lcore keeps receiving for the drain period.
                 std::thread::sleep(self.cfg.drain);
                 stop.store(true, Ordering::Relaxed);
+                let rx_part = rgot.recv();
                 let rx_done = hr.wait();
                 tx_done.context("the tx lcore failed")?;
                 rx_done.context("the rx lcore failed")?;
                 (
-                    tgot.recv()
-                        .context("the tx lcore did not hand back its queues")?,
-                    rgot.recv()
-                        .context("the rx lcore did not hand back its queues")?,
+                    tx_part.context("the tx lcore did not hand back its queues")?,
+                    rx_part.context("the rx lcore did not hand back its queues")?,
                 )
             }
         };
-        let report = self.report(trial, pps_per_dir, duration, &tx, &rx);
+        let wall = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let dut = match (dut0, dut_cpu(&self.cfg)) {
+            (Some(a), Some(b)) => Some(a.share_until(&b, wall)),
+            _ => None,
+        };
+        let mut report = self.report(trial, pps_per_dir, duration, &tx, &rx);
+        report.dut_cpu = dut;
+        report.rx_mpps_per_dut_cpu = dut
+            .filter(|d| d.run > 0.0)
+            .map(|d| report.directions.iter().map(|x| x.rx_mpps).sum::<f64>() / d.run);
         self.tx = Some(tx);
         self.rx = Some(rx);
         Ok(report)
@@ -696,6 +744,9 @@ impl Engine {
             stale: r.stale,
             other: r.other,
             arp: r.arp,
+            generator_cpu: tx.cpu,
+            dut_cpu: None,
+            rx_mpps_per_dut_cpu: None,
         }
     }
 
@@ -740,14 +791,28 @@ impl TrialPlan {
         now
     }
 
-    fn finish_tx(tx: &mut TxPart, pacers: &[(Dir, Pacer)]) {
+    fn finish_tx(
+        tx: &mut TxPart,
+        pacers: &[(Dir, Pacer)],
+        cpu0: Option<(cpustat::CpuTime, u64)>,
+        hz: u64,
+    ) {
         for (d, p) in pacers {
             tx.counters[d.index()].skipped += p.skipped();
         }
+        if let (Some((c0, t0)), Some(c1)) = (cpu0, cpustat::this_thread()) {
+            let wall_ns = (cpu::rdtsc().saturating_sub(t0) as f64 * 1e9 / hz.max(1) as f64) as u64;
+            tx.cpu = Some(c0.share_until(&c1, wall_ns));
+        }
+    }
+
+    fn cpu_start() -> Option<(cpustat::CpuTime, u64)> {
+        cpustat::this_thread().map(|c| (c, cpu::rdtsc()))
     }
 
     /// One lcore sends and receives.
     fn run_combined(&self, tx: &mut TxPart, rx: &mut RxPart) {
+        let cpu0 = Self::cpu_start();
         let start = cpu::rdtsc();
         let end = start + self.duration_tsc;
         let mut pacers = self.pacers(start);
@@ -755,7 +820,7 @@ impl TrialPlan {
             rx.poll();
             tx.inject();
         }
-        Self::finish_tx(tx, &pacers);
+        Self::finish_tx(tx, &pacers, cpu0, self.hz);
         // Drain: stop early once every frame sent came back.
         let sent: u64 = tx.counters.iter().map(|c| c.sent).sum();
         let stop = end + self.drain_tsc;
@@ -767,12 +832,13 @@ impl TrialPlan {
 
     /// The tx lcore of a split pair.
     fn run_tx(&self, tx: &mut TxPart) {
+        let cpu0 = Self::cpu_start();
         let start = cpu::rdtsc();
         let end = start + self.duration_tsc;
         let mut pacers = self.pacers(start);
         while self.tx_step(tx, &mut pacers) < end {
             tx.inject();
         }
-        Self::finish_tx(tx, &pacers);
+        Self::finish_tx(tx, &pacers, cpu0, self.hz);
     }
 }

@@ -7,9 +7,11 @@
 //! Module map: [`plan`] (session plan, as `perf/gen/sessions.py`) →
 //! [`wire`] (frames, parsing) → [`template`] (per-session frames) →
 //! [`pace`] (TSC rate control) → [`engine`] (DPDK ports and lcores) →
-//! [`stats`] (receive accounting) → [`search`] (NDR/PDR) → [`report`].
+//! [`stats`] (receive accounting) → [`search`] (NDR/PDR) → [`report`];
+//! [`cpustat`] says how much CPU the generator and the device really had.
 #![forbid(unsafe_code)]
 
+pub mod cpustat;
 pub mod engine;
 pub mod pace;
 pub mod pcap;

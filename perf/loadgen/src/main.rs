@@ -181,8 +181,21 @@ struct Cli {
     drain_ms: u64,
     /// After a stall, at most this many microseconds of traffic are sent
     /// late; the rest is skipped (and reported).
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 10_000.0)]
     max_backlog_us: f64,
+    /// PID of the device under test: its worker threads' CPU time is
+    /// measured per trial (packets per CPU-second on a shared machine).
+    #[arg(long)]
+    dut_pid: Option<u32>,
+    /// File holding the device's PID, read once the links are up (the
+    /// device starts after the generator when the generator is the memif
+    /// server).
+    #[arg(long, conflicts_with = "dut_pid")]
+    dut_pidfile: Option<PathBuf>,
+    /// Name prefix of the device's worker threads (EAL names its lcore
+    /// threads rte-worker-N).
+    #[arg(long, default_value = "rte-worker")]
+    dut_threads: String,
 
     /// Lcore that sends (default: the first EAL worker lcore).
     #[arg(long)]
@@ -208,6 +221,18 @@ struct Cli {
     /// 100,000).
     #[arg(long)]
     dump_count: Option<usize>,
+
+    /// Create this file once both ports are started: a memif client may
+    /// connect from then on (a server whose port is not started yet turns
+    /// clients away: "ID not found", and DPDK's client does not retry).
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+    /// After the run, keep the ports up until a link goes down (the device
+    /// disconnected) or this many seconds pass, so that a memif client can
+    /// stop while its server is still there (DPDK 22.11's memif client can
+    /// crash when it stops after its server is gone).
+    #[arg(long, default_value_t = 0.0)]
+    linger_s: f64,
 
     /// EAL arguments.
     #[arg(last = true)]
@@ -428,6 +453,7 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         rx_lcore,
         ips: [plan.gnb, cli.gateway],
         peer_ips: [plan.upf_n3, cli.upf_n6],
+        dut_threads: None,
     };
     let mut eng = Engine::open(&eal, cfg)?;
     let names = eng.port_names();
@@ -441,7 +467,32 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         eng.tsc_hz(),
         rx_lcore.map_or_else(|| " (also rx)".to_owned(), |l| format!(", rx {l}"))
     );
+    if let Some(f) = &cli.ready_file {
+        std::fs::write(f, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing --ready-file {}", f.display()))?;
+    }
     eng.wait_links(secs(cli.link_timeout_s))?;
+    let dut_pid =
+        match (&cli.dut_pid, &cli.dut_pidfile) {
+            (Some(p), _) => Some(*p),
+            (None, Some(f)) => {
+                let s = std::fs::read_to_string(f)
+                    .with_context(|| format!("reading --dut-pidfile {}", f.display()))?;
+                Some(s.trim().parse().with_context(|| {
+                    format!("--dut-pidfile {}: {s:?} is not a PID", f.display())
+                })?)
+            }
+            (None, None) => None,
+        };
+    if let Some(pid) = dut_pid {
+        if loadgen::cpustat::threads_of(pid, &cli.dut_threads).is_none() {
+            log::warn!(
+                "no thread named {}* in process {pid}: the device's CPU time will not be measured",
+                cli.dut_threads
+            );
+        }
+        eng.set_dut_threads(pid, &cli.dut_threads);
+    }
     eng.announce()?;
     let peers = eng.resolve(
         [cli.n3_peer_mac, cli.n6_peer_mac],
@@ -496,6 +547,7 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
                 &[],
                 json!({"error": "nothing came back in the warm-up trial", "warmup": t}),
             )?;
+            linger(cli, &mut eng);
             return Ok(Outcome::NothingBack);
         }
     }
@@ -545,7 +597,23 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         }
     };
     write_json(cli, &eng, &rows, json!({}))?;
+    linger(cli, &mut eng);
     Ok(Outcome::Done)
+}
+
+/// Waits (serving ARP) for a link to go down, at most `--linger-s`.
+fn linger(cli: &Cli, eng: &mut Engine) {
+    if cli.linger_s <= 0.0 {
+        return;
+    }
+    eprintln!(
+        "loadgen: done; waiting up to {} s for the device to disconnect",
+        cli.linger_s
+    );
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < secs(cli.linger_s) && eng.links_up() {
+        let _ = eng.service(Duration::from_millis(50));
+    }
 }
 
 /// One search trial: run it and print its line.

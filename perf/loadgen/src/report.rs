@@ -39,6 +39,17 @@ pub fn trial_line(what: &str, t: &TrialReport) -> String {
             s.push_str(&format!(" (generator skipped {})", d.tx.skipped));
         }
     }
+    if let Some(c) = t.generator_cpu {
+        s.push_str(&format!(" | cpu: gen {:.0} %", c.run * 100.0));
+    }
+    if let Some(c) = t.dut_cpu {
+        s.push_str(&format!(
+            " dut {:.0} % (waits {:.0} %), {:.3} Mpps/dut-cpu",
+            c.run * 100.0,
+            c.wait * 100.0,
+            t.rx_mpps_per_dut_cpu.unwrap_or(0.0)
+        ));
+    }
     s
 }
 
@@ -187,6 +198,7 @@ pub fn search_rows(
                 let mut v = json!(t.outcome);
                 if let Value::Object(o) = &mut v {
                     o.insert("pass".into(), json!(t.pass));
+                    o.insert("reused".into(), json!(t.reused));
                 }
                 v
             })
