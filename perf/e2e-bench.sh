@@ -9,13 +9,16 @@
 #                     [--precision 0.02] [--latency-s 2] [--rsize 14]
 #                     [--upf-bin PATH] [--build-upf] [--upf-threads PREFIX]
 #                     [--skip testpmd-io,testpmd-macswap,upf] [--out FILE] [--keep]
+#                     [--loadgen-lcores 0@0,1@0] [--loadgen-rx-lcore N] [--dut-cpu 1]
 #
 # Topology: two net_memif links (N3, N6), loadgen the memif server (CPU 0,
 # one lcore sending and receiving), the device under test the memif client
 # (its forwarding lcore / worker on CPU 1), all --no-huge, sockets in a temp
-# dir. The upf runs one worker with 10,000 static sessions (QER with an MBR
-# far above the offered rate, and URR) on a config that perf/gen/sessions.py
-# writes for the same session plan as the traffic. Until the upf forwards,
+# dir (with more cores, --loadgen-lcores 0@0,1@2,2@3 --loadgen-rx-lcore 2
+# gives the generator a tx and an rx core). The upf runs one worker with
+# 10,000 static sessions (QER with an MBR far above the offered rate, and
+# URR) on a config that perf/gen/sessions.py writes for the same session
+# plan as the traffic. Until the upf forwards,
 # its row says "upf: not measured (reason)". Targets: upf NDR >= 70 % of
 # testpmd io; p99 <= 10 us at 50 % of NDR.
 #
@@ -35,7 +38,7 @@ build_upf=0
 loadgen_bin="${LOADGEN_BIN:-}"
 while [ $# -gt 0 ]; do
     case "$1" in
-        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         --build-upf) build_upf=1; shift ;;
         --loadgen-bin) loadgen_bin="$2"; shift 2 ;;
         *) args+=("$1"); shift ;;

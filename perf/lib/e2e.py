@@ -143,7 +143,7 @@ def run_one(a: argparse.Namespace, system: str, rnd: int, tmp: str, procs: Procs
     api = None
     if system.startswith("testpmd"):
         mode = system.split("-", 1)[1]
-        dut = [a.testpmd, "--lcores", "0@0,1@1", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", dut_prefix,
+        dut = [a.testpmd, "--lcores", f"0@0,1@{a.dut_cpu}", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", dut_prefix,
                "--vdev", memif(0, socks["n3"], DUT_MAC["n3"], "client", a.rsize),
                "--vdev", memif(1, socks["n6"], DUT_MAC["n6"], "client", a.rsize),
                "--", f"--forward-mode={mode}", "--total-num-mbufs=16384", "--stats-period", "3600"]
@@ -157,7 +157,7 @@ def run_one(a: argparse.Namespace, system: str, rnd: int, tmp: str, procs: Procs
                "--qfi", str(a.qfi), "--full", "--out", cfg,
                "--n3-device", memif(0, socks["n3"], DUT_MAC["n3"], "client", a.rsize),
                "--n6-device", memif(1, socks["n6"], DUT_MAC["n6"], "client", a.rsize),
-               "--gateway-mac", LG_MAC["n6"], "--mbufs", "65536", "--control-core", "0", "--workers", "1",
+               "--gateway-mac", LG_MAC["n6"], "--mbufs", "65536", "--control-core", "0", "--workers", str(a.dut_cpu),
                "--api-listen", api, "--mbr-ul", "100Gbps", "--mbr-dl", "100Gbps"]
         if a.sessions > 65533:
             gen += ["--ue-pool", "10.64.0.0/10"]
@@ -187,7 +187,9 @@ def run_one(a: argparse.Namespace, system: str, rnd: int, tmp: str, procs: Procs
           "--dut-pidfile", pidfile, "--dut-threads", threads, "--json", out, "--label", system]
     if a.sessions > 65533:
         lg += ["--ue-pool", "10.64.0.0/10"]
-    lg += ["--", "--lcores", "0@0,1@0", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", lg_prefix]
+    if a.loadgen_rx_lcore is not None:
+        lg += ["--rx-lcore", str(a.loadgen_rx_lcore)]
+    lg += ["--", "--lcores", a.loadgen_lcores, "--no-huge", "-m", "512", "--no-pci", "--file-prefix", lg_prefix]
     lgp = procs.start(lg, lg_log)
     wait_until(lambda: os.path.exists(ready), 120, "loadgen did not start its ports", lgp, lg_log)
 
@@ -334,7 +336,9 @@ def summarize(a: argparse.Namespace, runs: Dict[str, List[dict]]) -> List[dict]:
                     r["ratio_to_testpmd_cpu"] = paired_ratio(s["cap"], base["cap"])
             if not measured:
                 r["not_measured"] = "; ".join(sorted(set(s["not_measured"]))) or "not run"
-            r["topology"] = (f"loadgen (memif server, CPU 0) <-> {system} (memif client, worker on CPU 1), "
+            r["topology"] = (f"loadgen (memif server, lcores {a.loadgen_lcores}"
+                             f"{'' if a.loadgen_rx_lcore is None else f', rx lcore {a.loadgen_rx_lcore}'}) <-> "
+                             f"{system} (memif client, worker on CPU {a.dut_cpu}), "
                              f"two net_memif links, rsize {a.rsize}, --no-huge")
             r["note"] = machine_note
             if system == "upf" and search == "ndr":
@@ -390,6 +394,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--traffic", choices=["ul", "dl", "bidir"], default="bidir")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip", default="", help="comma-separated systems to skip: " + ",".join(SYSTEMS))
+    ap.add_argument("--loadgen-lcores", default="0@0,1@0",
+                    help="EAL --lcores of loadgen: main lcore, then the generator lcore(s) (lcore@cpu)")
+    ap.add_argument("--loadgen-rx-lcore", type=int, default=None,
+                    help="a separate receiving lcore of loadgen (one of --loadgen-lcores), e.g. on a 16-core machine")
+    ap.add_argument("--dut-cpu", type=int, default=1, help="CPU of the device's forwarding lcore / upf worker")
     ap.add_argument("--rsize", type=int, default=14, help="memif ring size, log2 (DPDK allows up to 14)")
     ap.add_argument("--min-mpps", type=float, default=0.01)
     ap.add_argument("--max-mpps", type=float, default=4.0, help="per direction")
