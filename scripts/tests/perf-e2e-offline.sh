@@ -29,7 +29,8 @@ def doc(ndr, pdr, p99, cap, limited=False):
          "generator_limited": limited, "trials": trials},
         {"search": "pdr", "mpps": pdr, "trials": []}]}
 
-a = argparse.Namespace(traffic="bidir", sessions=10000, inner_bytes=64, rsize=14)
+a = argparse.Namespace(traffic="bidir", sessions=10000, inner_bytes=64, rsize=14, loadgen_lcores="0@0,1@0",
+                       loadgen_rx_lcore=None, dut_cpu=1)
 runs = {
     "testpmd-io": [doc(2.0, 2.2, 8.0, 4.0), doc(1.0, 1.1, 9.0, 5.0), doc(4.0, 4.4, 7.0, 4.5)],
     "testpmd-macswap": [doc(1.0, 1.1, 8.0, 2.0), {"not_measured": "x"}, doc(2.0, 2.2, 8.0, 2.5)],

@@ -547,7 +547,7 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
                 &[],
                 json!({"error": "nothing came back in the warm-up trial", "warmup": t}),
             )?;
-            linger(cli, &mut eng);
+            linger(cli, eng);
             return Ok(Outcome::NothingBack);
         }
     }
@@ -597,12 +597,18 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         }
     };
     write_json(cli, &eng, &rows, json!({}))?;
-    linger(cli, &mut eng);
+    linger(cli, eng);
     Ok(Outcome::Done)
 }
 
-/// Waits (serving ARP) for a link to go down, at most `--linger-s`.
-fn linger(cli: &Cli, eng: &mut Engine) {
+/// Waits for a link to go down, at most `--linger-s`, then ends the
+/// process. The queues are not polled meanwhile: DPDK 22.11's memif PMD
+/// unmaps a link's rings from its control thread when the peer disconnects,
+/// racing with a concurrent rx/tx burst (a segfault, seen here). For the
+/// same reason a port whose peer is gone is not closed: when a link went
+/// down the engine is leaked and the process exits as is (the OS reclaims
+/// everything; the caller removes the DPDK runtime directory as always).
+fn linger(cli: &Cli, eng: Engine) {
     if cli.linger_s <= 0.0 {
         return;
     }
@@ -612,7 +618,11 @@ fn linger(cli: &Cli, eng: &mut Engine) {
     );
     let t0 = std::time::Instant::now();
     while t0.elapsed() < secs(cli.linger_s) && eng.links_up() {
-        let _ = eng.service(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !eng.links_up() {
+        eprintln!("loadgen: the device disconnected; exiting without closing the ports");
+        std::mem::forget(eng);
     }
 }
 
