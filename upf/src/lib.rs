@@ -5,6 +5,8 @@
 
 pub mod api;
 pub mod config;
+pub mod datapath;
 pub mod prepare;
 pub mod reload;
 pub mod run;
+pub mod translate;

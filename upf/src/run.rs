@@ -1,21 +1,42 @@
-//! `upf run`: the control thread's event loop. At this stage it serves the
-//! API, handles signals (SIGTERM/SIGINT stop, SIGHUP reloads) and keeps the
-//! telemetry model; the integrator adds EAL start, ports, workers and the
-//! N4 socket here (see the `INTEGRATION` notes).
+//! `upf run`: the control thread. The process's main thread starts DPDK
+//! (it becomes the EAL main lcore, `cores.control`), then runs a tokio
+//! current-thread runtime on that same thread: the HTTP API, signals, and
+//! a 10 ms housekeeping tick that reclaims old table snapshots, drains
+//! worker events and feeds the telemetry model (counters at most 50 ms old).
+//!
+//! Where the PFCP driver plugs in (`INTEGRATION(N4)` below): its socket is
+//! one more branch of the `select!` in [`control_loop`]; it installs and
+//! removes sessions through [`ControlThread::dataplane`] (the dataplane's
+//! `Control`: `publish`, `usage`, `inject` for End Markers), takes the
+//! Downlink Data and Error Indication events from
+//! [`ControlThread::on_event`], and the URR reports from the tick.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use log::{error, info, warn};
+use dataplane::control::{Batch, Control};
+use dataplane::counters::Event;
+use dataplane::iface::IFACE_COUNT;
+use log::{debug, error, info, warn};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::api::{self, BuildInfo, InterfaceStats, ReloadResult, RunState, Telemetry, WorkerStats};
-use crate::config::{Config, HostInfo};
+use crate::config::{Config, ConfigDiff, HostInfo};
+use crate::datapath::{self, Datapath};
 use crate::reload::{self, ReloadError};
+use crate::translate;
 
 /// How long open API requests may take to finish at shutdown.
 const API_DRAIN: Duration = Duration::from_millis(500);
+/// Housekeeping period: snapshot reclamation and worker events.
+const TICK: Duration = Duration::from_millis(10);
+/// Telemetry refresh, in ticks (the Contract: counters at most 100 ms old).
+const TELEMETRY_TICKS: u32 = 5;
+/// Link state refresh, in ticks.
+const LINK_TICKS: u32 = 100;
+/// Most event log lines per second of one kind (the rest are counted).
+const EVENT_LOG_PER_SEC: u32 = 10;
 
 /// What `run` needs beyond the config.
 #[derive(Debug)]
@@ -27,11 +48,12 @@ pub struct RunOptions {
 }
 
 /// Runs until SIGTERM or SIGINT. Blocks the calling thread, which becomes
-/// the control thread.
+/// the control thread and the EAL main lcore.
 ///
 /// # Errors
-/// If start-up fails (the API address cannot be bound, signals cannot be
-/// installed). A clean stop returns `Ok`.
+/// If start-up fails (the API address cannot be bound, DPDK or a device
+/// does not start, a static session is refused) or a worker dies. Whatever
+/// was started is stopped first. A clean stop returns `Ok`.
 pub fn run(config: Config, opts: &RunOptions) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -65,14 +87,24 @@ fn seed_telemetry(t: &Telemetry, cfg: &Config) {
                 ..WorkerStats::default()
             })
             .collect();
-        m.static_sessions = cfg.sessions.len() as u64;
+        for (_, label) in datapath::drop_labels() {
+            m.drops.entry(label.to_owned()).or_default();
+        }
         for r in ReloadResult::ALL {
             m.reloads.entry(r).or_default();
         }
     });
 }
 
-async fn control_loop(mut config: Config, opts: &RunOptions) -> anyhow::Result<()> {
+/// Tells systemd (`Type=notify`); nothing happens when NOTIFY_SOCKET is
+/// unset.
+fn sd_notify(states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        warn!("sd_notify: {e}");
+    }
+}
+
+async fn control_loop(config: Config, opts: &RunOptions) -> anyhow::Result<()> {
     let telemetry = Telemetry::new(BuildInfo::current());
     seed_telemetry(&telemetry, &config);
 
@@ -82,8 +114,7 @@ async fn control_loop(mut config: Config, opts: &RunOptions) -> anyhow::Result<(
     let api_addr = listener
         .local_addr()
         .context("api.listen: reading the bound address")?;
-    info!("API on http://{api_addr} (GET /metrics, GET /status)");
-
+    // Signals first: one arriving while DPDK starts is acted on right after.
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
@@ -92,30 +123,64 @@ async fn control_loop(mut config: Config, opts: &RunOptions) -> anyhow::Result<(
     let mut server = tokio::spawn(api::serve(listener, telemetry.clone(), async move {
         let _ = stop_rx.await;
     }));
+    info!("API on http://{api_addr} (GET /metrics, GET /status)");
 
-    // INTEGRATION: start EAL (dpdk.args + cores), ports, workers and the N4
-    // socket here; fill `telemetry` from the dataplane counters every
-    // <= 100 ms from a tokio interval on this thread.
-    warn!(
-        "this build serves the API and handles signals only: the dataplane and PFCP are not wired in yet"
-    );
+    // DPDK on this thread (the EAL main lcore). It blocks the runtime for
+    // the second or two it takes; API requests wait meanwhile.
+    let dp = match Datapath::start(&config) {
+        Ok(dp) => dp,
+        Err(e) => {
+            let _ = stop_tx.send(());
+            let _ = tokio::time::timeout(API_DRAIN, &mut server).await;
+            return Err(e);
+        }
+    };
+    if config.pfcp.listen.is_some() {
+        // INTEGRATION(N4): bind the N4 socket here, before READY.
+        warn!("pfcp.listen is set, but N4 is not wired into this build: static sessions only");
+    }
     if config.reload.watch {
         warn!("reload.watch is set but file watching is not implemented yet; use SIGHUP");
     }
+    let mut ct = ControlThread::new(dp, config, telemetry.clone());
+    ct.refresh_telemetry(true);
     telemetry.update(|m| m.state = RunState::Running);
+    let status = format!(
+        "running: {} static sessions, {} workers",
+        ct.config.sessions.len(),
+        ct.config.cores.workers.len()
+    );
+    sd_notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&status),
+    ]);
     info!(
         "running: node_id {}, {} static sessions; SIGHUP reloads {}",
-        config.node_id,
-        config.sessions.len(),
+        ct.config.node_id,
+        ct.config.sessions.len(),
         opts.config_path.display()
     );
 
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut server_done = false;
+    let mut result = Ok(());
     loop {
         tokio::select! {
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
-            _ = sighup.recv() => reload_now(&mut config, opts, &telemetry),
+            _ = sighup.recv() => ct.reload(opts),
+            _ = tick.tick() => {
+                if let Err(e) = ct.housekeeping() {
+                    error!("{e:#}");
+                    result = Err(e);
+                    break;
+                }
+            }
+            // INTEGRATION(N4): `r = n4.recv_from(&mut buf) => node.handle(now, from, &buf)`,
+            // then send `node.poll_transmit()`, re-arm the timer from
+            // `node.poll_timeout()`, and apply its session changes through
+            // `ct.dataplane()` (one Batch per PFCP message).
             res = &mut server, if !server_done => {
                 server_done = true;
                 match res {
@@ -128,58 +193,333 @@ async fn control_loop(mut config: Config, opts: &RunOptions) -> anyhow::Result<(
     }
 
     telemetry.update(|m| m.state = RunState::Stopping);
+    sd_notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(());
+    ct.stop();
     if !server_done && tokio::time::timeout(API_DRAIN, &mut server).await.is_err() {
         warn!("API requests still open after {API_DRAIN:?}; closing them");
         server.abort();
     }
     log_final_counters(&telemetry);
-    Ok(())
+    result
 }
 
-fn reload_now(config: &mut Config, opts: &RunOptions, telemetry: &Telemetry) {
-    let started = Instant::now();
-    info!("SIGHUP: reloading {}", opts.config_path.display());
-    match reload::plan(config, &opts.config_path, Some(&opts.host)) {
-        Err(ReloadError::Invalid(e)) => {
-            error!("reload rejected, running config unchanged:\n{e}");
-            let first = e.to_string().lines().next().unwrap_or_default().to_owned();
-            telemetry.update(|m| m.record_reload(ReloadResult::Rejected, first, started.elapsed()));
+/// Log lines of one kind per second, and how many were left out.
+#[derive(Debug, Default)]
+struct LogBudget {
+    window: Option<Instant>,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl LogBudget {
+    /// Whether to log one more line now; says how many were left out when
+    /// a new second starts.
+    fn allow(&mut self, what: &str) -> bool {
+        let now = Instant::now();
+        if self
+            .window
+            .is_none_or(|w| now.duration_since(w) >= Duration::from_secs(1))
+        {
+            if self.suppressed > 0 {
+                warn!("{} more {what} events not logged", self.suppressed);
+            }
+            self.window = Some(now);
+            self.logged = 0;
+            self.suppressed = 0;
         }
-        Err(e @ ReloadError::NeedsRestart(_)) => {
-            error!("reload rejected, running config unchanged: {e}");
-            telemetry.update(|m| {
-                m.record_reload(ReloadResult::Rejected, e.to_string(), started.elapsed());
-            });
-        }
-        Ok(plan) => {
-            for w in &plan.config.warnings {
-                warn!(
-                    "{}: warning: {}: {}",
-                    opts.config_path.display(),
-                    w.path,
-                    w.message
-                );
-            }
-            if !opts.log_level_from_env {
-                log::set_max_level(plan.config.log_level);
-            }
-            // INTEGRATION: publish added/removed/changed static sessions and
-            // the live PFCP/gateway/pool settings here, in one table swap.
-            if plan.diff.sessions_touched() > 0 {
-                warn!(
-                    "static session changes are recorded but not applied: no dataplane in this build"
-                );
-            }
-            let took = started.elapsed();
-            info!("reload applied in {took:?}: {}", plan.diff);
-            telemetry.update(|m| {
-                m.static_sessions = plan.config.sessions.len() as u64;
-                m.record_reload(ReloadResult::Applied, plan.diff.to_string(), took);
-            });
-            *config = plan.config;
+        if self.logged < EVENT_LOG_PER_SEC {
+            self.logged += 1;
+            true
+        } else {
+            self.suppressed += 1;
+            false
         }
     }
+}
+
+/// The control thread's state: the data path, the running config, the
+/// telemetry it feeds.
+pub struct ControlThread {
+    dp: Option<Datapath>,
+    config: Config,
+    telemetry: Telemetry,
+    ticks: u32,
+    link_up: [Option<bool>; IFACE_COUNT],
+    log_ei: LogBudget,
+    log_ddn: LogBudget,
+}
+
+impl std::fmt::Debug for ControlThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlThread")
+            .field("dp", &self.dp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ControlThread {
+    fn new(dp: Datapath, config: Config, telemetry: Telemetry) -> Self {
+        Self {
+            dp: Some(dp),
+            config,
+            telemetry,
+            ticks: 0,
+            link_up: [None; IFACE_COUNT],
+            log_ei: LogBudget::default(),
+            log_ddn: LogBudget::default(),
+        }
+    }
+
+    /// The dataplane's control facade (the PFCP driver's way in).
+    ///
+    /// # Panics
+    /// Never while running: the data path is only taken by [`Self::stop`].
+    pub fn dataplane(&mut self) -> &mut Control {
+        self.dp
+            .as_mut()
+            .map(Datapath::control)
+            .unwrap_or_else(|| unreachable!("the data path lives until stop"))
+    }
+
+    /// Every tick: reclaim snapshots, drain events, refresh telemetry when
+    /// due, and check that every worker still runs.
+    fn housekeeping(&mut self) -> anyhow::Result<()> {
+        self.ticks = self.ticks.wrapping_add(1);
+        let Some(dp) = self.dp.as_mut() else {
+            return Ok(());
+        };
+        for f in dp.control().reclaim() {
+            // INTEGRATION(N4): final usage of a removed PFCP session's URR
+            // belongs in its Session Deletion Response / Usage Report.
+            debug!(
+                "session {:#x} URR {}: final usage {} bytes UL, {} bytes DL",
+                f.session, f.urr_id, f.usage.ul_bytes, f.usage.dl_bytes
+            );
+        }
+        for e in dp.control().drain_events() {
+            self.on_event(e);
+        }
+        if self.ticks.is_multiple_of(TELEMETRY_TICKS) {
+            self.refresh_telemetry(self.ticks.is_multiple_of(LINK_TICKS));
+        }
+        let dead = self
+            .dp
+            .as_ref()
+            .map(Datapath::dead_workers)
+            .unwrap_or_default();
+        if !dead.is_empty() {
+            anyhow::bail!("worker(s) {dead:?} stopped unexpectedly; stopping the UPF");
+        }
+        Ok(())
+    }
+
+    /// A worker's event. The PFCP-bound ones are logged until N4 is wired.
+    pub fn on_event(&mut self, e: Event) {
+        match e {
+            Event::NeighborLearned { iface, ip, mac } => {
+                debug!("{}: neighbour {ip} is at {mac}", iface.name());
+            }
+            Event::DownlinkData {
+                session,
+                pdr_id,
+                qfi,
+            } => {
+                // INTEGRATION(N4): a Session Report Request with a Downlink
+                // Data Report (TS 29.244 7.5.8.2) to the session's SMF.
+                if self.log_ddn.allow("downlink data") {
+                    info!(
+                        "session {session:#x}: downlink data for a buffering/notifying FAR (PDR {pdr_id}, QFI {qfi:?}); no SMF to report to"
+                    );
+                }
+            }
+            Event::ErrorIndication { teid, peer } => {
+                // INTEGRATION(N4): find the session whose FAR tunnels to
+                // (peer, teid) and send the SMF an Error Indication Report
+                // (TS 29.244 5.2.3.2).
+                if self.log_ei.allow("error indication") {
+                    warn!("GTP-U Error Indication from {peer}: it does not know TEID {teid:#x}");
+                }
+            }
+            Event::EchoResponse { peer, recovery } => {
+                debug!("GTP-U Echo Response from {peer} (recovery {recovery:?})");
+            }
+        }
+    }
+
+    /// Copies the dataplane's counters and the ports' into the telemetry
+    /// model; `links`: also read the link state.
+    fn refresh_telemetry(&mut self, links: bool) {
+        let Some(dp) = self.dp.as_ref() else { return };
+        let c = dp.control_ref().counters();
+        let ports: Vec<_> = dp
+            .ports()
+            .map(|(info, port)| {
+                let idx = datapath::iface_index(info.iface);
+                if links {
+                    self.link_up[idx] = port.link().ok().map(|l| l.up);
+                }
+                (info.clone(), idx, port.stats().ok())
+            })
+            .collect();
+        let workers: Vec<_> = (0..dp.poll_stats().len())
+            .map(|w| {
+                let wc = dp.control_ref().worker_counters(w);
+                let ps = &dp.poll_stats()[w];
+                (
+                    wc.rx_packets.iter().sum::<u64>(),
+                    wc.tx_packets.iter().sum::<u64>(),
+                    ps.busy.load(std::sync::atomic::Ordering::Relaxed),
+                    ps.idle.load(std::sync::atomic::Ordering::Relaxed),
+                )
+            })
+            .collect();
+        let sessions = dp.control_ref().session_count() as u64;
+        let link_up = self.link_up;
+        self.telemetry.update(|m| {
+            for (info, idx, stats) in &ports {
+                let i = m.interface_mut(info.iface.as_str());
+                i.mac = Some(fmt_mac(info.mac));
+                i.rx_packets = c.rx_packets[*idx];
+                i.rx_bytes = c.rx_bytes[*idx];
+                i.tx_packets = c.tx_packets[*idx];
+                i.tx_bytes = c.tx_bytes[*idx];
+                if let Some(s) = stats {
+                    i.rx_missed = s.imissed;
+                    i.rx_errors = s.ierrors;
+                    i.tx_errors = s.oerrors;
+                }
+                if link_up[*idx].is_some() {
+                    i.link_up = link_up[*idx];
+                }
+            }
+            for (idx, label) in datapath::drop_labels() {
+                m.drops.insert(label.to_owned(), c.drops[idx]);
+            }
+            for (w, (rx, tx, busy, idle)) in workers.iter().enumerate() {
+                if let Some(ws) = m.workers.get_mut(w) {
+                    ws.rx_packets = *rx;
+                    ws.tx_packets = *tx;
+                    ws.busy_polls = *busy;
+                    ws.idle_polls = *idle;
+                }
+            }
+            // INTEGRATION(N4): PFCP sessions share the table; count them
+            // apart once the driver keeps its own.
+            m.static_sessions = sessions;
+        });
+    }
+
+    /// SIGHUP: validate the file, refuse restart-only changes, apply the
+    /// rest live (static sessions in one atomic table swap, then gateways
+    /// and neighbours).
+    fn reload(&mut self, opts: &RunOptions) {
+        let started = Instant::now();
+        info!("SIGHUP: reloading {}", opts.config_path.display());
+        let plan = match reload::plan(&self.config, &opts.config_path, Some(&opts.host)) {
+            Err(ReloadError::Invalid(e)) => {
+                error!("reload rejected, running config unchanged:\n{e}");
+                let first = e.to_string().lines().next().unwrap_or_default().to_owned();
+                self.telemetry.update(|m| {
+                    m.record_reload(ReloadResult::Rejected, first, started.elapsed());
+                });
+                return;
+            }
+            Err(e @ ReloadError::NeedsRestart(_)) => {
+                error!("reload rejected, running config unchanged: {e}");
+                self.telemetry.update(|m| {
+                    m.record_reload(ReloadResult::Rejected, e.to_string(), started.elapsed());
+                });
+                return;
+            }
+            Ok(plan) => plan,
+        };
+        for w in &plan.config.warnings {
+            warn!(
+                "{}: warning: {}: {}",
+                opts.config_path.display(),
+                w.path,
+                w.message
+            );
+        }
+        if let Err(e) = self.apply(&plan.config, &plan.diff) {
+            error!("reload rejected, running config unchanged: {e:#}");
+            self.telemetry.update(|m| {
+                m.record_reload(ReloadResult::Rejected, format!("{e:#}"), started.elapsed());
+            });
+            return;
+        }
+        if !opts.log_level_from_env {
+            log::set_max_level(plan.config.log_level);
+        }
+        // INTEGRATION(N4): live PFCP settings (pfcp.peers, heartbeat) go to
+        // the node here.
+        let took = started.elapsed();
+        info!("reload applied in {took:?}: {}", plan.diff);
+        self.telemetry.update(|m| {
+            m.record_reload(ReloadResult::Applied, plan.diff.to_string(), took);
+        });
+        self.config = plan.config;
+        self.refresh_telemetry(false);
+    }
+
+    /// Applies the live part of a reload to the dataplane: every static
+    /// session change in one batch (all or nothing), then the interfaces.
+    fn apply(&mut self, new: &Config, diff: &ConfigDiff) -> anyhow::Result<()> {
+        let Some(dp) = self.dp.as_mut() else {
+            return Ok(());
+        };
+        let mut batch = Batch::default();
+        for &id in diff.sessions_added.iter().chain(&diff.sessions_changed) {
+            let s = new
+                .session(id)
+                .with_context(|| format!("session {id} missing from the new config"))?;
+            batch.upserts.push(
+                translate::check_session(&new.interfaces, s)
+                    .map_err(|e| anyhow::anyhow!("sessions (id {id}): {e}"))?,
+            );
+        }
+        batch.removals = diff
+            .sessions_removed
+            .iter()
+            .map(|&id| translate::static_session_id(id))
+            .collect();
+        if !batch.upserts.is_empty() || !batch.removals.is_empty() {
+            dp.control()
+                .publish(batch)
+                .map_err(|e| anyhow::anyhow!("the dataplane refused the sessions: {e}"))?;
+        }
+        if diff.live.iter().any(|k| k.starts_with("interfaces.")) {
+            let mut macs = [None; IFACE_COUNT];
+            for (info, _) in dp.ports() {
+                macs[datapath::iface_index(info.iface)] = Some(info.mac);
+            }
+            let net = translate::net_config(new, &macs);
+            dp.control().set_net(net);
+        }
+        Ok(())
+    }
+
+    /// Stops the workers and the ports; the telemetry keeps the final
+    /// counters.
+    fn stop(&mut self) {
+        if let Some(mut dp) = self.dp.take() {
+            dp.stop_workers();
+            // Workers are joined: the counters are final.
+            self.dp = Some(dp);
+            self.refresh_telemetry(false);
+            if let Some(dp) = self.dp.take() {
+                dp.shutdown();
+            }
+        }
+    }
+}
+
+fn fmt_mac(m: [u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 fn log_final_counters(t: &Telemetry) {
@@ -191,9 +531,20 @@ fn log_final_counters(t: &Telemetry) {
         );
     }
     let dropped: u64 = m.drops.values().sum();
+    let reasons: Vec<String> = m
+        .drops
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect();
     info!(
-        "final: {} sessions, {dropped} packets dropped, uptime {:.1}s",
+        "final: {} sessions, {dropped} packets dropped{}, uptime {:.1}s",
         m.sessions(),
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", reasons.join(", "))
+        },
         t.uptime().as_secs_f64()
     );
 }

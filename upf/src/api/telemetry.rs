@@ -37,6 +37,8 @@ pub struct InterfaceStats {
     pub device: String,
     /// The interface's own addresses with prefix, as text.
     pub addresses: Vec<String>,
+    /// The port's MAC address (`02:70:63:61:70:00`), once the port is open.
+    pub mac: Option<String>,
     /// `None` until the port reports link status.
     pub link_up: Option<bool>,
     pub rx_packets: u64,

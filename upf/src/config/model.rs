@@ -471,8 +471,19 @@ impl Config {
     }
 
     /// The EAL argument list (argv, `program` first): the lcores from
-    /// `cores` (`-l`, `--main-lcore`), `dpdk.args`, then each interface's
-    /// device (`-a PCI[,devargs]` or `--vdev STRING`).
+    /// `cores` (`-l`, `--main-lcore`), `dpdk.args`, then `-a PCI[,devargs]`
+    /// for each PCI interface so that EAL probes those NICs and no other.
+    ///
+    /// Virtual devices are not passed with `--vdev`: `upf run` hot-plugs
+    /// every vdev itself, because a vdev that EAL fails to probe at start
+    /// is only logged, while a failed hot-plug is an error naming the device
+    /// and the driver's reason, and leaves nothing behind.
+    ///
+    /// Defaults added unless `dpdk.args` says otherwise: `--file-prefix upf`
+    /// (DPDK's default `rte` is shared with every other DPDK program),
+    /// `--no-pci` when no interface is a PCI device (else EAL would probe
+    /// every NIC bound to vfio-pci on the host), and `--huge-unlink` with
+    /// hugepages (no hugepage files outlive the process, even a crash).
     #[must_use]
     pub fn eal_args(&self, program: &str) -> Vec<String> {
         let mut lcores = vec![self.cores.control];
@@ -485,16 +496,50 @@ impl Config {
             "--main-lcore".to_owned(),
             self.cores.control.to_string(),
         ];
-        args.extend(self.dpdk.args.iter().cloned());
-        for iface in self.interfaces.iter() {
-            let flag = match iface.device_kind() {
-                DeviceKind::Pci { .. } => "-a",
-                DeviceKind::Vdev { .. } => "--vdev",
-            };
-            args.push(flag.to_owned());
+        let user = &self.dpdk.args;
+        let has = |opt: &str| {
+            user.iter()
+                .any(|a| a == opt || a.strip_prefix(opt).is_some_and(|r| r.starts_with('=')))
+        };
+        args.extend(user.iter().cloned());
+        if !has("--file-prefix") {
+            args.extend(["--file-prefix".to_owned(), "upf".to_owned()]);
+        }
+        let pci: Vec<&Interface> = self
+            .interfaces
+            .iter()
+            .filter(|i| matches!(i.device_kind(), DeviceKind::Pci { .. }))
+            .collect();
+        let allowlist = has("-a") || has("--allow") || has("-b") || has("--block");
+        if pci.is_empty() && !allowlist && !has("--no-pci") {
+            args.push("--no-pci".to_owned());
+        }
+        if !has("--no-huge") && !has("--in-memory") && !has("--huge-unlink") {
+            args.push("--huge-unlink".to_owned());
+        }
+        for iface in pci {
+            args.push("-a".to_owned());
             args.push(iface.device.clone());
         }
         args
+    }
+
+    /// The `--file-prefix` EAL runs with (see [`Config::eal_args`]).
+    #[must_use]
+    pub fn file_prefix(&self) -> String {
+        let args = self.eal_args("upf");
+        let mut it = args.iter();
+        let mut prefix = "upf".to_owned();
+        while let Some(a) = it.next() {
+            if a == "--file-prefix" {
+                if let Some(v) = it.next() {
+                    prefix.clone_from(v);
+                }
+            } else if let Some(v) = a.strip_prefix("--file-prefix=") {
+                v.clone_into(&mut prefix);
+            }
+        }
+        prefix
     }
 
     /// Static session by id.

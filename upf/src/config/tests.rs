@@ -1017,12 +1017,36 @@ fn eal_arguments_and_port_names() {
             "0,2,3",
             "--main-lcore",
             "0",
+            "--file-prefix",
+            "upf",
+            "--huge-unlink",
             "-a",
             "0000:3b:00.0,rxq_cqe_comp_en=0",
-            "--vdev",
-            "net_af_packet1,iface=upf-n6"
+        ],
+        "vdevs are hot-plugged by upf run, not given to EAL"
+    );
+    assert_eq!(c.file_prefix(), "upf");
+    // Only vdevs: no PCI probing at all; the user's prefix and --no-huge kept.
+    let v = ok(&BASE.replace(
+        "cores:",
+        "dpdk: { args: [--no-huge, -m, '512', '--file-prefix=t1'] }\ncores:",
+    ));
+    assert_eq!(
+        v.eal_args("upf"),
+        [
+            "upf",
+            "-l",
+            "0,1",
+            "--main-lcore",
+            "0",
+            "--no-huge",
+            "-m",
+            "512",
+            "--file-prefix=t1",
+            "--no-pci"
         ]
     );
+    assert_eq!(v.file_prefix(), "t1");
     let short = ok(&BASE.replace("net_null0", "'3b:00.1'"));
     assert_eq!(
         short.interfaces.n3.device_kind(),

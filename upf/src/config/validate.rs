@@ -192,6 +192,24 @@ pub(crate) fn validate(
         );
     }
 
+    if cx.errors.is_empty() {
+        // What the dataplane would refuse at start, refused here with a position.
+        for (i, s) in sessions.iter().enumerate() {
+            if s.id >= crate::translate::STATIC_SESSION_BIT {
+                cx.error(
+                    format!("sessions[{i}].id"),
+                    format!("{} is out of range 0..2^63", s.id),
+                );
+            } else if let Err(e) = crate::translate::check_session(&interfaces, s) {
+                let path = if e.path.is_empty() {
+                    format!("sessions[{i}]")
+                } else {
+                    format!("sessions[{i}].{}", e.path)
+                };
+                cx.error(path, e.message);
+            }
+        }
+    }
     if !cx.errors.is_empty() {
         return Err(cx.errors);
     }
