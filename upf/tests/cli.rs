@@ -1,7 +1,9 @@
 //! The `upf` binary as users and scripts run it: `--version`, `check` on
 //! good and bad files (exit status, error text, effective config), and
 //! `run`: API up, SIGHUP reload (applied, rejected for a bad file, refused
-//! for a restart-only change), clean exit 0 on SIGTERM and SIGINT.
+//! for a restart-only change), clean exit 0 on SIGTERM and SIGINT, a
+//! device DPDK cannot open (exit 1, nothing left behind), and readiness
+//! to systemd (READY=1, STOPPING=1).
 
 mod common;
 
@@ -169,16 +171,24 @@ fn run_refuses_a_bad_config_with_exit_1() {
     assert!(!err.contains("API on"), "nothing may start: {err}");
 }
 
-/// A running `upf` whose stderr lines arrive on a channel.
+/// A running `upf` whose stderr lines arrive on a channel. Holds the DPDK
+/// test lock while it lives.
 struct Running {
     child: Child,
+    _lock: std::fs::File,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
 
 impl Running {
     fn start(config: &Path) -> Self {
+        Self::start_with(config, &[])
+    }
+
+    fn start_with(config: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Self {
+        let lock = common::dpdk_lock();
         let mut child = Command::new(UPF)
+            .envs(env.iter().copied())
             .args(["run", "--config", config.to_str().unwrap()])
             .env_remove("RUST_LOG")
             .stderr(Stdio::piped())
@@ -195,6 +205,7 @@ impl Running {
         });
         Self {
             child,
+            _lock: lock,
             lines,
             seen: Vec::new(),
         }
@@ -369,4 +380,78 @@ fn run_stops_on_sigint_with_exit_0() {
     upf.wait_line("running:");
     upf.signal("-INT");
     assert_eq!(upf.wait_exit(), Some(0));
+}
+
+/// A config naming devices DPDK cannot open: exit 1 with an error naming
+/// the device and the driver's reason, no worker left, the EAL runtime
+/// directory removed.
+#[test]
+fn run_refuses_a_device_dpdk_cannot_open() {
+    let d = TempDir::new("run-baddev");
+    for (tag, device, reason) in [
+        (
+            "pcap",
+            "net_pcap0,rx_pcap=/nonexistent/in.pcap,tx_pcap=/nonexistent/out.pcap",
+            "Couldn't open /nonexistent/in.pcap",
+        ),
+        ("nodrv", "net_nosuchdriver0", "no DPDK bus or driver"),
+        ("devargs", "net_null2,no_such_arg=1", "the driver refused"),
+    ] {
+        let prefix = format!("upfcfg-baddev-{tag}-{}", std::process::id());
+        let text = config(&prefix, "").replace("device: net_null1", &format!("device: '{device}'"));
+        let p = d.write(&format!("{tag}.yaml"), &text);
+        let _lock = common::dpdk_lock();
+        let t0 = Instant::now();
+        let out = upf(&["run", "--config", p.to_str().unwrap()]);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{tag}: {err}");
+        assert!(
+            err.contains(&format!(
+                "interfaces.n6.device: cannot open device {device:?}"
+            )),
+            "{tag}: the error names the key and the device: {err}"
+        );
+        assert!(err.contains(reason), "{tag}: the driver's reason: {err}");
+        assert!(!err.contains("polling"), "{tag}: no worker started: {err}");
+        assert!(
+            !common::eal_runtime_dir(&prefix).exists(),
+            "{tag}: EAL runtime dir {} left behind",
+            common::eal_runtime_dir(&prefix).display()
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{tag}: took {:?}",
+            t0.elapsed()
+        );
+    }
+}
+
+/// Readiness for systemd's Type=notify: READY=1 once the ports are up and
+/// the workers poll (and /status says running), STOPPING=1 on SIGTERM.
+#[test]
+fn run_notifies_systemd_ready_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let d = TempDir::new("run-notify");
+    let prefix = format!("upfcfg-notify-{}", std::process::id());
+    let path = d.write("upf.yaml", &config(&prefix, ""));
+    let sock_path = d.0.join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut upf = Running::start_with(&path, &[("NOTIFY_SOCKET", sock_path.as_os_str())]);
+    let mut buf = [0u8; 512];
+    let n = sock.recv(&mut buf).expect("a notification within 20 s");
+    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(msg.lines().any(|l| l == "READY=1"), "{msg}");
+    // READY comes after the workers run: the log says so first.
+    upf.wait_line("worker(s) polling");
+    upf.signal("-TERM");
+    let n = sock.recv(&mut buf).expect("STOPPING=1 after SIGTERM");
+    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(msg.lines().any(|l| l == "STOPPING=1"), "{msg}");
+    assert_eq!(upf.wait_exit(), Some(0));
+    assert!(
+        !common::eal_runtime_dir(&prefix).exists(),
+        "runtime dir left behind"
+    );
 }
