@@ -425,7 +425,9 @@ api: { listen: 127.0.0.1:0 }
     fars: [ {{ id: 1, action: drop }} ]
 "
         );
-        let e = config::parse(&text, "t.yaml", None).unwrap_err().to_string();
+        let e = config::parse(&text, "t.yaml", None)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("t.yaml:11:") && e.contains("sessions[0].pdrs[0].sdf[1]"),
             "{e}"
@@ -444,8 +446,13 @@ api: { listen: 127.0.0.1:0 }
     qers: [ {{ id: 1 }}, {{ id: 2 }}, {{ id: 3 }} ]
 "
         );
-        let e = config::parse(&text, "t.yaml", None).unwrap_err().to_string();
-        assert!(e.contains("sessions[0]") && e.contains("too many QERs"), "{e}");
+        let e = config::parse(&text, "t.yaml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sessions[0]") && e.contains("too many QERs"),
+            "{e}"
+        );
     }
 
     #[test]
