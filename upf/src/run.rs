@@ -241,7 +241,7 @@ impl LogBudget {
 /// The control thread's state: the data path, the running config, the
 /// telemetry it feeds.
 pub struct ControlThread {
-    dp: Option<Datapath>,
+    dp: Datapath,
     config: Config,
     telemetry: Telemetry,
     ticks: u32,
@@ -261,7 +261,7 @@ impl std::fmt::Debug for ControlThread {
 impl ControlThread {
     fn new(dp: Datapath, config: Config, telemetry: Telemetry) -> Self {
         Self {
-            dp: Some(dp),
+            dp,
             config,
             telemetry,
             ticks: 0,
@@ -272,24 +272,15 @@ impl ControlThread {
     }
 
     /// The dataplane's control facade (the PFCP driver's way in).
-    ///
-    /// # Panics
-    /// Never while running: the data path is only taken by [`Self::stop`].
     pub fn dataplane(&mut self) -> &mut Control {
-        self.dp
-            .as_mut()
-            .map(Datapath::control)
-            .unwrap_or_else(|| unreachable!("the data path lives until stop"))
+        self.dp.control()
     }
 
     /// Every tick: reclaim snapshots, drain events, refresh telemetry when
     /// due, and check that every worker still runs.
     fn housekeeping(&mut self) -> anyhow::Result<()> {
         self.ticks = self.ticks.wrapping_add(1);
-        let Some(dp) = self.dp.as_mut() else {
-            return Ok(());
-        };
-        for f in dp.control().reclaim() {
+        for f in self.dp.control().reclaim() {
             // INTEGRATION(N4): final usage of a removed PFCP session's URR
             // belongs in its Session Deletion Response / Usage Report.
             debug!(
@@ -297,17 +288,13 @@ impl ControlThread {
                 f.session, f.urr_id, f.usage.ul_bytes, f.usage.dl_bytes
             );
         }
-        for e in dp.control().drain_events() {
+        for e in self.dp.control().drain_events() {
             self.on_event(e);
         }
         if self.ticks.is_multiple_of(TELEMETRY_TICKS) {
             self.refresh_telemetry(self.ticks.is_multiple_of(LINK_TICKS));
         }
-        let dead = self
-            .dp
-            .as_ref()
-            .map(Datapath::dead_workers)
-            .unwrap_or_default();
+        let dead = self.dp.dead_workers();
         if !dead.is_empty() {
             anyhow::bail!("worker(s) {dead:?} stopped unexpectedly; stopping the UPF");
         }
@@ -350,7 +337,7 @@ impl ControlThread {
     /// Copies the dataplane's counters and the ports' into the telemetry
     /// model; `links`: also read the link state.
     fn refresh_telemetry(&mut self, links: bool) {
-        let Some(dp) = self.dp.as_ref() else { return };
+        let dp = &self.dp;
         let c = dp.control_ref().counters();
         let ports: Vec<_> = dp
             .ports()
@@ -466,9 +453,7 @@ impl ControlThread {
     /// Applies the live part of a reload to the dataplane: every static
     /// session change in one batch (all or nothing), then the interfaces.
     fn apply(&mut self, new: &Config, diff: &ConfigDiff) -> anyhow::Result<()> {
-        let Some(dp) = self.dp.as_mut() else {
-            return Ok(());
-        };
+        let dp = &mut self.dp;
         let mut batch = Batch::default();
         for &id in diff.sessions_added.iter().chain(&diff.sessions_changed) {
             let s = new
@@ -502,16 +487,11 @@ impl ControlThread {
 
     /// Stops the workers and the ports; the telemetry keeps the final
     /// counters.
-    fn stop(&mut self) {
-        if let Some(mut dp) = self.dp.take() {
-            dp.stop_workers();
-            // Workers are joined: the counters are final.
-            self.dp = Some(dp);
-            self.refresh_telemetry(false);
-            if let Some(dp) = self.dp.take() {
-                dp.shutdown();
-            }
-        }
+    fn stop(mut self) {
+        self.dp.stop_workers();
+        // Workers are joined: the counters are final.
+        self.refresh_telemetry(false);
+        self.dp.shutdown();
     }
 }
 
