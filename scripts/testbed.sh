@@ -148,12 +148,12 @@ EOF
 # They were started into the testbed (servers, gnb-sim, the UPF under test),
 # and a namespace with processes left in it outlives `ip netns del`.
 kill_ns_pids() {
-    local ns=$1 pids i
+    local ns=$1 pids
     pids=$(ip netns pids "$ns" 2>/dev/null || true)
     [[ -z $pids ]] && return 0
     log "stopping processes in $ns: $(echo $pids)"
     kill -TERM $pids 2>/dev/null || true
-    for i in $(seq 30); do
+    for _ in $(seq 30); do
         pids=$(ip netns pids "$ns" 2>/dev/null || true)
         [[ -z $pids ]] && return 0
         sleep 0.1

@@ -22,7 +22,8 @@ fi
 # shellcheck source=../../perf/lib/venv.sh
 . "$root/perf/lib/venv.sh"
 py="$(perfkit_venv "$root")"
-export PYTHONPATH="$(perfkit_trex_pythonpath)${PYTHONPATH:+:$PYTHONPATH}"
+PYTHONPATH="$(perfkit_trex_pythonpath)${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH
 
 work="$(mktemp -d -t perfkit-trex-test.XXXXXX)"
 trap 'rm -rf "$work"' EXIT INT TERM

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Helpers shared by scripts/tests/testbed-*.sh (sourced, not run).
 # Each test brings up a private testbed copy: TESTBED_PREFIX=gnbsim<pid>-.
 

@@ -482,8 +482,9 @@ impl Config {
     /// Defaults added unless `dpdk.args` says otherwise: `--file-prefix upf`
     /// (DPDK's default `rte` is shared with every other DPDK program),
     /// `--no-pci` when no interface is a PCI device (else EAL would probe
-    /// every NIC bound to vfio-pci on the host), and `--huge-unlink` with
-    /// hugepages (no hugepage files outlive the process, even a crash).
+    /// every NIC bound to vfio-pci on the host), and `--huge-unlink=always`
+    /// with hugepages (no hugepage files outlive the process, even a crash;
+    /// not with `--single-file-segments`, which EAL refuses it with).
     #[must_use]
     pub fn eal_args(&self, program: &str) -> Vec<String> {
         let mut lcores = vec![self.cores.control];
@@ -514,8 +515,12 @@ impl Config {
         if pci.is_empty() && !allowlist && !has("--no-pci") {
             args.push("--no-pci".to_owned());
         }
-        if !has("--no-huge") && !has("--in-memory") && !has("--huge-unlink") {
-            args.push("--huge-unlink".to_owned());
+        if !has("--no-huge")
+            && !has("--in-memory")
+            && !has("--huge-unlink")
+            && !has("--single-file-segments")
+        {
+            args.push("--huge-unlink=always".to_owned());
         }
         for iface in pci {
             args.push("-a".to_owned());

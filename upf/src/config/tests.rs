@@ -1019,7 +1019,7 @@ fn eal_arguments_and_port_names() {
             "0",
             "--file-prefix",
             "upf",
-            "--huge-unlink",
+            "--huge-unlink=always",
             "-a",
             "0000:3b:00.0,rxq_cqe_comp_en=0",
         ],
