@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use dataplane::control::{Batch, Control, DataplaneConfig as DpConfig, WorkerPort};
-use dataplane::iface::{IFACE_COUNT, Iface};
+use dataplane::iface::IFACE_COUNT;
 use dataplane::worker::Worker;
 use dpdk::{Eal, LaunchHandle, Lcore, Mempool, Port, PortConfig, Rss, Socket};
 use log::{debug, info, warn};
@@ -121,7 +121,7 @@ fn data_room(mtu: u16) -> u16 {
 fn make_pool(eal: &Eal, cfg: &Config, socket: u32, room: u16) -> anyhow::Result<Mempool> {
     let n = cfg.dpdk.mbufs;
     // DPDK: cache size <= 512 and <= n / 1.5.
-    let cache = 256.min(n * 2 / 3);
+    let cache = 256.min(n / 3 * 2);
     let name = format!("upf-s{socket}");
     match Mempool::pktmbuf(eal, &name, n, cache, room, Socket::Id(socket)) {
         Ok(p) => Ok(p),
@@ -498,6 +498,3 @@ pub fn drop_labels() -> impl Iterator<Item = (usize, &'static str)> {
 pub fn iface_index(name: InterfaceName) -> usize {
     translate::iface_of(name).index()
 }
-
-/// Interfaces the dataplane knows, for iteration.
-pub const IFACES: [Iface; IFACE_COUNT] = Iface::ALL;
