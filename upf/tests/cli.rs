@@ -175,17 +175,20 @@ fn run_refuses_a_bad_config_with_exit_1() {
 /// test lock while it lives.
 struct Running {
     child: Child,
+    /// The EAL `--file-prefix` of its config: its runtime directory is
+    /// removed if the test ends without a clean stop.
+    prefix: String,
     _lock: std::fs::File,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
 
 impl Running {
-    fn start(config: &Path) -> Self {
-        Self::start_with(config, &[])
+    fn start(config: &Path, prefix: &str) -> Self {
+        Self::start_with(config, prefix, &[])
     }
 
-    fn start_with(config: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Self {
+    fn start_with(config: &Path, prefix: &str, env: &[(&str, &std::ffi::OsStr)]) -> Self {
         let lock = common::dpdk_lock();
         let mut child = Command::new(UPF)
             .envs(env.iter().copied())
@@ -205,6 +208,7 @@ impl Running {
         });
         Self {
             child,
+            prefix: prefix.to_owned(),
             _lock: lock,
             lines,
             seen: Vec::new(),
@@ -255,11 +259,21 @@ impl Running {
 }
 
 impl Drop for Running {
+    /// A test that fails half-way still stops `upf` the clean way (SIGTERM),
+    /// then by force, and removes what a killed EAL leaves behind.
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline && self.child.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        let _ = std::fs::remove_dir_all(common::eal_runtime_dir(&self.prefix));
     }
 }
 
@@ -298,7 +312,7 @@ async fn run_serves_reloads_on_sighup_and_stops_on_sigterm() {
     let d = TempDir::new("run");
     let prefix = format!("upfcfg-run-{}", std::process::id());
     let path = d.write("upf.yaml", &config(&prefix, ""));
-    let mut upf = Running::start(&path);
+    let mut upf = Running::start(&path, &prefix);
     let addr = api_addr(&upf.wait_line("API on http://"));
 
     let doc = wait_status(addr, "running", |d| d["state"] == "running").await;
@@ -372,14 +386,16 @@ async fn run_serves_reloads_on_sighup_and_stops_on_sigterm() {
 #[test]
 fn run_stops_on_sigint_with_exit_0() {
     let d = TempDir::new("run-int");
-    let path = d.write(
-        "upf.yaml",
-        &config(&format!("upfcfg-int-{}", std::process::id()), ""),
-    );
-    let mut upf = Running::start(&path);
+    let prefix = format!("upfcfg-int-{}", std::process::id());
+    let path = d.write("upf.yaml", &config(&prefix, ""));
+    let mut upf = Running::start(&path, &prefix);
     upf.wait_line("running:");
     upf.signal("-INT");
     assert_eq!(upf.wait_exit(), Some(0));
+    assert!(
+        !common::eal_runtime_dir(&prefix).exists(),
+        "runtime dir left behind"
+    );
 }
 
 /// A config naming devices DPDK cannot open: exit 1 with an error naming
@@ -438,7 +454,7 @@ fn run_notifies_systemd_ready_and_stopping() {
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    let mut upf = Running::start_with(&path, &[("NOTIFY_SOCKET", sock_path.as_os_str())]);
+    let mut upf = Running::start_with(&path, &prefix, &[("NOTIFY_SOCKET", sock_path.as_os_str())]);
     let mut buf = [0u8; 512];
     let n = sock.recv(&mut buf).expect("a notification within 20 s");
     let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
