@@ -173,7 +173,7 @@ ovs_run() {
     ip netns exec "$ns" "$vswitchd" "$db" --unixctl="$ctl" --no-chdir --log-file="$d/log/ovs-vswitchd.log" >/dev/null 2>&1 &
     local vswitchd_pid=$!
     echo "$vswitchd_pid" >> "$pids"
-    for i in $(seq 150); do ovs-appctl -t "$ctl" version >/dev/null 2>&1 && break; sleep 0.2; done
+    for _ in $(seq 150); do ovs-appctl -t "$ctl" version >/dev/null 2>&1 && break; sleep 0.2; done
     if [ "$("${vsctl[@]}" get Open_vSwitch . dpdk_initialized 2>/dev/null)" != true ]; then
         echo "peer-ovs: OVS-DPDK did not initialise DPDK; log: $(tail -3 "$d/log/ovs-vswitchd.log" 2>/dev/null)" >&2
         return 1

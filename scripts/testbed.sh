@@ -153,7 +153,7 @@ kill_ns_pids() {
     [[ -z $pids ]] && return 0
     log "stopping processes in $ns: $(echo $pids)"
     kill -TERM $pids 2>/dev/null || true
-    for i in $(seq 30); do
+    for _ in $(seq 30); do
         pids=$(ip netns pids "$ns" 2>/dev/null || true)
         [[ -z $pids ]] && return 0
         sleep 0.1

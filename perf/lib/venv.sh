@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Source me: perfkit_venv creates (once) the Python venv of the perf kit and
 # prints its python. The TRex client library comes from PyPI (lbr-trex-client:
 # TRex's own client package, repackaged); nothing is vendored. The venv lives

@@ -19,7 +19,7 @@ P="gnbsim$$-"
 WORK=$(mktemp -d /tmp/gnbsim-test.XXXXXX)
 G="${P}upf-gnb"
 U="${P}upf-upf"
-D="${P}upf-dn"
+# The data network namespace is "${P}upf-dn" (unused here).
 PIDS=()
 cleanup() {
     local p

@@ -22,7 +22,8 @@ fi
 # shellcheck source=../../perf/lib/venv.sh
 . "$root/perf/lib/venv.sh"
 py="$(perfkit_venv "$root")"
-export PYTHONPATH="$(perfkit_trex_pythonpath)${PYTHONPATH:+:$PYTHONPATH}"
+trex_pp="$(perfkit_trex_pythonpath)"
+export PYTHONPATH="${trex_pp}${PYTHONPATH:+:$PYTHONPATH}"
 
 work="$(mktemp -d -t perfkit-trex-test.XXXXXX)"
 trap 'rm -rf "$work"' EXIT INT TERM
