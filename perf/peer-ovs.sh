@@ -162,7 +162,7 @@ ovs_run() {
     local ovsdb_pid=$!
     echo "$ovsdb_pid" >> "$pids"
     local i
-    for i in $(seq 100); do [ -S "$d/run/db.sock" ] && break; sleep 0.1; done
+    for _ in $(seq 100); do [ -S "$d/run/db.sock" ] && break; sleep 0.1; done
     "${vsctl[@]}" --no-wait init
     # PERF.md: OVS adds --in-memory, which clashes with --no-huge unless --legacy-mem is given.
     "${vsctl[@]}" --no-wait set Open_vSwitch . other_config:dpdk-init=true other_config:dpdk-lcore-mask=0x1 \

@@ -148,7 +148,7 @@ EOF
 # They were started into the testbed (servers, gnb-sim, the UPF under test),
 # and a namespace with processes left in it outlives `ip netns del`.
 kill_ns_pids() {
-    local ns=$1 pids i
+    local ns=$1 pids
     pids=$(ip netns pids "$ns" 2>/dev/null || true)
     [[ -z $pids ]] && return 0
     log "stopping processes in $ns: $(echo $pids)"
