@@ -161,7 +161,6 @@ ovs_run() {
         --no-chdir --log-file="$d/log/ovsdb-server.log" >/dev/null 2>&1 &
     local ovsdb_pid=$!
     echo "$ovsdb_pid" >> "$pids"
-    local i
     for _ in $(seq 100); do [ -S "$d/run/db.sock" ] && break; sleep 0.1; done
     "${vsctl[@]}" --no-wait init
     # PERF.md: OVS adds --in-memory, which clashes with --no-huge unless --legacy-mem is given.
