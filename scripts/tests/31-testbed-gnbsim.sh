@@ -19,8 +19,7 @@ P="gnbsim$$-"
 WORK=$(mktemp -d /tmp/gnbsim-test.XXXXXX)
 G="${P}upf-gnb"
 U="${P}upf-upf"
-# shellcheck disable=SC2034 # kept for debugging by hand
-D="${P}upf-dn"
+# The data network namespace is "${P}upf-dn" (unused here).
 PIDS=()
 cleanup() {
     local p

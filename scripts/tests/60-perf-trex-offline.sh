@@ -22,8 +22,8 @@ fi
 # shellcheck source=../../perf/lib/venv.sh
 . "$root/perf/lib/venv.sh"
 py="$(perfkit_venv "$root")"
-PYTHONPATH="$(perfkit_trex_pythonpath)${PYTHONPATH:+:$PYTHONPATH}"
-export PYTHONPATH
+trex_pp="$(perfkit_trex_pythonpath)"
+export PYTHONPATH="${trex_pp}${PYTHONPATH:+:$PYTHONPATH}"
 
 work="$(mktemp -d -t perfkit-trex-test.XXXXXX)"
 trap 'rm -rf "$work"' EXIT INT TERM

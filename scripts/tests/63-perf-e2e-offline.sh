@@ -96,6 +96,6 @@ printf '#!/bin/sh\nexec python3 %s "$@"\n' "$root/perf/lib/testdata/fake_upf_tes
 chmod +x "$fake2"
 FAKE_UPF_FWD=rxonly check_reason drops-all "forwards nothing: nothing came back in the warm-up trial" x --upf-bin "$fake2"
 FAKE_UPF_FWD=io check_reason no-gtp "came back with wrong headers" x --upf-bin "$fake2"
-left="$(find /var/run/dpdk -maxdepth 1 -name 'e2e-*-r1-upf-*' -printf '%f\n' 2>/dev/null || true)"
+left="$(find /var/run/dpdk -maxdepth 1 -name 'e2e-*-r1-upf-*' -printf '%f ' 2>/dev/null || true)"
 [ -z "$left" ] || { echo "FAIL DPDK runtime dirs left behind: $left"; exit 1; }
 echo "ok   nothing left behind"

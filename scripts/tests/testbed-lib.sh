@@ -1,9 +1,9 @@
-# shellcheck shell=bash disable=SC2034
+# shellcheck shell=bash
 # Helpers shared by scripts/tests/testbed-*.sh (sourced, not run).
 # Each test brings up a private testbed copy: TESTBED_PREFIX=gnbsim<pid>-.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-TESTBED="$ROOT/scripts/testbed.sh"
+export TESTBED="$ROOT/scripts/testbed.sh"
 FAILS=0
 
 say() { echo "[$(basename "$0")] $*"; }
