@@ -774,10 +774,13 @@ impl Control {
     /// Returns the final usage of URRs removed since the last call whose
     /// counters are now complete. Call it regularly (e.g. every 10 ms).
     pub fn reclaim(&mut self) -> Vec<FinalUsage> {
+        // A worker that has not started holds no snapshot: it will take the
+        // current one, which is never retired.
         let min_seen = (0..self.shared.workers.len())
+            .filter(|&w| self.shared.workers[w].started.load(Ordering::SeqCst))
             .map(|w| self.worker_generation(w))
             .min()
-            .unwrap_or(0);
+            .unwrap_or(self.current.generation);
         while self.retired.front().is_some_and(|(g, _)| *g <= min_seen) {
             self.retired.pop_front();
         }

@@ -58,10 +58,8 @@ pub fn bump(a: &AtomicU64, n: u64) {
 pub struct MeterParams {
     /// Bytes per TSC tick, times 2^32.
     pub rate_q32: u64,
-    /// Bucket depth in bytes, times 2^32.
+    /// Bucket depth in bytes, times 2^32 (at most `u32::MAX` bytes).
     pub burst_q32: u64,
-    /// Ticks to fill an empty bucket.
-    pub fill_ticks: u64,
 }
 
 impl MeterParams {
@@ -72,11 +70,9 @@ impl MeterParams {
             u64::try_from((u128::from(rate_bps) << 32) / (8 * u128::from(tsc_hz.max(1))))
                 .unwrap_or(u64::MAX);
         let burst_q32 = burst.min(u64::from(u32::MAX)) << 32;
-        let fill_ticks = burst_q32.checked_div(rate_q32).map_or(u64::MAX, |t| t + 1);
         Self {
             rate_q32,
             burst_q32,
-            fill_ticks,
         }
     }
 
@@ -85,22 +81,37 @@ impl MeterParams {
     /// `last` stores `now + 1` so that a zeroed line means "full bucket".
     #[inline(always)]
     pub fn conform(&self, tokens: &AtomicU64, last: &AtomicU64, now: u64, len: u64) -> bool {
-        let l = last.load(Relaxed);
-        let elapsed = (now + 1).saturating_sub(l);
-        let mut t = if l == 0 || elapsed >= self.fill_ticks {
-            self.burst_q32
-        } else {
-            (tokens.load(Relaxed) + elapsed * self.rate_q32).min(self.burst_q32)
-        };
-        let cost = len << 32;
-        let ok = t >= cost;
-        if ok {
-            t -= cost;
-        }
-        tokens.store(t, Relaxed);
-        last.store(now + 1, Relaxed);
-        ok
+        conform(self.rate_q32, self.burst_q32, tokens, last, now, len)
     }
+}
+
+/// The token bucket of [`MeterParams::conform`], on its two numbers (the
+/// fast path keeps them inline in the table slot). No division, no clock
+/// read: saturating arithmetic instead of a "time to fill" bound.
+#[inline(always)]
+pub fn conform(
+    rate_q32: u64,
+    burst_q32: u64,
+    tokens: &AtomicU64,
+    last: &AtomicU64,
+    now: u64,
+    len: u64,
+) -> bool {
+    let l = last.load(Relaxed);
+    let t = if l == 0 {
+        burst_q32
+    } else {
+        let elapsed = (now + 1).saturating_sub(l);
+        tokens
+            .load(Relaxed)
+            .saturating_add(elapsed.saturating_mul(rate_q32))
+            .min(burst_q32)
+    };
+    let cost = len << 32;
+    let ok = t >= cost;
+    tokens.store(if ok { t - cost } else { t }, Relaxed);
+    last.store(now + 1, Relaxed);
+    ok
 }
 
 /// Word indices in a QER line.
@@ -271,41 +282,203 @@ impl CPdr {
 /// The PDRs found under one key, sorted by precedence.
 pub type Entry = Arc<[CPdr]>;
 
+/// The fast path's digest of an entry that is a single PDR of the common
+/// shape: no SDF filter, at most one QER and one URR, FORW without NOCP,
+/// GTP-U/IPv4 outer header creation or none, and (uplink) a UE IPv4
+/// address to check the inner source against and outer header removal or
+/// creation. It sits in the table slot next to the key, so forwarding such
+/// a packet reads one line of the table. Anything else has `flags == 0` and
+/// takes the slower paths, which read the [`CPdr`]s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FastRule {
+    /// `fast::*` flags; 0 when the entry is not of the fast shape.
+    pub flags: u8,
+    /// Output interface index.
+    pub out: u8,
+    /// TOS byte of the outer IPv4 header (DSCP << 2).
+    pub tos: u8,
+    /// Uplink QFI the PDR matches; `fast::NONE` for any.
+    pub qfi: u8,
+    /// QFI (bits 0-5) and RQI (bit 6) of the QER for PDU Session
+    /// Containers sent; `fast::NONE` when the QER sets no QFI.
+    pub psc: u8,
+    /// UE IPv4 address (uplink: the only inner source accepted).
+    pub ue4: u32,
+    /// Outer header creation: peer IPv4 address.
+    pub peer: u32,
+    /// Outer header creation: TEID.
+    pub teid: u32,
+    /// QER state line.
+    pub qer_slot: u32,
+    /// URR state line.
+    pub urr_slot: u32,
+    /// Meter bucket depth in bytes.
+    pub burst: u32,
+    /// Meter rate in bytes per TSC tick, times 2^32.
+    pub rate_q32: u64,
+}
+
+/// Flags and sentinels of [`FastRule`].
+pub mod fast {
+    /// The entry has the fast shape.
+    pub const VALID: u8 = 1;
+    /// Uplink PDR (else downlink).
+    pub const UL: u8 = 2;
+    /// GTP-U/IPv4 outer header creation.
+    pub const ENCAP: u8 = 4;
+    /// One QER applies.
+    pub const QER: u8 = 8;
+    /// Its gate is open for the PDR's direction.
+    pub const GATE_OPEN: u8 = 16;
+    /// Its meter runs for the PDR's direction.
+    pub const METER: u8 = 32;
+    /// One URR counts.
+    pub const URR: u8 = 64;
+    /// No QFI.
+    pub const NONE: u8 = 0xff;
+}
+
+impl FastRule {
+    /// The digest of `entry`, or the default (not fast) one.
+    #[must_use]
+    pub fn of(entry: &[CPdr]) -> Self {
+        Self::try_of(entry).unwrap_or_default()
+    }
+
+    fn try_of(entry: &[CPdr]) -> Option<Self> {
+        let [p] = entry else { return None };
+        let far = &p.far;
+        if !p.sdf.is_empty() || far.action != FarAction::Forward || far.notify {
+            return None;
+        }
+        let ul = p.dir == Direction::Ul;
+        let mut flags = fast::VALID;
+        let (mut peer, mut teid) = (0, 0);
+        if let Some(o) = far.ohc {
+            let IpAddr::V4(a) = o.peer else { return None };
+            flags |= fast::ENCAP;
+            peer = u32::from(a);
+            teid = o.teid;
+        }
+        let mut ue4 = 0;
+        if ul {
+            flags |= fast::UL;
+            ue4 = p.ue4?;
+            if !(p.remove_outer || far.ohc.is_some()) {
+                return None;
+            }
+        }
+        let mut qers = p.qers.iter().flatten();
+        let q = qers.next();
+        if qers.next().is_some() || p.n_urrs > 1 {
+            return None;
+        }
+        let (mut qer_slot, mut psc, mut burst, mut rate_q32) = (0, fast::NONE, 0, 0);
+        if let Some(q) = q {
+            flags |= fast::QER;
+            qer_slot = q.slot;
+            if q.open {
+                flags |= fast::GATE_OPEN;
+            }
+            if let Some(m) = q.meter {
+                flags |= fast::METER;
+                rate_q32 = m.rate_q32;
+                burst = u32::try_from(m.burst_q32 >> 32).ok()?;
+            }
+            if let Some(qfi) = q.qfi {
+                psc = (qfi & 0x3f) | (u8::from(q.rqi) << 6);
+            }
+        }
+        let urr_slot = match p.urr_slots() {
+            [] => 0,
+            [s] => {
+                flags |= fast::URR;
+                *s
+            }
+            _ => return None,
+        };
+        Some(Self {
+            flags,
+            out: far.out.index() as u8,
+            tos: far.dscp.map_or(0, |d| d << 2),
+            qfi: p.qfi.map_or(fast::NONE, |q| q),
+            psc,
+            ue4,
+            peer,
+            teid,
+            qer_slot,
+            urr_slot,
+            burst,
+            rate_q32,
+        })
+    }
+}
+
 /// A key of a sharded map.
 pub trait Key: Copy + Eq + Default + Ord + core::fmt::Debug {
-    /// A well-mixed 64-bit hash.
+    /// A 64-bit hash whose upper bits are well mixed (they pick the shard
+    /// and the position in it).
     fn hash(self) -> u64;
 }
 
-#[inline(always)]
-fn fmix64(mut k: u64) -> u64 {
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    k ^ (k >> 33)
-}
+/// 2^64 / golden ratio: multiplicative (Fibonacci) hashing. TEIDs and UE
+/// addresses are mostly sequential, which it spreads evenly; one multiply
+/// instead of a full mixer on every packet. Keys are chosen by the control
+/// plane (F-TEIDs, UE pools), not by the traffic, so no seeded hash is needed.
+const FIB: u64 = 0x9e37_79b9_7f4a_7c15;
 
 impl Key for u32 {
     #[inline(always)]
     fn hash(self) -> u64 {
-        fmix64(u64::from(self))
+        u64::from(self).wrapping_mul(FIB)
     }
 }
 
 impl Key for u64 {
     #[inline(always)]
     fn hash(self) -> u64 {
-        fmix64(self)
+        // Fold the top half in first: a product's upper bits depend only on
+        // the factor's lower bits up to the same position.
+        (self ^ (self >> 32)).wrapping_mul(FIB)
     }
 }
 
-/// One slot of a shard.
+/// One slot of a shard: the key, the PDRs and the fast path's digest of
+/// them, in one cache line, so that a lookup touches one line (no pointer
+/// to follow before the key compare or before forwarding).
 #[derive(Debug, Clone, Default)]
+#[repr(align(64))]
 pub struct Slot<K> {
     key: K,
     val: Option<Entry>,
+    fast: FastRule,
 }
+
+impl<K: Key> Slot<K> {
+    /// The key.
+    #[inline(always)]
+    #[must_use]
+    pub fn key(&self) -> K {
+        self.key
+    }
+
+    /// The PDRs (`None` only for an empty slot, never returned by lookups).
+    #[inline(always)]
+    #[must_use]
+    pub fn entry(&self) -> Option<&Entry> {
+        self.val.as_ref()
+    }
+
+    /// The fast path's digest of the entry.
+    #[inline(always)]
+    #[must_use]
+    pub fn fast(&self) -> &FastRule {
+        &self.fast
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<Slot<u64>>() == 64);
+const _: () = assert!(core::mem::size_of::<Slot<u32>>() == 64);
 
 const GROUP_BITS: u32 = 6;
 const SHARD_BITS: u32 = 6;
@@ -315,6 +488,11 @@ const SHARDS_PER_GROUP: usize = 1 << SHARD_BITS;
 type Shard<K> = Arc<[Slot<K>]>;
 
 /// A hash map from `K` to [`Entry`], copy-on-write by shard.
+///
+/// Each shard is an open-addressing array (linear probing, at most half
+/// full, laid out in the order of the keys' home positions so that
+/// displacements stay short); the home position is the hash's next 32 bits
+/// scaled to the shard's length, so a shard holds exactly twice its keys.
 #[derive(Debug, Clone)]
 pub struct ShardedMap<K: Key> {
     groups: Box<[Arc<[Shard<K>]>]>,
@@ -325,6 +503,13 @@ pub struct ShardedMap<K: Key> {
 fn split(h: u64) -> (usize, usize) {
     let top = (h >> (64 - GROUP_BITS - SHARD_BITS)) as usize;
     (top >> SHARD_BITS, top & (SHARDS_PER_GROUP - 1))
+}
+
+/// Home position of hash `h` in a shard of `len` slots.
+#[inline(always)]
+fn home(h: u64, len: usize) -> usize {
+    let r = (h >> (32 - GROUP_BITS - SHARD_BITS)) & 0xffff_ffff;
+    ((r * len as u64) >> 32) as usize
 }
 
 impl<K: Key> Default for ShardedMap<K> {
@@ -358,39 +543,65 @@ impl<K: Key> ShardedMap<K> {
     }
 
     #[inline(always)]
-    fn shard(&self, h: u64) -> Option<&[Slot<K>]> {
+    fn shard(&self, h: u64) -> &[Slot<K>] {
         let (g, s) = split(h);
-        self.groups.get(g).and_then(|g| g.get(s)).map(|s| &**s)
+        self.groups
+            .get(g)
+            .and_then(|g| g.get(s))
+            .map_or(&[], |s| &**s)
+    }
+
+    /// The slot holding `k`, given `h = k.hash()`.
+    #[inline(always)]
+    #[must_use]
+    pub fn find(&self, k: K, h: u64) -> Option<&Slot<K>> {
+        let shard = self.shard(h);
+        let n = shard.len();
+        let mut i = home(h, n);
+        // At most half full, so an empty slot ends every probe; the bound
+        // only guards against a bug turning into a hang.
+        for _ in 0..n {
+            let s = shard.get(i)?;
+            s.val.as_ref()?;
+            if s.key == k {
+                return Some(s);
+            }
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+        }
+        None
+    }
+
+    /// The slot holding `k`.
+    #[inline(always)]
+    #[must_use]
+    pub fn slot(&self, k: K) -> Option<&Slot<K>> {
+        self.find(k, k.hash())
     }
 
     /// The entry under `k`.
     #[inline(always)]
     #[must_use]
     pub fn get(&self, k: K) -> Option<&Entry> {
-        let h = k.hash();
-        let shard = self.shard(h)?;
-        let mask = shard.len() - 1;
-        let mut i = (h as usize) & mask;
-        // At most half full, so an empty slot ends every probe; the bound
-        // only guards against a bug turning into a hang.
-        for _ in 0..shard.len() {
-            let s = shard.get(i)?;
-            match &s.val {
-                None => return None,
-                Some(v) if s.key == k => return Some(v),
-                Some(_) => i = (i + 1) & mask,
-            }
-        }
-        None
+        self.slot(k).and_then(Slot::entry)
     }
 
-    /// Prefetches the slot `k` hashes to.
+    /// Prefetches the home slot of hash `h` and the one after it (a key is
+    /// one slot past its home about a third of the time at this load).
+    #[inline(always)]
+    pub fn prefetch_hash(&self, h: u64) {
+        let shard = self.shard(h);
+        let i = home(h, shard.len());
+        cpu::prefetch_index(shard, i);
+        cpu::prefetch_index(shard, i + 1);
+    }
+
+    /// Prefetches the slots `k` hashes to.
     #[inline(always)]
     pub fn prefetch(&self, k: K) {
-        let h = k.hash();
-        if let Some(shard) = self.shard(h) {
-            cpu::prefetch_index(shard, (h as usize) & (shard.len() - 1));
-        }
+        self.prefetch_hash(k.hash());
     }
 
     /// Iterates over all entries (control thread only; O(capacity)).
@@ -437,17 +648,20 @@ impl<K: Key> ShardedMap<K> {
     }
 }
 
-fn build_shard<K: Key>(entries: Vec<(K, Entry)>) -> Shard<K> {
-    let cap = (entries.len() * 2).next_power_of_two().max(1);
+fn build_shard<K: Key>(mut entries: Vec<(K, Entry)>) -> Shard<K> {
+    let cap = (entries.len() * 2).max(1);
+    // Placing keys in the order of their home positions gives the same
+    // layout as Robin Hood insertion: the shortest longest probe.
+    entries.sort_by_key(|(k, _)| (home(k.hash(), cap), *k));
     let mut slots: Vec<Slot<K>> = vec![Slot::default(); cap];
-    let mask = cap - 1;
     for (k, v) in entries {
-        let mut i = (k.hash() as usize) & mask;
+        let mut i = home(k.hash(), cap);
         while slots[i].val.is_some() {
-            i = (i + 1) & mask;
+            i = (i + 1) % cap;
         }
         slots[i] = Slot {
             key: k,
+            fast: FastRule::of(&v),
             val: Some(v),
         };
     }
