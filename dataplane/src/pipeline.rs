@@ -12,7 +12,8 @@ use crate::iface::{Iface, IfaceConfig};
 use crate::neighbor::NeighborCache;
 use crate::rules::{Direction, SessionId};
 use crate::tables::{
-    CPdr, Entry, Flow, Line, MeterParams, Snapshot, bump, line, qer_line, urr_line,
+    CPdr, Entry, Flow, Key as _, Line, MeterParams, Slot, Snapshot, bump, fast as fr, line,
+    qer_line, urr_line,
 };
 use crate::wire::ethernet::{self, MacAddr, ethertype};
 use crate::wire::gtpu::{self, PduSessionContainer, PduType};
@@ -110,12 +111,67 @@ impl LookupKey {
     /// Prefetches the table slot of the key.
     #[inline(always)]
     pub fn prefetch(self, snap: &Snapshot) {
+        self.prefetch_hash(snap, self.hash());
+    }
+
+    /// The key's table hash (0 for [`LookupKey::None`]).
+    #[inline(always)]
+    #[must_use]
+    pub fn hash(self) -> u64 {
+        match self {
+            Self::None => 0,
+            Self::Teid(t) | Self::Ue4(t) => t.hash(),
+            Self::Ue6(p) => p.hash(),
+        }
+    }
+
+    /// Prefetches the table slot of the key whose hash is `h`.
+    #[inline(always)]
+    pub fn prefetch_hash(self, snap: &Snapshot, h: u64) {
         match self {
             Self::None => {}
-            Self::Teid(t) => snap.teid.prefetch(t),
-            Self::Ue4(a) => snap.ue4.prefetch(a),
-            Self::Ue6(p) => snap.ue6.prefetch(p),
+            Self::Teid(_) => snap.teid.prefetch_hash(h),
+            Self::Ue4(_) => snap.ue4.prefetch_hash(h),
+            Self::Ue6(_) => snap.ue6.prefetch_hash(h),
         }
+    }
+
+    /// The slot of an IPv4-keyed lookup (TEID or UE IPv4), whose hash is `h`.
+    #[inline(always)]
+    #[must_use]
+    pub fn slot(self, snap: &Snapshot, h: u64) -> Option<&Slot<u32>> {
+        match self {
+            Self::Teid(t) => snap.teid.find(t, h),
+            Self::Ue4(a) => snap.ue4.find(a, h),
+            Self::None | Self::Ue6(_) => None,
+        }
+    }
+}
+
+/// Prefetches the state lines a slot's packet will touch: those named by
+/// its fast digest, else those of its first PDR (and that PDR's lines).
+#[inline(always)]
+pub fn prefetch_slot<K: crate::tables::Key>(s: &Slot<K>, lines: &[Arc<[Line]>]) {
+    let f = s.fast();
+    if f.flags & fr::VALID != 0 {
+        if f.flags & fr::QER != 0
+            && let Some(l) = line(lines, f.qer_slot)
+        {
+            cpu::prefetch(l);
+        }
+        if f.flags & fr::URR != 0
+            && let Some(l) = line(lines, f.urr_slot)
+        {
+            cpu::prefetch(l);
+        }
+    } else if let Some(e) = s.entry() {
+        if let Some(p) = e.first() {
+            cpu::prefetch(p);
+            cpu::prefetch(&p.far);
+            cpu::prefetch(&p.qers[1]);
+            cpu::prefetch(&p.sdf);
+        }
+        prefetch_state(e, lines);
     }
 }
 
@@ -459,6 +515,29 @@ impl Pipeline {
         } else {
             self.counts.events_lost += 1;
         }
+    }
+
+    /// Processes one received frame whose peeked `key` the burst loop
+    /// looked up: `slot` for TEID / UE IPv4 keys, `entry` the PDRs found
+    /// (from the slot, or the IPv6 map).
+    #[inline(always)]
+    pub fn process_found<B: PacketBuf>(
+        &mut self,
+        ctx: Ctx<'_>,
+        iface: Iface,
+        buf: &mut B,
+        key: LookupKey,
+        slot: Option<&Slot<u32>>,
+        entry: Option<&Entry>,
+    ) -> Verdict {
+        if self.fast_path
+            && let Some(s) = slot
+            && let Some(v) = self.fast_slot(ctx, iface, buf, s)
+        {
+            self.fast_hits += 1;
+            return v;
+        }
+        self.process(ctx, iface, buf, (key, entry))
     }
 
     /// Processes one received frame. `hint` is the entry found for the

@@ -289,12 +289,12 @@ pub type Entry = Arc<[CPdr]>;
 /// creation. It sits in the table slot next to the key, so forwarding such
 /// a packet reads one line of the table. Anything else has `flags == 0` and
 /// takes the slower paths, which read the [`CPdr`]s.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FastRule {
     /// `fast::*` flags; 0 when the entry is not of the fast shape.
     pub flags: u8,
-    /// Output interface index.
-    pub out: u8,
+    /// Output interface.
+    pub out: Iface,
     /// TOS byte of the outer IPv4 header (DSCP << 2).
     pub tos: u8,
     /// Uplink QFI the PDR matches; `fast::NONE` for any.
@@ -336,6 +336,25 @@ pub mod fast {
     pub const URR: u8 = 64;
     /// No QFI.
     pub const NONE: u8 = 0xff;
+}
+
+impl Default for FastRule {
+    fn default() -> Self {
+        Self {
+            flags: 0,
+            out: Iface::N6,
+            tos: 0,
+            qfi: fast::NONE,
+            psc: fast::NONE,
+            ue4: 0,
+            peer: 0,
+            teid: 0,
+            qer_slot: 0,
+            urr_slot: 0,
+            burst: 0,
+            rate_q32: 0,
+        }
+    }
 }
 
 impl FastRule {
@@ -399,7 +418,7 @@ impl FastRule {
         };
         Some(Self {
             flags,
-            out: far.out.index() as u8,
+            out: far.out,
             tos: far.dscp.map_or(0, |d| d << 2),
             qfi: p.qfi.map_or(fast::NONE, |q| q),
             psc,
@@ -555,23 +574,17 @@ impl<K: Key> ShardedMap<K> {
     #[inline(always)]
     #[must_use]
     pub fn find(&self, k: K, h: u64) -> Option<&Slot<K>> {
+        let (shard, i) = self.locate(h);
+        find_in(shard, i, k)
+    }
+
+    /// The shard of hash `h` and the home position in it; the burst loop
+    /// keeps both between prefetching and probing.
+    #[inline(always)]
+    #[must_use]
+    pub fn locate(&self, h: u64) -> (&[Slot<K>], usize) {
         let shard = self.shard(h);
-        let n = shard.len();
-        let mut i = home(h, n);
-        // At most half full, so an empty slot ends every probe; the bound
-        // only guards against a bug turning into a hang.
-        for _ in 0..n {
-            let s = shard.get(i)?;
-            s.val.as_ref()?;
-            if s.key == k {
-                return Some(s);
-            }
-            i += 1;
-            if i == n {
-                i = 0;
-            }
-        }
-        None
+        (shard, home(h, shard.len()))
     }
 
     /// The slot holding `k`.
@@ -592,10 +605,8 @@ impl<K: Key> ShardedMap<K> {
     /// one slot past its home about a third of the time at this load).
     #[inline(always)]
     pub fn prefetch_hash(&self, h: u64) {
-        let shard = self.shard(h);
-        let i = home(h, shard.len());
-        cpu::prefetch_index(shard, i);
-        cpu::prefetch_index(shard, i + 1);
+        let (shard, i) = self.locate(h);
+        prefetch_home(shard, i);
     }
 
     /// Prefetches the slots `k` hashes to.
@@ -648,6 +659,35 @@ impl<K: Key> ShardedMap<K> {
     }
 }
 
+/// Prefetches the slot at `i` in `shard` and the one after it.
+#[inline(always)]
+pub fn prefetch_home<K>(shard: &[Slot<K>], i: usize) {
+    cpu::prefetch_index(shard, i);
+    cpu::prefetch_index(shard, i + 1);
+}
+
+/// Probes `shard` for `k` from its home position `i` (from
+/// [`ShardedMap::locate`]).
+#[inline(always)]
+#[must_use]
+pub fn find_in<K: Key>(shard: &[Slot<K>], mut i: usize, k: K) -> Option<&Slot<K>> {
+    let n = shard.len();
+    // At most half full, so an empty slot ends every probe; the bound
+    // only guards against a bug turning into a hang.
+    for _ in 0..n {
+        let s = shard.get(i)?;
+        s.val.as_ref()?;
+        if s.key == k {
+            return Some(s);
+        }
+        i += 1;
+        if i == n {
+            i = 0;
+        }
+    }
+    None
+}
+
 fn build_shard<K: Key>(mut entries: Vec<(K, Entry)>) -> Shard<K> {
     let cap = (entries.len() * 2).max(1);
     // Placing keys in the order of their home positions gives the same
@@ -681,6 +721,10 @@ pub struct FastIface {
     pub gateway: u32,
     /// Own MAC.
     pub mac: crate::wire::ethernet::MacAddr,
+    /// One's-complement sum of the constant words of an outer IPv4 header
+    /// from this interface (version/IHL, DF, TTL 64 / UDP, own address), so
+    /// that encapsulation adds only TOS, length and peer to get the checksum.
+    pub ip_sum: u32,
 }
 
 impl FastIface {
@@ -705,6 +749,11 @@ impl FastIface {
                 mask,
                 gateway: c.gateway4.map_or(0, u32::from),
                 mac: c.mac,
+                ip_sum: 0x4500
+                    + 0x4000
+                    + 0x4011
+                    + (u32::from(own) >> 16)
+                    + (u32::from(own) & 0xffff),
             }
         })
     }

@@ -1,10 +1,16 @@
-//! The fast path: the common shapes (untagged Ethernet, IPv4 without
+//! The fast paths: the common shapes (untagged Ethernet, IPv4 without
 //! options, a G-PDU with at most one PDU Session Container, an IPv4 inner
 //! packet, one PDR without SDF filters, forward with or without GTP-U/IPv4
 //! encapsulation) read at fixed offsets of a fixed-size header array (no
 //! per-field bounds checks), instead of going through the general parsers.
-//! Anything else returns `None` before changing any state, and the general
-//! path handles it; the two are compared frame by frame in
+//!
+//! Two tiers. [`Pipeline::fast_slot`] works from the table slot the burst
+//! loop found and prefetched, and reads nothing but the frame, that slot's
+//! [`FastRule`] and the two state lines: the PDR shape of nearly every
+//! session (one QER, one URR). [`Pipeline::fast`] takes the other
+//! single-PDR entries (two QERs, several URRs) from the [`CPdr`]. Anything
+//! else returns `None` before changing any state, and the general path
+//! handles it; fast and general are compared frame by frame in
 //! `tests/differential.rs` and under the fuzzer.
 
 use super::{Ctx, LookupKey, Pipeline, Verdict, meter_conform};
@@ -12,7 +18,7 @@ use crate::buf::PacketBuf;
 use crate::counters::DropReason as D;
 use crate::iface::Iface;
 use crate::rules::Direction;
-use crate::tables::{CPdr, Entry, FarAction, bump, line, urr_line};
+use crate::tables::{CPdr, Entry, FarAction, Slot, bump, fast, line, qer_line, urr_line};
 use crate::wire::checksum;
 use crate::wire::ethernet::MacAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -359,6 +365,305 @@ impl Pipeline {
         d[..6].copy_from_slice(&mac.unwrap_or(MacAddr::ZERO).0);
         d[6..12].copy_from_slice(&ni.mac.0);
         d[12..14].copy_from_slice(&[0x08, 0x00]);
+        Some(match mac {
+            Some(_) => Verdict::Tx(out),
+            None => Verdict::Pending {
+                iface: out,
+                next_hop: std::net::Ipv4Addr::from(nh).into(),
+            },
+        })
+    }
+}
+
+/// `!check` after the TTL byte of the word `TTL|protocol` dropped by one:
+/// RFC 1624 eqn. 3 with `~m + m'` = 0xfeff, the same bits as
+/// `checksum::update`.
+#[inline(always)]
+fn ttl_check(check: u16) -> u16 {
+    let acc = u32::from(!check) + 0xfeff;
+    !(((acc & 0xffff) + (acc >> 16)) as u16)
+}
+
+#[inline(always)]
+fn put16<const N: usize>(d: &mut [u8; N], o: usize, v: u16) {
+    d[o..o + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+#[inline(always)]
+fn put32<const N: usize>(d: &mut [u8; N], o: usize, v: u32) {
+    d[o..o + 4].copy_from_slice(&v.to_be_bytes());
+}
+
+/// Folds a one's-complement sum of at most 2^31 to 16 bits.
+#[inline(always)]
+fn fold2(s: u32) -> u16 {
+    let s = (s & 0xffff) + (s >> 16);
+    ((s & 0xffff) + (s >> 16)) as u16
+}
+
+/// `true` when the 20-byte IPv4 header at `h[14..34]` has a valid checksum.
+#[inline(always)]
+fn ip_hdr_ok(h: &[u8; UL_HDR]) -> bool {
+    let mut s: u64 = 0;
+    let mut o = 14;
+    while o < 34 {
+        s += u64::from(be32(h, o));
+        o += 4;
+    }
+    let s = (s & 0xffff_ffff) + (s >> 32);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    (s & 0xffff) + (s >> 16) == 0xffff
+}
+
+impl Pipeline {
+    /// Tier 1: `slot` is the table slot of the frame's key (the burst loop
+    /// found it); `None` means "not handled, nothing changed".
+    #[inline(always)]
+    pub(crate) fn fast_slot<B: PacketBuf>(
+        &mut self,
+        ctx: Ctx<'_>,
+        iface: Iface,
+        buf: &mut B,
+        slot: &Slot<u32>,
+    ) -> Option<Verdict> {
+        let r = slot.fast();
+        let gtpu = iface.is_gtpu();
+        let want = if gtpu {
+            fast::VALID | fast::UL
+        } else {
+            fast::VALID
+        };
+        if r.flags & (fast::VALID | fast::UL) != want {
+            return None;
+        }
+        let d = buf.data();
+        let len = d.len();
+        let (inner, ip_len, psc_qfi) = if gtpu {
+            let h: &[u8; UL_HDR] = d.get(..UL_HDR)?.try_into().ok()?;
+            let own = ctx.snap.fast_net.get(iface.index())?.own;
+            // IPv4 in untagged Ethernet, no options, UDP, to us, not a fragment.
+            if be32(h, 12) & 0xffff_ff00 != 0x0800_4500
+                || h[23] != 17
+                || be32(h, 30) != own
+                || own == 0
+                || be16(h, 20) & 0x3fff != 0
+            {
+                return None;
+            }
+            let tot = be16(h, 16);
+            if tot < 64
+                || tot + 14 > len
+                || be32(h, 36) != (2152 << 16 | (tot as u32 - 20))
+                || !ip_hdr_ok(h)
+            {
+                return None;
+            }
+            // GTP-U v1, G-PDU, length consistent with the UDP length, our TEID.
+            let flags = h[42];
+            if flags & 0xf0 != 0x30
+                || h[43] != 0xff
+                || be16(h, 44) + 36 != tot
+                || be32(h, 46) != slot.key()
+            {
+                return None;
+            }
+            let (inner, psc_qfi) = if flags & 0x07 == 0 {
+                (50, fast::NONE)
+            } else if flags & 0x04 == 0 || h[53] == 0 {
+                (54, fast::NONE)
+            } else if h[53] == 0x85
+                && h[54] == 1
+                && h[57] == 0
+                && (h[55] >> 4 == 1 || (h[55] >> 4 == 0 && h[56] & 0x80 == 0))
+            {
+                // A 4-byte PSC: UL, or DL without a PPI (PPP set needs a longer one).
+                (58, h[56] & 0x3f)
+            } else {
+                return None;
+            };
+            let avail = tot + 14 - inner;
+            let ih: &[u8; 20] = h.get(inner..inner + 20)?.try_into().ok()?;
+            let ip_len = be16(ih, 2);
+            if avail < 20
+                || ih[0] != 0x45
+                || ip_len < 20
+                || ip_len > avail
+                || be32(ih, 12) != r.ue4
+                || (r.qfi != fast::NONE && r.qfi != psc_qfi)
+            {
+                return None;
+            }
+            (inner, ip_len, psc_qfi)
+        } else {
+            let h: &[u8; 34] = d.get(..34)?.try_into().ok()?;
+            let ip_len = be16(h, 16);
+            let dst = be32(h, 30);
+            if be32(h, 12) & 0xffff_ff00 != 0x0800_4500
+                || ip_len < 20
+                || ip_len + 14 > len
+                || dst != slot.key()
+                || dst == ctx.snap.fast_net.get(iface.index())?.own
+            {
+                return None;
+            }
+            (14, ip_len, fast::NONE)
+        };
+        let out = r.out;
+        let ni = ctx.snap.fast_net.get(out.index())?;
+        if !ni.usable {
+            return None;
+        }
+        // From here on the packet is ours: state changes, verdicts are final.
+        let dl = !gtpu;
+        let bytes = ip_len as u64;
+        if r.flags & fast::QER != 0 {
+            if r.flags & fast::GATE_OPEN == 0 {
+                return Some(Verdict::Drop(D::GateClosed));
+            }
+            if r.flags & fast::METER != 0
+                && let Some(l) = line(ctx.lines, r.qer_slot)
+            {
+                let (t, s) = if dl {
+                    (qer_line::DL_TOKENS, qer_line::DL_LAST)
+                } else {
+                    (qer_line::UL_TOKENS, qer_line::UL_LAST)
+                };
+                let burst = u64::from(r.burst) << 32;
+                if !crate::tables::conform(r.rate_q32, burst, &l.0[t], &l.0[s], ctx.now, bytes) {
+                    return Some(Verdict::Drop(D::MbrExceeded));
+                }
+            }
+        }
+        if r.flags & fast::URR != 0
+            && let Some(l) = line(ctx.lines, r.urr_slot)
+        {
+            let (b, n) = if dl {
+                (urr_line::DL_BYTES, urr_line::DL_PACKETS)
+            } else {
+                (urr_line::UL_BYTES, urr_line::UL_PACKETS)
+            };
+            bump(&l.0[b], bytes);
+            bump(&l.0[n], 1);
+            if l.0[urr_line::FIRST_TSC].load(Relaxed) == 0 {
+                l.0[urr_line::FIRST_TSC].store(ctx.now + 1, Relaxed);
+            }
+            l.0[urr_line::LAST_TSC].store(ctx.now, Relaxed);
+        }
+        if buf.data().get(inner + 8).is_none_or(|&t| t <= 1) {
+            return Some(Verdict::Drop(D::TtlExceeded));
+        }
+        let encap = r.flags & fast::ENCAP != 0;
+        let (psc, rqi) = if r.psc != fast::NONE {
+            (r.psc & 0x3f, r.psc & 0x40 != 0)
+        } else {
+            (psc_qfi, false)
+        };
+        // The new frame: Ethernet (+ outer IPv4/UDP/GTP-U) + the IP packet.
+        let hdr = match (encap, psc != fast::NONE) {
+            (false, _) => 14,
+            (true, false) => 50,
+            (true, true) => 58,
+        };
+        let extra = len - inner - ip_len;
+        let room = if inner >= hdr {
+            buf.adj(inner - hdr)
+        } else {
+            buf.prepend(hdr - inner)
+        };
+        if !room || !buf.trim(extra) {
+            return Some(Verdict::Drop(if room { D::Malformed } else { D::NoBuffer }));
+        }
+        let d = buf.data_mut();
+        let Some(ih) = d.get_mut(hdr..hdr + 20) else {
+            return Some(Verdict::Drop(D::Malformed));
+        };
+        let Ok(ih): Result<&mut [u8; 20], _> = ih.try_into() else {
+            return Some(Verdict::Drop(D::Malformed));
+        };
+        ih[8] -= 1;
+        let c = ttl_check(be16(ih, 10) as u16);
+        put16(ih, 10, c);
+        let nh_dst = if encap {
+            // The flow hash of the inner packet, ports only when it has them.
+            let mut h24 = [0u8; 24];
+            let n = ip_len.min(24);
+            if let (Some(dst), Some(src)) = (h24.get_mut(..n), d.get(hdr..hdr + n)) {
+                dst.copy_from_slice(src);
+            }
+            let hash = flow_hash(&h24, ip_len);
+            let Some(e) = d.get_mut(..58) else {
+                return Some(Verdict::Drop(D::NoBuffer));
+            };
+            let Ok(e): Result<&mut [u8; 58], _> = e.try_into() else {
+                return Some(Verdict::Drop(D::NoBuffer));
+            };
+            let total = (hdr - 14 + ip_len) as u32;
+            // Outer IPv4 (14..34): the checksum from the interface's
+            // precomputed constant words plus TOS, length and peer.
+            let sum = ni.ip_sum + u32::from(r.tos) + total + (r.peer >> 16) + (r.peer & 0xffff);
+            put32(e, 14, 0x4500_0000 | u32::from(r.tos) << 16 | total);
+            put32(e, 18, 0x0000_4000);
+            put32(e, 22, 0x4011_0000 | u32::from(!fold2(sum)));
+            put32(e, 26, ni.own);
+            put32(e, 30, r.peer);
+            // UDP (34..42), checksum 0; GTP-U (42..50).
+            put32(e, 34, u32::from(super::port_of_hash(hash)) << 16 | 2152);
+            put32(e, 38, (total - 20) << 16);
+            let ext = if hdr == 58 { 0x3400_0000 } else { 0x3000_0000 };
+            put32(e, 42, ext | 0x00ff_0000 | (total - 36));
+            put32(e, 46, r.teid);
+            if hdr == 58 {
+                // Sequence 0, N-PDU 0, next: PDU Session Container (50..58).
+                put32(e, 50, 0x85);
+                let b2 = if dl { u8::from(rqi) << 6 | psc } else { psc };
+                let kind: u32 = if dl { 0x00 } else { 0x10 };
+                put32(e, 54, 0x0100_0000 | kind << 16 | u32::from(b2) << 8);
+            }
+            r.peer
+        } else {
+            match d.get(14 + 16..14 + 20) {
+                Some(b) => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+                None => return Some(Verdict::Drop(D::Malformed)),
+            }
+        };
+        self.eth_out(out, ni, nh_dst, d)
+    }
+
+    /// Writes the Ethernet header toward the next hop of `dst` out of `out`
+    /// at the start of `d` (destination zero while unresolved).
+    #[inline(always)]
+    fn eth_out(
+        &mut self,
+        out: Iface,
+        ni: &crate::tables::FastIface,
+        dst: u32,
+        d: &mut [u8],
+    ) -> Option<Verdict> {
+        let nh = if ni.own & ni.mask == dst & ni.mask {
+            dst
+        } else {
+            ni.gateway
+        };
+        if nh == 0 {
+            return Some(Verdict::Drop(D::NextHopUnresolved));
+        }
+        let cached = self.nh_cache[out.index()];
+        let mac = if cached.0 == nh {
+            Some(cached.1)
+        } else {
+            let m = self.neigh.lookup(out, std::net::Ipv4Addr::from(nh).into());
+            if let Some(m) = m {
+                self.nh_cache[out.index()] = (nh, m);
+            }
+            m
+        };
+        let Some(e) = d.get_mut(..14) else {
+            return Some(Verdict::Drop(D::NoBuffer));
+        };
+        e[..6].copy_from_slice(&mac.unwrap_or(MacAddr::ZERO).0);
+        e[6..12].copy_from_slice(&ni.mac.0);
+        e[12..14].copy_from_slice(&[0x08, 0x00]);
         Some(match mac {
             Some(_) => Verdict::Tx(out),
             None => Verdict::Pending {
