@@ -148,23 +148,39 @@ impl LookupKey {
     }
 }
 
+/// The QER and URR state lines of a slot's fast digest, found (and
+/// prefetched) by the burst loop.
+pub type State<'a> = (Option<&'a Line>, Option<&'a Line>);
+
 /// Prefetches the state lines a slot's packet will touch: those named by
-/// its fast digest, else those of its first PDR (and that PDR's lines).
+/// its fast digest (returned), else those of its first PDR (and that PDR's
+/// lines).
 #[inline(always)]
-pub fn prefetch_slot<K: crate::tables::Key>(s: &Slot<K>, lines: &[Arc<[Line]>]) {
+pub fn prefetch_slot<'a, K: crate::tables::Key>(
+    s: &Slot<K>,
+    lines: &'a [Arc<[Line]>],
+) -> State<'a> {
     let f = s.fast();
     if f.flags & fr::VALID != 0 {
-        if f.flags & fr::QER != 0
-            && let Some(l) = line(lines, f.qer_slot)
-        {
+        let q = if f.flags & fr::QER != 0 {
+            line(lines, f.qer_slot)
+        } else {
+            None
+        };
+        let u = if f.flags & fr::URR != 0 {
+            line(lines, f.urr_slot)
+        } else {
+            None
+        };
+        if let Some(l) = q {
             cpu::prefetch(l);
         }
-        if f.flags & fr::URR != 0
-            && let Some(l) = line(lines, f.urr_slot)
-        {
+        if let Some(l) = u {
             cpu::prefetch(l);
         }
-    } else if let Some(e) = s.entry() {
+        return (q, u);
+    }
+    if let Some(e) = s.entry() {
         if let Some(p) = e.first() {
             cpu::prefetch(p);
             cpu::prefetch(&p.far);
@@ -173,6 +189,7 @@ pub fn prefetch_slot<K: crate::tables::Key>(s: &Slot<K>, lines: &[Arc<[Line]>]) 
         }
         prefetch_state(e, lines);
     }
+    (None, None)
 }
 
 /// Prefetches the state lines the first PDR of `e` will touch.
@@ -517,22 +534,21 @@ impl Pipeline {
         }
     }
 
-    /// Processes one received frame whose peeked `key` the burst loop
-    /// looked up: `slot` for TEID / UE IPv4 keys, `entry` the PDRs found
-    /// (from the slot, or the IPv6 map).
+    /// Processes one received frame whose peeked key the burst loop looked
+    /// up: its slot for TEID / UE IPv4 keys, the PDRs found (from the slot,
+    /// or the IPv6 map) and the state lines of the slot's fast digest.
     #[inline(always)]
-    pub fn process_found<B: PacketBuf>(
+    pub(crate) fn process_found<B: PacketBuf>(
         &mut self,
         ctx: Ctx<'_>,
         iface: Iface,
         buf: &mut B,
-        key: LookupKey,
-        slot: Option<&Slot<u32>>,
-        entry: Option<&Entry>,
+        found: (LookupKey, Option<&Slot<u32>>, Option<&Entry>, State<'_>),
     ) -> Verdict {
+        let (key, slot, entry, state) = found;
         if self.fast_path
             && let Some(s) = slot
-            && let Some(v) = self.fast_slot(ctx, iface, buf, s)
+            && let Some(v) = self.fast_slot(ctx, iface, buf, s, state)
         {
             self.fast_hits += 1;
             return v;

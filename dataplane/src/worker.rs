@@ -8,9 +8,9 @@
 
 use crate::buf::{PacketBuf, VecBuf};
 use crate::control::{Inject, Shared, WorkerPort};
-use crate::counters::{DropReason, Event};
+use crate::counters::{DropReason, Event, LocalCounts};
 use crate::iface::{IFACE_COUNT, Iface};
-use crate::pipeline::{Ctx, LookupKey, Pipeline, Verdict, prefetch_slot, set_frame};
+use crate::pipeline::{Ctx, LookupKey, Pipeline, State, Verdict, prefetch_slot, set_frame};
 use crate::rules::SessionId;
 use crate::tables::{Entry, Line, Slot, Snapshot, WorkerLines, find_in, prefetch_home};
 use crate::wire::{arp, ethernet};
@@ -26,12 +26,6 @@ pub const BURST: usize = 32;
 pub const PENDING_CAP: usize = 256;
 /// Most BUFF frames per worker.
 pub const BUFFER_CAP: usize = 1024;
-
-/// Burst verdict codes: `TX | iface index`, `DROP | reason index`, or
-/// `OTHER` (the verdict is kept in full).
-const TX: u8 = 0x80;
-const DROP: u8 = 0x40;
-const OTHER: u8 = 0;
 
 /// The I/O a worker runs on: one rx and one tx queue per interface and a
 /// buffer pool. Implemented by the DPDK binding and by [`MemIo`].
@@ -68,6 +62,9 @@ pub struct Worker<Io: WorkerIo> {
     pipe: Pipeline,
     rx: Vec<Io::Buf>,
     tx: [Vec<Io::Buf>; IFACE_COUNT],
+    /// Frames of this burst with a verdict other than Tx or Drop, acted on
+    /// once the burst is through the pipeline.
+    rare: Vec<(Verdict, Io::Buf)>,
     pending: Vec<Waiting<Io::Buf>>,
     buffered: Vec<(Iface, SessionId, Io::Buf)>,
     rebuffer: Vec<(Iface, SessionId, Io::Buf)>,
@@ -147,6 +144,7 @@ impl<Io: WorkerIo> Worker<Io> {
             pipe,
             rx: Vec::with_capacity(BURST),
             tx: std::array::from_fn(|_| Vec::with_capacity(BURST)),
+            rare: Vec::with_capacity(BURST),
             pending: Vec::with_capacity(PENDING_CAP),
             buffered: Vec::with_capacity(BUFFER_CAP),
             rebuffer: Vec::with_capacity(BUFFER_CAP),
@@ -298,90 +296,90 @@ impl<Io: WorkerIo> Worker<Io> {
 
     fn burst_of(&mut self, iface: Iface, now: u64) {
         let n = self.rx.len().min(BURST);
-        // Verdicts as one byte each (`TX`, `DROP`, or `OTHER` with the full
-        // verdict aside): cheaper to write and to act on than 32 enums.
-        let mut codes = [OTHER; BURST];
-        let mut others = [Verdict::Consumed; BURST];
-        {
-            let snap: &Snapshot = &self.snap;
-            let lines: &[Arc<[Line]>] = &self.lines;
-            let pipe = &mut self.pipe;
-            let rx = &mut self.rx[..n];
-            let mut keys = [LookupKey::None; BURST];
-            let mut shards: [&[Slot<u32>]; BURST] = [&[]; BURST];
-            let mut homes = [0usize; BURST];
-            let mut bytes = 0u64;
-            for (j, b) in rx.iter().enumerate() {
-                let d = b.data();
-                bytes += d.len() as u64;
-                let k = LookupKey::peek(iface, d);
-                keys[j] = k;
-                let map = match k {
-                    LookupKey::Teid(_) => &snap.teid,
-                    LookupKey::Ue4(_) => &snap.ue4,
-                    LookupKey::Ue6(p) => {
-                        snap.ue6.prefetch(p);
-                        continue;
-                    }
-                    LookupKey::None => continue,
-                };
-                let (shard, i) = map.locate(k.hash());
-                prefetch_home(shard, i);
-                shards[j] = shard;
-                homes[j] = i;
-            }
-            let i = iface.index();
-            pipe.counts.rx_packets[i] += n as u64;
-            pipe.counts.rx_bytes[i] += bytes;
-            let mut slots: [Option<&Slot<u32>>; BURST] = [None; BURST];
-            let mut entries: [Option<&Entry>; BURST] = [None; BURST];
-            for j in 0..n {
-                match keys[j] {
-                    LookupKey::Teid(k) | LookupKey::Ue4(k) => {
-                        if let Some(s) = find_in(shards[j], homes[j], k) {
-                            prefetch_slot(s, lines);
-                            slots[j] = Some(s);
-                            entries[j] = s.entry();
-                        }
-                    }
-                    LookupKey::Ue6(p) => {
-                        if let Some(s) = snap.ue6.slot(p) {
-                            prefetch_slot(s, lines);
-                            entries[j] = s.entry();
-                        }
-                    }
-                    LookupKey::None => {}
-                }
-            }
-            let ctx = Ctx { snap, lines, now };
-            for (j, buf) in rx.iter_mut().enumerate() {
-                match pipe.process_found(ctx, iface, buf, keys[j], slots[j], entries[j]) {
-                    Verdict::Tx(out) => codes[j] = TX | out.index() as u8,
-                    Verdict::Drop(r) => codes[j] = DROP | r as u8,
-                    v => others[j] = v,
-                }
-            }
-        }
-        let mut rx = std::mem::take(&mut self.rx);
-        for (j, buf) in rx.drain(..n).enumerate() {
-            let c = codes[j];
-            if c & TX != 0 {
-                let out = usize::from(c & 0x0f);
-                if let Some(q) = self.tx.get_mut(out) {
-                    q.push(buf);
-                    if q.len() >= BURST {
-                        self.flush_tx(Iface::ALL[out]);
-                    }
+        let Self {
+            io,
+            snap,
+            lines,
+            pipe,
+            rx,
+            tx,
+            rare,
+            ..
+        } = self;
+        let snap: &Snapshot = snap;
+        let lines: &[Arc<[Line]>] = lines;
+        let mut keys = [LookupKey::None; BURST];
+        let mut shards: [&[Slot<u32>]; BURST] = [&[]; BURST];
+        let mut homes = [0usize; BURST];
+        let mut bytes = 0u64;
+        for (j, b) in rx.iter().take(n).enumerate() {
+            let d = b.data();
+            bytes += d.len() as u64;
+            let k = LookupKey::peek(iface, d);
+            keys[j] = k;
+            let map = match k {
+                LookupKey::Teid(_) => &snap.teid,
+                LookupKey::Ue4(_) => &snap.ue4,
+                LookupKey::Ue6(p) => {
+                    snap.ue6.prefetch(p);
                     continue;
                 }
-            } else if c & DROP != 0 {
-                self.pipe.counts.drops[usize::from(c & 0x3f)] += 1;
-                self.io.free(buf);
-                continue;
-            }
-            self.dispatch(others[j], buf, now, iface);
+                LookupKey::None => continue,
+            };
+            let (shard, i) = map.locate(k.hash());
+            prefetch_home(shard, i);
+            shards[j] = shard;
+            homes[j] = i;
         }
-        self.rx = rx;
+        let i = iface.index();
+        pipe.counts.rx_packets[i] += n as u64;
+        pipe.counts.rx_bytes[i] += bytes;
+        let mut slots: [Option<&Slot<u32>>; BURST] = [None; BURST];
+        let mut entries: [Option<&Entry>; BURST] = [None; BURST];
+        let mut states: [State<'_>; BURST] = [(None, None); BURST];
+        for j in 0..n {
+            match keys[j] {
+                LookupKey::Teid(k) | LookupKey::Ue4(k) => {
+                    if let Some(s) = find_in(shards[j], homes[j], k) {
+                        states[j] = prefetch_slot(s, lines);
+                        slots[j] = Some(s);
+                        entries[j] = s.entry();
+                    }
+                }
+                LookupKey::Ue6(p) => {
+                    if let Some(s) = snap.ue6.slot(p) {
+                        prefetch_slot(s, lines);
+                        entries[j] = s.entry();
+                    }
+                }
+                LookupKey::None => {}
+            }
+        }
+        let ctx = Ctx { snap, lines, now };
+        for (j, mut buf) in rx.drain(..n).enumerate() {
+            let found = (keys[j], slots[j], entries[j], states[j]);
+            match pipe.process_found(ctx, iface, &mut buf, found) {
+                Verdict::Tx(out) => {
+                    let q = &mut tx[out.index()];
+                    q.push(buf);
+                    if q.len() >= BURST {
+                        send(io, q, &mut pipe.counts, out);
+                    }
+                }
+                Verdict::Drop(r) => {
+                    pipe.counts.drop(r);
+                    io.free(buf);
+                }
+                v => rare.push((v, buf)),
+            }
+        }
+        if !self.rare.is_empty() {
+            let mut rare = std::mem::take(&mut self.rare);
+            for (v, buf) in rare.drain(..) {
+                self.dispatch(v, buf, now, iface);
+            }
+            self.rare = rare;
+        }
     }
 
     #[inline(never)]
@@ -540,20 +538,8 @@ impl<Io: WorkerIo> Worker<Io> {
 
     fn flush_tx(&mut self, iface: Iface) {
         let q = &mut self.tx[iface.index()];
-        if q.is_empty() {
-            return;
-        }
-        let before: usize = q.iter().map(PacketBuf::len).sum();
-        let n = q.len();
-        self.io.tx_burst(iface, q);
-        let q = &mut self.tx[iface.index()];
-        let after: usize = q.iter().map(PacketBuf::len).sum();
-        let i = iface.index();
-        self.pipe.counts.tx_packets[i] += (n - q.len()) as u64;
-        self.pipe.counts.tx_bytes[i] += (before - after) as u64;
-        while let Some(b) = q.pop() {
-            self.pipe.counts.drop(DropReason::TxFull);
-            self.io.free(b);
+        if !q.is_empty() {
+            send(&mut self.io, q, &mut self.pipe.counts, iface);
         }
     }
 
@@ -563,6 +549,26 @@ impl<Io: WorkerIo> Worker<Io> {
                 self.pipe.counts.events_lost += 1;
             }
         }
+    }
+}
+
+/// Hands the frames of `q` to `iface`'s tx queue, counting what was sent
+/// and dropping (as "tx full") what was not.
+fn send<Io: WorkerIo>(io: &mut Io, q: &mut Vec<Io::Buf>, counts: &mut LocalCounts, iface: Iface) {
+    let before: usize = q.iter().map(PacketBuf::len).sum();
+    let n = q.len();
+    io.tx_burst(iface, q);
+    let i = iface.index();
+    counts.tx_packets[i] += (n - q.len()) as u64;
+    if q.is_empty() {
+        counts.tx_bytes[i] += before as u64;
+        return;
+    }
+    let after: usize = q.iter().map(PacketBuf::len).sum();
+    counts.tx_bytes[i] += (before - after) as u64;
+    while let Some(b) = q.pop() {
+        counts.drop(DropReason::TxFull);
+        io.free(b);
     }
 }
 

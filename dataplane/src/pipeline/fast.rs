@@ -537,8 +537,10 @@ impl Pipeline {
         iface: Iface,
         buf: &mut B,
         slot: &Slot<u32>,
+        state: super::State<'_>,
     ) -> Option<Verdict> {
         let r = slot.fast();
+        let (qer, urr) = state;
         let own = ctx.snap.fast_net[iface.index()].own;
         let dl = !iface.is_gtpu();
         let p = if dl {
@@ -564,7 +566,7 @@ impl Pipeline {
                 return Some(Verdict::Drop(D::GateClosed));
             }
             if r.flags & fast::METER != 0
-                && let Some(l) = line(ctx.lines, r.qer_slot)
+                && let Some(l) = qer
             {
                 let (t, s) = if dl {
                     (qer_line::DL_TOKENS, qer_line::DL_LAST)
@@ -577,9 +579,7 @@ impl Pipeline {
                 }
             }
         }
-        if r.flags & fast::URR != 0
-            && let Some(l) = line(ctx.lines, r.urr_slot)
-        {
+        if let Some(l) = urr {
             let (b, n) = if dl {
                 (urr_line::DL_BYTES, urr_line::DL_PACKETS)
             } else {
