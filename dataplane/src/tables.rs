@@ -841,6 +841,94 @@ mod tests {
         );
     }
 
+    fn qer(slot: u32, meter: bool, qfi: Option<u8>) -> Option<CQer> {
+        Some(CQer {
+            slot,
+            open: true,
+            meter: meter.then(|| MeterParams::new(8_000_000, 5000, 1_000_000_000)),
+            qfi,
+            rqi: true,
+        })
+    }
+
+    #[test]
+    fn fast_rule_digests_the_common_shapes_only() {
+        let mut ul: CPdr = entry(1)[0].clone();
+        ul.ue4 = Some(0x0a2d_0002);
+        ul.far.action = FarAction::Forward;
+        ul.qers = [qer(7, true, Some(9)), None];
+        ul.urrs[0] = 8;
+        ul.n_urrs = 1;
+        let r = FastRule::of(std::slice::from_ref(&ul));
+        assert_eq!(
+            r.flags,
+            fast::VALID | fast::UL | fast::QER | fast::GATE_OPEN | fast::METER | fast::URR
+        );
+        assert_eq!((r.qer_slot, r.urr_slot, r.ue4), (7, 8, 0x0a2d_0002));
+        assert_eq!(r.psc, 9 | 0x40, "QFI with RQI in bit 6");
+        assert_eq!(r.burst, 5000);
+        assert_eq!(
+            r.rate_q32,
+            MeterParams::new(8_000_000, 5000, 1_000_000_000).rate_q32
+        );
+
+        let mut dl = ul.clone();
+        dl.dir = Direction::Dl;
+        dl.ue4 = None;
+        dl.far.out = Iface::N3;
+        dl.far.dscp = Some(46);
+        dl.far.ohc = Some(OuterHeaderCreation {
+            teid: 0x99,
+            peer: IpAddr::from([192, 168, 1, 2]),
+        });
+        let r = FastRule::of(std::slice::from_ref(&dl));
+        assert_eq!(r.flags & (fast::UL | fast::ENCAP), fast::ENCAP);
+        assert_eq!(
+            (r.peer, r.teid, r.tos, r.out),
+            (0xc0a8_0102, 0x99, 46 << 2, Iface::N3)
+        );
+
+        let not_fast = |f: &dyn Fn(&mut CPdr)| {
+            let mut p = ul.clone();
+            f(&mut p);
+            FastRule::of(&[p]).flags
+        };
+        assert_eq!(
+            not_fast(&|p| p.qers[1] = qer(9, false, None)),
+            0,
+            "two QERs"
+        );
+        assert_eq!(not_fast(&|p| p.n_urrs = 2), 0, "two URRs");
+        assert_eq!(not_fast(&|p| p.ue4 = None), 0, "uplink without a UE IPv4");
+        assert_eq!(not_fast(&|p| p.far.notify = true), 0, "NOCP");
+        assert_eq!(not_fast(&|p| p.far.action = FarAction::Buffer), 0, "BUFF");
+        assert_eq!(not_fast(&|p| p.remove_outer = false), 0, "no decapsulation");
+        assert_eq!(
+            not_fast(&|p| {
+                p.far.ohc = Some(OuterHeaderCreation {
+                    teid: 1,
+                    peer: IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+                });
+            }),
+            0,
+            "IPv6 outer header"
+        );
+        assert_eq!(
+            not_fast(&|p| {
+                p.sdf = Box::new([CSdf {
+                    protocol: Some(17),
+                    remote: None,
+                    remote_ports: Box::new([]),
+                    ue: None,
+                    ue_ports: Box::new([]),
+                }]);
+            }),
+            0,
+            "SDF filter"
+        );
+        assert_eq!(FastRule::of(&[ul.clone(), ul]).flags, 0, "two PDRs");
+    }
+
     #[test]
     fn meter_rate_and_burst() {
         let hz = 1_000_000_000;
@@ -864,6 +952,27 @@ mod tests {
     }
 
     proptest! {
+        // One shard with many keys: probes run past their home slot and
+        // wrap around the shard's end; every key is found where the burst
+        // loop looks (home position, then onwards), absent keys are not.
+        #[test]
+        fn crowded_shard_finds_every_key(
+            keys in proptest::collection::btree_set(any::<u32>(), 1..600),
+        ) {
+            let keys: Vec<u32> = keys.into_iter().collect();
+            let shard = build_shard(keys.iter().map(|&k| (k, entry(u64::from(k)))).collect());
+            prop_assert_eq!(shard.len(), keys.len() * 2);
+            for &k in &keys {
+                let s = find_in(&shard, home(k.hash(), shard.len()), k);
+                prop_assert_eq!(s.map(|s| (s.key(), s.entry().map(|e| e[0].session))),
+                    Some((k, Some(u64::from(k)))));
+                let other = k.wrapping_add(1);
+                if keys.binary_search(&other).is_err() {
+                    prop_assert!(find_in(&shard, home(other.hash(), shard.len()), other).is_none());
+                }
+            }
+        }
+
         #[test]
         fn map_matches_model(ops in proptest::collection::vec((0u32..200, any::<bool>()), 0..300)) {
             let mut model = std::collections::BTreeMap::new();

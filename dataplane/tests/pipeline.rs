@@ -994,6 +994,33 @@ fn retired_snapshots_are_freed_on_the_control_thread() {
 }
 
 #[test]
+fn a_worker_that_never_started_does_not_hold_back_reclamation() {
+    let (mut ctl, mut ports) = dataplane(2, true);
+    let mut w = Worker::new(ports.remove(0), MemIo::default());
+    // ports[0] (worker 1) is never turned into a worker.
+    for i in 1..=5 {
+        install(&mut ctl, i);
+    }
+    w.poll(1);
+    ctl.reclaim();
+    assert_eq!(ctl.retired_count(), 0, "worker 0 runs the latest version");
+    // Once it starts, it takes the current version and reclamation waits for it.
+    let mut w1 = Worker::new(ports.remove(0), MemIo::default());
+    assert_eq!(w1.generation(), ctl.generation());
+    install(&mut ctl, 6);
+    w.poll(2);
+    ctl.reclaim();
+    assert_eq!(
+        ctl.retired_count(),
+        1,
+        "worker 1 still runs the previous one"
+    );
+    w1.poll(2);
+    ctl.reclaim();
+    assert_eq!(ctl.retired_count(), 0);
+}
+
+#[test]
 fn vlan_tagged_frames_are_accepted_and_the_configured_tag_is_sent() {
     let mut h = H::new(true);
     let mut n = net(true);

@@ -220,6 +220,7 @@ impl WorkerIo for BenchIo {
         if !active {
             return;
         }
+        let before = out.len();
         for _ in 0..n {
             let s = self.next_session();
             let src = match iface {
@@ -241,7 +242,7 @@ impl WorkerIo for BenchIo {
             src.fill(&mut b, s);
             out.push(b);
         }
-        self.budget -= out.len() as u64;
+        self.budget -= (out.len() - before) as u64;
     }
 
     #[inline]
