@@ -398,13 +398,12 @@ fn fold2(s: u32) -> u16 {
 }
 
 /// `true` when the 20-byte IPv4 header at `h[14..34]` has a valid checksum.
+/// The one's-complement sum is byte-order independent, and so is its
+/// all-ones result: the words are added as they lie in memory.
 #[inline(always)]
 fn ip_hdr_ok(h: &[u8; UL_HDR]) -> bool {
-    let s = u64::from(be32(h, 14))
-        + u64::from(be32(h, 18))
-        + u64::from(be32(h, 22))
-        + u64::from(be32(h, 26))
-        + u64::from(be32(h, 30));
+    let w = |o: usize| u64::from(u32::from_ne_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]));
+    let s = w(14) + w(18) + w(22) + w(26) + w(30);
     let s = (s & 0xffff_ffff) + (s >> 32);
     let s = (s & 0xffff) + (s >> 16);
     let s = (s & 0xffff) + (s >> 16);
