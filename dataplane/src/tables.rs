@@ -637,16 +637,17 @@ impl<K: Key> ShardedMap<K> {
             let mut shards: Vec<Shard<K>> = groups[g].to_vec();
             while i < changes.len() && split(changes[i].0.hash()).0 == g {
                 let (_, s) = split(changes[i].0.hash());
-                let mut entries: Vec<(K, Entry)> = shards[s]
+                // Unchanged keys keep their digest; changed ones get a new one.
+                let mut entries: Vec<(K, Entry, FastRule)> = shards[s]
                     .iter()
-                    .filter_map(|sl| sl.val.clone().map(|v| (sl.key, v)))
+                    .filter_map(|sl| sl.val.clone().map(|v| (sl.key, v, sl.fast)))
                     .collect();
                 let before = entries.len();
                 while i < changes.len() && split(changes[i].0.hash()) == (g, s) {
                     let (k, v) = &changes[i];
-                    entries.retain(|(ek, _)| ek != k);
+                    entries.retain(|(ek, _, _)| ek != k);
                     if let Some(v) = v {
-                        entries.push((*k, v.clone()));
+                        entries.push((*k, v.clone(), FastRule::of(v)));
                     }
                     i += 1;
                 }
@@ -688,20 +689,20 @@ pub fn find_in<K: Key>(shard: &[Slot<K>], mut i: usize, k: K) -> Option<&Slot<K>
     None
 }
 
-fn build_shard<K: Key>(mut entries: Vec<(K, Entry)>) -> Shard<K> {
+fn build_shard<K: Key>(mut entries: Vec<(K, Entry, FastRule)>) -> Shard<K> {
     let cap = (entries.len() * 2).max(1);
     // Placing keys in the order of their home positions gives the same
     // layout as Robin Hood insertion: the shortest longest probe.
-    entries.sort_by_key(|(k, _)| (home(k.hash(), cap), *k));
+    entries.sort_by_key(|(k, _, _)| (home(k.hash(), cap), *k));
     let mut slots: Vec<Slot<K>> = vec![Slot::default(); cap];
-    for (k, v) in entries {
+    for (k, v, fast) in entries {
         let mut i = home(k.hash(), cap);
         while slots[i].val.is_some() {
             i = (i + 1) % cap;
         }
         slots[i] = Slot {
             key: k,
-            fast: FastRule::of(&v),
+            fast,
             val: Some(v),
         };
     }
@@ -960,7 +961,11 @@ mod tests {
             keys in proptest::collection::btree_set(any::<u32>(), 1..600),
         ) {
             let keys: Vec<u32> = keys.into_iter().collect();
-            let shard = build_shard(keys.iter().map(|&k| (k, entry(u64::from(k)))).collect());
+            let shard = build_shard(
+                keys.iter()
+                    .map(|&k| (k, entry(u64::from(k)), FastRule::default()))
+                    .collect(),
+            );
             prop_assert_eq!(shard.len(), keys.len() * 2);
             for &k in &keys {
                 let s = find_in(&shard, home(k.hash(), shard.len()), k);
