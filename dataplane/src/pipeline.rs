@@ -12,8 +12,8 @@ use crate::iface::{Iface, IfaceConfig};
 use crate::neighbor::NeighborCache;
 use crate::rules::{Direction, SessionId};
 use crate::tables::{
-    CPdr, Entry, Flow, Key as _, Line, MeterParams, Slot, Snapshot, bump, fast as fr, line,
-    qer_line, urr_line,
+    CPdr, Entry, Flow, Key as _, Line, MeterParams, Slot, Snapshot, count_paired, count_urr,
+    fast as fr, line, qer_line,
 };
 use crate::wire::ethernet::{self, MacAddr, ethertype};
 use crate::wire::gtpu::{self, PduSessionContainer, PduType};
@@ -21,7 +21,7 @@ use crate::wire::ipv4::{self, protocol};
 use crate::wire::{Error as WireError, arp, icmp, ipv6, udp};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicU64;
 
 use DropReason as D;
 
@@ -167,7 +167,8 @@ pub fn prefetch_slot<'a, K: crate::tables::Key>(
         } else {
             None
         };
-        let u = if f.flags & fr::URR != 0 {
+        // A paired URR counts in the QER's line: its own is not needed.
+        let u = if f.flags & (fr::URR | fr::PAIRED) == fr::URR {
             line(lines, f.urr_slot)
         } else {
             None
@@ -846,21 +847,7 @@ impl Pipeline {
                 return Err(D::MbrExceeded);
             }
         }
-        for &s in pdr.urr_slots() {
-            if let Some(l) = line(ctx.lines, s) {
-                let (b, n) = if dl {
-                    (urr_line::DL_BYTES, urr_line::DL_PACKETS)
-                } else {
-                    (urr_line::UL_BYTES, urr_line::UL_PACKETS)
-                };
-                bump(&l.0[b], len);
-                bump(&l.0[n], 1);
-                if l.0[urr_line::FIRST_TSC].load(Relaxed) == 0 {
-                    l.0[urr_line::FIRST_TSC].store(ctx.now + 1, Relaxed);
-                }
-                l.0[urr_line::LAST_TSC].store(ctx.now, Relaxed);
-            }
-        }
+        count(pdr, ctx.lines, dl, len, ctx.now);
 
         let out = far.out;
         let ocfg = ctx.snap.net.iface(out).ok_or(D::NextHopUnresolved)?;
@@ -1201,6 +1188,25 @@ impl Pipeline {
         // The G-PDU itself is dropped for lack of a PDR; its buffer carries the reply.
         self.counts.drop(D::NoPdr);
         Ok(Verdict::Tx(iface))
+    }
+}
+
+/// Counts a packet of `len` bytes in every URR of `pdr`: in the line of
+/// its QER when the two are a pair, else in each URR's own line.
+#[inline(always)]
+fn count(pdr: &CPdr, lines: &[Arc<[Line]>], dl: bool, len: u64, now: u64) {
+    if pdr.urr_in_qer
+        && let (Some(q), [u]) = (pdr.qers.iter().flatten().next(), pdr.urr_slots())
+    {
+        if let Some(l) = line(lines, q.slot) {
+            count_paired(l, lines, *u, dl, len, now);
+        }
+        return;
+    }
+    for &s in pdr.urr_slots() {
+        if let Some(l) = line(lines, s) {
+            count_urr(l, dl, len, now);
+        }
     }
 }
 

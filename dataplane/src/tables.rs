@@ -108,22 +108,85 @@ pub fn conform(
             .min(burst_q32)
     };
     let cost = len << 32;
-    let ok = t >= cost;
-    tokens.store(if ok { t - cost } else { t }, Relaxed);
+    if t < cost {
+        // Nothing stored: refilling later from the same (tokens, last)
+        // gives the same bucket, and `last` stays the time of the last
+        // packet that passed (a paired URR's time of last packet).
+        return false;
+    }
+    tokens.store(t - cost, Relaxed);
     last.store(now + 1, Relaxed);
-    ok
+    true
 }
 
 /// Word indices in a QER line.
+///
+/// A QER used by the same PDRs as exactly one URR of its session (each of
+/// them naming just that QER and that URR: the config short form and most
+/// SMFs' sessions) also carries that URR's counters, so that a packet
+/// touches one state line, not two ([`count_paired`]). The last-refill
+/// words are then also the time of the last packet counted (plus one): a
+/// meter only writes on a conforming packet, and every counted packet is one.
 pub mod qer_line {
     /// Uplink tokens.
     pub const UL_TOKENS: usize = 0;
-    /// Uplink last refill.
+    /// Uplink last refill (plus one; 0: never).
     pub const UL_LAST: usize = 1;
     /// Downlink tokens.
     pub const DL_TOKENS: usize = 2;
-    /// Downlink last refill.
+    /// Downlink last refill (plus one; 0: never).
     pub const DL_LAST: usize = 3;
+    /// Paired URR: uplink bytes.
+    pub const UL_BYTES: usize = 4;
+    /// Paired URR: uplink packets.
+    pub const UL_PACKETS: usize = 5;
+    /// Paired URR: downlink bytes.
+    pub const DL_BYTES: usize = 6;
+    /// Paired URR: downlink packets.
+    pub const DL_PACKETS: usize = 7;
+}
+
+/// Counts a packet of `len` bytes in a URR's own line.
+#[inline(always)]
+pub fn count_urr(l: &Line, dl: bool, len: u64, now: u64) {
+    let (b, n) = if dl {
+        (urr_line::DL_BYTES, urr_line::DL_PACKETS)
+    } else {
+        (urr_line::UL_BYTES, urr_line::UL_PACKETS)
+    };
+    bump(&l.0[b], len);
+    bump(&l.0[n], 1);
+    if l.0[urr_line::FIRST_TSC].load(Relaxed) == 0 {
+        l.0[urr_line::FIRST_TSC].store(now + 1, Relaxed);
+    }
+    l.0[urr_line::LAST_TSC].store(now, Relaxed);
+}
+
+/// Counts a packet of `len` bytes for the URR (state slot `urr_slot`)
+/// paired with the QER whose line is `q`. The URR's own line is touched
+/// only by the first packet the pair counts, for the time of first packet.
+#[inline(always)]
+pub fn count_paired(q: &Line, lines: &[Arc<[Line]>], urr_slot: u32, dl: bool, len: u64, now: u64) {
+    let (b, n, last) = if dl {
+        (qer_line::DL_BYTES, qer_line::DL_PACKETS, qer_line::DL_LAST)
+    } else {
+        (qer_line::UL_BYTES, qer_line::UL_PACKETS, qer_line::UL_LAST)
+    };
+    if q.0[qer_line::UL_PACKETS].load(Relaxed) | q.0[qer_line::DL_PACKETS].load(Relaxed) == 0 {
+        first_packet(lines, urr_slot, now);
+    }
+    bump(&q.0[b], len);
+    bump(&q.0[n], 1);
+    q.0[last].store(now + 1, Relaxed);
+}
+
+#[cold]
+fn first_packet(lines: &[Arc<[Line]>], urr_slot: u32, now: u64) {
+    if let Some(u) = line(lines, urr_slot)
+        && u.0[urr_line::FIRST_TSC].load(Relaxed) == 0
+    {
+        u.0[urr_line::FIRST_TSC].store(now + 1, Relaxed);
+    }
 }
 
 /// Word indices in a URR line.
@@ -266,6 +329,9 @@ pub struct CPdr {
     pub urrs: [u32; crate::rules::MAX_URRS_PER_PDR],
     /// How many of `urrs` are used.
     pub n_urrs: u8,
+    /// The one URR counts in the line of the one QER (a pair, see
+    /// [`qer_line`]).
+    pub urr_in_qer: bool,
     /// SDF filters; empty matches all.
     pub sdf: Box<[CSdf]>,
 }
@@ -334,6 +400,8 @@ pub mod fast {
     pub const METER: u8 = 32;
     /// One URR counts.
     pub const URR: u8 = 64;
+    /// ... in the QER's line (a pair, see [`super::qer_line`]).
+    pub const PAIRED: u8 = 128;
     /// No QFI.
     pub const NONE: u8 = 0xff;
 }
@@ -412,6 +480,9 @@ impl FastRule {
             [] => 0,
             [s] => {
                 flags |= fast::URR;
+                if p.urr_in_qer && q.is_some() {
+                    flags |= fast::PAIRED;
+                }
                 *s
             }
             _ => return None,
@@ -808,6 +879,7 @@ mod tests {
             qers: [None, None],
             urrs: [0; 4],
             n_urrs: 0,
+            urr_in_qer: false,
             sdf: Box::new([]),
         }])
     }
@@ -868,6 +940,9 @@ mod tests {
         assert_eq!((r.qer_slot, r.urr_slot, r.ue4), (7, 8, 0x0a2d_0002));
         assert_eq!(r.psc, 9 | 0x40, "QFI with RQI in bit 6");
         assert_eq!(r.burst, 5000);
+        let mut paired = ul.clone();
+        paired.urr_in_qer = true;
+        assert_eq!(FastRule::of(&[paired]).flags & fast::PAIRED, fast::PAIRED);
         assert_eq!(
             r.rate_q32,
             MeterParams::new(8_000_000, 5000, 1_000_000_000).rate_q32

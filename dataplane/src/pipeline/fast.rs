@@ -18,10 +18,11 @@ use crate::buf::PacketBuf;
 use crate::counters::DropReason as D;
 use crate::iface::Iface;
 use crate::rules::Direction;
-use crate::tables::{CPdr, Entry, FarAction, FastRule, Slot, bump, fast, line, qer_line, urr_line};
+use crate::tables::{
+    CPdr, Entry, FarAction, FastRule, Slot, count_paired, count_urr, fast, line, qer_line,
+};
 use crate::wire::checksum;
 use crate::wire::ethernet::MacAddr;
-use std::sync::atomic::Ordering::Relaxed;
 
 /// Bytes of an uplink frame the fast path reads: Ethernet, IPv4, UDP,
 /// GTP-U with optional word and a 4-byte PSC, inner IPv4 header and ports.
@@ -253,21 +254,7 @@ impl Pipeline {
                 rqi = q.rqi;
             }
         }
-        for &s in pdr.urr_slots() {
-            if let Some(l) = line(ctx.lines, s) {
-                let (b, n) = if dl {
-                    (urr_line::DL_BYTES, urr_line::DL_PACKETS)
-                } else {
-                    (urr_line::UL_BYTES, urr_line::UL_PACKETS)
-                };
-                bump(&l.0[b], len);
-                bump(&l.0[n], 1);
-                if l.0[urr_line::FIRST_TSC].load(Relaxed) == 0 {
-                    l.0[urr_line::FIRST_TSC].store(ctx.now + 1, Relaxed);
-                }
-                l.0[urr_line::LAST_TSC].store(ctx.now, Relaxed);
-            }
-        }
+        super::count(pdr, ctx.lines, dl, len, ctx.now);
         // Keep just the IPv4 packet and decrement its TTL.
         let extra = buf.len() - f.inner - f.ip_len;
         if !buf.adj(f.inner) || !buf.trim(extra) {
@@ -578,18 +565,12 @@ impl Pipeline {
                 }
             }
         }
-        if let Some(l) = urr {
-            let (b, n) = if dl {
-                (urr_line::DL_BYTES, urr_line::DL_PACKETS)
-            } else {
-                (urr_line::UL_BYTES, urr_line::UL_PACKETS)
-            };
-            bump(&l.0[b], bytes);
-            bump(&l.0[n], 1);
-            if l.0[urr_line::FIRST_TSC].load(Relaxed) == 0 {
-                l.0[urr_line::FIRST_TSC].store(ctx.now + 1, Relaxed);
+        if r.flags & fast::PAIRED != 0 {
+            if let Some(l) = qer {
+                count_paired(l, ctx.lines, r.urr_slot, dl, bytes, ctx.now);
             }
-            l.0[urr_line::LAST_TSC].store(ctx.now, Relaxed);
+        } else if let Some(l) = urr {
+            count_urr(l, dl, bytes, ctx.now);
         }
         if p.ttl >> 24 <= 1 {
             return Some(Verdict::Drop(D::TtlExceeded));
