@@ -328,11 +328,62 @@ fn on_cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// Wall TSC cycles and on-CPU nanoseconds of a run.
-#[derive(Clone, Copy)]
+/// Wall TSC cycles and on-CPU nanoseconds of a run, and its TSC cycles per
+/// packet chunk by chunk.
+#[derive(Clone)]
 struct Spent {
     tsc: u64,
     cpu_ns: u64,
+    /// Cycles per packet of each run of `CHUNK_POLLS` polls.
+    chunks: Vec<f64>,
+}
+
+impl Spent {
+    /// The run's cycles per packet: the median chunk. The machine is
+    /// shared: a chunk during which the thread was descheduled, or another
+    /// process thrashed the caches, is an outlier the median ignores (the
+    /// on-CPU time of schedstat is counted in scheduler ticks here, too
+    /// coarse for one run).
+    fn cycles_per_pkt(&self) -> f64 {
+        median(&self.chunks).unwrap_or(0.0)
+    }
+}
+
+/// Polls per timing chunk: 128 polls of 32-packet bursts, about 0.1 to
+/// 1 ms, well under a scheduler time slice.
+const CHUNK_POLLS: u32 = 128;
+
+/// Times chunks of a loop: `tick(left)` after every step with the packets
+/// left to receive.
+struct Chunker {
+    chunks: Vec<f64>,
+    t: u64,
+    left: u64,
+    steps: u32,
+}
+
+impl Chunker {
+    fn new(left: u64) -> Self {
+        Self {
+            chunks: Vec::with_capacity(usize::try_from(left / 2048).unwrap_or(0) + 8),
+            t: cpu::rdtsc(),
+            left,
+            steps: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn tick(&mut self, left: u64) {
+        self.steps += 1;
+        if self.steps == CHUNK_POLLS {
+            let t = cpu::rdtsc();
+            if left < self.left {
+                self.chunks
+                    .push((t - self.t) as f64 / (self.left - left) as f64);
+            }
+            (self.t, self.left, self.steps) = (t, left, 0);
+        }
+    }
 }
 
 fn run_worker(w: &mut Worker<BenchIo>, packets: u64) -> Spent {
@@ -340,13 +391,16 @@ fn run_worker(w: &mut Worker<BenchIo>, packets: u64) -> Spent {
     w.io_mut().sent = 0;
     let c0 = on_cpu_ns();
     let t0 = cpu::rdtsc();
+    let mut ch = Chunker::new(packets);
     while w.io_mut().budget > 0 {
         w.poll(cpu::rdtsc());
+        ch.tick(w.io_mut().budget);
     }
     w.poll(cpu::rdtsc());
     Spent {
         tsc: cpu::rdtsc() - t0,
         cpu_ns: on_cpu_ns() - c0,
+        chunks: ch.chunks,
     }
 }
 
@@ -373,25 +427,29 @@ fn io_loop(io: &mut BenchIo, packets: u64) -> Spent {
     let mut v = Vec::with_capacity(BURST);
     let c0 = on_cpu_ns();
     let t0 = cpu::rdtsc();
+    let mut ch = Chunker::new(packets);
     while io.budget > 0 {
         for (rx, tx) in [(Iface::N3, Iface::N6), (Iface::N6, Iface::N3)] {
             v.clear();
             io.rx_burst(rx, &mut v, BURST);
             io.tx_burst(tx, &mut v);
         }
+        ch.tick(io.budget);
     }
     Spent {
         tsc: cpu::rdtsc() - t0,
         cpu_ns: on_cpu_ns() - c0,
+        chunks: ch.chunks,
     }
 }
 
 /// One configuration's figures.
 #[derive(Default)]
 struct Figures {
-    /// Cycles/packet of each repetition (TSC while on CPU).
+    /// Cycles/packet of each repetition (median chunk of wall TSC).
     cycles: Vec<f64>,
     wall_cycles: Vec<f64>,
+    on_cpu_cycles: Vec<f64>,
     io_cycles: Vec<f64>,
     loss: f64,
     drops: u64,
@@ -434,9 +492,8 @@ fn run_one(
     // Warm up: touch the tables, the state and the buffers once.
     run_worker(w, packets.min(200_000));
     ctl.reclaim();
-    let cyc = |s: Spent| {
-        // Cycles while on a CPU: on-CPU time at the TSC rate. Falls back to
-        // wall TSC where schedstat is unavailable.
+    // On-CPU time at the TSC rate, for reference (scheduler-tick granular).
+    let on_cpu = |s: &Spent| {
         if s.cpu_ns > 0 {
             s.cpu_ns as f64 * tsc_hz as f64 / 1e9
         } else {
@@ -448,8 +505,9 @@ fn run_one(
     for _ in 0..reps.max(1) {
         let spent = measured(w, packets);
         sent += w.io_mut().sent;
-        f.cycles.push(cyc(spent) / packets as f64);
+        f.cycles.push(spent.cycles_per_pkt());
         f.wall_cycles.push(spent.tsc as f64 / packets as f64);
+        f.on_cpu_cycles.push(on_cpu(&spent) / packets as f64);
     }
     f.loss = 1.0 - sent as f64 / (packets * reps.max(1) as u64) as f64;
     let mut io = BenchIo::new(sessions);
@@ -457,7 +515,7 @@ fn run_one(
     io_loop(&mut io, packets.min(200_000));
     for _ in 0..if inner_run { 1 } else { reps.max(1) } {
         let s = io_only(&mut io, packets);
-        f.io_cycles.push(cyc(s) / packets as f64);
+        f.io_cycles.push(s.cycles_per_pkt());
     }
     f.drops = ctl.counters().drops.iter().sum::<u64>() - before;
     if f.drops > 0 {
@@ -749,7 +807,7 @@ fn main() -> Result<()> {
             args.packets
         );
         println!(
-            "cyc/pkt: median TSC cycles while on CPU (schedstat), harness included; io: the harness alone; pipe = cyc - io"
+            "cyc/pkt: median over reps of the median chunk's TSC cycles per packet, harness included; io: the harness alone; pipe = cyc - io"
         );
         println!(
             "{:>4} {:>6} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>9} {:>9} {:>7}",
@@ -872,7 +930,8 @@ fn main() -> Result<()> {
         m.cores,
         m.load.as_deref().map_or_else(|| "null".into(), json_str),
         json_str(
-            "cycles_per_pkt: median over reps of TSC cycles while on CPU, I/O harness included; \
+            "cycles_per_pkt: median over reps of each rep's median chunk (128 polls) of wall TSC cycles per packet, I/O harness included; \
+             wall_cycles_per_pkt: whole reps; on_cpu_cycles_per_pkt: schedstat on-CPU time (scheduler-tick granular); \
              io_cycles_per_pkt / io_instr_per_pkt: the harness alone (header restore + session patch, rx/tx); \
              pipeline_* = total - io"
         ),
@@ -885,7 +944,7 @@ fn main() -> Result<()> {
             j,
             "    {{ \"bench\": \"pipeline\", \"direction\": \"{}\", \"sessions\": {}, \"inner_bytes\": {}, \"workers\": 1, \
 \"mpps\": {}, \"cycles_per_pkt\": {}, \"cycles_per_pkt_min\": {}, \"cycles_per_pkt_max\": {}, \"cycles_per_pkt_reps\": {}, \
-\"wall_cycles_per_pkt\": {}, \"io_cycles_per_pkt\": {}, \"pipeline_cycles_per_pkt\": {}, \
+\"wall_cycles_per_pkt\": {}, \"on_cpu_cycles_per_pkt\": {}, \"io_cycles_per_pkt\": {}, \"pipeline_cycles_per_pkt\": {}, \
 \"instr_per_pkt\": {}, \"io_instr_per_pkt\": {}, \"pipeline_instr_per_pkt\": {}, \
 \"heap_bytes_per_session\": {}, \"heap_bytes_total\": {}, \"publish_one_session_us\": {}, \"drops\": {}, \
 \"ratio_to_testpmd\": null, \"loss\": {:.6}, \"p50_us\": null, \"p99_us\": null, \"p999_us\": null }}{}",
@@ -901,6 +960,7 @@ fn main() -> Result<()> {
             opt(max_of(&f.cycles)),
             list(&f.cycles),
             opt(median(&f.wall_cycles)),
+            opt(median(&f.on_cpu_cycles)),
             opt(io),
             opt(med.zip(io).map(|(a, b)| a - b)),
             opt(f.instr_per_pkt),
