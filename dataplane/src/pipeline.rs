@@ -541,7 +541,7 @@ impl Pipeline {
     #[inline(always)]
     pub(crate) fn process_found<B: PacketBuf>(
         &mut self,
-        ctx: Ctx<'_>,
+        ctx: &Ctx<'_>,
         iface: Iface,
         buf: &mut B,
         found: (LookupKey, Option<&Slot<u32>>, Option<&Entry>, State<'_>),
@@ -554,7 +554,7 @@ impl Pipeline {
             self.fast_hits += 1;
             return v;
         }
-        self.process(ctx, iface, buf, (key, entry))
+        self.process(*ctx, iface, buf, (key, entry))
     }
 
     /// Processes one received frame. `hint` is the entry found for the

@@ -12,7 +12,7 @@ use crate::counters::{DropReason, Event, LocalCounts};
 use crate::iface::{IFACE_COUNT, Iface};
 use crate::pipeline::{Ctx, LookupKey, Pipeline, State, Verdict, prefetch_slot, set_frame};
 use crate::rules::SessionId;
-use crate::tables::{Entry, Line, Slot, Snapshot, WorkerLines, find_in, prefetch_home};
+use crate::tables::{Entry, Key as _, Line, Slot, Snapshot, WorkerLines, find_in, prefetch_home};
 use crate::wire::{arp, ethernet};
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -312,24 +312,47 @@ impl<Io: WorkerIo> Worker<Io> {
         let mut shards: [&[Slot<u32>]; BURST] = [&[]; BURST];
         let mut homes = [0usize; BURST];
         let mut bytes = 0u64;
+        // Untagged IPv4, by far the most common: the key (TEID, or UE
+        // address as destination) at a fixed offset, the map known.
+        let gtpu = iface.is_gtpu();
+        let (map, at) = if gtpu {
+            (&snap.teid, 14 + 32)
+        } else {
+            (&snap.ue4, 14 + 16)
+        };
         for (j, b) in rx.iter().take(n).enumerate() {
             let d = b.data();
             bytes += d.len() as u64;
-            let k = LookupKey::peek(iface, d);
-            keys[j] = k;
-            let map = match k {
-                LookupKey::Teid(_) => &snap.teid,
-                LookupKey::Ue4(_) => &snap.ue4,
-                LookupKey::Ue6(p) => {
-                    snap.ue6.prefetch(p);
-                    continue;
+            let k = match d.get(..at + 4) {
+                Some(h) if h[12] == 0x08 && h[13] == 0x00 => {
+                    let k = u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+                    let (shard, i) = map.locate(k.hash());
+                    prefetch_home(shard, i);
+                    shards[j] = shard;
+                    homes[j] = i;
+                    if gtpu {
+                        LookupKey::Teid(k)
+                    } else {
+                        LookupKey::Ue4(k)
+                    }
                 }
-                LookupKey::None => continue,
+                _ => {
+                    let k = LookupKey::peek(iface, d);
+                    match k {
+                        LookupKey::Teid(t) | LookupKey::Ue4(t) => {
+                            let m = if gtpu { &snap.teid } else { &snap.ue4 };
+                            let (shard, i) = m.locate(t.hash());
+                            prefetch_home(shard, i);
+                            shards[j] = shard;
+                            homes[j] = i;
+                        }
+                        LookupKey::Ue6(p) => snap.ue6.prefetch(p),
+                        LookupKey::None => {}
+                    }
+                    k
+                }
             };
-            let (shard, i) = map.locate(k.hash());
-            prefetch_home(shard, i);
-            shards[j] = shard;
-            homes[j] = i;
+            keys[j] = k;
         }
         let i = iface.index();
         pipe.counts.rx_packets[i] += n as u64;
@@ -358,7 +381,7 @@ impl<Io: WorkerIo> Worker<Io> {
         let ctx = Ctx { snap, lines, now };
         for (j, mut buf) in rx.drain(..n).enumerate() {
             let found = (keys[j], slots[j], entries[j], states[j]);
-            match pipe.process_found(ctx, iface, &mut buf, found) {
+            match pipe.process_found(&ctx, iface, &mut buf, found) {
                 Verdict::Tx(out) => {
                     let q = &mut tx[out.index()];
                     q.push(buf);

@@ -519,7 +519,7 @@ impl Pipeline {
     #[inline(always)]
     pub(crate) fn fast_slot<B: PacketBuf>(
         &mut self,
-        ctx: Ctx<'_>,
+        ctx: &Ctx<'_>,
         iface: Iface,
         buf: &mut B,
         slot: &Slot<u32>,
