@@ -21,7 +21,7 @@ use crate::rules::{
 };
 use crate::tables::{
     CFar, CHUNK_LINES, CPdr, CQer, CSdf, Entry, FarAction, Line, MeterParams, ShardedMap, Snapshot,
-    WorkerLines, line, urr_line,
+    WorkerLines, line, qer_line, urr_line,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
@@ -210,12 +210,55 @@ pub struct UrrReport {
     pub total: Usage,
 }
 
-/// A URR's state slot, and its reporting state when it has anything to
-/// report on (most URRs only count: they carry no box).
+/// A URR's state slot, the QER lines that count for it, and its reporting
+/// state when it has anything to report on (most URRs only count: they
+/// carry no box).
 #[derive(Debug, Clone)]
 struct UrrRecord {
     slot: u32,
+    /// The line of the QER it is paired with now (`tables::qer_line`).
+    pair: Option<u32>,
+    /// Lines of QERs it was paired with before a modification: their
+    /// counts are its own until it is removed.
+    former: Vec<u32>,
     report: Option<Box<UrrReporting>>,
+}
+
+impl UrrRecord {
+    /// Every QER line holding counts of this URR.
+    fn qer_lines(&self) -> impl Iterator<Item = u32> + Clone + '_ {
+        self.pair.iter().chain(&self.former).copied()
+    }
+}
+
+/// A QER's state slot and the URR whose counters its line carries, if any
+/// (a slot keeps one pairing for its whole life).
+#[derive(Debug, Clone, Copy)]
+struct QerRecord {
+    slot: u32,
+    paired: Option<u32>,
+}
+
+/// The (QER id, URR id) pairs of `s`: a QER and a URR named by exactly the
+/// same PDRs, each of which names no other QER or URR. Such a URR counts
+/// in the QER's state line (`tables::qer_line`), one line per packet.
+fn pairs(s: &Session) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for q in &s.qers {
+        let mut users = s.pdrs.iter().filter(|p| p.qer_ids.contains(&q.id));
+        let Some(first) = users.next() else { continue };
+        let &[u] = first.urr_ids.as_slice() else {
+            continue;
+        };
+        let sole = |p: &&Pdr| p.qer_ids.as_slice() == [q.id] && p.urr_ids.as_slice() == [u];
+        let n_q = s.pdrs.iter().filter(|p| p.qer_ids.contains(&q.id)).count();
+        let n_u = s.pdrs.iter().filter(|p| p.urr_ids.contains(&u)).count();
+        if sole(&first) && users.all(|p| sole(&p)) && n_q == n_u && s.urrs.iter().any(|r| r.id == u)
+        {
+            out.push((q.id, u));
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone)]
@@ -293,7 +336,7 @@ struct Record {
     teids: Vec<u32>,
     ue4: Vec<u32>,
     ue6: Vec<u64>,
-    qers: VecMap<u32>,
+    qers: VecMap<QerRecord>,
     urrs: VecMap<UrrRecord>,
 }
 
@@ -311,6 +354,8 @@ impl Record {
 struct Deferred {
     generation: u64,
     slot: u32,
+    /// With a removed URR: the QER lines that counted for it.
+    via: Vec<u32>,
     urr: Option<(SessionId, u32)>,
 }
 
@@ -573,17 +618,25 @@ impl Control {
         }
 
         // 2. State slots: keep those of QERs/URRs that persist, so meters
-        // and counters carry over a modification.
+        // and counters carry over a modification. A QER whose pairing with
+        // a URR changes gets a new line (its old one keeps the counts of
+        // the URR it was paired with).
         let g = self.current.generation + 1;
         let mut new_records = Vec::with_capacity(upserts.len());
         let mut to_free: Vec<Deferred> = Vec::new();
+        let paired: Vec<Vec<(u32, u32)>> = upserts.iter().map(pairs).collect();
+        let pair_of = |ps: &[(u32, u32)], q: u32| ps.iter().find(|(pq, _)| *pq == q).map(|p| p.1);
         let need: usize = upserts
             .iter()
-            .map(|s| {
+            .zip(&paired)
+            .map(|(s, ps)| {
                 let old = self.sessions.get(&s.id);
                 s.qers
                     .iter()
-                    .filter(|q| old.is_none_or(|o| !o.qers.contains_key(&q.id)))
+                    .filter(|q| {
+                        old.and_then(|o| o.qers.get(&q.id))
+                            .is_none_or(|o| o.paired != pair_of(ps, q.id))
+                    })
                     .count()
                     + s.urrs
                         .iter()
@@ -592,47 +645,74 @@ impl Control {
             })
             .sum();
         let (mut fresh, grown) = self.alloc_slots(need)?;
-        for s in &upserts {
+        for (s, ps) in upserts.iter().zip(&paired) {
             let old = self.sessions.get(&s.id);
             let mut rec = Record::default();
-            for q in &s.qers {
-                let slot = match old.and_then(|o| o.qers.get(&q.id)) {
-                    Some(&slot) => slot,
-                    None => fresh.pop().unwrap_or(0),
-                };
-                rec.qers.insert(q.id, slot);
-            }
             for u in &s.urrs {
                 let r = match old.and_then(|o| o.urrs.get(&u.id)) {
                     Some(r) => UrrRecord {
                         slot: r.slot,
+                        pair: None,
+                        former: r.former.clone(),
                         report: reporting(u, r.report.as_deref()),
                     },
                     None => UrrRecord {
                         slot: fresh.pop().unwrap_or(0),
+                        pair: None,
+                        former: Vec::new(),
                         report: reporting(u, None),
                     },
                 };
                 rec.urrs.insert(u.id, r);
             }
-            if let Some(o) = old {
-                for (id, &slot) in &o.qers {
-                    if !rec.qers.contains_key(id) {
-                        to_free.push(Deferred {
-                            generation: g,
-                            slot,
-                            urr: None,
-                        });
+            let mut retired: Vec<QerRecord> = Vec::new();
+            for q in &s.qers {
+                let want = pair_of(ps, q.id);
+                let slot = match old.and_then(|o| o.qers.get(&q.id)) {
+                    Some(o) if o.paired == want => o.slot,
+                    Some(o) => {
+                        retired.push(*o);
+                        fresh.pop().unwrap_or(0)
                     }
+                    None => fresh.pop().unwrap_or(0),
+                };
+                rec.qers.insert(q.id, QerRecord { slot, paired: want });
+                if let Some(r) = want.and_then(|u| rec.urrs.get_mut(&u)) {
+                    r.pair = Some(slot);
                 }
+            }
+            if let Some(o) = old {
+                retired.extend(
+                    o.qers
+                        .iter()
+                        .filter(|(id, _)| !rec.qers.contains_key(id))
+                        .map(|(_, q)| *q),
+                );
                 for (id, r) in &o.urrs {
                     if !rec.urrs.contains_key(id) {
                         to_free.push(Deferred {
                             generation: g,
                             slot: r.slot,
+                            via: r.qer_lines().collect(),
                             urr: Some((s.id, *id)),
                         });
                     }
+                }
+            }
+            for q in retired {
+                match q.paired {
+                    // Its counts stay with the URR (freed with it if it is gone).
+                    Some(u) => {
+                        if let Some(r) = rec.urrs.get_mut(&u) {
+                            r.former.push(q.slot);
+                        }
+                    }
+                    None => to_free.push(Deferred {
+                        generation: g,
+                        slot: q.slot,
+                        via: Vec::new(),
+                        urr: None,
+                    }),
                 }
             }
             new_records.push(rec);
@@ -659,10 +739,12 @@ impl Control {
         for &id in &removals {
             if let Some(rec) = self.sessions.get(&id) {
                 old_keys(rec, &mut teid_changes, &mut ue4_changes, &mut ue6_changes);
-                for &slot in rec.qers.values() {
+                // Paired QER lines go with their URR.
+                for q in rec.qers.values().filter(|q| q.paired.is_none()) {
                     to_free.push(Deferred {
                         generation: g,
-                        slot,
+                        slot: q.slot,
+                        via: Vec::new(),
                         urr: None,
                     });
                 }
@@ -670,6 +752,7 @@ impl Control {
                     to_free.push(Deferred {
                         generation: g,
                         slot: r.slot,
+                        via: r.qer_lines().collect(),
                         urr: Some((id, *uid)),
                     });
                 }
@@ -743,20 +826,38 @@ impl Control {
         Ok(g)
     }
 
-    fn sum_slot(&self, slot: u32) -> Usage {
+    /// Usage in the URR line `slot` and the QER lines `via` that counted
+    /// for it, summed over workers.
+    fn sum_slots(&self, slot: u32, via: &(impl Iterator<Item = u32> + Clone)) -> Usage {
         let mut u = Usage::default();
+        let last = |u: &mut Usage, t: u64| u.last_tsc = Some(u.last_tsc.map_or(t, |l| l.max(t)));
         for w in &self.current.lines {
-            let Some(l) = line(w, slot) else { continue };
-            let r = |i: usize| l.0[i].load(Ordering::Relaxed);
-            u.ul_bytes += r(urr_line::UL_BYTES);
-            u.ul_packets += r(urr_line::UL_PACKETS);
-            u.dl_bytes += r(urr_line::DL_BYTES);
-            u.dl_packets += r(urr_line::DL_PACKETS);
-            let first = r(urr_line::FIRST_TSC);
-            if first != 0 {
-                u.first_tsc = Some(u.first_tsc.map_or(first - 1, |f| f.min(first - 1)));
-                let last = r(urr_line::LAST_TSC);
-                u.last_tsc = Some(u.last_tsc.map_or(last, |l| l.max(last)));
+            if let Some(l) = line(w, slot) {
+                let r = |i: usize| l.0[i].load(Ordering::Relaxed);
+                u.ul_bytes += r(urr_line::UL_BYTES);
+                u.ul_packets += r(urr_line::UL_PACKETS);
+                u.dl_bytes += r(urr_line::DL_BYTES);
+                u.dl_packets += r(urr_line::DL_PACKETS);
+                let first = r(urr_line::FIRST_TSC);
+                if first != 0 {
+                    u.first_tsc = Some(u.first_tsc.map_or(first - 1, |f| f.min(first - 1)));
+                    if r(urr_line::UL_PACKETS) | r(urr_line::DL_PACKETS) != 0 {
+                        last(&mut u, r(urr_line::LAST_TSC));
+                    }
+                }
+            }
+            for q in via.clone() {
+                let Some(l) = line(w, q) else { continue };
+                let r = |i: usize| l.0[i].load(Ordering::Relaxed);
+                u.ul_bytes += r(qer_line::UL_BYTES);
+                u.ul_packets += r(qer_line::UL_PACKETS);
+                u.dl_bytes += r(qer_line::DL_BYTES);
+                u.dl_packets += r(qer_line::DL_PACKETS);
+                // Last refill plus one: the last packet counted there.
+                let t = r(qer_line::UL_LAST).max(r(qer_line::DL_LAST));
+                if t != 0 {
+                    last(&mut u, t - 1);
+                }
             }
         }
         u
@@ -766,7 +867,7 @@ impl Control {
     #[must_use]
     pub fn usage(&self, session: SessionId, urr_id: u32) -> Option<Usage> {
         let r = self.sessions.get(&session)?.urrs.get(&urr_id)?;
-        Some(self.sum_slot(r.slot))
+        Some(self.sum_slots(r.slot, &r.qer_lines()))
     }
 
     /// Frees what no worker can still see: retired snapshots older than
@@ -774,10 +875,13 @@ impl Control {
     /// Returns the final usage of URRs removed since the last call whose
     /// counters are now complete. Call it regularly (e.g. every 10 ms).
     pub fn reclaim(&mut self) -> Vec<FinalUsage> {
+        // A worker that has not started holds no snapshot: it will take the
+        // current one, which is never retired.
         let min_seen = (0..self.shared.workers.len())
+            .filter(|&w| self.shared.workers[w].started.load(Ordering::SeqCst))
             .map(|w| self.worker_generation(w))
             .min()
-            .unwrap_or(0);
+            .unwrap_or(self.current.generation);
         while self.retired.front().is_some_and(|(g, _)| *g <= min_seen) {
             self.retired.pop_front();
         }
@@ -792,17 +896,19 @@ impl Control {
                 out.push(FinalUsage {
                     session,
                     urr_id,
-                    usage: self.sum_slot(d.slot),
+                    usage: self.sum_slots(d.slot, &d.via.iter().copied()),
                 });
             }
-            for w in &self.current.lines {
-                if let Some(l) = line(w, d.slot) {
-                    for a in &l.0 {
-                        a.store(0, Ordering::Relaxed);
+            for slot in std::iter::once(d.slot).chain(d.via) {
+                for w in &self.current.lines {
+                    if let Some(l) = line(w, slot) {
+                        for a in &l.0 {
+                            a.store(0, Ordering::Relaxed);
+                        }
                     }
                 }
+                self.free_slots.push(slot);
             }
-            self.free_slots.push(d.slot);
         }
         self.deferred = keep;
         out
@@ -827,9 +933,9 @@ impl Control {
                 r.urrs
                     .iter()
                     .filter(|(_, u)| u.report.is_some())
-                    .map(move |(uid, u)| (*sid, *uid, u.slot))
+                    .map(move |(uid, u)| (*sid, *uid, u))
             })
-            .map(|(s, u, slot)| (s, u, self.sum_slot(slot)))
+            .map(|(s, id, u)| (s, id, self.sum_slots(u.slot, &u.qer_lines())))
             .collect();
         for (sid, uid, total) in sums {
             let Some(r) = self
@@ -1028,7 +1134,7 @@ fn compile(s: &Session, p: &Pdr, rec: &Record, version: u32, tsc_hz: u64, has_n9
             MeterParams::new(bps, burst, tsc_hz)
         });
         *slot = Some(CQer {
-            slot: rec.qers.get(id).copied().unwrap_or(0),
+            slot: rec.qers.get(id).map_or(0, |q| q.slot),
             open: gate == Gate::Open,
             meter,
             qfi: q.qfi,
@@ -1102,6 +1208,8 @@ fn compile(s: &Session, p: &Pdr, rec: &Record, version: u32, tsc_hz: u64, has_n9
         qers,
         urrs,
         n_urrs,
+        urr_in_qer: matches!((p.qer_ids.as_slice(), p.urr_ids.as_slice()),
+            ([q], [u]) if rec.qers.get(q).is_some_and(|r| r.paired == Some(*u))),
         sdf: sdf.into_boxed_slice(),
     }
 }

@@ -12,7 +12,8 @@ use crate::iface::{Iface, IfaceConfig};
 use crate::neighbor::NeighborCache;
 use crate::rules::{Direction, SessionId};
 use crate::tables::{
-    CPdr, Entry, Flow, Line, MeterParams, Snapshot, bump, line, qer_line, urr_line,
+    CPdr, Entry, Flow, Key as _, Line, MeterParams, Slot, Snapshot, count_paired, count_urr,
+    fast as fr, line, qer_line,
 };
 use crate::wire::ethernet::{self, MacAddr, ethertype};
 use crate::wire::gtpu::{self, PduSessionContainer, PduType};
@@ -20,7 +21,7 @@ use crate::wire::ipv4::{self, protocol};
 use crate::wire::{Error as WireError, arp, icmp, ipv6, udp};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicU64;
 
 use DropReason as D;
 
@@ -110,13 +111,86 @@ impl LookupKey {
     /// Prefetches the table slot of the key.
     #[inline(always)]
     pub fn prefetch(self, snap: &Snapshot) {
+        self.prefetch_hash(snap, self.hash());
+    }
+
+    /// The key's table hash (0 for [`LookupKey::None`]).
+    #[inline(always)]
+    #[must_use]
+    pub fn hash(self) -> u64 {
         match self {
-            Self::None => {}
-            Self::Teid(t) => snap.teid.prefetch(t),
-            Self::Ue4(a) => snap.ue4.prefetch(a),
-            Self::Ue6(p) => snap.ue6.prefetch(p),
+            Self::None => 0,
+            Self::Teid(t) | Self::Ue4(t) => t.hash(),
+            Self::Ue6(p) => p.hash(),
         }
     }
+
+    /// Prefetches the table slot of the key whose hash is `h`.
+    #[inline(always)]
+    pub fn prefetch_hash(self, snap: &Snapshot, h: u64) {
+        match self {
+            Self::None => {}
+            Self::Teid(_) => snap.teid.prefetch_hash(h),
+            Self::Ue4(_) => snap.ue4.prefetch_hash(h),
+            Self::Ue6(_) => snap.ue6.prefetch_hash(h),
+        }
+    }
+
+    /// The slot of an IPv4-keyed lookup (TEID or UE IPv4), whose hash is `h`.
+    #[inline(always)]
+    #[must_use]
+    pub fn slot(self, snap: &Snapshot, h: u64) -> Option<&Slot<u32>> {
+        match self {
+            Self::Teid(t) => snap.teid.find(t, h),
+            Self::Ue4(a) => snap.ue4.find(a, h),
+            Self::None | Self::Ue6(_) => None,
+        }
+    }
+}
+
+/// The QER and URR state lines of a slot's fast digest, found (and
+/// prefetched) by the burst loop.
+pub type State<'a> = (Option<&'a Line>, Option<&'a Line>);
+
+/// Prefetches the state lines a slot's packet will touch: those named by
+/// its fast digest (returned), else those of its first PDR (and that PDR's
+/// lines).
+#[inline(always)]
+pub fn prefetch_slot<'a, K: crate::tables::Key>(
+    s: &Slot<K>,
+    lines: &'a [Arc<[Line]>],
+) -> State<'a> {
+    let f = s.fast();
+    if f.flags & fr::VALID != 0 {
+        let q = if f.flags & fr::QER != 0 {
+            line(lines, f.qer_slot)
+        } else {
+            None
+        };
+        // A paired URR counts in the QER's line: its own is not needed.
+        let u = if f.flags & (fr::URR | fr::PAIRED) == fr::URR {
+            line(lines, f.urr_slot)
+        } else {
+            None
+        };
+        if let Some(l) = q {
+            cpu::prefetch(l);
+        }
+        if let Some(l) = u {
+            cpu::prefetch(l);
+        }
+        return (q, u);
+    }
+    if let Some(e) = s.entry() {
+        if let Some(p) = e.first() {
+            cpu::prefetch(p);
+            cpu::prefetch(&p.far);
+            cpu::prefetch(&p.qers[1]);
+            cpu::prefetch(&p.sdf);
+        }
+        prefetch_state(e, lines);
+    }
+    (None, None)
 }
 
 /// Prefetches the state lines the first PDR of `e` will touch.
@@ -461,6 +535,28 @@ impl Pipeline {
         }
     }
 
+    /// Processes one received frame whose peeked key the burst loop looked
+    /// up: its slot for TEID / UE IPv4 keys, the PDRs found (from the slot,
+    /// or the IPv6 map) and the state lines of the slot's fast digest.
+    #[inline(always)]
+    pub(crate) fn process_found<B: PacketBuf>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        iface: Iface,
+        buf: &mut B,
+        found: (LookupKey, Option<&Slot<u32>>, Option<&Entry>, State<'_>),
+    ) -> Verdict {
+        let (key, slot, entry, state) = found;
+        if self.fast_path
+            && let Some(s) = slot
+            && let Some(v) = self.fast_slot(ctx, iface, buf, s, state)
+        {
+            self.fast_hits += 1;
+            return v;
+        }
+        self.process(*ctx, iface, buf, (key, entry))
+    }
+
     /// Processes one received frame. `hint` is the entry found for the
     /// peeked key (prefetched by the burst loop).
     pub fn process<B: PacketBuf>(
@@ -751,21 +847,7 @@ impl Pipeline {
                 return Err(D::MbrExceeded);
             }
         }
-        for &s in pdr.urr_slots() {
-            if let Some(l) = line(ctx.lines, s) {
-                let (b, n) = if dl {
-                    (urr_line::DL_BYTES, urr_line::DL_PACKETS)
-                } else {
-                    (urr_line::UL_BYTES, urr_line::UL_PACKETS)
-                };
-                bump(&l.0[b], len);
-                bump(&l.0[n], 1);
-                if l.0[urr_line::FIRST_TSC].load(Relaxed) == 0 {
-                    l.0[urr_line::FIRST_TSC].store(ctx.now + 1, Relaxed);
-                }
-                l.0[urr_line::LAST_TSC].store(ctx.now, Relaxed);
-            }
-        }
+        count(pdr, ctx.lines, dl, len, ctx.now);
 
         let out = far.out;
         let ocfg = ctx.snap.net.iface(out).ok_or(D::NextHopUnresolved)?;
@@ -1106,6 +1188,25 @@ impl Pipeline {
         // The G-PDU itself is dropped for lack of a PDR; its buffer carries the reply.
         self.counts.drop(D::NoPdr);
         Ok(Verdict::Tx(iface))
+    }
+}
+
+/// Counts a packet of `len` bytes in every URR of `pdr`: in the line of
+/// its QER when the two are a pair, else in each URR's own line.
+#[inline(always)]
+fn count(pdr: &CPdr, lines: &[Arc<[Line]>], dl: bool, len: u64, now: u64) {
+    if pdr.urr_in_qer
+        && let (Some(q), [u]) = (pdr.qers.iter().flatten().next(), pdr.urr_slots())
+    {
+        if let Some(l) = line(lines, q.slot) {
+            count_paired(l, lines, *u, dl, len, now);
+        }
+        return;
+    }
+    for &s in pdr.urr_slots() {
+        if let Some(l) = line(lines, s) {
+            count_urr(l, dl, len, now);
+        }
     }
 }
 

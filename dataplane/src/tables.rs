@@ -58,10 +58,8 @@ pub fn bump(a: &AtomicU64, n: u64) {
 pub struct MeterParams {
     /// Bytes per TSC tick, times 2^32.
     pub rate_q32: u64,
-    /// Bucket depth in bytes, times 2^32.
+    /// Bucket depth in bytes, times 2^32 (at most `u32::MAX` bytes).
     pub burst_q32: u64,
-    /// Ticks to fill an empty bucket.
-    pub fill_ticks: u64,
 }
 
 impl MeterParams {
@@ -72,11 +70,9 @@ impl MeterParams {
             u64::try_from((u128::from(rate_bps) << 32) / (8 * u128::from(tsc_hz.max(1))))
                 .unwrap_or(u64::MAX);
         let burst_q32 = burst.min(u64::from(u32::MAX)) << 32;
-        let fill_ticks = burst_q32.checked_div(rate_q32).map_or(u64::MAX, |t| t + 1);
         Self {
             rate_q32,
             burst_q32,
-            fill_ticks,
         }
     }
 
@@ -85,34 +81,112 @@ impl MeterParams {
     /// `last` stores `now + 1` so that a zeroed line means "full bucket".
     #[inline(always)]
     pub fn conform(&self, tokens: &AtomicU64, last: &AtomicU64, now: u64, len: u64) -> bool {
-        let l = last.load(Relaxed);
-        let elapsed = (now + 1).saturating_sub(l);
-        let mut t = if l == 0 || elapsed >= self.fill_ticks {
-            self.burst_q32
-        } else {
-            (tokens.load(Relaxed) + elapsed * self.rate_q32).min(self.burst_q32)
-        };
-        let cost = len << 32;
-        let ok = t >= cost;
-        if ok {
-            t -= cost;
-        }
-        tokens.store(t, Relaxed);
-        last.store(now + 1, Relaxed);
-        ok
+        conform(self.rate_q32, self.burst_q32, tokens, last, now, len)
     }
 }
 
+/// The token bucket of [`MeterParams::conform`], on its two numbers (the
+/// fast path keeps them inline in the table slot). No division, no clock
+/// read: saturating arithmetic instead of a "time to fill" bound.
+#[inline(always)]
+pub fn conform(
+    rate_q32: u64,
+    burst_q32: u64,
+    tokens: &AtomicU64,
+    last: &AtomicU64,
+    now: u64,
+    len: u64,
+) -> bool {
+    let l = last.load(Relaxed);
+    let t = if l == 0 {
+        burst_q32
+    } else {
+        let elapsed = (now + 1).saturating_sub(l);
+        tokens
+            .load(Relaxed)
+            .saturating_add(elapsed.saturating_mul(rate_q32))
+            .min(burst_q32)
+    };
+    let cost = len << 32;
+    if t < cost {
+        // Nothing stored: refilling later from the same (tokens, last)
+        // gives the same bucket, and `last` stays the time of the last
+        // packet that passed (a paired URR's time of last packet).
+        return false;
+    }
+    tokens.store(t - cost, Relaxed);
+    last.store(now + 1, Relaxed);
+    true
+}
+
 /// Word indices in a QER line.
+///
+/// A QER used by the same PDRs as exactly one URR of its session (each of
+/// them naming just that QER and that URR: the config short form and most
+/// SMFs' sessions) also carries that URR's counters, so that a packet
+/// touches one state line, not two ([`count_paired`]). The last-refill
+/// words are then also the time of the last packet counted (plus one): a
+/// meter only writes on a conforming packet, and every counted packet is one.
 pub mod qer_line {
     /// Uplink tokens.
     pub const UL_TOKENS: usize = 0;
-    /// Uplink last refill.
+    /// Uplink last refill (plus one; 0: never).
     pub const UL_LAST: usize = 1;
     /// Downlink tokens.
     pub const DL_TOKENS: usize = 2;
-    /// Downlink last refill.
+    /// Downlink last refill (plus one; 0: never).
     pub const DL_LAST: usize = 3;
+    /// Paired URR: uplink bytes.
+    pub const UL_BYTES: usize = 4;
+    /// Paired URR: uplink packets.
+    pub const UL_PACKETS: usize = 5;
+    /// Paired URR: downlink bytes.
+    pub const DL_BYTES: usize = 6;
+    /// Paired URR: downlink packets.
+    pub const DL_PACKETS: usize = 7;
+}
+
+/// Counts a packet of `len` bytes in a URR's own line.
+#[inline(always)]
+pub fn count_urr(l: &Line, dl: bool, len: u64, now: u64) {
+    let (b, n) = if dl {
+        (urr_line::DL_BYTES, urr_line::DL_PACKETS)
+    } else {
+        (urr_line::UL_BYTES, urr_line::UL_PACKETS)
+    };
+    bump(&l.0[b], len);
+    bump(&l.0[n], 1);
+    if l.0[urr_line::FIRST_TSC].load(Relaxed) == 0 {
+        l.0[urr_line::FIRST_TSC].store(now + 1, Relaxed);
+    }
+    l.0[urr_line::LAST_TSC].store(now, Relaxed);
+}
+
+/// Counts a packet of `len` bytes for the URR (state slot `urr_slot`)
+/// paired with the QER whose line is `q`. The URR's own line is touched
+/// only by the first packet the pair counts, for the time of first packet.
+#[inline(always)]
+pub fn count_paired(q: &Line, lines: &[Arc<[Line]>], urr_slot: u32, dl: bool, len: u64, now: u64) {
+    let (b, n, last) = if dl {
+        (qer_line::DL_BYTES, qer_line::DL_PACKETS, qer_line::DL_LAST)
+    } else {
+        (qer_line::UL_BYTES, qer_line::UL_PACKETS, qer_line::UL_LAST)
+    };
+    if q.0[qer_line::UL_PACKETS].load(Relaxed) | q.0[qer_line::DL_PACKETS].load(Relaxed) == 0 {
+        first_packet(lines, urr_slot, now);
+    }
+    bump(&q.0[b], len);
+    bump(&q.0[n], 1);
+    q.0[last].store(now + 1, Relaxed);
+}
+
+#[cold]
+fn first_packet(lines: &[Arc<[Line]>], urr_slot: u32, now: u64) {
+    if let Some(u) = line(lines, urr_slot)
+        && u.0[urr_line::FIRST_TSC].load(Relaxed) == 0
+    {
+        u.0[urr_line::FIRST_TSC].store(now + 1, Relaxed);
+    }
 }
 
 /// Word indices in a URR line.
@@ -255,6 +329,9 @@ pub struct CPdr {
     pub urrs: [u32; crate::rules::MAX_URRS_PER_PDR],
     /// How many of `urrs` are used.
     pub n_urrs: u8,
+    /// The one URR counts in the line of the one QER (a pair, see
+    /// [`qer_line`]).
+    pub urr_in_qer: bool,
     /// SDF filters; empty matches all.
     pub sdf: Box<[CSdf]>,
 }
@@ -271,41 +348,227 @@ impl CPdr {
 /// The PDRs found under one key, sorted by precedence.
 pub type Entry = Arc<[CPdr]>;
 
+/// The fast path's digest of an entry that is a single PDR of the common
+/// shape: no SDF filter, at most one QER and one URR, FORW without NOCP,
+/// GTP-U/IPv4 outer header creation or none, and (uplink) a UE IPv4
+/// address to check the inner source against and outer header removal or
+/// creation. It sits in the table slot next to the key, so forwarding such
+/// a packet reads one line of the table. Anything else has `flags == 0` and
+/// takes the slower paths, which read the [`CPdr`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FastRule {
+    /// `fast::*` flags; 0 when the entry is not of the fast shape.
+    pub flags: u8,
+    /// Output interface.
+    pub out: Iface,
+    /// TOS byte of the outer IPv4 header (DSCP << 2).
+    pub tos: u8,
+    /// Uplink QFI the PDR matches; `fast::NONE` for any.
+    pub qfi: u8,
+    /// QFI (bits 0-5) and RQI (bit 6) of the QER for PDU Session
+    /// Containers sent; `fast::NONE` when the QER sets no QFI.
+    pub psc: u8,
+    /// UE IPv4 address (uplink: the only inner source accepted).
+    pub ue4: u32,
+    /// Outer header creation: peer IPv4 address.
+    pub peer: u32,
+    /// Outer header creation: TEID.
+    pub teid: u32,
+    /// QER state line.
+    pub qer_slot: u32,
+    /// URR state line.
+    pub urr_slot: u32,
+    /// Meter bucket depth in bytes.
+    pub burst: u32,
+    /// Meter rate in bytes per TSC tick, times 2^32.
+    pub rate_q32: u64,
+}
+
+/// Flags and sentinels of [`FastRule`].
+pub mod fast {
+    /// The entry has the fast shape.
+    pub const VALID: u8 = 1;
+    /// Uplink PDR (else downlink).
+    pub const UL: u8 = 2;
+    /// GTP-U/IPv4 outer header creation.
+    pub const ENCAP: u8 = 4;
+    /// One QER applies.
+    pub const QER: u8 = 8;
+    /// Its gate is open for the PDR's direction.
+    pub const GATE_OPEN: u8 = 16;
+    /// Its meter runs for the PDR's direction.
+    pub const METER: u8 = 32;
+    /// One URR counts.
+    pub const URR: u8 = 64;
+    /// ... in the QER's line (a pair, see [`super::qer_line`]).
+    pub const PAIRED: u8 = 128;
+    /// No QFI.
+    pub const NONE: u8 = 0xff;
+}
+
+impl Default for FastRule {
+    fn default() -> Self {
+        Self {
+            flags: 0,
+            out: Iface::N6,
+            tos: 0,
+            qfi: fast::NONE,
+            psc: fast::NONE,
+            ue4: 0,
+            peer: 0,
+            teid: 0,
+            qer_slot: 0,
+            urr_slot: 0,
+            burst: 0,
+            rate_q32: 0,
+        }
+    }
+}
+
+impl FastRule {
+    /// The digest of `entry`, or the default (not fast) one.
+    #[must_use]
+    pub fn of(entry: &[CPdr]) -> Self {
+        Self::try_of(entry).unwrap_or_default()
+    }
+
+    fn try_of(entry: &[CPdr]) -> Option<Self> {
+        let [p] = entry else { return None };
+        let far = &p.far;
+        if !p.sdf.is_empty() || far.action != FarAction::Forward || far.notify {
+            return None;
+        }
+        let ul = p.dir == Direction::Ul;
+        let mut flags = fast::VALID;
+        let (mut peer, mut teid) = (0, 0);
+        if let Some(o) = far.ohc {
+            let IpAddr::V4(a) = o.peer else { return None };
+            flags |= fast::ENCAP;
+            peer = u32::from(a);
+            teid = o.teid;
+        }
+        let mut ue4 = 0;
+        if ul {
+            flags |= fast::UL;
+            ue4 = p.ue4?;
+            if !(p.remove_outer || far.ohc.is_some()) {
+                return None;
+            }
+        }
+        let mut qers = p.qers.iter().flatten();
+        let q = qers.next();
+        if qers.next().is_some() || p.n_urrs > 1 {
+            return None;
+        }
+        let (mut qer_slot, mut psc, mut burst, mut rate_q32) = (0, fast::NONE, 0, 0);
+        if let Some(q) = q {
+            flags |= fast::QER;
+            qer_slot = q.slot;
+            if q.open {
+                flags |= fast::GATE_OPEN;
+            }
+            if let Some(m) = q.meter {
+                flags |= fast::METER;
+                rate_q32 = m.rate_q32;
+                burst = u32::try_from(m.burst_q32 >> 32).ok()?;
+            }
+            if let Some(qfi) = q.qfi {
+                psc = (qfi & 0x3f) | (u8::from(q.rqi) << 6);
+            }
+        }
+        let urr_slot = match p.urr_slots() {
+            [] => 0,
+            [s] => {
+                flags |= fast::URR;
+                if p.urr_in_qer && q.is_some() {
+                    flags |= fast::PAIRED;
+                }
+                *s
+            }
+            _ => return None,
+        };
+        Some(Self {
+            flags,
+            out: far.out,
+            tos: far.dscp.map_or(0, |d| d << 2),
+            qfi: p.qfi.map_or(fast::NONE, |q| q),
+            psc,
+            ue4,
+            peer,
+            teid,
+            qer_slot,
+            urr_slot,
+            burst,
+            rate_q32,
+        })
+    }
+}
+
 /// A key of a sharded map.
 pub trait Key: Copy + Eq + Default + Ord + core::fmt::Debug {
-    /// A well-mixed 64-bit hash.
+    /// A 64-bit hash whose upper bits are well mixed (they pick the shard
+    /// and the position in it).
     fn hash(self) -> u64;
 }
 
-#[inline(always)]
-fn fmix64(mut k: u64) -> u64 {
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    k ^ (k >> 33)
-}
+/// 2^64 / golden ratio: multiplicative (Fibonacci) hashing. TEIDs and UE
+/// addresses are mostly sequential, which it spreads evenly; one multiply
+/// instead of a full mixer on every packet. Keys are chosen by the control
+/// plane (F-TEIDs, UE pools), not by the traffic, so no seeded hash is needed.
+const FIB: u64 = 0x9e37_79b9_7f4a_7c15;
 
 impl Key for u32 {
     #[inline(always)]
     fn hash(self) -> u64 {
-        fmix64(u64::from(self))
+        u64::from(self).wrapping_mul(FIB)
     }
 }
 
 impl Key for u64 {
     #[inline(always)]
     fn hash(self) -> u64 {
-        fmix64(self)
+        // Fold the top half in first: a product's upper bits depend only on
+        // the factor's lower bits up to the same position.
+        (self ^ (self >> 32)).wrapping_mul(FIB)
     }
 }
 
-/// One slot of a shard.
+/// One slot of a shard: the key, the PDRs and the fast path's digest of
+/// them, in one cache line, so that a lookup touches one line (no pointer
+/// to follow before the key compare or before forwarding).
 #[derive(Debug, Clone, Default)]
+#[repr(align(64))]
 pub struct Slot<K> {
     key: K,
     val: Option<Entry>,
+    fast: FastRule,
 }
+
+impl<K: Key> Slot<K> {
+    /// The key.
+    #[inline(always)]
+    #[must_use]
+    pub fn key(&self) -> K {
+        self.key
+    }
+
+    /// The PDRs (`None` only for an empty slot, never returned by lookups).
+    #[inline(always)]
+    #[must_use]
+    pub fn entry(&self) -> Option<&Entry> {
+        self.val.as_ref()
+    }
+
+    /// The fast path's digest of the entry.
+    #[inline(always)]
+    #[must_use]
+    pub fn fast(&self) -> &FastRule {
+        &self.fast
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<Slot<u64>>() == 64);
+const _: () = assert!(core::mem::size_of::<Slot<u32>>() == 64);
 
 const GROUP_BITS: u32 = 6;
 const SHARD_BITS: u32 = 6;
@@ -315,6 +578,11 @@ const SHARDS_PER_GROUP: usize = 1 << SHARD_BITS;
 type Shard<K> = Arc<[Slot<K>]>;
 
 /// A hash map from `K` to [`Entry`], copy-on-write by shard.
+///
+/// Each shard is an open-addressing array (linear probing, at most half
+/// full, laid out in the order of the keys' home positions so that
+/// displacements stay short); the home position is the hash's next 32 bits
+/// scaled to the shard's length, so a shard holds exactly twice its keys.
 #[derive(Debug, Clone)]
 pub struct ShardedMap<K: Key> {
     groups: Box<[Arc<[Shard<K>]>]>,
@@ -325,6 +593,13 @@ pub struct ShardedMap<K: Key> {
 fn split(h: u64) -> (usize, usize) {
     let top = (h >> (64 - GROUP_BITS - SHARD_BITS)) as usize;
     (top >> SHARD_BITS, top & (SHARDS_PER_GROUP - 1))
+}
+
+/// Home position of hash `h` in a shard of `len` slots.
+#[inline(always)]
+fn home(h: u64, len: usize) -> usize {
+    let r = (h >> (32 - GROUP_BITS - SHARD_BITS)) & 0xffff_ffff;
+    ((r * len as u64) >> 32) as usize
 }
 
 impl<K: Key> Default for ShardedMap<K> {
@@ -358,39 +633,57 @@ impl<K: Key> ShardedMap<K> {
     }
 
     #[inline(always)]
-    fn shard(&self, h: u64) -> Option<&[Slot<K>]> {
+    fn shard(&self, h: u64) -> &[Slot<K>] {
         let (g, s) = split(h);
-        self.groups.get(g).and_then(|g| g.get(s)).map(|s| &**s)
+        self.groups
+            .get(g)
+            .and_then(|g| g.get(s))
+            .map_or(&[], |s| &**s)
+    }
+
+    /// The slot holding `k`, given `h = k.hash()`.
+    #[inline(always)]
+    #[must_use]
+    pub fn find(&self, k: K, h: u64) -> Option<&Slot<K>> {
+        let (shard, i) = self.locate(h);
+        find_in(shard, i, k)
+    }
+
+    /// The shard of hash `h` and the home position in it; the burst loop
+    /// keeps both between prefetching and probing.
+    #[inline(always)]
+    #[must_use]
+    pub fn locate(&self, h: u64) -> (&[Slot<K>], usize) {
+        let shard = self.shard(h);
+        (shard, home(h, shard.len()))
+    }
+
+    /// The slot holding `k`.
+    #[inline(always)]
+    #[must_use]
+    pub fn slot(&self, k: K) -> Option<&Slot<K>> {
+        self.find(k, k.hash())
     }
 
     /// The entry under `k`.
     #[inline(always)]
     #[must_use]
     pub fn get(&self, k: K) -> Option<&Entry> {
-        let h = k.hash();
-        let shard = self.shard(h)?;
-        let mask = shard.len() - 1;
-        let mut i = (h as usize) & mask;
-        // At most half full, so an empty slot ends every probe; the bound
-        // only guards against a bug turning into a hang.
-        for _ in 0..shard.len() {
-            let s = shard.get(i)?;
-            match &s.val {
-                None => return None,
-                Some(v) if s.key == k => return Some(v),
-                Some(_) => i = (i + 1) & mask,
-            }
-        }
-        None
+        self.slot(k).and_then(Slot::entry)
     }
 
-    /// Prefetches the slot `k` hashes to.
+    /// Prefetches the home slot of hash `h` and the one after it (a key is
+    /// one slot past its home about a third of the time at this load).
+    #[inline(always)]
+    pub fn prefetch_hash(&self, h: u64) {
+        let (shard, i) = self.locate(h);
+        prefetch_home(shard, i);
+    }
+
+    /// Prefetches the slots `k` hashes to.
     #[inline(always)]
     pub fn prefetch(&self, k: K) {
-        let h = k.hash();
-        if let Some(shard) = self.shard(h) {
-            cpu::prefetch_index(shard, (h as usize) & (shard.len() - 1));
-        }
+        self.prefetch_hash(k.hash());
     }
 
     /// Iterates over all entries (control thread only; O(capacity)).
@@ -415,16 +708,17 @@ impl<K: Key> ShardedMap<K> {
             let mut shards: Vec<Shard<K>> = groups[g].to_vec();
             while i < changes.len() && split(changes[i].0.hash()).0 == g {
                 let (_, s) = split(changes[i].0.hash());
-                let mut entries: Vec<(K, Entry)> = shards[s]
+                // Unchanged keys keep their digest; changed ones get a new one.
+                let mut entries: Vec<(K, Entry, FastRule)> = shards[s]
                     .iter()
-                    .filter_map(|sl| sl.val.clone().map(|v| (sl.key, v)))
+                    .filter_map(|sl| sl.val.clone().map(|v| (sl.key, v, sl.fast)))
                     .collect();
                 let before = entries.len();
                 while i < changes.len() && split(changes[i].0.hash()) == (g, s) {
                     let (k, v) = &changes[i];
-                    entries.retain(|(ek, _)| ek != k);
+                    entries.retain(|(ek, _, _)| ek != k);
                     if let Some(v) = v {
-                        entries.push((*k, v.clone()));
+                        entries.push((*k, v.clone(), FastRule::of(v)));
                     }
                     i += 1;
                 }
@@ -437,17 +731,49 @@ impl<K: Key> ShardedMap<K> {
     }
 }
 
-fn build_shard<K: Key>(entries: Vec<(K, Entry)>) -> Shard<K> {
-    let cap = (entries.len() * 2).next_power_of_two().max(1);
+/// Prefetches the slot at `i` in `shard` and the one after it.
+#[inline(always)]
+pub fn prefetch_home<K>(shard: &[Slot<K>], i: usize) {
+    cpu::prefetch_index(shard, i);
+    cpu::prefetch_index(shard, i + 1);
+}
+
+/// Probes `shard` for `k` from its home position `i` (from
+/// [`ShardedMap::locate`]).
+#[inline(always)]
+#[must_use]
+pub fn find_in<K: Key>(shard: &[Slot<K>], mut i: usize, k: K) -> Option<&Slot<K>> {
+    let n = shard.len();
+    // At most half full, so an empty slot ends every probe; the bound
+    // only guards against a bug turning into a hang.
+    for _ in 0..n {
+        let s = shard.get(i)?;
+        s.val.as_ref()?;
+        if s.key == k {
+            return Some(s);
+        }
+        i += 1;
+        if i == n {
+            i = 0;
+        }
+    }
+    None
+}
+
+fn build_shard<K: Key>(mut entries: Vec<(K, Entry, FastRule)>) -> Shard<K> {
+    let cap = (entries.len() * 2).max(1);
+    // Placing keys in the order of their home positions gives the same
+    // layout as Robin Hood insertion: the shortest longest probe.
+    entries.sort_by_key(|(k, _, _)| (home(k.hash(), cap), *k));
     let mut slots: Vec<Slot<K>> = vec![Slot::default(); cap];
-    let mask = cap - 1;
-    for (k, v) in entries {
-        let mut i = (k.hash() as usize) & mask;
+    for (k, v, fast) in entries {
+        let mut i = home(k.hash(), cap);
         while slots[i].val.is_some() {
-            i = (i + 1) & mask;
+            i = (i + 1) % cap;
         }
         slots[i] = Slot {
             key: k,
+            fast,
             val: Some(v),
         };
     }
@@ -467,6 +793,10 @@ pub struct FastIface {
     pub gateway: u32,
     /// Own MAC.
     pub mac: crate::wire::ethernet::MacAddr,
+    /// One's-complement sum of the constant words of an outer IPv4 header
+    /// from this interface (version/IHL, DF, TTL 64 / UDP, own address), so
+    /// that encapsulation adds only TOS, length and peer to get the checksum.
+    pub ip_sum: u32,
 }
 
 impl FastIface {
@@ -491,6 +821,11 @@ impl FastIface {
                 mask,
                 gateway: c.gateway4.map_or(0, u32::from),
                 mac: c.mac,
+                ip_sum: 0x4500
+                    + 0x4000
+                    + 0x4011
+                    + (u32::from(own) >> 16)
+                    + (u32::from(own) & 0xffff),
             }
         })
     }
@@ -544,6 +879,7 @@ mod tests {
             qers: [None, None],
             urrs: [0; 4],
             n_urrs: 0,
+            urr_in_qer: false,
             sdf: Box::new([]),
         }])
     }
@@ -578,6 +914,97 @@ mod tests {
         );
     }
 
+    fn qer(slot: u32, meter: bool, qfi: Option<u8>) -> Option<CQer> {
+        Some(CQer {
+            slot,
+            open: true,
+            meter: meter.then(|| MeterParams::new(8_000_000, 5000, 1_000_000_000)),
+            qfi,
+            rqi: true,
+        })
+    }
+
+    #[test]
+    fn fast_rule_digests_the_common_shapes_only() {
+        let mut ul: CPdr = entry(1)[0].clone();
+        ul.ue4 = Some(0x0a2d_0002);
+        ul.far.action = FarAction::Forward;
+        ul.qers = [qer(7, true, Some(9)), None];
+        ul.urrs[0] = 8;
+        ul.n_urrs = 1;
+        let r = FastRule::of(std::slice::from_ref(&ul));
+        assert_eq!(
+            r.flags,
+            fast::VALID | fast::UL | fast::QER | fast::GATE_OPEN | fast::METER | fast::URR
+        );
+        assert_eq!((r.qer_slot, r.urr_slot, r.ue4), (7, 8, 0x0a2d_0002));
+        assert_eq!(r.psc, 9 | 0x40, "QFI with RQI in bit 6");
+        assert_eq!(r.burst, 5000);
+        let mut paired = ul.clone();
+        paired.urr_in_qer = true;
+        assert_eq!(FastRule::of(&[paired]).flags & fast::PAIRED, fast::PAIRED);
+        assert_eq!(
+            r.rate_q32,
+            MeterParams::new(8_000_000, 5000, 1_000_000_000).rate_q32
+        );
+
+        let mut dl = ul.clone();
+        dl.dir = Direction::Dl;
+        dl.ue4 = None;
+        dl.far.out = Iface::N3;
+        dl.far.dscp = Some(46);
+        dl.far.ohc = Some(OuterHeaderCreation {
+            teid: 0x99,
+            peer: IpAddr::from([192, 168, 1, 2]),
+        });
+        let r = FastRule::of(std::slice::from_ref(&dl));
+        assert_eq!(r.flags & (fast::UL | fast::ENCAP), fast::ENCAP);
+        assert_eq!(
+            (r.peer, r.teid, r.tos, r.out),
+            (0xc0a8_0102, 0x99, 46 << 2, Iface::N3)
+        );
+
+        let not_fast = |f: &dyn Fn(&mut CPdr)| {
+            let mut p = ul.clone();
+            f(&mut p);
+            FastRule::of(&[p]).flags
+        };
+        assert_eq!(
+            not_fast(&|p| p.qers[1] = qer(9, false, None)),
+            0,
+            "two QERs"
+        );
+        assert_eq!(not_fast(&|p| p.n_urrs = 2), 0, "two URRs");
+        assert_eq!(not_fast(&|p| p.ue4 = None), 0, "uplink without a UE IPv4");
+        assert_eq!(not_fast(&|p| p.far.notify = true), 0, "NOCP");
+        assert_eq!(not_fast(&|p| p.far.action = FarAction::Buffer), 0, "BUFF");
+        assert_eq!(not_fast(&|p| p.remove_outer = false), 0, "no decapsulation");
+        assert_eq!(
+            not_fast(&|p| {
+                p.far.ohc = Some(OuterHeaderCreation {
+                    teid: 1,
+                    peer: IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+                });
+            }),
+            0,
+            "IPv6 outer header"
+        );
+        assert_eq!(
+            not_fast(&|p| {
+                p.sdf = Box::new([CSdf {
+                    protocol: Some(17),
+                    remote: None,
+                    remote_ports: Box::new([]),
+                    ue: None,
+                    ue_ports: Box::new([]),
+                }]);
+            }),
+            0,
+            "SDF filter"
+        );
+        assert_eq!(FastRule::of(&[ul.clone(), ul]).flags, 0, "two PDRs");
+    }
+
     #[test]
     fn meter_rate_and_burst() {
         let hz = 1_000_000_000;
@@ -601,6 +1028,31 @@ mod tests {
     }
 
     proptest! {
+        // One shard with many keys: probes run past their home slot and
+        // wrap around the shard's end; every key is found where the burst
+        // loop looks (home position, then onwards), absent keys are not.
+        #[test]
+        fn crowded_shard_finds_every_key(
+            keys in proptest::collection::btree_set(any::<u32>(), 1..600),
+        ) {
+            let keys: Vec<u32> = keys.into_iter().collect();
+            let shard = build_shard(
+                keys.iter()
+                    .map(|&k| (k, entry(u64::from(k)), FastRule::default()))
+                    .collect(),
+            );
+            prop_assert_eq!(shard.len(), keys.len() * 2);
+            for &k in &keys {
+                let s = find_in(&shard, home(k.hash(), shard.len()), k);
+                prop_assert_eq!(s.map(|s| (s.key(), s.entry().map(|e| e[0].session))),
+                    Some((k, Some(u64::from(k)))));
+                let other = k.wrapping_add(1);
+                if keys.binary_search(&other).is_err() {
+                    prop_assert!(find_in(&shard, home(other.hash(), shard.len()), other).is_none());
+                }
+            }
+        }
+
         #[test]
         fn map_matches_model(ops in proptest::collection::vec((0u32..200, any::<bool>()), 0..300)) {
             let mut model = std::collections::BTreeMap::new();

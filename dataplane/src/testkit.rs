@@ -203,6 +203,72 @@ pub fn session(s: &SessionSpec) -> Session {
     }
 }
 
+/// Sessions of the shapes the fast paths treat differently, for the tests
+/// that compare them with the general path: `first` two QERs (the second
+/// tier), `first + 1` uplink re-encapsulated toward the N9 peer and DSCP on
+/// the downlink, `first + 2` a QER without QFI (no PDU Session Container
+/// on the downlink) and a tight uplink MBR, `first + 3` two URRs, `first + 4`
+/// a closed downlink gate.
+#[must_use]
+pub fn variant_sessions(first: u32) -> Vec<Session> {
+    let two_qers = {
+        let mut s = session(&SessionSpec::nth(first));
+        s.qers.push(Qer {
+            id: 2,
+            gate_ul: Gate::Open,
+            gate_dl: Gate::Open,
+            mbr_ul_bps: Some(2_000_000),
+            mbr_dl_bps: Some(3_000_000),
+            qfi: Some(5),
+            ..Qer::default()
+        });
+        for p in &mut s.pdrs {
+            p.qer_ids.push(2);
+        }
+        s
+    };
+    let n9 = {
+        let mut s = session(&SessionSpec::nth(first + 1));
+        s.fars[0].forwarding = Some(ForwardingParameters {
+            destination: DestinationInterface::Core,
+            outer_header_creation: Some(OuterHeaderCreation {
+                teid: 0x00ab_cd00 + first,
+                peer: PEER_IP.into(),
+            }),
+            transport_level_marking: Some(10),
+        });
+        if let Some(f) = &mut s.fars[1].forwarding {
+            f.transport_level_marking = Some(46);
+        }
+        s
+    };
+    let no_qfi = {
+        let mut s = session(&SessionSpec {
+            mbr_ul: Some(1_000_000),
+            ..SessionSpec::nth(first + 2)
+        });
+        s.qers[0].qfi = None;
+        s
+    };
+    let two_urrs = {
+        let mut s = session(&SessionSpec::nth(first + 3));
+        s.urrs.push(Urr {
+            id: 2,
+            ..Urr::default()
+        });
+        for p in &mut s.pdrs {
+            p.urr_ids.push(2);
+        }
+        s
+    };
+    let closed = {
+        let mut s = session(&SessionSpec::nth(first + 4));
+        s.qers[0].gate_dl = Gate::Closed;
+        s
+    };
+    vec![two_qers, n9, no_qfi, two_urrs, closed]
+}
+
 /// Installs sessions `0..n` built by [`SessionSpec::nth`], in batches.
 pub fn install(ctl: &mut Control, n: u32) {
     let mut i = 0;
@@ -400,8 +466,10 @@ pub fn fuzz_pipeline(data: &[u8]) {
             to: crate::rules::FilterAddr::Assigned,
             to_ports: vec![],
         }];
+        let mut upserts = vec![buff];
+        upserts.extend(variant_sessions(5));
         if let Err(e) = ctl.publish(Batch {
-            upserts: vec![buff],
+            upserts,
             removals: vec![],
         }) {
             log_error(&e);

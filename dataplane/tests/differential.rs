@@ -16,8 +16,10 @@ fn plane(fast: bool) -> (Control, Worker<MemIo>) {
         ..SessionSpec::nth(7)
     });
     s.pdrs[0].pdi.qfi = Some(9);
+    let mut upserts = vec![s];
+    upserts.extend(variant_sessions(10));
     ctl.publish(dataplane::control::Batch {
-        upserts: vec![s],
+        upserts,
         removals: vec![],
     })
     .unwrap();
@@ -71,7 +73,7 @@ proptest! {
     #[test]
     fn fast_and_general_paths_agree(
         pkts in proptest::collection::vec(
-            (any::<bool>(), prop_oneof![Just(0u32), Just(1), Just(2), Just(7), Just(9)], 0usize..200, proptest::option::of(8u8..10),
+            (any::<bool>(), prop_oneof![Just(0u32), Just(1), Just(2), Just(7), Just(9), 10u32..15], 0usize..200, proptest::option::of(8u8..10),
              any::<(u16, u16)>(), prop_oneof![Just(17u8), Just(6), Just(1)],
              proptest::collection::vec((any::<usize>(), any::<u8>()), 0..3), 0u64..2_000_000),
             1..40)
@@ -97,9 +99,10 @@ proptest! {
             }
             prop_assert_eq!(ca.counters(), cb.counters(), "frame {:02x?}", f);
         }
-        for n in [0u64, 1, 2, 8] {
+        for n in [0u64, 1, 2, 8, 11, 12, 13, 14, 15] {
             prop_assert_eq!(ca.usage(n, 1), cb.usage(n, 1));
         }
+        prop_assert_eq!(ca.usage(14, 2), cb.usage(14, 2));
     }
 }
 
@@ -120,5 +123,22 @@ fn the_fast_path_takes_the_common_shapes() {
     assert_eq!(
         a.io_mut().take_tx(Iface::N6).len() + a.io_mut().take_tx(Iface::N3).len(),
         4
+    );
+    // The other single-PDR shapes: two QERs, N9 re-encapsulation, no QFI,
+    // two URRs, a closed gate (dropped by the fast path).
+    for n in 10..15 {
+        a.io_mut()
+            .push_rx(Iface::N3, &frame_for(true, n, 100, Some(9), (1, 2), 17));
+        a.io_mut()
+            .push_rx(Iface::N6, &frame_for(false, n, 100, None, (1, 2), 17));
+    }
+    a.poll(1_000_000_001);
+    assert_eq!(a.fast_hits(), 14);
+    assert_eq!(a.io_mut().take_tx(Iface::N6).len(), 4, "uplink but N9's");
+    assert_eq!(a.io_mut().take_tx(Iface::N9).len(), 1, "re-encapsulated");
+    assert_eq!(
+        a.io_mut().take_tx(Iface::N3).len(),
+        4,
+        "downlink but the closed gate's"
     );
 }

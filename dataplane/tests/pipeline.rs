@@ -471,6 +471,88 @@ fn urr_counts_both_directions_and_survives_modification() {
     assert_eq!(h.drops(DropReason::NoPdr), 1);
 }
 
+/// A URR paired with its QER (same PDRs, nothing else named) counts in the
+/// QER's state line; when a modification breaks or restores the pairing,
+/// the URR's usage goes on from where it was, and its final usage includes
+/// every line that counted for it.
+#[test]
+fn paired_urr_usage_survives_pairing_changes() {
+    let mut h = H::with_sessions(1);
+    let spec = SessionSpec::nth(0);
+    let ul = udp4(spec.ue, DN_IP, 1, 2, 100);
+    let dl = udp4(DN_IP, spec.ue, 2, 1, 300);
+    let traffic = |h: &mut H, n: u64| {
+        h.now += 1000;
+        for _ in 0..n {
+            h.w.io_mut()
+                .push_rx(Iface::N3, &ul_frame(spec.ul_teid, 9, &ul));
+            h.w.io_mut().push_rx(Iface::N6, &dl_frame(&dl));
+        }
+        h.poll();
+    };
+    let paired = |h: &H| {
+        let snap = h.ctl.snapshot();
+        let ul = snap.teid.get(spec.ul_teid).unwrap()[0].urr_in_qer;
+        let dl = snap.ue4.get(u32::from(spec.ue)).unwrap()[0].urr_in_qer;
+        (ul, dl)
+    };
+    assert_eq!(paired(&h), (true, true));
+    let start = h.now + 1000;
+    traffic(&mut h, 3);
+    let u = h.ctl.usage(spec.id, 1).unwrap();
+    assert_eq!((u.ul_packets, u.dl_bytes), (3, 3 * 328));
+    assert_eq!((u.first_tsc, u.last_tsc), (Some(start), Some(h.now)));
+    // URR 2 on the uplink PDR too: no longer a pair.
+    let mut split = session(&spec);
+    split.urrs.push(Urr {
+        id: 2,
+        ..Urr::default()
+    });
+    split.pdrs[0].urr_ids.push(2);
+    h.publish(Batch {
+        upserts: vec![split],
+        removals: vec![],
+    });
+    assert_eq!(paired(&h), (false, false));
+    traffic(&mut h, 2);
+    let u = h.ctl.usage(spec.id, 1).unwrap();
+    assert_eq!((u.ul_packets, u.dl_packets), (5, 5));
+    assert_eq!((u.first_tsc, u.last_tsc), (Some(start), Some(h.now)));
+    assert_eq!(h.ctl.usage(spec.id, 2).unwrap().ul_packets, 2);
+    // Back to the short form: paired again, with a new line.
+    h.publish(Batch {
+        upserts: vec![session(&spec)],
+        removals: vec![],
+    });
+    assert_eq!(paired(&h), (true, true));
+    traffic(&mut h, 4);
+    let u = h.ctl.usage(spec.id, 1).unwrap();
+    assert_eq!(
+        (u.ul_packets, u.ul_bytes, u.dl_packets, u.dl_bytes),
+        (9, 9 * 128, 9, 9 * 328)
+    );
+    assert_eq!((u.first_tsc, u.last_tsc), (Some(start), Some(h.now)));
+    h.poll();
+    let fin = h.ctl.reclaim();
+    assert_eq!(fin.len(), 1, "URR 2 is gone");
+    assert_eq!((fin[0].urr_id, fin[0].usage.ul_packets), (2, 2));
+    h.publish(Batch {
+        upserts: vec![],
+        removals: vec![spec.id],
+    });
+    h.poll();
+    let fin = h.ctl.reclaim();
+    assert_eq!(fin.len(), 1);
+    assert_eq!(fin[0].usage.ul_packets + fin[0].usage.dl_packets, 18);
+    // Every line was zeroed and handed back: a new session starts from zero.
+    install(&mut h.ctl, 1);
+    h.poll();
+    traffic(&mut h, 1);
+    let u = h.ctl.usage(spec.id, 1).unwrap();
+    assert_eq!((u.ul_packets, u.dl_packets), (1, 1));
+    assert_eq!(u.first_tsc, Some(h.now));
+}
+
 #[test]
 fn urr_thresholds_and_quota_are_reported() {
     let mut h = H::new(true);
@@ -991,6 +1073,33 @@ fn retired_snapshots_are_freed_on_the_control_thread() {
     assert_eq!(h.w.generation(), h.ctl.generation());
     h.ctl.reclaim();
     assert_eq!(h.ctl.retired_count(), 0);
+}
+
+#[test]
+fn a_worker_that_never_started_does_not_hold_back_reclamation() {
+    let (mut ctl, mut ports) = dataplane(2, true);
+    let mut w = Worker::new(ports.remove(0), MemIo::default());
+    // ports[0] (worker 1) is never turned into a worker.
+    for i in 1..=5 {
+        install(&mut ctl, i);
+    }
+    w.poll(1);
+    ctl.reclaim();
+    assert_eq!(ctl.retired_count(), 0, "worker 0 runs the latest version");
+    // Once it starts, it takes the current version and reclamation waits for it.
+    let mut w1 = Worker::new(ports.remove(0), MemIo::default());
+    assert_eq!(w1.generation(), ctl.generation());
+    install(&mut ctl, 6);
+    w.poll(2);
+    ctl.reclaim();
+    assert_eq!(
+        ctl.retired_count(),
+        1,
+        "worker 1 still runs the previous one"
+    );
+    w1.poll(2);
+    ctl.reclaim();
+    assert_eq!(ctl.retired_count(), 0);
 }
 
 #[test]
