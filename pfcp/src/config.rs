@@ -36,6 +36,9 @@ pub struct Config {
     pub gtpu: Vec<GtpuEndpoint>,
     /// UE address pools for CHV4/CHV6.
     pub ue_pools: Vec<UePool>,
+    /// Addresses inside the pools that CHOOSE must never hand out (static
+    /// sessions use them); an SMF that names one explicitly is refused.
+    pub reserved_ue_ips: Vec<IpAddr>,
     /// Most sessions accepted; more get cause 75.
     pub max_sessions: usize,
     /// How long answers are kept to answer retransmitted requests.
@@ -112,6 +115,7 @@ impl Config {
             teid_last: 0x00ff_ffff,
             gtpu: Vec::new(),
             ue_pools: Vec::new(),
+            reserved_ue_ips: Vec::new(),
             max_sessions: 2_000_000,
             response_cache_ttl: Duration::from_secs(30),
             response_cache_max: 1_000_000,

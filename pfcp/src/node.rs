@@ -137,6 +137,8 @@ pub struct Stats {
     pub request_timeouts: u64,
     /// Events dropped because the queue was full.
     pub events_dropped: u64,
+    /// Held responses sent before the user plane's counters settled.
+    pub parked_overdue: u64,
 }
 
 impl Default for Stats {
@@ -153,6 +155,7 @@ impl Default for Stats {
             retransmissions: 0,
             request_timeouts: 0,
             events_dropped: 0,
+            parked_overdue: 0,
         }
     }
 }
@@ -211,6 +214,15 @@ pub struct ResourceUsage {
 }
 
 const EVENT_QUEUE_MAX: usize = 10_000;
+/// Largest SEID the node allocates (2^63 - 1).
+pub const MAX_SEID: u64 = (1 << 63) - 1;
+/// How often held responses are retried while the user plane settles.
+const PARK_RETRY: Duration = Duration::from_millis(1);
+/// Longest a response waits for the user plane's final counters.
+const PARK_MAX: Duration = Duration::from_secs(1);
+/// Internal marker (never sent: 0 is a reserved cause value) for a
+/// request whose response is held until the user plane settles.
+const PARKED: Cause = Cause(0);
 const PFCP_PORT: u16 = 8805;
 
 struct Association {
@@ -227,6 +239,34 @@ struct Association {
     sessions: usize,
     #[allow(dead_code)]
     cp_features: Option<CpFunctionFeatures>,
+}
+
+/// A response held until the user plane's counters of removed URRs are
+/// final (see [`UserPlane::usage_settled`]).
+struct Parked {
+    peer: SocketAddr,
+    seq: u32,
+    req_type: u8,
+    req_hash: u64,
+    seid: u64,
+    cp_seid: u64,
+    since: Instant,
+    work: ParkedWork,
+}
+
+/// What is left to do for a held response.
+enum ParkedWork {
+    Deletion {
+        rules: Session,
+        urrs: Vec<UrrState>,
+    },
+    Modification {
+        /// URRs the modification removed, with their states.
+        removed: Vec<(crate::rules::Urr, UrrState)>,
+        /// URRs to report now (Query URR, QAURR).
+        queried: SmallVec<[u32; 4]>,
+        created_pdr: Vec<crate::codec::grouped::CreatedPdr>,
+    },
 }
 
 struct SessionCtx {
@@ -311,6 +351,14 @@ pub struct Node {
     watch_cursor: usize,
     next_usage_tick: Option<Instant>,
     samples: Vec<UsageSample>,
+    /// Responses waiting for the user plane, in request order.
+    parked: VecDeque<Parked>,
+    /// (peer, sequence number) of the held requests: retransmissions of
+    /// them are dropped (the answer comes once).
+    in_progress: HashMap<(SocketAddr, u32), ()>,
+    park_retry: Option<Instant>,
+    /// Type and hash of the request being dispatched (for `park`).
+    current_req: (u8, u64),
     /// Encoding scratch buffer.
     enc: Vec<u8>,
 }
@@ -358,6 +406,10 @@ impl Node {
             watch_cursor: 0,
             next_usage_tick: None,
             samples: Vec::new(),
+            parked: VecDeque::new(),
+            in_progress: HashMap::default(),
+            park_retry: None,
+            current_req: (0, 0),
             enc: Vec::with_capacity(4096),
         })
     }
@@ -406,7 +458,7 @@ impl Node {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let timers = self.timers.peek().map(|Reverse((at, _))| *at);
         let cache = self.cache_order.front().map(|(at, _, _)| *at);
-        [timers, cache, self.next_usage_tick]
+        [timers, cache, self.next_usage_tick, self.park_retry]
             .into_iter()
             .flatten()
             .min()
@@ -432,6 +484,9 @@ impl Node {
         }
         if self.next_usage_tick.is_some_and(|t| t <= now) {
             self.usage_tick(now, up);
+        }
+        if self.park_retry.is_some_and(|t| t <= now) {
+            self.resume(now, up);
         }
     }
 
@@ -600,6 +655,19 @@ impl Node {
         }
     }
 
+    /// Keep `ip` out of UE address allocation from now on (a static
+    /// session was added that uses it). Returns false, reserving nothing,
+    /// when a PFCP session uses it already.
+    pub fn reserve_ue_ip(&mut self, ip: IpAddr) -> bool {
+        self.res.reserve_ue_ip(ip)
+    }
+
+    /// Give back an address reserved with [`Node::reserve_ue_ip`] or
+    /// `Config::reserved_ue_ips` (its static session is gone).
+    pub fn release_ue_ip(&mut self, ip: IpAddr) {
+        self.res.release_ue_ip(ip);
+    }
+
     /// Read the session's counters now and report thresholds or quotas
     /// that were reached (e.g. when the user plane saw a quota run out
     /// before the next poll).
@@ -716,6 +784,12 @@ impl Node {
             self.tx.push_back(Transmit { dst: peer, payload });
             return;
         }
+        if !self.in_progress.is_empty() && self.in_progress.contains_key(&(peer, m.seq)) {
+            // Still waiting for the user plane: the answer comes once.
+            self.stats.rx_duplicates += 1;
+            return;
+        }
+        self.current_req = (t, req_hash);
         let seq = m.seq;
         let seid = m.seid.unwrap_or(0);
         let reply: Option<Reply> = match m.message {
@@ -785,6 +859,7 @@ impl Node {
         };
         match reply {
             Some(Ok(msg)) => self.respond(now, peer, t, &msg, Some(req_hash)),
+            Some(Err(rej)) if rej.cause == PARKED => {}
             Some(Err(rej)) => {
                 let cp_seid = if t == msg_type::SESSION_ESTABLISHMENT_REQUEST {
                     0
@@ -1010,7 +1085,7 @@ impl Node {
             .map(|(s, _)| *s)
             .collect();
         for seid in &seids {
-            self.remove_session(*seid, up);
+            let _ = self.remove_session(*seid, up);
         }
         self.event(Event::AssociationDown {
             node_id: a.node_id,
@@ -1056,7 +1131,7 @@ impl Node {
                 // answered from the cache): refuse rather than guess.
                 return reject(Rejection::ie(Cause::REQUEST_REJECTED, t::F_SEID));
             }
-            self.remove_session(old, up);
+            let _ = self.remove_session(old, up);
             self.event(Event::SessionRemoved {
                 seid: old,
                 reason: RemoveReason::Restored,
@@ -1158,7 +1233,12 @@ impl Node {
     fn alloc_seid(&mut self) -> u64 {
         loop {
             let s = self.next_seid;
-            self.next_seid = self.next_seid.wrapping_add(1).max(1);
+            // Our SEIDs stay below 2^63: the upper half of the user
+            // plane's session-id space is left to static sessions.
+            self.next_seid = (self.next_seid + 1) & MAX_SEID;
+            if self.next_seid == 0 {
+                self.next_seid = 1;
+            }
             if !self.sessions.contains_key(&s) {
                 return s;
             }
@@ -1282,8 +1362,6 @@ impl Node {
                 return Err(rej);
             }
         };
-        // Collect usage of URRs that go away or are queried before the
-        // user plane forgets them; kept in the URR state if refused.
         let removed: SmallVec<[u32; 2]> = r.remove_urr.iter().map(|x| x.urr_id).collect();
         let qaurr = r
             .pfcpsmreq_flags
@@ -1294,8 +1372,6 @@ impl Node {
             r.query_urr.iter().map(|q| q.urr_id).collect()
         };
         queried.retain(|q| !removed.contains(q));
-        let poll: SmallVec<[u32; 4]> = removed.iter().chain(queried.iter()).copied().collect();
-        self.collect(seid, &poll, up);
         if let Err(e) = up.install(&new, Some(&old)) {
             self.res.release(&pending);
             self.res.rollback(&tentative);
@@ -1312,17 +1388,18 @@ impl Node {
             up.drop_buffered(seid);
         }
         let created_pdr = session::created_pdrs(&new, &created);
-        let clock = self.clock;
         let Some(ctx) = self.sessions.get_mut(&seid) else {
             return Err(Rejection::cause(Cause::SESSION_CONTEXT_NOT_FOUND));
         };
-        let mut usage_report: Vec<UsageReport<'static>> = Vec::new();
+        // The removed URRs leave the session now; their last packets are
+        // reported with the response (once the user plane's counts of them
+        // are final).
+        let mut gone: Vec<(crate::rules::Urr, UrrState)> = Vec::new();
         for id in &removed {
-            if let (Some(st), Some(u)) = (ctx.urrs.iter_mut().find(|s| s.id == *id), old.urr(*id)) {
-                usage_report.push(st.report(u, UsageReportTrigger::TERMR, now, &clock));
+            if let (Some(i), Some(u)) = (ctx.urrs.iter().position(|s| s.id == *id), old.urr(*id)) {
+                gone.push((u.clone(), ctx.urrs.swap_remove(i)));
             }
         }
-        ctx.urrs.retain(|s| !removed.contains(&s.id));
         for u in &new.urrs {
             if !ctx.urrs.iter().any(|s| s.id == u.id) {
                 ctx.urrs.push(UrrState::new(u.id, now));
@@ -1333,27 +1410,22 @@ impl Node {
                 st.reset_quota(now);
             }
         }
-        for id in &queried {
-            if let (Some(st), Some(u)) = (ctx.urrs.iter_mut().find(|s| s.id == *id), new.urr(*id)) {
-                usage_report.push(st.report(u, UsageReportTrigger::IMMER, now, &clock));
-            }
-        }
+        let cp_seid = new.cp_f_seid.seid;
         ctx.rules = new;
         ctx.choose_ids = choose_ids;
         ctx.dl_reported = false;
         self.arm_session(now, seid, Some(&old));
-        let msg = SessionModificationResponse {
-            cause: Cause::REQUEST_ACCEPTED,
-            offending_ie: None,
+        let work = ParkedWork::Modification {
+            removed: gone,
+            queried,
             created_pdr,
-            usage_report,
-            failed_rule_id: None,
         };
-        let cp_seid = self
-            .sessions
-            .get(&seid)
-            .map_or(0, |c| c.rules.cp_f_seid.seid);
-        Ok(Pfcp::session(cp_seid, seq, msg))
+        let needs_final =
+            matches!(&work, ParkedWork::Modification { removed, .. } if !removed.is_empty());
+        if needs_final && !up.usage_settled(seid) {
+            return Err(self.park(now, peer, seq, seid, cp_seid, work));
+        }
+        Ok(self.complete(now, seq, seid, cp_seid, work, up))
     }
 
     fn delete<U: UserPlane + ?Sized>(
@@ -1365,47 +1437,172 @@ impl Node {
         up: &mut U,
     ) -> Reply {
         self.own_session(peer, seid)?;
-        let ids: SmallVec<[u32; 4]> = self
-            .sessions
-            .get(&seid)
-            .map(|c| c.rules.urrs.iter().map(|u| u.id).collect())
-            .unwrap_or_default();
-        self.collect(seid, &ids, up);
+        // Out of the user plane first, so that the usage read afterwards
+        // is final: nothing counted after it goes unreported.
+        let Some(ctx) = self.remove_session(seid, up) else {
+            return Err(Rejection::cause(Cause::SESSION_CONTEXT_NOT_FOUND));
+        };
+        let cp_seid = ctx.rules.cp_f_seid.seid;
+        let work = ParkedWork::Deletion {
+            rules: ctx.rules,
+            urrs: ctx.urrs,
+        };
+        if !up.usage_settled(seid) {
+            return Err(self.park(now, peer, seq, seid, cp_seid, work));
+        }
+        Ok(self.complete(now, seq, seid, cp_seid, work, up))
+    }
+
+    /// Hold the response to a request until the user plane's counters of
+    /// what it removed are final ([`UserPlane::usage_settled`]). Returns
+    /// the marker that tells `dispatch` not to answer now.
+    fn park(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        seq: u32,
+        seid: u64,
+        cp_seid: u64,
+        work: ParkedWork,
+    ) -> Rejection {
+        self.parked.push_back(Parked {
+            peer,
+            seq,
+            seid,
+            cp_seid,
+            since: now,
+            req_type: self.current_req.0,
+            req_hash: self.current_req.1,
+            work,
+        });
+        self.in_progress.insert((peer, seq), ());
+        if self.park_retry.is_none() {
+            self.park_retry = Some(now + PARK_RETRY);
+        }
+        Rejection::cause(PARKED)
+    }
+
+    /// Build the response of a modification or deletion whose usage
+    /// reports can now be read.
+    fn complete<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        seq: u32,
+        seid: u64,
+        cp_seid: u64,
+        work: ParkedWork,
+        up: &mut U,
+    ) -> Pfcp<'static> {
         let clock = self.clock;
-        let (cp_seid, usage_report) = match self.sessions.get_mut(&seid) {
-            Some(ctx) => {
-                let reports = ctx
-                    .urrs
+        match work {
+            ParkedWork::Deletion { rules, mut urrs } => {
+                let ids: SmallVec<[u32; 4]> = urrs.iter().map(|u| u.id).collect();
+                self.samples.clear();
+                up.usage(seid, &ids, &mut self.samples);
+                add_samples(&mut urrs, &self.samples);
+                let usage_report = urrs
                     .iter_mut()
                     .filter_map(|st| {
-                        let u = ctx.rules.urr(st.id)?;
+                        let u = rules.urr(st.id)?;
                         Some(st.report(u, UsageReportTrigger::TERMR, now, &clock))
                     })
                     .collect();
-                (ctx.rules.cp_f_seid.seid, reports)
+                Pfcp::session(
+                    cp_seid,
+                    seq,
+                    SessionDeletionResponse {
+                        cause: Cause::REQUEST_ACCEPTED,
+                        offending_ie: None,
+                        usage_report,
+                    },
+                )
             }
-            None => return Err(Rejection::cause(Cause::SESSION_CONTEXT_NOT_FOUND)),
-        };
-        self.remove_session(seid, up);
-        let msg = SessionDeletionResponse {
-            cause: Cause::REQUEST_ACCEPTED,
-            offending_ie: None,
-            usage_report,
-        };
-        Ok(Pfcp::session(cp_seid, seq, msg))
+            ParkedWork::Modification {
+                mut removed,
+                queried,
+                created_pdr,
+            } => {
+                let mut usage_report: Vec<UsageReport<'static>> = Vec::new();
+                if !removed.is_empty() {
+                    let ids: SmallVec<[u32; 2]> = removed.iter().map(|(u, _)| u.id).collect();
+                    self.samples.clear();
+                    up.usage(seid, &ids, &mut self.samples);
+                    for (u, st) in &mut removed {
+                        add_samples(std::slice::from_mut(st), &self.samples);
+                        usage_report.push(st.report(u, UsageReportTrigger::TERMR, now, &clock));
+                    }
+                }
+                self.collect(seid, &queried, up);
+                if let Some(ctx) = self.sessions.get_mut(&seid) {
+                    for id in &queried {
+                        if let (Some(st), Some(u)) = (
+                            ctx.urrs.iter_mut().find(|s| s.id == *id),
+                            ctx.rules.urrs.iter().find(|u| u.id == *id),
+                        ) {
+                            usage_report.push(st.report(u, UsageReportTrigger::IMMER, now, &clock));
+                        }
+                    }
+                }
+                Pfcp::session(
+                    cp_seid,
+                    seq,
+                    SessionModificationResponse {
+                        cause: Cause::REQUEST_ACCEPTED,
+                        offending_ie: None,
+                        created_pdr,
+                        usage_report,
+                        failed_rule_id: None,
+                    },
+                )
+            }
+        }
     }
 
-    /// Forget a session: user plane, resources, indexes.
-    fn remove_session<U: UserPlane + ?Sized>(&mut self, seid: u64, up: &mut U) {
-        let Some(ctx) = self.sessions.remove(&seid) else {
-            return;
-        };
+    /// Send the held responses whose usage is now final, in the order the
+    /// requests came. Called from [`Node::handle_timeout`]; call it also
+    /// when the user plane knows its counters settled (after reclaiming).
+    pub fn resume<U: UserPlane + ?Sized>(&mut self, now: Instant, up: &mut U) {
+        while let Some(p) = self.parked.front() {
+            // A user plane that never settles must not hold the SMF
+            // forever: answer with what it can tell after PARK_MAX.
+            let overdue = now.saturating_duration_since(p.since) >= PARK_MAX;
+            if !overdue && !up.usage_settled(p.seid) {
+                break;
+            }
+            let Some(p) = self.parked.pop_front() else {
+                break;
+            };
+            if overdue {
+                self.stats.parked_overdue += 1;
+            }
+            self.in_progress.remove(&(p.peer, p.seq));
+            let msg = self.complete(now, p.seq, p.seid, p.cp_seid, p.work, up);
+            self.respond(now, p.peer, p.req_type, &msg, Some(p.req_hash));
+        }
+        self.park_retry = (!self.parked.is_empty()).then(|| now + PARK_RETRY);
+    }
+
+    /// Responses held for the user plane's final counters.
+    #[must_use]
+    pub fn parked(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// Forget a session: user plane, resources, indexes. Returns its
+    /// context.
+    fn remove_session<U: UserPlane + ?Sized>(
+        &mut self,
+        seid: u64,
+        up: &mut U,
+    ) -> Option<SessionCtx> {
+        let ctx = self.sessions.remove(&seid)?;
         up.remove(seid);
         self.res.commit(seid, Some(&ctx.rules), None);
         self.by_cp.remove(&(ctx.assoc, ctx.rules.cp_f_seid.seid));
         if let Some(a) = self.assocs.get_mut(&ctx.assoc) {
             a.sessions = a.sessions.saturating_sub(1);
         }
+        Some(ctx)
     }
 
     /// Read the user plane's counters for `ids` into the URR states.
@@ -1416,11 +1613,7 @@ impl Node {
         self.samples.clear();
         up.usage(seid, ids, &mut self.samples);
         if let Some(ctx) = self.sessions.get_mut(&seid) {
-            for s in &self.samples {
-                if let Some(st) = ctx.urrs.iter_mut().find(|u| u.id == s.urr_id) {
-                    st.add(s);
-                }
-            }
+            add_samples(&mut ctx.urrs, &self.samples);
         }
     }
 
@@ -1706,7 +1899,7 @@ impl Node {
         if cause == Cause::SESSION_CONTEXT_NOT_FOUND {
             // TS 29.244 §6.3.? : the SMF no longer knows the session.
             if self.sessions.contains_key(&seid) {
-                self.remove_session(seid, up);
+                let _ = self.remove_session(seid, up);
                 self.event(Event::SessionRemoved {
                     seid,
                     reason: RemoveReason::UnknownAtSmf,
@@ -2006,7 +2199,16 @@ fn up_rejection(e: &UpError) -> Rejection {
     let r = Rejection::cause(e.cause());
     match e {
         UpError::Rule { rule, .. } => r.on(*rule),
+        UpError::Unsupported { rule, ie, .. } => Rejection::ie(e.cause(), *ie).on(*rule),
         _ => r,
+    }
+}
+
+fn add_samples(states: &mut [UrrState], samples: &[UsageSample]) {
+    for s in samples {
+        if let Some(st) = states.iter_mut().find(|u| u.id == s.urr_id) {
+            st.add(s);
+        }
     }
 }
 

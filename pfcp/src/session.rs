@@ -88,9 +88,15 @@ pub(crate) struct Resources {
 
 impl Resources {
     pub(crate) fn new(cfg: &Config) -> Self {
+        let mut pools: Vec<AddrPool> = cfg.ue_pools.iter().cloned().map(AddrPool::new).collect();
+        for ip in &cfg.reserved_ue_ips {
+            if let Some(p) = pools.iter_mut().find(|p| p.contains(*ip)) {
+                p.reserve(*ip);
+            }
+        }
         Self {
             teids: TeidPool::new(cfg.teid_first, cfg.teid_last),
-            pools: cfg.ue_pools.iter().cloned().map(AddrPool::new).collect(),
+            pools,
             gtpu: cfg.gtpu.clone(),
             teid_owner: HashMap::default(),
             ue_owner: HashMap::default(),
@@ -100,6 +106,24 @@ impl Resources {
             recent_names: SmallVec::new(),
             recent_flows: SmallVec::new(),
             recent_next: 0,
+        }
+    }
+
+    /// Keep `ip` from CHOOSE (a static session took it). False when a
+    /// PFCP session uses it.
+    pub(crate) fn reserve_ue_ip(&mut self, ip: IpAddr) -> bool {
+        if self.ue_owner.contains_key(&ip) {
+            return false;
+        }
+        self.pool_of(ip).is_none_or(|p| p.reserve(ip))
+    }
+
+    /// Undo [`Resources::reserve_ue_ip`].
+    pub(crate) fn release_ue_ip(&mut self, ip: IpAddr) {
+        if !self.ue_owner.contains_key(&ip)
+            && let Some(p) = self.pool_of(ip)
+        {
+            p.free(ip);
         }
     }
 
