@@ -202,6 +202,9 @@ pub struct AssociationInfo {
     pub sessions: usize,
     /// Heartbeats sent without an answer so far.
     pub heartbeat_misses: u32,
+    /// When the peer last showed it is alive (its heartbeat request, or
+    /// its answer to ours).
+    pub last_heartbeat: Option<SystemTime>,
 }
 
 /// Resources in use, for /status.
@@ -236,6 +239,7 @@ struct Association {
     hb_due: Instant,
     hb_seq: Option<u32>,
     hb_misses: u32,
+    last_heartbeat: Option<Instant>,
     sessions: usize,
     #[allow(dead_code)]
     cp_features: Option<CpFunctionFeatures>,
@@ -424,7 +428,7 @@ impl Node {
         datagram: &[u8],
         up: &mut U,
     ) {
-        if !self.cfg.allowed_peers.is_empty() && !self.cfg.allowed_peers.contains(&peer.ip()) {
+        if !self.cfg.peer_allowed(peer.ip()) {
             self.stats.rx_not_allowed += 1;
             return;
         }
@@ -655,6 +659,14 @@ impl Node {
         }
     }
 
+    /// Replace the allowlist of SMF addresses and networks (a reload);
+    /// both empty: any. Existing associations are kept; their requests
+    /// are dropped from now on if they are no longer allowed.
+    pub fn set_allowed_peers(&mut self, peers: Vec<IpAddr>, nets: Vec<(IpAddr, u8)>) {
+        self.cfg.allowed_peers = peers;
+        self.cfg.allowed_peer_nets = nets;
+    }
+
     /// Keep `ip` out of UE address allocation from now on (a static
     /// session was added that uses it). Returns false, reserving nothing,
     /// when a PFCP session uses it already.
@@ -694,6 +706,7 @@ impl Node {
                 since: a.since,
                 sessions: a.sessions,
                 heartbeat_misses: a.hb_misses,
+                last_heartbeat: a.last_heartbeat.map(|t| self.clock.wall(t)),
             })
             .collect();
         v.sort_by(|a, b| a.node_id.cmp(&b.node_id));
@@ -810,8 +823,8 @@ impl Node {
             }
             Message::SessionDeletionRequest(_) => Some(self.delete(now, peer, seq, seid, up)),
             Message::HeartbeatResponse(r) => {
-                self.response(now, peer, seq, t, up, |n, _, kind, up| {
-                    n.heartbeat_response(kind, r.recovery_time_stamp, up);
+                self.response(now, peer, seq, t, up, |n, now, kind, up| {
+                    n.heartbeat_response(now, kind, r.recovery_time_stamp, up);
                 });
                 None
             }
@@ -911,10 +924,12 @@ impl Node {
         rts: u32,
         up: &mut U,
     ) {
-        if let Some(&id) = self.assoc_by_ip.get(&peer.ip())
-            && self.heartbeat_restart(id, rts)
-        {
-            self.drop_association(id, DownReason::PeerRestarted, up);
+        if let Some(&id) = self.assoc_by_ip.get(&peer.ip()) {
+            if self.heartbeat_restart(id, rts) {
+                self.drop_association(id, DownReason::PeerRestarted, up);
+            } else if let Some(a) = self.assocs.get_mut(&id) {
+                a.last_heartbeat = Some(now);
+            }
         }
         let msg = Pfcp::node(
             seq,
@@ -925,11 +940,18 @@ impl Node {
         self.respond(now, peer, msg_type::HEARTBEAT_REQUEST, &msg, None);
     }
 
-    fn heartbeat_response<U: UserPlane + ?Sized>(&mut self, kind: ReqKind, rts: u32, up: &mut U) {
+    fn heartbeat_response<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        kind: ReqKind,
+        rts: u32,
+        up: &mut U,
+    ) {
         let ReqKind::Heartbeat(id) = kind else { return };
         if let Some(a) = self.assocs.get_mut(&id) {
             a.hb_seq = None;
             a.hb_misses = 0;
+            a.last_heartbeat = Some(now);
         }
         if self.heartbeat_restart(id, rts) {
             self.drop_association(id, DownReason::PeerRestarted, up);
@@ -1023,6 +1045,7 @@ impl Node {
                 hb_due,
                 hb_seq: None,
                 hb_misses: 0,
+                last_heartbeat: None,
                 sessions: 0,
                 cp_features,
             },
@@ -2199,7 +2222,13 @@ fn up_rejection(e: &UpError) -> Rejection {
     let r = Rejection::cause(e.cause());
     match e {
         UpError::Rule { rule, .. } => r.on(*rule),
-        UpError::Unsupported { rule, ie, .. } => Rejection::ie(e.cause(), *ie).on(*rule),
+        UpError::Unsupported { rule, ie, .. } => {
+            let r = Rejection::ie(e.cause(), *ie);
+            match rule {
+                Some(rule) => r.on(*rule),
+                None => r,
+            }
+        }
         _ => r,
     }
 }

@@ -86,11 +86,12 @@ pub enum UpError {
     /// A feature the user plane does not implement: cause 76.
     #[error("not supported: {0}")]
     NotSupported(String),
-    /// A rule uses a feature the user plane does not implement: cause 76
-    /// with the Offending IE (its IE type) and the Failed Rule ID.
-    #[error("rule {rule:?} refused: {reason}")]
+    /// A rule (or the session, `rule: None`) uses a feature the user
+    /// plane does not implement: cause 76 with the Offending IE (its IE
+    /// type) and the Failed Rule ID when a rule is named.
+    #[error("{reason} (rule {rule:?}) is not supported")]
     Unsupported {
-        rule: RuleRef,
+        rule: Option<RuleRef>,
         /// IE type of the feature (`pfcp::codec::ie_type`).
         ie: u16,
         reason: String,

@@ -1024,7 +1024,7 @@ fn cause_76_service_not_supported() {
     );
     // A user plane refusing one rule's feature names the IE and the rule.
     b.up.fail_next_install = Some(UpError::Unsupported {
-        rule: pfcp::rules::RuleRef::Pdr(1),
+        rule: Some(pfcp::rules::RuleRef::Pdr(1)),
         ie: t::SDF_FILTER,
         reason: "deny rules".into(),
     });
@@ -1257,6 +1257,13 @@ fn peers_outside_the_allowlist_are_dropped_and_counted() {
     assert!(b.node.associations().is_empty());
     b.associate();
     assert_eq!(b.node.associations().len(), 1);
+    // A reload that allows a network instead: 6.6.0.0/16 gets in.
+    b.node
+        .set_allowed_peers(Vec::new(), vec![(IpAddr::V4(Ipv4Addr::new(6, 6, 0, 0)), 16)]);
+    assert_eq!(b.raw_from(stranger, &bytes).len(), 1);
+    let far = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(6, 7, 0, 1)), 8805);
+    assert!(b.raw_from(far, &bytes).is_empty());
+    assert_eq!(b.node.stats().rx_not_allowed, 2);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod config;
+pub mod n4;
 pub mod prepare;
 pub mod reload;
 pub mod run;

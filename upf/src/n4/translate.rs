@@ -1,0 +1,619 @@
+//! PFCP rule sets (`pfcp::rules`, validated by the PFCP node) translated
+//! into the dataplane's rule model (`dataplane::rules`), which the control
+//! thread publishes to the workers. The dataplane never sees PFCP types.
+//!
+//! What the dataplane cannot do is refused here with cause 76 and the
+//! Offending IE (never silently dropped); rules it refuses on validation
+//! map to cause 73 with the Failed Rule ID ([`rule_error`]).
+//!
+//! Accepted without effect in the dataplane, by design: Network Instance
+//! (one N3, one N6), Source/Destination Interface Type, BAR (the workers
+//! buffer up to a fixed number of frames; DL Data Notification Delay and
+//! the suggested packet count are hints), GBR (recorded: the meter
+//! enforces the MBR), the URR's thresholds, quotas and timers (the PFCP
+//! node evaluates them from the counters; a used-up quota comes back here
+//! as `quota_exhausted`).
+
+use std::net::IpAddr;
+
+use dataplane::rules as dp;
+use pfcp::UpError;
+use pfcp::codec::ie_type as t;
+use pfcp::codec::ies::{MeasurementInformation, MeasurementMethod};
+use pfcp::rules::{
+    ApplyAction, DestinationInterface, FlowAction, FlowAddress, Gate, OuterHeaderCreation,
+    RuleRef, Session, SourceInterface,
+};
+
+/// The dataplane's session id of a PFCP session: its UP SEID. The PFCP
+/// node allocates SEIDs below 2^63 ([`pfcp::node::MAX_SEID`]), so they never
+/// meet static sessions' ids ([`static_session_id`]).
+#[must_use]
+pub const fn pfcp_session_id(seid: u64) -> dp::SessionId {
+    seid
+}
+
+/// The top bit marks static (YAML) sessions in the dataplane's id space.
+pub const STATIC_SESSION_BIT: u64 = 1 << 63;
+
+/// The dataplane's session id of static session `id` (from the config):
+/// `id` with the top bit set. `None` when `id` already uses the top bit.
+#[must_use]
+pub const fn static_session_id(id: u64) -> Option<dp::SessionId> {
+    if id & STATIC_SESSION_BIT == 0 {
+        Some(id | STATIC_SESSION_BIT)
+    } else {
+        None
+    }
+}
+
+/// A FAR id that cannot be a PFCP one is not needed: ids are 32-bit, and
+/// the synthetic "quota used up" FAR takes the highest id the session
+/// does not use.
+fn free_far_id(s: &Session) -> u32 {
+    let mut id = u32::MAX;
+    while s.fars.iter().any(|f| f.id == id) {
+        id -= 1;
+    }
+    id
+}
+
+fn unsupported(rule: Option<RuleRef>, ie: u16, reason: impl Into<String>) -> UpError {
+    UpError::Unsupported {
+        rule,
+        ie,
+        reason: reason.into(),
+    }
+}
+
+fn bad_rule(rule: RuleRef, reason: impl Into<String>) -> UpError {
+    UpError::Rule {
+        rule,
+        reason: reason.into(),
+    }
+}
+
+/// Translates a PFCP session's complete rule set into the dataplane's,
+/// under session id `id`.
+///
+/// # Errors
+/// [`UpError::Unsupported`] (cause 76) for what the dataplane cannot do,
+/// [`UpError::Rule`] (cause 73) for a rule it cannot install as given.
+pub fn session(s: &Session, id: dp::SessionId) -> Result<dp::Session, UpError> {
+    if let Some(pdn) = s.pdn_type.filter(|p| *p == 4 || *p == 5) {
+        let what = if pdn == 4 { "Non-IP" } else { "Ethernet" };
+        return Err(unsupported(
+            None,
+            t::PDN_TYPE,
+            format!("{what} PDU sessions"),
+        ));
+    }
+    if s.inactivity_timer_s.is_some() {
+        return Err(unsupported(
+            None,
+            t::USER_PLANE_INACTIVITY_TIMER,
+            "User Plane Inactivity Timer",
+        ));
+    }
+    let mut out = dp::Session {
+        id,
+        pdrs: Vec::with_capacity(s.pdrs.len()),
+        fars: Vec::with_capacity(s.fars.len()),
+        qers: Vec::with_capacity(s.qers.len()),
+        urrs: Vec::with_capacity(s.urrs.len()),
+    };
+    for f in &s.fars {
+        out.fars.push(far(f)?);
+    }
+    for q in &s.qers {
+        out.qers.push(qer(q)?);
+    }
+    for u in &s.urrs {
+        check_urr(u)?;
+        out.urrs.push(dp::Urr {
+            id: u.id,
+            ..dp::Urr::default()
+        });
+    }
+    // A used-up quota stops the traffic of the PDRs that count against
+    // it: they take the URR's FAR for quota action, or a dropping FAR.
+    let mut quota_drop: Option<u32> = None;
+    for p in &s.pdrs {
+        let mut pdr = pdr(s, p)?;
+        let exhausted = p
+            .urr_ids
+            .iter()
+            .filter_map(|id| s.urr(*id))
+            .find(|u| u.quota_exhausted);
+        if let Some(u) = exhausted {
+            pdr.far_id = match u.far_id_for_quota_action {
+                Some(f) => f,
+                None => *quota_drop.get_or_insert_with(|| free_far_id(s)),
+            };
+        }
+        out.pdrs.push(pdr);
+    }
+    if let Some(id) = quota_drop {
+        out.fars.push(dp::Far {
+            id,
+            apply_action: dp::ApplyAction {
+                drop: true,
+                ..dp::ApplyAction::default()
+            },
+            forwarding: None,
+        });
+    }
+    Ok(out)
+}
+
+fn source_interface(v: SourceInterface, rule: RuleRef) -> Result<dp::SourceInterface, UpError> {
+    Ok(match v {
+        SourceInterface::ACCESS => dp::SourceInterface::Access,
+        SourceInterface::CORE => dp::SourceInterface::Core,
+        SourceInterface::SGI_LAN_N6_LAN => dp::SourceInterface::SgiLan,
+        SourceInterface::CP_FUNCTION => {
+            return Err(unsupported(
+                Some(rule),
+                t::SOURCE_INTERFACE,
+                "packets from the CP function (N4-u)",
+            ));
+        }
+        other => {
+            return Err(unsupported(
+                Some(rule),
+                t::SOURCE_INTERFACE,
+                format!("source interface {}", other.0),
+            ));
+        }
+    })
+}
+
+fn pdr(s: &Session, p: &pfcp::rules::Pdr) -> Result<dp::Pdr, UpError> {
+    let rule = RuleRef::Pdr(p.id);
+    let pdi = &p.pdi;
+    let source_interface = source_interface(pdi.source_interface, rule)?;
+    if pdi.application_id.is_some() {
+        return Err(unsupported(
+            Some(rule),
+            t::APPLICATION_ID,
+            "application detection",
+        ));
+    }
+    let qfi = match pdi.qfis.as_slice() {
+        [] => None,
+        [q] => Some(*q),
+        _ => {
+            return Err(unsupported(
+                Some(rule),
+                t::QFI,
+                "more than one QFI in one PDI",
+            ));
+        }
+    };
+    let uplink = source_interface == dp::SourceInterface::Access;
+    let ue_ip = match pdi.ue_ip {
+        None => None,
+        Some(u) => {
+            // The dataplane matches the UE address as the inner source on
+            // access-side PDRs (anti-spoofing) and as the destination on
+            // core-side ones; the other way round it cannot.
+            if uplink && u.is_destination {
+                return Err(unsupported(
+                    Some(rule),
+                    t::UE_IP_ADDRESS,
+                    "UE address as destination on an access-side PDR",
+                ));
+            }
+            if u.ipv6.is_some() && u.ipv6_prefix_len < 64 {
+                return Err(unsupported(
+                    Some(rule),
+                    t::UE_IP_ADDRESS,
+                    format!(
+                        "UE IPv6 prefix /{} (prefixes are matched as /64)",
+                        u.ipv6_prefix_len
+                    ),
+                ));
+            }
+            Some(dp::UeIp {
+                ipv4: u.ipv4,
+                ipv6: u.ipv6,
+            })
+        }
+    };
+    let mut sdf_filters = Vec::with_capacity(pdi.sdf_filters.len());
+    for f in &pdi.sdf_filters {
+        sdf_filters.push(sdf(f, rule)?);
+    }
+    let outer_header_removal = match p.outer_header_removal {
+        None => None,
+        Some(o) => {
+            if pdi.local_f_teid.is_none() {
+                return Err(bad_rule(
+                    rule,
+                    "outer header removal on a PDR without a local F-TEID",
+                ));
+            }
+            Some(match o.description {
+                0 => dp::OuterHeaderRemoval::GtpuUdpIpv4,
+                1 => dp::OuterHeaderRemoval::GtpuUdpIpv6,
+                6 => dp::OuterHeaderRemoval::GtpuUdpIp,
+                d => {
+                    return Err(unsupported(
+                        Some(rule),
+                        t::OUTER_HEADER_REMOVAL,
+                        format!("outer header removal description {d} (only GTP-U/UDP/IP)"),
+                    ));
+                }
+            })
+        }
+    };
+    // An inactive URR (INAM) does not measure: leave it off the PDR.
+    let urr_ids = p
+        .urr_ids
+        .iter()
+        .copied()
+        .filter(|id| {
+            s.urr(*id).is_none_or(|u| {
+                !u.measurement_information
+                    .is_some_and(|m| m.contains(MeasurementInformation::INAM))
+            })
+        })
+        .collect();
+    Ok(dp::Pdr {
+        id: p.id,
+        precedence: p.precedence,
+        pdi: dp::Pdi {
+            source_interface,
+            local_fteid: pdi.local_f_teid.map(|f| dp::Fteid {
+                teid: f.teid,
+                ipv4: f.ipv4,
+                ipv6: f.ipv6,
+            }),
+            ue_ip,
+            sdf_filters,
+            qfi,
+        },
+        outer_header_removal,
+        far_id: p.far_id,
+        qer_ids: p.qer_ids.to_vec(),
+        urr_ids,
+    })
+}
+
+fn sdf(f: &pfcp::rules::SdfFilter, rule: RuleRef) -> Result<dp::SdfFilter, UpError> {
+    if f.tos_traffic_class.is_some() {
+        return Err(unsupported(
+            Some(rule),
+            t::SDF_FILTER,
+            "SDF filter on ToS / Traffic Class",
+        ));
+    }
+    if f.security_parameter_index.is_some() {
+        return Err(unsupported(
+            Some(rule),
+            t::SDF_FILTER,
+            "SDF filter on the IPsec SPI",
+        ));
+    }
+    if f.flow_label.is_some() {
+        return Err(unsupported(
+            Some(rule),
+            t::SDF_FILTER,
+            "SDF filter on the IPv6 flow label",
+        ));
+    }
+    let Some(flow) = &f.flow else {
+        return Err(unsupported(
+            Some(rule),
+            t::SDF_FILTER,
+            "SDF filter without a flow description (pre-provisioned filter ids)",
+        ));
+    };
+    if flow.action == FlowAction::Deny {
+        return Err(unsupported(
+            Some(rule),
+            t::SDF_FILTER,
+            format!("deny rule {:?}", flow.text),
+        ));
+    }
+    if !flow.options.is_empty() {
+        return Err(unsupported(
+            Some(rule),
+            t::SDF_FILTER,
+            format!("IPFilterRule options in {:?}", flow.text),
+        ));
+    }
+    let addr = |a: FlowAddress| match a {
+        FlowAddress::Any => dp::FilterAddr::Any,
+        FlowAddress::Assigned => dp::FilterAddr::Assigned,
+        FlowAddress::Prefix(addr, prefix) => dp::FilterAddr::Net(dp::IpNet { addr, prefix }),
+    };
+    let ports = |p: &[(u16, u16)]| -> Result<Vec<dp::PortRange>, UpError> {
+        if p.len() > dp::MAX_PORT_RANGES {
+            return Err(bad_rule(
+                rule,
+                format!(
+                    "{} port ranges in {:?} (at most {})",
+                    p.len(),
+                    flow.text,
+                    dp::MAX_PORT_RANGES
+                ),
+            ));
+        }
+        Ok(p.iter().map(|&(lo, hi)| dp::PortRange { lo, hi }).collect())
+    };
+    // The dataplane's filter is written for the downlink: from the remote
+    // side to the UE (TS 29.244 §5.2.1A), whatever the rule's direction.
+    let (remote, ue) = (flow.remote_side(), flow.ue_side());
+    Ok(dp::SdfFilter {
+        protocol: flow.protocol,
+        from: addr(remote.address),
+        from_ports: ports(&remote.ports)?,
+        to: addr(ue.address),
+        to_ports: ports(&ue.ports)?,
+    })
+}
+
+fn far(f: &pfcp::rules::Far) -> Result<dp::Far, UpError> {
+    let rule = RuleRef::Far(f.id);
+    let a = f.apply_action;
+    let known = ApplyAction::DROP
+        | ApplyAction::FORW
+        | ApplyAction::BUFF
+        | ApplyAction::NOCP
+        | ApplyAction::DUPL;
+    let mut other = a;
+    other.remove(known);
+    if !other.is_empty() {
+        return Err(unsupported(
+            Some(rule),
+            t::APPLY_ACTION,
+            format!(
+                "apply action flags {:?}",
+                other.names().collect::<Vec<_>>()
+            ),
+        ));
+    }
+    let apply_action = dp::ApplyAction {
+        drop: a.contains(ApplyAction::DROP),
+        forw: a.contains(ApplyAction::FORW),
+        buff: a.contains(ApplyAction::BUFF),
+        nocp: a.contains(ApplyAction::NOCP),
+        dupl: a.contains(ApplyAction::DUPL),
+    };
+    let forwarding = match &f.forwarding {
+        None => None,
+        Some(fp) => Some(forwarding(fp, rule)?),
+    };
+    Ok(dp::Far {
+        id: f.id,
+        apply_action,
+        forwarding,
+    })
+}
+
+fn forwarding(
+    fp: &pfcp::rules::Forwarding,
+    rule: RuleRef,
+) -> Result<dp::ForwardingParameters, UpError> {
+    let destination = match fp.destination_interface {
+        DestinationInterface::ACCESS => dp::DestinationInterface::Access,
+        DestinationInterface::CORE => dp::DestinationInterface::Core,
+        DestinationInterface::SGI_LAN_N6_LAN => dp::DestinationInterface::SgiLan,
+        DestinationInterface::CP_FUNCTION => {
+            return Err(unsupported(
+                Some(rule),
+                t::DESTINATION_INTERFACE,
+                "forwarding to the CP function (N4-u)",
+            ));
+        }
+        DestinationInterface::LI_FUNCTION => {
+            return Err(unsupported(
+                Some(rule),
+                t::DESTINATION_INTERFACE,
+                "forwarding to the LI function",
+            ));
+        }
+        other => {
+            return Err(unsupported(
+                Some(rule),
+                t::DESTINATION_INTERFACE,
+                format!("destination interface {}", other.0),
+            ));
+        }
+    };
+    let outer_header_creation = match &fp.outer_header_creation {
+        None => None,
+        Some(o) => Some(outer_header_creation(o, rule)?),
+    };
+    let transport_level_marking = match fp.transport_level_marking {
+        None => None,
+        Some((tos, mask)) => {
+            // Only the DSCP (upper six bits of the ToS octet) is written;
+            // a mask that keeps part of the DSCP cannot be honoured.
+            if mask & 0xfc != 0xfc {
+                return Err(unsupported(
+                    Some(rule),
+                    t::TRANSPORT_LEVEL_MARKING,
+                    format!("ToS mask {mask:#04x} (only the whole DSCP is set)"),
+                ));
+            }
+            Some(tos >> 2)
+        }
+    };
+    Ok(dp::ForwardingParameters {
+        destination,
+        outer_header_creation,
+        transport_level_marking,
+    })
+}
+
+fn outer_header_creation(
+    o: &OuterHeaderCreation,
+    rule: RuleRef,
+) -> Result<dp::OuterHeaderCreation, UpError> {
+    let gtpu = OuterHeaderCreation::GTPU_UDP_IPV4 | OuterHeaderCreation::GTPU_UDP_IPV6;
+    if o.description & !gtpu != 0 || o.description & gtpu == 0 {
+        return Err(unsupported(
+            Some(rule),
+            t::OUTER_HEADER_CREATION,
+            format!(
+                "outer header creation {:#06x} (only GTP-U/UDP/IPv4 or IPv6)",
+                o.description
+            ),
+        ));
+    }
+    let Some(teid) = o.teid else {
+        return Err(bad_rule(rule, "GTP-U outer header creation without a TEID"));
+    };
+    // Both families offered (a dual-stack peer): IPv4 is as good as IPv6.
+    let peer = match (
+        o.ipv4
+            .filter(|_| o.description & OuterHeaderCreation::GTPU_UDP_IPV4 != 0),
+        o.ipv6
+            .filter(|_| o.description & OuterHeaderCreation::GTPU_UDP_IPV6 != 0),
+    ) {
+        (Some(a), _) => IpAddr::V4(a),
+        (None, Some(a)) => IpAddr::V6(a),
+        (None, None) => {
+            return Err(bad_rule(
+                rule,
+                "GTP-U outer header creation without a peer address",
+            ));
+        }
+    };
+    Ok(dp::OuterHeaderCreation { teid, peer })
+}
+
+fn qer(q: &pfcp::rules::Qer) -> Result<dp::Qer, UpError> {
+    let rule = Some(RuleRef::Qer(q.id));
+    if q.correlation_id.is_some() {
+        return Err(unsupported(
+            rule,
+            t::QER_CORRELATION_ID,
+            "QER correlation (a meter shared between sessions)",
+        ));
+    }
+    if q.paging_policy_indicator.is_some() {
+        return Err(unsupported(
+            rule,
+            t::PAGING_POLICY_INDICATOR,
+            "paging policy differentiation",
+        ));
+    }
+    // PFCP bit rates are kbit/s (TS 29.244 §8.2.8); the dataplane's bit/s.
+    let bps = |kbps: u64| kbps.saturating_mul(1000);
+    let mbr_ul_bps = q.mbr.map(|m| bps(m.ul_kbps));
+    let mbr_dl_bps = q.mbr.map(|m| bps(m.dl_kbps));
+    // The averaging window is the span over which the MBR is measured
+    // (TS 23.501 §5.7.3.6): the bucket holds that much at the MBR.
+    let burst_bytes = q.averaging_window_ms.map(|w| {
+        let rate = mbr_ul_bps.unwrap_or(0).max(mbr_dl_bps.unwrap_or(0));
+        (rate / 8).saturating_mul(u64::from(w)) / 1000
+    });
+    let gate = |g: Gate| match g {
+        Gate::Open => dp::Gate::Open,
+        Gate::Closed => dp::Gate::Closed,
+    };
+    Ok(dp::Qer {
+        id: q.id,
+        gate_ul: gate(q.gate.ul),
+        gate_dl: gate(q.gate.dl),
+        mbr_ul_bps,
+        mbr_dl_bps,
+        gbr_ul_bps: q.gbr.map(|g| bps(g.ul_kbps)),
+        gbr_dl_bps: q.gbr.map(|g| bps(g.dl_kbps)),
+        qfi: q.qfi,
+        rqi: q.rqi,
+        burst_bytes: burst_bytes.filter(|b| *b > 0),
+    })
+}
+
+fn check_urr(u: &pfcp::rules::Urr) -> Result<(), UpError> {
+    let rule = Some(RuleRef::Urr(u.id));
+    if u.measurement_method.contains(MeasurementMethod::EVENT) {
+        return Err(unsupported(
+            rule,
+            t::MEASUREMENT_METHOD,
+            "event measurement",
+        ));
+    }
+    if let Some(m) = u.measurement_information {
+        let refused = MeasurementInformation::MBQE
+            | MeasurementInformation::SSPOC
+            | MeasurementInformation::ASPOC
+            | MeasurementInformation::CIAM;
+        if m.intersects(refused) {
+            let mut accepted = m;
+            accepted.remove(refused);
+            let mut hit = m;
+            hit.remove(accepted);
+            return Err(unsupported(
+                rule,
+                t::MEASUREMENT_INFORMATION,
+                format!(
+                    "measurement information {:?} (counting is after QoS enforcement, no charging pause)",
+                    hit.names().collect::<Vec<_>>()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The PFCP error for a rule set the dataplane refused on publish: cause
+/// 73 with the rule it names, 75 when the tables are full.
+#[must_use]
+pub fn rule_error(e: &dp::RuleError, s: &dp::Session) -> UpError {
+    use dp::RuleError as E;
+    let reason = e.to_string();
+    let pdr_with = |f: &dyn Fn(&dp::Pdr) -> bool| {
+        s.pdrs
+            .iter()
+            .find(|p| f(p))
+            .map_or(RuleRef::Pdr(0), |p| RuleRef::Pdr(p.id))
+    };
+    let rule = match *e {
+        E::DuplicatePdr { pdr, .. }
+        | E::UnknownFar { pdr, .. }
+        | E::UnknownQer { pdr, .. }
+        | E::UnknownUrr { pdr, .. }
+        | E::TooManyRefs { pdr, .. }
+        | E::NoLookupKey { pdr, .. } => RuleRef::Pdr(pdr),
+        E::DuplicateFar { far, .. }
+        | E::InvalidApplyAction { far, .. }
+        | E::MissingForwardingParameters { far, .. }
+        | E::MissingOuterHeaderCreation { far, .. }
+        | E::InvalidDscp { far, .. } => RuleRef::Far(far),
+        E::DuplicationUnsupported { far, .. } => {
+            return unsupported(Some(RuleRef::Far(far)), t::APPLY_ACTION, reason);
+        }
+        E::UnsupportedDestination { far, .. } => {
+            return unsupported(Some(RuleRef::Far(far)), t::DESTINATION_INTERFACE, reason);
+        }
+        E::DuplicateQer { qer, .. } => RuleRef::Qer(qer),
+        E::DuplicateUrr { urr, .. } => RuleRef::Urr(urr),
+        E::InvalidQfi { rule, qfi, .. } => {
+            if s.qers.iter().any(|q| q.id == rule && q.qfi == Some(qfi)) {
+                RuleRef::Qer(rule)
+            } else {
+                RuleRef::Pdr(u16::try_from(rule).unwrap_or(0))
+            }
+        }
+        E::TeidInUse { teid, .. } => {
+            pdr_with(&|p| p.pdi.local_fteid.is_some_and(|f| f.teid == teid))
+        }
+        E::UeIpInUse { addr, .. } => pdr_with(&|p| {
+            p.pdi.local_fteid.is_none()
+                && p.pdi.ue_ip.is_some_and(|u| match addr {
+                    IpAddr::V4(a) => u.ipv4 == Some(a),
+                    IpAddr::V6(a) => u.ipv6.is_some_and(|b| {
+                        u128::from(a) >> 64 == u128::from(b) >> 64
+                    }),
+                })
+        }),
+        E::Full => return UpError::NoResources(reason),
+        E::DuplicateSession { .. } | E::UnknownSession { .. } => return UpError::Other(reason),
+    };
+    UpError::Rule { rule, reason }
+}

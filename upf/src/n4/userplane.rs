@@ -1,0 +1,454 @@
+//! The PFCP node's [`pfcp::UserPlane`] over the dataplane's control facade
+//! ([`dataplane::control::Control`]): rule sets are translated and published
+//! (one batch per PFCP message: the workers see all of it or none), usage is
+//! read from the workers' counters, End Markers are injected on N3.
+//!
+//! Usage bookkeeping: the dataplane counts cumulatively per URR (summed
+//! over workers) and, once the workers have moved past a removal, hands the
+//! final count of each removed URR back from `reclaim()`. The PFCP node
+//! wants "since the previous call", every packet once. [`UsageBook`] keeps,
+//! per URR, what was reported so far; removed URRs wait here for their
+//! final count (the node holds the response meanwhile, see
+//! [`pfcp::UserPlane::usage_settled`]) so that packets counted between the
+//! last read and the workers' switch are reported too.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use dataplane::control::{Batch, Control, FinalUsage, Usage};
+use dataplane::iface::Iface;
+use dataplane::rules::SessionId;
+use log::{debug, warn};
+use pfcp::{Session, UpError, UsageSample, UserPlane};
+
+use super::translate;
+
+/// How long a removed URR's final count is waited for before the last
+/// count read is reported instead (a worker that stopped polling).
+pub const SETTLE_MAX: Duration = Duration::from_millis(500);
+/// How long an End Marker waits for every worker to run the new rules
+/// before it is sent anyway.
+pub const END_MARKER_WAIT: Duration = Duration::from_millis(100);
+/// Final counts of removed sessions nobody asked for (purged sessions)
+/// are forgotten after this.
+const FORGET_AFTER: Duration = Duration::from_secs(10);
+
+/// Maps the dataplane's TSC time stamps to wall-clock time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TscClock {
+    /// TSC ticks per second.
+    pub hz: u64,
+    /// A TSC reading...
+    pub tsc: u64,
+    /// ...and the wall-clock time it was taken at.
+    pub wall: SystemTime,
+}
+
+impl TscClock {
+    /// The wall-clock time of TSC reading `t`.
+    #[must_use]
+    pub fn wall(&self, t: u64) -> SystemTime {
+        let hz = u128::from(self.hz.max(1));
+        let ns = |d: u64| {
+            let n = u128::from(d) * 1_000_000_000 / hz;
+            Duration::from_nanos(u64::try_from(n).unwrap_or(u64::MAX))
+        };
+        if t >= self.tsc {
+            self.wall + ns(t - self.tsc)
+        } else {
+            self.wall - ns(self.tsc - t)
+        }
+    }
+}
+
+/// A URR that left the dataplane and waits for its final count.
+#[derive(Debug, Clone)]
+struct Leaving {
+    urr_id: u32,
+    /// What was reported of it so far.
+    reported: Usage,
+    /// Its count just before it was removed (reported if the final count
+    /// does not come in time).
+    last_seen: Usage,
+    since: Instant,
+    final_usage: Option<Usage>,
+}
+
+#[derive(Debug, Default)]
+struct Book {
+    /// Live URRs: id and what was reported of it so far.
+    urrs: Vec<(u32, Usage)>,
+    leaving: VecDeque<Leaving>,
+    /// The session is out of the dataplane.
+    removed_at: Option<Instant>,
+}
+
+/// Counters of the N4 user plane adapter, for logs and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpStats {
+    /// Batches published.
+    pub publishes: u64,
+    /// Rule sets the dataplane or the translation refused.
+    pub refused: u64,
+    /// Final counts reported before the workers had moved on (lost
+    /// packets possible: a worker stalled for over [`SETTLE_MAX`]).
+    pub unsettled_reads: u64,
+    /// End Markers queued to a worker.
+    pub end_markers: u64,
+    /// End Markers that could not be queued (inject ring full or too long).
+    pub end_marker_failures: u64,
+    /// DROBU requests (not implemented by the dataplane: buffered packets
+    /// are released or kept by the new rules instead).
+    pub drobu_unsupported: u64,
+}
+
+/// An End Marker waiting for every worker to run the new rules, so that
+/// it follows the last packet sent on the old path.
+#[derive(Debug, Clone)]
+struct PendingEndMarker {
+    packet: Vec<u8>,
+    iface: Iface,
+    generation: u64,
+    since: Instant,
+}
+
+/// What the N4 user plane remembers between calls: per-URR reported usage,
+/// removed URRs awaiting their final count, End Markers to send.
+#[derive(Debug)]
+pub struct UsageBook {
+    sessions: HashMap<SessionId, Book>,
+    end_markers: VecDeque<PendingEndMarker>,
+    clock: TscClock,
+    workers: usize,
+    /// Counters.
+    pub stats: UpStats,
+}
+
+fn sub(a: Usage, b: Usage) -> Usage {
+    Usage {
+        ul_bytes: a.ul_bytes.saturating_sub(b.ul_bytes),
+        ul_packets: a.ul_packets.saturating_sub(b.ul_packets),
+        dl_bytes: a.dl_bytes.saturating_sub(b.dl_bytes),
+        dl_packets: a.dl_packets.saturating_sub(b.dl_packets),
+        first_tsc: a.first_tsc,
+        last_tsc: a.last_tsc,
+    }
+}
+
+impl UsageBook {
+    /// A book for a dataplane of `workers` workers whose time stamps
+    /// `clock` converts.
+    #[must_use]
+    pub fn new(clock: TscClock, workers: usize) -> Self {
+        Self {
+            sessions: HashMap::new(),
+            end_markers: VecDeque::new(),
+            clock,
+            workers: workers.max(1),
+            stats: UpStats::default(),
+        }
+    }
+
+    /// The usage between `reported` and `now` as a sample, or `None` when
+    /// nothing was counted.
+    fn sample(&self, urr_id: u32, now: Usage, reported: Usage) -> Option<UsageSample> {
+        let d = sub(now, reported);
+        if d.ul_packets == 0 && d.dl_packets == 0 {
+            return None;
+        }
+        let first = (reported.ul_packets == 0 && reported.dl_packets == 0)
+            .then_some(now.first_tsc)
+            .flatten();
+        Some(UsageSample {
+            urr_id,
+            ul_bytes: d.ul_bytes,
+            dl_bytes: d.dl_bytes,
+            ul_packets: d.ul_packets,
+            dl_packets: d.dl_packets,
+            first_packet: first.map(|t| self.clock.wall(t)),
+            last_packet: now.last_tsc.map(|t| self.clock.wall(t)),
+        })
+    }
+
+    /// Takes the final counts `Control::reclaim` returned. Returns those
+    /// that are not N4's (static sessions' URRs).
+    pub fn reclaimed(&mut self, now: Instant, finals: Vec<FinalUsage>) -> Vec<FinalUsage> {
+        let mut others = Vec::new();
+        for f in finals {
+            let slot = self.sessions.get_mut(&f.session).and_then(|b| {
+                b.leaving
+                    .iter_mut()
+                    .find(|l| l.urr_id == f.urr_id && l.final_usage.is_none())
+            });
+            match slot {
+                Some(l) => l.final_usage = Some(f.usage),
+                None => others.push(f),
+            }
+        }
+        // Removed sessions whose final counts nobody asked for (purged).
+        self.sessions.retain(|_, b| {
+            b.removed_at
+                .is_none_or(|t| now.saturating_duration_since(t) < FORGET_AFTER)
+        });
+        others
+    }
+
+    /// Number of sessions with bookkeeping (installed, or removed and
+    /// waiting for their final counts).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether no session has bookkeeping.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Removed URRs still waiting for their final count.
+    #[must_use]
+    pub fn leaving(&self) -> usize {
+        self.sessions.values().map(|b| b.leaving.len()).sum()
+    }
+
+    /// End Markers waiting for the workers.
+    #[must_use]
+    pub fn end_markers_pending(&self) -> usize {
+        self.end_markers.len()
+    }
+
+    /// Sends the End Markers whose rules every worker now runs (or that
+    /// waited [`END_MARKER_WAIT`]).
+    pub fn flush_end_markers(&mut self, now: Instant, ctl: &Control) {
+        let seen = (0..self.workers)
+            .map(|w| ctl.worker_generation(w))
+            .min()
+            .unwrap_or(0);
+        while let Some(e) = self.end_markers.front() {
+            if e.generation > seen && now.saturating_duration_since(e.since) < END_MARKER_WAIT {
+                break;
+            }
+            let Some(e) = self.end_markers.pop_front() else {
+                break;
+            };
+            match ctl.inject(e.iface, &e.packet) {
+                Ok(()) => self.stats.end_markers += 1,
+                Err(err) => {
+                    self.stats.end_marker_failures += 1;
+                    warn!("End Marker not sent: {err}");
+                }
+            }
+        }
+    }
+}
+
+/// The [`UserPlane`] the PFCP node calls: the dataplane's control facade
+/// and the book, for the duration of one node call.
+pub struct DataplaneUp<'a> {
+    /// The dataplane.
+    pub ctl: &'a mut Control,
+    /// The bookkeeping.
+    pub book: &'a mut UsageBook,
+    /// The time of the node call.
+    pub now: Instant,
+}
+
+impl DataplaneUp<'_> {
+    fn publish(&mut self, batch: Batch, rules: Option<&dataplane::rules::Session>) -> Result<u64, UpError> {
+        match self.ctl.publish(batch) {
+            Ok(g) => {
+                self.book.stats.publishes += 1;
+                Ok(g)
+            }
+            Err(e) => {
+                self.book.stats.refused += 1;
+                Err(match rules {
+                    Some(s) => translate::rule_error(&e, s),
+                    None => UpError::Other(e.to_string()),
+                })
+            }
+        }
+    }
+}
+
+impl UserPlane for DataplaneUp<'_> {
+    fn install(&mut self, session: &Session, previous: Option<&Session>) -> Result<(), UpError> {
+        let id = translate::pfcp_session_id(session.seid);
+        let rules = translate::session(session, id).inspect_err(|_| {
+            self.book.stats.refused += 1;
+        })?;
+        // URRs this version drops: read their count now, while the
+        // dataplane still knows them.
+        let gone: Vec<(u32, Usage)> = previous
+            .map(|p| {
+                p.urrs
+                    .iter()
+                    .filter(|u| session.urr(u.id).is_none())
+                    .map(|u| (u.id, self.ctl.usage(id, u.id).unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let new_urrs: Vec<u32> = rules.urrs.iter().map(|u| u.id).collect();
+        self.publish(
+            Batch {
+                upserts: vec![rules.clone()],
+                removals: Vec::new(),
+            },
+            Some(&rules),
+        )?;
+        let now = self.now;
+        let book = self.book.sessions.entry(id).or_default();
+        book.removed_at = None;
+        for (urr_id, last_seen) in gone {
+            if let Some(i) = book.urrs.iter().position(|(u, _)| *u == urr_id) {
+                let (_, reported) = book.urrs.swap_remove(i);
+                book.leaving.push_back(Leaving {
+                    urr_id,
+                    reported,
+                    last_seen,
+                    since: now,
+                    final_usage: None,
+                });
+            }
+        }
+        for u in new_urrs {
+            if !book.urrs.iter().any(|(x, _)| *x == u) {
+                // A new URR's state slot starts at zero.
+                book.urrs.push((u, Usage::default()));
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, seid: u64) {
+        let id = translate::pfcp_session_id(seid);
+        let now = self.now;
+        let Some(book) = self.book.sessions.get_mut(&id) else {
+            return;
+        };
+        let seen: Vec<(u32, Usage)> = book
+            .urrs
+            .iter()
+            .map(|(u, _)| (*u, self.ctl.usage(id, *u).unwrap_or_default()))
+            .collect();
+        match self.ctl.publish(Batch {
+            upserts: Vec::new(),
+            removals: vec![id],
+        }) {
+            Ok(_) => self.book.stats.publishes += 1,
+            Err(e) => warn!("removing session {seid:#x} from the dataplane: {e}"),
+        }
+        let Some(book) = self.book.sessions.get_mut(&id) else {
+            return;
+        };
+        for ((urr_id, reported), (_, last_seen)) in book.urrs.drain(..).zip(seen) {
+            book.leaving.push_back(Leaving {
+                urr_id,
+                reported,
+                last_seen,
+                since: now,
+                final_usage: None,
+            });
+        }
+        book.removed_at = Some(now);
+        if book.leaving.is_empty() {
+            self.book.sessions.remove(&id);
+        }
+    }
+
+    fn usage(&mut self, seid: u64, urr_ids: &[u32], out: &mut Vec<UsageSample>) {
+        let id = translate::pfcp_session_id(seid);
+        let Some(book) = self.book.sessions.get_mut(&id) else {
+            return;
+        };
+        let mut samples = Vec::with_capacity(urr_ids.len());
+        let mut unsettled = 0;
+        for &urr_id in urr_ids {
+            if let Some(i) = book.leaving.iter().position(|l| l.urr_id == urr_id) {
+                let Some(l) = book.leaving.remove(i) else {
+                    continue;
+                };
+                let last = match l.final_usage {
+                    Some(f) => f,
+                    None => {
+                        unsettled += 1;
+                        l.last_seen
+                    }
+                };
+                samples.push((urr_id, last, l.reported));
+            } else if let Some((_, reported)) = book.urrs.iter_mut().find(|(u, _)| *u == urr_id)
+                && let Some(now) = self.ctl.usage(id, urr_id)
+            {
+                samples.push((urr_id, now, *reported));
+                *reported = now;
+            }
+        }
+        if book.removed_at.is_some() && book.leaving.is_empty() {
+            self.book.sessions.remove(&id);
+        }
+        if unsettled > 0 {
+            self.book.stats.unsettled_reads += unsettled;
+            warn!(
+                "session {seid:#x}: {unsettled} URR(s) reported before every worker moved on; packets counted since may be missing"
+            );
+        }
+        for (urr_id, now, reported) in samples {
+            if let Some(s) = self.book.sample(urr_id, now, reported) {
+                out.push(s);
+            }
+        }
+    }
+
+    fn usage_settled(&mut self, seid: u64) -> bool {
+        let now = self.now;
+        self.book
+            .sessions
+            .get(&translate::pfcp_session_id(seid))
+            .is_none_or(|b| {
+                b.leaving.iter().all(|l| {
+                    l.final_usage.is_some() || now.saturating_duration_since(l.since) >= SETTLE_MAX
+                })
+            })
+    }
+
+    fn send_end_marker(&mut self, peer: IpAddr, teid: u32) {
+        let net = self.ctl.net();
+        // The old tunnel leaves on N9 when the peer is an N9 neighbour,
+        // on N3 otherwise.
+        let on_n9 = net.iface(Iface::N9).is_some_and(|c| {
+            c.next_hop(peer) == Some(peer) && c.ipv4.is_some_and(|_| peer.is_ipv4())
+                || c.ipv6.is_some_and(|_| peer.is_ipv6()) && c.next_hop(peer) == Some(peer)
+        });
+        let iface = if on_n9 { Iface::N9 } else { Iface::N3 };
+        let src = net.iface(iface).and_then(|c| match peer {
+            IpAddr::V4(_) => c.ipv4.map(|(a, _)| IpAddr::V4(a)),
+            IpAddr::V6(_) => c.ipv6.map(|(a, _)| IpAddr::V6(a)),
+        });
+        let Some(src) = src else {
+            self.book.stats.end_marker_failures += 1;
+            warn!(
+                "End Marker to {peer} TEID {teid:#x}: no {} address of the family on {}",
+                iface.name(),
+                iface.name()
+            );
+            return;
+        };
+        debug!("End Marker to {peer} TEID {teid:#x} queued");
+        self.book.end_markers.push_back(PendingEndMarker {
+            packet: dataplane::pipeline::end_marker(src, peer, teid),
+            iface,
+            generation: self.ctl.generation(),
+            since: self.now,
+        });
+        self.book.flush_end_markers(self.now, self.ctl);
+    }
+
+    fn drop_buffered(&mut self, seid: u64) {
+        self.book.stats.drobu_unsupported += 1;
+        warn!(
+            "session {seid:#x}: DROBU asked, but the dataplane cannot discard a session's buffered packets; the new rules decide their fate"
+        );
+    }
+}
