@@ -134,19 +134,24 @@ impl Config {
             return true;
         }
         self.allowed_peers.contains(&ip)
-            || self.allowed_peer_nets.iter().any(|&(net, len)| match (net, ip) {
-                (IpAddr::V4(n), IpAddr::V4(a)) => {
-                    let m = u32::MAX.checked_shl(32 - u32::from(len.min(32))).unwrap_or(0);
-                    u32::from(n) & m == u32::from(a) & m
-                }
-                (IpAddr::V6(n), IpAddr::V6(a)) => {
-                    let m = u128::MAX
-                        .checked_shl(128 - u32::from(len.min(128)))
-                        .unwrap_or(0);
-                    u128::from(n) & m == u128::from(a) & m
-                }
-                _ => false,
-            })
+            || self
+                .allowed_peer_nets
+                .iter()
+                .any(|&(net, len)| match (net, ip) {
+                    (IpAddr::V4(n), IpAddr::V4(a)) => {
+                        let m = u32::MAX
+                            .checked_shl(32 - u32::from(len.min(32)))
+                            .unwrap_or(0);
+                        u32::from(n) & m == u32::from(a) & m
+                    }
+                    (IpAddr::V6(n), IpAddr::V6(a)) => {
+                        let m = u128::MAX
+                            .checked_shl(128 - u32::from(len.min(128)))
+                            .unwrap_or(0);
+                        u128::from(n) & m == u128::from(a) & m
+                    }
+                    _ => false,
+                })
     }
 
     /// Check the values that the node relies on.

@@ -1258,8 +1258,10 @@ fn peers_outside_the_allowlist_are_dropped_and_counted() {
     b.associate();
     assert_eq!(b.node.associations().len(), 1);
     // A reload that allows a network instead: 6.6.0.0/16 gets in.
-    b.node
-        .set_allowed_peers(Vec::new(), vec![(IpAddr::V4(Ipv4Addr::new(6, 6, 0, 0)), 16)]);
+    b.node.set_allowed_peers(
+        Vec::new(),
+        vec![(IpAddr::V4(Ipv4Addr::new(6, 6, 0, 0)), 16)],
+    );
     assert_eq!(b.raw_from(stranger, &bytes).len(), 1);
     let far = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(6, 7, 0, 1)), 8805);
     assert!(b.raw_from(far, &bytes).is_empty());

@@ -86,12 +86,7 @@ pub fn pfcp_config(cfg: &Config, recovery: SystemTime) -> Result<pfcp::Config, N
     c.teid_first = cfg.teid_range.first;
     c.teid_last = cfg.teid_range.last;
     c.gtpu = std::iter::once((SourceInterface::ACCESS, &cfg.interfaces.n3))
-        .chain(
-            cfg.interfaces
-                .n9
-                .iter()
-                .map(|i| (SourceInterface::CORE, i)),
-        )
+        .chain(cfg.interfaces.n9.iter().map(|i| (SourceInterface::CORE, i)))
         .map(|(interface, i)| GtpuEndpoint {
             interface,
             ipv4: i.ipv4.map(|n| n.addr()),
@@ -319,7 +314,11 @@ impl N4 {
                 Event::SessionRemoved { seid, reason } => {
                     info!("PFCP session {seid:#x} removed ({reason:?})");
                 }
-                Event::RequestTimedOut { dst, msg_type, seid } => warn!(
+                Event::RequestTimedOut {
+                    dst,
+                    msg_type,
+                    seid,
+                } => warn!(
                     "PFCP {} to {dst} unanswered after retransmissions (session {seid:?})",
                     msg_type::name(msg_type)
                 ),
@@ -358,7 +357,10 @@ impl N4 {
             };
             *m.pfcp_message_mut(ty, dir) = n;
         }
-        for (ty, n) in [("malformed", st.rx_malformed), ("not_allowed", st.rx_not_allowed)] {
+        for (ty, n) in [
+            ("malformed", st.rx_malformed),
+            ("not_allowed", st.rx_not_allowed),
+        ] {
             if n > 0 {
                 *m.pfcp_message_mut(ty, Direction::Rx) = n;
             }

@@ -21,8 +21,8 @@ use pfcp::UpError;
 use pfcp::codec::ie_type as t;
 use pfcp::codec::ies::{MeasurementInformation, MeasurementMethod};
 use pfcp::rules::{
-    ApplyAction, DestinationInterface, FlowAction, FlowAddress, Gate, OuterHeaderCreation,
-    RuleRef, Session, SourceInterface,
+    ApplyAction, DestinationInterface, FlowAction, FlowAddress, Gate, OuterHeaderCreation, RuleRef,
+    Session, SourceInterface,
 };
 
 /// The dataplane's session id of a PFCP session: its UP SEID. The PFCP
@@ -368,10 +368,7 @@ fn far(f: &pfcp::rules::Far) -> Result<dp::Far, UpError> {
         return Err(unsupported(
             Some(rule),
             t::APPLY_ACTION,
-            format!(
-                "apply action flags {:?}",
-                other.names().collect::<Vec<_>>()
-            ),
+            format!("apply action flags {:?}", other.names().collect::<Vec<_>>()),
         ));
     }
     let apply_action = dp::ApplyAction {
@@ -607,9 +604,9 @@ pub fn rule_error(e: &dp::RuleError, s: &dp::Session) -> UpError {
             p.pdi.local_fteid.is_none()
                 && p.pdi.ue_ip.is_some_and(|u| match addr {
                     IpAddr::V4(a) => u.ipv4 == Some(a),
-                    IpAddr::V6(a) => u.ipv6.is_some_and(|b| {
-                        u128::from(a) >> 64 == u128::from(b) >> 64
-                    }),
+                    IpAddr::V6(a) => u
+                        .ipv6
+                        .is_some_and(|b| u128::from(a) >> 64 == u128::from(b) >> 64),
                 })
         }),
         E::Full => return UpError::NoResources(reason),

@@ -256,7 +256,11 @@ pub struct DataplaneUp<'a> {
 }
 
 impl DataplaneUp<'_> {
-    fn publish(&mut self, batch: Batch, rules: Option<&dataplane::rules::Session>) -> Result<u64, UpError> {
+    fn publish(
+        &mut self,
+        batch: Batch,
+        rules: Option<&dataplane::rules::Session>,
+    ) -> Result<u64, UpError> {
         match self.ctl.publish(batch) {
             Ok(g) => {
                 self.book.stats.publishes += 1;
