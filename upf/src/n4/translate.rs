@@ -614,3 +614,469 @@ pub fn rule_error(e: &dp::RuleError, s: &dp::Session) -> UpError {
     };
     UpError::Rule { rule, reason }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pfcp::codec::SmallVec;
+    use pfcp::codec::ies::{
+        Bitrate, FSeid, GateStatus, NodeIdBuf, OuterHeaderRemoval, ReportingTriggers,
+    };
+    use pfcp::rules::{Far, Forwarding, LocalFTeid, Pdi, Pdr, Qer, SdfFilter, UeIp, Urr};
+    use std::net::Ipv4Addr;
+    use std::sync::Arc;
+
+    const UE: Ipv4Addr = Ipv4Addr::new(10, 45, 0, 7);
+    const GNB: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 2);
+
+    fn pdi(src: SourceInterface) -> Pdi {
+        let ul = src == SourceInterface::ACCESS;
+        Pdi {
+            source_interface: src,
+            local_f_teid: ul.then_some(LocalFTeid {
+                teid: 0x1234,
+                ipv4: Some(Ipv4Addr::new(192, 168, 1, 1)),
+                ipv6: None,
+                chosen: true,
+            }),
+            network_instance: Some(Arc::from("internet")),
+            ue_ip: Some(UeIp {
+                ipv4: Some(UE),
+                ipv6: None,
+                ipv6_prefix_len: 64,
+                is_destination: !ul,
+                chosen: true,
+            }),
+            sdf_filters: SmallVec::new(),
+            application_id: None,
+            qfis: if ul {
+                SmallVec::from_elem(9, 1)
+            } else {
+                SmallVec::new()
+            },
+            source_interface_type: None,
+        }
+    }
+
+    fn urr(id: u32) -> Urr {
+        Urr {
+            id,
+            measurement_method: MeasurementMethod::VOLUM,
+            reporting_triggers: ReportingTriggers::empty(),
+            measurement_period: None,
+            volume_threshold: None,
+            volume_quota: None,
+            time_threshold: None,
+            time_quota: None,
+            quota_holding_time: None,
+            monitoring_time: None,
+            subsequent_volume_threshold: None,
+            subsequent_time_threshold: None,
+            inactivity_detection_time: None,
+            linked_urr_ids: SmallVec::new(),
+            measurement_information: None,
+            far_id_for_quota_action: None,
+            quota_exhausted: false,
+        }
+    }
+
+    /// UL PDR 1 (F-TEID, UE source, QFI 9) and DL PDR 2 (UE destination),
+    /// FAR 1 to the core, FAR 2 to the gNB, QER 1, URR 1 on both.
+    fn session() -> Session {
+        Session {
+            seid: 5,
+            cp_f_seid: FSeid {
+                seid: 9,
+                ipv4: None,
+                ipv6: None,
+            },
+            peer: NodeIdBuf::Ipv4(Ipv4Addr::LOCALHOST),
+            pdrs: vec![
+                Pdr {
+                    id: 1,
+                    precedence: 10,
+                    pdi: pdi(SourceInterface::ACCESS),
+                    outer_header_removal: Some(OuterHeaderRemoval {
+                        description: OuterHeaderRemoval::GTPU_UDP_IPV4,
+                        ext_header_deletion: None,
+                    }),
+                    far_id: 1,
+                    urr_ids: SmallVec::from_elem(1, 1),
+                    qer_ids: SmallVec::from_elem(1, 1),
+                },
+                Pdr {
+                    id: 2,
+                    precedence: 10,
+                    pdi: pdi(SourceInterface::SGI_LAN_N6_LAN),
+                    outer_header_removal: None,
+                    far_id: 2,
+                    urr_ids: SmallVec::from_elem(1, 1),
+                    qer_ids: SmallVec::from_elem(1, 1),
+                },
+            ],
+            fars: vec![
+                Far {
+                    id: 1,
+                    apply_action: ApplyAction::FORW,
+                    forwarding: Some(Forwarding {
+                        destination_interface: DestinationInterface::CORE,
+                        network_instance: None,
+                        outer_header_creation: None,
+                        transport_level_marking: None,
+                        destination_interface_type: None,
+                    }),
+                    bar_id: None,
+                },
+                Far {
+                    id: 2,
+                    apply_action: ApplyAction::FORW,
+                    forwarding: Some(Forwarding {
+                        destination_interface: DestinationInterface::ACCESS,
+                        network_instance: None,
+                        outer_header_creation: Some(OuterHeaderCreation::gtpu_v4(0x200, GNB)),
+                        transport_level_marking: Some((0xb8, 0xff)),
+                        destination_interface_type: None,
+                    }),
+                    bar_id: None,
+                },
+            ],
+            qers: vec![Qer {
+                id: 1,
+                correlation_id: None,
+                gate: GateStatus::default(),
+                mbr: Some(Bitrate {
+                    ul_kbps: 10_000,
+                    dl_kbps: 20_000,
+                }),
+                gbr: None,
+                qfi: Some(9),
+                rqi: false,
+                paging_policy_indicator: None,
+                averaging_window_ms: None,
+            }],
+            urrs: vec![urr(1)],
+            bar: None,
+            pdn_type: Some(1),
+            dnn: None,
+            inactivity_timer_s: None,
+        }
+    }
+
+    fn refused(s: &Session) -> (Option<RuleRef>, u16) {
+        match super::session(s, 1) {
+            Err(UpError::Unsupported { rule, ie, .. }) => (rule, ie),
+            other => panic!("expected a cause-76 refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn typical_session_translates_field_by_field() {
+        let d = super::session(&session(), pfcp_session_id(5)).unwrap();
+        d.validate().unwrap();
+        assert_eq!(d.id, 5);
+        let ul = &d.pdrs[0];
+        assert_eq!(ul.pdi.source_interface, dp::SourceInterface::Access);
+        assert_eq!(ul.pdi.local_fteid.unwrap().teid, 0x1234);
+        assert_eq!(ul.pdi.ue_ip.unwrap().ipv4, Some(UE));
+        assert_eq!(ul.pdi.qfi, Some(9));
+        assert_eq!(
+            ul.outer_header_removal,
+            Some(dp::OuterHeaderRemoval::GtpuUdpIpv4)
+        );
+        let dl = &d.pdrs[1];
+        assert_eq!(dl.pdi.source_interface, dp::SourceInterface::SgiLan);
+        assert!(dl.pdi.local_fteid.is_none());
+        let f = d.fars[1].forwarding.unwrap();
+        assert_eq!(f.destination, dp::DestinationInterface::Access);
+        assert_eq!(
+            f.outer_header_creation,
+            Some(dp::OuterHeaderCreation {
+                teid: 0x200,
+                peer: GNB.into()
+            })
+        );
+        assert_eq!(f.transport_level_marking, Some(46), "ToS 0xb8 is DSCP EF");
+        let q = d.qers[0];
+        assert_eq!(
+            (q.mbr_ul_bps, q.mbr_dl_bps),
+            (Some(10_000_000), Some(20_000_000)),
+            "kbit/s to bit/s"
+        );
+        assert_eq!(q.qfi, Some(9));
+        assert_eq!(d.urrs[0].id, 1);
+        assert_eq!(d.urrs[0].volume_quota, None, "the node owns quotas");
+    }
+
+    #[test]
+    fn sdf_filters_are_written_from_the_remote_side_to_the_ue() {
+        let mut s = session();
+        for (text, remote_port, ue_port) in [
+            (
+                "permit out 17 from 10.1.0.0/16 5000-5100 to assigned 4000",
+                5000,
+                4000,
+            ),
+            // `in` rules are written from the UE: the same flow.
+            (
+                "permit in 17 from assigned 4000 to 10.1.0.0/16 5000-5100",
+                5000,
+                4000,
+            ),
+        ] {
+            s.pdrs[0].pdi.sdf_filters = SmallVec::from_elem(
+                SdfFilter {
+                    flow: Some(Arc::new(text.parse().unwrap())),
+                    tos_traffic_class: None,
+                    security_parameter_index: None,
+                    flow_label: None,
+                    filter_id: None,
+                },
+                1,
+            );
+            let d = super::session(&s, 1).unwrap();
+            let f = &d.pdrs[0].pdi.sdf_filters[0];
+            assert_eq!(f.protocol, Some(17));
+            assert_eq!(
+                f.from,
+                dp::FilterAddr::Net(dp::IpNet {
+                    addr: "10.1.0.0".parse().unwrap(),
+                    prefix: 16
+                }),
+                "{text}"
+            );
+            assert_eq!(f.from_ports[0].lo, remote_port);
+            assert_eq!(f.to, dp::FilterAddr::Assigned);
+            assert_eq!(f.to_ports[0].lo, ue_port);
+        }
+    }
+
+    #[test]
+    fn exhausted_quota_sends_its_pdrs_to_a_dropping_far_or_the_quota_far() {
+        let mut s = session();
+        s.urrs[0].quota_exhausted = true;
+        let d = super::session(&s, 1).unwrap();
+        d.validate().unwrap();
+        let far = d.pdrs[0].far_id;
+        assert!(far != 1 && far != 2);
+        assert_eq!(d.pdrs[1].far_id, far, "one drop FAR for all");
+        let f = d.fars.iter().find(|f| f.id == far).unwrap();
+        assert!(f.apply_action.drop && !f.apply_action.forw);
+        // With a FAR for quota action, that one applies.
+        s.fars.push(Far {
+            id: 7,
+            apply_action: ApplyAction::BUFF,
+            forwarding: None,
+            bar_id: None,
+        });
+        s.urrs[0].far_id_for_quota_action = Some(7);
+        let d = super::session(&s, 1).unwrap();
+        assert_eq!((d.pdrs[0].far_id, d.pdrs[1].far_id), (7, 7));
+        assert_eq!(d.fars.len(), 3, "no synthetic FAR");
+    }
+
+    #[test]
+    fn inactive_urr_is_not_counted() {
+        let mut s = session();
+        s.urrs[0].measurement_information = Some(MeasurementInformation::INAM);
+        let d = super::session(&s, 1).unwrap();
+        assert!(d.pdrs.iter().all(|p| p.urr_ids.is_empty()));
+        assert_eq!(d.urrs.len(), 1, "the URR itself stays (for its reports)");
+    }
+
+    #[test]
+    fn averaging_window_sets_the_bucket_depth() {
+        let mut s = session();
+        s.qers[0].averaging_window_ms = Some(2000);
+        let d = super::session(&s, 1).unwrap();
+        assert_eq!(d.qers[0].burst_bytes, Some(20_000_000 / 8 * 2));
+    }
+
+    #[test]
+    fn what_the_dataplane_cannot_do_is_refused_with_its_ie() {
+        let cases: Vec<(Box<dyn Fn(&mut Session)>, Option<RuleRef>, u16)> = vec![
+            (
+                Box::new(|s| s.pdrs[0].pdi.qfis = SmallVec::from_slice(&[5, 9])),
+                Some(RuleRef::Pdr(1)),
+                t::QFI,
+            ),
+            (
+                Box::new(|s| s.pdrs[1].pdi.application_id = Some(Arc::from("youtube"))),
+                Some(RuleRef::Pdr(2)),
+                t::APPLICATION_ID,
+            ),
+            (
+                Box::new(|s| s.pdrs[0].pdi.source_interface = SourceInterface::CP_FUNCTION),
+                Some(RuleRef::Pdr(1)),
+                t::SOURCE_INTERFACE,
+            ),
+            (
+                Box::new(|s| {
+                    if let Some(u) = &mut s.pdrs[0].pdi.ue_ip {
+                        u.is_destination = true;
+                    }
+                }),
+                Some(RuleRef::Pdr(1)),
+                t::UE_IP_ADDRESS,
+            ),
+            (
+                Box::new(|s| {
+                    s.pdrs[0].pdi.sdf_filters = SmallVec::from_elem(
+                        SdfFilter {
+                            flow: Some(Arc::new(
+                                "permit out ip from any to assigned".parse().unwrap(),
+                            )),
+                            tos_traffic_class: Some((0xb8, 0xfc)),
+                            security_parameter_index: None,
+                            flow_label: None,
+                            filter_id: None,
+                        },
+                        1,
+                    );
+                }),
+                Some(RuleRef::Pdr(1)),
+                t::SDF_FILTER,
+            ),
+            (
+                Box::new(|s| {
+                    s.pdrs[0].outer_header_removal = Some(OuterHeaderRemoval {
+                        description: 2,
+                        ext_header_deletion: None,
+                    });
+                }),
+                Some(RuleRef::Pdr(1)),
+                t::OUTER_HEADER_REMOVAL,
+            ),
+            (
+                Box::new(|s| s.fars[0].apply_action = ApplyAction::FORW | ApplyAction::IPMA),
+                Some(RuleRef::Far(1)),
+                t::APPLY_ACTION,
+            ),
+            (
+                Box::new(|s| {
+                    if let Some(f) = &mut s.fars[0].forwarding {
+                        f.destination_interface = DestinationInterface::LI_FUNCTION;
+                    }
+                }),
+                Some(RuleRef::Far(1)),
+                t::DESTINATION_INTERFACE,
+            ),
+            (
+                Box::new(|s| {
+                    if let Some(f) = &mut s.fars[1].forwarding {
+                        f.outer_header_creation = Some(OuterHeaderCreation {
+                            description: OuterHeaderCreation::UDP_IPV4,
+                            teid: None,
+                            ipv4: Some(GNB),
+                            ipv6: None,
+                            port: Some(2152),
+                            c_tag: None,
+                            s_tag: None,
+                        });
+                    }
+                }),
+                Some(RuleRef::Far(2)),
+                t::OUTER_HEADER_CREATION,
+            ),
+            (
+                Box::new(|s| {
+                    if let Some(f) = &mut s.fars[1].forwarding {
+                        f.transport_level_marking = Some((0xb8, 0x0f));
+                    }
+                }),
+                Some(RuleRef::Far(2)),
+                t::TRANSPORT_LEVEL_MARKING,
+            ),
+            (
+                Box::new(|s| s.qers[0].correlation_id = Some(3)),
+                Some(RuleRef::Qer(1)),
+                t::QER_CORRELATION_ID,
+            ),
+            (
+                Box::new(|s| s.qers[0].paging_policy_indicator = Some(1)),
+                Some(RuleRef::Qer(1)),
+                t::PAGING_POLICY_INDICATOR,
+            ),
+            (
+                Box::new(|s| s.urrs[0].measurement_method = MeasurementMethod::EVENT),
+                Some(RuleRef::Urr(1)),
+                t::MEASUREMENT_METHOD,
+            ),
+            (
+                Box::new(|s| {
+                    s.urrs[0].measurement_information = Some(MeasurementInformation::MBQE)
+                }),
+                Some(RuleRef::Urr(1)),
+                t::MEASUREMENT_INFORMATION,
+            ),
+            (Box::new(|s| s.pdn_type = Some(5)), None, t::PDN_TYPE),
+            (
+                Box::new(|s| s.inactivity_timer_s = Some(60)),
+                None,
+                t::USER_PLANE_INACTIVITY_TIMER,
+            ),
+        ];
+        for (i, (edit, rule, ie)) in cases.into_iter().enumerate() {
+            let mut s = session();
+            edit(&mut s);
+            assert_eq!(refused(&s), (rule, ie), "case {i}");
+        }
+    }
+
+    #[test]
+    fn dataplane_refusals_name_the_rule() {
+        let d = super::session(&session(), 1).unwrap();
+        let e = dp::RuleError::TeidInUse {
+            session: 1,
+            teid: 0x1234,
+            owner: 9,
+        };
+        assert!(matches!(
+            rule_error(&e, &d),
+            UpError::Rule {
+                rule: RuleRef::Pdr(1),
+                ..
+            }
+        ));
+        let e = dp::RuleError::UeIpInUse {
+            session: 1,
+            addr: UE.into(),
+            owner: 9,
+        };
+        assert!(
+            matches!(
+                rule_error(&e, &d),
+                UpError::Rule {
+                    rule: RuleRef::Pdr(2),
+                    ..
+                }
+            ),
+            "the downlink PDR keyed on the address"
+        );
+        let e = dp::RuleError::MissingOuterHeaderCreation { session: 1, far: 2 };
+        assert!(matches!(
+            rule_error(&e, &d),
+            UpError::Rule {
+                rule: RuleRef::Far(2),
+                ..
+            }
+        ));
+        assert!(matches!(
+            rule_error(&dp::RuleError::Full, &d),
+            UpError::NoResources(_)
+        ));
+        assert_eq!(
+            rule_error(&dp::RuleError::Full, &d).cause(),
+            pfcp::codec::ies::Cause::NO_RESOURCES_AVAILABLE
+        );
+    }
+
+    #[test]
+    fn session_ids_of_static_and_pfcp_sessions_never_meet() {
+        assert_eq!(static_session_id(1), Some(STATIC_SESSION_BIT | 1));
+        assert_eq!(static_session_id(STATIC_SESSION_BIT), None);
+        assert_eq!(
+            pfcp_session_id(pfcp::node::MAX_SEID) & STATIC_SESSION_BIT,
+            0
+        );
+    }
+}
