@@ -92,7 +92,8 @@ fn smf_sim_establishes_modifies_queries_and_deletes_over_udp() {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = std::thread::spawn(move || {
         rt.block_on(async {
-            let mut sock = N4Socket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).unwrap();
+            let mut sock =
+                N4Socket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).unwrap();
             addr_tx.send(sock.local_addr().unwrap()).unwrap();
             serve(&mut sock, &mut n4, &mut ctl, async {
                 let _ = stop_rx.await;
@@ -146,6 +147,7 @@ fn smf_sim_establishes_modifies_queries_and_deletes_over_udp() {
         assert_eq!(phase["accepted"], want, "{name}: {phase}");
         assert_eq!(phase["timeouts"], 0, "{name}");
         assert_eq!(phase["retransmissions"], 0, "{name}: nothing lost");
+        assert_eq!(phase["out_of_order"], 0, "{name}: answers in request order");
     }
     let sessions = doc["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), n);

@@ -893,7 +893,8 @@ mod tests {
 
     #[test]
     fn what_the_dataplane_cannot_do_is_refused_with_its_ie() {
-        let cases: Vec<(Box<dyn Fn(&mut Session)>, Option<RuleRef>, u16)> = vec![
+        type Edit = Box<dyn Fn(&mut Session)>;
+        let cases: Vec<(Edit, Option<RuleRef>, u16)> = vec![
             (
                 Box::new(|s| s.pdrs[0].pdi.qfis = SmallVec::from_slice(&[5, 9])),
                 Some(RuleRef::Pdr(1)),
@@ -1003,7 +1004,7 @@ mod tests {
             ),
             (
                 Box::new(|s| {
-                    s.urrs[0].measurement_information = Some(MeasurementInformation::MBQE)
+                    s.urrs[0].measurement_information = Some(MeasurementInformation::MBQE);
                 }),
                 Some(RuleRef::Urr(1)),
                 t::MEASUREMENT_INFORMATION,
