@@ -26,6 +26,7 @@ use smallvec::SmallVec;
 
 use crate::HashMap;
 
+use crate::cache::ResponseCache;
 use crate::codec::grouped::{DownlinkDataReport, ErrorIndicationReport, UsageReport};
 use crate::codec::ies::{
     Cause, CpFunctionFeatures, DownlinkDataServiceInformation, FSeid, FTeid, Name, NodeId,
@@ -332,7 +333,9 @@ pub struct Node {
     clock: Clock,
     recovery: u32,
     res: Resources,
-    sessions: HashMap<u64, SessionCtx>,
+    /// Boxed: a million-entry table at half load would otherwise hold
+    /// twice the context size per session in empty buckets.
+    sessions: HashMap<u64, Box<SessionCtx>>,
     /// (association, CP SEID) → our SEID.
     by_cp: HashMap<(u32, u64), u64>,
     next_seid: u64,
@@ -344,9 +347,8 @@ pub struct Node {
     next_seq: u32,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     /// (peer, sequence number) → (hash of the request, answer, expiry).
-    cache: HashMap<(SocketAddr, u32), (u64, Vec<u8>, Instant)>,
+    cache: ResponseCache,
     hasher: foldhash::fast::RandomState,
-    cache_order: VecDeque<(Instant, SocketAddr, u32)>,
     tx: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -400,9 +402,8 @@ impl Node {
             requests: HashMap::default(),
             next_seq: 1,
             timers: BinaryHeap::new(),
-            cache: HashMap::default(),
+            cache: ResponseCache::new(),
             hasher: foldhash::fast::RandomState::default(),
-            cache_order: VecDeque::new(),
             tx: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -461,7 +462,7 @@ impl Node {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let timers = self.timers.peek().map(|Reverse((at, _))| *at);
-        let cache = self.cache_order.front().map(|(at, _, _)| *at);
+        let cache = self.cache.next_expiry();
         [timers, cache, self.next_usage_tick, self.park_retry]
             .into_iter()
             .flatten()
@@ -471,14 +472,7 @@ impl Node {
     /// Run what is due at `now`: retransmissions, heartbeats, usage
     /// polling and time-based reports, cache expiry.
     pub fn handle_timeout<U: UserPlane + ?Sized>(&mut self, now: Instant, up: &mut U) {
-        while let Some(&(at, _, _)) = self.cache_order.front() {
-            if at > now {
-                break;
-            }
-            if let Some((at, addr, seq)) = self.cache_order.pop_front() {
-                self.expire(at, addr, seq);
-            }
-        }
+        self.cache.expire(now);
         while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
             if at > now {
                 break;
@@ -751,7 +745,7 @@ impl Node {
         match e.error.kind {
             ErrorKind::UnsupportedVersion(_) => {
                 self.stats.rx_bad_version += 1;
-                self.send(peer, &Pfcp::node(h.seq, VersionNotSupportedResponse {}));
+                let _ = self.send(peer, &Pfcp::node(h.seq, VersionNotSupportedResponse {}));
             }
             ErrorKind::UnknownMessageType(_)
             | ErrorKind::InvalidSeidFlag
@@ -787,11 +781,9 @@ impl Node {
         let t = m.message.msg_type();
         self.stats.rx[usize::from(t)] += 1;
         if msg_type::is_request(t)
-            && let Some((h, bytes, _)) = self.cache.get(&(peer, m.seq))
-            && *h == req_hash
+            && let Some(payload) = self.cache.get(peer, m.seq, req_hash)
         {
             self.stats.rx_duplicates += 1;
-            let payload = bytes.clone();
             let rt = payload.get(1).copied().unwrap_or(0);
             self.stats.tx[usize::from(rt) % 64] += 1;
             self.tx.push_back(Transmit { dst: peer, payload });
@@ -1228,14 +1220,14 @@ impl Node {
         self.by_cp.insert((assoc, cp.seid), seid);
         self.sessions.insert(
             seid,
-            SessionCtx {
+            Box::new(SessionCtx {
                 rules: s,
                 assoc,
                 choose_ids,
                 urrs,
                 dl_reported: false,
                 watched: false,
-            },
+            }),
         );
         self.arm_session(now, seid, None);
         let msg = SessionEstablishmentResponse {
@@ -1618,7 +1610,7 @@ impl Node {
         seid: u64,
         up: &mut U,
     ) -> Option<SessionCtx> {
-        let ctx = self.sessions.remove(&seid)?;
+        let ctx = *self.sessions.remove(&seid)?;
         up.remove(seid);
         self.res.commit(seid, Some(&ctx.rules), None);
         self.by_cp.remove(&(ctx.assoc, ctx.rules.cp_f_seid.seid));
@@ -2086,17 +2078,18 @@ impl Node {
         msg.encode(&mut self.enc).is_ok()
     }
 
-    fn send(&mut self, dst: SocketAddr, msg: &Pfcp<'_>) -> Option<Vec<u8>> {
+    /// Encode and queue; the bytes stay in `self.enc` until the next
+    /// encoding. False if the message could not be encoded.
+    fn send(&mut self, dst: SocketAddr, msg: &Pfcp<'_>) -> bool {
         if !self.encode(msg) {
-            return None;
+            return false;
         }
         self.stats.tx[usize::from(msg.message.msg_type())] += 1;
-        let payload = self.enc.clone();
         self.tx.push_back(Transmit {
             dst,
-            payload: payload.clone(),
+            payload: self.enc.clone(),
         });
-        Some(payload)
+        true
     }
 
     /// Answer a request; keep the answer for retransmitted copies.
@@ -2108,35 +2101,19 @@ impl Node {
         msg: &Pfcp<'_>,
         cache: Option<u64>,
     ) {
-        let Some(payload) = self.send(peer, msg) else {
+        if !self.send(peer, msg) {
             return;
-        };
+        }
         if let Some(req_hash) = cache
             && req_type != msg_type::HEARTBEAT_REQUEST
             && self.cfg.response_cache_max > 0
         {
             while self.cache.len() >= self.cfg.response_cache_max {
-                match self.cache_order.pop_front() {
-                    Some((at, a, s)) => self.expire(at, a, s),
-                    None => break,
-                }
+                self.cache.pop_oldest();
             }
             let expires = now + self.cfg.response_cache_ttl;
             self.cache
-                .insert((peer, msg.seq), (req_hash, payload, expires));
-            self.cache_order.push_back((expires, peer, msg.seq));
-        }
-    }
-
-    /// Drop a cached answer unless it was replaced since (by a new
-    /// request that reused the sequence number).
-    fn expire(&mut self, at: Instant, addr: SocketAddr, seq: u32) {
-        if self
-            .cache
-            .get(&(addr, seq))
-            .is_some_and(|(_, _, e)| *e == at)
-        {
-            self.cache.remove(&(addr, seq));
+                .insert(peer, msg.seq, req_hash, &self.enc, expires);
         }
     }
 

@@ -12,7 +12,7 @@
 //! [`pfcp::UserPlane::usage_settled`]) so that packets counted between the
 //! last read and the workers' switch are reported too.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,6 +20,7 @@ use dataplane::control::{Batch, Control, FinalUsage, Usage};
 use dataplane::iface::Iface;
 use dataplane::rules::SessionId;
 use log::{debug, warn};
+use smallvec::SmallVec;
 use pfcp::{Session, UpError, UsageSample, UserPlane};
 
 use super::translate;
@@ -62,12 +63,32 @@ impl TscClock {
     }
 }
 
+/// Packets and bytes of a URR reported so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counts {
+    ul_bytes: u64,
+    ul_packets: u64,
+    dl_bytes: u64,
+    dl_packets: u64,
+}
+
+impl From<Usage> for Counts {
+    fn from(u: Usage) -> Self {
+        Self {
+            ul_bytes: u.ul_bytes,
+            ul_packets: u.ul_packets,
+            dl_bytes: u.dl_bytes,
+            dl_packets: u.dl_packets,
+        }
+    }
+}
+
 /// A URR that left the dataplane and waits for its final count.
 #[derive(Debug, Clone)]
 struct Leaving {
     urr_id: u32,
     /// What was reported of it so far.
-    reported: Usage,
+    reported: Counts,
     /// Its count just before it was removed (reported if the final count
     /// does not come in time).
     last_seen: Usage,
@@ -78,8 +99,8 @@ struct Leaving {
 #[derive(Debug, Default)]
 struct Book {
     /// Live URRs: id and what was reported of it so far.
-    urrs: Vec<(u32, Usage)>,
-    leaving: VecDeque<Leaving>,
+    urrs: SmallVec<[(u32, Counts); 1]>,
+    leaving: Vec<Leaving>,
     /// The session is out of the dataplane.
     removed_at: Option<Instant>,
 }
@@ -103,6 +124,10 @@ pub struct UpStats {
     pub drobu_unsupported: u64,
 }
 
+/// Keyed by SEIDs the node allocates: foldhash is fast and, seeded per
+/// map, resists crafted keys.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// An End Marker waiting for every worker to run the new rules, so that
 /// it follows the last packet sent on the old path.
 #[derive(Debug, Clone)]
@@ -118,6 +143,10 @@ struct PendingEndMarker {
 #[derive(Debug)]
 pub struct UsageBook {
     sessions: HashMap<SessionId, Book>,
+    /// Removed URRs waiting for their final count, over all sessions.
+    leaving: usize,
+    /// Removed sessions, oldest first, to forget those nobody asks about.
+    removed: VecDeque<(SessionId, Instant)>,
     end_markers: VecDeque<PendingEndMarker>,
     clock: TscClock,
     workers: usize,
@@ -125,14 +154,12 @@ pub struct UsageBook {
     pub stats: UpStats,
 }
 
-fn sub(a: Usage, b: Usage) -> Usage {
-    Usage {
+fn sub(a: Usage, b: Counts) -> Counts {
+    Counts {
         ul_bytes: a.ul_bytes.saturating_sub(b.ul_bytes),
         ul_packets: a.ul_packets.saturating_sub(b.ul_packets),
         dl_bytes: a.dl_bytes.saturating_sub(b.dl_bytes),
         dl_packets: a.dl_packets.saturating_sub(b.dl_packets),
-        first_tsc: a.first_tsc,
-        last_tsc: a.last_tsc,
     }
 }
 
@@ -142,7 +169,9 @@ impl UsageBook {
     #[must_use]
     pub fn new(clock: TscClock, workers: usize) -> Self {
         Self {
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
+            leaving: 0,
+            removed: VecDeque::new(),
             end_markers: VecDeque::new(),
             clock,
             workers: workers.max(1),
@@ -152,7 +181,7 @@ impl UsageBook {
 
     /// The usage between `reported` and `now` as a sample, or `None` when
     /// nothing was counted.
-    fn sample(&self, urr_id: u32, now: Usage, reported: Usage) -> Option<UsageSample> {
+    fn sample(&self, urr_id: u32, now: Usage, reported: Counts) -> Option<UsageSample> {
         let d = sub(now, reported);
         if d.ul_packets == 0 && d.dl_packets == 0 {
             return None;
@@ -187,10 +216,18 @@ impl UsageBook {
             }
         }
         // Removed sessions whose final counts nobody asked for (purged).
-        self.sessions.retain(|_, b| {
-            b.removed_at
-                .is_none_or(|t| now.saturating_duration_since(t) < FORGET_AFTER)
-        });
+        while let Some(&(id, at)) = self.removed.front() {
+            if now.saturating_duration_since(at) < FORGET_AFTER {
+                break;
+            }
+            self.removed.pop_front();
+            if let Some(b) = self.sessions.get(&id)
+                && b.removed_at == Some(at)
+            {
+                self.leaving -= b.leaving.len();
+                self.sessions.remove(&id);
+            }
+        }
         others
     }
 
@@ -210,7 +247,7 @@ impl UsageBook {
     /// Removed URRs still waiting for their final count.
     #[must_use]
     pub fn leaving(&self) -> usize {
-        self.sessions.values().map(|b| b.leaving.len()).sum()
+        self.leaving
     }
 
     /// End Markers waiting for the workers.
@@ -308,7 +345,8 @@ impl UserPlane for DataplaneUp<'_> {
         for (urr_id, last_seen) in gone {
             if let Some(i) = book.urrs.iter().position(|(u, _)| *u == urr_id) {
                 let (_, reported) = book.urrs.swap_remove(i);
-                book.leaving.push_back(Leaving {
+                self.book.leaving += 1;
+                book.leaving.push(Leaving {
                     urr_id,
                     reported,
                     last_seen,
@@ -320,7 +358,7 @@ impl UserPlane for DataplaneUp<'_> {
         for u in new_urrs {
             if !book.urrs.iter().any(|(x, _)| *x == u) {
                 // A new URR's state slot starts at zero.
-                book.urrs.push((u, Usage::default()));
+                book.urrs.push((u, Counts::default()));
             }
         }
         Ok(())
@@ -348,7 +386,8 @@ impl UserPlane for DataplaneUp<'_> {
             return;
         };
         for ((urr_id, reported), (_, last_seen)) in book.urrs.drain(..).zip(seen) {
-            book.leaving.push_back(Leaving {
+            self.book.leaving += 1;
+            book.leaving.push(Leaving {
                 urr_id,
                 reported,
                 last_seen,
@@ -359,6 +398,8 @@ impl UserPlane for DataplaneUp<'_> {
         book.removed_at = Some(now);
         if book.leaving.is_empty() {
             self.book.sessions.remove(&id);
+        } else {
+            self.book.removed.push_back((id, now));
         }
     }
 
@@ -371,9 +412,8 @@ impl UserPlane for DataplaneUp<'_> {
         let mut unsettled = 0;
         for &urr_id in urr_ids {
             if let Some(i) = book.leaving.iter().position(|l| l.urr_id == urr_id) {
-                let Some(l) = book.leaving.remove(i) else {
-                    continue;
-                };
+                let l = book.leaving.remove(i);
+                self.book.leaving -= 1;
                 let last = match l.final_usage {
                     Some(f) => f,
                     None => {
@@ -386,7 +426,7 @@ impl UserPlane for DataplaneUp<'_> {
                 && let Some(now) = self.ctl.usage(id, urr_id)
             {
                 samples.push((urr_id, now, *reported));
-                *reported = now;
+                *reported = now.into();
             }
         }
         if book.removed_at.is_some() && book.leaving.is_empty() {
