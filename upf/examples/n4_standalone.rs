@@ -59,7 +59,11 @@ fn main() -> Result<()> {
     let mut dcfg = DataplaneConfig::new(args.workers, tsc_hz);
     let mut n3 = IfaceConfig::v4(MacAddr([2, 0, 0, 0, 3, 1]), args.n3, 24);
     n3.neighbors.clear();
-    let n6 = IfaceConfig::v4(MacAddr([2, 0, 0, 0, 6, 1]), Ipv4Addr::new(10, 200, 0, 1), 24);
+    let n6 = IfaceConfig::v4(
+        MacAddr([2, 0, 0, 0, 6, 1]),
+        Ipv4Addr::new(10, 200, 0, 1),
+        24,
+    );
     dcfg.net = NetConfig {
         ifaces: [Some(n3), Some(n6), None],
         error_indication_pps: 100,
@@ -122,8 +126,7 @@ fn main() -> Result<()> {
             sock.recv_buffer_size(),
             args.workers
         );
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         serve(&mut sock, &mut n4, &mut ctl, async move {
             tokio::select! {
                 _ = term.recv() => {}

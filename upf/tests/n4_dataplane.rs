@@ -126,7 +126,7 @@ impl Rig {
 
     fn drain(&mut self) -> Vec<Pfcp<'static>> {
         let mut out = Vec::new();
-        while let Some(t) = self.n4.poll_transmit() {
+        while let Some(t) = self.n4.poll_transmit(&mut self.ctl) {
             assert_eq!(
                 t.dst, self.smf,
                 "everything goes to the SMF's address and port"
@@ -492,8 +492,8 @@ fn deletion_reports_packets_a_busy_worker_counts_while_it_switches() {
         m.encode(&mut b).unwrap();
         n4.on_datagram(Instant::now(), smf, &b, ctl);
     };
-    let answer = |n4: &mut N4, seq: u32| -> Option<Pfcp<'static>> {
-        std::iter::from_fn(|| n4.poll_transmit())
+    let answer = |n4: &mut N4, ctl: &mut Control, seq: u32| -> Option<Pfcp<'static>> {
+        std::iter::from_fn(|| n4.poll_transmit(ctl))
             .map(|t| decode(&t.payload))
             .find(|m| m.seq == seq)
     };
@@ -502,7 +502,7 @@ fn deletion_reports_packets_a_busy_worker_counts_while_it_switches() {
         &mut ctl,
         &sample::association_setup_request(1, SMF, SMF_RTS),
     );
-    answer(&mut n4, 1).unwrap();
+    answer(&mut n4, &mut ctl, 1).unwrap();
     let mut p = params(1);
     p.ue_ip = Some(Ipv4Addr::new(10, 45, 1, 1));
     p.ul_teid = Some((0x4242, N3_IP));
@@ -511,7 +511,8 @@ fn deletion_reports_packets_a_busy_worker_counts_while_it_switches() {
         &mut ctl,
         &sample::simple_establishment_request(2, &p),
     );
-    let Message::SessionEstablishmentResponse(e) = answer(&mut n4, 2).unwrap().message else {
+    let Message::SessionEstablishmentResponse(e) = answer(&mut n4, &mut ctl, 2).unwrap().message
+    else {
         panic!()
     };
     let seid = e.up_f_seid.unwrap().seid;
@@ -544,7 +545,7 @@ fn deletion_reports_packets_a_busy_worker_counts_while_it_switches() {
         }
         n4.housekeeping(Instant::now(), &mut ctl);
         if delete_sent {
-            deleted = answer(&mut n4, 3);
+            deleted = answer(&mut n4, &mut ctl, 3);
         }
         std::thread::yield_now();
     }
@@ -988,4 +989,126 @@ fn establishment_before_association_is_refused_with_72() {
     let a = r.request(&sample::establishment_request(seq, &params(1)));
     assert_eq!(rejection(&a).0, Cause::NO_ESTABLISHED_PFCP_ASSOCIATION);
     assert_eq!(r.ctl.session_count(), 0);
+}
+
+/// Send several requests as one burst (no answer read in between), then
+/// read all the answers.
+fn burst(r: &mut Rig, msgs: &[Pfcp<'_>]) -> Vec<Pfcp<'static>> {
+    for m in msgs {
+        let mut b = Vec::new();
+        m.encode(&mut b).unwrap();
+        r.n4.on_datagram(r.now, r.smf, &b, &mut r.ctl);
+    }
+    r.drain()
+}
+
+#[test]
+fn a_burst_of_establishments_is_one_publish() {
+    let mut r = Rig::new();
+    r.associate();
+    let before = r.n4.up_stats().publishes;
+    let g = r.ctl.generation();
+    let msgs: Vec<_> = (1..=20)
+        .map(|i| sample::establishment_request(100 + i as u32, &params(i)))
+        .collect();
+    let answers = burst(&mut r, &msgs);
+    assert_eq!(answers.len(), 20);
+    let mut ues = Vec::new();
+    for a in &answers {
+        let Message::SessionEstablishmentResponse(e) = &a.message else {
+            panic!("{a:?}")
+        };
+        assert_eq!(e.cause, Cause::REQUEST_ACCEPTED);
+        assert!(r.ctl.has_session(e.up_f_seid.unwrap().seid));
+        ues.extend(e.created_pdr.iter().filter_map(|c| c.ue_ip_address?.ipv4));
+    }
+    assert_eq!(r.n4.up_stats().publishes, before + 1, "one batch");
+    assert_eq!(r.ctl.generation(), g + 1, "one new snapshot");
+    assert_eq!(r.ctl.session_count(), 20);
+    // Every session forwards.
+    ues.sort_unstable();
+    ues.dedup();
+    for ue in ues {
+        r.push(
+            Iface::N6,
+            &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 1, 2, 10)),
+        );
+    }
+    assert_eq!(r.sent(Iface::N3).len(), 20);
+}
+
+#[test]
+fn establish_modify_and_delete_in_one_burst() {
+    let mut r = Rig::new();
+    r.associate();
+    let g = r.ctl.generation();
+    // The SMF does not know our SEIDs before the answer, so a burst can
+    // only change sessions it established earlier: establish two, then in
+    // one burst modify the first, delete the second, establish a third.
+    let seq = r.next_seq();
+    let (s1, _, ue1) = r.establish(&sample::establishment_request(seq, &params(1)));
+    let seq = r.next_seq();
+    let (s2, t2, _) = r.establish(&sample::establishment_request(seq, &params(2)));
+    let answers = burst(
+        &mut r,
+        &[
+            sample::path_switch_request(50, s1, 0x999, GNB_IP, false),
+            sample::deletion_request(51, s2),
+            sample::establishment_request(52, &params(3)),
+        ],
+    );
+    // The deletion waits for the worker's final counts; the others are in.
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(r.ctl.has_session(s1) && !r.ctl.has_session(s2));
+    assert_eq!(r.ctl.session_count(), 2);
+    assert_eq!(r.ctl.generation(), g + 3, "two establishments, one burst");
+    r.push(
+        Iface::N6,
+        &testkit::dl_frame(&testkit::udp4(DN_IP, ue1, 1, 2, 10)),
+    );
+    let out = r.sent(Iface::N3);
+    assert_eq!(
+        n3_tunnel(&out[0]).1.teid,
+        0x999,
+        "the modification is in force"
+    );
+    assert!(
+        r.from_upf.iter().any(|m| m.seq == 51
+            && matches!(&m.message, Message::SessionDeletionResponse(d) if d.cause == Cause::REQUEST_ACCEPTED)),
+        "deletion answered once the worker moved on"
+    );
+    r.push(
+        Iface::N3,
+        &testkit::ul_frame(
+            t2,
+            9,
+            &testkit::udp4(Ipv4Addr::new(10, 45, 0, 2), DN_IP, 1, 2, 10),
+        ),
+    );
+    assert!(r.sent(Iface::N6).is_empty(), "the deleted session is gone");
+}
+
+#[test]
+fn a_session_established_and_deleted_in_one_burst_never_reaches_the_workers() {
+    let mut r = Rig::new();
+    r.associate();
+    // The SMF cannot know the SEID before the answer; but an association
+    // release in the same burst removes what the burst established.
+    let g = r.ctl.generation();
+    let answers = burst(
+        &mut r,
+        &[
+            sample::establishment_request(60, &params(1)),
+            Pfcp::node(
+                61,
+                pfcp::codec::message::AssociationReleaseRequest {
+                    node_id: pfcp::codec::ies::NodeId::Ipv4(SMF),
+                },
+            ),
+        ],
+    );
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!(r.ctl.session_count(), 0);
+    assert_eq!(r.ctl.generation(), g, "nothing published");
+    assert_eq!(r.n4.node().session_count(), 0);
 }

@@ -196,10 +196,18 @@ impl N4 {
         DataplaneUp { ctl, book, now }
     }
 
-    /// One datagram received on the N4 socket from `from`.
+    /// One datagram received on the N4 socket from `from`. The rule
+    /// changes it causes are staged; [`N4::poll_transmit`] (or
+    /// [`N4::flush`]) publishes them, before any answer leaves, in one
+    /// batch with those of the other datagrams of the burst.
     pub fn on_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8], ctl: &mut Control) {
         let mut up = Self::up(&mut self.book, ctl, now);
         self.node.handle(now, from, bytes, &mut up);
+    }
+
+    /// Publishes the staged rule changes to the workers (one batch).
+    pub fn flush(&mut self, ctl: &mut Control) {
+        self.book.flush(ctl);
     }
 
     /// Timers: retransmissions, heartbeats, usage polling and reports,
@@ -207,6 +215,7 @@ impl N4 {
     pub fn on_timeout(&mut self, now: Instant, ctl: &mut Control) {
         let mut up = Self::up(&mut self.book, ctl, now);
         self.node.handle_timeout(now, &mut up);
+        self.book.flush(ctl);
         self.book.flush_end_markers(now, ctl);
     }
 
@@ -224,8 +233,13 @@ impl N4 {
         self.node.parked() > 0 || self.book.end_markers_pending() > 0 || self.book.leaving() > 0
     }
 
-    /// The next datagram to send (to its `dst`).
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+    /// The next datagram to send (to its `dst`). Publishes staged rule
+    /// changes first: an SMF never hears "accepted" before the workers
+    /// can see the rules.
+    pub fn poll_transmit(&mut self, ctl: &mut Control) -> Option<Transmit> {
+        if self.book.staged() {
+            self.book.flush(ctl);
+        }
         self.node.poll_transmit()
     }
 
@@ -270,6 +284,7 @@ impl N4 {
         if self.node.parked() > 0 {
             let mut up = Self::up(&mut self.book, ctl, now);
             self.node.resume(now, &mut up);
+            self.book.flush(ctl);
         }
         others
     }
@@ -288,6 +303,7 @@ impl N4 {
         } else {
             self.on_dataplane_events(now, events)
         };
+        self.book.flush(ctl);
         if self.poll_timeout().is_some_and(|t| t <= now) {
             self.on_timeout(now, ctl);
         } else {

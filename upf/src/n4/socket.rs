@@ -129,18 +129,20 @@ impl N4Socket {
             }
         }
         self.received += n as u64;
-        self.flush(n4);
+        self.flush(n4, ctl);
         Ok(n)
     }
 
-    /// Sends what the node queued (after timers, events, or `service`).
-    pub fn flush(&mut self, n4: &mut N4) {
+    /// Publishes what the datagrams staged, then sends what the node
+    /// queued (after timers, events, or `service`).
+    pub fn flush(&mut self, n4: &mut N4, ctl: &mut Control) {
+        n4.flush(ctl);
         while let Some(t) = self.backlog.pop_front() {
             if !self.send(t) {
                 return;
             }
         }
-        while let Some(t) = n4.poll_transmit() {
+        while let Some(t) = n4.poll_transmit(ctl) {
             if !self.send(t) {
                 return;
             }
@@ -202,6 +204,6 @@ pub async fn serve(
             n4.housekeeping(now, ctl);
             next_housekeeping = now + HOUSEKEEPING;
         }
-        sock.flush(n4);
+        sock.flush(n4, ctl);
     }
 }

@@ -18,10 +18,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use dataplane::control::{Batch, Control, FinalUsage, Usage};
 use dataplane::iface::Iface;
-use dataplane::rules::SessionId;
+use dataplane::rules::{self as dp, SessionId};
 use log::{debug, warn};
-use smallvec::SmallVec;
 use pfcp::{Session, UpError, UsageSample, UserPlane};
+use smallvec::SmallVec;
 
 use super::translate;
 
@@ -122,6 +122,9 @@ pub struct UpStats {
     /// DROBU requests (not implemented by the dataplane: buffered packets
     /// are released or kept by the new rules instead).
     pub drobu_unsupported: u64,
+    /// Staged batches the dataplane refused (a bug: staging checks what
+    /// publishing checks).
+    pub flush_failures: u64,
 }
 
 /// Keyed by SEIDs the node allocates: foldhash is fast and, seeded per
@@ -138,8 +141,142 @@ struct PendingEndMarker {
     since: Instant,
 }
 
+/// Rule changes accepted but not yet published: every change of a burst
+/// of PFCP messages goes out in one batch ([`UsageBook::flush`]), each
+/// message's changes whole (the workers see a message's rules all or not
+/// at all). What `Control::publish` would refuse is refused when staged,
+/// so the batch cannot fail.
+#[derive(Debug, Default)]
+struct Staged {
+    upserts: Vec<dp::Session>,
+    removals: Vec<SessionId>,
+    /// Lookup keys the staged upserts claim, and by whom.
+    teids: HashMap<u32, SessionId>,
+    ips: HashMap<IpAddr, SessionId>,
+}
+
+/// The keys `Control::publish` indexes a session by: local TEIDs, and the
+/// UE addresses (IPv6 as its /64) of PDRs without a local F-TEID.
+fn keys(s: &dp::Session) -> (SmallVec<[u32; 2]>, SmallVec<[IpAddr; 2]>) {
+    let mut teids = SmallVec::new();
+    let mut ips = SmallVec::new();
+    for p in &s.pdrs {
+        if let Some(f) = p.pdi.local_fteid {
+            if !teids.contains(&f.teid) {
+                teids.push(f.teid);
+            }
+        } else if let Some(ue) = p.pdi.ue_ip {
+            let v4 = ue.ipv4.map(IpAddr::V4);
+            let v6 = ue
+                .ipv6
+                .map(|a| IpAddr::V6((u128::from(a) & !u128::from(u64::MAX)).into()));
+            for a in [v4, v6].into_iter().flatten() {
+                if !ips.contains(&a) {
+                    ips.push(a);
+                }
+            }
+        }
+    }
+    (teids, ips)
+}
+
+impl Staged {
+    fn is_empty(&self) -> bool {
+        self.upserts.is_empty() && self.removals.is_empty()
+    }
+
+    fn touches(&self, id: SessionId) -> bool {
+        self.removals.contains(&id) || self.upserts.iter().any(|u| u.id == id)
+    }
+
+    /// Drops the claims of the staged upsert of `id`, if any; returns it.
+    fn take_upsert(&mut self, id: SessionId) -> Option<dp::Session> {
+        let i = self.upserts.iter().position(|u| u.id == id)?;
+        let old = self.upserts.swap_remove(i);
+        let (teids, ips) = keys(&old);
+        for t in teids {
+            if self.teids.get(&t) == Some(&id) {
+                self.teids.remove(&t);
+            }
+        }
+        for a in ips {
+            if self.ips.get(&a) == Some(&id) {
+                self.ips.remove(&a);
+            }
+        }
+        Some(old)
+    }
+
+    /// What `Control::publish` would say about this batch plus `s`
+    /// (replacing a staged version of it): the same checks, in the same
+    /// terms.
+    fn check(&self, ctl: &Control, s: &dp::Session) -> Result<(), dp::RuleError> {
+        s.validate()?;
+        let snap = ctl.snapshot();
+        let touched = |o: SessionId| o == s.id || self.touches(o);
+        let (teids, ips) = keys(s);
+        for t in teids {
+            let owner = self
+                .teids
+                .get(&t)
+                .copied()
+                .filter(|o| *o != s.id)
+                .or_else(|| {
+                    snap.teid
+                        .get(t)
+                        .and_then(|e| e.first())
+                        .map(|p| p.session)
+                        .filter(|o| !touched(*o))
+                });
+            if let Some(owner) = owner {
+                return Err(dp::RuleError::TeidInUse {
+                    session: s.id,
+                    teid: t,
+                    owner,
+                });
+            }
+        }
+        for a in ips {
+            let live = match a {
+                IpAddr::V4(v) => snap.ue4.get(u32::from(v)),
+                IpAddr::V6(v) => snap.ue6.get((u128::from(v) >> 64) as u64),
+            };
+            let owner = self
+                .ips
+                .get(&a)
+                .copied()
+                .filter(|o| *o != s.id)
+                .or_else(|| {
+                    live.and_then(|e| e.first())
+                        .map(|p| p.session)
+                        .filter(|o| !touched(*o))
+                });
+            if let Some(owner) = owner {
+                return Err(dp::RuleError::UeIpInUse {
+                    session: s.id,
+                    addr: a,
+                    owner,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, s: dp::Session) {
+        let (teids, ips) = keys(&s);
+        for t in teids {
+            self.teids.insert(t, s.id);
+        }
+        for a in ips {
+            self.ips.insert(a, s.id);
+        }
+        self.upserts.push(s);
+    }
+}
+
 /// What the N4 user plane remembers between calls: per-URR reported usage,
-/// removed URRs awaiting their final count, End Markers to send.
+/// removed URRs awaiting their final count, End Markers to send, rule
+/// changes not yet published.
 #[derive(Debug)]
 pub struct UsageBook {
     sessions: HashMap<SessionId, Book>,
@@ -148,6 +285,7 @@ pub struct UsageBook {
     /// Removed sessions, oldest first, to forget those nobody asks about.
     removed: VecDeque<(SessionId, Instant)>,
     end_markers: VecDeque<PendingEndMarker>,
+    staged: Staged,
     clock: TscClock,
     workers: usize,
     /// Counters.
@@ -173,6 +311,7 @@ impl UsageBook {
             leaving: 0,
             removed: VecDeque::new(),
             end_markers: VecDeque::new(),
+            staged: Staged::default(),
             clock,
             workers: workers.max(1),
             stats: UpStats::default(),
@@ -256,6 +395,55 @@ impl UsageBook {
         self.end_markers.len()
     }
 
+    /// Whether rule changes wait for [`UsageBook::flush`].
+    #[must_use]
+    pub fn staged(&self) -> bool {
+        !self.staged.is_empty()
+    }
+
+    /// Publishes every staged change in one batch. Call it before sending
+    /// the PFCP answers of the messages that staged them.
+    pub fn flush(&mut self, ctl: &mut Control) {
+        if self.staged.is_empty() {
+            return;
+        }
+        let st = std::mem::take(&mut self.staged);
+        let batch = Batch {
+            upserts: st.upserts,
+            removals: st.removals,
+        };
+        match ctl.publish(batch.clone()) {
+            Ok(_) => self.stats.publishes += 1,
+            Err(e) => {
+                // The staging checks mirror publish's: this is a bug. Do
+                // what can be done, one session at a time, and say so.
+                self.stats.flush_failures += 1;
+                log::error!(
+                    "N4: the dataplane refused a checked batch ({e}); publishing one by one"
+                );
+                for id in batch.removals {
+                    if let Err(e) = ctl.publish(Batch {
+                        upserts: Vec::new(),
+                        removals: vec![id],
+                    }) {
+                        log::error!("N4: removing session {id:#x}: {e}");
+                    }
+                }
+                for s in batch.upserts {
+                    let id = s.id;
+                    if let Err(e) = ctl.publish(Batch {
+                        upserts: vec![s],
+                        removals: Vec::new(),
+                    }) {
+                        log::error!(
+                            "N4: session {id:#x} accepted over PFCP but not installed: {e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     /// Sends the End Markers whose rules every worker now runs (or that
     /// waited [`END_MARKER_WAIT`]).
     pub fn flush_end_markers(&mut self, now: Instant, ctl: &Control) {
@@ -293,23 +481,20 @@ pub struct DataplaneUp<'a> {
 }
 
 impl DataplaneUp<'_> {
-    fn publish(
-        &mut self,
-        batch: Batch,
-        rules: Option<&dataplane::rules::Session>,
-    ) -> Result<u64, UpError> {
-        match self.ctl.publish(batch) {
-            Ok(g) => {
-                self.book.stats.publishes += 1;
-                Ok(g)
-            }
-            Err(e) => {
-                self.book.stats.refused += 1;
-                Err(match rules {
-                    Some(s) => translate::rule_error(&e, s),
-                    None => UpError::Other(e.to_string()),
-                })
-            }
+    /// The count of URR `urr_id` before it leaves the dataplane; `None`
+    /// (with a final count of zero) when it never reached it (staged only).
+    fn leaving(&self, id: SessionId, urr_id: u32, reported: Counts) -> Leaving {
+        let seen = self.ctl.usage(id, urr_id);
+        Leaving {
+            urr_id,
+            reported,
+            last_seen: seen.unwrap_or_default(),
+            since: self.now,
+            final_usage: if seen.is_some() {
+                None
+            } else {
+                Some(Usage::default())
+            },
         }
     }
 }
@@ -320,40 +505,45 @@ impl UserPlane for DataplaneUp<'_> {
         let rules = translate::session(session, id).inspect_err(|_| {
             self.book.stats.refused += 1;
         })?;
+        if self.book.staged.removals.contains(&id) {
+            // A removal and an upsert of one id cannot share a batch.
+            self.book.flush(self.ctl);
+        }
+        let previous_staged = self.book.staged.take_upsert(id);
+        if let Err(e) = self.book.staged.check(self.ctl, &rules) {
+            if let Some(p) = previous_staged {
+                self.book.staged.add(p);
+            }
+            self.book.stats.refused += 1;
+            return Err(translate::rule_error(&e, &rules));
+        }
+        let new_urrs: Vec<u32> = rules.urrs.iter().map(|u| u.id).collect();
+        self.book.staged.add(rules);
         // URRs this version drops: read their count now, while the
-        // dataplane still knows them.
-        let gone: Vec<(u32, Usage)> = previous
+        // dataplane still counts them.
+        let gone: Vec<u32> = previous
             .map(|p| {
                 p.urrs
                     .iter()
                     .filter(|u| session.urr(u.id).is_none())
-                    .map(|u| (u.id, self.ctl.usage(id, u.id).unwrap_or_default()))
+                    .map(|u| u.id)
                     .collect()
             })
             .unwrap_or_default();
-        let new_urrs: Vec<u32> = rules.urrs.iter().map(|u| u.id).collect();
-        self.publish(
-            Batch {
-                upserts: vec![rules.clone()],
-                removals: Vec::new(),
-            },
-            Some(&rules),
-        )?;
-        let now = self.now;
+        let mut leaving = Vec::with_capacity(gone.len());
+        if let Some(book) = self.book.sessions.get(&id) {
+            for urr_id in gone {
+                if let Some((_, reported)) = book.urrs.iter().find(|(u, _)| *u == urr_id) {
+                    leaving.push(self.leaving(id, urr_id, *reported));
+                }
+            }
+        }
         let book = self.book.sessions.entry(id).or_default();
         book.removed_at = None;
-        for (urr_id, last_seen) in gone {
-            if let Some(i) = book.urrs.iter().position(|(u, _)| *u == urr_id) {
-                let (_, reported) = book.urrs.swap_remove(i);
-                self.book.leaving += 1;
-                book.leaving.push(Leaving {
-                    urr_id,
-                    reported,
-                    last_seen,
-                    since: now,
-                    final_usage: None,
-                });
-            }
+        for l in leaving {
+            book.urrs.retain(|(u, _)| *u != l.urr_id);
+            self.book.leaving += 1;
+            book.leaving.push(l);
         }
         for u in new_urrs {
             if !book.urrs.iter().any(|(x, _)| *x == u) {
@@ -367,34 +557,24 @@ impl UserPlane for DataplaneUp<'_> {
     fn remove(&mut self, seid: u64) {
         let id = translate::pfcp_session_id(seid);
         let now = self.now;
-        let Some(book) = self.book.sessions.get_mut(&id) else {
+        let Some(book) = self.book.sessions.get(&id) else {
             return;
         };
-        let seen: Vec<(u32, Usage)> = book
+        let leaving: Vec<Leaving> = book
             .urrs
             .iter()
-            .map(|(u, _)| (*u, self.ctl.usage(id, *u).unwrap_or_default()))
+            .map(|(u, reported)| self.leaving(id, *u, *reported))
             .collect();
-        match self.ctl.publish(Batch {
-            upserts: Vec::new(),
-            removals: vec![id],
-        }) {
-            Ok(_) => self.book.stats.publishes += 1,
-            Err(e) => warn!("removing session {seid:#x} from the dataplane: {e}"),
+        self.book.staged.take_upsert(id);
+        if self.ctl.has_session(id) {
+            self.book.staged.removals.push(id);
         }
         let Some(book) = self.book.sessions.get_mut(&id) else {
             return;
         };
-        for ((urr_id, reported), (_, last_seen)) in book.urrs.drain(..).zip(seen) {
-            self.book.leaving += 1;
-            book.leaving.push(Leaving {
-                urr_id,
-                reported,
-                last_seen,
-                since: now,
-                final_usage: None,
-            });
-        }
+        book.urrs.clear();
+        self.book.leaving += leaving.len();
+        book.leaving.extend(leaving);
         book.removed_at = Some(now);
         if book.leaving.is_empty() {
             self.book.sessions.remove(&id);
@@ -480,6 +660,8 @@ impl UserPlane for DataplaneUp<'_> {
             return;
         };
         debug!("End Marker to {peer} TEID {teid:#x} queued");
+        // After the path switch is visible to the workers.
+        self.book.flush(self.ctl);
         self.book.end_markers.push_back(PendingEndMarker {
             packet: dataplane::pipeline::end_marker(src, peer, teid),
             iface,
@@ -494,5 +676,106 @@ impl UserPlane for DataplaneUp<'_> {
         warn!(
             "session {seid:#x}: DROBU asked, but the dataplane cannot discard a session's buffered packets; the new rules decide their fate"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::control::DataplaneConfig;
+    use dataplane::testkit::{self, SessionSpec};
+    use proptest::prelude::*;
+    use std::net::Ipv4Addr;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Upsert { id: u64, teid: u32, ue: u8 },
+        Remove { id: u64 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (1u64..7, 1u32..5, 0u8..4).prop_map(|(id, teid, ue)| Op::Upsert { id, teid, ue }),
+            1 => (1u64..7).prop_map(|id| Op::Remove { id }),
+        ]
+    }
+
+    fn session(id: u64, teid: u32, ue: u8) -> dp::Session {
+        let mut spec = SessionSpec::nth(0);
+        spec.id = id;
+        spec.ul_teid = teid;
+        spec.ue = Ipv4Addr::new(10, 45, 0, ue);
+        testkit::session(&spec)
+    }
+
+    fn batch(st: &Staged) -> Batch {
+        Batch {
+            upserts: st.upserts.clone(),
+            removals: st.removals.clone(),
+        }
+    }
+
+    proptest! {
+        /// Staging refuses exactly what publishing the batch would: what
+        /// it accepts publishes without error, and what it refuses would
+        /// have failed the batch.
+        #[test]
+        fn staging_checks_what_publish_checks(
+            before in proptest::collection::vec((1u64..7, 1u32..5, 0u8..4), 0..6),
+            ops in proptest::collection::vec(op(), 1..12),
+        ) {
+            let (mut ctl, _ports) = Control::new(DataplaneConfig::new(1, testkit::TSC_HZ));
+            for (id, teid, ue) in before {
+                let _ = ctl.publish(Batch { upserts: vec![session(id, teid, ue)], removals: vec![] });
+            }
+            let mut st = Staged::default();
+            for op in ops {
+                match op {
+                    Op::Upsert { id, teid, ue } => {
+                        let s = session(id, teid, ue);
+                        if st.removals.contains(&id) {
+                            prop_assert!(ctl.publish(batch(&st)).is_ok());
+                            st = Staged::default();
+                        }
+                        let prev = st.take_upsert(id);
+                        match st.check(&ctl, &s) {
+                            Ok(()) => st.add(s),
+                            Err(e) => {
+                                if let Some(p) = prev {
+                                    st.add(p);
+                                }
+                                let mut b = batch(&st);
+                                b.upserts.retain(|u| u.id != id);
+                                b.upserts.push(s);
+                                let g = ctl.generation();
+                                prop_assert!(ctl.publish(b).is_err(), "refused without cause: {e}");
+                                prop_assert_eq!(ctl.generation(), g);
+                            }
+                        }
+                    }
+                    Op::Remove { id } => {
+                        st.take_upsert(id);
+                        if ctl.has_session(id) && !st.removals.contains(&id) {
+                            st.removals.push(id);
+                        }
+                    }
+                }
+            }
+            let b = batch(&st);
+            let r = ctl.publish(b);
+            prop_assert!(r.is_ok(), "staged batch refused: {:?}", r);
+        }
+    }
+
+    #[test]
+    fn tsc_clock_maps_ticks_to_wall_time() {
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let c = TscClock {
+            hz: 2_000_000_000,
+            tsc: 4_000_000_000,
+            wall,
+        };
+        assert_eq!(c.wall(6_000_000_000), wall + Duration::from_secs(1));
+        assert_eq!(c.wall(3_000_000_000), wall - Duration::from_millis(500));
     }
 }
