@@ -1112,3 +1112,77 @@ fn a_session_established_and_deleted_in_one_burst_never_reaches_the_workers() {
     assert_eq!(r.ctl.generation(), g, "nothing published");
     assert_eq!(r.n4.node().session_count(), 0);
 }
+
+#[test]
+fn deleting_one_session_leaves_another_untouched() {
+    let mut r = Rig::new();
+    r.associate();
+    let seq = r.next_seq();
+    let (s1, t1, ue1) = r.establish(&sample::establishment_request(seq, &params(1)));
+    let mut p2 = params(2);
+    p2.gnb = Some((0x300, GNB_IP));
+    let seq = r.next_seq();
+    let (_, t2, ue2) = r.establish(&sample::establishment_request(seq, &p2));
+    let both = |r: &mut Rig| {
+        r.push(
+            Iface::N3,
+            &testkit::ul_frame(t1, 9, &testkit::udp4(ue1, DN_IP, 1, 2, 10)),
+        );
+        r.push(
+            Iface::N3,
+            &testkit::ul_frame(t2, 9, &testkit::udp4(ue2, DN_IP, 1, 2, 11)),
+        );
+        r.sent(Iface::N6)
+            .iter()
+            .map(|f| n6_packet(f).len())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(both(&mut r), [38, 39]);
+    let seq = r.next_seq();
+    r.request(&sample::deletion_request(seq, s1));
+    assert_eq!(
+        both(&mut r),
+        [39],
+        "only the deleted session's traffic stops"
+    );
+    // The gNB hears that the deleted session's TEID is gone.
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1);
+    assert_eq!(n3_tunnel(&out[0]).1.msg_type, gtpu::msg::ERROR_INDICATION);
+    // The other session's downlink still goes to its own tunnel.
+    r.push(
+        Iface::N6,
+        &testkit::dl_frame(&testkit::udp4(DN_IP, ue2, 1, 2, 10)),
+    );
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1);
+    assert_eq!(n3_tunnel(&out[0]).1.teid, 0x300);
+}
+
+#[test]
+fn garbage_on_n4_is_counted_and_valid_peers_are_still_served() {
+    let mut r = Rig::new();
+    r.associate();
+    let junk: [&[u8]; 5] = [
+        b"",
+        b"\x21",
+        b"\x21\x32\x00\x04\x00\x00\x00\x01", // session establishment, no body, no SEID flag
+        &[0xff; 300],
+        b"\x21\x01\x00\x0c\x00\x00\x01\x00\x00\x60\x00\x04", // heartbeat, truncated IE
+    ];
+    for (i, j) in junk.iter().enumerate() {
+        r.n4.on_datagram(r.now, r.smf, j, &mut r.ctl);
+        let seq = r.next_seq();
+        let (seid, _, _) = r.establish(&sample::establishment_request(seq, &params(10 + i as u64)));
+        assert!(r.ctl.has_session(seid), "served after garbage #{i}");
+    }
+    let mut m = upf::api::TelemetryModel::default();
+    r.n4.fill_telemetry(&mut m);
+    let malformed = m
+        .pfcp_messages
+        .get(&("malformed".to_owned(), upf::api::Direction::Rx))
+        .copied()
+        .unwrap_or(0);
+    assert!(malformed >= 4, "{malformed} malformed datagrams counted");
+    assert_eq!(r.ctl.session_count(), 5);
+}
