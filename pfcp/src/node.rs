@@ -661,6 +661,47 @@ impl Node {
         self.cfg.allowed_peer_nets = nets;
     }
 
+    /// New heartbeat interval and retransmission timer/count (a reload);
+    /// they apply to the next heartbeat and the next request.
+    ///
+    /// # Errors
+    /// [`ConfigError::Timers`] for a zero timer or count (nothing changes).
+    pub fn set_timers(
+        &mut self,
+        heartbeat: Duration,
+        t1: Duration,
+        n1: u32,
+    ) -> Result<(), ConfigError> {
+        if heartbeat.is_zero() || t1.is_zero() || n1 == 0 {
+            return Err(ConfigError::Timers);
+        }
+        self.cfg.heartbeat_interval = heartbeat;
+        self.cfg.t1 = t1;
+        self.cfg.n1 = n1;
+        Ok(())
+    }
+
+    /// New TEID range, UE pools, reserved UE addresses and GTP-U endpoints
+    /// (a reload). TEIDs and addresses that sessions use stay theirs and are
+    /// not handed out again; CHOOSE allocates from the new ranges from now
+    /// on. The rest of `cfg` is ignored.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] for an unusable range or pool (nothing changes).
+    pub fn set_resources(&mut self, cfg: &Config) -> Result<(), ConfigError> {
+        let mut check = self.cfg.clone();
+        check.teid_first = cfg.teid_first;
+        check.teid_last = cfg.teid_last;
+        check.ue_pools.clone_from(&cfg.ue_pools);
+        check.reserved_ue_ips.clone_from(&cfg.reserved_ue_ips);
+        check.gtpu.clone_from(&cfg.gtpu);
+        check.validate()?;
+        self.res
+            .reconfigure(&check, self.sessions.values().map(|c| &c.rules));
+        self.cfg = check;
+        Ok(())
+    }
+
     /// Keep `ip` out of UE address allocation from now on (a static
     /// session was added that uses it). Returns false, reserving nothing,
     /// when a PFCP session uses it already.

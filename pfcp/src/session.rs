@@ -109,6 +109,36 @@ impl Resources {
         }
     }
 
+    /// New TEID range and UE pools (a reload): the allocators are rebuilt
+    /// with everything `sessions` use and `reserved` marked taken, so no
+    /// value in use is handed out again. Addresses in use outside the new
+    /// pools stay valid; they are simply not the pools' to give.
+    pub(crate) fn reconfigure<'s>(
+        &mut self,
+        cfg: &Config,
+        sessions: impl Iterator<Item = &'s Session>,
+    ) {
+        self.teids = TeidPool::new(cfg.teid_first, cfg.teid_last);
+        self.pools = cfg.ue_pools.iter().cloned().map(AddrPool::new).collect();
+        for s in sessions {
+            let (teids, addrs, _) = keys(s);
+            for (t, _) in teids {
+                self.teids.reserve(t);
+            }
+            for (a, _) in addrs {
+                if let Some(p) = self.pool_of(a) {
+                    p.reserve(a);
+                }
+            }
+        }
+        for ip in &cfg.reserved_ue_ips {
+            if let Some(p) = self.pool_of(*ip) {
+                p.reserve(*ip);
+            }
+        }
+        self.gtpu = cfg.gtpu.clone();
+    }
+
     /// Keep `ip` from CHOOSE (a static session took it). False when a
     /// PFCP session uses it.
     pub(crate) fn reserve_ue_ip(&mut self, ip: IpAddr) -> bool {

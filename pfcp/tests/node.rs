@@ -1755,3 +1755,77 @@ fn zero_length_update_forwarding_parameters_is_accepted() {
         Cause::REQUEST_ACCEPTED
     );
 }
+
+#[test]
+fn reload_of_pools_and_timers_keeps_what_sessions_use() {
+    let mut cfg = config();
+    cfg.ue_pools[0].prefix_len = 29; // .1 to .6
+    cfg.teid_first = 0x1000;
+    cfg.teid_last = 0x1003;
+    let mut b = Bench::with(cfg.clone());
+    b.associate();
+    let ue_of = |r: &Pfcp<'static>| {
+        est_response(r)
+            .created_pdr
+            .iter()
+            .find_map(|c| c.ue_ip_address.and_then(|u| u.ipv4))
+            .unwrap()
+    };
+    let teid_of = |r: &Pfcp<'static>| {
+        est_response(r)
+            .created_pdr
+            .iter()
+            .find_map(|c| match c.local_f_teid {
+                Some(FTeid::Assigned { teid, .. }) => Some(teid),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let seq = b.next_seq();
+    let first = b.request(&sample::establishment_request(seq, &params(1)));
+    let (ue1, teid1) = (ue_of(&first), teid_of(&first));
+    // Wider pool and TEID range; the first session's values stay taken.
+    cfg.ue_pools[0].prefix_len = 28;
+    cfg.teid_last = 0x1fff;
+    cfg.reserved_ue_ips = vec!["10.45.0.9".parse().unwrap()];
+    b.node.set_resources(&cfg).unwrap();
+    let mut ues = vec![ue1];
+    let mut teids = vec![teid1];
+    // /28: 14 addresses, one reserved: 13 sessions in all.
+    for i in 2..=13 {
+        let seq = b.next_seq();
+        let r = b.request(&sample::establishment_request(seq, &params(i)));
+        assert_eq!(
+            est_response(&r).cause,
+            Cause::REQUEST_ACCEPTED,
+            "session {i}"
+        );
+        ues.push(ue_of(&r));
+        teids.push(teid_of(&r));
+    }
+    let seq = b.next_seq();
+    let r = b.request(&sample::establishment_request(seq, &params(14)));
+    assert_eq!(
+        est_response(&r).cause,
+        Cause::ALL_DYNAMIC_ADDRESSES_OCCUPIED
+    );
+    ues.sort_unstable();
+    ues.dedup();
+    teids.sort_unstable();
+    teids.dedup();
+    assert_eq!(ues.len(), 13, "no address handed out twice");
+    assert_eq!(teids.len(), 13, "no TEID handed out twice");
+    assert!(!ues.contains(&Ipv4Addr::new(10, 45, 0, 9)), "reserved");
+    // Bad values change nothing.
+    let mut bad = cfg.clone();
+    bad.teid_first = 0;
+    assert!(b.node.set_resources(&bad).is_err());
+    assert!(
+        b.node
+            .set_timers(Duration::ZERO, Duration::from_secs(1), 3)
+            .is_err()
+    );
+    b.node
+        .set_timers(Duration::from_secs(1), Duration::from_secs(1), 1)
+        .unwrap();
+}
