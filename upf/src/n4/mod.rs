@@ -313,6 +313,24 @@ impl N4 {
         Leftovers { finals, events }
     }
 
+    /// Applies a reloaded config's live PFCP settings: allowed SMFs,
+    /// heartbeat and retransmission timers, TEID range, UE pools and the
+    /// UE addresses static sessions reserve. PFCP sessions are untouched:
+    /// what they use stays theirs. Call it after the dataplane took the
+    /// new static sessions (it refuses a static session whose keys a PFCP
+    /// session holds).
+    ///
+    /// # Errors
+    /// Settings the node refuses (then nothing of them changed).
+    pub fn reconfigure(&mut self, cfg: &Config) -> Result<(), N4Error> {
+        let c = pfcp_config(cfg, SystemTime::now())?;
+        self.node
+            .set_allowed_peers(c.allowed_peers.clone(), c.allowed_peer_nets.clone());
+        self.node.set_timers(c.heartbeat_interval, c.t1, c.n1)?;
+        self.node.set_resources(&c)?;
+        Ok(())
+    }
+
     /// Node events to the log.
     pub fn log_events(&mut self) {
         while let Some(e) = self.node.poll_event() {
