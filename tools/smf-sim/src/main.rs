@@ -83,6 +83,11 @@ struct Args {
     /// answering heartbeats and reports, before the next phases.
     #[arg(long, default_value_t = 0.0)]
     hold: f64,
+    /// Before each phase after the establishment (modify, query, delete,
+    /// release), wait until the file DIR/<phase> exists, answering the
+    /// UPF's heartbeats and reports meanwhile: a test drives the steps.
+    #[arg(long, value_name = "DIR")]
+    gate: Option<std::path::PathBuf>,
     /// Path switch: update the downlink FAR to a new gNB tunnel.
     #[arg(long)]
     modify: bool,
@@ -647,6 +652,14 @@ impl Sim {
         Ok(())
     }
 
+    /// Answer the UPF until `path` exists (heartbeats, reports).
+    fn gate(&mut self, path: &std::path::Path) -> Result<()> {
+        while !path.exists() {
+            self.hold(0.05)?;
+        }
+        Ok(())
+    }
+
     /// Answer the UPF for `secs` seconds (heartbeats, reports).
     fn hold(&mut self, secs: f64) -> Result<()> {
         let end = Instant::now() + Duration::from_secs_f64(secs);
@@ -799,6 +812,9 @@ fn main() -> Result<()> {
         (release, Phase::Release),
     ] {
         if on {
+            if let Some(dir) = sim.args.gate.clone() {
+                sim.gate(&dir.join(p.name()))?;
+            }
             let count = if p == Phase::Release { 1 } else { n };
             let s = sim.phase(p, count)?;
             print_phase(&s);
