@@ -2,7 +2,8 @@
 # N4 benchmark: PFCP establishments per second through a real UDP socket
 # (smf-sim as the SMF), and time + resident memory to install N sessions.
 # Compares the pfcp node alone (pfcp-stub-upf, the baseline) with upf's N4
-# driver over the dataplane (n4_standalone) and, with --upf-config, `upf run`.
+# driver over the dataplane without DPDK (n4_standalone) and `upf run` on
+# DPDK net_null ports (--systems stub,n4,upf; needs root for DPDK).
 # Writes perf/results/n4-<stamp>.json (ARCHITECTURE.md format, bench "pfcp").
 #
 #   perf/n4-bench.sh                # 100,000-session rate runs, 1,000,000-session install
@@ -24,4 +25,5 @@ fi
 
 cargo build --release -q -p smf-sim --bins
 cargo build --release -q -p upf --example n4_standalone
+if [[ " $* " == *upf* ]]; then cargo build --release -q -p upf --bin upf; fi
 exec python3 perf/lib/n4_bench.py "${args[@]}"

@@ -9,7 +9,9 @@ Systems, measured in the same run:
   n4     upf's N4 driver with the dataplane's Control and worker threads
          (the upf crate's example n4_standalone: the control side of `upf run`
          without DPDK; every session is translated and published)
-  upf    `upf run` itself (needs a config with pfcp.listen; --upf-config)
+  upf    `upf run` itself on DPDK net_null ports (no hugepages, no NIC), one
+         worker with idle back-off, PFCP on 127.0.0.1 (config written here;
+         --upf-config to give one)
 
 Rows (ARCHITECTURE.md format), bench "pfcp": per_sec (establishments/s as
 smf-sim saw them), p50_us/p99_us (request to answer, pipelined), plus
@@ -27,7 +29,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -35,24 +39,59 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import threading  # noqa: E402
+
 import results  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 
 def start(cmd: List[str], ready_timeout: float = 60.0) -> Tuple[subprocess.Popen, str]:
-    """Start a server whose first stderr line ends with its address."""
+    """Start a server that logs "listening on ADDR" on stderr once ready."""
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + ready_timeout
-    line = ""
+    lines = []
     while time.monotonic() < deadline:
         line = p.stderr.readline()
-        if "listening on" in line:
-            return p, line.strip().rsplit(" ", 1)[-1]
+        lines.append(line)
+        m = re.search(r"listening on (\S+?)[,:]?(\s|$)", line)
+        if m and re.match(r"[\d.]+:\d+$", m.group(1)):
+            # Keep draining stderr so the server never blocks on it.
+            threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
+            return p, m.group(1)
         if p.poll() is not None:
             break
     p.kill()
-    raise RuntimeError(f"{cmd[0]} did not start: {line!r} {p.stderr.read()!r}")
+    raise RuntimeError(f"{cmd[0]} did not start: {''.join(lines[-20:])}")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def upf_config(path: str, port: int) -> None:
+    """`upf run` on net_null ports, PFCP on 127.0.0.1:port, a /10 UE pool."""
+    prefix = f"n4bench{os.getpid()}"
+    with open(path, "w") as f:
+        f.write(f"""node_id: 127.0.0.1
+dpdk:
+  args: ["--no-huge", "-m", "256", "--no-pci", "--file-prefix", "{prefix}"]
+  mbufs: 8192
+cores: {{ control: 0, workers: [1] }}
+interfaces:
+  n3: {{ device: "net_null0,no-rx=1", address: 192.168.1.1/24, neighbors: {{ 192.168.1.2: "02:00:00:00:00:02" }} }}
+  n6: {{ device: "net_null1,no-rx=1", address: 192.168.2.1/24, gateway: 192.168.2.254,
+        neighbors: {{ 192.168.2.254: "02:00:00:00:00:fe" }} }}
+pfcp: {{ listen: 127.0.0.1:{port}, heartbeat_interval: 5s }}
+ue_pools: [ {{ cidr: 100.64.0.0/10, dnn: internet }} ]
+teid_range: {{ first: 0x1000, last: 0x00ffffff }}
+api: {{ listen: 127.0.0.1:0 }}
+dataplane:
+  max_sessions: 1100000
+  idle_backoff: {{ enabled: true, empty_polls: 256, sleep: 50us }}
+""")
 
 
 def rss_kib(pid: int, field: str) -> Optional[int]:
@@ -150,8 +189,12 @@ def main() -> int:
         "n4": [os.path.join(a.target_dir, "examples", "n4_standalone"), "--listen", "127.0.0.1:0",
                "--pool", "10.0.0.0/8"],
     }
-    if a.upf_config:
-        servers["upf"] = [bin_("upf"), "run", "--config", a.upf_config]
+    cfg_dir = tempfile.mkdtemp(prefix="n4bench")
+    upf_cfg = a.upf_config
+    if upf_cfg is None:
+        upf_cfg = os.path.join(cfg_dir, "upf.yaml")
+        upf_config(upf_cfg, free_port())
+    servers["upf"] = [bin_("upf"), "run", "--config", upf_cfg]
     systems = [s for s in a.systems.split(",") if s]
     rows: List[Dict[str, Any]] = []
     failures = []
