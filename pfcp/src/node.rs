@@ -1240,6 +1240,7 @@ impl Node {
             created_pdrs: created,
             ..
         } = b.finish(&s);
+        self.res.intern_rules(&mut s);
         let pending = match self.res.claim(seid, None, &s, &tentative) {
             Ok(p) => p,
             Err(rej) => {
@@ -1411,6 +1412,7 @@ impl Node {
             end_markers,
             created_pdrs: created,
         } = b.finish(&new);
+        self.res.intern_rules(&mut new);
         let pending = match self.res.claim(seid, Some(&old), &new, &tentative) {
             Ok(p) => p,
             Err(rej) => {
@@ -1845,7 +1847,8 @@ impl Node {
             };
             reports.push(st.report(u, *trig, now, &clock));
             if quota && !u.quota_exhausted {
-                u.quota_exhausted = true;
+                // This session's copy only (the rule may be shared).
+                std::sync::Arc::make_mut(u).quota_exhausted = true;
                 exhausted = true;
             }
             if let (true, Some(th)) = (

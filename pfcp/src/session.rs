@@ -12,6 +12,8 @@ use smallvec::SmallVec;
 
 use crate::HashMap;
 
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
 use crate::alloc::{AddrPool, TeidPool};
 use crate::codec::grouped as g;
 use crate::codec::ie_type as t;
@@ -80,6 +82,10 @@ pub(crate) struct Resources {
     names: HashMap<Box<str>, Arc<str>>,
     flows: HashMap<Box<str>, Arc<FlowDescription>>,
     intern_gc_at: usize,
+    /// Rules shared between sessions (see [`Resources::intern_rules`]).
+    shared_fars: HashSet<Arc<Far>>,
+    shared_qers: HashSet<Arc<Qer>>,
+    shared_urrs: HashSet<Arc<Urr>>,
     /// Most recently used names (raw bytes) and flows.
     recent_names: SmallVec<[(Vec<u8>, Arc<str>); 4]>,
     recent_flows: SmallVec<[Arc<FlowDescription>; 4]>,
@@ -103,6 +109,9 @@ impl Resources {
             names: HashMap::default(),
             flows: HashMap::default(),
             intern_gc_at: 1024,
+            shared_fars: HashSet::default(),
+            shared_qers: HashSet::default(),
+            shared_urrs: HashSet::default(),
             recent_names: SmallVec::new(),
             recent_flows: SmallVec::new(),
             recent_next: 0,
@@ -225,15 +234,58 @@ impl Resources {
 
     /// Forget interned values no session uses any more, when the tables
     /// have doubled since the last sweep.
+    /// Make `s` share equal FARs, QERs and URRs with other sessions: one
+    /// copy of a profile's rules for all its sessions. FARs with a tunnel
+    /// (one per session) are left alone.
+    pub(crate) fn intern_rules(&mut self, s: &mut Session) {
+        fn share<T: Eq + std::hash::Hash>(set: &mut HashSet<Arc<T>>, v: &mut Arc<T>) {
+            match set.get(&**v) {
+                Some(c) => {
+                    if !Arc::ptr_eq(c, v) {
+                        *v = c.clone();
+                    }
+                }
+                None => {
+                    set.insert(v.clone());
+                }
+            }
+        }
+        for f in &mut s.fars {
+            if f.forwarding
+                .as_ref()
+                .is_none_or(|x| x.outer_header_creation.is_none())
+            {
+                share(&mut self.shared_fars, f);
+            }
+        }
+        for q in &mut s.qers {
+            share(&mut self.shared_qers, q);
+        }
+        for u in &mut s.urrs {
+            share(&mut self.shared_urrs, u);
+        }
+    }
+
+    fn interned(&self) -> usize {
+        self.names.len()
+            + self.flows.len()
+            + self.shared_fars.len()
+            + self.shared_qers.len()
+            + self.shared_urrs.len()
+    }
+
     pub(crate) fn maybe_gc(&mut self) {
-        if self.names.len() + self.flows.len() < self.intern_gc_at {
+        if self.interned() < self.intern_gc_at {
             return;
         }
         self.recent_names.clear();
         self.recent_flows.clear();
         self.names.retain(|_, a| Arc::strong_count(a) > 1);
         self.flows.retain(|_, a| Arc::strong_count(a) > 1);
-        self.intern_gc_at = 2 * (self.names.len() + self.flows.len()).max(512);
+        self.shared_fars.retain(|a| Arc::strong_count(a) > 1);
+        self.shared_qers.retain(|a| Arc::strong_count(a) > 1);
+        self.shared_urrs.retain(|a| Arc::strong_count(a) > 1);
+        self.intern_gc_at = 2 * self.interned().max(512);
     }
 
     fn endpoint(&self, src: SourceInterface, ni: Option<&str>) -> Option<&GtpuEndpoint> {
@@ -577,12 +629,12 @@ impl<'r> Builder<'r> {
             Some(fp) => Some(self.forwarding(fp).map_err(|r| r.on(rule))?),
             None => None,
         };
-        s.fars.push(Far {
+        s.fars.push(Arc::new(Far {
             id: c.far_id,
             apply_action: c.apply_action,
             forwarding,
             bar_id: c.bar_id,
-        });
+        }));
         Ok(())
     }
 
@@ -592,7 +644,7 @@ impl<'r> Builder<'r> {
             return Err(Rejection::rule(rule, t::QER_ID));
         }
         unsupported_qer(c.packet_rate, c.dl_flow_level_marking).map_err(|r| r.on(rule))?;
-        s.qers.push(Qer {
+        s.qers.push(Arc::new(Qer {
             id: c.qer_id,
             correlation_id: c.qer_correlation_id,
             gate: c.gate_status,
@@ -604,7 +656,7 @@ impl<'r> Builder<'r> {
                 .is_some_and(|r| r.contains(crate::codec::ies::Rqi::RQI)),
             paging_policy_indicator: c.paging_policy_indicator,
             averaging_window_ms: c.averaging_window,
-        });
+        }));
         Ok(())
     }
 
@@ -640,7 +692,7 @@ impl<'r> Builder<'r> {
             quota_exhausted: false,
         };
         check_urr(&urr).map_err(|r| r.on(rule))?;
-        s.urrs.push(urr);
+        s.urrs.push(Arc::new(urr));
         Ok(())
     }
 
@@ -743,6 +795,7 @@ impl<'r> Builder<'r> {
             .fars
             .iter_mut()
             .find(|f| f.id == u.far_id)
+            .map(Arc::make_mut)
             .ok_or(Rejection::rule(rule, t::FAR_ID))?;
         if let Some(a) = u.apply_action {
             check_apply_action(a).map_err(|r| r.on(rule))?;
@@ -817,6 +870,7 @@ impl<'r> Builder<'r> {
             .qers
             .iter_mut()
             .find(|q| q.id == u.qer_id)
+            .map(Arc::make_mut)
             .ok_or(Rejection::rule(rule, t::QER_ID))?;
         if let Some(v) = u.qer_correlation_id {
             q.correlation_id = Some(v);
@@ -859,6 +913,7 @@ impl<'r> Builder<'r> {
             .urrs
             .iter_mut()
             .find(|r| r.id == u.urr_id)
+            .map(Arc::make_mut)
             .ok_or(Rejection::rule(rule, t::URR_ID))?;
         macro_rules! set {
             ($($f:ident <- $g:ident),*) => { $( if let Some(v) = u.$g { r.$f = Some(v); } )* };

@@ -1829,3 +1829,45 @@ fn reload_of_pools_and_timers_keeps_what_sessions_use() {
         .set_timers(Duration::from_secs(1), Duration::from_secs(1), 1)
         .unwrap();
 }
+
+#[test]
+fn sessions_of_one_profile_share_their_common_rules() {
+    let mut b = Bench::new();
+    b.associate();
+    let s1 = establish(&mut b, &params(1));
+    let s2 = establish(&mut b, &params(2));
+    let (a, c) = (&b.node.session(s1).unwrap(), &b.node.session(s2).unwrap());
+    assert!(std::sync::Arc::ptr_eq(&a.qers[0], &c.qers[0]), "one QER");
+    assert!(std::sync::Arc::ptr_eq(&a.urrs[0], &c.urrs[0]), "one URR");
+    let ul = |s: &pfcp::Session| s.fars.iter().find(|f| f.id == 1).cloned().unwrap();
+    assert!(std::sync::Arc::ptr_eq(&ul(a), &ul(c)), "one uplink FAR");
+    // A change to one session's rule leaves the other's alone.
+    let mut m = sample::empty_modification();
+    m.update_qer = vec![UpdateQer {
+        qer_id: 1,
+        qer_correlation_id: None,
+        gate_status: Some(GateStatus {
+            ul: Gate::Closed,
+            dl: Gate::Closed,
+        }),
+        mbr: None,
+        gbr: None,
+        packet_rate: false,
+        dl_flow_level_marking: false,
+        qfi: None,
+        rqi: None,
+        paging_policy_indicator: None,
+        averaging_window: None,
+    }];
+    let seq = b.next_seq();
+    let r = b.request(&Pfcp::session(s1, seq, m));
+    assert_eq!(mod_response(&r).cause, Cause::REQUEST_ACCEPTED);
+    assert_eq!(
+        b.node.session(s1).unwrap().qer(1).unwrap().gate.ul,
+        Gate::Closed
+    );
+    assert_eq!(
+        b.node.session(s2).unwrap().qer(1).unwrap().gate.ul,
+        Gate::Open
+    );
+}

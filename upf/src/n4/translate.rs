@@ -715,7 +715,7 @@ mod tests {
                 },
             ],
             fars: vec![
-                Far {
+                Arc::new(Far {
                     id: 1,
                     apply_action: ApplyAction::FORW,
                     forwarding: Some(Forwarding {
@@ -726,8 +726,8 @@ mod tests {
                         destination_interface_type: None,
                     }),
                     bar_id: None,
-                },
-                Far {
+                }),
+                Arc::new(Far {
                     id: 2,
                     apply_action: ApplyAction::FORW,
                     forwarding: Some(Forwarding {
@@ -738,9 +738,9 @@ mod tests {
                         destination_interface_type: None,
                     }),
                     bar_id: None,
-                },
+                }),
             ],
-            qers: vec![Qer {
+            qers: vec![Arc::new(Qer {
                 id: 1,
                 correlation_id: None,
                 gate: GateStatus::default(),
@@ -753,8 +753,8 @@ mod tests {
                 rqi: false,
                 paging_policy_indicator: None,
                 averaging_window_ms: None,
-            }],
-            urrs: vec![urr(1)],
+            })],
+            urrs: vec![Arc::new(urr(1))],
             bar: None,
             pdn_type: Some(1),
             dnn: None,
@@ -853,7 +853,7 @@ mod tests {
     #[test]
     fn exhausted_quota_sends_its_pdrs_to_a_dropping_far_or_the_quota_far() {
         let mut s = session();
-        s.urrs[0].quota_exhausted = true;
+        Arc::make_mut(&mut s.urrs[0]).quota_exhausted = true;
         let d = super::session(&s, 1).unwrap();
         d.validate().unwrap();
         let far = d.pdrs[0].far_id;
@@ -862,13 +862,13 @@ mod tests {
         let f = d.fars.iter().find(|f| f.id == far).unwrap();
         assert!(f.apply_action.drop && !f.apply_action.forw);
         // With a FAR for quota action, that one applies.
-        s.fars.push(Far {
+        s.fars.push(Arc::new(Far {
             id: 7,
             apply_action: ApplyAction::BUFF,
             forwarding: None,
             bar_id: None,
-        });
-        s.urrs[0].far_id_for_quota_action = Some(7);
+        }));
+        Arc::make_mut(&mut s.urrs[0]).far_id_for_quota_action = Some(7);
         let d = super::session(&s, 1).unwrap();
         assert_eq!((d.pdrs[0].far_id, d.pdrs[1].far_id), (7, 7));
         assert_eq!(d.fars.len(), 3, "no synthetic FAR");
@@ -877,7 +877,7 @@ mod tests {
     #[test]
     fn inactive_urr_is_not_counted() {
         let mut s = session();
-        s.urrs[0].measurement_information = Some(MeasurementInformation::INAM);
+        Arc::make_mut(&mut s.urrs[0]).measurement_information = Some(MeasurementInformation::INAM);
         let d = super::session(&s, 1).unwrap();
         assert!(d.pdrs.iter().all(|p| p.urr_ids.is_empty()));
         assert_eq!(d.urrs.len(), 1, "the URR itself stays (for its reports)");
@@ -886,7 +886,7 @@ mod tests {
     #[test]
     fn averaging_window_sets_the_bucket_depth() {
         let mut s = session();
-        s.qers[0].averaging_window_ms = Some(2000);
+        Arc::make_mut(&mut s.qers[0]).averaging_window_ms = Some(2000);
         let d = super::session(&s, 1).unwrap();
         assert_eq!(d.qers[0].burst_bytes, Some(20_000_000 / 8 * 2));
     }
@@ -948,13 +948,16 @@ mod tests {
                 t::OUTER_HEADER_REMOVAL,
             ),
             (
-                Box::new(|s| s.fars[0].apply_action = ApplyAction::FORW | ApplyAction::IPMA),
+                Box::new(|s| {
+                    Arc::make_mut(&mut s.fars[0]).apply_action =
+                        ApplyAction::FORW | ApplyAction::IPMA
+                }),
                 Some(RuleRef::Far(1)),
                 t::APPLY_ACTION,
             ),
             (
                 Box::new(|s| {
-                    if let Some(f) = &mut s.fars[0].forwarding {
+                    if let Some(f) = &mut Arc::make_mut(&mut s.fars[0]).forwarding {
                         f.destination_interface = DestinationInterface::LI_FUNCTION;
                     }
                 }),
@@ -963,7 +966,7 @@ mod tests {
             ),
             (
                 Box::new(|s| {
-                    if let Some(f) = &mut s.fars[1].forwarding {
+                    if let Some(f) = &mut Arc::make_mut(&mut s.fars[1]).forwarding {
                         f.outer_header_creation = Some(OuterHeaderCreation {
                             description: OuterHeaderCreation::UDP_IPV4,
                             teid: None,
@@ -980,7 +983,7 @@ mod tests {
             ),
             (
                 Box::new(|s| {
-                    if let Some(f) = &mut s.fars[1].forwarding {
+                    if let Some(f) = &mut Arc::make_mut(&mut s.fars[1]).forwarding {
                         f.transport_level_marking = Some((0xb8, 0x0f));
                     }
                 }),
@@ -988,23 +991,26 @@ mod tests {
                 t::TRANSPORT_LEVEL_MARKING,
             ),
             (
-                Box::new(|s| s.qers[0].correlation_id = Some(3)),
+                Box::new(|s| Arc::make_mut(&mut s.qers[0]).correlation_id = Some(3)),
                 Some(RuleRef::Qer(1)),
                 t::QER_CORRELATION_ID,
             ),
             (
-                Box::new(|s| s.qers[0].paging_policy_indicator = Some(1)),
+                Box::new(|s| Arc::make_mut(&mut s.qers[0]).paging_policy_indicator = Some(1)),
                 Some(RuleRef::Qer(1)),
                 t::PAGING_POLICY_INDICATOR,
             ),
             (
-                Box::new(|s| s.urrs[0].measurement_method = MeasurementMethod::EVENT),
+                Box::new(|s| {
+                    Arc::make_mut(&mut s.urrs[0]).measurement_method = MeasurementMethod::EVENT
+                }),
                 Some(RuleRef::Urr(1)),
                 t::MEASUREMENT_METHOD,
             ),
             (
                 Box::new(|s| {
-                    s.urrs[0].measurement_information = Some(MeasurementInformation::MBQE);
+                    Arc::make_mut(&mut s.urrs[0]).measurement_information =
+                        Some(MeasurementInformation::MBQE);
                 }),
                 Some(RuleRef::Urr(1)),
                 t::MEASUREMENT_INFORMATION,
