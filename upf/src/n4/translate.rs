@@ -950,7 +950,7 @@ mod tests {
             (
                 Box::new(|s| {
                     Arc::make_mut(&mut s.fars[0]).apply_action =
-                        ApplyAction::FORW | ApplyAction::IPMA
+                        ApplyAction::FORW | ApplyAction::IPMA;
                 }),
                 Some(RuleRef::Far(1)),
                 t::APPLY_ACTION,
@@ -1002,7 +1002,7 @@ mod tests {
             ),
             (
                 Box::new(|s| {
-                    Arc::make_mut(&mut s.urrs[0]).measurement_method = MeasurementMethod::EVENT
+                    Arc::make_mut(&mut s.urrs[0]).measurement_method = MeasurementMethod::EVENT;
                 }),
                 Some(RuleRef::Urr(1)),
                 t::MEASUREMENT_METHOD,
