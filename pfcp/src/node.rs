@@ -42,7 +42,7 @@ use crate::codec::message::{
 };
 use crate::codec::{ErrorKind, grouped::UserPlanePathReport, ie_type as t};
 use crate::config::{Config, ConfigError};
-use crate::rules::{LocalFTeid, RuleRef, Session};
+use crate::rules::{RuleRef, Session};
 use crate::session::{self, Builder, Rejection, Resources};
 use crate::usage::{Clock, UrrState, ntp_seconds, secs};
 use crate::user_plane::{UpError, UsageSample, UserPlane};
@@ -277,7 +277,7 @@ enum ParkedWork {
 struct SessionCtx {
     rules: Session,
     assoc: u32,
-    choose_ids: SmallVec<[(u8, LocalFTeid); 2]>,
+    choose_ids: session::ChooseIds,
     urrs: Vec<UrrState>,
     /// A Downlink Data Report was sent and the SMF has not modified the
     /// session since: do not report again.

@@ -496,11 +496,15 @@ pub(crate) struct Pending {
     reserved_addrs: SmallVec<[IpAddr; 2]>,
 }
 
+/// A session's CHOOSE IDs and the TEIDs they stand for.
+pub(crate) type ChooseIds = SmallVec<[(u8, u32); 1]>;
+
 /// What a finished build leaves to commit.
 pub(crate) struct Finished {
     pub(crate) tentative: Tentative,
-    /// CHOOSE IDs still in use by the session.
-    pub(crate) choose_ids: SmallVec<[(u8, LocalFTeid); 2]>,
+    /// CHOOSE IDs still in use by the session, with their TEID (the
+    /// rest of the F-TEID is in the PDRs).
+    pub(crate) choose_ids: ChooseIds,
     /// End Markers to send once the rules are installed.
     pub(crate) end_markers: SmallVec<[(IpAddr, u32); 1]>,
     pub(crate) created_pdrs: SmallVec<[u16; 4]>,
@@ -525,7 +529,7 @@ impl<'r> Builder<'r> {
     pub(crate) fn new(
         res: &'r mut Resources,
         dnn: Option<&Name<'_>>,
-        base: Option<(&Session, &[(u8, LocalFTeid)])>,
+        base: Option<(&Session, &[(u8, u32)])>,
     ) -> Self {
         let dnn = match (dnn, base) {
             (Some(n), _) => Some(res.intern_name(n)),
@@ -535,7 +539,16 @@ impl<'r> Builder<'r> {
         Self {
             dnn,
             choose_ids: base
-                .map(|(_, c)| c.iter().copied().collect())
+                .map(|(s, c)| {
+                    c.iter()
+                        .filter_map(|&(id, teid)| {
+                            s.pdrs
+                                .iter()
+                                .find_map(|p| p.pdi.local_f_teid.filter(|f| f.teid == teid))
+                                .map(|f| (id, f))
+                        })
+                        .collect()
+                })
                 .unwrap_or_default(),
             ue_v4: base.and_then(|(s, _)| s.ue_ipv4()),
             ue_v6: base.and_then(|(s, _)| s.ue_ipv6()),
@@ -567,6 +580,7 @@ impl<'r> Builder<'r> {
             .choose_ids
             .into_iter()
             .filter(|(_, f)| used(f))
+            .map(|(id, f)| (id, f.teid))
             .collect();
         Finished {
             tentative: self.tentative,
