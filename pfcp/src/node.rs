@@ -586,9 +586,12 @@ impl Node {
     /// forwards there (Session Report Request with ERIR). Returns how many
     /// sessions were reported.
     pub fn error_indication(&mut self, now: Instant, peer: IpAddr, teid: u32) -> usize {
+        // The tunnel index narrows it to the sessions with that TEID.
         let hits: Vec<u64> = self
-            .sessions
+            .res
+            .tunnel_users(teid)
             .iter()
+            .filter_map(|s| self.sessions.get(s).map(|c| (s, c)))
             .filter(|(_, c)| {
                 c.rules.fars.iter().any(|f| {
                     f.forwarding

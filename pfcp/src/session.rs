@@ -79,6 +79,9 @@ pub(crate) struct Resources {
     teid_owner: HashMap<u32, u64>,
     /// Every downlink UE address (IPv4 address or IPv6 prefix) → session.
     ue_owner: HashMap<IpAddr, u64>,
+    /// Remote TEID of every GTP-U tunnel a FAR creates → the sessions
+    /// forwarding there (an Error Indication names the TEID).
+    tunnels: HashMap<u32, SmallVec<[u64; 1]>>,
     names: HashMap<Box<str>, Arc<str>>,
     flows: HashMap<Box<str>, Arc<FlowDescription>>,
     intern_gc_at: usize,
@@ -106,6 +109,7 @@ impl Resources {
             gtpu: cfg.gtpu.clone(),
             teid_owner: HashMap::default(),
             ue_owner: HashMap::default(),
+            tunnels: HashMap::default(),
             names: HashMap::default(),
             flows: HashMap::default(),
             intern_gc_at: 1024,
@@ -412,7 +416,42 @@ impl Resources {
     }
 
     /// Make `new` the owner of its keys and free what `old` no longer uses.
+    /// Sessions with a FAR that tunnels to remote TEID `teid` (any peer).
+    pub(crate) fn tunnel_users(&self, teid: u32) -> &[u64] {
+        self.tunnels.get(&teid).map_or(&[], |v| v.as_slice())
+    }
+
     pub(crate) fn commit(&mut self, seid: u64, old: Option<&Session>, new: Option<&Session>) {
+        let remote = |s: Option<&Session>| -> SmallVec<[u32; 2]> {
+            let mut v = SmallVec::new();
+            for f in s.into_iter().flat_map(|s| s.fars.iter()) {
+                if let Some(t) = f
+                    .forwarding
+                    .as_ref()
+                    .and_then(|x| x.outer_header_creation)
+                    .and_then(|o| o.teid)
+                    && !v.contains(&t)
+                {
+                    v.push(t);
+                }
+            }
+            v
+        };
+        let (old_remote, new_remote) = (remote(old), remote(new));
+        for t in old_remote.iter().filter(|t| !new_remote.contains(t)) {
+            if let Some(v) = self.tunnels.get_mut(t) {
+                v.retain(|s| *s != seid);
+                if v.is_empty() {
+                    self.tunnels.remove(t);
+                }
+            }
+        }
+        for t in new_remote.iter().filter(|t| !old_remote.contains(t)) {
+            let v = self.tunnels.entry(*t).or_default();
+            if !v.contains(&seid) {
+                v.push(seid);
+            }
+        }
         let (old_teids, old_addrs, old_dl) = old.map(keys).unwrap_or_default();
         let (new_teids, new_addrs, new_dl) = new.map(keys).unwrap_or_default();
         for (teid, _) in &new_teids {

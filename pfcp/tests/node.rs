@@ -1871,3 +1871,32 @@ fn sessions_of_one_profile_share_their_common_rules() {
         Gate::Open
     );
 }
+
+#[test]
+fn error_indication_finds_sessions_by_their_current_tunnel() {
+    let mut b = Bench::new();
+    b.associate();
+    let s1 = establish(&mut b, &params(1));
+    let mut p2 = params(2);
+    p2.gnb = Some((0x201, GNB));
+    establish(&mut b, &p2);
+    let gnb = IpAddr::V4(GNB);
+    assert_eq!(b.node.error_indication(b.now, gnb, 0x200), 1);
+    assert_eq!(
+        b.node.error_indication(b.now, IpAddr::V4(SMF), 0x200),
+        0,
+        "another peer"
+    );
+    let seq = b.next_seq();
+    b.request(&sample::path_switch_request(seq, s1, 0x777, GNB, false));
+    assert_eq!(
+        b.node.error_indication(b.now, gnb, 0x200),
+        0,
+        "the old tunnel is gone"
+    );
+    assert_eq!(b.node.error_indication(b.now, gnb, 0x777), 1);
+    let seq = b.next_seq();
+    b.request(&sample::deletion_request(seq, s1));
+    assert_eq!(b.node.error_indication(b.now, gnb, 0x777), 0);
+    assert_eq!(b.node.error_indication(b.now, gnb, 0x201), 1);
+}
