@@ -1895,6 +1895,7 @@ fn error_indication_finds_sessions_by_their_current_tunnel() {
         "the old tunnel is gone"
     );
     assert_eq!(b.node.error_indication(b.now, gnb, 0x777), 1);
+    b.drain();
     let seq = b.next_seq();
     b.request(&sample::deletion_request(seq, s1));
     assert_eq!(b.node.error_indication(b.now, gnb, 0x777), 0);
