@@ -1887,6 +1887,7 @@ fn error_indication_finds_sessions_by_their_current_tunnel() {
         0,
         "another peer"
     );
+    assert_eq!(b.drain().len(), 1, "one Session Report Request");
     let seq = b.next_seq();
     b.request(&sample::path_switch_request(seq, s1, 0x777, GNB, false));
     assert_eq!(
