@@ -260,8 +260,9 @@ impl N4 {
                     }
                 }
                 DpEvent::ErrorIndication { teid, peer } => {
+                    // Logged by the caller (rate-limited): passed on.
                     let n = self.node.error_indication(now, peer, teid);
-                    info!(
+                    debug!(
                         "GTP-U Error Indication from {peer} for TEID {teid:#x}: reported for {n} session(s)"
                     );
                     rest.push(e);
