@@ -20,6 +20,9 @@ pub struct Config {
     pub recovery_time_stamp: SystemTime,
     /// SMF addresses allowed to talk to us; empty: any.
     pub allowed_peers: Vec<IpAddr>,
+    /// SMF networks allowed to talk to us (address, prefix length), in
+    /// addition to `allowed_peers`; both empty: any.
+    pub allowed_peer_nets: Vec<(IpAddr, u8)>,
     /// How often we send Heartbeat Requests to each associated SMF.
     pub heartbeat_interval: Duration,
     /// Retransmission timer and count for our requests (TS 29.244 §6.4).
@@ -36,6 +39,9 @@ pub struct Config {
     pub gtpu: Vec<GtpuEndpoint>,
     /// UE address pools for CHV4/CHV6.
     pub ue_pools: Vec<UePool>,
+    /// Addresses inside the pools that CHOOSE must never hand out (static
+    /// sessions use them); an SMF that names one explicitly is refused.
+    pub reserved_ue_ips: Vec<IpAddr>,
     /// Most sessions accepted; more get cause 75.
     pub max_sessions: usize,
     /// How long answers are kept to answer retransmitted requests.
@@ -101,6 +107,7 @@ impl Config {
             f_seid_ipv6,
             recovery_time_stamp: SystemTime::now(),
             allowed_peers: Vec::new(),
+            allowed_peer_nets: Vec::new(),
             heartbeat_interval: Duration::from_secs(5),
             t1: Duration::from_secs(3),
             n1: 3,
@@ -112,11 +119,39 @@ impl Config {
             teid_last: 0x00ff_ffff,
             gtpu: Vec::new(),
             ue_pools: Vec::new(),
+            reserved_ue_ips: Vec::new(),
             max_sessions: 2_000_000,
             response_cache_ttl: Duration::from_secs(30),
             response_cache_max: 1_000_000,
             usage_poll_interval: Duration::from_secs(1),
         }
+    }
+
+    /// Whether `ip` may talk to us.
+    #[must_use]
+    pub fn peer_allowed(&self, ip: IpAddr) -> bool {
+        if self.allowed_peers.is_empty() && self.allowed_peer_nets.is_empty() {
+            return true;
+        }
+        self.allowed_peers.contains(&ip)
+            || self
+                .allowed_peer_nets
+                .iter()
+                .any(|&(net, len)| match (net, ip) {
+                    (IpAddr::V4(n), IpAddr::V4(a)) => {
+                        let m = u32::MAX
+                            .checked_shl(32 - u32::from(len.min(32)))
+                            .unwrap_or(0);
+                        u32::from(n) & m == u32::from(a) & m
+                    }
+                    (IpAddr::V6(n), IpAddr::V6(a)) => {
+                        let m = u128::MAX
+                            .checked_shl(128 - u32::from(len.min(128)))
+                            .unwrap_or(0);
+                        u128::from(n) & m == u128::from(a) & m
+                    }
+                    _ => false,
+                })
     }
 
     /// Check the values that the node relies on.

@@ -7,6 +7,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod alloc;
+mod cache;
 pub mod codec;
 pub mod config;
 pub mod flow;

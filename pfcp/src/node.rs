@@ -26,6 +26,7 @@ use smallvec::SmallVec;
 
 use crate::HashMap;
 
+use crate::cache::ResponseCache;
 use crate::codec::grouped::{DownlinkDataReport, ErrorIndicationReport, UsageReport};
 use crate::codec::ies::{
     Cause, CpFunctionFeatures, DownlinkDataServiceInformation, FSeid, FTeid, Name, NodeId,
@@ -41,7 +42,7 @@ use crate::codec::message::{
 };
 use crate::codec::{ErrorKind, grouped::UserPlanePathReport, ie_type as t};
 use crate::config::{Config, ConfigError};
-use crate::rules::{LocalFTeid, RuleRef, Session};
+use crate::rules::{RuleRef, Session};
 use crate::session::{self, Builder, Rejection, Resources};
 use crate::usage::{Clock, UrrState, ntp_seconds, secs};
 use crate::user_plane::{UpError, UsageSample, UserPlane};
@@ -137,6 +138,8 @@ pub struct Stats {
     pub request_timeouts: u64,
     /// Events dropped because the queue was full.
     pub events_dropped: u64,
+    /// Held responses sent before the user plane's counters settled.
+    pub parked_overdue: u64,
 }
 
 impl Default for Stats {
@@ -153,6 +156,7 @@ impl Default for Stats {
             retransmissions: 0,
             request_timeouts: 0,
             events_dropped: 0,
+            parked_overdue: 0,
         }
     }
 }
@@ -199,6 +203,9 @@ pub struct AssociationInfo {
     pub sessions: usize,
     /// Heartbeats sent without an answer so far.
     pub heartbeat_misses: u32,
+    /// When the peer last showed it is alive (its heartbeat request, or
+    /// its answer to ours).
+    pub last_heartbeat: Option<SystemTime>,
 }
 
 /// Resources in use, for /status.
@@ -211,6 +218,15 @@ pub struct ResourceUsage {
 }
 
 const EVENT_QUEUE_MAX: usize = 10_000;
+/// Largest SEID the node allocates (2^63 - 1).
+pub const MAX_SEID: u64 = (1 << 63) - 1;
+/// How often held responses are retried while the user plane settles.
+const PARK_RETRY: Duration = Duration::from_millis(1);
+/// Longest a response waits for the user plane's final counters.
+const PARK_MAX: Duration = Duration::from_secs(1);
+/// Internal marker (never sent: 0 is a reserved cause value) for a
+/// request whose response is held until the user plane settles.
+const PARKED: Cause = Cause(0);
 const PFCP_PORT: u16 = 8805;
 
 struct Association {
@@ -224,15 +240,44 @@ struct Association {
     hb_due: Instant,
     hb_seq: Option<u32>,
     hb_misses: u32,
+    last_heartbeat: Option<Instant>,
     sessions: usize,
     #[allow(dead_code)]
     cp_features: Option<CpFunctionFeatures>,
 }
 
+/// A response held until the user plane's counters of removed URRs are
+/// final (see [`UserPlane::usage_settled`]).
+struct Parked {
+    peer: SocketAddr,
+    seq: u32,
+    req_type: u8,
+    req_hash: u64,
+    seid: u64,
+    cp_seid: u64,
+    since: Instant,
+    work: ParkedWork,
+}
+
+/// What is left to do for a held response.
+enum ParkedWork {
+    Deletion {
+        rules: Session,
+        urrs: Vec<UrrState>,
+    },
+    Modification {
+        /// URRs the modification removed, with their states.
+        removed: Vec<(crate::rules::Urr, UrrState)>,
+        /// URRs to report now (Query URR, QAURR).
+        queried: SmallVec<[u32; 4]>,
+        created_pdr: Vec<crate::codec::grouped::CreatedPdr>,
+    },
+}
+
 struct SessionCtx {
     rules: Session,
     assoc: u32,
-    choose_ids: SmallVec<[(u8, LocalFTeid); 2]>,
+    choose_ids: session::ChooseIds,
     urrs: Vec<UrrState>,
     /// A Downlink Data Report was sent and the SMF has not modified the
     /// session since: do not report again.
@@ -288,7 +333,9 @@ pub struct Node {
     clock: Clock,
     recovery: u32,
     res: Resources,
-    sessions: HashMap<u64, SessionCtx>,
+    /// Boxed: a million-entry table at half load would otherwise hold
+    /// twice the context size per session in empty buckets.
+    sessions: HashMap<u64, Box<SessionCtx>>,
     /// (association, CP SEID) → our SEID.
     by_cp: HashMap<(u32, u64), u64>,
     next_seid: u64,
@@ -300,9 +347,8 @@ pub struct Node {
     next_seq: u32,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     /// (peer, sequence number) → (hash of the request, answer, expiry).
-    cache: HashMap<(SocketAddr, u32), (u64, Vec<u8>, Instant)>,
+    cache: ResponseCache,
     hasher: foldhash::fast::RandomState,
-    cache_order: VecDeque<(Instant, SocketAddr, u32)>,
     tx: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -311,6 +357,14 @@ pub struct Node {
     watch_cursor: usize,
     next_usage_tick: Option<Instant>,
     samples: Vec<UsageSample>,
+    /// Responses waiting for the user plane, in request order.
+    parked: VecDeque<Parked>,
+    /// (peer, sequence number) of the held requests: retransmissions of
+    /// them are dropped (the answer comes once).
+    in_progress: HashMap<(SocketAddr, u32), ()>,
+    park_retry: Option<Instant>,
+    /// Type and hash of the request being dispatched (for `park`).
+    current_req: (u8, u64),
     /// Encoding scratch buffer.
     enc: Vec<u8>,
 }
@@ -348,9 +402,8 @@ impl Node {
             requests: HashMap::default(),
             next_seq: 1,
             timers: BinaryHeap::new(),
-            cache: HashMap::default(),
+            cache: ResponseCache::new(),
             hasher: foldhash::fast::RandomState::default(),
-            cache_order: VecDeque::new(),
             tx: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -358,6 +411,10 @@ impl Node {
             watch_cursor: 0,
             next_usage_tick: None,
             samples: Vec::new(),
+            parked: VecDeque::new(),
+            in_progress: HashMap::default(),
+            park_retry: None,
+            current_req: (0, 0),
             enc: Vec::with_capacity(4096),
         })
     }
@@ -372,7 +429,7 @@ impl Node {
         datagram: &[u8],
         up: &mut U,
     ) {
-        if !self.cfg.allowed_peers.is_empty() && !self.cfg.allowed_peers.contains(&peer.ip()) {
+        if !self.cfg.peer_allowed(peer.ip()) {
             self.stats.rx_not_allowed += 1;
             return;
         }
@@ -405,8 +462,8 @@ impl Node {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let timers = self.timers.peek().map(|Reverse((at, _))| *at);
-        let cache = self.cache_order.front().map(|(at, _, _)| *at);
-        [timers, cache, self.next_usage_tick]
+        let cache = self.cache.next_expiry();
+        [timers, cache, self.next_usage_tick, self.park_retry]
             .into_iter()
             .flatten()
             .min()
@@ -415,14 +472,7 @@ impl Node {
     /// Run what is due at `now`: retransmissions, heartbeats, usage
     /// polling and time-based reports, cache expiry.
     pub fn handle_timeout<U: UserPlane + ?Sized>(&mut self, now: Instant, up: &mut U) {
-        while let Some(&(at, _, _)) = self.cache_order.front() {
-            if at > now {
-                break;
-            }
-            if let Some((at, addr, seq)) = self.cache_order.pop_front() {
-                self.expire(at, addr, seq);
-            }
-        }
+        self.cache.expire(now);
         while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
             if at > now {
                 break;
@@ -432,6 +482,9 @@ impl Node {
         }
         if self.next_usage_tick.is_some_and(|t| t <= now) {
             self.usage_tick(now, up);
+        }
+        if self.park_retry.is_some_and(|t| t <= now) {
+            self.resume(now, up);
         }
     }
 
@@ -533,9 +586,12 @@ impl Node {
     /// forwards there (Session Report Request with ERIR). Returns how many
     /// sessions were reported.
     pub fn error_indication(&mut self, now: Instant, peer: IpAddr, teid: u32) -> usize {
+        // The tunnel index narrows it to the sessions with that TEID.
         let hits: Vec<u64> = self
-            .sessions
+            .res
+            .tunnel_users(teid)
             .iter()
+            .filter_map(|s| self.sessions.get(s).map(|c| (s, c)))
             .filter(|(_, c)| {
                 c.rules.fars.iter().any(|f| {
                     f.forwarding
@@ -600,6 +656,68 @@ impl Node {
         }
     }
 
+    /// Replace the allowlist of SMF addresses and networks (a reload);
+    /// both empty: any. Existing associations are kept; their requests
+    /// are dropped from now on if they are no longer allowed.
+    pub fn set_allowed_peers(&mut self, peers: Vec<IpAddr>, nets: Vec<(IpAddr, u8)>) {
+        self.cfg.allowed_peers = peers;
+        self.cfg.allowed_peer_nets = nets;
+    }
+
+    /// New heartbeat interval and retransmission timer/count (a reload);
+    /// they apply to the next heartbeat and the next request.
+    ///
+    /// # Errors
+    /// [`ConfigError::Timers`] for a zero timer or count (nothing changes).
+    pub fn set_timers(
+        &mut self,
+        heartbeat: Duration,
+        t1: Duration,
+        n1: u32,
+    ) -> Result<(), ConfigError> {
+        if heartbeat.is_zero() || t1.is_zero() || n1 == 0 {
+            return Err(ConfigError::Timers);
+        }
+        self.cfg.heartbeat_interval = heartbeat;
+        self.cfg.t1 = t1;
+        self.cfg.n1 = n1;
+        Ok(())
+    }
+
+    /// New TEID range, UE pools, reserved UE addresses and GTP-U endpoints
+    /// (a reload). TEIDs and addresses that sessions use stay theirs and are
+    /// not handed out again; CHOOSE allocates from the new ranges from now
+    /// on. The rest of `cfg` is ignored.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] for an unusable range or pool (nothing changes).
+    pub fn set_resources(&mut self, cfg: &Config) -> Result<(), ConfigError> {
+        let mut check = self.cfg.clone();
+        check.teid_first = cfg.teid_first;
+        check.teid_last = cfg.teid_last;
+        check.ue_pools.clone_from(&cfg.ue_pools);
+        check.reserved_ue_ips.clone_from(&cfg.reserved_ue_ips);
+        check.gtpu.clone_from(&cfg.gtpu);
+        check.validate()?;
+        self.res
+            .reconfigure(&check, self.sessions.values().map(|c| &c.rules));
+        self.cfg = check;
+        Ok(())
+    }
+
+    /// Keep `ip` out of UE address allocation from now on (a static
+    /// session was added that uses it). Returns false, reserving nothing,
+    /// when a PFCP session uses it already.
+    pub fn reserve_ue_ip(&mut self, ip: IpAddr) -> bool {
+        self.res.reserve_ue_ip(ip)
+    }
+
+    /// Give back an address reserved with [`Node::reserve_ue_ip`] or
+    /// `Config::reserved_ue_ips` (its static session is gone).
+    pub fn release_ue_ip(&mut self, ip: IpAddr) {
+        self.res.release_ue_ip(ip);
+    }
+
     /// Read the session's counters now and report thresholds or quotas
     /// that were reached (e.g. when the user plane saw a quota run out
     /// before the next poll).
@@ -626,6 +744,7 @@ impl Node {
                 since: a.since,
                 sessions: a.sessions,
                 heartbeat_misses: a.hb_misses,
+                last_heartbeat: a.last_heartbeat.map(|t| self.clock.wall(t)),
             })
             .collect();
         v.sort_by(|a, b| a.node_id.cmp(&b.node_id));
@@ -670,7 +789,7 @@ impl Node {
         match e.error.kind {
             ErrorKind::UnsupportedVersion(_) => {
                 self.stats.rx_bad_version += 1;
-                self.send(peer, &Pfcp::node(h.seq, VersionNotSupportedResponse {}));
+                let _ = self.send(peer, &Pfcp::node(h.seq, VersionNotSupportedResponse {}));
             }
             ErrorKind::UnknownMessageType(_)
             | ErrorKind::InvalidSeidFlag
@@ -706,16 +825,20 @@ impl Node {
         let t = m.message.msg_type();
         self.stats.rx[usize::from(t)] += 1;
         if msg_type::is_request(t)
-            && let Some((h, bytes, _)) = self.cache.get(&(peer, m.seq))
-            && *h == req_hash
+            && let Some(payload) = self.cache.get(peer, m.seq, req_hash)
         {
             self.stats.rx_duplicates += 1;
-            let payload = bytes.clone();
             let rt = payload.get(1).copied().unwrap_or(0);
             self.stats.tx[usize::from(rt) % 64] += 1;
             self.tx.push_back(Transmit { dst: peer, payload });
             return;
         }
+        if !self.in_progress.is_empty() && self.in_progress.contains_key(&(peer, m.seq)) {
+            // Still waiting for the user plane: the answer comes once.
+            self.stats.rx_duplicates += 1;
+            return;
+        }
+        self.current_req = (t, req_hash);
         let seq = m.seq;
         let seid = m.seid.unwrap_or(0);
         let reply: Option<Reply> = match m.message {
@@ -736,8 +859,8 @@ impl Node {
             }
             Message::SessionDeletionRequest(_) => Some(self.delete(now, peer, seq, seid, up)),
             Message::HeartbeatResponse(r) => {
-                self.response(now, peer, seq, t, up, |n, _, kind, up| {
-                    n.heartbeat_response(kind, r.recovery_time_stamp, up);
+                self.response(now, peer, seq, t, up, |n, now, kind, up| {
+                    n.heartbeat_response(now, kind, r.recovery_time_stamp, up);
                 });
                 None
             }
@@ -785,6 +908,7 @@ impl Node {
         };
         match reply {
             Some(Ok(msg)) => self.respond(now, peer, t, &msg, Some(req_hash)),
+            Some(Err(rej)) if rej.cause == PARKED => {}
             Some(Err(rej)) => {
                 let cp_seid = if t == msg_type::SESSION_ESTABLISHMENT_REQUEST {
                     0
@@ -836,10 +960,12 @@ impl Node {
         rts: u32,
         up: &mut U,
     ) {
-        if let Some(&id) = self.assoc_by_ip.get(&peer.ip())
-            && self.heartbeat_restart(id, rts)
-        {
-            self.drop_association(id, DownReason::PeerRestarted, up);
+        if let Some(&id) = self.assoc_by_ip.get(&peer.ip()) {
+            if self.heartbeat_restart(id, rts) {
+                self.drop_association(id, DownReason::PeerRestarted, up);
+            } else if let Some(a) = self.assocs.get_mut(&id) {
+                a.last_heartbeat = Some(now);
+            }
         }
         let msg = Pfcp::node(
             seq,
@@ -850,11 +976,18 @@ impl Node {
         self.respond(now, peer, msg_type::HEARTBEAT_REQUEST, &msg, None);
     }
 
-    fn heartbeat_response<U: UserPlane + ?Sized>(&mut self, kind: ReqKind, rts: u32, up: &mut U) {
+    fn heartbeat_response<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        kind: ReqKind,
+        rts: u32,
+        up: &mut U,
+    ) {
         let ReqKind::Heartbeat(id) = kind else { return };
         if let Some(a) = self.assocs.get_mut(&id) {
             a.hb_seq = None;
             a.hb_misses = 0;
+            a.last_heartbeat = Some(now);
         }
         if self.heartbeat_restart(id, rts) {
             self.drop_association(id, DownReason::PeerRestarted, up);
@@ -948,6 +1081,7 @@ impl Node {
                 hb_due,
                 hb_seq: None,
                 hb_misses: 0,
+                last_heartbeat: None,
                 sessions: 0,
                 cp_features,
             },
@@ -1010,7 +1144,7 @@ impl Node {
             .map(|(s, _)| *s)
             .collect();
         for seid in &seids {
-            self.remove_session(*seid, up);
+            let _ = self.remove_session(*seid, up);
         }
         self.event(Event::AssociationDown {
             node_id: a.node_id,
@@ -1056,7 +1190,7 @@ impl Node {
                 // answered from the cache): refuse rather than guess.
                 return reject(Rejection::ie(Cause::REQUEST_REJECTED, t::F_SEID));
             }
-            self.remove_session(old, up);
+            let _ = self.remove_session(old, up);
             self.event(Event::SessionRemoved {
                 seid: old,
                 reason: RemoveReason::Restored,
@@ -1109,6 +1243,7 @@ impl Node {
             created_pdrs: created,
             ..
         } = b.finish(&s);
+        self.res.intern_rules(&mut s);
         let pending = match self.res.claim(seid, None, &s, &tentative) {
             Ok(p) => p,
             Err(rej) => {
@@ -1130,14 +1265,14 @@ impl Node {
         self.by_cp.insert((assoc, cp.seid), seid);
         self.sessions.insert(
             seid,
-            SessionCtx {
+            Box::new(SessionCtx {
                 rules: s,
                 assoc,
                 choose_ids,
                 urrs,
                 dl_reported: false,
                 watched: false,
-            },
+            }),
         );
         self.arm_session(now, seid, None);
         let msg = SessionEstablishmentResponse {
@@ -1158,7 +1293,12 @@ impl Node {
     fn alloc_seid(&mut self) -> u64 {
         loop {
             let s = self.next_seid;
-            self.next_seid = self.next_seid.wrapping_add(1).max(1);
+            // Our SEIDs stay below 2^63: the upper half of the user
+            // plane's session-id space is left to static sessions.
+            self.next_seid = (self.next_seid + 1) & MAX_SEID;
+            if self.next_seid == 0 {
+                self.next_seid = 1;
+            }
             if !self.sessions.contains_key(&s) {
                 return s;
             }
@@ -1275,6 +1415,7 @@ impl Node {
             end_markers,
             created_pdrs: created,
         } = b.finish(&new);
+        self.res.intern_rules(&mut new);
         let pending = match self.res.claim(seid, Some(&old), &new, &tentative) {
             Ok(p) => p,
             Err(rej) => {
@@ -1282,8 +1423,6 @@ impl Node {
                 return Err(rej);
             }
         };
-        // Collect usage of URRs that go away or are queried before the
-        // user plane forgets them; kept in the URR state if refused.
         let removed: SmallVec<[u32; 2]> = r.remove_urr.iter().map(|x| x.urr_id).collect();
         let qaurr = r
             .pfcpsmreq_flags
@@ -1294,8 +1433,6 @@ impl Node {
             r.query_urr.iter().map(|q| q.urr_id).collect()
         };
         queried.retain(|q| !removed.contains(q));
-        let poll: SmallVec<[u32; 4]> = removed.iter().chain(queried.iter()).copied().collect();
-        self.collect(seid, &poll, up);
         if let Err(e) = up.install(&new, Some(&old)) {
             self.res.release(&pending);
             self.res.rollback(&tentative);
@@ -1312,17 +1449,18 @@ impl Node {
             up.drop_buffered(seid);
         }
         let created_pdr = session::created_pdrs(&new, &created);
-        let clock = self.clock;
         let Some(ctx) = self.sessions.get_mut(&seid) else {
             return Err(Rejection::cause(Cause::SESSION_CONTEXT_NOT_FOUND));
         };
-        let mut usage_report: Vec<UsageReport<'static>> = Vec::new();
+        // The removed URRs leave the session now; their last packets are
+        // reported with the response (once the user plane's counts of them
+        // are final).
+        let mut gone: Vec<(crate::rules::Urr, UrrState)> = Vec::new();
         for id in &removed {
-            if let (Some(st), Some(u)) = (ctx.urrs.iter_mut().find(|s| s.id == *id), old.urr(*id)) {
-                usage_report.push(st.report(u, UsageReportTrigger::TERMR, now, &clock));
+            if let (Some(i), Some(u)) = (ctx.urrs.iter().position(|s| s.id == *id), old.urr(*id)) {
+                gone.push((u.clone(), ctx.urrs.swap_remove(i)));
             }
         }
-        ctx.urrs.retain(|s| !removed.contains(&s.id));
         for u in &new.urrs {
             if !ctx.urrs.iter().any(|s| s.id == u.id) {
                 ctx.urrs.push(UrrState::new(u.id, now));
@@ -1333,27 +1471,22 @@ impl Node {
                 st.reset_quota(now);
             }
         }
-        for id in &queried {
-            if let (Some(st), Some(u)) = (ctx.urrs.iter_mut().find(|s| s.id == *id), new.urr(*id)) {
-                usage_report.push(st.report(u, UsageReportTrigger::IMMER, now, &clock));
-            }
-        }
+        let cp_seid = new.cp_f_seid.seid;
         ctx.rules = new;
         ctx.choose_ids = choose_ids;
         ctx.dl_reported = false;
         self.arm_session(now, seid, Some(&old));
-        let msg = SessionModificationResponse {
-            cause: Cause::REQUEST_ACCEPTED,
-            offending_ie: None,
+        let work = ParkedWork::Modification {
+            removed: gone,
+            queried,
             created_pdr,
-            usage_report,
-            failed_rule_id: None,
         };
-        let cp_seid = self
-            .sessions
-            .get(&seid)
-            .map_or(0, |c| c.rules.cp_f_seid.seid);
-        Ok(Pfcp::session(cp_seid, seq, msg))
+        let needs_final =
+            matches!(&work, ParkedWork::Modification { removed, .. } if !removed.is_empty());
+        if needs_final && !up.usage_settled(seid) {
+            return Err(self.park(now, peer, seq, seid, cp_seid, work));
+        }
+        Ok(self.complete(now, seq, seid, cp_seid, work, up))
     }
 
     fn delete<U: UserPlane + ?Sized>(
@@ -1365,47 +1498,172 @@ impl Node {
         up: &mut U,
     ) -> Reply {
         self.own_session(peer, seid)?;
-        let ids: SmallVec<[u32; 4]> = self
-            .sessions
-            .get(&seid)
-            .map(|c| c.rules.urrs.iter().map(|u| u.id).collect())
-            .unwrap_or_default();
-        self.collect(seid, &ids, up);
+        // Out of the user plane first, so that the usage read afterwards
+        // is final: nothing counted after it goes unreported.
+        let Some(ctx) = self.remove_session(seid, up) else {
+            return Err(Rejection::cause(Cause::SESSION_CONTEXT_NOT_FOUND));
+        };
+        let cp_seid = ctx.rules.cp_f_seid.seid;
+        let work = ParkedWork::Deletion {
+            rules: ctx.rules,
+            urrs: ctx.urrs,
+        };
+        if !up.usage_settled(seid) {
+            return Err(self.park(now, peer, seq, seid, cp_seid, work));
+        }
+        Ok(self.complete(now, seq, seid, cp_seid, work, up))
+    }
+
+    /// Hold the response to a request until the user plane's counters of
+    /// what it removed are final ([`UserPlane::usage_settled`]). Returns
+    /// the marker that tells `dispatch` not to answer now.
+    fn park(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        seq: u32,
+        seid: u64,
+        cp_seid: u64,
+        work: ParkedWork,
+    ) -> Rejection {
+        self.parked.push_back(Parked {
+            peer,
+            seq,
+            seid,
+            cp_seid,
+            since: now,
+            req_type: self.current_req.0,
+            req_hash: self.current_req.1,
+            work,
+        });
+        self.in_progress.insert((peer, seq), ());
+        if self.park_retry.is_none() {
+            self.park_retry = Some(now + PARK_RETRY);
+        }
+        Rejection::cause(PARKED)
+    }
+
+    /// Build the response of a modification or deletion whose usage
+    /// reports can now be read.
+    fn complete<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        seq: u32,
+        seid: u64,
+        cp_seid: u64,
+        work: ParkedWork,
+        up: &mut U,
+    ) -> Pfcp<'static> {
         let clock = self.clock;
-        let (cp_seid, usage_report) = match self.sessions.get_mut(&seid) {
-            Some(ctx) => {
-                let reports = ctx
-                    .urrs
+        match work {
+            ParkedWork::Deletion { rules, mut urrs } => {
+                let ids: SmallVec<[u32; 4]> = urrs.iter().map(|u| u.id).collect();
+                self.samples.clear();
+                up.usage(seid, &ids, &mut self.samples);
+                add_samples(&mut urrs, &self.samples);
+                let usage_report = urrs
                     .iter_mut()
                     .filter_map(|st| {
-                        let u = ctx.rules.urr(st.id)?;
+                        let u = rules.urr(st.id)?;
                         Some(st.report(u, UsageReportTrigger::TERMR, now, &clock))
                     })
                     .collect();
-                (ctx.rules.cp_f_seid.seid, reports)
+                Pfcp::session(
+                    cp_seid,
+                    seq,
+                    SessionDeletionResponse {
+                        cause: Cause::REQUEST_ACCEPTED,
+                        offending_ie: None,
+                        usage_report,
+                    },
+                )
             }
-            None => return Err(Rejection::cause(Cause::SESSION_CONTEXT_NOT_FOUND)),
-        };
-        self.remove_session(seid, up);
-        let msg = SessionDeletionResponse {
-            cause: Cause::REQUEST_ACCEPTED,
-            offending_ie: None,
-            usage_report,
-        };
-        Ok(Pfcp::session(cp_seid, seq, msg))
+            ParkedWork::Modification {
+                mut removed,
+                queried,
+                created_pdr,
+            } => {
+                let mut usage_report: Vec<UsageReport<'static>> = Vec::new();
+                if !removed.is_empty() {
+                    let ids: SmallVec<[u32; 2]> = removed.iter().map(|(u, _)| u.id).collect();
+                    self.samples.clear();
+                    up.usage(seid, &ids, &mut self.samples);
+                    for (u, st) in &mut removed {
+                        add_samples(std::slice::from_mut(st), &self.samples);
+                        usage_report.push(st.report(u, UsageReportTrigger::TERMR, now, &clock));
+                    }
+                }
+                self.collect(seid, &queried, up);
+                if let Some(ctx) = self.sessions.get_mut(&seid) {
+                    for id in &queried {
+                        if let (Some(st), Some(u)) = (
+                            ctx.urrs.iter_mut().find(|s| s.id == *id),
+                            ctx.rules.urrs.iter().find(|u| u.id == *id),
+                        ) {
+                            usage_report.push(st.report(u, UsageReportTrigger::IMMER, now, &clock));
+                        }
+                    }
+                }
+                Pfcp::session(
+                    cp_seid,
+                    seq,
+                    SessionModificationResponse {
+                        cause: Cause::REQUEST_ACCEPTED,
+                        offending_ie: None,
+                        created_pdr,
+                        usage_report,
+                        failed_rule_id: None,
+                    },
+                )
+            }
+        }
     }
 
-    /// Forget a session: user plane, resources, indexes.
-    fn remove_session<U: UserPlane + ?Sized>(&mut self, seid: u64, up: &mut U) {
-        let Some(ctx) = self.sessions.remove(&seid) else {
-            return;
-        };
+    /// Send the held responses whose usage is now final, in the order the
+    /// requests came. Called from [`Node::handle_timeout`]; call it also
+    /// when the user plane knows its counters settled (after reclaiming).
+    pub fn resume<U: UserPlane + ?Sized>(&mut self, now: Instant, up: &mut U) {
+        while let Some(p) = self.parked.front() {
+            // A user plane that never settles must not hold the SMF
+            // forever: answer with what it can tell after PARK_MAX.
+            let overdue = now.saturating_duration_since(p.since) >= PARK_MAX;
+            if !overdue && !up.usage_settled(p.seid) {
+                break;
+            }
+            let Some(p) = self.parked.pop_front() else {
+                break;
+            };
+            if overdue {
+                self.stats.parked_overdue += 1;
+            }
+            self.in_progress.remove(&(p.peer, p.seq));
+            let msg = self.complete(now, p.seq, p.seid, p.cp_seid, p.work, up);
+            self.respond(now, p.peer, p.req_type, &msg, Some(p.req_hash));
+        }
+        self.park_retry = (!self.parked.is_empty()).then(|| now + PARK_RETRY);
+    }
+
+    /// Responses held for the user plane's final counters.
+    #[must_use]
+    pub fn parked(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// Forget a session: user plane, resources, indexes. Returns its
+    /// context.
+    fn remove_session<U: UserPlane + ?Sized>(
+        &mut self,
+        seid: u64,
+        up: &mut U,
+    ) -> Option<SessionCtx> {
+        let ctx = *self.sessions.remove(&seid)?;
         up.remove(seid);
         self.res.commit(seid, Some(&ctx.rules), None);
         self.by_cp.remove(&(ctx.assoc, ctx.rules.cp_f_seid.seid));
         if let Some(a) = self.assocs.get_mut(&ctx.assoc) {
             a.sessions = a.sessions.saturating_sub(1);
         }
+        Some(ctx)
     }
 
     /// Read the user plane's counters for `ids` into the URR states.
@@ -1416,11 +1674,7 @@ impl Node {
         self.samples.clear();
         up.usage(seid, ids, &mut self.samples);
         if let Some(ctx) = self.sessions.get_mut(&seid) {
-            for s in &self.samples {
-                if let Some(st) = ctx.urrs.iter_mut().find(|u| u.id == s.urr_id) {
-                    st.add(s);
-                }
-            }
+            add_samples(&mut ctx.urrs, &self.samples);
         }
     }
 
@@ -1596,7 +1850,8 @@ impl Node {
             };
             reports.push(st.report(u, *trig, now, &clock));
             if quota && !u.quota_exhausted {
-                u.quota_exhausted = true;
+                // This session's copy only (the rule may be shared).
+                std::sync::Arc::make_mut(u).quota_exhausted = true;
                 exhausted = true;
             }
             if let (true, Some(th)) = (
@@ -1706,7 +1961,7 @@ impl Node {
         if cause == Cause::SESSION_CONTEXT_NOT_FOUND {
             // TS 29.244 §6.3.? : the SMF no longer knows the session.
             if self.sessions.contains_key(&seid) {
-                self.remove_session(seid, up);
+                let _ = self.remove_session(seid, up);
                 self.event(Event::SessionRemoved {
                     seid,
                     reason: RemoveReason::UnknownAtSmf,
@@ -1870,17 +2125,18 @@ impl Node {
         msg.encode(&mut self.enc).is_ok()
     }
 
-    fn send(&mut self, dst: SocketAddr, msg: &Pfcp<'_>) -> Option<Vec<u8>> {
+    /// Encode and queue; the bytes stay in `self.enc` until the next
+    /// encoding. False if the message could not be encoded.
+    fn send(&mut self, dst: SocketAddr, msg: &Pfcp<'_>) -> bool {
         if !self.encode(msg) {
-            return None;
+            return false;
         }
         self.stats.tx[usize::from(msg.message.msg_type())] += 1;
-        let payload = self.enc.clone();
         self.tx.push_back(Transmit {
             dst,
-            payload: payload.clone(),
+            payload: self.enc.clone(),
         });
-        Some(payload)
+        true
     }
 
     /// Answer a request; keep the answer for retransmitted copies.
@@ -1892,35 +2148,19 @@ impl Node {
         msg: &Pfcp<'_>,
         cache: Option<u64>,
     ) {
-        let Some(payload) = self.send(peer, msg) else {
+        if !self.send(peer, msg) {
             return;
-        };
+        }
         if let Some(req_hash) = cache
             && req_type != msg_type::HEARTBEAT_REQUEST
             && self.cfg.response_cache_max > 0
         {
             while self.cache.len() >= self.cfg.response_cache_max {
-                match self.cache_order.pop_front() {
-                    Some((at, a, s)) => self.expire(at, a, s),
-                    None => break,
-                }
+                self.cache.pop_oldest();
             }
             let expires = now + self.cfg.response_cache_ttl;
             self.cache
-                .insert((peer, msg.seq), (req_hash, payload, expires));
-            self.cache_order.push_back((expires, peer, msg.seq));
-        }
-    }
-
-    /// Drop a cached answer unless it was replaced since (by a new
-    /// request that reused the sequence number).
-    fn expire(&mut self, at: Instant, addr: SocketAddr, seq: u32) {
-        if self
-            .cache
-            .get(&(addr, seq))
-            .is_some_and(|(_, _, e)| *e == at)
-        {
-            self.cache.remove(&(addr, seq));
+                .insert(peer, msg.seq, req_hash, &self.enc, expires);
         }
     }
 
@@ -2006,7 +2246,22 @@ fn up_rejection(e: &UpError) -> Rejection {
     let r = Rejection::cause(e.cause());
     match e {
         UpError::Rule { rule, .. } => r.on(*rule),
+        UpError::Unsupported { rule, ie, .. } => {
+            let r = Rejection::ie(e.cause(), *ie);
+            match rule {
+                Some(rule) => r.on(*rule),
+                None => r,
+            }
+        }
         _ => r,
+    }
+}
+
+fn add_samples(states: &mut [UrrState], samples: &[UsageSample]) {
+    for s in samples {
+        if let Some(st) = states.iter_mut().find(|u| u.id == s.urr_id) {
+            st.add(s);
+        }
     }
 }
 

@@ -27,9 +27,12 @@ pub struct Session {
     pub peer: NodeIdBuf,
     /// Sorted by precedence (lowest value = highest precedence), then ID.
     pub pdrs: Vec<Pdr>,
-    pub fars: Vec<Far>,
-    pub qers: Vec<Qer>,
-    pub urrs: Vec<Urr>,
+    /// FARs, QERs and URRs are shared between sessions that have equal
+    /// ones (a million sessions of one profile hold one copy of their
+    /// common rules): change one through `Arc::make_mut`.
+    pub fars: Vec<Arc<Far>>,
+    pub qers: Vec<Arc<Qer>>,
+    pub urrs: Vec<Arc<Urr>>,
     pub bar: Option<Bar>,
     /// PDN Type (1 IPv4, 2 IPv6, 3 IPv4v6, 4 Non-IP, 5 Ethernet), if given.
     pub pdn_type: Option<u8>,
@@ -46,15 +49,15 @@ impl Session {
     }
     #[must_use]
     pub fn far(&self, id: u32) -> Option<&Far> {
-        self.fars.iter().find(|f| f.id == id)
+        self.fars.iter().find(|f| f.id == id).map(|f| &**f)
     }
     #[must_use]
     pub fn qer(&self, id: u32) -> Option<&Qer> {
-        self.qers.iter().find(|q| q.id == id)
+        self.qers.iter().find(|q| q.id == id).map(|q| &**q)
     }
     #[must_use]
     pub fn urr(&self, id: u32) -> Option<&Urr> {
-        self.urrs.iter().find(|u| u.id == id)
+        self.urrs.iter().find(|u| u.id == id).map(|u| &**u)
     }
     /// The UE's IPv4 address (from any PDR), if the session has one.
     #[must_use]
@@ -169,7 +172,7 @@ pub struct SdfFilter {
 }
 
 /// Forwarding Action Rule.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Far {
     pub id: u32,
     /// DROP, FORW, BUFF, NOCP (DUPL is refused).
@@ -201,7 +204,7 @@ impl Far {
 }
 
 /// Forwarding Parameters.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Forwarding {
     /// Access (towards the gNB), Core (N9 or N6), SGi-LAN/N6-LAN, ...
     pub destination_interface: DestinationInterface,
@@ -214,7 +217,7 @@ pub struct Forwarding {
 }
 
 /// QoS Enforcement Rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Qer {
     pub id: u32,
     pub correlation_id: Option<u32>,
@@ -235,7 +238,7 @@ pub struct Qer {
 /// Usage Reporting Rule. Thresholds, quotas and timers are evaluated by
 /// the node; the user plane only counts and, when `quota_exhausted`, stops
 /// forwarding the traffic of the PDRs that use this URR.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Urr {
     pub id: u32,
     pub measurement_method: MeasurementMethod,

@@ -12,6 +12,8 @@ use smallvec::SmallVec;
 
 use crate::HashMap;
 
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
 use crate::alloc::{AddrPool, TeidPool};
 use crate::codec::grouped as g;
 use crate::codec::ie_type as t;
@@ -77,9 +79,16 @@ pub(crate) struct Resources {
     teid_owner: HashMap<u32, u64>,
     /// Every downlink UE address (IPv4 address or IPv6 prefix) → session.
     ue_owner: HashMap<IpAddr, u64>,
+    /// Remote TEID of every GTP-U tunnel a FAR creates → the sessions
+    /// forwarding there (an Error Indication names the TEID).
+    tunnels: HashMap<u32, SmallVec<[u64; 1]>>,
     names: HashMap<Box<str>, Arc<str>>,
     flows: HashMap<Box<str>, Arc<FlowDescription>>,
     intern_gc_at: usize,
+    /// Rules shared between sessions (see [`Resources::intern_rules`]).
+    shared_fars: HashSet<Arc<Far>>,
+    shared_qers: HashSet<Arc<Qer>>,
+    shared_urrs: HashSet<Arc<Urr>>,
     /// Most recently used names (raw bytes) and flows.
     recent_names: SmallVec<[(Vec<u8>, Arc<str>); 4]>,
     recent_flows: SmallVec<[Arc<FlowDescription>; 4]>,
@@ -88,18 +97,76 @@ pub(crate) struct Resources {
 
 impl Resources {
     pub(crate) fn new(cfg: &Config) -> Self {
+        let mut pools: Vec<AddrPool> = cfg.ue_pools.iter().cloned().map(AddrPool::new).collect();
+        for ip in &cfg.reserved_ue_ips {
+            if let Some(p) = pools.iter_mut().find(|p| p.contains(*ip)) {
+                p.reserve(*ip);
+            }
+        }
         Self {
             teids: TeidPool::new(cfg.teid_first, cfg.teid_last),
-            pools: cfg.ue_pools.iter().cloned().map(AddrPool::new).collect(),
+            pools,
             gtpu: cfg.gtpu.clone(),
             teid_owner: HashMap::default(),
             ue_owner: HashMap::default(),
+            tunnels: HashMap::default(),
             names: HashMap::default(),
             flows: HashMap::default(),
             intern_gc_at: 1024,
+            shared_fars: HashSet::default(),
+            shared_qers: HashSet::default(),
+            shared_urrs: HashSet::default(),
             recent_names: SmallVec::new(),
             recent_flows: SmallVec::new(),
             recent_next: 0,
+        }
+    }
+
+    /// New TEID range and UE pools (a reload): the allocators are rebuilt
+    /// with everything `sessions` use and `reserved` marked taken, so no
+    /// value in use is handed out again. Addresses in use outside the new
+    /// pools stay valid; they are simply not the pools' to give.
+    pub(crate) fn reconfigure<'s>(
+        &mut self,
+        cfg: &Config,
+        sessions: impl Iterator<Item = &'s Session>,
+    ) {
+        self.teids = TeidPool::new(cfg.teid_first, cfg.teid_last);
+        self.pools = cfg.ue_pools.iter().cloned().map(AddrPool::new).collect();
+        for s in sessions {
+            let (teids, addrs, _) = keys(s);
+            for (t, _) in teids {
+                self.teids.reserve(t);
+            }
+            for (a, _) in addrs {
+                if let Some(p) = self.pool_of(a) {
+                    p.reserve(a);
+                }
+            }
+        }
+        for ip in &cfg.reserved_ue_ips {
+            if let Some(p) = self.pool_of(*ip) {
+                p.reserve(*ip);
+            }
+        }
+        self.gtpu = cfg.gtpu.clone();
+    }
+
+    /// Keep `ip` from CHOOSE (a static session took it). False when a
+    /// PFCP session uses it.
+    pub(crate) fn reserve_ue_ip(&mut self, ip: IpAddr) -> bool {
+        if self.ue_owner.contains_key(&ip) {
+            return false;
+        }
+        self.pool_of(ip).is_none_or(|p| p.reserve(ip))
+    }
+
+    /// Undo [`Resources::reserve_ue_ip`].
+    pub(crate) fn release_ue_ip(&mut self, ip: IpAddr) {
+        if !self.ue_owner.contains_key(&ip)
+            && let Some(p) = self.pool_of(ip)
+        {
+            p.free(ip);
         }
     }
 
@@ -171,15 +238,58 @@ impl Resources {
 
     /// Forget interned values no session uses any more, when the tables
     /// have doubled since the last sweep.
+    /// Make `s` share equal FARs, QERs and URRs with other sessions: one
+    /// copy of a profile's rules for all its sessions. FARs with a tunnel
+    /// (one per session) are left alone.
+    pub(crate) fn intern_rules(&mut self, s: &mut Session) {
+        fn share<T: Eq + std::hash::Hash>(set: &mut HashSet<Arc<T>>, v: &mut Arc<T>) {
+            match set.get(&**v) {
+                Some(c) => {
+                    if !Arc::ptr_eq(c, v) {
+                        *v = c.clone();
+                    }
+                }
+                None => {
+                    set.insert(v.clone());
+                }
+            }
+        }
+        for f in &mut s.fars {
+            if f.forwarding
+                .as_ref()
+                .is_none_or(|x| x.outer_header_creation.is_none())
+            {
+                share(&mut self.shared_fars, f);
+            }
+        }
+        for q in &mut s.qers {
+            share(&mut self.shared_qers, q);
+        }
+        for u in &mut s.urrs {
+            share(&mut self.shared_urrs, u);
+        }
+    }
+
+    fn interned(&self) -> usize {
+        self.names.len()
+            + self.flows.len()
+            + self.shared_fars.len()
+            + self.shared_qers.len()
+            + self.shared_urrs.len()
+    }
+
     pub(crate) fn maybe_gc(&mut self) {
-        if self.names.len() + self.flows.len() < self.intern_gc_at {
+        if self.interned() < self.intern_gc_at {
             return;
         }
         self.recent_names.clear();
         self.recent_flows.clear();
         self.names.retain(|_, a| Arc::strong_count(a) > 1);
         self.flows.retain(|_, a| Arc::strong_count(a) > 1);
-        self.intern_gc_at = 2 * (self.names.len() + self.flows.len()).max(512);
+        self.shared_fars.retain(|a| Arc::strong_count(a) > 1);
+        self.shared_qers.retain(|a| Arc::strong_count(a) > 1);
+        self.shared_urrs.retain(|a| Arc::strong_count(a) > 1);
+        self.intern_gc_at = 2 * self.interned().max(512);
     }
 
     fn endpoint(&self, src: SourceInterface, ni: Option<&str>) -> Option<&GtpuEndpoint> {
@@ -306,7 +416,42 @@ impl Resources {
     }
 
     /// Make `new` the owner of its keys and free what `old` no longer uses.
+    /// Sessions with a FAR that tunnels to remote TEID `teid` (any peer).
+    pub(crate) fn tunnel_users(&self, teid: u32) -> &[u64] {
+        self.tunnels.get(&teid).map_or(&[], |v| v.as_slice())
+    }
+
     pub(crate) fn commit(&mut self, seid: u64, old: Option<&Session>, new: Option<&Session>) {
+        let remote = |s: Option<&Session>| -> SmallVec<[u32; 2]> {
+            let mut v = SmallVec::new();
+            for f in s.into_iter().flat_map(|s| s.fars.iter()) {
+                if let Some(t) = f
+                    .forwarding
+                    .as_ref()
+                    .and_then(|x| x.outer_header_creation)
+                    .and_then(|o| o.teid)
+                    && !v.contains(&t)
+                {
+                    v.push(t);
+                }
+            }
+            v
+        };
+        let (old_remote, new_remote) = (remote(old), remote(new));
+        for t in old_remote.iter().filter(|t| !new_remote.contains(t)) {
+            if let Some(v) = self.tunnels.get_mut(t) {
+                v.retain(|s| *s != seid);
+                if v.is_empty() {
+                    self.tunnels.remove(t);
+                }
+            }
+        }
+        for t in new_remote.iter().filter(|t| !old_remote.contains(t)) {
+            let v = self.tunnels.entry(*t).or_default();
+            if !v.contains(&seid) {
+                v.push(seid);
+            }
+        }
         let (old_teids, old_addrs, old_dl) = old.map(keys).unwrap_or_default();
         let (new_teids, new_addrs, new_dl) = new.map(keys).unwrap_or_default();
         for (teid, _) in &new_teids {
@@ -390,11 +535,15 @@ pub(crate) struct Pending {
     reserved_addrs: SmallVec<[IpAddr; 2]>,
 }
 
+/// A session's CHOOSE IDs and the TEIDs they stand for.
+pub(crate) type ChooseIds = SmallVec<[(u8, u32); 1]>;
+
 /// What a finished build leaves to commit.
 pub(crate) struct Finished {
     pub(crate) tentative: Tentative,
-    /// CHOOSE IDs still in use by the session.
-    pub(crate) choose_ids: SmallVec<[(u8, LocalFTeid); 2]>,
+    /// CHOOSE IDs still in use by the session, with their TEID (the
+    /// rest of the F-TEID is in the PDRs).
+    pub(crate) choose_ids: ChooseIds,
     /// End Markers to send once the rules are installed.
     pub(crate) end_markers: SmallVec<[(IpAddr, u32); 1]>,
     pub(crate) created_pdrs: SmallVec<[u16; 4]>,
@@ -419,7 +568,7 @@ impl<'r> Builder<'r> {
     pub(crate) fn new(
         res: &'r mut Resources,
         dnn: Option<&Name<'_>>,
-        base: Option<(&Session, &[(u8, LocalFTeid)])>,
+        base: Option<(&Session, &[(u8, u32)])>,
     ) -> Self {
         let dnn = match (dnn, base) {
             (Some(n), _) => Some(res.intern_name(n)),
@@ -429,7 +578,16 @@ impl<'r> Builder<'r> {
         Self {
             dnn,
             choose_ids: base
-                .map(|(_, c)| c.iter().copied().collect())
+                .map(|(s, c)| {
+                    c.iter()
+                        .filter_map(|&(id, teid)| {
+                            s.pdrs
+                                .iter()
+                                .find_map(|p| p.pdi.local_f_teid.filter(|f| f.teid == teid))
+                                .map(|f| (id, f))
+                        })
+                        .collect()
+                })
                 .unwrap_or_default(),
             ue_v4: base.and_then(|(s, _)| s.ue_ipv4()),
             ue_v6: base.and_then(|(s, _)| s.ue_ipv6()),
@@ -461,6 +619,7 @@ impl<'r> Builder<'r> {
             .choose_ids
             .into_iter()
             .filter(|(_, f)| used(f))
+            .map(|(id, f)| (id, f.teid))
             .collect();
         Finished {
             tentative: self.tentative,
@@ -523,12 +682,12 @@ impl<'r> Builder<'r> {
             Some(fp) => Some(self.forwarding(fp).map_err(|r| r.on(rule))?),
             None => None,
         };
-        s.fars.push(Far {
+        s.fars.push(Arc::new(Far {
             id: c.far_id,
             apply_action: c.apply_action,
             forwarding,
             bar_id: c.bar_id,
-        });
+        }));
         Ok(())
     }
 
@@ -538,7 +697,7 @@ impl<'r> Builder<'r> {
             return Err(Rejection::rule(rule, t::QER_ID));
         }
         unsupported_qer(c.packet_rate, c.dl_flow_level_marking).map_err(|r| r.on(rule))?;
-        s.qers.push(Qer {
+        s.qers.push(Arc::new(Qer {
             id: c.qer_id,
             correlation_id: c.qer_correlation_id,
             gate: c.gate_status,
@@ -550,7 +709,7 @@ impl<'r> Builder<'r> {
                 .is_some_and(|r| r.contains(crate::codec::ies::Rqi::RQI)),
             paging_policy_indicator: c.paging_policy_indicator,
             averaging_window_ms: c.averaging_window,
-        });
+        }));
         Ok(())
     }
 
@@ -586,7 +745,7 @@ impl<'r> Builder<'r> {
             quota_exhausted: false,
         };
         check_urr(&urr).map_err(|r| r.on(rule))?;
-        s.urrs.push(urr);
+        s.urrs.push(Arc::new(urr));
         Ok(())
     }
 
@@ -689,6 +848,7 @@ impl<'r> Builder<'r> {
             .fars
             .iter_mut()
             .find(|f| f.id == u.far_id)
+            .map(Arc::make_mut)
             .ok_or(Rejection::rule(rule, t::FAR_ID))?;
         if let Some(a) = u.apply_action {
             check_apply_action(a).map_err(|r| r.on(rule))?;
@@ -763,6 +923,7 @@ impl<'r> Builder<'r> {
             .qers
             .iter_mut()
             .find(|q| q.id == u.qer_id)
+            .map(Arc::make_mut)
             .ok_or(Rejection::rule(rule, t::QER_ID))?;
         if let Some(v) = u.qer_correlation_id {
             q.correlation_id = Some(v);
@@ -805,6 +966,7 @@ impl<'r> Builder<'r> {
             .urrs
             .iter_mut()
             .find(|r| r.id == u.urr_id)
+            .map(Arc::make_mut)
             .ok_or(Rejection::rule(rule, t::URR_ID))?;
         macro_rules! set {
             ($($f:ident <- $g:ident),*) => { $( if let Some(v) = u.$g { r.$f = Some(v); } )* };

@@ -28,7 +28,25 @@ pub trait UserPlane {
     /// previous call for that URR (or since it was installed): the node
     /// accumulates, so every counted packet must be returned exactly once.
     /// A URR with no traffic may be left out.
+    ///
+    /// The node also asks for URRs that the last [`UserPlane::install`]
+    /// dropped from the session, and for every URR of a session after
+    /// [`UserPlane::remove`] (deletion): the answer is then their final
+    /// count, once [`UserPlane::usage_settled`] says it is complete, and
+    /// the user plane may forget them.
     fn usage(&mut self, seid: u64, urr_ids: &[u32], out: &mut Vec<UsageSample>);
+
+    /// Whether the counters of URRs that `install` or `remove` took away
+    /// from `seid` are final: a user plane whose workers may still be
+    /// counting packets against the old rules says `false` until they have
+    /// all moved on. The node then holds the response that reports them
+    /// (deletion, Remove URR) and asks again from
+    /// [`crate::Node::handle_timeout`] / [`crate::Node::resume`]. A user
+    /// plane should give up waiting after a bounded time and say `true`.
+    fn usage_settled(&mut self, seid: u64) -> bool {
+        let _ = seid;
+        true
+    }
 
     /// Send a GTP-U End Marker (TS 29.281 §7.3.2) to the old downlink peer
     /// after a path switch with SNDEM.
@@ -68,6 +86,16 @@ pub enum UpError {
     /// A feature the user plane does not implement: cause 76.
     #[error("not supported: {0}")]
     NotSupported(String),
+    /// A rule (or the session, `rule: None`) uses a feature the user
+    /// plane does not implement: cause 76 with the Offending IE (its IE
+    /// type) and the Failed Rule ID when a rule is named.
+    #[error("{reason} (rule {rule:?}) is not supported")]
+    Unsupported {
+        rule: Option<RuleRef>,
+        /// IE type of the feature (`pfcp::codec::ie_type`).
+        ie: u16,
+        reason: String,
+    },
     /// Anything else: cause 64 (Request rejected).
     #[error("{0}")]
     Other(String),
@@ -81,7 +109,7 @@ impl UpError {
             UpError::NoResources(_) => Cause::NO_RESOURCES_AVAILABLE,
             UpError::Congestion(_) => Cause::PFCP_ENTITY_IN_CONGESTION,
             UpError::Rule { .. } => Cause::RULE_CREATION_MODIFICATION_FAILURE,
-            UpError::NotSupported(_) => Cause::SERVICE_NOT_SUPPORTED,
+            UpError::NotSupported(_) | UpError::Unsupported { .. } => Cause::SERVICE_NOT_SUPPORTED,
             UpError::Other(_) => Cause::REQUEST_REJECTED,
         }
     }

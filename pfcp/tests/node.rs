@@ -1022,6 +1022,184 @@ fn cause_76_service_not_supported() {
         rejected(&mut b, &sample::establishment_request(seq, &params(1))).0,
         Cause::SERVICE_NOT_SUPPORTED
     );
+    // A user plane refusing one rule's feature names the IE and the rule.
+    b.up.fail_next_install = Some(UpError::Unsupported {
+        rule: Some(pfcp::rules::RuleRef::Pdr(1)),
+        ie: t::SDF_FILTER,
+        reason: "deny rules".into(),
+    });
+    let seq = b.next_seq();
+    let (c, ie, rule) = rejected(&mut b, &sample::establishment_request(seq, &params(1)));
+    assert_eq!((c, ie), (Cause::SERVICE_NOT_SUPPORTED, Some(t::SDF_FILTER)));
+    let rule = rule.unwrap();
+    assert_eq!((rule.rule_type, rule.id), (RuleType::Pdr, 1));
+}
+
+// ---- responses held until the user plane's counts are final --------------------------
+
+fn deletion_answer<'a>(r: &'a Pfcp<'static>) -> &'a SessionDeletionResponse<'static> {
+    match &r.message {
+        Message::SessionDeletionResponse(d) => d,
+        m => panic!("not a deletion response: {m:?}"),
+    }
+}
+
+#[test]
+fn deletion_answer_waits_for_final_usage() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    let other = establish(&mut b, &params(2));
+    b.up.unsettled.insert(seid);
+    let seq = b.next_seq();
+    let del = sample::deletion_request(seq, seid);
+    let answers = b.send(&del);
+    assert!(answers.is_empty(), "held: {answers:?}");
+    assert_eq!(b.up.removed, [seid], "out of the user plane at once");
+    assert_eq!(b.node.parked(), 1);
+    // A retransmission while held is not applied again nor answered.
+    assert!(b.send(&del).is_empty());
+    assert_eq!(b.up.removed, [seid]);
+    // Other requests go on meanwhile.
+    let seq = b.next_seq();
+    let r = b.request(&sample::query_urr_request(seq, other, &[1]));
+    assert_eq!(mod_response(&r).cause, Cause::REQUEST_ACCEPTED);
+    // Still counting: the retry timer finds it unsettled.
+    assert!(b.advance(Duration::from_millis(5)).is_empty());
+    // Settled: the final count is read after the removal and answered once.
+    b.up.unsettled.clear();
+    b.up.pending_usage.insert((seid, 1), (40, 60));
+    let out = b.advance(Duration::from_millis(2));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dst, b.smf);
+    let r = decode(&out[0].payload);
+    assert_eq!(r.seq, seq - 1);
+    let d = deletion_answer(&r);
+    assert_eq!(d.cause, Cause::REQUEST_ACCEPTED);
+    assert_eq!(
+        d.usage_report[0].volume_measurement.unwrap().total,
+        Some(100)
+    );
+    assert_eq!(b.node.parked(), 0);
+    assert_eq!(b.node.poll_timeout().map(|t| t <= b.now), Some(false));
+    // The answer is cached: a late retransmission gets the same bytes.
+    let again = b.send(&del);
+    assert_eq!(again.len(), 1);
+    assert_eq!(deletion_answer(&again[0]).usage_report.len(), 1);
+    assert_eq!(b.up.removed, [seid]);
+}
+
+#[test]
+fn removed_urr_is_reported_once_its_count_is_final() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    // A second URR, then remove it while the user plane still counts it.
+    let mut m = sample::empty_modification();
+    m.create_urr = vec![sample::urr(2, None, None)];
+    let seq = b.next_seq();
+    let r = b.request(&Pfcp::session(seid, seq, m));
+    assert_eq!(mod_response(&r).cause, Cause::REQUEST_ACCEPTED);
+    b.up.unsettled.insert(seid);
+    let mut m = sample::empty_modification();
+    m.remove_urr = vec![RemoveUrr { urr_id: 2 }];
+    let seq = b.next_seq();
+    assert!(b.send(&Pfcp::session(seid, seq, m)).is_empty());
+    assert!(
+        b.up.installed[&seid].urr(2).is_none(),
+        "the new rules are in force at once"
+    );
+    b.up.pending_usage.insert((seid, 2), (11, 22));
+    b.up.unsettled.clear();
+    let out = b.advance(Duration::from_millis(2));
+    assert_eq!(out.len(), 1);
+    let r = decode(&out[0].payload);
+    let m = mod_response(&r);
+    assert_eq!(m.cause, Cause::REQUEST_ACCEPTED);
+    assert_eq!(m.usage_report.len(), 1);
+    assert_eq!(m.usage_report[0].urr_id, 2);
+    assert!(
+        m.usage_report[0]
+            .usage_report_trigger
+            .contains(UsageReportTrigger::TERMR)
+    );
+    assert_eq!(
+        m.usage_report[0].volume_measurement.unwrap().total,
+        Some(33)
+    );
+}
+
+#[test]
+fn held_answer_goes_out_after_park_max_even_if_never_settled() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    b.up.unsettled.insert(seid);
+    let seq = b.next_seq();
+    assert!(b.send(&sample::deletion_request(seq, seid)).is_empty());
+    assert!(b.advance(Duration::from_millis(900)).is_empty());
+    let out = b.advance(Duration::from_millis(200));
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        deletion_answer(&decode(&out[0].payload)).cause,
+        Cause::REQUEST_ACCEPTED
+    );
+    assert_eq!(b.node.stats().parked_overdue, 1);
+}
+
+#[test]
+fn reserved_ue_ips_are_never_chosen() {
+    let mut cfg = config();
+    cfg.ue_pools[0].prefix_len = 29; // six addresses: .1 to .6
+    cfg.reserved_ue_ips = vec!["10.45.0.1".parse().unwrap(), "10.45.0.3".parse().unwrap()];
+    let mut b = Bench::with(cfg);
+    b.associate();
+    let mut got = Vec::new();
+    for i in 1..=4 {
+        let seq = b.next_seq();
+        let r = b.request(&sample::establishment_request(seq, &params(i)));
+        let e = est_response(&r);
+        assert_eq!(e.cause, Cause::REQUEST_ACCEPTED);
+        got.extend(
+            e.created_pdr
+                .iter()
+                .filter_map(|c| c.ue_ip_address.and_then(|u| u.ipv4)),
+        );
+    }
+    got.sort_unstable();
+    got.dedup();
+    let want: Vec<Ipv4Addr> = [2, 4, 5, 6].map(|n| Ipv4Addr::new(10, 45, 0, n)).to_vec();
+    assert_eq!(got, want);
+    let seq = b.next_seq();
+    let r = b.request(&sample::establishment_request(seq, &params(9)));
+    assert_eq!(
+        est_response(&r).cause,
+        Cause::ALL_DYNAMIC_ADDRESSES_OCCUPIED
+    );
+    // An SMF naming a reserved address is refused.
+    let mut p = params(10);
+    p.ue_ip = Some(Ipv4Addr::new(10, 45, 0, 3));
+    let seq = b.next_seq();
+    let (c, ie, _) = rejected(&mut b, &sample::establishment_request(seq, &p));
+    assert_eq!(
+        (c, ie),
+        (
+            Cause::RULE_CREATION_MODIFICATION_FAILURE,
+            Some(t::UE_IP_ADDRESS)
+        )
+    );
+    // Released (its static session went away): allocatable again.
+    b.node.release_ue_ip("10.45.0.3".parse().unwrap());
+    let seq = b.next_seq();
+    let r = b.request(&sample::establishment_request(seq, &params(11)));
+    let e = est_response(&r);
+    assert_eq!(e.cause, Cause::REQUEST_ACCEPTED);
+    // And an address a PFCP session holds cannot be reserved.
+    assert!(!b.node.reserve_ue_ip("10.45.0.2".parse().unwrap()));
+    assert!(
+        b.node.reserve_ue_ip("10.45.7.7".parse().unwrap()),
+        "outside the pools: nothing to do"
+    );
 }
 
 #[test]
@@ -1079,6 +1257,15 @@ fn peers_outside_the_allowlist_are_dropped_and_counted() {
     assert!(b.node.associations().is_empty());
     b.associate();
     assert_eq!(b.node.associations().len(), 1);
+    // A reload that allows a network instead: 6.6.0.0/16 gets in.
+    b.node.set_allowed_peers(
+        Vec::new(),
+        vec![(IpAddr::V4(Ipv4Addr::new(6, 6, 0, 0)), 16)],
+    );
+    assert_eq!(b.raw_from(stranger, &bytes).len(), 1);
+    let far = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(6, 7, 0, 1)), 8805);
+    assert!(b.raw_from(far, &bytes).is_empty());
+    assert_eq!(b.node.stats().rx_not_allowed, 2);
 }
 
 #[test]
@@ -1567,4 +1754,151 @@ fn zero_length_update_forwarding_parameters_is_accepted() {
         mod_response(&decode(&out[0].payload)).cause,
         Cause::REQUEST_ACCEPTED
     );
+}
+
+#[test]
+fn reload_of_pools_and_timers_keeps_what_sessions_use() {
+    let mut cfg = config();
+    cfg.ue_pools[0].prefix_len = 29; // .1 to .6
+    cfg.teid_first = 0x1000;
+    cfg.teid_last = 0x1003;
+    let mut b = Bench::with(cfg.clone());
+    b.associate();
+    let ue_of = |r: &Pfcp<'static>| {
+        est_response(r)
+            .created_pdr
+            .iter()
+            .find_map(|c| c.ue_ip_address.and_then(|u| u.ipv4))
+            .unwrap()
+    };
+    let teid_of = |r: &Pfcp<'static>| {
+        est_response(r)
+            .created_pdr
+            .iter()
+            .find_map(|c| match c.local_f_teid {
+                Some(FTeid::Assigned { teid, .. }) => Some(teid),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let seq = b.next_seq();
+    let first = b.request(&sample::establishment_request(seq, &params(1)));
+    let (ue1, teid1) = (ue_of(&first), teid_of(&first));
+    // Wider pool and TEID range; the first session's values stay taken.
+    cfg.ue_pools[0].prefix_len = 28;
+    cfg.teid_last = 0x1fff;
+    cfg.reserved_ue_ips = vec!["10.45.0.9".parse().unwrap()];
+    b.node.set_resources(&cfg).unwrap();
+    let mut ues = vec![ue1];
+    let mut teids = vec![teid1];
+    // /28: 14 addresses, one reserved: 13 sessions in all.
+    for i in 2..=13 {
+        let seq = b.next_seq();
+        let r = b.request(&sample::establishment_request(seq, &params(i)));
+        assert_eq!(
+            est_response(&r).cause,
+            Cause::REQUEST_ACCEPTED,
+            "session {i}"
+        );
+        ues.push(ue_of(&r));
+        teids.push(teid_of(&r));
+    }
+    let seq = b.next_seq();
+    let r = b.request(&sample::establishment_request(seq, &params(14)));
+    assert_eq!(
+        est_response(&r).cause,
+        Cause::ALL_DYNAMIC_ADDRESSES_OCCUPIED
+    );
+    ues.sort_unstable();
+    ues.dedup();
+    teids.sort_unstable();
+    teids.dedup();
+    assert_eq!(ues.len(), 13, "no address handed out twice");
+    assert_eq!(teids.len(), 13, "no TEID handed out twice");
+    assert!(!ues.contains(&Ipv4Addr::new(10, 45, 0, 9)), "reserved");
+    // Bad values change nothing.
+    let mut bad = cfg.clone();
+    bad.teid_first = 0;
+    assert!(b.node.set_resources(&bad).is_err());
+    assert!(
+        b.node
+            .set_timers(Duration::ZERO, Duration::from_secs(1), 3)
+            .is_err()
+    );
+    b.node
+        .set_timers(Duration::from_secs(1), Duration::from_secs(1), 1)
+        .unwrap();
+}
+
+#[test]
+fn sessions_of_one_profile_share_their_common_rules() {
+    let mut b = Bench::new();
+    b.associate();
+    let s1 = establish(&mut b, &params(1));
+    let s2 = establish(&mut b, &params(2));
+    let (a, c) = (&b.node.session(s1).unwrap(), &b.node.session(s2).unwrap());
+    assert!(std::sync::Arc::ptr_eq(&a.qers[0], &c.qers[0]), "one QER");
+    assert!(std::sync::Arc::ptr_eq(&a.urrs[0], &c.urrs[0]), "one URR");
+    let ul = |s: &pfcp::Session| s.fars.iter().find(|f| f.id == 1).cloned().unwrap();
+    assert!(std::sync::Arc::ptr_eq(&ul(a), &ul(c)), "one uplink FAR");
+    // A change to one session's rule leaves the other's alone.
+    let mut m = sample::empty_modification();
+    m.update_qer = vec![UpdateQer {
+        qer_id: 1,
+        qer_correlation_id: None,
+        gate_status: Some(GateStatus {
+            ul: Gate::Closed,
+            dl: Gate::Closed,
+        }),
+        mbr: None,
+        gbr: None,
+        packet_rate: false,
+        dl_flow_level_marking: false,
+        qfi: None,
+        rqi: None,
+        paging_policy_indicator: None,
+        averaging_window: None,
+    }];
+    let seq = b.next_seq();
+    let r = b.request(&Pfcp::session(s1, seq, m));
+    assert_eq!(mod_response(&r).cause, Cause::REQUEST_ACCEPTED);
+    assert_eq!(
+        b.node.session(s1).unwrap().qer(1).unwrap().gate.ul,
+        Gate::Closed
+    );
+    assert_eq!(
+        b.node.session(s2).unwrap().qer(1).unwrap().gate.ul,
+        Gate::Open
+    );
+}
+
+#[test]
+fn error_indication_finds_sessions_by_their_current_tunnel() {
+    let mut b = Bench::new();
+    b.associate();
+    let s1 = establish(&mut b, &params(1));
+    let mut p2 = params(2);
+    p2.gnb = Some((0x201, GNB));
+    establish(&mut b, &p2);
+    let gnb = IpAddr::V4(GNB);
+    assert_eq!(b.node.error_indication(b.now, gnb, 0x200), 1);
+    assert_eq!(
+        b.node.error_indication(b.now, IpAddr::V4(SMF), 0x200),
+        0,
+        "another peer"
+    );
+    assert_eq!(b.drain().len(), 1, "one Session Report Request");
+    let seq = b.next_seq();
+    b.request(&sample::path_switch_request(seq, s1, 0x777, GNB, false));
+    assert_eq!(
+        b.node.error_indication(b.now, gnb, 0x200),
+        0,
+        "the old tunnel is gone"
+    );
+    assert_eq!(b.node.error_indication(b.now, gnb, 0x777), 1);
+    b.drain();
+    let seq = b.next_seq();
+    b.request(&sample::deletion_request(seq, s1));
+    assert_eq!(b.node.error_indication(b.now, gnb, 0x777), 0);
+    assert_eq!(b.node.error_indication(b.now, gnb, 0x201), 1);
 }

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 pub mod datapath;
+pub mod n4;
 pub mod prepare;
 pub mod reload;
 pub mod run;

@@ -4,12 +4,12 @@
 //! a 10 ms housekeeping tick that reclaims old table snapshots, drains
 //! worker events and feeds the telemetry model (counters at most 50 ms old).
 //!
-//! Where the PFCP driver plugs in (`INTEGRATION(N4)` below): its socket is
-//! one more branch of the `select!` in [`control_loop`]; it installs and
-//! removes sessions through [`ControlThread::dataplane`] (the dataplane's
-//! `Control`: `publish`, `usage`, `inject` for End Markers), takes the
-//! Downlink Data and Error Indication events from
-//! [`ControlThread::on_event`], and the URR reports from the tick.
+//! N4 (PFCP, `crate::n4`) when `pfcp.listen` is set: its socket is one
+//! more branch of the `select!` in [`control_loop`]; the driver installs
+//! PFCP sessions through the dataplane's `Control` beside the static ones,
+//! and takes over the tick's reclamation and worker events (final usage
+//! for Session Deletion Responses, Downlink Data and Error Indication
+//! reports), handing back what is not its own.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -24,6 +24,8 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::api::{self, BuildInfo, InterfaceStats, ReloadResult, RunState, Telemetry, WorkerStats};
 use crate::config::{Config, ConfigDiff, HostInfo};
 use crate::datapath::{self, Datapath};
+use crate::n4::socket::N4Socket;
+use crate::n4::{self, N4, TscClock};
 use crate::reload::{self, ReloadError};
 use crate::translate;
 
@@ -135,14 +137,16 @@ async fn control_loop(config: Config, opts: &RunOptions) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    if config.pfcp.listen.is_some() {
-        // INTEGRATION(N4): bind the N4 socket here, before READY.
-        warn!("pfcp.listen is set, but N4 is not wired into this build: static sessions only");
-    }
     if config.reload.watch {
         warn!("reload.watch is set but file watching is not implemented yet; use SIGHUP");
     }
     let mut ct = ControlThread::new(dp, config, telemetry.clone());
+    if let Err(e) = ct.start_n4() {
+        let _ = stop_tx.send(());
+        ct.stop();
+        let _ = tokio::time::timeout(API_DRAIN, &mut server).await;
+        return Err(e);
+    }
     ct.refresh_telemetry(true);
     telemetry.update(|m| m.state = RunState::Running);
     let status = format!(
@@ -177,10 +181,7 @@ async fn control_loop(config: Config, opts: &RunOptions) -> anyhow::Result<()> {
                     break;
                 }
             }
-            // INTEGRATION(N4): `r = n4.recv_from(&mut buf) => node.handle(now, from, &buf)`,
-            // then send `node.poll_transmit()`, re-arm the timer from
-            // `node.poll_timeout()`, and apply its session changes through
-            // `ct.dataplane()` (one Batch per PFCP message).
+            () = n4_ready(ct.n4.as_ref()) => ct.on_n4(),
             res = &mut server, if !server_done => {
                 server_done = true;
                 match res {
@@ -202,6 +203,25 @@ async fn control_loop(config: Config, opts: &RunOptions) -> anyhow::Result<()> {
     }
     log_final_counters(&telemetry);
     result
+}
+
+/// N4: the driver and its socket.
+struct N4Link {
+    n4: N4,
+    sock: N4Socket,
+}
+
+/// Resolves when the N4 socket has datagrams or the driver a timer due
+/// (never without N4).
+async fn n4_ready(l: Option<&N4Link>) {
+    match l {
+        Some(l) => {
+            let busy = l.n4.busy().then(|| Instant::now() + n4::BUSY_TICK);
+            let deadline = [l.n4.poll_timeout(), busy].into_iter().flatten().min();
+            l.sock.ready(deadline).await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Log lines of one kind per second, and how many were left out.
@@ -242,6 +262,7 @@ impl LogBudget {
 /// telemetry it feeds.
 pub struct ControlThread {
     dp: Datapath,
+    n4: Option<N4Link>,
     config: Config,
     telemetry: Telemetry,
     ticks: u32,
@@ -262,6 +283,7 @@ impl ControlThread {
     fn new(dp: Datapath, config: Config, telemetry: Telemetry) -> Self {
         Self {
             dp,
+            n4: None,
             config,
             telemetry,
             ticks: 0,
@@ -271,25 +293,95 @@ impl ControlThread {
         }
     }
 
-    /// The dataplane's control facade (the PFCP driver's way in).
+    /// The dataplane's control facade.
     pub fn dataplane(&mut self) -> &mut Control {
         self.dp.control()
+    }
+
+    /// Binds the N4 socket and starts the PFCP node when `pfcp.listen` is
+    /// set (before READY: an SMF may associate at once).
+    fn start_n4(&mut self) -> anyhow::Result<()> {
+        let Some(addr) = self.config.pfcp.listen else {
+            return Ok(());
+        };
+        let sock = N4Socket::bind(addr)
+            .with_context(|| format!("pfcp.listen: cannot listen on {addr}"))?;
+        let clock = TscClock {
+            hz: self.dp.control_ref().snapshot().tsc_hz,
+            tsc: cpu::rdtsc(),
+            wall: std::time::SystemTime::now(),
+        };
+        let n4 = N4::from_config(
+            &self.config,
+            self.config.cores.workers.len(),
+            clock,
+            Instant::now(),
+            std::time::SystemTime::now(),
+        )
+        .context("pfcp")?;
+        info!(
+            "N4 (PFCP) listening on {}: node ID {}, UE pools {}, TEIDs {:#x}..={:#x}",
+            sock.local_addr().unwrap_or(addr),
+            self.config.node_id,
+            self.config.ue_pools.len(),
+            self.config.teid_range.first,
+            self.config.teid_range.last
+        );
+        self.n4 = Some(N4Link { n4, sock });
+        Ok(())
+    }
+
+    /// The N4 socket is readable or the driver has work due: datagrams in,
+    /// rule changes published (one batch), answers and timers out.
+    fn on_n4(&mut self) {
+        let Some(l) = self.n4.as_mut() else { return };
+        let now = Instant::now();
+        let ctl = self.dp.control();
+        if let Err(e) = l.sock.service(now, &mut l.n4, ctl) {
+            error!("N4 socket: {e}");
+        }
+        let left = (l.n4.busy() || l.n4.poll_timeout().is_some_and(|t| t <= now))
+            .then(|| l.n4.housekeeping(now, ctl));
+        l.sock.flush(&mut l.n4, ctl);
+        if let Some(left) = left {
+            self.leftovers(left);
+        }
+    }
+
+    /// What N4's housekeeping handed back: static sessions' final usage
+    /// and the events it does not act on.
+    fn leftovers(&mut self, left: n4::Leftovers) {
+        for f in left.finals {
+            debug!(
+                "session {:#x} URR {}: final usage {} bytes UL, {} bytes DL",
+                f.session, f.urr_id, f.usage.ul_bytes, f.usage.dl_bytes
+            );
+        }
+        for e in left.events {
+            self.on_event(e);
+        }
     }
 
     /// Every tick: reclaim snapshots, drain events, refresh telemetry when
     /// due, and check that every worker still runs.
     fn housekeeping(&mut self) -> anyhow::Result<()> {
         self.ticks = self.ticks.wrapping_add(1);
-        for f in self.dp.control().reclaim() {
-            // INTEGRATION(N4): final usage of a removed PFCP session's URR
-            // belongs in its Session Deletion Response / Usage Report.
-            debug!(
-                "session {:#x} URR {}: final usage {} bytes UL, {} bytes DL",
-                f.session, f.urr_id, f.usage.ul_bytes, f.usage.dl_bytes
-            );
-        }
-        for e in self.dp.control().drain_events() {
-            self.on_event(e);
+        if let Some(l) = self.n4.as_mut() {
+            // N4 reclaims (final usage of its URRs) and takes its events.
+            let ctl = self.dp.control();
+            let left = l.n4.housekeeping(Instant::now(), ctl);
+            l.sock.flush(&mut l.n4, ctl);
+            self.leftovers(left);
+        } else {
+            for f in self.dp.control().reclaim() {
+                debug!(
+                    "session {:#x} URR {}: final usage {} bytes UL, {} bytes DL",
+                    f.session, f.urr_id, f.usage.ul_bytes, f.usage.dl_bytes
+                );
+            }
+            for e in self.dp.control().drain_events() {
+                self.on_event(e);
+            }
         }
         if self.ticks.is_multiple_of(TELEMETRY_TICKS) {
             self.refresh_telemetry(self.ticks.is_multiple_of(LINK_TICKS));
@@ -301,7 +393,7 @@ impl ControlThread {
         Ok(())
     }
 
-    /// A worker's event. The PFCP-bound ones are logged until N4 is wired.
+    /// A worker's event N4 did not take (all of them without N4).
     pub fn on_event(&mut self, e: Event) {
         match e {
             Event::NeighborLearned { iface, ip, mac } => {
@@ -312,8 +404,7 @@ impl ControlThread {
                 pdr_id,
                 qfi,
             } => {
-                // INTEGRATION(N4): a Session Report Request with a Downlink
-                // Data Report (TS 29.244 7.5.8.2) to the session's SMF.
+                // A static session's (PFCP ones are N4's): no SMF to tell.
                 if self.log_ddn.allow("downlink data") {
                     info!(
                         "session {session:#x}: downlink data for a buffering/notifying FAR (PDR {pdr_id}, QFI {qfi:?}); no SMF to report to"
@@ -321,9 +412,8 @@ impl ControlThread {
                 }
             }
             Event::ErrorIndication { teid, peer } => {
-                // INTEGRATION(N4): find the session whose FAR tunnels to
-                // (peer, teid) and send the SMF an Error Indication Report
-                // (TS 29.244 5.2.3.2).
+                // With N4 the SMFs of the sessions tunnelling there were
+                // sent an Error Indication Report already.
                 if self.log_ei.allow("error indication") {
                     warn!("GTP-U Error Indication from {peer}: it does not know TEID {teid:#x}");
                 }
@@ -361,8 +451,9 @@ impl ControlThread {
                 )
             })
             .collect();
-        let sessions = dp.control_ref().session_count() as u64;
+        let static_sessions = self.config.sessions.len() as u64;
         let link_up = self.link_up;
+        let n4 = self.n4.as_ref().map(|l| &l.n4);
         self.telemetry.update(|m| {
             for (info, idx, stats) in &ports {
                 let i = m.interface_mut(info.iface.as_str());
@@ -391,9 +482,10 @@ impl ControlThread {
                     ws.idle_polls = *idle;
                 }
             }
-            // INTEGRATION(N4): PFCP sessions share the table; count them
-            // apart once the driver keeps its own.
-            m.static_sessions = sessions;
+            m.static_sessions = static_sessions;
+            if let Some(n4) = n4 {
+                n4.fill_telemetry(m);
+            }
         });
     }
 
@@ -439,8 +531,12 @@ impl ControlThread {
         if !opts.log_level_from_env {
             log::set_max_level(plan.config.log_level);
         }
-        // INTEGRATION(N4): live PFCP settings (pfcp.peers, heartbeat) go to
-        // the node here.
+        if let Some(l) = self.n4.as_mut()
+            && let Err(e) = l.n4.reconfigure(&plan.config)
+        {
+            // Validated like the rest: a refusal here is a bug; say so.
+            error!("reload: PFCP settings not applied: {e}");
+        }
         let took = started.elapsed();
         info!("reload applied in {took:?}: {}", plan.diff);
         self.telemetry.update(|m| {

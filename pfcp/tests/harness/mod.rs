@@ -31,6 +31,9 @@ pub struct FakeUp {
     pub pending_usage: HashMap<(u64, u32), (u64, u64)>,
     pub usage_calls: usize,
     pub fail_next_install: Option<UpError>,
+    /// Sessions whose removed URRs are still being counted (the user
+    /// plane's workers have not moved on yet).
+    pub unsettled: std::collections::HashSet<u64>,
 }
 
 impl UserPlane for FakeUp {
@@ -65,6 +68,9 @@ impl UserPlane for FakeUp {
                 });
             }
         }
+    }
+    fn usage_settled(&mut self, seid: u64) -> bool {
+        !self.unsettled.contains(&seid)
     }
     fn send_end_marker(&mut self, peer: IpAddr, teid: u32) {
         self.end_markers.push((peer, teid));

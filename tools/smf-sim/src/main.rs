@@ -83,6 +83,11 @@ struct Args {
     /// answering heartbeats and reports, before the next phases.
     #[arg(long, default_value_t = 0.0)]
     hold: f64,
+    /// Before each phase after the establishment (modify, query, delete,
+    /// release), wait until the file DIR/<phase> exists, answering the
+    /// UPF's heartbeats and reports meanwhile: a test drives the steps.
+    #[arg(long, value_name = "DIR")]
+    gate: Option<std::path::PathBuf>,
     /// Path switch: update the downlink FAR to a new gNB tunnel.
     #[arg(long)]
     modify: bool,
@@ -112,6 +117,13 @@ struct Args {
     /// Write sessions and figures as JSON here ("-": stdout).
     #[arg(long)]
     json: Option<String>,
+    /// Write the established sessions in gnb-sim's session file format
+    /// (tools/gnb-sim/README.md) here, once they are established.
+    #[arg(long)]
+    gnb_sessions: Option<String>,
+    /// QFI the gNB simulator sends uplink with (the profile's default flow).
+    #[arg(long, default_value_t = 9)]
+    qfi: u8,
     /// Print every usage report received.
     #[arg(long, short)]
     verbose: bool,
@@ -177,6 +189,8 @@ struct PhaseStats {
     p50_ms: Option<f64>,
     p99_ms: Option<f64>,
     max_ms: Option<f64>,
+    /// Answers that came before the answer to an earlier request.
+    out_of_order: usize,
 }
 
 struct Outstanding {
@@ -209,6 +223,8 @@ struct Sim {
     rx: Vec<u8>,
     /// Whether the socket is in blocking mode (with a read timeout).
     blocking: bool,
+    /// Index of the last request answered in the current phase.
+    last_answered: Option<usize>,
 }
 
 impl Sim {
@@ -240,6 +256,7 @@ impl Sim {
             upf_requests: BTreeMap::new(),
             rx: vec![0; 65_536],
             blocking: true,
+            last_answered: None,
         })
     }
 
@@ -350,8 +367,10 @@ impl Sim {
             p50_ms: None,
             p99_ms: None,
             max_ms: None,
+            out_of_order: 0,
         };
         let mut latencies: Vec<Duration> = Vec::with_capacity(count);
+        self.last_answered = None;
         let mut next = 0;
         while next < count || !self.outstanding.is_empty() {
             let now = Instant::now();
@@ -497,6 +516,12 @@ impl Sim {
             let Some(o) = self.outstanding.remove(&m.seq) else {
                 continue;
             };
+            // Requests go out in index order: an answer for an earlier
+            // index after a later one is out of order.
+            if self.last_answered.is_some_and(|l| o.idx < l) {
+                stats.out_of_order += 1;
+            }
+            self.last_answered = Some(o.idx);
             latencies.push(o.first_sent.elapsed());
             match self.response(phase, o.idx, &m) {
                 Ok(()) => stats.accepted += 1,
@@ -627,6 +652,14 @@ impl Sim {
         Ok(())
     }
 
+    /// Answer the UPF until `path` exists (heartbeats, reports).
+    fn gate(&mut self, path: &std::path::Path) -> Result<()> {
+        while !path.exists() {
+            self.hold(0.05)?;
+        }
+        Ok(())
+    }
+
     /// Answer the UPF for `secs` seconds (heartbeats, reports).
     fn hold(&mut self, secs: f64) -> Result<()> {
         let end = Instant::now() + Duration::from_secs_f64(secs);
@@ -642,10 +675,52 @@ impl Sim {
             p50_ms: None,
             p99_ms: None,
             max_ms: None,
+            out_of_order: 0,
         };
         let mut lat = Vec::new();
         while Instant::now() < end {
             self.receive(Phase::Establish, true, &mut dummy, &mut lat)?;
+        }
+        Ok(())
+    }
+
+    /// The established sessions as gnb-sim's session file.
+    fn write_gnb_sessions(&self) -> Result<()> {
+        let Some(path) = &self.args.gnb_sessions else {
+            return Ok(());
+        };
+        let sessions: Vec<serde_json::Value> = self
+            .sessions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.established)
+            .filter_map(|(i, s)| {
+                let off = u32::try_from(i).unwrap_or(u32::MAX);
+                let mut v = serde_json::json!({
+                    "ue_ip": s.ue_ipv4?.to_string(),
+                    "ul_teid": s.ul_teid?,
+                    "dl_teid": s.gnb_teid,
+                    "qfi": self.args.qfi,
+                    "id": s.cp_seid,
+                });
+                if let Some(a) = s.ul_addr.filter(|a| !a.is_unspecified()) {
+                    v["upf_n3"] = a.to_string().into();
+                }
+                if let Some(seid) = s.up_seid {
+                    v["seid"] = seid.into();
+                }
+                if self.args.modify {
+                    v["alt_dl_teids"] =
+                        serde_json::json!([self.args.new_gnb_teid_start.wrapping_add(off)]);
+                }
+                Some(v)
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "sessions": sessions }))?;
+        if path == "-" {
+            println!("{text}");
+        } else {
+            std::fs::write(path, text).with_context(|| format!("writing {path}"))?;
         }
         Ok(())
     }
@@ -687,6 +762,9 @@ fn print_phase(s: &PhaseStats) {
         ms(s.p99_ms),
         ms(s.max_ms),
     );
+    if s.out_of_order > 0 {
+        println!("           {} answers out of order", s.out_of_order);
+    }
     for (c, n) in &s.rejected {
         println!("           cause {c} ({}): {n}", Cause(*c).name());
     }
@@ -723,6 +801,7 @@ fn main() -> Result<()> {
     print_phase(&est);
     phases.push(est);
     sim.write_json(&phases)?;
+    sim.write_gnb_sessions()?;
     if hold > 0.0 {
         sim.hold(hold)?;
     }
@@ -733,6 +812,9 @@ fn main() -> Result<()> {
         (release, Phase::Release),
     ] {
         if on {
+            if let Some(dir) = sim.args.gate.clone() {
+                sim.gate(&dir.join(p.name()))?;
+            }
             let count = if p == Phase::Release { 1 } else { n };
             let s = sim.phase(p, count)?;
             print_phase(&s);

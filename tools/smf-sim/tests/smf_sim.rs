@@ -108,6 +108,47 @@ fn full_life_cycle_with_choose() {
 }
 
 #[test]
+fn gnb_session_file_is_what_gnb_sim_reads() {
+    let s = stub(&["--pool", "10.61.0.0/24", "--n3", "192.168.9.1"]);
+    let json = tmp("gnbfmt");
+    let gnb = tmp("gnbfile");
+    let (ok, doc, stdout) = run_sim(
+        &s.1,
+        &[
+            "-n",
+            "5",
+            "--modify",
+            "--gnb-teid-start",
+            "0x500",
+            "--new-gnb-teid-start",
+            "0x900",
+            "--qfi",
+            "7",
+            "--gnb-sessions",
+            gnb.to_str().unwrap(),
+        ],
+        &json,
+    );
+    assert!(ok, "{stdout}");
+    let text = std::fs::read_to_string(&gnb).unwrap();
+    let parsed =
+        gnb_sim::session::parse_file_str(&text, "gnb.json", "192.168.1.1".parse().unwrap())
+            .unwrap_or_else(|e| panic!("gnb-sim refuses smf-sim's file: {e}\n{text}"));
+    assert_eq!(parsed.len(), 5);
+    let sessions = doc["sessions"].as_array().unwrap();
+    for (i, (g, x)) in parsed.iter().zip(sessions).enumerate() {
+        assert_eq!(g.ue_ip.to_string(), x["ue_ipv4"].as_str().unwrap());
+        assert_eq!(u64::from(g.ul_teid), x["ul_teid"].as_u64().unwrap());
+        assert_eq!(g.upf_n3.to_string(), "192.168.9.1");
+        assert_eq!(g.dl_teid, 0x500 + i as u32);
+        assert_eq!(g.alt_dl_teids, vec![0x900 + i as u32]);
+        assert_eq!(g.qfi, 7);
+    }
+    let _ = std::fs::remove_file(json);
+    let _ = std::fs::remove_file(gnb);
+}
+
+#[test]
 fn given_addresses_and_pipelined_rate() {
     let s = stub(&[]);
     let json = tmp("given");

@@ -1,0 +1,444 @@
+//! N4 on the control thread: the PFCP node ([`pfcp::Node`], sans-IO) driven
+//! with the N4 socket's datagrams and the control thread's clock, reaching
+//! the dataplane's control facade through [`userplane::DataplaneUp`].
+//!
+//! ```text
+//!  N4 socket ──datagram──► N4::on_datagram ─► pfcp::Node ─► translate ─► Control::publish
+//!            ◄─ N4::poll_transmit ◄─────────┘        usage ◄── Control::usage / reclaim
+//!  control loop ──► N4::housekeeping: reclaim, worker events (DL data, Error
+//!                   Indication), node timers, End Markers, node events → log
+//!  /metrics, /status ◄── N4::fill_telemetry
+//! ```
+//!
+//! [`socket::N4Socket`] is the tokio UDP socket part; [`socket::serve`] runs
+//! both on their own for tests and benchmarks.
+
+pub mod socket;
+pub mod translate;
+pub mod userplane;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime};
+
+use dataplane::control::{Control, FinalUsage};
+use dataplane::counters::Event as DpEvent;
+use log::{debug, error, info, warn};
+use pfcp::codec::ies::{NodeIdBuf, SourceInterface};
+use pfcp::codec::message::msg_type;
+use pfcp::{Event, GtpuEndpoint, Node, Transmit, UePool};
+
+use crate::api::{Association, Direction, TelemetryModel};
+use crate::config::Config;
+use crate::config::types::NodeId;
+
+pub use translate::{STATIC_SESSION_BIT, pfcp_session_id, static_session_id};
+pub use userplane::{DataplaneUp, TscClock, UpStats, UsageBook};
+
+/// How often the control loop should call [`N4::housekeeping`] while
+/// responses or End Markers wait for the workers ([`N4::busy`]).
+pub const BUSY_TICK: Duration = Duration::from_millis(1);
+
+/// Why N4 cannot start with a config.
+#[derive(Debug, thiserror::Error)]
+pub enum N4Error {
+    /// The config has no `pfcp.listen`.
+    #[error("pfcp.listen is not set: N4 is off")]
+    Disabled,
+    /// The node refuses the settings derived from the config.
+    #[error("PFCP settings: {0}")]
+    Config(#[from] pfcp::ConfigError),
+}
+
+fn node_id(n: &NodeId) -> NodeIdBuf {
+    match n {
+        NodeId::Ip(IpAddr::V4(a)) => NodeIdBuf::Ipv4(*a),
+        NodeId::Ip(IpAddr::V6(a)) => NodeIdBuf::Ipv6(*a),
+        NodeId::Fqdn(f) => NodeIdBuf::Fqdn(f.clone()),
+    }
+}
+
+/// The PFCP node's settings from the appliance config: Node ID, timers,
+/// allowed SMFs, TEID range and N3/N9 addresses for CHOOSE, UE pools with
+/// static sessions' addresses reserved, session capacity left by static
+/// sessions. `recovery` is the process start (Recovery Time Stamp).
+///
+/// # Errors
+/// [`N4Error::Disabled`] without `pfcp.listen`.
+pub fn pfcp_config(cfg: &Config, recovery: SystemTime) -> Result<pfcp::Config, N4Error> {
+    let listen = cfg.pfcp.listen.ok_or(N4Error::Disabled)?;
+    let mut c = pfcp::Config::new(node_id(&cfg.node_id));
+    // F-SEIDs carry the N4 address when the Node ID is an FQDN.
+    if let NodeId::Fqdn(_) = cfg.node_id {
+        match listen.ip() {
+            IpAddr::V4(a) if !a.is_unspecified() => c.f_seid_ipv4 = Some(a),
+            IpAddr::V6(a) if !a.is_unspecified() => c.f_seid_ipv6 = Some(a),
+            _ => {
+                c.f_seid_ipv4 = cfg.interfaces.n3.ipv4.map(|n| n.addr());
+                c.f_seid_ipv6 = cfg.interfaces.n3.ipv6.map(|n| n.addr());
+            }
+        }
+    }
+    c.recovery_time_stamp = recovery;
+    c.heartbeat_interval = cfg.pfcp.heartbeat_interval;
+    c.t1 = cfg.pfcp.request_timeout;
+    c.n1 = u32::from(cfg.pfcp.request_retries).max(1);
+    (c.allowed_peers, c.allowed_peer_nets) = allowed_peers(cfg);
+    c.teid_first = cfg.teid_range.first;
+    c.teid_last = cfg.teid_range.last;
+    c.gtpu = std::iter::once((SourceInterface::ACCESS, &cfg.interfaces.n3))
+        .chain(cfg.interfaces.n9.iter().map(|i| (SourceInterface::CORE, i)))
+        .map(|(interface, i)| GtpuEndpoint {
+            interface,
+            ipv4: i.ipv4.map(|n| n.addr()),
+            ipv6: i.ipv6.map(|n| n.addr()),
+            network_instance: None,
+        })
+        .collect();
+    c.ue_pools = cfg
+        .ue_pools
+        .iter()
+        .map(|p| UePool {
+            prefix: p.cidr.network(),
+            prefix_len: p.cidr.prefix_len(),
+            dnn: Some(p.dnn.clone()),
+            network_instance: None,
+            ue_prefix_len: 64,
+        })
+        .collect();
+    c.reserved_ue_ips = cfg.reserved_ue_ips();
+    c.max_sessions = usize::try_from(cfg.dataplane.max_sessions)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(cfg.sessions.len());
+    Ok(c)
+}
+
+/// `pfcp.peers` as the node's allowlist: host routes as addresses, the
+/// rest as networks.
+fn allowed_peers(cfg: &Config) -> (Vec<IpAddr>, Vec<(IpAddr, u8)>) {
+    let mut hosts = Vec::new();
+    let mut nets = Vec::new();
+    for n in &cfg.pfcp.peers {
+        if n.prefix_len() == n.max_prefix_len() {
+            hosts.push(n.addr());
+        } else {
+            nets.push((n.network(), n.prefix_len()));
+        }
+    }
+    (hosts, nets)
+}
+
+/// Dataplane bookkeeping that is not N4's, handed back by
+/// [`N4::housekeeping`] to whoever else needs it.
+#[derive(Debug, Default)]
+pub struct Leftovers {
+    /// Final usage of static sessions' URRs.
+    pub finals: Vec<FinalUsage>,
+    /// Worker events N4 does not act on (neighbours learned, echo
+    /// responses).
+    pub events: Vec<DpEvent>,
+}
+
+/// The N4 driver: the PFCP node plus the user plane bookkeeping. The
+/// dataplane's [`Control`] stays with the control loop and is lent to each
+/// call.
+pub struct N4 {
+    node: Node,
+    book: UsageBook,
+    /// SMF that answered nothing so far does not matter here; kept for logs.
+    started: Instant,
+}
+
+impl std::fmt::Debug for N4 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("N4")
+            .field("sessions", &self.node.session_count())
+            .field("associations", &self.node.associations().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl N4 {
+    /// A driver for a node configured with `cfg`, over a dataplane of
+    /// `workers` workers whose TSC `clock` converts to wall time.
+    ///
+    /// # Errors
+    /// When the node refuses `cfg`.
+    pub fn new(
+        cfg: pfcp::Config,
+        workers: usize,
+        clock: TscClock,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Result<Self, N4Error> {
+        Ok(Self {
+            node: Node::new(cfg, now, wall)?,
+            book: UsageBook::new(clock, workers),
+            started: now,
+        })
+    }
+
+    /// A driver for the appliance config (see [`pfcp_config`]).
+    ///
+    /// # Errors
+    /// [`N4Error::Disabled`] without `pfcp.listen`, or settings the node
+    /// refuses.
+    pub fn from_config(
+        cfg: &Config,
+        workers: usize,
+        clock: TscClock,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Result<Self, N4Error> {
+        Self::new(pfcp_config(cfg, wall)?, workers, clock, now, wall)
+    }
+
+    fn up<'a>(book: &'a mut UsageBook, ctl: &'a mut Control, now: Instant) -> DataplaneUp<'a> {
+        DataplaneUp { ctl, book, now }
+    }
+
+    /// One datagram received on the N4 socket from `from`. The rule
+    /// changes it causes are staged; [`N4::poll_transmit`] (or
+    /// [`N4::flush`]) publishes them, before any answer leaves, in one
+    /// batch with those of the other datagrams of the burst.
+    pub fn on_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8], ctl: &mut Control) {
+        let mut up = Self::up(&mut self.book, ctl, now);
+        self.node.handle(now, from, bytes, &mut up);
+    }
+
+    /// Publishes the staged rule changes to the workers (one batch).
+    pub fn flush(&mut self, ctl: &mut Control) {
+        self.book.flush(ctl);
+    }
+
+    /// Timers: retransmissions, heartbeats, usage polling and reports,
+    /// responses held for final usage, End Markers.
+    pub fn on_timeout(&mut self, now: Instant, ctl: &mut Control) {
+        let mut up = Self::up(&mut self.book, ctl, now);
+        self.node.handle_timeout(now, &mut up);
+        self.book.flush(ctl);
+        self.book.flush_end_markers(now, ctl);
+    }
+
+    /// When [`N4::on_timeout`] (or [`N4::housekeeping`]) is due next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.node.poll_timeout()
+    }
+
+    /// Whether responses or End Markers wait for the workers: the control
+    /// loop should then reclaim and call [`N4::housekeeping`] every
+    /// [`BUSY_TICK`].
+    #[must_use]
+    pub fn busy(&self) -> bool {
+        self.node.parked() > 0 || self.book.end_markers_pending() > 0 || self.book.leaving() > 0
+    }
+
+    /// The next datagram to send (to its `dst`). Publishes staged rule
+    /// changes first: an SMF never hears "accepted" before the workers
+    /// can see the rules.
+    pub fn poll_transmit(&mut self, ctl: &mut Control) -> Option<Transmit> {
+        if self.book.staged() {
+            self.book.flush(ctl);
+        }
+        self.node.poll_transmit()
+    }
+
+    /// Worker events: the first downlink packet of a buffering/notifying
+    /// FAR becomes a Downlink Data Report, an Error Indication from a gNB a
+    /// Session Report (ERIR). Returns the events N4 does not act on.
+    pub fn on_dataplane_events(&mut self, now: Instant, events: Vec<DpEvent>) -> Vec<DpEvent> {
+        let mut rest = Vec::new();
+        for e in events {
+            match e {
+                DpEvent::DownlinkData {
+                    session,
+                    pdr_id,
+                    qfi,
+                } if session & STATIC_SESSION_BIT == 0 => {
+                    if self.node.downlink_data(now, session, pdr_id, qfi) {
+                        debug!("session {session:#x}: Downlink Data Report (PDR {pdr_id})");
+                    }
+                }
+                DpEvent::ErrorIndication { teid, peer } => {
+                    // Logged by the caller (rate-limited): passed on.
+                    let n = self.node.error_indication(now, peer, teid);
+                    debug!(
+                        "GTP-U Error Indication from {peer} for TEID {teid:#x}: reported for {n} session(s)"
+                    );
+                    rest.push(e);
+                }
+                other => rest.push(other),
+            }
+        }
+        rest
+    }
+
+    /// Final counts from `Control::reclaim`: N4's are booked (and held
+    /// responses answered if they can be); the others are returned.
+    pub fn on_reclaimed(
+        &mut self,
+        now: Instant,
+        finals: Vec<FinalUsage>,
+        ctl: &mut Control,
+    ) -> Vec<FinalUsage> {
+        let others = self.book.reclaimed(now, finals);
+        if self.node.parked() > 0 {
+            let mut up = Self::up(&mut self.book, ctl, now);
+            self.node.resume(now, &mut up);
+            self.book.flush(ctl);
+        }
+        others
+    }
+
+    /// Everything periodic in one call, for a control loop that has N4:
+    /// reclaim retired snapshots (instead of calling `Control::reclaim`
+    /// itself), act on worker events, run due timers, flush End Markers
+    /// and log node events. Call it every [`BUSY_TICK`] while
+    /// [`N4::busy`], at [`N4::poll_timeout`], and at least every 10 ms.
+    pub fn housekeeping(&mut self, now: Instant, ctl: &mut Control) -> Leftovers {
+        let finals = ctl.reclaim();
+        let finals = self.on_reclaimed(now, finals, ctl);
+        let events = ctl.drain_events();
+        let events = if events.is_empty() {
+            events
+        } else {
+            self.on_dataplane_events(now, events)
+        };
+        self.book.flush(ctl);
+        if self.poll_timeout().is_some_and(|t| t <= now) {
+            self.on_timeout(now, ctl);
+        } else {
+            self.book.flush_end_markers(now, ctl);
+        }
+        self.log_events();
+        Leftovers { finals, events }
+    }
+
+    /// Applies a reloaded config's live PFCP settings: allowed SMFs,
+    /// heartbeat and retransmission timers, TEID range, UE pools and the
+    /// UE addresses static sessions reserve. PFCP sessions are untouched:
+    /// what they use stays theirs. Call it after the dataplane took the
+    /// new static sessions (it refuses a static session whose keys a PFCP
+    /// session holds).
+    ///
+    /// # Errors
+    /// Settings the node refuses (then nothing of them changed).
+    pub fn reconfigure(&mut self, cfg: &Config) -> Result<(), N4Error> {
+        let c = pfcp_config(cfg, SystemTime::now())?;
+        self.node
+            .set_allowed_peers(c.allowed_peers.clone(), c.allowed_peer_nets.clone());
+        self.node.set_timers(c.heartbeat_interval, c.t1, c.n1)?;
+        self.node.set_resources(&c)?;
+        Ok(())
+    }
+
+    /// Node events to the log.
+    pub fn log_events(&mut self) {
+        while let Some(e) = self.node.poll_event() {
+            match e {
+                Event::AssociationUp { node_id, addr } => {
+                    info!("PFCP association with {node_id:?} ({addr}) up");
+                }
+                Event::AssociationDown {
+                    node_id,
+                    reason,
+                    sessions_removed,
+                } => warn!(
+                    "PFCP association with {node_id:?} down ({reason:?}): {sessions_removed} session(s) removed"
+                ),
+                Event::SessionRemoved { seid, reason } => {
+                    info!("PFCP session {seid:#x} removed ({reason:?})");
+                }
+                Event::RequestTimedOut {
+                    dst,
+                    msg_type,
+                    seid,
+                } => warn!(
+                    "PFCP {} to {dst} unanswered after retransmissions (session {seid:?})",
+                    msg_type::name(msg_type)
+                ),
+                Event::Rejected {
+                    peer,
+                    msg_type,
+                    cause,
+                    offending_ie,
+                } => info!(
+                    "PFCP {} from {peer} rejected: cause {} ({}){}",
+                    msg_type::name(msg_type),
+                    cause.0,
+                    cause.name(),
+                    offending_ie.map_or_else(String::new, |ie| format!(
+                        ", offending IE {ie} ({})",
+                        pfcp::codec::ie_type::name(ie)
+                    ))
+                ),
+                Event::UserPlaneError { seid, error } => {
+                    error!("PFCP session {seid:#x}: the dataplane refused an update: {error}");
+                }
+            }
+        }
+    }
+
+    /// Puts PFCP's figures into the telemetry model: PFCP sessions,
+    /// messages by type and direction (plus `malformed` and `not_allowed`
+    /// datagrams received), associations.
+    pub fn fill_telemetry(&self, m: &mut TelemetryModel) {
+        m.pfcp_sessions = self.node.session_count() as u64;
+        let st = self.node.stats();
+        for (ty, dir, n) in st.messages() {
+            let dir = match dir {
+                pfcp::Direction::Rx => Direction::Rx,
+                pfcp::Direction::Tx => Direction::Tx,
+            };
+            *m.pfcp_message_mut(ty, dir) = n;
+        }
+        for (ty, n) in [
+            ("malformed", st.rx_malformed),
+            ("not_allowed", st.rx_not_allowed),
+        ] {
+            if n > 0 {
+                *m.pfcp_message_mut(ty, Direction::Rx) = n;
+            }
+        }
+        m.associations = self
+            .node
+            .associations()
+            .into_iter()
+            .map(|a| Association {
+                node_id: match &a.node_id {
+                    NodeIdBuf::Ipv4(x) => x.to_string(),
+                    NodeIdBuf::Ipv6(x) => x.to_string(),
+                    NodeIdBuf::Fqdn(f) => f.clone(),
+                },
+                address: a.addr,
+                established: a.since,
+                last_heartbeat: a.last_heartbeat,
+                sessions: a.sessions as u64,
+            })
+            .collect();
+    }
+
+    /// The PFCP node (sessions, associations, statistics).
+    #[must_use]
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// The PFCP node, to change settings on reload
+    /// ([`Node::set_allowed_peers`], [`Node::reserve_ue_ip`]).
+    pub fn node_mut(&mut self) -> &mut Node {
+        &mut self.node
+    }
+
+    /// The user plane adapter's counters.
+    #[must_use]
+    pub fn up_stats(&self) -> UpStats {
+        self.book.stats
+    }
+
+    /// Time since the driver started.
+    #[must_use]
+    pub fn uptime(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.started)
+    }
+}

@@ -1,0 +1,209 @@
+//! The N4 UDP socket on the control thread's tokio runtime: wait until a
+//! datagram is ready or the node's next timer is due, then take every
+//! datagram waiting (up to a batch) without waiting again, feed them to
+//! [`N4`], and send what the node queued, in order, each to its
+//! destination (the request's source address and port). Large kernel
+//! buffers absorb SMF bursts while the control thread is busy.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use dataplane::control::Control;
+use log::warn;
+use pfcp::Transmit;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+
+use super::{BUSY_TICK, N4};
+
+/// Kernel receive and send buffer asked for (the kernel may cap it at
+/// `net.core.rmem_max` / `wmem_max`).
+pub const SOCKET_BUFFER: usize = 16 << 20;
+/// Most datagrams handled per wake-up before timers and sending get a turn.
+pub const BATCH: usize = 256;
+/// Largest PFCP datagram accepted (UDP maximum).
+const MAX_DATAGRAM: usize = 65_535;
+/// Housekeeping (reclaim, worker events) at least this often in [`serve`].
+pub const HOUSEKEEPING: Duration = Duration::from_millis(10);
+
+/// The N4 socket.
+#[derive(Debug)]
+pub struct N4Socket {
+    sock: UdpSocket,
+    buf: Vec<u8>,
+    /// Datagrams the kernel did not take yet (send buffer full).
+    backlog: VecDeque<Transmit>,
+    /// Datagrams received and sent, send errors.
+    pub received: u64,
+    pub sent: u64,
+    pub send_errors: u64,
+}
+
+impl N4Socket {
+    /// Binds `addr` (`pfcp.listen`) with large buffers. Must be called
+    /// inside a tokio runtime.
+    ///
+    /// # Errors
+    /// If the address cannot be bound.
+    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        if let Err(e) = s.set_recv_buffer_size(SOCKET_BUFFER) {
+            warn!("N4 socket: receive buffer of {SOCKET_BUFFER} bytes refused: {e}");
+        }
+        if let Err(e) = s.set_send_buffer_size(SOCKET_BUFFER) {
+            warn!("N4 socket: send buffer of {SOCKET_BUFFER} bytes refused: {e}");
+        }
+        s.set_nonblocking(true)?;
+        s.bind(&addr.into())?;
+        let sock = UdpSocket::from_std(s.into())?;
+        Ok(Self {
+            sock,
+            buf: vec![0; MAX_DATAGRAM],
+            backlog: VecDeque::new(),
+            received: 0,
+            sent: 0,
+            send_errors: 0,
+        })
+    }
+
+    /// The bound address (port 0 picks one).
+    ///
+    /// # Errors
+    /// From the OS.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.local_addr()
+    }
+
+    /// The kernel's receive buffer size (after its cap).
+    #[must_use]
+    pub fn recv_buffer_size(&self) -> Option<usize> {
+        socket2::SockRef::from(&self.sock).recv_buffer_size().ok()
+    }
+
+    /// Resolves when a datagram can be read, the backlog can be sent, or
+    /// `deadline` has passed (never, for `None`). Cancel-safe: use it as a
+    /// `tokio::select!` branch of the control loop.
+    pub async fn ready(&self, deadline: Option<Instant>) {
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let writable = async {
+            if self.backlog.is_empty() {
+                std::future::pending::<()>().await;
+            } else {
+                let _ = self.sock.writable().await;
+            }
+        };
+        tokio::select! {
+            _ = self.sock.readable() => {}
+            () = writable => {}
+            () = sleep => {}
+        }
+    }
+
+    /// Receives up to [`BATCH`] datagrams without waiting and hands each
+    /// to `n4`; then sends what the node queued. Returns the number
+    /// received.
+    ///
+    /// # Errors
+    /// Only on socket failures other than "nothing to read" (a datagram
+    /// that fails to send is counted and dropped: the SMF retransmits).
+    pub fn service(&mut self, now: Instant, n4: &mut N4, ctl: &mut Control) -> io::Result<usize> {
+        let mut n = 0;
+        while n < BATCH {
+            match self.sock.try_recv_from(&mut self.buf) {
+                Ok((len, from)) => {
+                    n += 1;
+                    n4.on_datagram(now, from, &self.buf[..len], ctl);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // ICMP port unreachable from an earlier send, on Linux.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.received += n as u64;
+        self.flush(n4, ctl);
+        Ok(n)
+    }
+
+    /// Publishes what the datagrams staged, then sends what the node
+    /// queued (after timers, events, or `service`).
+    pub fn flush(&mut self, n4: &mut N4, ctl: &mut Control) {
+        n4.flush(ctl);
+        while let Some(t) = self.backlog.pop_front() {
+            if !self.send(t) {
+                return;
+            }
+        }
+        while let Some(t) = n4.poll_transmit(ctl) {
+            if !self.send(t) {
+                return;
+            }
+        }
+    }
+
+    /// Sends one datagram; `false` (keeping it) when the kernel is full.
+    fn send(&mut self, t: Transmit) -> bool {
+        match self.sock.try_send_to(&t.payload, t.dst) {
+            Ok(_) => {
+                self.sent += 1;
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.backlog.push_front(t);
+                false
+            }
+            Err(e) => {
+                self.send_errors += 1;
+                warn!("N4: sending {} bytes to {}: {e}", t.payload.len(), t.dst);
+                true
+            }
+        }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Instant) -> Instant {
+    a.map_or(b, |a| a.min(b))
+}
+
+/// Runs N4 on `sock` until `stop` completes: the control loop of a
+/// process that does nothing else (tests, benchmarks). `upf run` puts the
+/// same steps into its own loop.
+///
+/// # Errors
+/// On socket failures.
+pub async fn serve(
+    sock: &mut N4Socket,
+    n4: &mut N4,
+    ctl: &mut Control,
+    stop: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let mut stop = std::pin::pin!(stop);
+    let mut next_housekeeping = Instant::now() + HOUSEKEEPING;
+    loop {
+        let tick = if n4.busy() {
+            Instant::now() + BUSY_TICK
+        } else {
+            next_housekeeping
+        };
+        let deadline = earliest(n4.poll_timeout(), tick);
+        tokio::select! {
+            () = sock.ready(Some(deadline)) => {}
+            () = &mut stop => return Ok(()),
+        }
+        let now = Instant::now();
+        sock.service(now, n4, ctl)?;
+        if now >= deadline || n4.busy() || now >= next_housekeeping {
+            n4.housekeeping(now, ctl);
+            next_housekeeping = now + HOUSEKEEPING;
+        }
+        sock.flush(n4, ctl);
+    }
+}

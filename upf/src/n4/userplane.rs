@@ -1,0 +1,781 @@
+//! The PFCP node's [`pfcp::UserPlane`] over the dataplane's control facade
+//! ([`dataplane::control::Control`]): rule sets are translated and published
+//! (one batch per PFCP message: the workers see all of it or none), usage is
+//! read from the workers' counters, End Markers are injected on N3.
+//!
+//! Usage bookkeeping: the dataplane counts cumulatively per URR (summed
+//! over workers) and, once the workers have moved past a removal, hands the
+//! final count of each removed URR back from `reclaim()`. The PFCP node
+//! wants "since the previous call", every packet once. [`UsageBook`] keeps,
+//! per URR, what was reported so far; removed URRs wait here for their
+//! final count (the node holds the response meanwhile, see
+//! [`pfcp::UserPlane::usage_settled`]) so that packets counted between the
+//! last read and the workers' switch are reported too.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use dataplane::control::{Batch, Control, FinalUsage, Usage};
+use dataplane::iface::Iface;
+use dataplane::rules::{self as dp, SessionId};
+use log::{debug, warn};
+use pfcp::{Session, UpError, UsageSample, UserPlane};
+use smallvec::SmallVec;
+
+use super::translate;
+
+/// How long a removed URR's final count is waited for before the last
+/// count read is reported instead (a worker that stopped polling).
+pub const SETTLE_MAX: Duration = Duration::from_millis(500);
+/// How long an End Marker waits for every worker to run the new rules
+/// before it is sent anyway.
+pub const END_MARKER_WAIT: Duration = Duration::from_millis(100);
+/// Final counts of removed sessions nobody asked for (purged sessions)
+/// are forgotten after this.
+const FORGET_AFTER: Duration = Duration::from_secs(10);
+
+/// Maps the dataplane's TSC time stamps to wall-clock time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TscClock {
+    /// TSC ticks per second.
+    pub hz: u64,
+    /// A TSC reading...
+    pub tsc: u64,
+    /// ...and the wall-clock time it was taken at.
+    pub wall: SystemTime,
+}
+
+impl TscClock {
+    /// The wall-clock time of TSC reading `t`.
+    #[must_use]
+    pub fn wall(&self, t: u64) -> SystemTime {
+        let hz = u128::from(self.hz.max(1));
+        let ns = |d: u64| {
+            let n = u128::from(d) * 1_000_000_000 / hz;
+            Duration::from_nanos(u64::try_from(n).unwrap_or(u64::MAX))
+        };
+        if t >= self.tsc {
+            self.wall + ns(t - self.tsc)
+        } else {
+            self.wall - ns(self.tsc - t)
+        }
+    }
+}
+
+/// Packets and bytes of a URR reported so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counts {
+    ul_bytes: u64,
+    ul_packets: u64,
+    dl_bytes: u64,
+    dl_packets: u64,
+}
+
+impl From<Usage> for Counts {
+    fn from(u: Usage) -> Self {
+        Self {
+            ul_bytes: u.ul_bytes,
+            ul_packets: u.ul_packets,
+            dl_bytes: u.dl_bytes,
+            dl_packets: u.dl_packets,
+        }
+    }
+}
+
+/// A URR that left the dataplane and waits for its final count.
+#[derive(Debug, Clone)]
+struct Leaving {
+    urr_id: u32,
+    /// What was reported of it so far.
+    reported: Counts,
+    /// Its count just before it was removed (reported if the final count
+    /// does not come in time).
+    last_seen: Usage,
+    since: Instant,
+    final_usage: Option<Usage>,
+}
+
+#[derive(Debug, Default)]
+struct Book {
+    /// Live URRs: id and what was reported of it so far.
+    urrs: SmallVec<[(u32, Counts); 1]>,
+    leaving: Vec<Leaving>,
+    /// The session is out of the dataplane.
+    removed_at: Option<Instant>,
+}
+
+/// Counters of the N4 user plane adapter, for logs and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpStats {
+    /// Batches published.
+    pub publishes: u64,
+    /// Rule sets the dataplane or the translation refused.
+    pub refused: u64,
+    /// Final counts reported before the workers had moved on (lost
+    /// packets possible: a worker stalled for over [`SETTLE_MAX`]).
+    pub unsettled_reads: u64,
+    /// End Markers queued to a worker.
+    pub end_markers: u64,
+    /// End Markers that could not be queued (inject ring full or too long).
+    pub end_marker_failures: u64,
+    /// DROBU requests (not implemented by the dataplane: buffered packets
+    /// are released or kept by the new rules instead).
+    pub drobu_unsupported: u64,
+    /// Staged batches the dataplane refused (a bug: staging checks what
+    /// publishing checks).
+    pub flush_failures: u64,
+}
+
+/// Keyed by SEIDs the node allocates: foldhash is fast and, seeded per
+/// map, resists crafted keys.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// An End Marker waiting for every worker to run the new rules, so that
+/// it follows the last packet sent on the old path.
+#[derive(Debug, Clone)]
+struct PendingEndMarker {
+    packet: Vec<u8>,
+    iface: Iface,
+    generation: u64,
+    since: Instant,
+}
+
+/// Rule changes accepted but not yet published: every change of a burst
+/// of PFCP messages goes out in one batch ([`UsageBook::flush`]), each
+/// message's changes whole (the workers see a message's rules all or not
+/// at all). What `Control::publish` would refuse is refused when staged,
+/// so the batch cannot fail.
+#[derive(Debug, Default)]
+struct Staged {
+    upserts: Vec<dp::Session>,
+    removals: Vec<SessionId>,
+    /// Lookup keys the staged upserts claim, and by whom.
+    teids: HashMap<u32, SessionId>,
+    ips: HashMap<IpAddr, SessionId>,
+}
+
+/// The keys `Control::publish` indexes a session by: local TEIDs, and the
+/// UE addresses (IPv6 as its /64) of PDRs without a local F-TEID.
+fn keys(s: &dp::Session) -> (SmallVec<[u32; 2]>, SmallVec<[IpAddr; 2]>) {
+    let mut teids = SmallVec::new();
+    let mut ips = SmallVec::new();
+    for p in &s.pdrs {
+        if let Some(f) = p.pdi.local_fteid {
+            if !teids.contains(&f.teid) {
+                teids.push(f.teid);
+            }
+        } else if let Some(ue) = p.pdi.ue_ip {
+            let v4 = ue.ipv4.map(IpAddr::V4);
+            let v6 = ue
+                .ipv6
+                .map(|a| IpAddr::V6((u128::from(a) & !u128::from(u64::MAX)).into()));
+            for a in [v4, v6].into_iter().flatten() {
+                if !ips.contains(&a) {
+                    ips.push(a);
+                }
+            }
+        }
+    }
+    (teids, ips)
+}
+
+impl Staged {
+    fn is_empty(&self) -> bool {
+        self.upserts.is_empty() && self.removals.is_empty()
+    }
+
+    fn touches(&self, id: SessionId) -> bool {
+        self.removals.contains(&id) || self.upserts.iter().any(|u| u.id == id)
+    }
+
+    /// Drops the claims of the staged upsert of `id`, if any; returns it.
+    fn take_upsert(&mut self, id: SessionId) -> Option<dp::Session> {
+        let i = self.upserts.iter().position(|u| u.id == id)?;
+        let old = self.upserts.swap_remove(i);
+        let (teids, ips) = keys(&old);
+        for t in teids {
+            if self.teids.get(&t) == Some(&id) {
+                self.teids.remove(&t);
+            }
+        }
+        for a in ips {
+            if self.ips.get(&a) == Some(&id) {
+                self.ips.remove(&a);
+            }
+        }
+        Some(old)
+    }
+
+    /// What `Control::publish` would say about this batch plus `s`
+    /// (replacing a staged version of it): the same checks, in the same
+    /// terms.
+    fn check(&self, ctl: &Control, s: &dp::Session) -> Result<(), dp::RuleError> {
+        s.validate()?;
+        let snap = ctl.snapshot();
+        let touched = |o: SessionId| o == s.id || self.touches(o);
+        let (teids, ips) = keys(s);
+        for t in teids {
+            let owner = self
+                .teids
+                .get(&t)
+                .copied()
+                .filter(|o| *o != s.id)
+                .or_else(|| {
+                    snap.teid
+                        .get(t)
+                        .and_then(|e| e.first())
+                        .map(|p| p.session)
+                        .filter(|o| !touched(*o))
+                });
+            if let Some(owner) = owner {
+                return Err(dp::RuleError::TeidInUse {
+                    session: s.id,
+                    teid: t,
+                    owner,
+                });
+            }
+        }
+        for a in ips {
+            let live = match a {
+                IpAddr::V4(v) => snap.ue4.get(u32::from(v)),
+                IpAddr::V6(v) => snap.ue6.get((u128::from(v) >> 64) as u64),
+            };
+            let owner = self
+                .ips
+                .get(&a)
+                .copied()
+                .filter(|o| *o != s.id)
+                .or_else(|| {
+                    live.and_then(|e| e.first())
+                        .map(|p| p.session)
+                        .filter(|o| !touched(*o))
+                });
+            if let Some(owner) = owner {
+                return Err(dp::RuleError::UeIpInUse {
+                    session: s.id,
+                    addr: a,
+                    owner,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, s: dp::Session) {
+        let (teids, ips) = keys(&s);
+        for t in teids {
+            self.teids.insert(t, s.id);
+        }
+        for a in ips {
+            self.ips.insert(a, s.id);
+        }
+        self.upserts.push(s);
+    }
+}
+
+/// What the N4 user plane remembers between calls: per-URR reported usage,
+/// removed URRs awaiting their final count, End Markers to send, rule
+/// changes not yet published.
+#[derive(Debug)]
+pub struct UsageBook {
+    sessions: HashMap<SessionId, Book>,
+    /// Removed URRs waiting for their final count, over all sessions.
+    leaving: usize,
+    /// Removed sessions, oldest first, to forget those nobody asks about.
+    removed: VecDeque<(SessionId, Instant)>,
+    end_markers: VecDeque<PendingEndMarker>,
+    staged: Staged,
+    clock: TscClock,
+    workers: usize,
+    /// Counters.
+    pub stats: UpStats,
+}
+
+fn sub(a: Usage, b: Counts) -> Counts {
+    Counts {
+        ul_bytes: a.ul_bytes.saturating_sub(b.ul_bytes),
+        ul_packets: a.ul_packets.saturating_sub(b.ul_packets),
+        dl_bytes: a.dl_bytes.saturating_sub(b.dl_bytes),
+        dl_packets: a.dl_packets.saturating_sub(b.dl_packets),
+    }
+}
+
+impl UsageBook {
+    /// A book for a dataplane of `workers` workers whose time stamps
+    /// `clock` converts.
+    #[must_use]
+    pub fn new(clock: TscClock, workers: usize) -> Self {
+        Self {
+            sessions: HashMap::default(),
+            leaving: 0,
+            removed: VecDeque::new(),
+            end_markers: VecDeque::new(),
+            staged: Staged::default(),
+            clock,
+            workers: workers.max(1),
+            stats: UpStats::default(),
+        }
+    }
+
+    /// The usage between `reported` and `now` as a sample, or `None` when
+    /// nothing was counted.
+    fn sample(&self, urr_id: u32, now: Usage, reported: Counts) -> Option<UsageSample> {
+        let d = sub(now, reported);
+        if d.ul_packets == 0 && d.dl_packets == 0 {
+            return None;
+        }
+        let first = (reported.ul_packets == 0 && reported.dl_packets == 0)
+            .then_some(now.first_tsc)
+            .flatten();
+        Some(UsageSample {
+            urr_id,
+            ul_bytes: d.ul_bytes,
+            dl_bytes: d.dl_bytes,
+            ul_packets: d.ul_packets,
+            dl_packets: d.dl_packets,
+            first_packet: first.map(|t| self.clock.wall(t)),
+            last_packet: now.last_tsc.map(|t| self.clock.wall(t)),
+        })
+    }
+
+    /// Takes the final counts `Control::reclaim` returned. Returns those
+    /// that are not N4's (static sessions' URRs).
+    pub fn reclaimed(&mut self, now: Instant, finals: Vec<FinalUsage>) -> Vec<FinalUsage> {
+        let mut others = Vec::new();
+        for f in finals {
+            let slot = self.sessions.get_mut(&f.session).and_then(|b| {
+                b.leaving
+                    .iter_mut()
+                    .find(|l| l.urr_id == f.urr_id && l.final_usage.is_none())
+            });
+            match slot {
+                Some(l) => l.final_usage = Some(f.usage),
+                None => others.push(f),
+            }
+        }
+        // Removed sessions whose final counts nobody asked for (purged).
+        while let Some(&(id, at)) = self.removed.front() {
+            if now.saturating_duration_since(at) < FORGET_AFTER {
+                break;
+            }
+            self.removed.pop_front();
+            if let Some(b) = self.sessions.get(&id)
+                && b.removed_at == Some(at)
+            {
+                self.leaving -= b.leaving.len();
+                self.sessions.remove(&id);
+            }
+        }
+        others
+    }
+
+    /// Number of sessions with bookkeeping (installed, or removed and
+    /// waiting for their final counts).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether no session has bookkeeping.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Removed URRs still waiting for their final count.
+    #[must_use]
+    pub fn leaving(&self) -> usize {
+        self.leaving
+    }
+
+    /// End Markers waiting for the workers.
+    #[must_use]
+    pub fn end_markers_pending(&self) -> usize {
+        self.end_markers.len()
+    }
+
+    /// Whether rule changes wait for [`UsageBook::flush`].
+    #[must_use]
+    pub fn staged(&self) -> bool {
+        !self.staged.is_empty()
+    }
+
+    /// Publishes every staged change in one batch. Call it before sending
+    /// the PFCP answers of the messages that staged them.
+    pub fn flush(&mut self, ctl: &mut Control) {
+        if self.staged.is_empty() {
+            return;
+        }
+        let st = std::mem::take(&mut self.staged);
+        let batch = Batch {
+            upserts: st.upserts,
+            removals: st.removals,
+        };
+        match ctl.publish(batch.clone()) {
+            Ok(_) => self.stats.publishes += 1,
+            Err(e) => {
+                // The staging checks mirror publish's: this is a bug. Do
+                // what can be done, one session at a time, and say so.
+                self.stats.flush_failures += 1;
+                log::error!(
+                    "N4: the dataplane refused a checked batch ({e}); publishing one by one"
+                );
+                for id in batch.removals {
+                    if let Err(e) = ctl.publish(Batch {
+                        upserts: Vec::new(),
+                        removals: vec![id],
+                    }) {
+                        log::error!("N4: removing session {id:#x}: {e}");
+                    }
+                }
+                for s in batch.upserts {
+                    let id = s.id;
+                    if let Err(e) = ctl.publish(Batch {
+                        upserts: vec![s],
+                        removals: Vec::new(),
+                    }) {
+                        log::error!(
+                            "N4: session {id:#x} accepted over PFCP but not installed: {e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends the End Markers whose rules every worker now runs (or that
+    /// waited [`END_MARKER_WAIT`]).
+    pub fn flush_end_markers(&mut self, now: Instant, ctl: &Control) {
+        let seen = (0..self.workers)
+            .map(|w| ctl.worker_generation(w))
+            .min()
+            .unwrap_or(0);
+        while let Some(e) = self.end_markers.front() {
+            if e.generation > seen && now.saturating_duration_since(e.since) < END_MARKER_WAIT {
+                break;
+            }
+            let Some(e) = self.end_markers.pop_front() else {
+                break;
+            };
+            match ctl.inject(e.iface, &e.packet) {
+                Ok(()) => self.stats.end_markers += 1,
+                Err(err) => {
+                    self.stats.end_marker_failures += 1;
+                    warn!("End Marker not sent: {err}");
+                }
+            }
+        }
+    }
+}
+
+/// The [`UserPlane`] the PFCP node calls: the dataplane's control facade
+/// and the book, for the duration of one node call.
+pub struct DataplaneUp<'a> {
+    /// The dataplane.
+    pub ctl: &'a mut Control,
+    /// The bookkeeping.
+    pub book: &'a mut UsageBook,
+    /// The time of the node call.
+    pub now: Instant,
+}
+
+impl DataplaneUp<'_> {
+    /// The count of URR `urr_id` before it leaves the dataplane; `None`
+    /// (with a final count of zero) when it never reached it (staged only).
+    fn leaving(&self, id: SessionId, urr_id: u32, reported: Counts) -> Leaving {
+        let seen = self.ctl.usage(id, urr_id);
+        Leaving {
+            urr_id,
+            reported,
+            last_seen: seen.unwrap_or_default(),
+            since: self.now,
+            final_usage: if seen.is_some() {
+                None
+            } else {
+                Some(Usage::default())
+            },
+        }
+    }
+}
+
+impl UserPlane for DataplaneUp<'_> {
+    fn install(&mut self, session: &Session, previous: Option<&Session>) -> Result<(), UpError> {
+        let id = translate::pfcp_session_id(session.seid);
+        let rules = translate::session(session, id).inspect_err(|_| {
+            self.book.stats.refused += 1;
+        })?;
+        if self.book.staged.removals.contains(&id) {
+            // A removal and an upsert of one id cannot share a batch.
+            self.book.flush(self.ctl);
+        }
+        let previous_staged = self.book.staged.take_upsert(id);
+        if let Err(e) = self.book.staged.check(self.ctl, &rules) {
+            if let Some(p) = previous_staged {
+                self.book.staged.add(p);
+            }
+            self.book.stats.refused += 1;
+            return Err(translate::rule_error(&e, &rules));
+        }
+        let new_urrs: Vec<u32> = rules.urrs.iter().map(|u| u.id).collect();
+        self.book.staged.add(rules);
+        // URRs this version drops: read their count now, while the
+        // dataplane still counts them.
+        let gone: Vec<u32> = previous
+            .map(|p| {
+                p.urrs
+                    .iter()
+                    .filter(|u| session.urr(u.id).is_none())
+                    .map(|u| u.id)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut leaving = Vec::with_capacity(gone.len());
+        if let Some(book) = self.book.sessions.get(&id) {
+            for urr_id in gone {
+                if let Some((_, reported)) = book.urrs.iter().find(|(u, _)| *u == urr_id) {
+                    leaving.push(self.leaving(id, urr_id, *reported));
+                }
+            }
+        }
+        let book = self.book.sessions.entry(id).or_default();
+        book.removed_at = None;
+        for l in leaving {
+            book.urrs.retain(|(u, _)| *u != l.urr_id);
+            self.book.leaving += 1;
+            book.leaving.push(l);
+        }
+        for u in new_urrs {
+            if !book.urrs.iter().any(|(x, _)| *x == u) {
+                // A new URR's state slot starts at zero.
+                book.urrs.push((u, Counts::default()));
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, seid: u64) {
+        let id = translate::pfcp_session_id(seid);
+        let now = self.now;
+        let Some(book) = self.book.sessions.get(&id) else {
+            return;
+        };
+        let leaving: Vec<Leaving> = book
+            .urrs
+            .iter()
+            .map(|(u, reported)| self.leaving(id, *u, *reported))
+            .collect();
+        self.book.staged.take_upsert(id);
+        if self.ctl.has_session(id) {
+            self.book.staged.removals.push(id);
+        }
+        let Some(book) = self.book.sessions.get_mut(&id) else {
+            return;
+        };
+        book.urrs.clear();
+        self.book.leaving += leaving.len();
+        book.leaving.extend(leaving);
+        book.removed_at = Some(now);
+        if book.leaving.is_empty() {
+            self.book.sessions.remove(&id);
+        } else {
+            self.book.removed.push_back((id, now));
+        }
+    }
+
+    fn usage(&mut self, seid: u64, urr_ids: &[u32], out: &mut Vec<UsageSample>) {
+        let id = translate::pfcp_session_id(seid);
+        let Some(book) = self.book.sessions.get_mut(&id) else {
+            return;
+        };
+        let mut samples = Vec::with_capacity(urr_ids.len());
+        let mut unsettled = 0;
+        for &urr_id in urr_ids {
+            if let Some(i) = book.leaving.iter().position(|l| l.urr_id == urr_id) {
+                let l = book.leaving.remove(i);
+                self.book.leaving -= 1;
+                let last = match l.final_usage {
+                    Some(f) => f,
+                    None => {
+                        unsettled += 1;
+                        l.last_seen
+                    }
+                };
+                samples.push((urr_id, last, l.reported));
+            } else if let Some((_, reported)) = book.urrs.iter_mut().find(|(u, _)| *u == urr_id)
+                && let Some(now) = self.ctl.usage(id, urr_id)
+            {
+                samples.push((urr_id, now, *reported));
+                *reported = now.into();
+            }
+        }
+        if book.removed_at.is_some() && book.leaving.is_empty() {
+            self.book.sessions.remove(&id);
+        }
+        if unsettled > 0 {
+            self.book.stats.unsettled_reads += unsettled;
+            warn!(
+                "session {seid:#x}: {unsettled} URR(s) reported before every worker moved on; packets counted since may be missing"
+            );
+        }
+        for (urr_id, now, reported) in samples {
+            if let Some(s) = self.book.sample(urr_id, now, reported) {
+                out.push(s);
+            }
+        }
+    }
+
+    fn usage_settled(&mut self, seid: u64) -> bool {
+        let now = self.now;
+        self.book
+            .sessions
+            .get(&translate::pfcp_session_id(seid))
+            .is_none_or(|b| {
+                b.leaving.iter().all(|l| {
+                    l.final_usage.is_some() || now.saturating_duration_since(l.since) >= SETTLE_MAX
+                })
+            })
+    }
+
+    fn send_end_marker(&mut self, peer: IpAddr, teid: u32) {
+        let net = self.ctl.net();
+        // The old tunnel leaves on N9 when the peer is an N9 neighbour,
+        // on N3 otherwise.
+        let on_n9 = net.iface(Iface::N9).is_some_and(|c| {
+            c.next_hop(peer) == Some(peer) && c.ipv4.is_some_and(|_| peer.is_ipv4())
+                || c.ipv6.is_some_and(|_| peer.is_ipv6()) && c.next_hop(peer) == Some(peer)
+        });
+        let iface = if on_n9 { Iface::N9 } else { Iface::N3 };
+        let src = net.iface(iface).and_then(|c| match peer {
+            IpAddr::V4(_) => c.ipv4.map(|(a, _)| IpAddr::V4(a)),
+            IpAddr::V6(_) => c.ipv6.map(|(a, _)| IpAddr::V6(a)),
+        });
+        let Some(src) = src else {
+            self.book.stats.end_marker_failures += 1;
+            warn!(
+                "End Marker to {peer} TEID {teid:#x}: no {} address of the family on {}",
+                iface.name(),
+                iface.name()
+            );
+            return;
+        };
+        debug!("End Marker to {peer} TEID {teid:#x} queued");
+        // After the path switch is visible to the workers.
+        self.book.flush(self.ctl);
+        self.book.end_markers.push_back(PendingEndMarker {
+            packet: dataplane::pipeline::end_marker(src, peer, teid),
+            iface,
+            generation: self.ctl.generation(),
+            since: self.now,
+        });
+        self.book.flush_end_markers(self.now, self.ctl);
+    }
+
+    fn drop_buffered(&mut self, seid: u64) {
+        self.book.stats.drobu_unsupported += 1;
+        warn!(
+            "session {seid:#x}: DROBU asked, but the dataplane cannot discard a session's buffered packets; the new rules decide their fate"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::control::DataplaneConfig;
+    use dataplane::testkit::{self, SessionSpec};
+    use proptest::prelude::*;
+    use std::net::Ipv4Addr;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Upsert { id: u64, teid: u32, ue: u8 },
+        Remove { id: u64 },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (1u64..7, 1u32..5, 0u8..4).prop_map(|(id, teid, ue)| Op::Upsert { id, teid, ue }),
+            1 => (1u64..7).prop_map(|id| Op::Remove { id }),
+        ]
+    }
+
+    fn session(id: u64, teid: u32, ue: u8) -> dp::Session {
+        let mut spec = SessionSpec::nth(0);
+        spec.id = id;
+        spec.ul_teid = teid;
+        spec.ue = Ipv4Addr::new(10, 45, 0, ue);
+        testkit::session(&spec)
+    }
+
+    fn batch(st: &Staged) -> Batch {
+        Batch {
+            upserts: st.upserts.clone(),
+            removals: st.removals.clone(),
+        }
+    }
+
+    proptest! {
+        /// Staging refuses exactly what publishing the batch would: what
+        /// it accepts publishes without error, and what it refuses would
+        /// have failed the batch.
+        #[test]
+        fn staging_checks_what_publish_checks(
+            before in proptest::collection::vec((1u64..7, 1u32..5, 0u8..4), 0..6),
+            ops in proptest::collection::vec(op(), 1..12),
+        ) {
+            let (mut ctl, _ports) = Control::new(DataplaneConfig::new(1, testkit::TSC_HZ));
+            for (id, teid, ue) in before {
+                let _ = ctl.publish(Batch { upserts: vec![session(id, teid, ue)], removals: vec![] });
+            }
+            let mut st = Staged::default();
+            for op in ops {
+                match op {
+                    Op::Upsert { id, teid, ue } => {
+                        let s = session(id, teid, ue);
+                        if st.removals.contains(&id) {
+                            prop_assert!(ctl.publish(batch(&st)).is_ok());
+                            st = Staged::default();
+                        }
+                        let prev = st.take_upsert(id);
+                        match st.check(&ctl, &s) {
+                            Ok(()) => st.add(s),
+                            Err(e) => {
+                                if let Some(p) = prev {
+                                    st.add(p);
+                                }
+                                let mut b = batch(&st);
+                                b.upserts.retain(|u| u.id != id);
+                                b.upserts.push(s);
+                                let g = ctl.generation();
+                                prop_assert!(ctl.publish(b).is_err(), "refused without cause: {e}");
+                                prop_assert_eq!(ctl.generation(), g);
+                            }
+                        }
+                    }
+                    Op::Remove { id } => {
+                        st.take_upsert(id);
+                        if ctl.has_session(id) && !st.removals.contains(&id) {
+                            st.removals.push(id);
+                        }
+                    }
+                }
+            }
+            let b = batch(&st);
+            let r = ctl.publish(b);
+            prop_assert!(r.is_ok(), "staged batch refused: {:?}", r);
+        }
+    }
+
+    #[test]
+    fn tsc_clock_maps_ticks_to_wall_time() {
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let c = TscClock {
+            hz: 2_000_000_000,
+            tsc: 4_000_000_000,
+            wall,
+        };
+        assert_eq!(c.wall(6_000_000_000), wall + Duration::from_secs(1));
+        assert_eq!(c.wall(3_000_000_000), wall - Duration::from_millis(500));
+    }
+}
