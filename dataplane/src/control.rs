@@ -546,6 +546,17 @@ impl Control {
     /// every worker at once. Nothing changes on error. Returns the new
     /// generation.
     pub fn publish(&mut self, batch: Batch) -> Result<u64, RuleError> {
+        self.publish_with_net(batch, None)
+    }
+
+    /// [`Control::publish`], with the interface configuration replaced in
+    /// the same snapshot when `net` is given (a config reload: workers see
+    /// the old sessions and interfaces or the new ones, never a mix).
+    pub fn publish_with_net(
+        &mut self,
+        batch: Batch,
+        net: Option<NetConfig>,
+    ) -> Result<u64, RuleError> {
         let Batch { upserts, removals } = batch;
         // 1. Validation, before anything changes.
         let mut touched = HashSet::new();
@@ -810,8 +821,10 @@ impl Control {
             ue4: c.ue4.apply(finish(ue4_changes)),
             ue6: c.ue6.apply(finish(ue6_changes)),
             lines: grown.unwrap_or_else(|| c.lines.clone()),
-            net: c.net.clone(),
-            fast_net: c.fast_net,
+            fast_net: net
+                .as_ref()
+                .map_or(c.fast_net, crate::tables::FastIface::of),
+            net: net.map_or_else(|| c.net.clone(), Arc::new),
             tsc_hz: c.tsc_hz,
         };
         self.swap_in(snap);

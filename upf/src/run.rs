@@ -11,6 +11,7 @@
 //! for Session Deletion Responses, Downlink Data and Error Indication
 //! reports), handing back what is not its own.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -21,12 +22,15 @@ use dataplane::iface::IFACE_COUNT;
 use log::{debug, error, info, warn};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::api::{self, BuildInfo, InterfaceStats, ReloadResult, RunState, Telemetry, WorkerStats};
-use crate::config::{Config, ConfigDiff, HostInfo};
+use crate::api::{
+    self, BuildInfo, InterfaceStats, ReloadDetails, ReloadResult, RunState, Telemetry, WorkerStats,
+};
+use crate::config::{Config, ConfigDiff, HostInfo, StaticSession};
 use crate::datapath::{self, Datapath};
 use crate::n4::socket::N4Socket;
 use crate::n4::{self, N4, TscClock};
-use crate::reload::{self, ReloadError};
+use crate::reload::watch::ConfigWatch;
+use crate::reload::{self, ReloadError, Trigger};
 use crate::translate;
 
 /// How long open API requests may take to finish at shutdown.
@@ -137,10 +141,11 @@ async fn control_loop(config: Config, opts: &RunOptions) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    if config.reload.watch {
-        warn!("reload.watch is set but file watching is not implemented yet; use SIGHUP");
-    }
     let mut ct = ControlThread::new(dp, config, telemetry.clone());
+    // What the file held at start: a watch event reloads only when the
+    // content differs from what was last read.
+    ct.last_file = std::fs::read(&opts.config_path).ok();
+    ct.set_watch(opts);
     if let Err(e) = ct.start_n4() {
         let _ = stop_tx.send(());
         ct.stop();
@@ -173,7 +178,8 @@ async fn control_loop(config: Config, opts: &RunOptions) -> anyhow::Result<()> {
         tokio::select! {
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
-            _ = sighup.recv() => ct.reload(opts),
+            _ = sighup.recv() => ct.reload(opts, Trigger::Signal),
+            () = watch_changed(ct.watch.as_mut()) => ct.reload(opts, Trigger::Watch),
             _ = tick.tick() => {
                 if let Err(e) = ct.housekeeping() {
                     error!("{e:#}");
@@ -224,6 +230,24 @@ async fn n4_ready(l: Option<&N4Link>) {
     }
 }
 
+/// Resolves when the watched config file changed and went quiet (never
+/// without `reload.watch`).
+async fn watch_changed(w: Option<&mut ConfigWatch>) {
+    match w {
+        Some(w) => w.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A reload's poll-gap window, closed once every worker runs the new
+/// snapshot.
+#[derive(Debug)]
+struct GapProbe {
+    generation: u64,
+    epochs: Vec<u64>,
+    opened: Instant,
+}
+
 /// Log lines of one kind per second, and how many were left out.
 #[derive(Debug, Default)]
 struct LogBudget {
@@ -269,6 +293,12 @@ pub struct ControlThread {
     link_up: [Option<bool>; IFACE_COUNT],
     log_ei: LogBudget,
     log_ddn: LogBudget,
+    /// `reload.watch`: the directory watch, when on.
+    watch: Option<ConfigWatch>,
+    /// The config file's bytes as last read (start or reload).
+    last_file: Option<Vec<u8>>,
+    /// The last applied reload's poll-gap measurement, while open.
+    gap_probe: Option<GapProbe>,
 }
 
 impl std::fmt::Debug for ControlThread {
@@ -290,6 +320,9 @@ impl ControlThread {
             link_up: [None; IFACE_COUNT],
             log_ei: LogBudget::default(),
             log_ddn: LogBudget::default(),
+            watch: None,
+            last_file: None,
+            gap_probe: None,
         }
     }
 
@@ -383,6 +416,7 @@ impl ControlThread {
                 self.on_event(e);
             }
         }
+        self.close_gap_probe();
         if self.ticks.is_multiple_of(TELEMETRY_TICKS) {
             self.refresh_telemetry(self.ticks.is_multiple_of(LINK_TICKS));
         }
@@ -489,71 +523,225 @@ impl ControlThread {
         });
     }
 
-    /// SIGHUP: validate the file, refuse restart-only changes, apply the
-    /// rest live (static sessions in one atomic table swap, then gateways
-    /// and neighbours).
-    fn reload(&mut self, opts: &RunOptions) {
+    /// Starts or stops the file watch to match `reload.watch`.
+    fn set_watch(&mut self, opts: &RunOptions) {
+        let want = self.config.reload.watch;
+        if !want {
+            if self.watch.take().is_some() {
+                info!("reload.watch off: only SIGHUP reloads now");
+            }
+            return;
+        }
+        if self
+            .watch
+            .as_ref()
+            .is_some_and(|w| w.debounce() == self.config.reload.debounce)
+        {
+            return;
+        }
+        match ConfigWatch::new(&opts.config_path, self.config.reload.debounce) {
+            Ok(w) => {
+                info!(
+                    "reload.watch: watching {} (debounce {:?})",
+                    w.dirs()
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    self.config.reload.debounce
+                );
+                self.watch = Some(w);
+            }
+            Err(e) => {
+                error!(
+                    "reload.watch: cannot watch {}: {e}; SIGHUP still reloads",
+                    opts.config_path.display()
+                );
+                self.watch = None;
+            }
+        }
+    }
+
+    /// Counts and logs a reload that changed nothing.
+    fn reject(&self, summary: String, started: Instant, details: Option<ReloadDetails>) {
+        self.telemetry.update(|m| {
+            m.record_reload(ReloadResult::Rejected, summary, started.elapsed());
+            if let Some(r) = m.last_reload.as_mut() {
+                r.details = details;
+            }
+        });
+    }
+
+    /// SIGHUP or a watched change: validate the file, refuse restart-only
+    /// changes (all or nothing, see `reload`), apply the rest live in one
+    /// snapshot (static sessions and interfaces), then the PFCP settings
+    /// and the log level. PFCP sessions are never part of the batch.
+    fn reload(&mut self, opts: &RunOptions, trigger: Trigger) {
         let started = Instant::now();
-        info!("SIGHUP: reloading {}", opts.config_path.display());
-        let plan = match reload::plan(&self.config, &opts.config_path, Some(&opts.host)) {
+        let path = &opts.config_path;
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                error!(
+                    "reload ({}) rejected, running config unchanged: {}: cannot read: {e}",
+                    trigger.as_str(),
+                    path.display()
+                );
+                self.reject(
+                    format!("{}: cannot read: {e}", path.display()),
+                    started,
+                    None,
+                );
+                return;
+            }
+        };
+        if trigger == Trigger::Watch && self.last_file.as_deref() == Some(bytes.as_slice()) {
+            debug!(
+                "reload.watch: {} changed on disk but not in content",
+                path.display()
+            );
+            return;
+        }
+        self.last_file = Some(bytes.clone());
+        info!("reload ({}): reading {}", trigger.as_str(), path.display());
+        let plan = match reload::plan_bytes(&self.config, path, bytes, Some(&opts.host)) {
             Err(ReloadError::Invalid(e)) => {
                 error!("reload rejected, running config unchanged:\n{e}");
                 let first = e.to_string().lines().next().unwrap_or_default().to_owned();
-                self.telemetry.update(|m| {
-                    m.record_reload(ReloadResult::Rejected, first, started.elapsed());
-                });
+                self.reject(first, started, None);
                 return;
             }
             Err(e @ ReloadError::NeedsRestart(_)) => {
                 error!("reload rejected, running config unchanged: {e}");
-                self.telemetry.update(|m| {
-                    m.record_reload(ReloadResult::Rejected, e.to_string(), started.elapsed());
-                });
+                self.reject(e.to_string(), started, None);
                 return;
             }
             Ok(plan) => plan,
         };
         for w in &plan.config.warnings {
-            warn!(
-                "{}: warning: {}: {}",
-                opts.config_path.display(),
-                w.path,
-                w.message
-            );
+            warn!("{}: warning: {}: {}", path.display(), w.path, w.message);
         }
-        if let Err(e) = self.apply(&plan.config, &plan.diff) {
-            error!("reload rejected, running config unchanged: {e:#}");
-            self.telemetry.update(|m| {
-                m.record_reload(ReloadResult::Rejected, format!("{e:#}"), started.elapsed());
-            });
-            return;
-        }
-        if !opts.log_level_from_env {
-            log::set_max_level(plan.config.log_level);
-        }
+        let mut details = ReloadDetails {
+            trigger: trigger.as_str(),
+            sessions_added: plan.diff.sessions_added.len() as u64,
+            sessions_removed: plan.diff.sessions_removed.len() as u64,
+            sessions_changed: plan.diff.sessions_changed.len() as u64,
+            parse: plan.parse_time,
+            diff: plan.diff_time,
+            ..ReloadDetails::default()
+        };
+        let t_apply = Instant::now();
+        let epochs: Vec<u64> = self
+            .dp
+            .poll_stats()
+            .iter()
+            .map(datapath::PollStats::start_gap_window)
+            .collect();
+        let generation = match self.apply(&plan.config, &plan.diff) {
+            Ok(g) => g,
+            Err(e) => {
+                error!("reload rejected, running config unchanged: {e:#}");
+                self.reject(format!("{e:#}"), started, Some(details));
+                return;
+            }
+        };
         if let Some(l) = self.n4.as_mut()
             && let Err(e) = l.n4.reconfigure(&plan.config)
         {
             // Validated like the rest: a refusal here is a bug; say so.
             error!("reload: PFCP settings not applied: {e}");
         }
+        if !opts.log_level_from_env {
+            log::set_max_level(plan.config.log_level);
+        }
+        details.apply = t_apply.elapsed();
         let took = started.elapsed();
-        info!("reload applied in {took:?}: {}", plan.diff);
+        info!(
+            "reload applied ({}) in {:.1} ms (parse {:.1}, diff {:.1}, apply {:.1}): {}",
+            trigger.as_str(),
+            ms(took),
+            ms(details.parse),
+            ms(details.diff),
+            ms(details.apply),
+            plan.diff
+        );
         self.telemetry.update(|m| {
             m.record_reload(ReloadResult::Applied, plan.diff.to_string(), took);
+            if let Some(r) = m.last_reload.as_mut() {
+                r.details = Some(details);
+            }
+        });
+        self.gap_probe = generation.map(|generation| GapProbe {
+            generation,
+            epochs,
+            opened: Instant::now(),
         });
         self.config = plan.config;
+        self.set_watch(opts);
         self.refresh_telemetry(false);
     }
 
+    /// Once every worker runs the reload's snapshot: the longest poll gap
+    /// any of them saw since just before the publish, into the last
+    /// reload's record.
+    fn close_gap_probe(&mut self) {
+        let Some(p) = self.gap_probe.as_ref() else {
+            return;
+        };
+        let ctl = self.dp.control_ref();
+        let stats = self.dp.poll_stats();
+        let caught_up = (0..stats.len()).all(|w| ctl.worker_generation(w) >= p.generation);
+        let gaps: Option<Vec<u64>> = stats
+            .iter()
+            .zip(&p.epochs)
+            .map(|(s, &e)| s.gap_in_window(e))
+            .collect();
+        let (true, Some(gaps)) = (caught_up, gaps) else {
+            if p.opened.elapsed() > Duration::from_secs(2) {
+                warn!("reload: a worker did not take the new snapshot within 2 s");
+                self.gap_probe = None;
+            }
+            return;
+        };
+        let hz = ctl.snapshot().tsc_hz.max(1);
+        let max = gaps.into_iter().max().unwrap_or(0);
+        let gap = Duration::from_nanos(
+            u64::try_from(u128::from(max) * 1_000_000_000 / u128::from(hz)).unwrap_or(u64::MAX),
+        );
+        info!(
+            "reload: longest worker poll gap around the publish {:.1} us",
+            gap.as_secs_f64() * 1e6
+        );
+        self.telemetry.update(|m| {
+            if let Some(d) = m.last_reload.as_mut().and_then(|r| r.details.as_mut()) {
+                d.max_poll_gap = Some(gap);
+            }
+        });
+        self.gap_probe = None;
+    }
+
     /// Applies the live part of a reload to the dataplane: every static
-    /// session change in one batch (all or nothing), then the interfaces.
-    fn apply(&mut self, new: &Config, diff: &ConfigDiff) -> anyhow::Result<()> {
+    /// session change and the interfaces (gateways, neighbours) in one
+    /// snapshot, all or nothing. Returns the generation published, `None`
+    /// when nothing in the dataplane changed.
+    fn apply(&mut self, new: &Config, diff: &ConfigDiff) -> anyhow::Result<Option<u64>> {
         let dp = &mut self.dp;
         let mut batch = Batch::default();
+        batch
+            .upserts
+            .reserve(diff.sessions_added.len() + diff.sessions_changed.len());
+        // By id once: `Config::session` is a scan, 100,000 of them a
+        // quadratic reload.
+        let by_id: HashMap<u64, &StaticSession> = if diff.sessions_touched() > 16 {
+            new.sessions.iter().map(|s| (s.id, s)).collect()
+        } else {
+            HashMap::new()
+        };
         for &id in diff.sessions_added.iter().chain(&diff.sessions_changed) {
-            let s = new
-                .session(id)
+            let s = by_id
+                .get(&id)
+                .copied()
+                .or_else(|| new.session(id))
                 .with_context(|| format!("session {id} missing from the new config"))?;
             batch.upserts.push(
                 translate::check_session(&new.interfaces, s)
@@ -565,20 +753,25 @@ impl ControlThread {
             .iter()
             .map(|&id| translate::static_session_id(id))
             .collect();
-        if !batch.upserts.is_empty() || !batch.removals.is_empty() {
-            dp.control()
-                .publish(batch)
-                .map_err(|e| anyhow::anyhow!("the dataplane refused the sessions: {e}"))?;
+        let net = diff
+            .live
+            .iter()
+            .any(|k| k.starts_with("interfaces."))
+            .then(|| {
+                let mut macs = [None; IFACE_COUNT];
+                for (info, _) in dp.ports() {
+                    macs[datapath::iface_index(info.iface)] = Some(info.mac);
+                }
+                translate::net_config(new, &macs)
+            });
+        if batch.upserts.is_empty() && batch.removals.is_empty() && net.is_none() {
+            return Ok(None);
         }
-        if diff.live.iter().any(|k| k.starts_with("interfaces.")) {
-            let mut macs = [None; IFACE_COUNT];
-            for (info, _) in dp.ports() {
-                macs[datapath::iface_index(info.iface)] = Some(info.mac);
-            }
-            let net = translate::net_config(new, &macs);
-            dp.control().set_net(net);
-        }
-        Ok(())
+        let g = dp
+            .control()
+            .publish_with_net(batch, net)
+            .map_err(|e| anyhow::anyhow!("the dataplane refused the sessions: {e}"))?;
+        Ok(Some(g))
     }
 
     /// Stops the workers and the ports; the telemetry keeps the final
@@ -589,6 +782,10 @@ impl ControlThread {
         self.refresh_telemetry(false);
         self.dp.shutdown();
     }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 fn fmt_mac(m: [u8; 6]) -> String {

@@ -104,6 +104,25 @@ pub struct LastReloadDoc {
     pub result: &'static str,
     pub summary: String,
     pub duration_ms: f64,
+    /// `signal` or `watch`; absent for a file that did not validate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions_added: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions_removed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions_changed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parse_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply_ms: Option<f64>,
+    /// Longest gap between two polls of a worker around the publish
+    /// (null until measured, a tick after the reload).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_poll_gap_us: Option<f64>,
 }
 
 impl StatusDoc {
@@ -183,9 +202,25 @@ impl StatusDoc {
                     at: rfc3339(r.at),
                     result: r.result.as_str(),
                     summary: r.summary.clone(),
-                    duration_ms: r.duration.as_secs_f64() * 1000.0,
+                    duration_ms: ms(r.duration),
+                    trigger: r.details.as_ref().map(|d| d.trigger),
+                    sessions_added: r.details.as_ref().map(|d| d.sessions_added),
+                    sessions_removed: r.details.as_ref().map(|d| d.sessions_removed),
+                    sessions_changed: r.details.as_ref().map(|d| d.sessions_changed),
+                    parse_ms: r.details.as_ref().map(|d| ms(d.parse)),
+                    diff_ms: r.details.as_ref().map(|d| ms(d.diff)),
+                    apply_ms: r.details.as_ref().map(|d| ms(d.apply)),
+                    max_poll_gap_us: r
+                        .details
+                        .as_ref()
+                        .and_then(|d| d.max_poll_gap)
+                        .map(|g| g.as_secs_f64() * 1e6),
                 }),
             },
         }
     }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }

@@ -121,6 +121,29 @@ pub struct ReloadRecord {
     pub summary: String,
     /// From trigger to applied.
     pub duration: Duration,
+    /// What started it and where the time went; `None` for a reload that
+    /// did not get as far as a validated file.
+    pub details: Option<ReloadDetails>,
+}
+
+/// The parts of a reload that got as far as a validated file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReloadDetails {
+    /// `signal` (SIGHUP) or `watch` (the file changed).
+    pub trigger: &'static str,
+    pub sessions_added: u64,
+    pub sessions_removed: u64,
+    pub sessions_changed: u64,
+    /// Reading, parsing and validating the file (what `upf check` does).
+    pub parse: Duration,
+    /// Comparing it with the running config.
+    pub diff: Duration,
+    /// Translating the changed sessions and publishing one snapshot.
+    pub apply: Duration,
+    /// The longest gap between two polls of any worker from just before
+    /// the publish until every worker ran the new snapshot (filled in a
+    /// tick later; `None` until then or when not measured).
+    pub max_poll_gap: Option<Duration>,
 }
 
 /// Everything the API shows that changes while running.
@@ -180,6 +203,7 @@ impl TelemetryModel {
             result,
             summary: summary.into(),
             duration,
+            details: None,
         });
     }
 

@@ -45,6 +45,29 @@ pub struct PollStats {
     pub idle: AtomicU64,
     /// Cleared when the worker's loop returns (stop, or a panic).
     pub running: AtomicBool,
+    /// Longest gap between the starts of two consecutive polls, in TSC
+    /// ticks, since the worker saw `gap_epoch` change (a stall measure: a
+    /// reload must not hold a worker up). Written only when it grows.
+    pub gap_max: AtomicU64,
+    /// Set by the control thread to start a new measurement window.
+    pub gap_epoch: AtomicU64,
+    /// The window `gap_max` belongs to (the worker's copy of `gap_epoch`).
+    pub gap_epoch_seen: AtomicU64,
+}
+
+impl PollStats {
+    /// Starts a new poll-gap window for this worker; returns its epoch.
+    pub fn start_gap_window(&self) -> u64 {
+        self.gap_epoch.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The longest poll gap (TSC ticks) of window `epoch`, once the worker
+    /// has polled in it.
+    #[must_use]
+    pub fn gap_in_window(&self, epoch: u64) -> Option<u64> {
+        (self.gap_epoch_seen.load(Ordering::Acquire) == epoch)
+            .then(|| self.gap_max.load(Ordering::Relaxed))
+    }
 }
 
 /// A port as the control thread knows it.
@@ -466,8 +489,24 @@ fn worker_main(
     let _running = Running(&st.running);
     let mut worker = Worker::new(port, io);
     let (mut busy, mut idle, mut empty) = (0u64, 0u64, 0u32);
+    // Poll-gap window: plain locals; the shared lines are only read (the
+    // epoch, a relaxed load) or written when the maximum grows.
+    let (mut last, mut gap_max, mut epoch) = (cpu::rdtsc(), 0u64, u64::MAX);
     while !stop.load(Ordering::Relaxed) {
-        if worker.poll(cpu::rdtsc()) {
+        let now = cpu::rdtsc();
+        let gap = now.wrapping_sub(last);
+        last = now;
+        let e = st.gap_epoch.load(Ordering::Relaxed);
+        if e != epoch {
+            epoch = e;
+            gap_max = 0;
+            st.gap_max.store(0, Ordering::Relaxed);
+            st.gap_epoch_seen.store(e, Ordering::Release);
+        } else if gap > gap_max {
+            gap_max = gap;
+            st.gap_max.store(gap, Ordering::Relaxed);
+        }
+        if worker.poll(now) {
             busy += 1;
             empty = 0;
             st.busy.store(busy, Ordering::Relaxed);
