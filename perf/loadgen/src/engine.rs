@@ -254,6 +254,9 @@ pub struct EngineConfig {
     /// The device under test's process and the name prefix of its worker
     /// threads, to measure their CPU time per trial.
     pub dut_threads: Option<(u32, String)>,
+    /// Also accept DL frames with gNB TEID `base + session` (and count
+    /// switches between the two versions).
+    pub alt_dl_teid_base: Option<u32>,
 }
 
 /// Everything measured in one direction of one trial.
@@ -287,6 +290,12 @@ pub struct DirReport {
     pub mismatched: Mismatches,
     /// Receive TSC before stamp.
     pub clock_skew: u64,
+    /// Good DL frames with the alternative TEID (`--dl-teid-alt-base`).
+    pub alt_teid: u64,
+    /// TEID version changes between consecutive good DL frames.
+    pub version_switches: u64,
+    /// TEID version changes summed over sessions.
+    pub session_switches: u64,
     /// Latency.
     pub latency: Latency,
 }
@@ -405,7 +414,11 @@ impl Engine {
         };
         let rx = RxPart {
             rxq: [r3, r6],
-            receiver: Receiver::new(&cfg.plan, cfg.spec, cfg.expect, tsc_hz, macs),
+            receiver: {
+                let mut r = Receiver::new(&cfg.plan, cfg.spec, cfg.expect, tsc_hz, macs);
+                r.set_alt_dl_teid_base(cfg.alt_dl_teid_base);
+                r
+            },
             id,
             inject_tx,
             learned: [None; 2],
@@ -726,6 +739,9 @@ impl Engine {
                 duplicates: rd.duplicates,
                 mismatched: rd.mismatched,
                 clock_skew: rd.clock_skew,
+                alt_teid: rd.alt_teid,
+                version_switches: rd.version_switches,
+                session_switches: rd.session_switches,
                 latency: Latency::of(&r.hist[i]),
             });
         }

@@ -104,6 +104,10 @@ struct Cli {
     /// gNB TEID of session 0.
     #[arg(long, default_value = "0x02000000", value_parser = parse_u32_auto)]
     dl_teid_base: u32,
+    /// Also accept DL G-PDUs with gNB TEID `this + session` (a reload
+    /// switching TEIDs); reported as `alt_teid` and version switches.
+    #[arg(long, value_parser = parse_u32_auto)]
+    dl_teid_alt_base: Option<u32>,
     /// QFI in the PDU Session Containers.
     #[arg(long, default_value_t = 9)]
     qfi: u8,
@@ -454,6 +458,7 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         ips: [plan.gnb, cli.gateway],
         peer_ips: [plan.upf_n3, cli.upf_n6],
         dut_threads: None,
+        alt_dl_teid_base: cli.dl_teid_alt_base,
     };
     let mut eng = Engine::open(&eal, cfg)?;
     let names = eng.port_names();

@@ -110,6 +110,18 @@ pub struct RxDir {
     /// Frames whose receive TSC was before their stamp (TSCs not in step
     /// between cores): recorded as latency 0.
     pub clock_skew: u64,
+    /// Good DL frames that carried the session's alternative gNB TEID
+    /// (`--dl-teid-alt-base`: a reload switches the sessions' TEIDs).
+    pub alt_teid: u64,
+    /// Times two consecutively received good DL frames carried different
+    /// TEID versions (base/alternative), whatever their sessions. With one
+    /// UPF worker and one receive queue the receive order is the order the
+    /// worker forwarded in, so an atomic switch of every session's TEID
+    /// shows as exactly one change per switch; a partly applied switch
+    /// interleaves versions and shows more.
+    pub version_switches: u64,
+    /// Version changes summed over sessions (each session's own frames).
+    pub session_switches: u64,
 }
 
 /// Latency figures in microseconds.
@@ -168,6 +180,12 @@ pub struct Receiver {
     /// Highest sequence number seen per session, per direction (`None` as
     /// `u32::MAX`).
     last_seq: [Vec<u32>; 2],
+    /// gNB TEID of session 0 in the alternative TEID version.
+    alt_dl_teid_base: Option<u32>,
+    /// TEID version of the last good DL frame, overall and per session
+    /// (`u8::MAX`: none yet).
+    last_version: u8,
+    session_version: Vec<u8>,
     /// Per direction.
     pub dirs: [RxDir; 2],
     /// Latency in nanoseconds per direction.
@@ -216,6 +234,9 @@ impl Receiver {
             trial: 0,
             ns_per_tick: 1e9 / tsc_hz.max(1) as f64,
             last_seq: [vec![u32::MAX; n], vec![u32::MAX; n]],
+            alt_dl_teid_base: None,
+            last_version: u8::MAX,
+            session_version: vec![u8::MAX; n],
             dirs: Default::default(),
             hist: [h(), h()],
             stale: 0,
@@ -226,9 +247,17 @@ impl Receiver {
         }
     }
 
+    /// Accepts a DL frame whose TEID is `base + session` as well as the
+    /// plan's, counting it as the alternative version.
+    pub fn set_alt_dl_teid_base(&mut self, base: Option<u32>) {
+        self.alt_dl_teid_base = base;
+    }
+
     /// Starts counting trial `trial` from zero.
     pub fn begin(&mut self, trial: u16) {
         self.trial = trial;
+        self.last_version = u8::MAX;
+        self.session_version.fill(u8::MAX);
         for v in &mut self.last_seq {
             v.fill(u32::MAX);
         }
@@ -273,9 +302,32 @@ impl Receiver {
             dir.mismatched.wrong_port += 1;
             return None;
         }
+        let mut st = st;
+        let mut version = 0u8;
+        if let (Some(base), Some(t), Dir::Dl) =
+            (self.alt_dl_teid_base, st.tunnel.as_mut(), st.stamp.dir)
+            && st.stamp.session < self.plan.sessions
+            && t.teid == base.wrapping_add(st.stamp.session)
+        {
+            t.teid = self.plan.session(st.stamp.session).dl_teid;
+            version = 1;
+        }
         if let Err(m) = check(&self.plan, self.spec, self.expect, &st) {
             dir.mismatched.add(m);
             return None;
+        }
+        if st.stamp.dir == Dir::Dl && self.alt_dl_teid_base.is_some() {
+            dir.alt_teid += u64::from(version);
+            if self.last_version != u8::MAX && self.last_version != version {
+                dir.version_switches += 1;
+            }
+            self.last_version = version;
+            if let Some(v) = self.session_version.get_mut(st.stamp.session as usize) {
+                if *v != u8::MAX && *v != version {
+                    dir.session_switches += 1;
+                }
+                *v = version;
+            }
         }
         dir.packets += 1;
         dir.bytes += frame.len() as u64;
@@ -333,6 +385,56 @@ mod tests {
             tsc,
         };
         build_frame(&p, &p.session(session), dir, spec(), &[9; 6], &[8; 6], &st)
+    }
+
+    /// What a UPF sends on N3 for DL frame `f` of `session`: `f`'s IP
+    /// packet in a G-PDU with gNB TEID `teid`.
+    fn encap(f: &[u8], teid: u32) -> Vec<u8> {
+        let p = plan();
+        let inner = &f[14..];
+        let mut out = f[..14].to_vec();
+        let gtp = 8 + 8 + inner.len();
+        crate::wire::push_ipv4(&mut out, p.upf_n3, p.gnb, 28 + gtp, 0);
+        crate::wire::push_udp(&mut out, 2152, 2152, 8 + gtp);
+        out.extend_from_slice(&[0x34, 0xFF]);
+        out.extend_from_slice(&((8 + inner.len()) as u16).to_be_bytes());
+        out.extend_from_slice(&teid.to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0x85, 1, crate::wire::PSC_DL << 4, p.qfi, 0]);
+        out.extend_from_slice(inner);
+        out
+    }
+
+    #[test]
+    fn alternative_teids_count_as_good_and_version_switches_are_counted() {
+        let p = plan();
+        let alt = 0x0700_0000;
+        let mut r = Receiver::new(&p, spec(), Expect::Upf, HZ, [A, B]);
+        r.set_alt_dl_teid_base(Some(alt));
+        r.begin(1);
+        let dl = |s: u32, seq: u32, v: u32| {
+            let t = if v == 0 {
+                p.session(s).dl_teid
+            } else {
+                alt + s
+            };
+            encap(&frame(1, Dir::Dl, s, seq, 1), t)
+        };
+        // Sessions 1 and 2: old, old, then both new (one switch overall).
+        for f in [dl(1, 0, 0), dl(2, 0, 0), dl(1, 1, 1), dl(2, 1, 1)] {
+            r.on_frame(Side::N3, &f, 10);
+        }
+        let d = &r.dirs[Dir::Dl.index()];
+        assert_eq!((d.packets, d.alt_teid, d.mismatched.total()), (4, 2, 0));
+        assert_eq!((d.version_switches, d.session_switches), (1, 2));
+        // A mix: session 1 back to old after session 2 went new again.
+        for f in [dl(2, 2, 1), dl(1, 2, 0), dl(2, 3, 1)] {
+            r.on_frame(Side::N3, &f, 10);
+        }
+        let d = &r.dirs[Dir::Dl.index()];
+        assert_eq!((d.version_switches, d.session_switches), (3, 3));
+        // A TEID that is neither is still a mismatch.
+        r.on_frame(Side::N3, &encap(&frame(1, Dir::Dl, 3, 9, 1), alt + 4), 10);
+        assert_eq!(r.dirs[Dir::Dl.index()].mismatched.teid, 1);
     }
 
     #[test]

@@ -100,7 +100,7 @@ fn push_eth(out: &mut Vec<u8>, dst: &Mac, src: &Mac, ethertype: u16) {
 }
 
 /// IPv4 header (DF set, TTL 64) with a valid checksum.
-fn push_ipv4(out: &mut Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, total: usize, ident: u16) {
+pub(crate) fn push_ipv4(out: &mut Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, total: usize, ident: u16) {
     let start = out.len();
     out.extend_from_slice(&[0x45, 0]);
     out.extend_from_slice(&(total as u16).to_be_bytes());
@@ -115,7 +115,7 @@ fn push_ipv4(out: &mut Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, total: usize, iden
 
 /// UDP header with checksum 0 ("none", valid for IPv4: RFC 768): the
 /// payload changes per packet and the generator must not recompute it.
-fn push_udp(out: &mut Vec<u8>, sport: u16, dport: u16, len: usize) {
+pub(crate) fn push_udp(out: &mut Vec<u8>, sport: u16, dport: u16, len: usize) {
     out.extend_from_slice(&sport.to_be_bytes());
     out.extend_from_slice(&dport.to_be_bytes());
     out.extend_from_slice(&(len as u16).to_be_bytes());
