@@ -113,3 +113,126 @@ pub fn plan(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "\
+node_id: 192.168.1.1
+cores: { control: 0, workers: [1] }
+interfaces:
+  n3: { device: net_null0, address: 192.168.1.1/24 }
+  n6: { device: net_null1, address: 10.200.0.1/24, gateway: 10.200.0.254 }
+pfcp: { listen: 127.0.0.1:8805, peers: [], heartbeat_interval: 5s }
+ue_pools:
+  - { cidr: 10.45.0.0/16, dnn: internet }
+teid_range: { first: 0x1000, last: 0xffff }
+sessions:
+  - { id: 1, ue_ip: 10.45.0.2, uplink: { teid: 0x100000 }, downlink: { gnb: 192.168.1.2, teid: 0x200 } }
+  - { id: 2, ue_ip: 10.45.0.3, uplink: { teid: 0x100001 }, downlink: { gnb: 192.168.1.2, teid: 0x201 } }
+";
+
+    fn host() -> HostInfo {
+        HostInfo::with_cpus(4)
+    }
+
+    fn current() -> Config {
+        config::parse(BASE, "t.yaml", Some(&host())).unwrap()
+    }
+
+    fn plan_of(text: &str) -> Result<ReloadPlan, ReloadError> {
+        plan_bytes(
+            &current(),
+            Path::new("t.yaml"),
+            text.as_bytes().to_vec(),
+            Some(&host()),
+        )
+    }
+
+    #[test]
+    fn live_changes_are_planned_with_their_diff() {
+        let text = BASE
+            .replace("teid: 0x200 }", "teid: 0x300 }")
+            .replace("peers: []", "peers: [10.0.0.9]")
+            .replace("heartbeat_interval: 5s", "heartbeat_interval: 2s")
+            .replace("gateway: 10.200.0.254", "gateway: 10.200.0.253")
+            .replace("last: 0xffff", "last: 0x1ffff")
+            .replace("10.45.0.0/16", "10.44.0.0/15")
+            + "  - { id: 3, ue_ip: 10.45.0.4, uplink: { teid: 0x100002 }, downlink: { gnb: 192.168.1.2, teid: 0x202 } }\n"
+            + "log: { level: debug }\n";
+        let p = plan_of(&text).unwrap();
+        assert_eq!(p.diff.sessions_changed, vec![1]);
+        assert_eq!(p.diff.sessions_added, vec![3]);
+        assert!(p.diff.sessions_removed.is_empty());
+        assert!(p.diff.restart_required.is_empty());
+        for k in [
+            "log.level",
+            "pfcp.peers",
+            "pfcp.heartbeat_interval",
+            "interfaces.n6.gateway",
+            "ue_pools",
+            "teid_range",
+        ] {
+            assert!(
+                p.diff.live.iter().any(|l| l == k),
+                "{k} in {:?}",
+                p.diff.live
+            );
+        }
+        assert_eq!(p.config.log_level, log::LevelFilter::Debug);
+    }
+
+    #[test]
+    fn an_invalid_file_is_refused_with_its_position() {
+        // Session 2's DL TEID 0 is reserved: line 12, inside the flow map.
+        let text = BASE.replace("teid: 0x201 }", "teid: 0 }");
+        let Err(ReloadError::Invalid(e)) = plan_of(&text) else {
+            panic!("expected Invalid");
+        };
+        let first = e.to_string();
+        assert!(first.starts_with("t.yaml:12:"), "{first}");
+        // A YAML syntax error is refused the same way.
+        let Err(ReloadError::Invalid(e)) = plan_of("node_id: [\n") else {
+            panic!("expected Invalid");
+        };
+        assert!(e.to_string().starts_with("t.yaml:"), "{e}");
+    }
+
+    #[test]
+    fn restart_only_changes_refuse_the_whole_reload_by_name() {
+        let text = BASE
+            .replace("workers: [1]", "workers: [2]")
+            .replace("127.0.0.1:8805", "127.0.0.1:8806")
+            .replace("node_id: 192.168.1.1", "node_id: 192.168.1.9")
+            // A live change beside them is not applied either.
+            .replace("teid: 0x200 }", "teid: 0x300 }");
+        let Err(ReloadError::NeedsRestart(d)) = plan_of(&text) else {
+            panic!("expected NeedsRestart");
+        };
+        assert_eq!(
+            d.restart_required,
+            vec!["node_id", "cores.workers", "pfcp.listen"]
+        );
+        let msg = ReloadError::NeedsRestart(d).to_string();
+        assert_eq!(
+            msg,
+            "refused: needs a restart to change node_id, cores.workers, pfcp.listen"
+        );
+    }
+
+    #[test]
+    fn not_utf8_is_invalid_not_a_panic() {
+        let dir = std::env::temp_dir().join(format!("upf-reload-utf8-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("bad.yaml");
+        std::fs::write(&f, b"node_id: \xff\n").unwrap();
+        let r = plan(&current(), &f, Some(&host()));
+        assert!(matches!(r, Err(ReloadError::Invalid(_))));
+        assert!(matches!(
+            plan(&current(), &dir.join("missing.yaml"), Some(&host())),
+            Err(ReloadError::Invalid(_))
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

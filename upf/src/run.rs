@@ -671,8 +671,10 @@ impl ControlThread {
                 r.details = Some(details);
             }
         });
-        self.gap_probe = generation.map(|generation| GapProbe {
-            generation,
+        // Also without a publish: the window is then the baseline (the
+        // same tick-long window of ordinary polling).
+        self.gap_probe = Some(GapProbe {
+            generation: generation.unwrap_or_else(|| self.dp.control_ref().generation()),
             epochs,
             opened: Instant::now(),
         });
