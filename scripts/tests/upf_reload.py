@@ -89,6 +89,7 @@ class Cfg:
                "  n3:\n",
                f'    device: "{memif(0, self.socks["n3"], DUT_MAC["n3"], "client")}"\n',
                "    address: 192.168.1.1/24\n",
+               f'    neighbors: {{ {GNB}: "{LG_MAC["n3"]}" }}\n',
                "  n6:\n",
                f'    device: "{memif(1, self.socks["n6"], DUT_MAC["n6"], "client")}"\n',
                "    address: 10.200.0.1/24\n",
