@@ -141,7 +141,16 @@ class Run:
               "--drain-ms", "2000", "--ready-file", ready, "--linger-s", "30", "--json", self.out,
               "--label", f"reload-{name}",
               "--", "--lcores", "0@0,1@0", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", self.lg_prefix]
+        self.upf = None
         self.lg = subprocess.Popen(lg, stdout=open(self.lg_log, "w"), stderr=subprocess.STDOUT)
+        try:
+            self._start(a, ready)
+        except BaseException:
+            self.kill()
+            raise
+
+    def _start(self, a, ready: str) -> None:
+        cfg, name = self.cfg, self.name
         upfrun.wait_for("loadgen's memif ports", lambda: os.path.exists(ready) or self.lg.poll() is not None, 120)
         if self.lg.poll() is not None:
             raise AssertionError(f"loadgen exited: {self.lg_tail()}")
@@ -203,7 +212,8 @@ class Run:
         return doc
 
     def kill(self) -> None:
-        self.upf.kill()
+        if self.upf is not None:
+            self.upf.kill()
         if self.lg.poll() is None:
             self.lg.send_signal(signal.SIGINT)
             try:
@@ -236,7 +246,7 @@ def run_teid(a, d: str) -> None:
     pfcp = f"127.0.0.1:{free_port()}"
     cfg = Cfg(d, f"reload-teid-{os.getpid()}", f"127.0.0.1:{free_port()}", pfcp)
     cfg.write(cfg.text(n, watch=True))
-    run = Run(a, "teid", cfg, n, "dl", 0.01, 40)
+    run = Run(a, "teid", cfg, n, "dl", 0.002, 40)
     try:
         # 1. SIGHUP: session 1 (index 0) gets the alternative gNB TEID.
         b = cfg.text(n, alt=lambda i: i == 0, watch=True)
@@ -294,7 +304,8 @@ def run_teid(a, d: str) -> None:
             upfrun.wait_for("the first PFCP sessions", lambda: (run.upf.status().get("sessions", {}).get("pfcp") or 0) > 0, 30)
             variants = [
                 cfg.text(n + 1, watch=True, heartbeat="2s", peers="[127.0.0.1]"),
-                cfg.text(n, alt=lambda i: i == 5, watch=True, heartbeat="3s", peers="[127.0.0.1, 10.9.9.9]"),
+                cfg.text(n, qos=lambda i: "50Mbps" if i == 5 else None, watch=True, heartbeat="3s",
+                         peers="[127.0.0.1, 10.9.9.9]"),
                 cfg.text(n, watch=True),
             ]
             during = 0
@@ -354,8 +365,26 @@ def run_hitless(a, d: str) -> None:
     texts = [cfg.text(n, qos=qos(0)), cfg.text(n, qos=qos(1))]
     invalid = [cfg.text(n, qos=qos(1), bad_teid_at=n - 3), texts[1].replace("sessions:\n", "sessions: [\n", 1)]
     cfg.write(texts[0])
-    run = Run(a, "hitless", cfg, n_traffic, "bidir", a.rate_mpps, a.hitless_s)
+    # The trial must outlast 102 reloads: size it from what validating this
+    # file takes here and now (`upf check`, the same code as a reload).
+    t = time.monotonic()
+    subprocess.run([a.upf, "check", "--config", cfg.path], capture_output=True, check=True, timeout=300)
+    per = time.monotonic() - t
+    # (a reload shares the control core with loadgen's generator: ~4x the check)
+    duration = a.hitless_s or min(480.0, max(60.0, 102 * (per * 4 + 0.3) + 20))
+    print(f"hitless: `upf check` of the {n}-session file took {per:.2f} s; trial of {duration:.0f} s", flush=True)
+    a.hitless_s = duration
+    run = Run(a, "hitless", cfg, n_traffic, "bidir", a.rate_mpps, duration)
     t0 = time.monotonic()
+    if a.baseline:
+        # The same trial without reloads: is the rate one this machine
+        # forwards with zero loss at all?
+        doc = run.finish()
+        for name, x in trial_dirs(doc).items():
+            check(x["lost"] == 0 and x["reordered"] == 0 and bad(x) == 0,
+                  f"baseline {name} at {a.rate_mpps} Mpps, no reloads: offered {x['tx']['offered']}, lost {x['lost']}, "
+                  f"reordered {x['reordered']}, misrouted {bad(x)}")
+        return
     try:
         applied = rejected = 0
         worst = 0.0
@@ -413,8 +442,10 @@ def main() -> int:
     ap.add_argument("smf_sim")
     ap.add_argument("workdir")
     ap.add_argument("runs", nargs="*", default=["teid", "hitless"])
-    ap.add_argument("--rate-mpps", type=float, default=float(os.environ.get("RELOAD_TEST_MPPS", "0.02")))
-    ap.add_argument("--hitless-s", type=float, default=float(os.environ.get("RELOAD_TEST_HITLESS_S", "90")))
+    ap.add_argument("--rate-mpps", type=float, default=float(os.environ.get("RELOAD_TEST_MPPS", "0.01")))
+    ap.add_argument("--hitless-s", type=float, default=float(os.environ.get("RELOAD_TEST_HITLESS_S", "0")),
+                    help="length of the hitless trial (0: sized from a `upf check` of the file)")
+    ap.add_argument("--baseline", action="store_true", help="hitless: the trial without reloads")
     a = ap.parse_args()
     for r in a.runs:
         try:
