@@ -193,6 +193,19 @@ class Run:
         upfrun.wait_for(f"reloads applied {applied}, rejected {rejected}", done, timeout, poll=0.02)
         return self.upf.status()["reloads"]["last"]
 
+    def poll_gap(self) -> Optional[float]:
+        """The last reload's longest worker poll gap (us), once measured."""
+        got: List[Optional[float]] = [None]
+
+        def measured() -> bool:
+            got[0] = self.upf.status()["reloads"]["last"].get("max_poll_gap_us")
+            return got[0] is not None
+        try:
+            upfrun.wait_for("the poll gap", measured, 3, poll=0.01)
+        except AssertionError:
+            return None
+        return got[0]
+
     def finish(self) -> dict:
         """Waits for loadgen's result, stops the UPF (first: memif) and loadgen."""
         upfrun.wait_for("loadgen's result", lambda: os.path.exists(self.out) or self.lg.poll() is not None, 600)
@@ -388,6 +401,7 @@ def run_hitless(a, d: str) -> None:
     try:
         applied = rejected = 0
         worst = 0.0
+        gaps: List[Optional[float]] = []
         for k in range(100):
             if k % 10 == 9:
                 cfg.write(invalid[(k // 10) % 2])
@@ -399,8 +413,13 @@ def run_hitless(a, d: str) -> None:
             last = run.wait_reloads(applied, rejected)
             if last["result"] == "applied":
                 worst = max(worst, last["duration_ms"])
+                gaps.append(run.poll_gap())
                 if last.get("sessions_changed") != n_qos:
                     check(False, f"reload {k + 1} changes the QoS of {n_qos} sessions: {last}")
+        g = sorted(x for x in gaps if x is not None)
+        if g:
+            print(f"hitless: worker poll gap around each publish (us): median {g[len(g) // 2]:.1f}, "
+                  f"max {g[-1]:.1f}, over 1 ms: {sum(x > 1000 for x in g)} of {len(g)}", flush=True)
         check(True, f"100 reloads: {applied} applied ({n_qos} sessions' QoS each), {rejected} rejected "
               f"in {time.monotonic() - t0:.1f} s (slowest applied {worst:.0f} ms)")
         # Atomicity: every traffic session's gNB TEID at once, and back.
@@ -420,6 +439,9 @@ def run_hitless(a, d: str) -> None:
         raise
     doc = run.finish()
     dirs = trial_dirs(doc)
+    drops = {k[1][0][1]: v for k, v in doc["_metrics"].items() if k[0] == "upf_dropped_packets_total" and v}
+    print(f"hitless: upf drops {drops}; loadgen tx refused by the UPF's rx ring (ingress): "
+          f"{ {n: x['tx']['refused'] for n, x in dirs.items()} }", flush=True)
     for name, x in dirs.items():
         print(f"hitless {name}: offered {x['tx']['offered']} received {x['received']} lost {x['lost']} "
               f"reordered {x['reordered']} dup {x['duplicates']} mismatched {bad(x)} alt {x['alt_teid']} "
