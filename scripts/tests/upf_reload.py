@@ -78,7 +78,8 @@ class Cfg:
 
     def text(self, sessions: int, alt: Callable[[int], bool] = lambda i: False,
              qos: Callable[[int], Optional[str]] = lambda i: None, watch: bool = False,
-             heartbeat: str = "5s", peers: str = "[]", mbufs: int = 65536, bad_teid_at: Optional[int] = None) -> str:
+             heartbeat: str = "5s", peers: str = "[]", mbufs: int = 65536, bad_teid_at: Optional[int] = None,
+             pool: str = "10.46.0.0/16", teid_last: int = 0x00FFFFFF) -> str:
         out = [f"# reload test config ({sessions} sessions)\n",
                "node_id: 192.168.1.1\n",
                "dpdk:\n",
@@ -97,7 +98,8 @@ class Cfg:
                f'    neighbors: {{ 10.200.0.254: "{LG_MAC["n6"]}" }}\n']
         if self.pfcp:
             out.append(f"pfcp: {{ listen: {self.pfcp}, peers: {peers}, heartbeat_interval: {heartbeat} }}\n")
-        out.append("ue_pools: [ { cidr: 10.46.0.0/16, dnn: internet } ]\n")
+        out.append(f"ue_pools: [ {{ cidr: {pool}, dnn: internet }} ]\n")
+        out.append(f"teid_range: {{ first: 0x1000, last: {teid_last:#x} }}\n")
         out.append(f"api: {{ listen: {self.api} }}\n")
         out.append(f"reload: {{ watch: {'true' if watch else 'false'}, debounce: 300ms }}\n")
         out.append("sessions:\n")
@@ -281,7 +283,7 @@ def run_teid(a, d: str) -> None:
         last = run.wait_reloads(2, 0)
         check(last["result"] == "applied" and last.get("trigger") == "watch",
               f"a change of the file (rename over) reloads with reload.watch: {last}")
-        check(re.search(r"reload applied \(watch\) in [0-9.]+ ms \(parse [0-9.]+, diff [0-9.]+, apply [0-9.]+\): "
+        check(re.search(r"reload applied \(watch\) in [0-9.]+ ms \(parse [0-9.]+, diff [0-9.]+, apply [0-9.]+ of which publish [0-9.]+\): "
                         r"sessions \+0 -0 ~1", run.upf.log()) is not None,
               "the log has the one-line summary (trigger, time to apply, sessions +added -removed ~changed)")
 
@@ -316,7 +318,8 @@ def run_teid(a, d: str) -> None:
         try:
             upfrun.wait_for("the first PFCP sessions", lambda: (run.upf.status().get("sessions", {}).get("pfcp") or 0) > 0, 30)
             variants = [
-                cfg.text(n + 1, watch=True, heartbeat="2s", peers="[127.0.0.1]"),
+                cfg.text(n + 1, watch=True, heartbeat="2s", peers="[127.0.0.1]", pool="10.46.0.0/15",
+                         teid_last=0x00FFFF00),
                 cfg.text(n, qos=lambda i: "50Mbps" if i == 5 else None, watch=True, heartbeat="3s",
                          peers="[127.0.0.1, 10.9.9.9]"),
                 cfg.text(n, watch=True),

@@ -60,6 +60,46 @@ pub struct ReloadPlan {
     pub diff_time: Duration,
 }
 
+/// Parses and validates `bytes` (the content of `path`, already read)
+/// exactly as `upf check` does. Runs on a helper thread during a reload.
+///
+/// # Errors
+/// The file's problems, with file, line and column.
+pub fn parse_bytes(
+    path: &Path,
+    bytes: Vec<u8>,
+    host: Option<&HostInfo>,
+) -> Result<Config, ConfigError> {
+    match String::from_utf8(bytes) {
+        Ok(text) => config::parse(&text, &path.display().to_string(), host),
+        // `load` words the encoding error with its position.
+        Err(_) => config::load(path, host),
+    }
+}
+
+/// Diffs a validated `config` against `current` and applies the policy.
+///
+/// # Errors
+/// [`ReloadError::NeedsRestart`] for a change that cannot be applied live.
+pub fn plan_config(
+    current: &Config,
+    config: Config,
+    parse_time: Duration,
+) -> Result<ReloadPlan, ReloadError> {
+    let t1 = Instant::now();
+    let diff = current.diff(&config);
+    let diff_time = t1.elapsed();
+    if !diff.restart_required.is_empty() {
+        return Err(ReloadError::NeedsRestart(diff));
+    }
+    Ok(ReloadPlan {
+        config,
+        diff,
+        parse_time,
+        diff_time,
+    })
+}
+
 /// Validates `bytes` (the content of `path`, already read) and diffs it
 /// against `current`.
 ///
@@ -73,25 +113,8 @@ pub fn plan_bytes(
     host: Option<&HostInfo>,
 ) -> Result<ReloadPlan, ReloadError> {
     let t0 = Instant::now();
-    let config = match String::from_utf8(bytes) {
-        Ok(text) => config::parse(&text, &path.display().to_string(), host),
-        // `load` words the encoding error with its position.
-        Err(_) => config::load(path, host),
-    }
-    .map_err(ReloadError::Invalid)?;
-    let parse_time = t0.elapsed();
-    let t1 = Instant::now();
-    let diff = current.diff(&config);
-    let diff_time = t1.elapsed();
-    if !diff.restart_required.is_empty() {
-        return Err(ReloadError::NeedsRestart(diff));
-    }
-    Ok(ReloadPlan {
-        config,
-        diff,
-        parse_time,
-        diff_time,
-    })
+    let config = parse_bytes(path, bytes, host).map_err(ReloadError::Invalid)?;
+    plan_config(current, config, t0.elapsed())
 }
 
 /// Reads `path`, validates it and diffs it against `current`.

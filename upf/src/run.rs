@@ -21,11 +21,12 @@ use dataplane::counters::Event;
 use dataplane::iface::IFACE_COUNT;
 use log::{debug, error, info, warn};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::oneshot::error::RecvError;
 
 use crate::api::{
     self, BuildInfo, InterfaceStats, ReloadDetails, ReloadResult, RunState, Telemetry, WorkerStats,
 };
-use crate::config::{Config, ConfigDiff, HostInfo, StaticSession};
+use crate::config::{Config, ConfigDiff, ConfigError, HostInfo, StaticSession};
 use crate::datapath::{self, Datapath};
 use crate::n4::socket::N4Socket;
 use crate::n4::{self, N4, TscClock};
@@ -180,6 +181,7 @@ async fn control_loop(config: Config, opts: &RunOptions) -> anyhow::Result<()> {
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
             _ = sighup.recv() => ct.reload(opts, Trigger::Signal),
             () = watch_changed(ct.watch.as_mut()) => ct.reload(opts, Trigger::Watch),
+            res = parsed(ct.parsing.as_mut()) => ct.finish_reload(opts, res),
             _ = tick.tick() => {
                 if let Err(e) = ct.housekeeping() {
                     error!("{e:#}");
@@ -237,6 +239,37 @@ async fn watch_changed(w: Option<&mut ConfigWatch>) {
         Some(w) => w.changed().await,
         None => std::future::pending().await,
     }
+}
+
+/// What the parser thread hands back: the validated config or the
+/// file's errors, and how long it took.
+type Parsed = (Result<Config, ConfigError>, Duration);
+
+/// A reload whose file is being parsed.
+#[derive(Debug)]
+struct PendingReload {
+    trigger: Trigger,
+    started: Instant,
+    rx: tokio::sync::oneshot::Receiver<Parsed>,
+}
+
+/// Resolves when the parser thread of the pending reload is done (never
+/// without one).
+async fn parsed(p: Option<&mut PendingReload>) -> Result<Parsed, RecvError> {
+    match p {
+        Some(p) => (&mut p.rx).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What [`ControlThread::apply`] did: the generation it published (`None`:
+/// nothing in the dataplane changed), the poll-gap window it opened, and
+/// how long the publish took.
+#[derive(Debug)]
+struct Applied {
+    generation: Option<u64>,
+    epochs: Vec<u64>,
+    publish: Duration,
 }
 
 /// A reload's poll-gap window, closed once every worker runs the new
@@ -299,6 +332,10 @@ pub struct ControlThread {
     last_file: Option<Vec<u8>>,
     /// The last applied reload's poll-gap measurement, while open.
     gap_probe: Option<GapProbe>,
+    /// The reload whose file a helper thread is parsing.
+    parsing: Option<PendingReload>,
+    /// A reload asked for meanwhile (SIGHUP wins over a watch trigger).
+    queued: Option<Trigger>,
 }
 
 impl std::fmt::Debug for ControlThread {
@@ -323,6 +360,8 @@ impl ControlThread {
             watch: None,
             last_file: None,
             gap_probe: None,
+            parsing: None,
+            queued: None,
         }
     }
 
@@ -572,11 +611,23 @@ impl ControlThread {
         });
     }
 
-    /// SIGHUP or a watched change: validate the file, refuse restart-only
-    /// changes (all or nothing, see `reload`), apply the rest live in one
-    /// snapshot (static sessions and interfaces), then the PFCP settings
-    /// and the log level. PFCP sessions are never part of the batch.
+    /// SIGHUP or a watched change: read the file and hand it to a helper
+    /// thread for parsing and validation (seconds for a very large file:
+    /// the control thread keeps serving PFCP, the API and the workers'
+    /// events meanwhile); [`Self::finish_reload`] takes it from there. A
+    /// reload asked for while one is being parsed runs after it.
     fn reload(&mut self, opts: &RunOptions, trigger: Trigger) {
+        if self.parsing.is_some() {
+            self.queued = Some(match (self.queued, trigger) {
+                (Some(Trigger::Signal), _) | (_, Trigger::Signal) => Trigger::Signal,
+                _ => Trigger::Watch,
+            });
+            info!(
+                "reload ({}): queued behind the reload being read",
+                trigger.as_str()
+            );
+            return;
+        }
         let started = Instant::now();
         let path = &opts.config_path;
         let bytes = match std::fs::read(path) {
@@ -596,15 +647,74 @@ impl ControlThread {
             }
         };
         if trigger == Trigger::Watch && self.last_file.as_deref() == Some(bytes.as_slice()) {
-            debug!(
-                "reload.watch: {} changed on disk but not in content",
+            info!(
+                "reload.watch: {} changed on disk, content unchanged: nothing to do",
                 path.display()
             );
             return;
         }
         self.last_file = Some(bytes.clone());
         info!("reload ({}): reading {}", trigger.as_str(), path.display());
-        let plan = match reload::plan_bytes(&self.config, path, bytes, Some(&opts.host)) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (p, host) = (path.clone(), opts.host.clone());
+        // A plain thread: it inherits the control thread's CPU affinity
+        // (the control lcore), so it never lands on a worker's core.
+        let spawned = std::thread::Builder::new()
+            .name("upf-reload".into())
+            .spawn(move || {
+                let t0 = Instant::now();
+                let r = reload::parse_bytes(&p, bytes, Some(&host));
+                let _ = tx.send((r, t0.elapsed()));
+            });
+        if let Err(e) = spawned {
+            error!(
+                "reload rejected, running config unchanged: cannot start the parser thread: {e}"
+            );
+            self.reject(
+                format!("cannot start the parser thread: {e}"),
+                started,
+                None,
+            );
+            return;
+        }
+        self.parsing = Some(PendingReload {
+            trigger,
+            started,
+            rx,
+        });
+    }
+
+    /// The helper thread is done: diff, refuse restart-only changes (all
+    /// or nothing, see `reload`), apply the rest live in one snapshot
+    /// (static sessions and interfaces), then the PFCP settings and the
+    /// log level. PFCP sessions are never part of the batch.
+    fn finish_reload(&mut self, opts: &RunOptions, res: Result<Parsed, RecvError>) {
+        let Some(p) = self.parsing.take() else {
+            return;
+        };
+        self.finish_parsed(opts, &p, res);
+        if let Some(t) = self.queued.take() {
+            self.reload(opts, t);
+        }
+    }
+
+    fn finish_parsed(
+        &mut self,
+        opts: &RunOptions,
+        p: &PendingReload,
+        res: Result<Parsed, RecvError>,
+    ) {
+        let (trigger, started) = (p.trigger, p.started);
+        let path = &opts.config_path;
+        let Ok((parsed, parse_time)) = res else {
+            error!("reload rejected, running config unchanged: the parser thread died");
+            self.reject("the parser thread died".into(), started, None);
+            return;
+        };
+        let plan = match parsed
+            .map_err(ReloadError::Invalid)
+            .and_then(|c| reload::plan_config(&self.config, c, parse_time))
+        {
             Err(ReloadError::Invalid(e)) => {
                 error!("reload rejected, running config unchanged:\n{e}");
                 let first = e.to_string().lines().next().unwrap_or_default().to_owned();
@@ -631,14 +741,12 @@ impl ControlThread {
             ..ReloadDetails::default()
         };
         let t_apply = Instant::now();
-        let epochs: Vec<u64> = self
-            .dp
-            .poll_stats()
-            .iter()
-            .map(datapath::PollStats::start_gap_window)
-            .collect();
-        let generation = match self.apply(&plan.config, &plan.diff) {
-            Ok(g) => g,
+        let Applied {
+            generation,
+            epochs,
+            publish,
+        } = match self.apply(&plan.config, &plan.diff) {
+            Ok(a) => a,
             Err(e) => {
                 error!("reload rejected, running config unchanged: {e:#}");
                 self.reject(format!("{e:#}"), started, Some(details));
@@ -655,14 +763,16 @@ impl ControlThread {
             log::set_max_level(plan.config.log_level);
         }
         details.apply = t_apply.elapsed();
+        details.publish = publish;
         let took = started.elapsed();
         info!(
-            "reload applied ({}) in {:.1} ms (parse {:.1}, diff {:.1}, apply {:.1}): {}",
+            "reload applied ({}) in {:.1} ms (parse {:.1}, diff {:.1}, apply {:.1} of which publish {:.1}): {}",
             trigger.as_str(),
             ms(took),
             ms(details.parse),
             ms(details.diff),
             ms(details.apply),
+            ms(details.publish),
             plan.diff
         );
         self.telemetry.update(|m| {
@@ -724,9 +834,9 @@ impl ControlThread {
 
     /// Applies the live part of a reload to the dataplane: every static
     /// session change and the interfaces (gateways, neighbours) in one
-    /// snapshot, all or nothing. Returns the generation published, `None`
-    /// when nothing in the dataplane changed.
-    fn apply(&mut self, new: &Config, diff: &ConfigDiff) -> anyhow::Result<Option<u64>> {
+    /// snapshot, all or nothing. Opens the workers' poll-gap window just
+    /// before the publish.
+    fn apply(&mut self, new: &Config, diff: &ConfigDiff) -> anyhow::Result<Applied> {
         let dp = &mut self.dp;
         let mut batch = Batch::default();
         batch
@@ -766,14 +876,28 @@ impl ControlThread {
                 }
                 translate::net_config(new, &macs)
             });
+        let epochs = dp
+            .poll_stats()
+            .iter()
+            .map(datapath::PollStats::start_gap_window)
+            .collect();
         if batch.upserts.is_empty() && batch.removals.is_empty() && net.is_none() {
-            return Ok(None);
+            return Ok(Applied {
+                generation: None,
+                epochs,
+                publish: Duration::ZERO,
+            });
         }
+        let t = Instant::now();
         let g = dp
             .control()
             .publish_with_net(batch, net)
             .map_err(|e| anyhow::anyhow!("the dataplane refused the sessions: {e}"))?;
-        Ok(Some(g))
+        Ok(Applied {
+            generation: Some(g),
+            epochs,
+            publish: t.elapsed(),
+        })
     }
 
     /// Stops the workers and the ports; the telemetry keeps the final

@@ -119,6 +119,8 @@ pub struct LastReloadDoc {
     pub diff_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apply_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_ms: Option<f64>,
     /// Longest gap between two polls of a worker around the publish
     /// (null until measured, a tick after the reload).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -210,6 +212,7 @@ impl StatusDoc {
                     parse_ms: r.details.as_ref().map(|d| ms(d.parse)),
                     diff_ms: r.details.as_ref().map(|d| ms(d.diff)),
                     apply_ms: r.details.as_ref().map(|d| ms(d.apply)),
+                    publish_ms: r.details.as_ref().map(|d| ms(d.publish)),
                     max_poll_gap_us: r
                         .details
                         .as_ref()

@@ -138,8 +138,11 @@ pub struct ReloadDetails {
     pub parse: Duration,
     /// Comparing it with the running config.
     pub diff: Duration,
-    /// Translating the changed sessions and publishing one snapshot.
+    /// Translating the changed sessions, publishing one snapshot, the
+    /// PFCP settings and the log level.
     pub apply: Duration,
+    /// Of `apply`: the dataplane publish alone.
+    pub publish: Duration,
     /// The longest gap between two polls of any worker from just before
     /// the publish until every worker ran the new snapshot (filled in a
     /// tick later; `None` until then or when not measured).

@@ -93,6 +93,42 @@ fn interface_diff(
     }
 }
 
+/// Static sessions added, removed and changed, by id (ascending). Files
+/// usually keep their order from one version to the next, so the two lists
+/// are walked side by side while their ids agree (no map, no allocation
+/// per session: 100,000 sessions diff in a few milliseconds); the rest is
+/// matched by id through maps.
+fn sessions_diff(old: &[StaticSession], new: &[StaticSession], d: &mut ConfigDiff) {
+    let same = old
+        .iter()
+        .zip(new)
+        .take_while(|(a, b)| a.id == b.id)
+        .count();
+    for (a, b) in old[..same].iter().zip(&new[..same]) {
+        if a != b {
+            d.sessions_changed.push(a.id);
+        }
+    }
+    let (old, new) = (&old[same..], &new[same..]);
+    if !old.is_empty() || !new.is_empty() {
+        let old_by: BTreeMap<u64, &StaticSession> = old.iter().map(|s| (s.id, s)).collect();
+        let new_by: BTreeMap<u64, &StaticSession> = new.iter().map(|s| (s.id, s)).collect();
+        for (id, s) in &new_by {
+            match old_by.get(id) {
+                None => d.sessions_added.push(*id),
+                Some(o) if o != s => d.sessions_changed.push(*id),
+                Some(_) => {}
+            }
+        }
+        d.sessions_removed = old_by
+            .keys()
+            .filter(|id| !new_by.contains_key(id))
+            .copied()
+            .collect();
+    }
+    d.sessions_changed.sort_unstable();
+}
+
 impl Config {
     /// What a reload from `self` to `new` would change.
     #[must_use]
@@ -142,20 +178,7 @@ impl Config {
         live(self.teid_range != new.teid_range, "teid_range");
         live(self.reload != new.reload, "reload");
 
-        let old: BTreeMap<u64, &StaticSession> = self.sessions.iter().map(|s| (s.id, s)).collect();
-        let new_s: BTreeMap<u64, &StaticSession> = new.sessions.iter().map(|s| (s.id, s)).collect();
-        for (id, s) in &new_s {
-            match old.get(id) {
-                None => d.sessions_added.push(*id),
-                Some(o) if o != s => d.sessions_changed.push(*id),
-                Some(_) => {}
-            }
-        }
-        d.sessions_removed = old
-            .keys()
-            .filter(|id| !new_s.contains_key(id))
-            .copied()
-            .collect();
+        sessions_diff(&self.sessions, &new.sessions, &mut d);
         d
     }
 }

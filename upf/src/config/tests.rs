@@ -946,6 +946,56 @@ fn diff_sees_qos_changes_and_restart_only_sections() {
     );
 }
 
+/// The side-by-side walk and the by-id matching agree, whatever the order.
+#[test]
+fn diff_of_reordered_and_edited_session_lists() {
+    let line = |id: u32, teid: u32| {
+        format!(
+            "  - {{ id: {id}, ue_ip: 10.45.0.{}, uplink: {{ teid: {} }}, downlink: {{ gnb: 192.168.1.2, teid: {teid} }} }}\n",
+            id + 1,
+            0x10_0000 + id
+        )
+    };
+    let old: String = (1..=6).map(|i| line(i, 0x200 + i)).collect();
+    let a = ok(&with_sessions(&old));
+    // Same order, 2 and 5 changed.
+    let new: String = (1..=6)
+        .map(|i| {
+            line(
+                i,
+                if i == 2 || i == 5 {
+                    0x300 + i
+                } else {
+                    0x200 + i
+                },
+            )
+        })
+        .collect();
+    let d = a.diff(&ok(&with_sessions(&new)));
+    assert_eq!(
+        (d.sessions_changed, d.sessions_added, d.sessions_removed),
+        (vec![2, 5], vec![], vec![])
+    );
+    // A common prefix, then reordered: 5 changed, 4 removed, 7 added.
+    let new = [
+        line(1, 0x201),
+        line(2, 0x202),
+        line(6, 0x206),
+        line(7, 0x207),
+        line(5, 0x305),
+        line(3, 0x203),
+    ]
+    .concat();
+    let d = a.diff(&ok(&with_sessions(&new)));
+    assert_eq!(
+        (d.sessions_changed, d.sessions_added, d.sessions_removed),
+        (vec![5], vec![7], vec![4])
+    );
+    // Reversed, nothing changed.
+    let new: String = (1..=6).rev().map(|i| line(i, 0x200 + i)).collect();
+    assert!(a.diff(&ok(&with_sessions(&new))).is_empty());
+}
+
 // ---------------------------------------------------------------- robustness
 
 mod robustness {
