@@ -269,6 +269,7 @@ async fn parsed(p: Option<&mut PendingReload>) -> Result<Parsed, RecvError> {
 struct Applied {
     generation: Option<u64>,
     epochs: Vec<u64>,
+    preempted: Vec<Option<u64>>,
     publish: Duration,
 }
 
@@ -279,6 +280,8 @@ struct GapProbe {
     generation: u64,
     epochs: Vec<u64>,
     opened: Instant,
+    /// The workers' preemption counts when the window opened.
+    preempted: Vec<Option<u64>>,
 }
 
 /// Log lines of one kind per second, and how many were left out.
@@ -744,6 +747,7 @@ impl ControlThread {
         let Applied {
             generation,
             epochs,
+            preempted,
             publish,
         } = match self.apply(&plan.config, &plan.diff) {
             Ok(a) => a,
@@ -787,6 +791,7 @@ impl ControlThread {
             generation: generation.unwrap_or_else(|| self.dp.control_ref().generation()),
             epochs,
             opened: Instant::now(),
+            preempted,
         });
         self.config = plan.config;
         self.set_watch(opts);
@@ -820,13 +825,22 @@ impl ControlThread {
         let gap = Duration::from_nanos(
             u64::try_from(u128::from(max) * 1_000_000_000 / u128::from(hz)).unwrap_or(u64::MAX),
         );
+        // Preemptions of the workers by the kernel within the window: a
+        // gap that spans one says more about the machine than the UPF.
+        let preempted: Option<u64> = stats
+            .iter()
+            .zip(&p.preempted)
+            .map(|(s, before)| Some(s.preemptions()?.saturating_sub((*before)?)))
+            .sum();
         info!(
-            "reload: longest worker poll gap around the publish {:.1} us",
-            gap.as_secs_f64() * 1e6
+            "reload: longest worker poll gap around the publish {:.1} us ({} preemption(s) of the worker(s) by the kernel meanwhile)",
+            gap.as_secs_f64() * 1e6,
+            preempted.map_or_else(|| "unknown".to_owned(), |n| n.to_string())
         );
         self.telemetry.update(|m| {
             if let Some(d) = m.last_reload.as_mut().and_then(|r| r.details.as_mut()) {
                 d.max_poll_gap = Some(gap);
+                d.worker_preemptions = preempted;
             }
         });
         self.gap_probe = None;
@@ -876,6 +890,11 @@ impl ControlThread {
                 }
                 translate::net_config(new, &macs)
             });
+        let preempted = dp
+            .poll_stats()
+            .iter()
+            .map(datapath::PollStats::preemptions)
+            .collect();
         let epochs = dp
             .poll_stats()
             .iter()
@@ -885,6 +904,7 @@ impl ControlThread {
             return Ok(Applied {
                 generation: None,
                 epochs,
+                preempted,
                 publish: Duration::ZERO,
             });
         }
@@ -896,6 +916,7 @@ impl ControlThread {
         Ok(Applied {
             generation: Some(g),
             epochs,
+            preempted,
             publish: t.elapsed(),
         })
     }

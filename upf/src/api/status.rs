@@ -125,6 +125,10 @@ pub struct LastReloadDoc {
     /// (null until measured, a tick after the reload).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_poll_gap_us: Option<f64>,
+    /// Preemptions of the workers by the kernel in that window: non-zero
+    /// means the gap may be another process's doing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker_preemptions: Option<u64>,
 }
 
 impl StatusDoc {
@@ -218,6 +222,7 @@ impl StatusDoc {
                         .as_ref()
                         .and_then(|d| d.max_poll_gap)
                         .map(|g| g.as_secs_f64() * 1e6),
+                    worker_preemptions: r.details.as_ref().and_then(|d| d.worker_preemptions),
                 }),
             },
         }

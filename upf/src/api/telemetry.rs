@@ -147,6 +147,9 @@ pub struct ReloadDetails {
     /// the publish until every worker ran the new snapshot (filled in a
     /// tick later; `None` until then or when not measured).
     pub max_poll_gap: Option<Duration>,
+    /// How often the kernel preempted the workers in that window (another
+    /// process on their cores); `None` when unknown.
+    pub worker_preemptions: Option<u64>,
 }
 
 /// Everything the API shows that changes while running.

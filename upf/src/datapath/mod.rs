@@ -53,12 +53,31 @@ pub struct PollStats {
     pub gap_epoch: AtomicU64,
     /// The window `gap_max` belongs to (the worker's copy of `gap_epoch`).
     pub gap_epoch_seen: AtomicU64,
+    /// The worker thread's kernel thread id (0 until known), to read how
+    /// often the kernel preempted it (`/proc/self/task/TID/status`).
+    pub tid: AtomicU64,
 }
 
 impl PollStats {
     /// Starts a new poll-gap window for this worker; returns its epoch.
     pub fn start_gap_window(&self) -> u64 {
         self.gap_epoch.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// How often the kernel has preempted the worker thread so far
+    /// (`nonvoluntary_ctxt_switches`): a poll gap that spans one is the
+    /// machine's doing, not the UPF's. `None` where /proc does not say.
+    #[must_use]
+    pub fn preemptions(&self) -> Option<u64> {
+        let tid = self.tid.load(Ordering::Relaxed);
+        if tid == 0 {
+            return None;
+        }
+        let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse().ok())
     }
 
     /// The longest poll gap (TSC ticks) of window `epoch`, once the worker
@@ -487,6 +506,13 @@ fn worker_main(
     }
     let Some(st) = stats.get(w) else { return -1 };
     let _running = Running(&st.running);
+    // "/proc/thread-self" links to "/proc/PID/task/TID".
+    if let Some(tid) = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name()?.to_str()?.parse().ok())
+    {
+        st.tid.store(tid, Ordering::Relaxed);
+    }
     let mut worker = Worker::new(port, io);
     let (mut busy, mut idle, mut empty) = (0u64, 0u64, 0u32);
     // Poll-gap window: plain locals; the shared lines are only read (the
