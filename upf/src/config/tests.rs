@@ -953,7 +953,7 @@ fn diff_of_reordered_and_edited_session_lists() {
         format!(
             "  - {{ id: {id}, ue_ip: 10.45.0.{}, uplink: {{ teid: {} }}, downlink: {{ gnb: 192.168.1.2, teid: {teid} }} }}\n",
             id + 1,
-            0x10_0000 + id
+            0x100 + id
         )
     };
     let old: String = (1..=6).map(|i| line(i, 0x200 + i)).collect();
