@@ -19,7 +19,7 @@ for a in "$@"; do
     if [[ $a == --quick ]]; then quick=1; else args+=("$a"); fi
 done
 if ((quick)); then
-    args=(--file-sessions 10000 --changed 0,1,1000,10000 --reps 3 "${args[@]}")
+    args=(--file-sessions 10000 --changed "0,1,1000,10000" --reps 3 "${args[@]}")
 fi
 cargo build --release -q -p upf --bin upf
 exec python3 perf/lib/reload_bench.py --command "perf/reload-bench.sh $*" "${args[@]}"
