@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Config reload under traffic (scripts/tests/50-reload.sh): `upf run` as the
+"""Config reload under traffic (scripts/tests/50-reload.sh: run "teid";
+65-reload-hitless.sh: run "hitless"): `upf run` as the
 memif client of perf/loadgen, which stamps every packet with a per-session
 sequence number and checks, per packet, the headers of the session the stamp
 names (TEID, UE and gNB addresses, QFI: a misrouted packet is `mismatched`).
