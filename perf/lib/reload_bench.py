@@ -213,12 +213,16 @@ def main() -> int:
     print(f"\nreload: file of {n} static sessions, 1 worker; {doc['machine']}")
     print(f"{'changed':>8} {'signal->applied ms':>19} {'parse ms':>9} {'diff ms':>8} {'apply ms':>9} {'publish ms':>10} "
           f"{'max poll gap us':>16} {'gap / k=0':>9} {'gap us, windows w/o preemption':>31}")
+    def unpre(r: Dict) -> str:
+        g = r["max_poll_gap_us_unpreempted"]
+        return f"{'-' if g is None else f'{g:.1f}'} ({r['unpreempted_windows']} of {r['reps']})"
+
     for r in rows:
         ratio = r["max_poll_gap_ratio_to_baseline"]
         print(f"{r['sessions_changed']:>8} {r['signal_to_applied_ms']:>19.1f} {r['parse_ms']:>9.1f} {r['diff_ms']:>8.1f} "
               f"{r['apply_ms']:>9.1f} {r['publish_ms'] or 0:>10.1f} {r['max_poll_gap_us']:>16.1f} "
               f"{ratio if ratio is not None else float('nan'):>9.2f} "
-              f"{str(r['max_poll_gap_us_unpreempted']) + ' (' + str(r['unpreempted_windows']) + ' of ' + str(r['reps']) + ')':>31}")
+              f"{unpre(r):>31}")
     print(f"wrote {path}")
     return 0
 
