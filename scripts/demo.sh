@@ -108,7 +108,9 @@ demo_start_upf() {
         cfg="$state/upf.yaml"
         sed -E "s/(\"--file-prefix\", \")([^\"]*)\"/\1${prefix}\2\"/" "$config" >"$cfg"
     fi
-    log_info "starting upf in $NS_UPF with $config (DPDK af_packet on upf-n3, upf-n6${mode/static/}${mode/pfcp/; PFCP on 10.100.0.1:8805})"
+    local n4=''
+    [[ "$mode" == pfcp ]] && n4="; PFCP on 10.100.0.1:8805"
+    log_info "starting upf in $NS_UPF with $config (DPDK af_packet on upf-n3, upf-n6$n4)"
     spawn upf "$state/upf.log" ip netns exec "$NS_UPF" "$bin/upf" run --config "$cfg"
     if ! wait_for 60 api /status; then
         tail -20 "$state/upf.log" >&2
@@ -123,12 +125,15 @@ demo_start_upf() {
 # smf-sim in the gNB namespace (it has the N4 link): one session, the UPF
 # choosing the uplink F-TEID and the UE address; deletion when $state/gate/
 # delete appears; usage reports printed (-v).
-start_smf() { # name node-id seid gnb-teid mbr
+start_smf() { # name address seid gnb-teid mbr
     local name=$1
     mkdir -p "$state/gate"
     rm -f "$state/$name.sessions.json" "$state/gate/delete"
+    # Each SMF from an address of its own on the N4 link (the UPF knows a
+    # PFCP peer by its address); the testbed gives the first one.
+    [[ "$2" == 10.100.0.2 ]] || nsx "$NS_GNB" ip addr replace "$2/24" dev smf-n4
     spawn "$name" "$state/$name.log" ip netns exec "$NS_GNB" "$bin/smf-sim" \
-        --upf 10.100.0.1:8805 --bind 10.100.0.2:0 --node-id "$2" -n 1 --seid-base "$3" \
+        --upf 10.100.0.1:8805 --bind "$2:0" -n 1 --seid-base "$3" \
         --gnb "$GNB_N3_IP" --gnb-teid-start "$4" --mbr "$5" --delete --gate "$state/gate" \
         --gnb-sessions "$state/$name.sessions.json" --json "$state/$name.json" --verbose
 }
@@ -139,8 +144,8 @@ ues=()
 demo_sessions() {
     local gnb_args=()
     if [[ "$mode" == pfcp ]]; then
-        log_info "smf-sim (SMF 10.100.0.2 in $NS_GNB) sets up a session for each UE over N4, the UPF choosing F-TEID and UE IP:"
-        log_info "  UE 1 without MBR (node 10.100.0.2), UE 2 with MBR 10 Mbit/s each way (node 10.100.0.3)"
+        log_info "two SMF simulators in $NS_GNB set up a session each over N4, the UPF choosing F-TEID and UE IP:"
+        log_info "  UE 1 without MBR (SMF 10.100.0.2), UE 2 with MBR 10 Mbit/s each way (SMF 10.100.0.3)"
         start_smf smf1 10.100.0.2 1 0x200 none
         start_smf smf2 10.100.0.3 2 0x201 10000:10000
         local f
@@ -291,7 +296,9 @@ if mode == "pfcp":
         ip_ul, ip_dl = (ul_sent, dl_got) if i == 0 else (mbr_got, 0)
         print(f"  UE {i + 1} {ues[i]:<11} {rep[0]:11d} {g.get('ul_bytes', 0):12d} {ip_ul:10.0f}  |  {rep[1]:12d} {g.get('dl_bytes', 0):12d} {ip_dl:10.0f}")
     print("  (UPF and gNB count whole IP packets, all of the UE's traffic: ping, curl, iperf3 and its control")
-    print("   connection; iperf3 counts payload only. UE 2's UPF UL is what passed its MBR.)")
+    print("   connection; iperf3 counts payload only. UE 2's UPF UL is what passed its MBR. Where the gNB sent")
+    print("   more than the UPF counted without a drop above, the kernel's af_packet ring overflowed before")
+    print("   the UPF saw the packets: TCP retransmitted them.)")
 print("(throughput is bounded by af_packet on veths and a shared machine here, not by the UPF)")
 PY
 }
