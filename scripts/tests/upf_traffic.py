@@ -355,8 +355,9 @@ def main(bin_dir: str, d: str) -> int:
                 # veth and the DN's N6 veth), from the second second of the
                 # run on (the bucket starts full). The policer can only pass
                 # 10 Mbit/s of what comes in time: a generator starved of
-                # CPU on the shared machine (a gap over 40 ms in what it
-                # offers) makes the run void, and it is run again (3 tries).
+                # CPU on the shared machine (a gap over 80 ms in what it
+                # offers) makes a run that is off void, and it is run
+                # again (3 tries).
                 dl = args == ["-R"]
                 for attempt in range(3):
                     c3 = Capture(ns_gnb, "gnb-n3", os.path.join(d, "mbr-n3.pcap"), "udp port 2152")
@@ -377,7 +378,10 @@ def main(bin_dir: str, d: str) -> int:
                     print(f"  try {attempt + 1}: offered {off:.2f} Mbit/s (largest gap {gap * 1e3:.0f} ms), passed "
                           f"{r:.2f} Mbit/s, UPF drops {delta(drops(m0), drops(m1))}, iperf3 receiver "
                           f"{udp_ip_mbps(j, reverse=dl, size=1400):.2f} Mbit/s; tcpdump: {errs}")
-                    if gap <= 0.04 and off >= 15:
+                    # Void: a gap in the offered load longer than most of
+                    # the bucket (its tokens beyond 100 ms are lost), or
+                    # too little offered. Retried only when also off.
+                    if 9.5 <= r <= 10.5 or (gap <= 0.08 and off >= 15):
                         break
                 FIG[f"mbr_udp_{name}_ip_mbps"] = round(r, 3)
                 check(9.5 <= r <= 10.5, f"MBR 10 Mbit/s, UDP {name} offered at {off:.1f} Mbit/s: {r:.2f} Mbit/s "
