@@ -431,7 +431,7 @@ fn mbr_default_bucket_rides_out_an_80_ms_gap() {
     });
     h.poll();
     let inner = udp4(DN_IP, spec.ue, 1, 2, 972); // 1000 bytes
-    let mut clump = |h: &mut H, n: usize| {
+    let clump = |h: &mut H, n: usize| {
         for _ in 0..n {
             h.w.io_mut().push_rx(Iface::N6, &dl_frame(&inner));
         }
