@@ -123,18 +123,19 @@ demo_start_upf() {
 }
 
 # smf-sim in the gNB namespace (it has the N4 link): one session, the UPF
-# choosing the uplink F-TEID and the UE address; deletion when $state/gate/
-# delete appears; usage reports printed (-v).
+# choosing the uplink F-TEID and the UE address; deletion and association
+# release when $state/gate/{delete,release} appear; usage reports printed
+# (-v).
 start_smf() { # name address seid gnb-teid mbr
     local name=$1
     mkdir -p "$state/gate"
-    rm -f "$state/$name.sessions.json" "$state/gate/delete"
+    rm -f "$state/$name.sessions.json" "$state/gate/delete" "$state/gate/release"
     # Each SMF from an address of its own on the N4 link (the UPF knows a
     # PFCP peer by its address); the testbed gives the first one.
     [[ "$2" == 10.100.0.2 ]] || nsx "$NS_GNB" ip addr replace "$2/24" dev smf-n4
     spawn "$name" "$state/$name.log" ip netns exec "$NS_GNB" "$bin/smf-sim" \
         --upf 10.100.0.1:8805 --bind "$2:0" -n 1 --seid-base "$3" \
-        --gnb "$GNB_N3_IP" --gnb-teid-start "$4" --mbr "$5" --delete --gate "$state/gate" \
+        --gnb "$GNB_N3_IP" --gnb-teid-start "$4" --mbr "$5" --delete --release --gate "$state/gate" \
         --gnb-sessions "$state/$name.sessions.json" --json "$state/$name.json" --verbose
 }
 
@@ -182,7 +183,9 @@ PY
 iperf_json() { # out-file iperf3-args...
     local out=$1
     shift
-    timeout $((iperf_s + 20)) ip netns exec "$NS_GNB" iperf3 --json "$@" >"$out" 2>&1 || true
+    # --foreground: Ctrl-C reaches iperf3 (timeout otherwise makes a process
+    # group of its own), so that the cleanup runs at once.
+    timeout --foreground $((iperf_s + 20)) ip netns exec "$NS_GNB" iperf3 --json "$@" >"$out" 2>&1 || true
 }
 
 demo_traffic() {
@@ -213,7 +216,7 @@ demo_delete() {
     wait_for 5 test -s "$state/gnb-stats.json" || log_warn "gnb-sim wrote no counters"
     [[ "$mode" == pfcp ]] || return 0
     log_info "smf-sim deletes the sessions; the UPF reports their usage in the deletion responses"
-    touch "$state/gate/delete"
+    touch "$state/gate/delete" "$state/gate/release"
     local f pid
     for f in smf1 smf2; do
         pid=$(cat "$state/$f.pid")
@@ -264,7 +267,8 @@ print("================================ upf demo summary =======================
 st = load("status.json") or {}
 if mode == "pfcp":
     assoc = st.get("pfcp", {}).get("associations", [])
-    print(f"PFCP: {len(assoc)} association(s) left; sessions now: {it('upf_sessions'):.0f} (both deleted by the SMF)")
+    print(f"PFCP: sessions deleted and associations released by the SMFs: {it('upf_sessions'):.0f} sessions, "
+          f"{len(assoc)} associations left")
     for i, f in enumerate(("smf1", "smf2")):
         s = ((load(f"{f}.sessions.json") or {}).get("sessions") or [{}])[0]
         print(f"  UE {i + 1} {s.get('ue_ip', '?'):<11} UPF F-TEID 0x{s.get('ul_teid', 0):x} (chosen by the UPF), "

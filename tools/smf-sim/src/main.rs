@@ -873,3 +873,20 @@ fn main() -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mbr_argument() {
+        assert!(matches!(parse_mbr("none"), Ok(MbrArg::None)));
+        let Ok(MbrArg::Kbps(b)) = parse_mbr("10000:20000") else {
+            panic!("10000:20000 not parsed");
+        };
+        assert_eq!((b.ul_kbps, b.dl_kbps), (10_000, 20_000));
+        for bad in ["", "10000", "10000:", ":5", "a:b", "1:2:3", "-1:5"] {
+            assert!(parse_mbr(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}
