@@ -104,7 +104,7 @@ wanted() { # wanted SUITE: not skipped, and in --only if given
     [[ -z $only || ",$only," == *",$1,"* ]]
 }
 
-# Release binaries, once for all suites. A build that fails makes the suites
+# Release binaries, once for all suites (the suites get their paths). A build that fails makes the suites
 # that need it "not measured (release build of X failed)".
 declare -A need=([upf]=0 [loadgen]=0 [pipeline-bench]=0)
 for s in io-worker e2e peer-ovs scaling; do wanted "$s" && need[upf]=1; done
@@ -112,17 +112,14 @@ wanted e2e && need[loadgen]=1
 wanted pipeline && need[pipeline-bench]=1
 failed=()
 if ((build && !dry)); then
-    pkgs=()
-    for p in upf loadgen pipeline-bench; do ((need[$p])) && pkgs+=(-p "$p"); done
-    if ((${#pkgs[@]})); then
-        echo "run.sh: cargo build --release ${pkgs[*]}"
-        if ! cargo build --release -q "${pkgs[@]}"; then
-            for p in upf loadgen pipeline-bench; do
-                ((need[$p])) || continue
-                cargo build --release -q -p "$p" || failed+=("$p")
-            done
-        fi
-    fi
+    # One package at a time: building them together unifies their
+    # dependencies' features into a third set of artifacts, rebuilt from
+    # scratch, where each alone is usually up to date already.
+    for p in upf loadgen pipeline-bench; do
+        ((need[$p])) || continue
+        echo "run.sh: cargo build --release -p $p"
+        cargo build --release -q -p "$p" || failed+=("$p")
+    done
 fi
 nm=()
 for p in "${failed[@]}"; do

@@ -279,6 +279,18 @@ def summary_rows(doc: dict) -> List[Dict[str, Any]]:
         baseline=None if t is None else t.get("mpps"), ratio=ratio, target=f">= {TARGET_E2E_RATIO:.2f}",
         met=None if ratio is None else ratio >= TARGET_E2E_RATIO, suite="e2e", reason=None if ratio is not None else reason,
         unit="Mpps")
+    # What makes the e2e figures weak on a shared machine: say it next to them.
+    caveats = []
+    for label, r in (("upf", u), ("testpmd io", t)):
+        if r is None:
+            continue
+        share = r.get("dut_cpu_share_median")
+        if isinstance(share, (int, float)) and share < 0.9:
+            caveats.append(f"{label} got {share:.0%} of its core during the search")
+        if r.get("generator_limited_rounds"):
+            caveats.append(f"{label}: the generator was the limit in {r['generator_limited_rounds']} round(s)")
+    if caveats and out[-1].get("ratio") is not None:
+        out[-1]["note"] = "; ".join(caveats)
     rc = None if u is None else u.get("ratio_to_testpmd_cpu")
     if rc is not None:
         add("e2e capacity per device-CPU s: upf ÷ testpmd io", u.get("mpps_per_dut_cpu_overload"),
@@ -330,7 +342,7 @@ def fmt(x: Any, nd: int = 3) -> str:
 
 
 def render(doc: dict, markdown: bool = False) -> str:
-    srows = doc.get("summary") or summary_rows(doc)
+    srows = summary_rows(doc)
     m = doc.get("machine") or {}
     head = (f"{doc.get('command')} — {doc.get('date')}, git {doc.get('git')}, "
             f"{m.get('cpu')} ({m.get('mhz')} MHz, {m.get('cores')} cores)")
@@ -355,7 +367,11 @@ def render(doc: dict, markdown: bool = False) -> str:
         else:
             lines.append(f"{s['figure']:<78} {fmt(s['value'], 2):>9} {fmt(s.get('baseline'), 2):>9} "
                          f"{fmt(s.get('ratio')):>7}  {s.get('target') or '':<18} {met}")
-    if not markdown:
+    notes = [f"{s['figure'].split(':')[0]}: {s['note']}" for s in srows if s.get("note")]
+    if markdown:
+        lines += [""] + [f"Note ({n})." for n in notes] if notes else []
+    else:
+        lines += [f"note: {n}" for n in notes]
         lines.append("The machine is shared: read ratios within this run, not absolute figures across runs.")
     return "\n".join(lines)
 
@@ -493,6 +509,7 @@ def cmd_plot(a: argparse.Namespace) -> int:
     if not doc["plots"]:
         return 1
     if a.update:
+        doc["summary"] = summary_rows(doc)
         results.write(a.file, doc)
     return 0
 
@@ -531,7 +548,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = sub.add_parser("plot")
     p.add_argument("file")
     p.add_argument("--dir")
-    p.add_argument("--update", action="store_true", help="record the plots in the document")
+    p.add_argument("--update", action="store_true", help="record the plots (and a fresh summary) in the document")
     a = ap.parse_args(argv)
     return {"run": cmd_run, "merge": cmd_merge, "summary": cmd_summary, "plot": cmd_plot}[a.cmd](a)
 
