@@ -15,6 +15,8 @@ PNGs next to the JSON. Standard library only (plots.py needs matplotlib).
     perfrun.py run --quick --results-dir perf/results [--skip e2e,...] ...
     perfrun.py merge --sub SUITE=FILE ... [--not-measured SUITE=REASON] --out F
     perfrun.py summary FILE [--markdown]
+    perfrun.py plot FILE [--update]          # (re)draw the PNGs of a results file
+    perfrun.py readme FILE [--write]         # the "latest run" block of perf/README.md
 """
 
 from __future__ import annotations
@@ -290,7 +292,8 @@ def summary_rows(doc: dict) -> List[Dict[str, Any]]:
         if r.get("generator_limited_rounds"):
             caveats.append(f"{label}: the generator was the limit in {r['generator_limited_rounds']} round(s)")
     if caveats and out[-1].get("ratio") is not None:
-        out[-1]["note"] = "; ".join(caveats)
+        out[-1]["note"] = ("; ".join(caveats) + ": the NDR measures a device starved by the machine's other load, "
+                           "the ratio per device-CPU second is the fairer one")
     rc = None if u is None else u.get("ratio_to_testpmd_cpu")
     if rc is not None:
         add("e2e capacity per device-CPU s: upf ÷ testpmd io", u.get("mpps_per_dut_cpu_overload"),
@@ -338,6 +341,8 @@ def fmt(x: Any, nd: int = 3) -> str:
         return "-"
     if isinstance(x, float):
         return f"{x:.{nd}f}" if abs(x) < 1000 else f"{x:,.0f}"
+    if isinstance(x, int) and abs(x) >= 1000:
+        return f"{x:,}"
     return str(x)
 
 
@@ -360,16 +365,17 @@ def render(doc: dict, markdown: bool = False) -> str:
                 lines.append(f"{s['figure']:<78} {val}")
             continue
         met = {True: "yes", False: "NO", None: ""}[s.get("met")]
+        nd = {"instr": 0, "cycles": 1}.get(s.get("unit") or "", 2)
         if markdown:
             met = {True: "**yes**", False: "**no**", None: ""}[s.get("met")]
-            lines.append(f"| {s['figure']} | {fmt(s['value'], 2)} {s.get('unit') or ''} | {fmt(s.get('baseline'), 2)} | "
+            lines.append(f"| {s['figure']} | {fmt(s['value'], nd)} {s.get('unit') or ''} | {fmt(s.get('baseline'), nd)} | "
                          f"{fmt(s.get('ratio'))} | {s.get('target') or ''} | {met} |")
         else:
-            lines.append(f"{s['figure']:<78} {fmt(s['value'], 2):>9} {fmt(s.get('baseline'), 2):>9} "
+            lines.append(f"{s['figure']:<78} {fmt(s['value'], nd):>9} {fmt(s.get('baseline'), nd):>9} "
                          f"{fmt(s.get('ratio')):>7}  {s.get('target') or '':<18} {met}")
-    notes = [f"{s['figure'].split(':')[0]}: {s['note']}" for s in srows if s.get("note")]
+    notes = [f"{s['suite']}: {s['note']}" for s in srows if s.get("note")]
     if markdown:
-        lines += [""] + [f"Note ({n})." for n in notes] if notes else []
+        lines += ([""] + [f"Note, {n}." for n in notes]) if notes else []
     else:
         lines += [f"note: {n}" for n in notes]
         lines.append("The machine is shared: read ratios within this run, not absolute figures across runs.")
@@ -502,6 +508,57 @@ def cmd_summary(a: argparse.Namespace) -> int:
     return 0
 
 
+README_BEGIN = "<!-- perf/run.sh latest: begin (perfrun.py readme FILE --write) -->"
+README_END = "<!-- perf/run.sh latest: end -->"
+
+
+def readme_block(doc: dict, path: str, readme_dir: str) -> str:
+    """The "latest run" block of perf/README.md: command, machine, summary table, plots."""
+    m = doc.get("machine") or {}
+    rel = os.path.relpath(path, readme_dir)
+    base = os.path.dirname(rel)
+    load = next((v.get("machine_extra", {}).get("loadavg") for v in (doc.get("suites") or {}).values()
+                 if (v.get("machine_extra") or {}).get("loadavg")), None)
+    lines = [README_BEGIN, "",
+             f"`{doc.get('command')}`, {doc.get('date')}, git `{doc.get('git')}`, "
+             f"{'%g s' % doc['duration_s'] if doc.get('duration_s') else ''} for the suites; "
+             f"**{m.get('cpu')}**, {m.get('mhz')} MHz, {m.get('cores')} cores, shared with other engineers' "
+             f"builds and tests{f' (load average {load} during the pipeline suite)' if load else ''}: "
+             f"[JSON]({rel}).", ""]
+    table = render(doc, markdown=True).split("\n")[2:]
+    lines += table
+    st = doc.get("suites") or {}
+    bad = [f"{k}: {v.get('reason')}" for k, v in st.items() if v.get("status") not in (None, "ok")]
+    if bad:
+        lines += ["", "Not measured in this run: " + "; ".join(bad) + "."]
+    lines += [""]
+    names = {"cycles_vs_sessions": "cycles/packet vs sessions", "throughput_vs_workers": "throughput vs workers",
+             "latency_cdf": "latency CDF", "peer_ovs": "peer-ovs"}
+    for k, v in (doc.get("plots") or {}).items():
+        lines.append(f"![{names.get(k, k)}]({os.path.join(base, v)})")
+    lines += ["", README_END]
+    return "\n".join(lines)
+
+
+def cmd_readme(a: argparse.Namespace) -> int:
+    doc = load_doc(a.file)
+    readme = a.readme or os.path.join(REPO, "perf", "README.md")
+    block = readme_block(doc, os.path.abspath(a.file), os.path.dirname(os.path.abspath(readme)))
+    if not a.write:
+        print(block)
+        return 0
+    with open(readme) as f:
+        text = f.read()
+    if README_BEGIN not in text or README_END not in text:
+        raise SystemExit(f"perfrun: {readme} has no {README_BEGIN} ... {README_END} markers")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    with open(readme, "w") as f:
+        f.write(head + block + tail)
+    print(f"updated {readme}")
+    return 0
+
+
 def cmd_plot(a: argparse.Namespace) -> int:
     doc = load_doc(a.file)
     d = a.dir or os.path.splitext(a.file)[0]
@@ -549,8 +606,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("file")
     p.add_argument("--dir")
     p.add_argument("--update", action="store_true", help="record the plots (and a fresh summary) in the document")
+    w = sub.add_parser("readme", help="the latest-run block of perf/README.md (--write: replace it there)")
+    w.add_argument("file")
+    w.add_argument("--readme")
+    w.add_argument("--write", action="store_true")
     a = ap.parse_args(argv)
-    return {"run": cmd_run, "merge": cmd_merge, "summary": cmd_summary, "plot": cmd_plot}[a.cmd](a)
+    return {"run": cmd_run, "merge": cmd_merge, "summary": cmd_summary, "plot": cmd_plot, "readme": cmd_readme}[a.cmd](a)
 
 
 if __name__ == "__main__":
