@@ -382,7 +382,11 @@ mod tests {
         assert_eq!(cdf[0], [0.0, 0.01]);
         assert_eq!(cdf[7], [50.0, 2.0]);
         assert!((cdf[CDF_POINTS - 1][1] - 5.0).abs() < 0.005, "{cdf:?}");
-        assert!(cdf.windows(2).all(|w| w[0][0] < w[1][0] && w[0][1] <= w[1][1]), "{cdf:?}");
+        assert!(
+            cdf.windows(2)
+                .all(|w| w[0][0] < w[1][0] && w[0][1] <= w[1][1]),
+            "{cdf:?}"
+        );
         assert_eq!(Latency::of(&r.hist[1]).cdf.map(|c| c[0][0]), Some(0.0));
         let l = Latency::of(&r.hist[1]);
         assert!((l.p50_us.unwrap() - 2000.0).abs() < 2.0, "{l:?}");
