@@ -71,7 +71,7 @@ fi
 
 [[ $(id -u) == 0 ]] || { echo "scaling: needs root (DPDK runtime directories)" >&2; exit 1; }
 if [[ -z $upf_bin ]]; then
-    if [[ -x ./upf ]]; then
+    if [[ -f ./upf && -x ./upf ]]; then
         upf_bin="$here/upf" # a bundle
     else
         command -v cargo >/dev/null && cargo build --release -q -p upf

@@ -15,7 +15,7 @@ which testpmd pays the same way). The sink is net_null (`no-rx=1`) with one
 queue per worker. UL: N3 = the pcap, N6 = null; DL: N6 = the pcap, N3 = null.
 
 Mpps: upf from `upf_tx_packets_total` of the output interface at GET
-/metrics (and `upf_worker_rx_packets` per worker, to show the balance);
+/metrics (and each worker's share of `upf_worker_rx_packets`, to show the balance);
 testpmd io with `--nb-cores=N --rxq=N --txq=N` from the null port's
 TX-packets; over the same warm-up and windows. Also Mpps per second of the
 workers' CPU time (schedstat of the `rte-worker-*` threads), which cancels
@@ -80,9 +80,9 @@ def worker_cpu_ns(pid: int) -> int:
     return total
 
 
-def measure(read, pid: int, a) -> Tuple[List[float], List[float]]:
+def measure(read, pid: int, a, warmup: Optional[float] = None) -> Tuple[List[float], List[float]]:
     """Wall Mpps and Mpps per worker-CPU second of each window (all workers together)."""
-    time.sleep(a.warmup)
+    time.sleep(a.warmup if warmup is None else warmup)
     wall, cpu = [], []
     t0, c0, n0 = time.monotonic(), worker_cpu_ns(pid), read()
     for _ in range(a.windows):
@@ -175,11 +175,11 @@ def run_upf(a, n: int) -> dict:
                 raise NotMeasured(f"`upf run` exited with status {p.returncode} while measuring")
             return int(peer_ovs.metric(peer_ovs.prometheus(url), "upf_tx_packets_total", interface=out_iface) or 0)
 
+        # Warm-up first, so that the per-worker rates cover the windows only.
+        time.sleep(a.warmup)
         before = peer_ovs.prometheus(url)
-        t0 = time.monotonic()
-        wall, cpu = measure(read, p.pid, a)
+        wall, cpu = measure(read, p.pid, a, warmup=0.0)
         after = peer_ovs.prometheus(url)
-        dt = time.monotonic() - t0
         per_worker = []
         for w in range(n):
             b = peer_ovs.metric(before, "upf_worker_rx_packets_total", worker=str(w))
@@ -188,12 +188,16 @@ def run_upf(a, n: int) -> dict:
             e = peer_ovs.metric(after, "upf_worker_rx_packets_total", worker=str(w))
             if e is None:
                 e = peer_ovs.metric(after, "upf_worker_rx_packets", worker=str(w))
-            per_worker.append(None if b is None or e is None else round((e - b) / dt / 1e6, 3))
+            per_worker.append(None if b is None or e is None else e - b)
+        # Balance, not rate: the worker counters are published on the upf's own
+        # schedule and lag the port counters over short windows.
+        tot = sum(x for x in per_worker if x is not None)
+        per_worker = [None if x is None or not tot else round(x / tot, 3) for x in per_worker]
         drops = {k: v - before.get(k, 0.0) for k, v in after.items()
                  if k.startswith("upf_dropped_packets_total") and v - before.get(k, 0.0) > 0}
         if not any(x > 0 for x in wall):
             raise NotMeasured(f"forwards nothing (drops: {drops or 'none counted'})")
-        return {"wall": wall, "cpu": cpu, "per_worker_rx_mpps": per_worker, "drops": drops}
+        return {"wall": wall, "cpu": cpu, "per_worker_rx_share": per_worker, "drops": drops}
     finally:
         peer_ovs.stop(p)
         peer_ovs.remove_runtime_dir(prefix)
@@ -262,7 +266,7 @@ def summarize(a, samples: Dict[Tuple[str, int], dict], notes: Dict[str, str]) ->
                 r["scaling_efficiency"] = round(mpps / (base[0] * n), 4) if base[0] else None
                 r["scaling_efficiency_cpu"] = round(cpu / base[1], 4) if base[1] else None
             if system == "upf":
-                r["per_worker_rx_mpps"] = s.get("per_worker_rx_mpps")
+                r["per_worker_rx_share"] = s.get("per_worker_rx_share")
                 r["drops"] = s.get("drops") or None
                 tp = samples.get(("testpmd-io", n))
                 if tp:
@@ -329,12 +333,12 @@ def main() -> int:
                     # Per round the median window; over rounds the median of those.
                     s["wall"].append(statistics.median(got["wall"]))
                     s["cpu"].append(statistics.median(got["cpu"]))
-                    for k in ("per_worker_rx_mpps", "drops"):
+                    for k in ("per_worker_rx_share", "drops"):
                         if k in got:
                             s[k] = got[k]
                     print(f"round {rnd} {n:2d} worker(s) {system:10s}: {statistics.median(got['wall']):8.3f} Mpps "
                           f"({statistics.median(got['cpu']):.3f} per worker-CPU s)"
-                          + (f", per worker rx {got['per_worker_rx_mpps']}" if got.get("per_worker_rx_mpps") else ""),
+                          + (f", share of rx per worker {got['per_worker_rx_share']}" if got.get("per_worker_rx_share") else ""),
                           flush=True)
     finally:
         if not a.keep:
