@@ -282,18 +282,18 @@ def summary_rows(doc: dict) -> List[Dict[str, Any]]:
         met=None if ratio is None else ratio >= TARGET_E2E_RATIO, suite="e2e", reason=None if ratio is not None else reason,
         unit="Mpps")
     # What makes the e2e figures weak on a shared machine: say it next to them.
-    caveats = []
+    starved, limited = [], []
     for label, r in (("upf", u), ("testpmd io", t)):
         if r is None:
             continue
         share = r.get("dut_cpu_share_median")
         if isinstance(share, (int, float)) and share < 0.9:
-            caveats.append(f"{label} got {share:.0%} of its core during the search")
+            starved.append(f"{label} got {share:.0%} of its core")
         if r.get("generator_limited_rounds"):
-            caveats.append(f"{label}: the generator was the limit in {r['generator_limited_rounds']} round(s)")
+            limited.append(f"the generator was the limit of {label} in {r['generator_limited_rounds']} round(s)")
+    caveats = ([", ".join(starved) + " during the search (the machine's other load)"] if starved else []) + limited
     if caveats and out[-1].get("ratio") is not None:
-        out[-1]["note"] = ("; ".join(caveats) + ": the NDR measures a device starved by the machine's other load, "
-                           "the ratio per device-CPU second is the fairer one")
+        out[-1]["note"] = "; ".join(caveats) + ": read the ratio per device-CPU second next to the NDR ratio"
     rc = None if u is None else u.get("ratio_to_testpmd_cpu")
     if rc is not None:
         add("e2e capacity per device-CPU s: upf ÷ testpmd io", u.get("mpps_per_dut_cpu_overload"),
