@@ -98,6 +98,9 @@ def scaling(doc: dict, path: str) -> None:
             if one and system == "upf":
                 ax.plot([1, maxw], [one, one * maxw], ":", color=SYS_COLORS[system], label="upf linear (N × 1 worker)")
                 ax.plot([1, maxw], [one * 0.9, one * 0.9 * maxw], ":", color="#aaa", label="90 % of linear (target)")
+        if maxw == 1:
+            ax.text(0.5, 0.5, "1 worker only: N workers need N + 1 cores\n(perf/scaling.sh on a bigger machine)",
+                    ha="center", va="center", transform=ax.transAxes, fontsize=9, color="#a00")
         ax.set_xlabel("workers (forwarding cores)")
         ax.set_ylabel("Mpps (median of windows)")
         ax.set_xticks(sorted({r["workers"] for r in rows}))
