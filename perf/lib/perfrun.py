@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -466,14 +467,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     for p in doc["plots"].values():
         print(f"plot: {os.path.join(a.results_dir, p)}")
     if not a.keep:
-        for s in SUITES:
-            for f in (outs[s], os.path.join(tmp, f"{s}.log"), os.path.splitext(outs[s])[0] + ".png"):
-                if os.path.exists(f):
-                    os.remove(f)
-        try:
-            os.rmdir(tmp)
-        except OSError:
-            pass
+        shutil.rmtree(tmp, ignore_errors=True)
     else:
         print(f"suite outputs and logs kept in {tmp}")
     return 0
