@@ -892,20 +892,15 @@ impl RxQueue {
             sys::shim_rx_burst(self.port, self.queue, raw.as_mut_ptr().cast(), want as u16)
         });
         let got = &raw[..n.min(want)];
-        for p in got {
-            // SAFETY: DPDK initialised the first `n` slots with valid mbufs;
-            // a prefetch reads nothing and never faults.
-            unsafe {
-                let m = &*p.assume_init();
-                cpu::prefetch(&*m.buf_addr.cast::<u8>().add(usize::from(m.data_off)));
-            }
-        }
         out.reserve(got.len());
+        // One pass over the mbuf headers: a second one (a separate prefetch
+        // loop) measured 10 % slower on net_null, where rx is all there is.
         out.extend(got.iter().map(|p| {
             // SAFETY: each of the first `n` slots holds a valid mbuf that DPDK
             // handed over to us, read exactly once here (non-null by DPDK's
             // contract for the returned count).
             let mut m = unsafe { Mbuf::from_raw_ptr(p.assume_init()) };
+            m.prefetch_data();
             if !m.is_contiguous() {
                 let _ = m.linearize();
             }
