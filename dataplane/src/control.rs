@@ -20,8 +20,8 @@ use crate::rules::{
     SessionId, Urr,
 };
 use crate::tables::{
-    CFar, CHUNK_LINES, CPdr, CQer, CSdf, Entry, FarAction, Line, MeterParams, ShardedMap, Snapshot,
-    WorkerLines, line, qer_line, urr_line,
+    CFar, CHUNK_LINES, CPdr, CQer, CSdf, Entry, FarAction, Line, MapStats, MapWriter, MeterParams,
+    RcuMap, Snapshot, WorkerLines, line, qer_line, urr_line,
 };
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
@@ -375,6 +375,10 @@ pub struct Control {
     inject: Vec<SyncSender<Inject>>,
     version: u32,
     tsc_hz: u64,
+    /// The spare tables of the lookup maps (left-right, see `tables`).
+    teid_w: MapWriter<u32>,
+    ue4_w: MapWriter<u32>,
+    ue6_w: MapWriter<u64>,
 }
 
 fn chunk() -> Arc<[Line]> {
@@ -390,9 +394,9 @@ impl Control {
         let empty_lines: WorkerLines = Arc::from(Vec::new());
         let snap = Arc::new(Snapshot {
             generation: 1,
-            teid: ShardedMap::new(),
-            ue4: ShardedMap::new(),
-            ue6: ShardedMap::new(),
+            teid: RcuMap::new(),
+            ue4: RcuMap::new(),
+            ue6: RcuMap::new(),
             lines: (0..workers).map(|_| empty_lines.clone()).collect(),
             fast_net: crate::tables::FastIface::of(&cfg.net),
             net: Arc::new(cfg.net),
@@ -429,6 +433,9 @@ impl Control {
             inject,
             version: 0,
             tsc_hz: cfg.tsc_hz,
+            teid_w: MapWriter::default(),
+            ue4_w: MapWriter::default(),
+            ue6_w: MapWriter::default(),
         };
         (ctl, ports)
     }
@@ -803,12 +810,15 @@ impl Control {
                 }
             }
         }
-        let c = &self.current;
+        // The spare tables are written in place once no worker can read
+        // them: drop the snapshots every worker has left first.
+        self.release_retired();
+        let c = self.current.clone();
         let snap = Snapshot {
             generation: g,
-            teid: c.teid.apply(finish(teid_changes)),
-            ue4: c.ue4.apply(finish(ue4_changes)),
-            ue6: c.ue6.apply(finish(ue6_changes)),
+            teid: self.teid_w.apply(&c.teid, finish(teid_changes)),
+            ue4: self.ue4_w.apply(&c.ue4, finish(ue4_changes)),
+            ue6: self.ue6_w.apply(&c.ue6, finish(ue6_changes)),
             lines: grown.unwrap_or_else(|| c.lines.clone()),
             net: c.net.clone(),
             fast_net: c.fast_net,
@@ -875,16 +885,7 @@ impl Control {
     /// Returns the final usage of URRs removed since the last call whose
     /// counters are now complete. Call it regularly (e.g. every 10 ms).
     pub fn reclaim(&mut self) -> Vec<FinalUsage> {
-        // A worker that has not started holds no snapshot: it will take the
-        // current one, which is never retired.
-        let min_seen = (0..self.shared.workers.len())
-            .filter(|&w| self.shared.workers[w].started.load(Ordering::SeqCst))
-            .map(|w| self.worker_generation(w))
-            .min()
-            .unwrap_or(self.current.generation);
-        while self.retired.front().is_some_and(|(g, _)| *g <= min_seen) {
-            self.retired.pop_front();
-        }
+        let min_seen = self.release_retired();
         let mut out = Vec::new();
         let mut keep = Vec::new();
         for d in std::mem::take(&mut self.deferred) {
@@ -912,6 +913,37 @@ impl Control {
         }
         self.deferred = keep;
         out
+    }
+
+    /// The oldest generation a started worker runs (a worker that has not
+    /// started holds no snapshot: it will take the current one, which is
+    /// never retired).
+    fn min_seen(&self) -> u64 {
+        (0..self.shared.workers.len())
+            .filter(|&w| self.shared.workers[w].started.load(Ordering::SeqCst))
+            .map(|w| self.worker_generation(w))
+            .min()
+            .unwrap_or(self.current.generation)
+    }
+
+    /// Drops the retired snapshots every worker has left; returns the
+    /// oldest generation in use.
+    fn release_retired(&mut self) -> u64 {
+        let min_seen = self.min_seen();
+        while self.retired.front().is_some_and(|(g, _)| *g <= min_seen) {
+            self.retired.pop_front();
+        }
+        min_seen
+    }
+
+    /// How the lookup maps' versions were made (in place, copied, resized),
+    /// summed over the maps.
+    #[must_use]
+    pub fn map_stats(&self) -> MapStats {
+        let mut s = self.teid_w.stats();
+        s.add(&self.ue4_w.stats());
+        s.add(&self.ue6_w.stats());
+        s
     }
 
     /// Number of retired snapshots still kept for a worker.
