@@ -1045,7 +1045,7 @@ impl<'r> Builder<'r> {
             Some(u) => Some(self.ue_ip(u, p.source_interface, ni.as_deref())?),
             None => None,
         };
-        let mut sdf_filters = SmallVec::new();
+        let mut sdf_filters = Vec::with_capacity(p.sdf_filters.len());
         for f in &p.sdf_filters {
             let flow = match f.flow_description {
                 Some(text) => {
@@ -1072,7 +1072,7 @@ impl<'r> Builder<'r> {
             local_f_teid,
             network_instance: ni,
             ue_ip,
-            sdf_filters,
+            sdf_filters: sdf_filters.into_boxed_slice(),
             application_id,
             qfis: p.qfis.iter().map(|q| q.0).collect(),
             source_interface_type: p.source_interface_type,
