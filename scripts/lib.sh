@@ -129,7 +129,8 @@ UPF_BUILD_PACKAGES=(build-essential pkg-config git ca-certificates curl
 # Tools the test suites use.
 # shellcheck disable=SC2034
 UPF_TEST_PACKAGES=(tshark tcpdump iperf3 python3 python3-scapy iproute2
-    iputils-ping curl valgrind shellcheck procps ethtool util-linux)
+    iputils-ping curl valgrind shellcheck procps ethtool util-linux
+    python3-matplotlib)
 
 # ------------------------------------------------------------------ rust
 

@@ -20,10 +20,11 @@ use crate::rules::{
     SessionId, Urr,
 };
 use crate::tables::{
-    CFar, CHUNK_LINES, CPdr, CQer, CSdf, Entry, FarAction, Line, MeterParams, ShardedMap, Snapshot,
-    WorkerLines, line, qer_line, urr_line,
+    CFar, CHUNK_LINES, CPdr, CQer, CSdf, Entry, FarAction, Line, MapStats, MapWriter, MeterParams,
+    RcuMap, Snapshot, WorkerLines, line, qer_line, urr_line,
 };
-use std::collections::{HashMap, HashSet, VecDeque};
+use smallvec::SmallVec;
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -220,14 +221,14 @@ struct UrrRecord {
     pair: Option<u32>,
     /// Lines of QERs it was paired with before a modification: their
     /// counts are its own until it is removed.
-    former: Vec<u32>,
+    former: Box<[u32]>,
     report: Option<Box<UrrReporting>>,
 }
 
 impl UrrRecord {
     /// Every QER line holding counts of this URR.
     fn qer_lines(&self) -> impl Iterator<Item = u32> + Clone + '_ {
-        self.pair.iter().chain(&self.former).copied()
+        self.pair.iter().chain(self.former.iter()).copied()
     }
 }
 
@@ -290,11 +291,11 @@ fn reporting(u: &Urr, old: Option<&UrrReporting>) -> Option<Box<UrrReporting>> {
 /// A small map kept as a vector: sessions have a handful of QERs and URRs,
 /// and a million hash maps of four buckets would cost more than the rules.
 #[derive(Debug, Clone)]
-struct VecMap<V>(Vec<(u32, V)>);
+struct VecMap<V>(SmallVec<[(u32, V); 1]>);
 
 impl<V> Default for VecMap<V> {
     fn default() -> Self {
-        Self(Vec::new())
+        Self(SmallVec::new())
     }
 }
 
@@ -331,24 +332,40 @@ impl<'a, V> IntoIterator for &'a VecMap<V> {
     }
 }
 
+/// A lookup key a session's PDRs are installed under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MapKey {
+    Teid(u32),
+    Ue4(u32),
+    Ue6(u64),
+}
+
+/// What the control thread keeps per session besides the published rules:
+/// 120 bytes and no allocation of its own for the common session (one
+/// TEID, one UE address, one QER, one URR), boxed so that a million-entry
+/// table at half load holds pointers, not records, in its empty buckets.
 #[derive(Debug, Clone, Default)]
 struct Record {
-    teids: Vec<u32>,
-    ue4: Vec<u32>,
-    ue6: Vec<u64>,
+    keys: SmallVec<[MapKey; 2]>,
     qers: VecMap<QerRecord>,
     urrs: VecMap<UrrRecord>,
 }
 
 impl Record {
     fn shrink(&mut self) {
-        self.teids.shrink_to_fit();
-        self.ue4.shrink_to_fit();
-        self.ue6.shrink_to_fit();
+        self.keys.shrink_to_fit();
         self.qers.0.shrink_to_fit();
         self.urrs.0.shrink_to_fit();
     }
+
+    fn add_key(&mut self, k: MapKey) {
+        if !self.keys.contains(&k) {
+            self.keys.push(k);
+        }
+    }
 }
+
+const _: () = assert!(core::mem::size_of::<Record>() <= 120);
 
 #[derive(Debug)]
 struct Deferred {
@@ -361,6 +378,11 @@ struct Deferred {
 
 /// Every worker's chunk list after a growth.
 type GrownLines = Box<[WorkerLines]>;
+
+/// Keyed by session ids and lookup keys the control plane chooses: a fast
+/// hash, seeded per map.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// The control-thread handle.
 #[derive(Debug)]
@@ -375,6 +397,10 @@ pub struct Control {
     inject: Vec<SyncSender<Inject>>,
     version: u32,
     tsc_hz: u64,
+    /// The spare tables of the lookup maps (left-right, see `tables`).
+    teid_w: MapWriter<u32>,
+    ue4_w: MapWriter<u32>,
+    ue6_w: MapWriter<u64>,
 }
 
 fn chunk() -> Arc<[Line]> {
@@ -390,9 +416,9 @@ impl Control {
         let empty_lines: WorkerLines = Arc::from(Vec::new());
         let snap = Arc::new(Snapshot {
             generation: 1,
-            teid: ShardedMap::new(),
-            ue4: ShardedMap::new(),
-            ue6: ShardedMap::new(),
+            teid: RcuMap::new(),
+            ue4: RcuMap::new(),
+            ue6: RcuMap::new(),
             lines: (0..workers).map(|_| empty_lines.clone()).collect(),
             fast_net: crate::tables::FastIface::of(&cfg.net),
             net: Arc::new(cfg.net),
@@ -422,13 +448,16 @@ impl Control {
             shared,
             current: snap,
             retired: VecDeque::new(),
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
             free_slots: Vec::new(),
             deferred: Vec::new(),
             events,
             inject,
             version: 0,
             tsc_hz: cfg.tsc_hz,
+            teid_w: MapWriter::default(),
+            ue4_w: MapWriter::default(),
+            ue6_w: MapWriter::default(),
         };
         (ctl, ports)
     }
@@ -546,7 +575,13 @@ impl Control {
     /// every worker at once. Nothing changes on error. Returns the new
     /// generation.
     pub fn publish(&mut self, batch: Batch) -> Result<u64, RuleError> {
-        self.publish_with_net(batch, None)
+        self.try_publish(batch).map_err(|(e, _)| e)
+    }
+
+    /// [`Control::publish`], handing the batch back on error (so that a
+    /// caller with a fallback need not keep a copy).
+    pub fn try_publish(&mut self, batch: Batch) -> Result<u64, (RuleError, Batch)> {
+        self.try_publish_with_net(batch, None)
     }
 
     /// [`Control::publish`], with the interface configuration replaced in
@@ -557,16 +592,35 @@ impl Control {
         batch: Batch,
         net: Option<NetConfig>,
     ) -> Result<u64, RuleError> {
+        self.try_publish_with_net(batch, net).map_err(|(e, _)| e)
+    }
+
+    fn try_publish_with_net(
+        &mut self,
+        batch: Batch,
+        net: Option<NetConfig>,
+    ) -> Result<u64, (RuleError, Batch)> {
+        match self.check(&batch) {
+            Ok(()) => match self.apply(&batch, net) {
+                Ok(g) => Ok(g),
+                Err(e) => Err((e, batch)),
+            },
+            Err(e) => Err((e, batch)),
+        }
+    }
+
+    /// The checks of [`Control::publish`]: nothing changes.
+    fn check(&self, batch: &Batch) -> Result<(), RuleError> {
         let Batch { upserts, removals } = batch;
         // 1. Validation, before anything changes.
-        let mut touched = HashSet::new();
-        for s in &upserts {
+        let mut touched = HashSet::default();
+        for s in upserts {
             s.validate()?;
             if !touched.insert(s.id) {
                 return Err(RuleError::DuplicateSession { session: s.id });
             }
         }
-        for &id in &removals {
+        for &id in removals {
             if !touched.insert(id) {
                 return Err(RuleError::DuplicateSession { session: id });
             }
@@ -575,8 +629,8 @@ impl Control {
             }
         }
         let keys: Vec<Keys> = upserts.iter().map(keys_of).collect();
-        let mut claimed_teid: HashMap<u32, SessionId> = HashMap::new();
-        let mut claimed_ip: HashMap<IpAddr, SessionId> = HashMap::new();
+        let mut claimed_teid: HashMap<u32, SessionId> = HashMap::default();
+        let mut claimed_ip: HashMap<IpAddr, SessionId> = HashMap::default();
         for (s, k) in upserts.iter().zip(&keys) {
             for &t in &k.teids {
                 if let Some(&o) = claimed_teid.get(&t).filter(|o| **o != s.id) {
@@ -628,6 +682,13 @@ impl Control {
             }
         }
 
+        Ok(())
+    }
+
+    /// Applies a checked batch. Fails only when the state lines cannot
+    /// grow (more than 2^32 of them), before anything changes.
+    fn apply(&mut self, batch: &Batch, net: Option<NetConfig>) -> Result<u64, RuleError> {
+        let Batch { upserts, removals } = batch;
         // 2. State slots: keep those of QERs/URRs that persist, so meters
         // and counters carry over a modification. A QER whose pairing with
         // a URR changes gets a new line (its old one keeps the counts of
@@ -670,7 +731,7 @@ impl Control {
                     None => UrrRecord {
                         slot: fresh.pop().unwrap_or(0),
                         pair: None,
-                        former: Vec::new(),
+                        former: Box::default(),
                         report: reporting(u, None),
                     },
                 };
@@ -715,7 +776,7 @@ impl Control {
                     // Its counts stay with the URR (freed with it if it is gone).
                     Some(u) => {
                         if let Some(r) = rec.urrs.get_mut(&u) {
-                            r.former.push(q.slot);
+                            r.former = r.former.iter().copied().chain([q.slot]).collect();
                         }
                     }
                     None => to_free.push(Deferred {
@@ -730,24 +791,22 @@ impl Control {
         }
 
         // 3. Compile and build the map changes.
-        let mut teid_changes: HashMap<u32, Option<Vec<CPdr>>> = HashMap::new();
-        let mut ue4_changes: HashMap<u32, Option<Vec<CPdr>>> = HashMap::new();
-        let mut ue6_changes: HashMap<u64, Option<Vec<CPdr>>> = HashMap::new();
+        let mut teid_changes: HashMap<u32, Option<Vec<CPdr>>> = HashMap::default();
+        let mut ue4_changes: HashMap<u32, Option<Vec<CPdr>>> = HashMap::default();
+        let mut ue6_changes: HashMap<u64, Option<Vec<CPdr>>> = HashMap::default();
         let old_keys = |rec: &Record,
                         t: &mut HashMap<u32, Option<Vec<CPdr>>>,
                         u4: &mut HashMap<u32, Option<Vec<CPdr>>>,
                         u6: &mut HashMap<u64, Option<Vec<CPdr>>>| {
-            for &k in &rec.teids {
-                t.entry(k).or_insert(None);
-            }
-            for &k in &rec.ue4 {
-                u4.entry(k).or_insert(None);
-            }
-            for &k in &rec.ue6 {
-                u6.entry(k).or_insert(None);
+            for k in &rec.keys {
+                match *k {
+                    MapKey::Teid(k) => t.entry(k).or_insert(None),
+                    MapKey::Ue4(k) => u4.entry(k).or_insert(None),
+                    MapKey::Ue6(k) => u6.entry(k).or_insert(None),
+                };
             }
         };
-        for &id in &removals {
+        for &id in removals {
             if let Some(rec) = self.sessions.get(&id) {
                 old_keys(rec, &mut teid_changes, &mut ue4_changes, &mut ue6_changes);
                 // Paired QER lines go with their URR.
@@ -769,7 +828,7 @@ impl Control {
                 }
             }
         }
-        for s in &upserts {
+        for s in upserts {
             if let Some(rec) = self.sessions.get(&s.id) {
                 old_keys(rec, &mut teid_changes, &mut ue4_changes, &mut ue6_changes);
             }
@@ -785,9 +844,7 @@ impl Control {
                         .or_insert(None)
                         .get_or_insert_with(Vec::new)
                         .push(c);
-                    if !rec.teids.contains(&f.teid) {
-                        rec.teids.push(f.teid);
-                    }
+                    rec.add_key(MapKey::Teid(f.teid));
                 } else if let Some(ue) = p.pdi.ue_ip {
                     if let Some(a) = ue.ipv4 {
                         let k = u32::from(a);
@@ -796,9 +853,7 @@ impl Control {
                             .or_insert(None)
                             .get_or_insert_with(Vec::new)
                             .push(c.clone());
-                        if !rec.ue4.contains(&k) {
-                            rec.ue4.push(k);
-                        }
+                        rec.add_key(MapKey::Ue4(k));
                     }
                     if let Some(a) = ue.ipv6 {
                         let k = v6_key(a.into());
@@ -807,19 +862,20 @@ impl Control {
                             .or_insert(None)
                             .get_or_insert_with(Vec::new)
                             .push(c);
-                        if !rec.ue6.contains(&k) {
-                            rec.ue6.push(k);
-                        }
+                        rec.add_key(MapKey::Ue6(k));
                     }
                 }
             }
         }
-        let c = &self.current;
+        // The spare tables are written in place once no worker can read
+        // them: drop the snapshots every worker has left first.
+        self.release_retired();
+        let c = self.current.clone();
         let snap = Snapshot {
             generation: g,
-            teid: c.teid.apply(finish(teid_changes)),
-            ue4: c.ue4.apply(finish(ue4_changes)),
-            ue6: c.ue6.apply(finish(ue6_changes)),
+            teid: self.teid_w.apply(&c.teid, finish(teid_changes)),
+            ue4: self.ue4_w.apply(&c.ue4, finish(ue4_changes)),
+            ue6: self.ue6_w.apply(&c.ue6, finish(ue6_changes)),
             lines: grown.unwrap_or_else(|| c.lines.clone()),
             fast_net: net
                 .as_ref()
@@ -828,7 +884,7 @@ impl Control {
             tsc_hz: c.tsc_hz,
         };
         self.swap_in(snap);
-        for id in &removals {
+        for id in removals {
             self.sessions.remove(id);
         }
         for (s, mut rec) in upserts.iter().zip(new_records) {
@@ -888,16 +944,7 @@ impl Control {
     /// Returns the final usage of URRs removed since the last call whose
     /// counters are now complete. Call it regularly (e.g. every 10 ms).
     pub fn reclaim(&mut self) -> Vec<FinalUsage> {
-        // A worker that has not started holds no snapshot: it will take the
-        // current one, which is never retired.
-        let min_seen = (0..self.shared.workers.len())
-            .filter(|&w| self.shared.workers[w].started.load(Ordering::SeqCst))
-            .map(|w| self.worker_generation(w))
-            .min()
-            .unwrap_or(self.current.generation);
-        while self.retired.front().is_some_and(|(g, _)| *g <= min_seen) {
-            self.retired.pop_front();
-        }
+        let min_seen = self.release_retired();
         let mut out = Vec::new();
         let mut keep = Vec::new();
         for d in std::mem::take(&mut self.deferred) {
@@ -925,6 +972,46 @@ impl Control {
         }
         self.deferred = keep;
         out
+    }
+
+    /// The oldest generation a started worker runs (a worker that has not
+    /// started holds no snapshot: it will take the current one, which is
+    /// never retired).
+    fn min_seen(&self) -> u64 {
+        (0..self.shared.workers.len())
+            .filter(|&w| self.shared.workers[w].started.load(Ordering::SeqCst))
+            .map(|w| self.worker_generation(w))
+            .min()
+            .unwrap_or(self.current.generation)
+    }
+
+    /// Drops the retired snapshots every worker has left; returns the
+    /// oldest generation in use.
+    fn release_retired(&mut self) -> u64 {
+        let min_seen = self.min_seen();
+        while self.retired.front().is_some_and(|(g, _)| *g <= min_seen) {
+            self.retired.pop_front();
+        }
+        min_seen
+    }
+
+    /// Whether a publish now writes the lookup tables in place: every
+    /// started worker runs the current generation, so no snapshot uses the
+    /// spare tables any more (the retired ones are dropped here). While it
+    /// is `false` a publish copies the tables, O(sessions): a caller that
+    /// can wait (gathering more changes into one batch) should.
+    pub fn ready_to_publish(&mut self) -> bool {
+        self.release_retired() >= self.current.generation
+    }
+
+    /// How the lookup maps' versions were made (in place, copied, resized),
+    /// summed over the maps.
+    #[must_use]
+    pub fn map_stats(&self) -> MapStats {
+        let mut s = self.teid_w.stats();
+        s.add(&self.ue4_w.stats());
+        s.add(&self.ue6_w.stats());
+        s
     }
 
     /// Number of retired snapshots still kept for a worker.
@@ -1143,7 +1230,12 @@ fn compile(s: &Session, p: &Pdr, rec: &Record, version: u32, tsc_hz: u64, has_n9
             Direction::Dl => (q.gate_dl, q.mbr_dl_bps),
         };
         let meter = mbr.map(|bps| {
-            let burst = q.burst_bytes.unwrap_or_else(|| (bps / 8 / 100).max(3000));
+            // 100 ms at the MBR: a worker that was off the CPU (idle
+            // back-off, a shared core) for less than that still passes
+            // everything the rate allowed meanwhile when the queued packets
+            // come in one go; a 10 ms bucket lost the rest (9.9 -> 6.6
+            // Mbit/s for 10 Mbit/s under CPU contention in suite 41).
+            let burst = q.burst_bytes.unwrap_or_else(|| (bps / 8 / 10).max(3000));
             MeterParams::new(bps, burst, tsc_hz)
         });
         *slot = Some(CQer {

@@ -377,7 +377,7 @@ pub struct Qer {
     pub qfi: Option<u8>,
     /// Reflective QoS Indicator for downlink PDU Session Containers.
     pub rqi: bool,
-    /// Meter bucket depth in bytes; default: 10 ms at the MBR, at least 3000.
+    /// Meter bucket depth in bytes; default: 100 ms at the MBR, at least 3000.
     pub burst_bytes: Option<u64>,
 }
 

@@ -3,12 +3,13 @@
 //!
 //! Sits between the control thread, which builds a new [`Snapshot`] per
 //! batch of changes, and the workers, which look up every packet's rules in
-//! the snapshot they hold. A snapshot is a set of open-addressing hash maps
-//! split in 4096 shards (two levels of 64), each shard an `Arc<[Slot]>`: a
-//! publish copies only the shards (and shard groups) its changes touch, so
-//! its cost follows the number of changes, while a lookup is one hash, two
-//! cached pointer loads and one probe sequence in a shard kept at most half
-//! full: independent of the number of sessions.
+//! the snapshot they hold. A snapshot holds open-addressing hash maps
+//! ([`RcuMap`]: one table each, at most half full, slots of one cache line)
+//! behind `Arc`s. The control thread keeps two tables per map, left-right
+//! ([`MapWriter`]): a publish writes its changes (and replays the previous
+//! publish's) in place into the table no worker uses any more, so its cost
+//! follows the number of changes, not the number of sessions, while a
+//! lookup is one hash, one cached pointer load and one probe sequence.
 //!
 //! Why RCU rather than per-worker command rings: a command ring needs a
 //! mutable per-worker table (N copies of 1M sessions, or a lock), and a
@@ -570,52 +571,45 @@ impl<K: Key> Slot<K> {
 const _: () = assert!(core::mem::size_of::<Slot<u64>>() == 64);
 const _: () = assert!(core::mem::size_of::<Slot<u32>>() == 64);
 
-const GROUP_BITS: u32 = 6;
-const SHARD_BITS: u32 = 6;
-const GROUPS: usize = 1 << GROUP_BITS;
-const SHARDS_PER_GROUP: usize = 1 << SHARD_BITS;
+/// Fewest slots of a table (an empty map's size).
+const MIN_SLOTS: usize = 64;
 
-type Shard<K> = Arc<[Slot<K>]>;
-
-/// A hash map from `K` to [`Entry`], copy-on-write by shard.
+/// A hash map from `K` to [`Entry`] that the workers read without locks:
+/// one open-addressing array (linear probing, at most half full), shared
+/// through an `Arc` by every snapshot that uses it.
 ///
-/// Each shard is an open-addressing array (linear probing, at most half
-/// full, laid out in the order of the keys' home positions so that
-/// displacements stay short); the home position is the hash's next 32 bits
-/// scaled to the shard's length, so a shard holds exactly twice its keys.
+/// Only [`MapWriter`] (the control thread) makes new versions. It keeps two
+/// tables, left-right: the snapshot in force reads one while the writer
+/// updates the other *in place*, once the workers have left every snapshot
+/// that used it (the retired snapshots are dropped, so the writer's handle
+/// is the only one). A publish therefore costs what it changes, whatever
+/// the number of keys; the tables are rebuilt only when the map doubles or
+/// shrinks (amortised), or when a worker still holds the spare table (a
+/// copy, counted in [`MapStats::copies`]).
 #[derive(Debug, Clone)]
-pub struct ShardedMap<K: Key> {
-    groups: Box<[Arc<[Shard<K>]>]>,
+pub struct RcuMap<K: Key> {
+    slots: Arc<[Slot<K>]>,
     len: usize,
 }
 
-#[inline(always)]
-fn split(h: u64) -> (usize, usize) {
-    let top = (h >> (64 - GROUP_BITS - SHARD_BITS)) as usize;
-    (top >> SHARD_BITS, top & (SHARDS_PER_GROUP - 1))
-}
-
-/// Home position of hash `h` in a shard of `len` slots.
+/// Home position of hash `h` in a table of `len` slots.
 #[inline(always)]
 fn home(h: u64, len: usize) -> usize {
-    let r = (h >> (32 - GROUP_BITS - SHARD_BITS)) & 0xffff_ffff;
-    ((r * len as u64) >> 32) as usize
+    (((h >> 32) * len as u64) >> 32) as usize
 }
 
-impl<K: Key> Default for ShardedMap<K> {
+impl<K: Key> Default for RcuMap<K> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<K: Key> ShardedMap<K> {
-    /// An empty map (all shards share one empty slot array).
+impl<K: Key> RcuMap<K> {
+    /// An empty map.
     #[must_use]
     pub fn new() -> Self {
-        let empty: Shard<K> = Arc::from(vec![Slot::default()]);
-        let group: Arc<[Shard<K>]> = (0..SHARDS_PER_GROUP).map(|_| empty.clone()).collect();
         Self {
-            groups: (0..GROUPS).map(|_| group.clone()).collect(),
+            slots: empty_table(MIN_SLOTS),
             len: 0,
         }
     }
@@ -632,30 +626,27 @@ impl<K: Key> ShardedMap<K> {
         self.len == 0
     }
 
-    #[inline(always)]
-    fn shard(&self, h: u64) -> &[Slot<K>] {
-        let (g, s) = split(h);
-        self.groups
-            .get(g)
-            .and_then(|g| g.get(s))
-            .map_or(&[], |s| &**s)
+    /// Number of slots (twice the keys at most).
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
     }
 
     /// The slot holding `k`, given `h = k.hash()`.
     #[inline(always)]
     #[must_use]
     pub fn find(&self, k: K, h: u64) -> Option<&Slot<K>> {
-        let (shard, i) = self.locate(h);
-        find_in(shard, i, k)
+        let (table, i) = self.locate(h);
+        find_in(table, i, k)
     }
 
-    /// The shard of hash `h` and the home position in it; the burst loop
+    /// The table and the home position of hash `h` in it; the burst loop
     /// keeps both between prefetching and probing.
     #[inline(always)]
     #[must_use]
     pub fn locate(&self, h: u64) -> (&[Slot<K>], usize) {
-        let shard = self.shard(h);
-        (shard, home(h, shard.len()))
+        let table: &[Slot<K>] = &self.slots;
+        (table, home(h, table.len()))
     }
 
     /// The slot holding `k`.
@@ -676,8 +667,8 @@ impl<K: Key> ShardedMap<K> {
     /// one slot past its home about a third of the time at this load).
     #[inline(always)]
     pub fn prefetch_hash(&self, h: u64) {
-        let (shard, i) = self.locate(h);
-        prefetch_home(shard, i);
+        let (table, i) = self.locate(h);
+        prefetch_home(table, i);
     }
 
     /// Prefetches the slots `k` hashes to.
@@ -688,66 +679,220 @@ impl<K: Key> ShardedMap<K> {
 
     /// Iterates over all entries (control thread only; O(capacity)).
     pub fn iter(&self) -> impl Iterator<Item = (K, &Entry)> {
-        self.groups
+        self.slots
             .iter()
-            .flat_map(|g| g.iter())
-            .flat_map(|s| s.iter())
             .filter_map(|s| s.val.as_ref().map(|v| (s.key, v)))
     }
 
-    /// A new map with `changes` applied (`None` removes). Only touched shards
-    /// and groups are copied.
+    /// A new map with `changes` applied (`None` removes), built without a
+    /// writer: a full copy (tests and one-off builds).
     #[must_use]
-    pub fn apply(&self, mut changes: Vec<(K, Option<Entry>)>) -> Self {
-        changes.sort_by_key(|(k, _)| split(k.hash()));
-        let mut groups = self.groups.clone();
-        let mut len = self.len;
-        let mut i = 0;
-        while i < changes.len() {
-            let (g, _) = split(changes[i].0.hash());
-            let mut shards: Vec<Shard<K>> = groups[g].to_vec();
-            while i < changes.len() && split(changes[i].0.hash()).0 == g {
-                let (_, s) = split(changes[i].0.hash());
-                // Unchanged keys keep their digest; changed ones get a new one.
-                let mut entries: Vec<(K, Entry, FastRule)> = shards[s]
-                    .iter()
-                    .filter_map(|sl| sl.val.clone().map(|v| (sl.key, v, sl.fast)))
-                    .collect();
-                let before = entries.len();
-                while i < changes.len() && split(changes[i].0.hash()) == (g, s) {
-                    let (k, v) = &changes[i];
-                    entries.retain(|(ek, _, _)| ek != k);
-                    if let Some(v) = v {
-                        entries.push((*k, v.clone(), FastRule::of(v)));
-                    }
-                    i += 1;
-                }
-                len = len + entries.len() - before;
-                shards[s] = build_shard(entries);
-            }
-            groups[g] = Arc::from(shards);
-        }
-        Self { groups, len }
+    pub fn apply(&self, changes: Vec<(K, Option<Entry>)>) -> Self {
+        MapWriter::default().apply(self, changes)
     }
 }
 
-/// Prefetches the slot at `i` in `shard` and the one after it.
-#[inline(always)]
-pub fn prefetch_home<K>(shard: &[Slot<K>], i: usize) {
-    cpu::prefetch_index(shard, i);
-    cpu::prefetch_index(shard, i + 1);
+/// How a [`MapWriter`] made its versions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MapStats {
+    /// Publishes applied in place to the spare table (the normal case).
+    pub in_place: u64,
+    /// Publishes that copied the table because a worker still held the
+    /// spare one (or there was none yet).
+    pub copies: u64,
+    /// Rebuilds at a new size (the map doubled or shrank).
+    pub rebuilds: u64,
 }
 
-/// Probes `shard` for `k` from its home position `i` (from
-/// [`ShardedMap::locate`]).
+impl MapStats {
+    /// Adds `o` to `self`.
+    pub fn add(&mut self, o: &Self) {
+        self.in_place += o.in_place;
+        self.copies += o.copies;
+        self.rebuilds += o.rebuilds;
+    }
+}
+
+/// The control thread's side of a [`RcuMap`]: the spare table and the
+/// changes it has not seen yet (those of the last publish).
+#[derive(Debug)]
+pub struct MapWriter<K: Key> {
+    spare: Option<Arc<[Slot<K>]>>,
+    /// Changes of the version in force that the spare table misses, as
+    /// the slots they write (`val: None` removes).
+    log: Vec<Slot<K>>,
+    stats: MapStats,
+}
+
+impl<K: Key> Default for MapWriter<K> {
+    fn default() -> Self {
+        Self {
+            spare: None,
+            log: Vec::new(),
+            stats: MapStats::default(),
+        }
+    }
+}
+
+impl<K: Key> MapWriter<K> {
+    /// How versions were made so far.
+    #[must_use]
+    pub fn stats(&self) -> MapStats {
+        self.stats
+    }
+
+    /// The next version of `cur` (the version in force, the last this
+    /// writer made) with `changes` applied (`None` removes). Cost: the
+    /// changes, plus the previous publish's changes replayed on the spare
+    /// table; a full copy only when the spare table is still in use.
+    /// Drop every snapshot the workers have left before calling it.
+    pub fn apply(&mut self, cur: &RcuMap<K>, changes: Vec<(K, Option<Entry>)>) -> RcuMap<K> {
+        let ops: Vec<Slot<K>> = changes
+            .into_iter()
+            .map(|(key, val)| Slot {
+                key,
+                fast: val.as_deref().map(FastRule::of).unwrap_or_default(),
+                val,
+            })
+            .collect();
+        let inserts = ops.iter().filter(|o| o.val.is_some()).count();
+        let cap = cur.slots.len();
+        if (cur.len + inserts) * 2 > cap {
+            return self.rebuild(cur, ops, (cur.len + inserts) * 2);
+        }
+        let spare = self
+            .spare
+            .take()
+            .filter(|s| s.len() == cap)
+            .and_then(|mut s| Arc::get_mut(&mut s).is_some().then_some(s));
+        let (mut table, replay) = match spare {
+            Some(s) => {
+                self.stats.in_place += 1;
+                (s, std::mem::take(&mut self.log))
+            }
+            None => {
+                self.stats.copies += 1;
+                self.log.clear();
+                (Arc::from(&cur.slots[..]), Vec::new())
+            }
+        };
+        let Some(slots) = Arc::get_mut(&mut table) else {
+            // Unreachable: the table is fresh or was checked unique.
+            return self.rebuild(cur, ops, cap);
+        };
+        for op in replay {
+            put(slots, op);
+        }
+        let mut len = cur.len;
+        for op in &ops {
+            len = len.saturating_add_signed(put(slots, op.clone()));
+        }
+        if len * 8 < cap && cap > MIN_SLOTS {
+            // Mostly empty now: a smaller table (the spare is dropped).
+            let next = RcuMap { slots: table, len };
+            return self.rebuild(&next, Vec::new(), len * 2);
+        }
+        self.spare = Some(cur.slots.clone());
+        self.log = ops;
+        RcuMap { slots: table, len }
+    }
+
+    /// A new table for at least `want` slots with `cur`'s entries and
+    /// `ops`, and its twin as the spare (so that the next publish writes
+    /// in place: the copy is part of the amortised cost of resizing).
+    fn rebuild(&mut self, cur: &RcuMap<K>, ops: Vec<Slot<K>>, want: usize) -> RcuMap<K> {
+        self.stats.rebuilds += 1;
+        self.spare = None;
+        self.log.clear();
+        let cap = want.max(MIN_SLOTS).next_power_of_two();
+        let mut slots: Vec<Slot<K>> = vec![Slot::default(); cap];
+        let mut len = 0usize;
+        for s in cur.slots.iter().filter(|s| s.val.is_some()) {
+            len = len.saturating_add_signed(put(&mut slots, s.clone()));
+        }
+        for op in ops {
+            len = len.saturating_add_signed(put(&mut slots, op));
+        }
+        self.spare = Some(Arc::from(&slots[..]));
+        RcuMap {
+            slots: Arc::from(slots),
+            len,
+        }
+    }
+}
+
+fn empty_table<K: Key>(n: usize) -> Arc<[Slot<K>]> {
+    Arc::from(vec![Slot::default(); n])
+}
+
+/// Writes `op` into `t` (linear probing from its home): replaces the
+/// entry of its key, inserts it, or (`val: None`) removes the key with a
+/// backward shift, so that no tombstone is left and every probe still
+/// ends at an empty slot. Returns the change in the number of keys.
+/// `t` has at least one empty slot.
+fn put<K: Key>(t: &mut [Slot<K>], op: Slot<K>) -> isize {
+    let n = t.len();
+    let mut i = home(op.key.hash(), n);
+    for _ in 0..n {
+        let s = &mut t[i];
+        if s.val.is_none() {
+            if op.val.is_some() {
+                *s = op;
+                return 1;
+            }
+            return 0;
+        }
+        if s.key == op.key {
+            if op.val.is_some() {
+                *s = op;
+                return 0;
+            }
+            remove_at(t, i);
+            return -1;
+        }
+        i = if i + 1 == n { 0 } else { i + 1 };
+    }
+    0
+}
+
+fn remove_at<K: Key>(t: &mut [Slot<K>], i: usize) {
+    let n = t.len();
+    t[i] = Slot::default();
+    let mut hole = i;
+    let mut j = i;
+    for _ in 0..n {
+        j = if j + 1 == n { 0 } else { j + 1 };
+        if t[j].val.is_none() {
+            return;
+        }
+        // The key at j may fill the hole if the hole lies between its
+        // home and j (its probe passes the hole).
+        let d_key = (j + n - home(t[j].key.hash(), n)) % n;
+        let d_hole = (j + n - hole) % n;
+        if d_hole <= d_key {
+            t.swap(hole, j);
+            hole = j;
+        }
+    }
+}
+
+/// Prefetches the slot at `i` in `table` and the one after it.
+#[inline(always)]
+pub fn prefetch_home<K>(table: &[Slot<K>], i: usize) {
+    cpu::prefetch_index(table, i);
+    cpu::prefetch_index(table, i + 1);
+}
+
+/// Probes `table` for `k` from its home position `i` (from
+/// [`RcuMap::locate`]).
 #[inline(always)]
 #[must_use]
-pub fn find_in<K: Key>(shard: &[Slot<K>], mut i: usize, k: K) -> Option<&Slot<K>> {
-    let n = shard.len();
+pub fn find_in<K: Key>(table: &[Slot<K>], mut i: usize, k: K) -> Option<&Slot<K>> {
+    let n = table.len();
     // At most half full, so an empty slot ends every probe; the bound
     // only guards against a bug turning into a hang.
     for _ in 0..n {
-        let s = shard.get(i)?;
+        let s = table.get(i)?;
         s.val.as_ref()?;
         if s.key == k {
             return Some(s);
@@ -758,26 +903,6 @@ pub fn find_in<K: Key>(shard: &[Slot<K>], mut i: usize, k: K) -> Option<&Slot<K>
         }
     }
     None
-}
-
-fn build_shard<K: Key>(mut entries: Vec<(K, Entry, FastRule)>) -> Shard<K> {
-    let cap = (entries.len() * 2).max(1);
-    // Placing keys in the order of their home positions gives the same
-    // layout as Robin Hood insertion: the shortest longest probe.
-    entries.sort_by_key(|(k, _, _)| (home(k.hash(), cap), *k));
-    let mut slots: Vec<Slot<K>> = vec![Slot::default(); cap];
-    for (k, v, fast) in entries {
-        let mut i = home(k.hash(), cap);
-        while slots[i].val.is_some() {
-            i = (i + 1) % cap;
-        }
-        slots[i] = Slot {
-            key: k,
-            fast,
-            val: Some(v),
-        };
-    }
-    Arc::from(slots)
 }
 
 /// An interface's IPv4 setup, flattened for the fast path.
@@ -837,11 +962,11 @@ pub struct Snapshot {
     /// Generation number, increasing with every publish.
     pub generation: u64,
     /// Local TEID → PDRs (GTP-U traffic on N3/N9).
-    pub teid: ShardedMap<u32>,
+    pub teid: RcuMap<u32>,
     /// UE IPv4 → downlink PDRs (traffic from N6).
-    pub ue4: ShardedMap<u32>,
+    pub ue4: RcuMap<u32>,
     /// UE IPv6 /64 → downlink PDRs.
-    pub ue6: ShardedMap<u64>,
+    pub ue6: RcuMap<u64>,
     /// Per worker, its state lines.
     pub lines: Box<[WorkerLines]>,
     /// Interfaces and parameters.
@@ -885,33 +1010,70 @@ mod tests {
     }
 
     #[test]
-    fn copy_on_write_shares_untouched_shards() {
-        let m0 = ShardedMap::<u32>::new();
-        let m1 = m0.apply(
+    fn left_right_updates_the_spare_in_place_and_keeps_old_versions() {
+        let mut w = MapWriter::<u32>::default();
+        let m0 = RcuMap::<u32>::new();
+        let m1 = w.apply(
+            &m0,
             (0..10_000)
                 .map(|k| (k, Some(entry(u64::from(k)))))
                 .collect(),
         );
         assert_eq!(m1.len(), 10_000);
-        let m2 = m1.apply(vec![(5, None), (20_000, Some(entry(20_000)))]);
+        assert_eq!(m1.capacity(), 32_768, "at most half full, a power of two");
+        drop(m0);
+        // A resize makes the spare too: the next version is written in place.
+        let m2 = w.apply(&m1, vec![(5, None), (20_000, Some(entry(20_000)))]);
+        assert_eq!((w.stats().in_place, w.stats().copies), (1, 0));
         assert_eq!(m2.len(), 10_000);
         assert!(m2.get(5).is_none());
         assert_eq!(m2.get(20_000).map(|e| e[0].session), Some(20_000));
         assert_eq!(
             m1.get(5).map(|e| e[0].session),
             Some(5),
-            "the old version is unchanged"
+            "the old version is unchanged while it is held"
         );
-        let shared = m1
-            .groups
-            .iter()
-            .zip(m2.groups.iter())
-            .filter(|(a, b)| Arc::ptr_eq(a, b))
-            .count();
-        assert!(
-            shared >= GROUPS - 2,
-            "only the touched groups are copied ({shared} shared)"
-        );
+        // A reader still holds m1: its table cannot be written, so the
+        // next version is a copy again.
+        let m3 = w.apply(&m2, vec![(6, None)]);
+        assert_eq!((w.stats().in_place, w.stats().copies), (1, 1));
+        assert_eq!(m1.get(6).map(|e| e[0].session), Some(6));
+        drop((m1, m2));
+        // Everyone left m1 and m2: m2's table is written in place, after
+        // replaying what it missed (6 removed).
+        let spare_ptr = m3.slots.as_ptr();
+        let m4 = w.apply(&m3, vec![(7, None)]);
+        drop(m3);
+        let m5 = w.apply(&m4, vec![(8, None), (5, Some(entry(55)))]);
+        assert_eq!((w.stats().in_place, w.stats().copies), (3, 1));
+        assert_ne!(m4.slots.as_ptr(), m5.slots.as_ptr());
+        assert_eq!(m5.slots.as_ptr(), spare_ptr, "the two tables alternate");
+        for (k, want) in [(5, Some(55)), (6, None), (7, None), (8, None), (9, Some(9))] {
+            assert_eq!(m5.get(k).map(|e| e[0].session), want, "key {k}");
+        }
+        assert_eq!(m5.len(), 9_998);
+        assert_eq!(m4.get(8).map(|e| e[0].session), Some(8), "m4 untouched");
+    }
+
+    #[test]
+    fn map_grows_and_shrinks() {
+        let mut w = MapWriter::<u32>::default();
+        let mut m = RcuMap::<u32>::new();
+        for k in 0..1000u32 {
+            m = w.apply(&m, vec![(k, Some(entry(u64::from(k))))]);
+            assert!(m.len() * 2 <= m.capacity());
+        }
+        assert_eq!(m.capacity(), 2048);
+        let grown = w.stats();
+        assert!(grown.rebuilds >= 5 && grown.in_place > 900, "{grown:?}");
+        for k in 0..990u32 {
+            m = w.apply(&m, vec![(k, None)]);
+        }
+        assert_eq!(m.len(), 10);
+        assert!(m.capacity() <= 128, "shrank to {}", m.capacity());
+        for k in 990..1000u32 {
+            assert_eq!(m.get(k).map(|e| e[0].session), Some(u64::from(k)));
+        }
     }
 
     fn qer(slot: u32, meter: bool, qfi: Option<u8>) -> Option<CQer> {
@@ -1032,31 +1194,79 @@ mod tests {
         // wrap around the shard's end; every key is found where the burst
         // loop looks (home position, then onwards), absent keys are not.
         #[test]
-        fn crowded_shard_finds_every_key(
+        fn crowded_table_finds_every_key(
             keys in proptest::collection::btree_set(any::<u32>(), 1..600),
         ) {
             let keys: Vec<u32> = keys.into_iter().collect();
-            let shard = build_shard(
-                keys.iter()
-                    .map(|&k| (k, entry(u64::from(k)), FastRule::default()))
-                    .collect(),
-            );
-            prop_assert_eq!(shard.len(), keys.len() * 2);
+            // A table exactly twice the keys: probes run past their home
+            // slot and wrap around its end; every key is found where the
+            // burst loop looks (home position, then onwards).
+            let mut t: Vec<Slot<u32>> = vec![Slot::default(); keys.len() * 2];
             for &k in &keys {
-                let s = find_in(&shard, home(k.hash(), shard.len()), k);
+                put(&mut t, Slot { key: k, val: Some(entry(u64::from(k))), fast: FastRule::default() });
+            }
+            for &k in &keys {
+                let s = find_in(&t, home(k.hash(), t.len()), k);
                 prop_assert_eq!(s.map(|s| (s.key(), s.entry().map(|e| e[0].session))),
                     Some((k, Some(u64::from(k)))));
                 let other = k.wrapping_add(1);
                 if keys.binary_search(&other).is_err() {
-                    prop_assert!(find_in(&shard, home(other.hash(), shard.len()), other).is_none());
+                    prop_assert!(find_in(&t, home(other.hash(), t.len()), other).is_none());
                 }
+            }
+            // Removing half of them by backward shift leaves the others
+            // reachable.
+            for &k in keys.iter().step_by(2) {
+                prop_assert_eq!(put(&mut t, Slot { key: k, val: None, fast: FastRule::default() }), -1);
+            }
+            for (i, &k) in keys.iter().enumerate() {
+                let s = find_in(&t, home(k.hash(), t.len()), k);
+                prop_assert_eq!(s.is_some(), i % 2 == 1, "key {}", k);
+            }
+        }
+
+        // Random batches with readers holding random old versions (so that
+        // publishes alternate between in-place updates, copies and
+        // resizes): every version reads as the model did when it was made.
+        #[test]
+        fn writer_matches_model(
+            ops in proptest::collection::vec((0u32..300, any::<bool>(), any::<bool>()), 0..400),
+        ) {
+            let mut w = MapWriter::<u32>::default();
+            let mut model = std::collections::BTreeMap::new();
+            let mut m = RcuMap::<u32>::new();
+            let mut held: Vec<(RcuMap<u32>, std::collections::BTreeMap<u32, u64>)> = Vec::new();
+            for (n, chunk) in ops.chunks(5).enumerate() {
+                let mut changes = Vec::new();
+                for &(k, ins, _) in chunk {
+                    changes.retain(|(ck, _): &(u32, Option<Entry>)| *ck != k);
+                    let v = u64::from(k) + 1000 * n as u64;
+                    if ins { model.insert(k, v); changes.push((k, Some(entry(v)))); }
+                    else { model.remove(&k); changes.push((k, None)); }
+                }
+                m = w.apply(&m, changes);
+                if chunk.iter().any(|c| c.2) {
+                    held.push((m.clone(), model.clone()));
+                } else {
+                    held.clear();
+                }
+                prop_assert_eq!(m.len(), model.len());
+            }
+            held.push((m, model));
+            for (m, model) in &held {
+                prop_assert_eq!(m.len(), model.len());
+                prop_assert!(m.len() * 2 <= m.capacity());
+                for k in 0..300u32 {
+                    prop_assert_eq!(m.get(k).map(|e| e[0].session), model.get(&k).copied());
+                }
+                prop_assert_eq!(m.iter().count(), model.len());
             }
         }
 
         #[test]
         fn map_matches_model(ops in proptest::collection::vec((0u32..200, any::<bool>()), 0..300)) {
             let mut model = std::collections::BTreeMap::new();
-            let mut m = ShardedMap::<u32>::new();
+            let mut m = RcuMap::<u32>::new();
             for chunk in ops.chunks(7) {
                 let mut changes = Vec::new();
                 for &(k, ins) in chunk {

@@ -43,6 +43,12 @@ pub trait WorkerIo {
     fn free(&mut self, buf: Self::Buf) {
         drop(buf);
     }
+    /// Frames the worker asks [`rx_burst`](Self::rx_burst) for per
+    /// interface and poll (a configured burst size); more than [`BURST`]
+    /// are run through the pipeline [`BURST`] at a time.
+    fn burst_size(&self) -> usize {
+        BURST
+    }
 }
 
 struct Waiting<B> {
@@ -132,6 +138,7 @@ impl<Io: WorkerIo> Worker<Io> {
             .unwrap_or_else(|| Arc::from(Vec::new()));
         let mut pipe = Pipeline::new();
         pipe.neigh.load_static(&snap.net);
+        let rx_cap = io.burst_size().max(BURST);
         if let Some(w) = port.shared.workers.get(port.id) {
             w.seen.0.store(snap.generation, Ordering::Release);
         }
@@ -142,7 +149,7 @@ impl<Io: WorkerIo> Worker<Io> {
             snap,
             lines,
             pipe,
-            rx: Vec::with_capacity(BURST),
+            rx: Vec::with_capacity(rx_cap),
             tx: std::array::from_fn(|_| Vec::with_capacity(BURST)),
             rare: Vec::with_capacity(BURST),
             pending: Vec::with_capacity(PENDING_CAP),
@@ -205,7 +212,8 @@ impl<Io: WorkerIo> Worker<Io> {
                 continue;
             }
             self.rx.clear();
-            self.io.rx_burst(iface, &mut self.rx, BURST);
+            let max = self.io.burst_size().max(1);
+            self.io.rx_burst(iface, &mut self.rx, max);
             if self.rx.is_empty() {
                 continue;
             }

@@ -414,6 +414,41 @@ fn mbr_burst_is_bounded_by_the_burst_size() {
     );
 }
 
+/// The default bucket holds 100 ms at the MBR: a worker that was off the
+/// CPU for 80 ms (idle back-off, a shared core) and then gets the queued
+/// packets in one go still passes everything the rate allowed meanwhile
+/// (a 10 ms bucket passed an eighth of it: the MBR under-delivered).
+#[test]
+fn mbr_default_bucket_rides_out_an_80_ms_gap() {
+    let mut h = H::new(true);
+    let spec = SessionSpec {
+        mbr_dl: Some(8_000_000), // 1000 bytes per ms
+        ..SessionSpec::nth(0)
+    };
+    h.publish(Batch {
+        upserts: vec![session(&spec)],
+        removals: vec![],
+    });
+    h.poll();
+    let inner = udp4(DN_IP, spec.ue, 1, 2, 972); // 1000 bytes
+    let clump = |h: &mut H, n: usize| {
+        for _ in 0..n {
+            h.w.io_mut().push_rx(Iface::N6, &dl_frame(&inner));
+        }
+        // One rx burst per poll, all at the same time.
+        (0..n.div_ceil(32))
+            .map(|_| {
+                h.poll();
+                h.tx(Iface::N3).len()
+            })
+            .sum::<usize>()
+    };
+    assert_eq!(clump(&mut h, 150), 100, "a full bucket: 100 ms at the MBR");
+    // 80.5 ms: the fixed-point rate rounds down by a hair.
+    h.now += 80_500_000;
+    assert_eq!(clump(&mut h, 150), 80, "80 ms later: 80 ms worth");
+}
+
 #[test]
 fn urr_counts_both_directions_and_survives_modification() {
     let mut h = H::with_sessions(1);

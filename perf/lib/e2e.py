@@ -283,6 +283,22 @@ def overload_capacity(ndr: dict) -> Optional[float]:
     return None
 
 
+def latency_cdf(ndr: dict) -> Optional[Dict[str, list]]:
+    """The latency trial's CDF points per direction ([percentile, us] pairs, loadgen >= the `cdf` field)."""
+    per = (ndr.get("latency") or {}).get("per_direction") or {}
+    out = {d: l["cdf"] for d, l in per.items() if isinstance(l, dict) and l.get("cdf")}
+    return out or None
+
+
+def median_round_cdf(p99s: List[Optional[float]], cdfs: List[Optional[dict]]) -> Optional[dict]:
+    """The CDF of the round whose p99 is the median one (the round the row's p99 comes from, for odd counts)."""
+    have = [(p, c) for p, c in zip(p99s, cdfs) if p is not None and c]
+    if not have:
+        return None
+    have.sort(key=lambda x: x[0])
+    return have[(len(have) - 1) // 2][1]
+
+
 def med(xs: List[Optional[float]]) -> Optional[float]:
     v = [x for x in xs if x is not None]
     return round(statistics.median(v), 6) if v else None
@@ -299,7 +315,7 @@ def summarize(a: argparse.Namespace, runs: Dict[str, List[dict]]) -> List[dict]:
     for system in SYSTEMS:
         docs = runs.get(system, [])
         s = {"ndr": [], "pdr": [], "p50": [], "p99": [], "p999": [], "max": [], "cap": [], "limited": 0,
-             "dut_cpu": [], "not_measured": [d["not_measured"] for d in docs if "not_measured" in d], "rounds": []}
+             "dut_cpu": [], "cdf": [], "not_measured": [d["not_measured"] for d in docs if "not_measured" in d], "rounds": []}
         for d in docs:
             if "not_measured" in d:
                 s["ndr"].append(None), s["pdr"].append(None), s["cap"].append(None)
@@ -311,6 +327,7 @@ def summarize(a: argparse.Namespace, runs: Dict[str, List[dict]]) -> List[dict]:
             s["pdr"].append(p.get("mpps"))
             s["p50"].append(n.get("p50_us")), s["p99"].append(n.get("p99_us")), s["p999"].append(n.get("p999_us")), s["max"].append(n.get("max_us"))
             s["cap"].append(overload_capacity(n))
+            s["cdf"].append(latency_cdf(n))
             s["limited"] += int(bool(n.get("generator_limited")))
             shares = [t["dut_cpu"]["run"] for t in n.get("trials", []) if t.get("dut_cpu")]
             s["dut_cpu"].append(round(statistics.median(shares), 3) if shares else None)
@@ -338,6 +355,7 @@ def summarize(a: argparse.Namespace, runs: Dict[str, List[dict]]) -> List[dict]:
                 r["p50_us"], r["p99_us"], r["p999_us"] = med(s["p50"]), med(s["p99"]), med(s["p999"])
                 r["max_us"] = med(s["max"])
                 r["latency_at"] = "50 % of NDR (median over rounds of the worst direction)"
+                r["latency_cdf"] = median_round_cdf(s["p99"], s["cdf"])
                 r["mpps_per_dut_cpu_overload"] = med(s["cap"])
                 r["dut_cpu_share_median"] = med(s["dut_cpu"])
                 r["generator_limited_rounds"] = s["limited"]

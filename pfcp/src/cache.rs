@@ -3,10 +3,12 @@
 //! is answered again without being applied twice (TS 29.244 §6.4).
 //!
 //! Laid out for a million entries: answers are appended to one byte ring
-//! in arrival order (which is also expiry order), with a small record per
-//! answer and an index from (peer, sequence number) to the record. About
-//! 100 bytes per answer besides its own bytes, and no allocation per
-//! answer once the rings have grown.
+//! in arrival order (which is also expiry order), with a 32-byte record per
+//! answer (the hash of its peer and sequence number stands for both: a
+//! wrong answer would need that hash and the request's hash to collide)
+//! and an index from that hash to the record. About 60 bytes per answer
+//! besides its own bytes, no allocation per answer once the rings have
+//! grown, and a bound on the bytes held ([`ResponseCache::held`]).
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -17,15 +19,31 @@ use crate::HashMap;
 
 #[derive(Debug, Clone, Copy)]
 struct Record {
-    peer: SocketAddr,
-    seq: u32,
-    /// Length of the answer, and where it starts in the byte ring
-    /// (counted since the ring's start).
-    len: u32,
-    pos: u64,
+    /// Hash of (peer, sequence number).
+    key: u64,
     req_hash: u64,
-    expires: Instant,
+    /// Where the answer starts in the byte ring (counted since the ring's
+    /// start; 40 bits), and its length (24 bits).
+    pos_len: u64,
+    /// Expiry, in milliseconds since the cache's base instant.
+    expires_ms: u64,
 }
+
+const LEN_BITS: u32 = 24;
+const POS_MASK: u64 = (1 << 40) - 1;
+
+impl Record {
+    fn pos(&self) -> u64 {
+        self.pos_len >> LEN_BITS
+    }
+    fn len(&self) -> usize {
+        (self.pos_len & ((1 << LEN_BITS) - 1)) as usize
+    }
+}
+
+/// Bytes a record and its index entry cost besides the answer (for the
+/// byte bound).
+pub(crate) const RECORD_COST: usize = 64;
 
 /// Answers by (peer, sequence number), oldest first.
 #[derive(Debug)]
@@ -40,11 +58,13 @@ pub(crate) struct ResponseCache {
     /// Position of the front of `bytes`.
     bytes_first: u64,
     hasher: foldhash::fast::RandomState,
+    base: Instant,
 }
 
 impl ResponseCache {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(base: Instant) -> Self {
         Self {
+            base,
             index: HashMap::default(),
             records: VecDeque::new(),
             bytes: VecDeque::new(),
@@ -63,27 +83,37 @@ impl ResponseCache {
         self.index.len()
     }
 
+    /// Bytes held: answers plus [`RECORD_COST`] per answer.
+    pub(crate) fn held(&self) -> usize {
+        self.bytes.len() + self.records.len() * RECORD_COST
+    }
+
+    fn ms(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// When the oldest answer expires.
     pub(crate) fn next_expiry(&self) -> Option<Instant> {
-        self.records.front().map(|r| r.expires)
+        self.records
+            .front()
+            .map(|r| self.base + std::time::Duration::from_millis(r.expires_ms))
     }
 
     /// The answer to the request `req_hash` from `peer` with `seq`, if it
     /// is the same request as the one answered.
     pub(crate) fn get(&self, peer: SocketAddr, seq: u32, req_hash: u64) -> Option<Vec<u8>> {
-        let n = *self.index.get(&self.key(peer, seq))?;
+        let key = self.key(peer, seq);
+        let n = *self.index.get(&key)?;
         let i = usize::try_from(n.checked_sub(self.first)?).ok()?;
         let r = self.records.get(i)?;
-        if r.peer != peer || r.seq != seq || r.req_hash != req_hash {
+        if r.key != key || r.req_hash != req_hash {
             return None;
         }
-        let start = usize::try_from(r.pos.checked_sub(self.bytes_first)?).ok()?;
-        Some(
-            self.bytes
-                .range(start..start + r.len as usize)
-                .copied()
-                .collect(),
-        )
+        let start = usize::try_from(r.pos().wrapping_sub(self.bytes_first) & POS_MASK).ok()?;
+        if start + r.len() > self.bytes.len() {
+            return None;
+        }
+        Some(self.bytes.range(start..start + r.len()).copied().collect())
     }
 
     /// Keep `answer` until `expires` (replacing an earlier answer with the
@@ -96,22 +126,23 @@ impl ResponseCache {
         answer: &[u8],
         expires: Instant,
     ) {
-        let Ok(len) = u32::try_from(answer.len()) else {
+        let len = answer.len() as u64;
+        if len >= 1 << LEN_BITS {
             return;
-        };
+        }
         let n = self.first + self.records.len() as u64;
-        let pos = self.bytes_first + self.bytes.len() as u64;
+        // Positions wrap at 40 bits (a terabyte of answers): only the
+        // difference to `bytes_first` is ever used.
+        let pos = (self.bytes_first + self.bytes.len() as u64) & POS_MASK;
+        let key = self.key(peer, seq);
         self.records.push_back(Record {
-            peer,
-            seq,
-            len,
-            pos,
+            key,
             req_hash,
-            expires,
+            pos_len: (pos << LEN_BITS) | len,
+            expires_ms: self.ms(expires),
         });
         self.bytes.extend(answer);
-        let k = self.key(peer, seq);
-        self.index.insert(k, n);
+        self.index.insert(key, n);
     }
 
     /// Drop the oldest answer.
@@ -119,12 +150,11 @@ impl ResponseCache {
         let Some(r) = self.records.pop_front() else {
             return;
         };
-        self.bytes.drain(..r.len as usize);
-        self.bytes_first += u64::from(r.len);
-        let k = self.key(r.peer, r.seq);
+        self.bytes.drain(..r.len().min(self.bytes.len()));
+        self.bytes_first = (self.bytes_first + r.len() as u64) & POS_MASK;
         // Unless a newer answer with the same key replaced it.
-        if self.index.get(&k) == Some(&self.first) {
-            self.index.remove(&k);
+        if self.index.get(&r.key) == Some(&self.first) {
+            self.index.remove(&r.key);
         }
         self.first += 1;
         if self.records.is_empty() {
@@ -136,7 +166,8 @@ impl ResponseCache {
 
     /// Drop every answer that expired at `now`.
     pub(crate) fn expire(&mut self, now: Instant) {
-        while self.records.front().is_some_and(|r| r.expires <= now) {
+        let now = self.ms(now);
+        while self.records.front().is_some_and(|r| r.expires_ms <= now) {
             self.pop_oldest();
         }
     }
@@ -152,7 +183,7 @@ mod tests {
         let t0 = Instant::now();
         let a: SocketAddr = "10.0.0.1:8805".parse().unwrap();
         let b: SocketAddr = "10.0.0.1:40000".parse().unwrap();
-        let mut c = ResponseCache::new();
+        let mut c = ResponseCache::new(t0);
         c.insert(a, 1, 11, b"one", t0 + Duration::from_secs(1));
         c.insert(b, 1, 12, b"two!", t0 + Duration::from_secs(2));
         c.insert(a, 2, 13, b"three", t0 + Duration::from_secs(3));
@@ -176,5 +207,31 @@ mod tests {
         c.pop_oldest();
         assert_eq!(c.len(), 0);
         assert_eq!(c.next_expiry(), None);
+    }
+
+    #[test]
+    fn held_bytes_follow_the_answers_kept() {
+        let t0 = Instant::now();
+        let a: SocketAddr = "10.0.0.1:8805".parse().unwrap();
+        let mut c = ResponseCache::new(t0);
+        assert_eq!(c.held(), 0);
+        for seq in 0..100u32 {
+            c.insert(
+                a,
+                seq,
+                u64::from(seq),
+                &[seq as u8; 50],
+                t0 + Duration::from_secs(30),
+            );
+        }
+        assert_eq!(c.held(), 100 * (50 + RECORD_COST));
+        for _ in 0..40 {
+            c.pop_oldest();
+        }
+        assert_eq!(c.held(), 60 * (50 + RECORD_COST));
+        assert_eq!(c.get(a, 39, 39), None);
+        assert_eq!(c.get(a, 40, 40).as_deref(), Some(&[40u8; 50][..]));
+        assert_eq!(c.get(a, 99, 99).as_deref(), Some(&[99u8; 50][..]));
+        assert_eq!(std::mem::size_of::<Record>(), 32);
     }
 }

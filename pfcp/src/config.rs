@@ -48,6 +48,11 @@ pub struct Config {
     pub response_cache_ttl: Duration,
     /// Most answers kept (oldest dropped first).
     pub response_cache_max: usize,
+    /// Most bytes the kept answers take, with about 64 bytes of
+    /// bookkeeping each (oldest dropped first). The default, 128 MiB, keeps
+    /// about 15 s of answers at 50,000 establishments per second: longer
+    /// than an SMF retransmits (N1 x T1, typically 3 x 3 s).
+    pub response_cache_bytes: usize,
     /// How often volume thresholds and quotas are checked against the
     /// user plane's counters.
     pub usage_poll_interval: Duration,
@@ -123,6 +128,7 @@ impl Config {
             max_sessions: 2_000_000,
             response_cache_ttl: Duration::from_secs(30),
             response_cache_max: 1_000_000,
+            response_cache_bytes: 128 << 20,
             usage_poll_interval: Duration::from_secs(1),
         }
     }

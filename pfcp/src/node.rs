@@ -402,7 +402,7 @@ impl Node {
             requests: HashMap::default(),
             next_seq: 1,
             timers: BinaryHeap::new(),
-            cache: ResponseCache::new(),
+            cache: ResponseCache::new(now),
             hasher: foldhash::fast::RandomState::default(),
             tx: VecDeque::new(),
             events: VecDeque::new(),
@@ -2155,7 +2155,11 @@ impl Node {
             && req_type != msg_type::HEARTBEAT_REQUEST
             && self.cfg.response_cache_max > 0
         {
-            while self.cache.len() >= self.cfg.response_cache_max {
+            let cost = self.enc.len() + crate::cache::RECORD_COST;
+            while self.cache.len() > 0
+                && (self.cache.len() >= self.cfg.response_cache_max
+                    || self.cache.held() + cost > self.cfg.response_cache_bytes)
+            {
                 self.cache.pop_oldest();
             }
             let expires = now + self.cfg.response_cache_ttl;

@@ -112,7 +112,7 @@ pub struct Pdi {
     pub network_instance: Option<Arc<str>>,
     /// The UE address (source for uplink PDRs, destination for downlink).
     pub ue_ip: Option<UeIp>,
-    pub sdf_filters: SmallVec<[SdfFilter; 1]>,
+    pub sdf_filters: Box<[SdfFilter]>,
     pub application_id: Option<Arc<str>>,
     /// QFIs to match (uplink); empty: any.
     pub qfis: SmallVec<[u8; 4]>,

@@ -68,6 +68,38 @@ impl Rejection {
     }
 }
 
+/// Address → session, IPv4 keys apart: 16-byte entries instead of 32 for
+/// the common case (a million sessions: 33 MB less).
+#[derive(Default)]
+struct IpOwners {
+    v4: HashMap<u32, u64>,
+    v6: HashMap<u128, u64>,
+}
+
+impl IpOwners {
+    fn get(&self, ip: &IpAddr) -> Option<&u64> {
+        match ip {
+            IpAddr::V4(a) => self.v4.get(&u32::from(*a)),
+            IpAddr::V6(a) => self.v6.get(&u128::from(*a)),
+        }
+    }
+    fn contains_key(&self, ip: &IpAddr) -> bool {
+        self.get(ip).is_some()
+    }
+    fn insert(&mut self, ip: IpAddr, seid: u64) {
+        match ip {
+            IpAddr::V4(a) => self.v4.insert(u32::from(a), seid),
+            IpAddr::V6(a) => self.v6.insert(u128::from(a), seid),
+        };
+    }
+    fn remove(&mut self, ip: &IpAddr) {
+        match ip {
+            IpAddr::V4(a) => self.v4.remove(&u32::from(*a)),
+            IpAddr::V6(a) => self.v6.remove(&u128::from(*a)),
+        };
+    }
+}
+
 /// Node-wide resources: what CHOOSE allocates from, who owns which TEID
 /// and UE address, and interned names and flow descriptions (many
 /// sessions share them: one copy each).
@@ -78,7 +110,7 @@ pub(crate) struct Resources {
     /// Every local TEID in use → session.
     teid_owner: HashMap<u32, u64>,
     /// Every downlink UE address (IPv4 address or IPv6 prefix) → session.
-    ue_owner: HashMap<IpAddr, u64>,
+    ue_owner: IpOwners,
     /// Remote TEID of every GTP-U tunnel a FAR creates → the sessions
     /// forwarding there (an Error Indication names the TEID).
     tunnels: HashMap<u32, SmallVec<[u64; 1]>>,
@@ -108,7 +140,7 @@ impl Resources {
             pools,
             gtpu: cfg.gtpu.clone(),
             teid_owner: HashMap::default(),
-            ue_owner: HashMap::default(),
+            ue_owner: IpOwners::default(),
             tunnels: HashMap::default(),
             names: HashMap::default(),
             flows: HashMap::default(),
@@ -1045,7 +1077,7 @@ impl<'r> Builder<'r> {
             Some(u) => Some(self.ue_ip(u, p.source_interface, ni.as_deref())?),
             None => None,
         };
-        let mut sdf_filters = SmallVec::new();
+        let mut sdf_filters = Vec::with_capacity(p.sdf_filters.len());
         for f in &p.sdf_filters {
             let flow = match f.flow_description {
                 Some(text) => {
@@ -1072,7 +1104,7 @@ impl<'r> Builder<'r> {
             local_f_teid,
             network_instance: ni,
             ue_ip,
-            sdf_filters,
+            sdf_filters: sdf_filters.into_boxed_slice(),
             application_id,
             qfis: p.qfis.iter().map(|q| q.0).collect(),
             source_interface_type: p.source_interface_type,

@@ -3,7 +3,8 @@
 sessions (the demo's config/static-demo.yaml with a private DPDK prefix and
 API port): the UE pings the data network, downloads the testbed's 10 MiB
 file (sha256 checked) and sends UDP at twice its 10 Mbit/s MBR; /metrics
-counts the traffic and drops only what the meter drops; SIGTERM stops the
+counts the traffic and drops only what the meter drops; a reload that
+removes the MBR session logs its final usage; SIGTERM stops the
 UPF with status 0 and nothing left behind.
 
 Usage: upf_e2e.py UPF_BIN GNBSIM_BIN WORKDIR  (testbed env in the environment:
@@ -16,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -67,20 +69,29 @@ def main(upf_bin: str, gnbsim: str, d: str) -> int:
         check(got == want, "UE downloads the 10 MiB test file through the UPF, sha256 intact")
 
         before = upf.metrics()
-        r = nsx(ns_gnb, "iperf3", "--json", "-B", "10.45.0.3", "-c", dn, "-p", "5202", "-u", "-b", "20M", "-t", "4",
-                timeout=40)
-        try:
-            s = json.loads(r.stdout)["end"]["sum"]
-            rate = s["bits_per_second"] * (1 - s["lost_percent"] / 100) / 1e6
-        except (ValueError, KeyError) as ex:
-            rate = -1.0
-            print(f"iperf3 output: {r.stdout[-500:]} {r.stderr[-300:]} ({ex})")
-        # At most the MBR (plus the UDP/IP headers iperf3 does not count, and
-        # rounding); well above half of it. How close to the MBR it gets
-        # depends on how smoothly the worker is scheduled: with the idle
-        # back-off on a shared machine, bursts deeper than the 10 ms bucket
-        # lose more (MBR accuracy is issue 6's test, not this one's).
-        check(5.0 <= rate <= 10.5, f"UDP offered at 20 Mbit/s against an MBR of 10 Mbit/s: {rate:.2f} Mbit/s delivered")
+        # Delivered IP rate (1400-byte datagrams + 28 bytes of headers, what
+        # the meter counts) from the server's per-second report, the first
+        # second left out (the 100 ms bucket starts full). Within 10 % below
+        # and 5 % above the MBR; suite 41 checks +-5 % with captures on both
+        # sides of the UPF. One more try if the first is off: a generator
+        # starved of CPU on a shared machine offers in clumps deeper than
+        # the bucket.
+        for attempt in range(2):
+            r = nsx(ns_gnb, "iperf3", "--json", "-B", "10.45.0.3", "-c", dn, "-p", "5202", "-u", "-b", "20M",
+                    "-l", "1400", "-w", "2M", "-t", "4", "--get-server-output", timeout=40)
+            try:
+                report = json.loads(r.stdout)["server_output_text"]
+                ivs = [iv for iv in re.findall(r"([\d.]+)-([\d.]+)\s+sec\s.*?\s(\d+)/(\d+) \(", report)
+                       if float(iv[1]) - float(iv[0]) < 1.5][1:]
+                secs = sum(float(b) - float(a) for a, b, _, _ in ivs)
+                rate = sum(int(t) - int(lost) for _, _, lost, t in ivs) * 1428 * 8 / secs / 1e6
+            except (ValueError, KeyError, ZeroDivisionError) as ex:
+                rate = -1.0
+                print(f"iperf3 output: {r.stdout[-500:]} {r.stderr[-300:]} ({ex!r})")
+            print(f"try {attempt + 1}: {rate:.2f} Mbit/s")
+            if 9.0 <= rate <= 10.5:
+                break
+        check(9.0 <= rate <= 10.5, f"UDP offered at 20 Mbit/s against an MBR of 10 Mbit/s: {rate:.2f} Mbit/s delivered (IP)")
         after = upf.metrics()
         mbr = (upfrun.metric(after, "upf_dropped_packets_total", reason="mbr_exceeded") or 0) - (
             upfrun.metric(before, "upf_dropped_packets_total", reason="mbr_exceeded") or 0)
@@ -93,6 +104,14 @@ def main(upf_bin: str, gnbsim: str, d: str) -> int:
             rx = upfrun.metric(m, "upf_rx_packets_total", interface=i) or 0
             tx = upfrun.metric(m, "upf_tx_packets_total", interface=i) or 0
             check(rx > 5000 and tx > 2000, f"{i}: the traffic is counted (rx {rx:.0f}, tx {tx:.0f})")
+        # A static session has no SMF to report to: removing it (reload)
+        # logs its final usage. Session 2 carried the UDP run's uplink.
+        open(cfg, "w").write(text[:text.index("  - id: 2")])
+        upf.proc.send_signal(signal.SIGHUP)
+        upfrun.wait_for("the final usage in the log", lambda: re.search(
+            r"static session \S+ URR \d+: final usage (\d+) bytes UL", upf.log()) is not None, 20)
+        mm = re.search(r"static session \S+ URR \d+: final usage (\d+) bytes UL, (\d+) bytes DL", upf.log())
+        check(int(mm.group(1)) > 4_000_000, f"a removed static session's final usage is logged: {mm.group(0)}")
         rc = upf.stop()
     finally:
         if gnb is not None:

@@ -145,6 +145,7 @@ fn main() -> Result<()> {
         "vm_rss_kib": rss_kib("VmRSS:"),
         "vm_hwm_kib": rss_kib("VmHWM:"),
         "up": format!("{:?}", n4.up_stats()),
+        "tables": format!("{:?}", ctl.map_stats()),
     });
     println!("{doc}");
     stop.store(true, Ordering::Relaxed);

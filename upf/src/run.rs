@@ -427,8 +427,10 @@ impl ControlThread {
     /// and the events it does not act on.
     fn leftovers(&mut self, left: n4::Leftovers) {
         for f in left.finals {
-            debug!(
-                "session {:#x} URR {}: final usage {} bytes UL, {} bytes DL",
+            // Static sessions have no SMF to report to: the log is where
+            // their usage goes (README, "Static sessions' usage").
+            info!(
+                "static session {:#x} URR {}: final usage {} bytes UL, {} bytes DL",
                 f.session, f.urr_id, f.usage.ul_bytes, f.usage.dl_bytes
             );
         }
@@ -449,8 +451,8 @@ impl ControlThread {
             self.leftovers(left);
         } else {
             for f in self.dp.control().reclaim() {
-                debug!(
-                    "session {:#x} URR {}: final usage {} bytes UL, {} bytes DL",
+                info!(
+                    "static session {:#x} URR {}: final usage {} bytes UL, {} bytes DL",
                     f.session, f.urr_id, f.usage.ul_bytes, f.usage.dl_bytes
                 );
             }

@@ -999,7 +999,12 @@ fn burst(r: &mut Rig, msgs: &[Pfcp<'_>]) -> Vec<Pfcp<'static>> {
         m.encode(&mut b).unwrap();
         r.n4.on_datagram(r.now, r.smf, &b, &mut r.ctl);
     }
-    r.drain()
+    let mut out = r.drain();
+    // A flush waits for the workers to take the previous batch (the
+    // answers with it): the worker polls once.
+    r.w.poll(r.tsc);
+    out.extend(r.drain());
+    out
 }
 
 #[test]
@@ -1184,5 +1189,61 @@ fn garbage_on_n4_is_counted_and_valid_peers_are_still_served() {
         .copied()
         .unwrap_or(0);
     assert!(malformed >= 4, "{malformed} malformed datagrams counted");
+    assert_eq!(r.ctl.session_count(), 5);
+}
+
+#[test]
+fn a_batch_waits_for_the_workers_to_take_the_previous_one() {
+    let mut r = Rig::new();
+    r.associate();
+    let seq = r.next_seq();
+    r.establish(&sample::establishment_request(seq, &params(1)));
+    // The worker has not polled since that publish: the next establishments
+    // are accepted by the node but wait, answers included, so that the
+    // dataplane can update its spare lookup tables in place.
+    let g = r.ctl.generation();
+    let mut b = Vec::new();
+    for i in 2..=4u64 {
+        b.clear();
+        sample::establishment_request(200 + i as u32, &params(i))
+            .encode(&mut b)
+            .unwrap();
+        r.n4.on_datagram(r.now, r.smf, &b, &mut r.ctl);
+        assert!(r.drain().is_empty(), "no answer before the rules are out");
+    }
+    assert_eq!(r.ctl.generation(), g);
+    assert!(r.n4.busy(), "the control loop ticks while changes wait");
+    // Once the worker runs the previous version, the three go out in one
+    // batch, written in place, and their answers follow.
+    r.w.poll(r.tsc);
+    let copies = r.ctl.map_stats().copies;
+    let answers = r.drain();
+    assert_eq!(answers.len(), 3);
+    assert_eq!(r.ctl.generation(), g + 1, "one batch");
+    assert_eq!(r.ctl.session_count(), 4);
+    assert_eq!(r.ctl.map_stats().copies, copies, "no table copied");
+    assert_eq!(r.n4.up_stats().forced_publishes, 0);
+
+    // A worker that stops polling holds changes back for PUBLISH_WAIT at
+    // most: then they are published anyway (the tables copied).
+    b.clear();
+    sample::establishment_request(300, &params(5))
+        .encode(&mut b)
+        .unwrap();
+    r.n4.on_datagram(r.now, r.smf, &b, &mut r.ctl);
+    assert!(r.drain().is_empty());
+    let t0 = r.now;
+    let mut answers = Vec::new();
+    while answers.is_empty() {
+        assert!(
+            r.now - t0 <= upf::n4::userplane::PUBLISH_WAIT,
+            "answer held too long"
+        );
+        r.now += Duration::from_millis(1);
+        r.n4.housekeeping(r.now, &mut r.ctl);
+        answers = r.drain();
+    }
+    assert_eq!(r.now - t0, upf::n4::userplane::PUBLISH_WAIT);
+    assert_eq!(r.n4.up_stats().forced_publishes, 1);
     assert_eq!(r.ctl.session_count(), 5);
 }

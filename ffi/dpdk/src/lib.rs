@@ -78,7 +78,9 @@ pub use eal::{Eal, LaunchHandle, Lcore};
 pub use error::{Error, Result};
 pub use mbuf::{Burst, Drain, Mbuf};
 pub use mempool::{MBUF_DEFAULT_BUF_SIZE, Mempool, PKTMBUF_HEADROOM};
-pub use port::{DevInfo, Link, Port, PortConfig, Rss, RxQueue, Stats, TxQueue, pci_address};
+pub use port::{
+    DevInfo, Link, MAX_BURST, Port, PortConfig, Rss, RxQueue, Stats, TxQueue, pci_address,
+};
 
 /// A NUMA socket to place memory on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

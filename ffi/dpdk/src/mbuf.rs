@@ -72,6 +72,16 @@ impl Mbuf {
         Mbuf(ptr)
     }
 
+    /// [`from_raw`](Self::from_raw) for a pointer DPDK just handed over.
+    ///
+    /// # Safety
+    /// As for `from_raw`, and `ptr` must not be null.
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw_ptr(ptr: *mut sys::rte_mbuf) -> Mbuf {
+        // SAFETY: non-null by the caller's contract.
+        Mbuf(unsafe { NonNull::new_unchecked(ptr) })
+    }
+
     /// Gives up ownership; the caller must free or transmit the mbuf.
     #[inline]
     #[must_use]
@@ -252,6 +262,48 @@ impl Mbuf {
         m.data_len -= n16;
         m.pkt_len -= u32::from(n16);
         true
+    }
+
+    /// Moves the start of the frame by `front` bytes (negative: into the
+    /// headroom; positive: dropping at most the frame's bytes) and makes it
+    /// `len` bytes long, in one step. `false`, with nothing changed, if the
+    /// result does not fit in the buffer.
+    ///
+    /// The same as `adj`/`prepend` followed by `append`/`trim`, but with one
+    /// bounds check and three stores on a single-segment mbuf: the
+    /// forwarding path reframes every packet (decapsulation, encapsulation).
+    #[inline]
+    pub fn reframe(&mut self, front: isize, len: usize) -> bool {
+        if !self.is_contiguous() {
+            return self.reframe_chain(front, len);
+        }
+        let m = self.raw_mut();
+        let off = i64::from(m.data_off);
+        // isize is at most 64 bits on every target DPDK supports.
+        #[allow(clippy::cast_possible_truncation)]
+        let start = off.saturating_add(front as i64);
+        // New start inside [0, old end]; new end inside the buffer.
+        if start < 0
+            || start > off + i64::from(m.data_len)
+            || len as u64 > u64::from(m.buf_len).saturating_sub(start as u64)
+        {
+            return false;
+        }
+        // start + len <= buf_len <= u16::MAX: neither cast truncates.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        {
+            m.data_off = start as u16;
+            m.data_len = len as u16;
+            m.pkt_len = len as u32;
+        }
+        true
+    }
+
+    #[cold]
+    fn reframe_chain(&mut self, front: isize, len: usize) -> bool {
+        // A chain (rare: the worker linearizes on receive) is made one
+        // segment first; the frame's bytes stay the same either way.
+        self.linearize() && self.is_contiguous() && self.reframe(front, len)
     }
 
     #[cold]

@@ -14,13 +14,18 @@
 use std::collections::HashSet;
 use std::ffi::{CStr, CString};
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex};
 
 use dpdk_sys as sys;
 
 use crate::error::{Error, Result, from_ret};
-use crate::mbuf::Burst;
+use crate::mbuf::{Burst, Mbuf};
 use crate::{Eal, Mempool};
+
+/// Most frames one [`RxQueue::rx_burst_into`] or [`TxQueue::tx_burst_from`]
+/// call hands to DPDK (the config's `dataplane.burst` maximum).
+pub const MAX_BURST: usize = 512;
 
 /// Port ids owned by a live `Port` in this process (a port is opened once).
 static OPEN_PORTS: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
@@ -862,6 +867,48 @@ impl RxQueue {
         n
     }
 
+    /// Receives up to `max` frames (at most [`MAX_BURST`]) and appends
+    /// them to `out` as `T`s, in arrival order; returns how many arrived.
+    ///
+    /// For a worker that keeps its packets in a `Vec` of an mbuf newtype:
+    /// DPDK writes the pointers into a stack array and they are moved into
+    /// `out` in one pass (no per-packet capacity check), with the first
+    /// cache line of each frame prefetched on the way for the parser that
+    /// runs next. A chained mbuf (a PMD with scatter on) is linearized if
+    /// it fits one segment, and passed on as it is otherwise.
+    #[inline]
+    pub fn rx_burst_into<T: From<Mbuf>>(&mut self, out: &mut Vec<T>, max: usize) -> usize {
+        let want = max.min(MAX_BURST);
+        if want == 0 {
+            return 0;
+        }
+        let mut raw = [const { MaybeUninit::<*mut sys::rte_mbuf>::uninit() }; MAX_BURST];
+        // SAFETY: the port is started and stays so while this handle lives;
+        // &mut self makes this thread the queue's only poller; `raw` has room
+        // for `want` pointers and DPDK writes at most that many, each an
+        // owned mbuf. want <= MAX_BURST <= u16::MAX.
+        #[allow(clippy::cast_possible_truncation)]
+        let n = usize::from(unsafe {
+            sys::shim_rx_burst(self.port, self.queue, raw.as_mut_ptr().cast(), want as u16)
+        });
+        let got = &raw[..n.min(want)];
+        out.reserve(got.len());
+        // One pass over the mbuf headers: a second one (a separate prefetch
+        // loop) measured 10 % slower on net_null, where rx is all there is.
+        out.extend(got.iter().map(|p| {
+            // SAFETY: each of the first `n` slots holds a valid mbuf that DPDK
+            // handed over to us, read exactly once here (non-null by DPDK's
+            // contract for the returned count).
+            let mut m = unsafe { Mbuf::from_raw_ptr(p.assume_init()) };
+            m.prefetch_data();
+            if !m.is_contiguous() {
+                let _ = m.linearize();
+            }
+            T::from(m)
+        }));
+        got.len()
+    }
+
     /// Port id.
     #[must_use]
     pub fn port_id(&self) -> u16 {
@@ -903,6 +950,51 @@ impl TxQueue {
         // SAFETY: DPDK owns the first `sent` mbufs now.
         unsafe { burst.forget_front(sent) };
         sent
+    }
+
+    /// Hands the frames at the front of `frames` to the NIC, in bursts of
+    /// at most [`MAX_BURST`], removing those it took; returns how many. What
+    /// is left in `frames` (a full queue) was not sent, in order, for the
+    /// caller to retry or drop.
+    ///
+    /// The mirror of [`RxQueue::rx_burst_into`]: one pass moves the mbuf
+    /// pointers out of the `Vec` into a stack array for DPDK.
+    #[inline]
+    pub fn tx_burst_from<T>(&mut self, frames: &mut Vec<T>) -> usize
+    where
+        T: Into<Mbuf> + From<Mbuf>,
+    {
+        let mut total = 0;
+        while !frames.is_empty() {
+            let n = frames.len().min(MAX_BURST);
+            let mut raw = [const { MaybeUninit::<*mut sys::rte_mbuf>::uninit() }; MAX_BURST];
+            for (slot, f) in raw.iter_mut().zip(frames.drain(..n)) {
+                slot.write(f.into().into_raw().as_ptr());
+            }
+            // SAFETY: started port, exclusive queue (see RxQueue::rx_burst);
+            // the first n slots hold owned mbufs; DPDK takes ownership of the
+            // first `sent` of them. n <= MAX_BURST <= u16::MAX.
+            #[allow(clippy::cast_possible_truncation)]
+            let sent = usize::from(unsafe {
+                sys::shim_tx_burst(self.port, self.queue, raw.as_mut_ptr().cast(), n as u16)
+            })
+            .min(n);
+            total += sent;
+            if sent < n {
+                // Give the rest back, in order, in front: `frames` just lost
+                // n elements, so this does not allocate.
+                drop(frames.splice(
+                    0..0,
+                    raw[sent..n].iter().map(|p| {
+                        // SAFETY: slots sent..n hold mbufs DPDK did not take;
+                        // we own them again, each read once.
+                        T::from(unsafe { Mbuf::from_raw_ptr(p.assume_init()) })
+                    }),
+                ));
+                return total;
+            }
+        }
+        total
     }
 
     /// Like [`tx_burst`](Self::tx_burst), then frees what the NIC did not

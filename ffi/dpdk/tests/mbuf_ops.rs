@@ -13,6 +13,7 @@ fn mbuf_operations() {
         let pool =
             Mempool::pktmbuf(eal, "mbuf", 64, 0, dpdk::MBUF_DEFAULT_BUF_SIZE, Socket::Any).unwrap();
         headroom_ops(&pool);
+        reframe_is_the_four_ops_in_one(&pool);
         chains(&pool);
         bursts(&pool);
         raw_round_trip(&pool);
@@ -61,6 +62,96 @@ fn headroom_ops(pool: &Mempool) {
         "does not fit the data room"
     );
     assert_eq!(m.rss_hash(), None);
+}
+
+/// The reference: `reframe` as dataplane's `PacketBuf` defines it, built
+/// from adj/prepend and append/trim with every check made first.
+fn reframe_by_steps(m: &mut Mbuf, front: isize, len: usize) -> bool {
+    let cur = m.len();
+    let back = front.unsigned_abs();
+    let kept = if front >= 0 {
+        if back > cur {
+            return false;
+        }
+        cur - back
+    } else {
+        if back > m.headroom() {
+            return false;
+        }
+        cur + back
+    };
+    if len > kept && len - kept > m.tailroom() {
+        return false;
+    }
+    let moved = if front >= 0 {
+        m.adj(back)
+    } else {
+        m.prepend(back)
+    };
+    moved
+        && if len >= kept {
+            m.append(len - kept)
+        } else {
+            m.trim(kept - len)
+        }
+}
+
+fn reframe_is_the_four_ops_in_one(pool: &Mempool) {
+    let frame: Vec<u8> = (0..100u8).collect();
+    let head = isize::try_from(PKTMBUF_HEADROOM).unwrap();
+    let fronts = [
+        -head - 1,
+        -head,
+        -50,
+        -1,
+        0,
+        1,
+        36,
+        99,
+        100,
+        101,
+        isize::MIN,
+        isize::MAX,
+    ];
+    let lens = [0, 1, 14, 64, 100, 150, 2048, 2148, 2176, 2177, usize::MAX];
+    for &front in &fronts {
+        for &len in &lens {
+            let mut a = Mbuf::from_bytes(pool, &frame).unwrap();
+            let mut b = Mbuf::from_bytes(pool, &frame).unwrap();
+            let ra = a.reframe(front, len);
+            let rb = reframe_by_steps(&mut b, front, len);
+            assert_eq!(ra, rb, "front {front} len {len}");
+            assert_eq!(
+                (a.headroom(), a.len(), a.pkt_len(), a.tailroom()),
+                (b.headroom(), b.len(), b.pkt_len(), b.tailroom()),
+                "front {front} len {len}"
+            );
+            assert_eq!(a.data(), b.data(), "front {front} len {len}");
+            if !ra {
+                assert_eq!(
+                    a.data(),
+                    frame.as_slice(),
+                    "a refused reframe changes nothing"
+                );
+            }
+        }
+    }
+    // Decapsulation as the fast path does it: drop 36 bytes in front, keep
+    // 50 of what follows (the Ethernet padding goes).
+    let mut m = Mbuf::from_bytes(pool, &frame).unwrap();
+    assert!(m.reframe(36, 50));
+    assert_eq!(m.data(), &frame[36..86]);
+    // Encapsulation: 58 bytes into the headroom.
+    assert!(m.reframe(-58, 108));
+    assert_eq!(&m.data()[58..], &frame[36..86]);
+
+    // A chain is made one segment first.
+    let mut head = Mbuf::from_bytes(pool, &frame[..60]).unwrap();
+    head.chain(Mbuf::from_bytes(pool, &frame[60..]).unwrap())
+        .unwrap();
+    assert!(head.reframe(10, 80));
+    assert!(head.is_contiguous());
+    assert_eq!(head.data(), &frame[10..90]);
 }
 
 fn chains(pool: &Mempool) {

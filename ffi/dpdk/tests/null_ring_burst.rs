@@ -22,6 +22,7 @@ fn null_and_ring_bursts() {
         .unwrap();
         null_port(eal, &pool);
         ring_port(eal, &pool);
+        vec_bursts(eal, &pool);
         assert_eq!(pool.in_use(), 0, "no mbuf leaked");
     });
 }
@@ -130,4 +131,83 @@ fn ring_port(eal: &dpdk::Eal, pool: &Mempool) {
     }
     assert_eq!(rx.rx_burst(&mut burst), 0);
     assert_eq!(pool.in_use(), 0);
+}
+
+/// A worker's packet type: an mbuf newtype in a `Vec`.
+#[derive(Debug)]
+struct Frame(Mbuf);
+
+impl From<Mbuf> for Frame {
+    fn from(m: Mbuf) -> Self {
+        Frame(m)
+    }
+}
+
+impl From<Frame> for Mbuf {
+    fn from(f: Frame) -> Self {
+        f.0
+    }
+}
+
+/// rx_burst_into / tx_burst_from: `max` is honoured, order is kept, and a
+/// full queue leaves the unsent frames in the `Vec`, in order, in front.
+fn vec_bursts(eal: &dpdk::Eal, pool: &Mempool) {
+    let mut null = Port::open(eal, "net_null1,size=64").unwrap();
+    null.configure(&PortConfig::new(1), pool).unwrap();
+    let (mut nrx, _ntx) = null.start().unwrap();
+    let mut v: Vec<Frame> = Vec::new();
+    assert_eq!(nrx[0].rx_burst_into(&mut v, 5), 5, "max is honoured");
+    assert_eq!(nrx[0].rx_burst_into(&mut v, 0), 0);
+    assert_eq!(
+        nrx[0].rx_burst_into(&mut v, 64),
+        64,
+        "more than 32 in one call"
+    );
+    assert_eq!(v.len(), 69, "appended, not replaced");
+    assert!(v.iter().all(|f| f.0.len() == 64));
+    v.clear();
+    assert_eq!(pool.in_use(), 0);
+
+    let mut port = Port::open(eal, "net_ring1").unwrap();
+    port.configure(&PortConfig::new(1), pool).unwrap();
+    let (mut rxq, mut txq) = port.start().unwrap();
+    let (rx, tx) = (&mut rxq[0], &mut txq[0]);
+    // Fill the loopback ring until it refuses.
+    let mut seq = 0u32;
+    let mut accepted = 0usize;
+    loop {
+        let first = seq;
+        let mut frames: Vec<Frame> = (0..40)
+            .map(|i| Frame(Mbuf::from_bytes(pool, &test_frame(first + i, 64)).unwrap()))
+            .collect();
+        seq += 40;
+        let n = tx.tx_burst_from(&mut frames);
+        accepted += n;
+        assert_eq!(frames.len(), 40 - n);
+        if n < 40 {
+            assert_eq!(
+                frames[0].0.data(),
+                test_frame(first + n as u32, 64).as_slice(),
+                "the first unsent frame is in front"
+            );
+            let last = frames.last().unwrap().0.data().to_vec();
+            assert_eq!(last, test_frame(first + 39, 64), "in order");
+            break;
+        }
+        assert!(accepted <= 65536, "the ring never fills");
+    }
+    // Everything accepted comes back, in order, byte for byte.
+    let mut got = 0usize;
+    let mut back: Vec<Frame> = Vec::new();
+    while got < accepted {
+        back.clear();
+        let n = rx.rx_burst_into(&mut back, 48);
+        assert!(n > 0 && n <= 48, "{n} frames after {got} of {accepted}");
+        for f in &back {
+            assert_eq!(f.0.data(), test_frame(got as u32, 64).as_slice());
+            got += 1;
+        }
+    }
+    back.clear();
+    assert_eq!(rx.rx_burst_into(&mut back, 32), 0);
 }

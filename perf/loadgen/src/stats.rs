@@ -141,7 +141,20 @@ pub struct Latency {
     pub p999_us: Option<f64>,
     /// Maximum.
     pub max_us: Option<f64>,
+    /// Points of the latency CDF, `[percentile, µs]` at [`CDF_PERCENTILES`]
+    /// (for plots: perf/run.sh draws them); `None` without samples.
+    pub cdf: Option<[[f64; 2]; CDF_POINTS]>,
 }
+
+/// Number of points of [`Latency::cdf`].
+pub const CDF_POINTS: usize = 24;
+
+/// The percentiles of [`Latency::cdf`]: even steps through the body, then
+/// the "nines" of the tail, where latency targets live.
+pub const CDF_PERCENTILES: [f64; CDF_POINTS] = [
+    0.0, 1.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 95.0, 97.0, 99.0, 99.5,
+    99.7, 99.9, 99.95, 99.97, 99.99, 99.995, 99.999, 100.0,
+];
 
 /// Nanoseconds to microseconds, kept to the nanosecond.
 fn us(ns: f64) -> Option<f64> {
@@ -166,6 +179,7 @@ impl Latency {
             p99_us: q(0.99),
             p999_us: q(0.999),
             max_us: us(h.max() as f64),
+            cdf: Some(CDF_PERCENTILES.map(|p| [p, q(p / 100.0).unwrap_or(0.0)])),
         }
     }
 }
@@ -465,6 +479,17 @@ mod tests {
         assert_eq!(l.p50_us, Some(2.0));
         // 3 significant digits: 5000 ns lands in a 4 ns bucket.
         assert!((l.max_us.unwrap() - 5.0).abs() < 0.005, "{l:?}");
+        // The CDF is monotonic and ends at the extremes.
+        let cdf = l.cdf.unwrap();
+        assert_eq!(cdf[0], [0.0, 0.01]);
+        assert_eq!(cdf[7], [50.0, 2.0]);
+        assert!((cdf[CDF_POINTS - 1][1] - 5.0).abs() < 0.005, "{cdf:?}");
+        assert!(
+            cdf.windows(2)
+                .all(|w| w[0][0] < w[1][0] && w[0][1] <= w[1][1]),
+            "{cdf:?}"
+        );
+        assert_eq!(Latency::of(&r.hist[1]).cdf.map(|c| c[0][0]), Some(0.0));
         let l = Latency::of(&r.hist[1]);
         assert!((l.p50_us.unwrap() - 2000.0).abs() < 2.0, "{l:?}");
         // Starting a new trial clears everything.

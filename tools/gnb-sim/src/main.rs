@@ -8,8 +8,9 @@
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
@@ -29,9 +30,10 @@ struct Cli {
     #[arg(long = "ue", value_name = "SPEC")]
     ues: Vec<String>,
     /// JSON session file (format in README.md / `session` module doc),
-    /// e.g. written by smf-sim. Combined with --ue.
+    /// e.g. written by smf-sim. Repeat for several files (several SMF
+    /// simulators); combined with --ue.
     #[arg(long, value_name = "FILE")]
-    sessions: Option<PathBuf>,
+    sessions: Vec<PathBuf>,
     /// The UPF's N3 address for sessions that do not name one.
     #[arg(long, default_value = "192.168.1.1")]
     upf: Ipv4Addr,
@@ -60,6 +62,13 @@ struct Cli {
     /// N3 socket receive/send buffer size in bytes.
     #[arg(long, default_value_t = 4 << 20)]
     socket_buffer: usize,
+    /// Hold every uplink packet this many milliseconds before sending it to
+    /// the UPF: adds to every round trip through the gNB, as a radio link
+    /// and backhaul would (TCP through an MBR policer needs a realistic
+    /// RTT: at the testbed's ~0.2 ms, one segment per RTT already exceeds
+    /// 10 Mbit/s). 0: none.
+    #[arg(long, default_value_t = 0)]
+    ul_delay_ms: u64,
     /// Write the per-UE and global counters as JSON here on exit and on SIGUSR1.
     #[arg(long, value_name = "FILE")]
     stats_file: Option<PathBuf>,
@@ -111,7 +120,30 @@ fn dump(gnb: &Gnb, stats_file: Option<&Path>) {
     }
 }
 
-fn uplink_loop(gnb: &Gnb, tun: &tun_rs::SyncDevice, sock: &UdpSocket) {
+/// An uplink packet held back: when to send it, where, the datagram.
+type Delayed = (Instant, SocketAddrV4, Vec<u8>);
+
+/// Sends what the uplink hands it once each packet's time has come (the
+/// packets come in time order: one deadline queue, no reordering).
+fn delay_line(rx: &mpsc::Receiver<Delayed>, gnb: &Gnb, sock: &UdpSocket) {
+    while let Ok((at, to, pkt)) = rx.recv() {
+        let now = Instant::now();
+        if at > now {
+            thread::sleep(at - now);
+        }
+        if let Err(e) = sock.send_to(&pkt, to) {
+            gnb.global().ul_send_errors.inc();
+            debug!("UL send to {to}: {e}");
+        }
+    }
+}
+
+fn uplink_loop(
+    gnb: &Gnb,
+    tun: &tun_rs::SyncDevice,
+    sock: &UdpSocket,
+    delay: Option<&(Duration, mpsc::Sender<Delayed>)>,
+) {
     let mut buf = vec![0u8; UL_HEADROOM + 65536];
     loop {
         let n = match tun.recv(&mut buf[UL_HEADROOM..]) {
@@ -123,6 +155,10 @@ fn uplink_loop(gnb: &Gnb, tun: &tun_rs::SyncDevice, sock: &UdpSocket) {
         };
         match gnb.uplink(&mut buf, n) {
             Ok((to, len)) => {
+                if let Some((d, tx)) = delay {
+                    let _ = tx.send((Instant::now() + *d, to, buf[..len].to_vec()));
+                    continue;
+                }
                 if let Err(e) = sock.send_to(&buf[..len], to) {
                     gnb.global().ul_send_errors.inc();
                     debug!("UL send to {to}: {e}");
@@ -180,7 +216,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
 
     let mut sessions = Vec::new();
-    if let Some(p) = &cli.sessions {
+    for p in &cli.sessions {
         sessions.extend(session::load_file(p, cli.upf)?);
     }
     for spec in &cli.ues {
@@ -229,10 +265,20 @@ fn main() -> Result<()> {
     let mut signals =
         Signals::new([SIGINT, SIGTERM, SIGUSR1]).context("installing signal handlers")?;
     {
+        let delay = (cli.ul_delay_ms > 0)
+            .then(|| -> Result<_> {
+                let (tx, rx) = mpsc::channel();
+                let (g, s) = (Arc::clone(&gnb), Arc::clone(&sock));
+                thread::Builder::new()
+                    .name("ul-delay".into())
+                    .spawn(move || delay_line(&rx, &g, &s))?;
+                Ok((Duration::from_millis(cli.ul_delay_ms), tx))
+            })
+            .transpose()?;
         let (g, t, s) = (Arc::clone(&gnb), Arc::clone(&tun), Arc::clone(&sock));
         thread::Builder::new()
             .name("ul".into())
-            .spawn(move || uplink_loop(&g, &t, &s))?;
+            .spawn(move || uplink_loop(&g, &t, &s, delay.as_ref()))?;
         let (g, t, s) = (Arc::clone(&gnb), Arc::clone(&tun), Arc::clone(&sock));
         thread::Builder::new()
             .name("dl".into())

@@ -121,6 +121,11 @@ struct Args {
     /// (tools/gnb-sim/README.md) here, once they are established.
     #[arg(long)]
     gnb_sessions: Option<String>,
+    /// The default flow's MBR as UL:DL in kbit/s (e.g. 10000:10000), or
+    /// "none" for a QER without MBR; default: the profile's (simple:
+    /// 50000:100000).
+    #[arg(long, value_parser = parse_mbr)]
+    mbr: Option<MbrArg>,
     /// QFI the gNB simulator sends uplink with (the profile's default flow).
     #[arg(long, default_value_t = 9)]
     qfi: u8,
@@ -135,6 +140,27 @@ fn parse_u32(s: &str) -> Result<u32, String> {
         None => s.parse(),
     };
     r.map_err(|e| format!("{s}: {e}"))
+}
+
+/// `--mbr`: the default QER's MBR, or none.
+#[derive(Debug, Clone, Copy)]
+enum MbrArg {
+    None,
+    Kbps(pfcp::codec::ies::Bitrate),
+}
+
+fn parse_mbr(s: &str) -> Result<MbrArg, String> {
+    if s == "none" {
+        return Ok(MbrArg::None);
+    }
+    let (ul, dl) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s}: expected UL:DL in kbit/s, or none"))?;
+    let kbps = |x: &str| x.parse::<u64>().map_err(|e| format!("{x}: {e}"));
+    Ok(MbrArg::Kbps(pfcp::codec::ies::Bitrate {
+        ul_kbps: kbps(ul)?,
+        dl_kbps: kbps(dl)?,
+    }))
 }
 
 /// A session as created: what a gNB simulator needs to send uplink.
@@ -312,10 +338,20 @@ impl Sim {
                     gnb_teid: self.args.gnb_teid_start.wrapping_add(off),
                     established: false,
                 });
-                Some(match self.args.profile {
+                let mut m = match self.args.profile {
                     Profile::Simple => sample::simple_establishment_request(seq, &p),
                     Profile::Typical => sample::establishment_request(seq, &p),
-                })
+                };
+                if let (Some(mbr), Message::SessionEstablishmentRequest(r)) =
+                    (self.args.mbr, &mut m.message)
+                    && let Some(q) = r.create_qer.first_mut()
+                {
+                    q.mbr = match mbr {
+                        MbrArg::None => None,
+                        MbrArg::Kbps(b) => Some(b),
+                    };
+                }
+                Some(m)
             }
             Phase::Modify | Phase::Query | Phase::Delete => {
                 let s = self.sessions.get(i)?;
@@ -836,4 +872,21 @@ fn main() -> Result<()> {
         bail!("{failed} requests failed");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mbr_argument() {
+        assert!(matches!(parse_mbr("none"), Ok(MbrArg::None)));
+        let Ok(MbrArg::Kbps(b)) = parse_mbr("10000:20000") else {
+            panic!("10000:20000 not parsed");
+        };
+        assert_eq!((b.ul_kbps, b.dl_kbps), (10_000, 20_000));
+        for bad in ["", "10000", "10000:", ":5", "a:b", "1:2:3", "-1:5"] {
+            assert!(parse_mbr(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }

@@ -381,8 +381,10 @@ pub struct Far {
 }
 
 impl Far {
-    /// The interface a forwarded packet leaves on: access → n3; core or
-    /// SGi-LAN with GTP-U encapsulation → n9; otherwise n6.
+    /// The interface a forwarded packet leaves on: access → n3; core with
+    /// GTP-U encapsulation → n9 (another UPF); otherwise n6, SGi-LAN with
+    /// encapsulation included (a tunnel into the N6 LAN), as the dataplane
+    /// sends it (`dataplane::control`'s compile).
     #[must_use]
     pub fn egress(&self) -> Option<InterfaceName> {
         if self.action != FarAction::Forward {
@@ -390,10 +392,8 @@ impl Far {
         }
         match (self.destination?, &self.outer_header_creation) {
             (DestinationInterface::Access, _) => Some(InterfaceName::N3),
-            (DestinationInterface::Core | DestinationInterface::SgiLan, Some(_)) => {
-                Some(InterfaceName::N9)
-            }
-            (DestinationInterface::Core | DestinationInterface::SgiLan, None) => {
+            (DestinationInterface::Core, Some(_)) => Some(InterfaceName::N9),
+            (DestinationInterface::Core | DestinationInterface::SgiLan, _) => {
                 Some(InterfaceName::N6)
             }
             (DestinationInterface::CpFunction, _) => None,

@@ -1108,3 +1108,28 @@ fn eal_arguments_and_port_names() {
         DeviceKind::Vdev { .. }
     ));
 }
+
+/// A FAR's egress as the config sees it (validation of the peer's subnet)
+/// is where the dataplane sends it: GTP-U towards core on n9, towards
+/// SGi-LAN on n6 (dataplane/src/control.rs, `compile`).
+#[test]
+fn far_egress_matches_the_dataplane() {
+    let ohc = Some(OuterHeaderCreation {
+        teid: 7,
+        peer: "10.200.0.9".parse().unwrap(),
+    });
+    let far = |destination, outer_header_creation| Far {
+        id: 1,
+        action: FarAction::Forward,
+        notify_cp: false,
+        destination: Some(destination),
+        outer_header_creation,
+        dscp: None,
+    };
+    use DestinationInterface as D;
+    assert_eq!(far(D::Core, ohc).egress(), Some(InterfaceName::N9));
+    assert_eq!(far(D::SgiLan, ohc).egress(), Some(InterfaceName::N6));
+    assert_eq!(far(D::SgiLan, None).egress(), Some(InterfaceName::N6));
+    assert_eq!(far(D::Core, None).egress(), Some(InterfaceName::N6));
+    assert_eq!(far(D::Access, ohc).egress(), Some(InterfaceName::N3));
+}

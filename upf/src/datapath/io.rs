@@ -11,7 +11,7 @@ use dataplane::iface::{IFACE_COUNT, Iface};
 use dataplane::worker::WorkerIo;
 use dpdk::{Burst, Mbuf, Mempool, RxQueue, TxQueue};
 
-/// Bursts as DPDK sees them: the dataplane's `worker::BURST`.
+/// Dropped frames freed per bulk call: the dataplane's `worker::BURST`.
 const BURST: usize = dataplane::worker::BURST;
 
 /// A received or allocated frame: one single-segment mbuf.
@@ -53,8 +53,16 @@ impl PacketBuf for Pkt {
         self.0.trim(n)
     }
     #[inline(always)]
+    fn reframe(&mut self, front: isize, len: usize) -> bool {
+        self.0.reframe(front, len)
+    }
+    #[inline(always)]
     fn len(&self) -> usize {
         self.0.len()
+    }
+    #[inline(always)]
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -66,11 +74,8 @@ pub struct DpdkIo {
     rx: [Option<RxQueue>; IFACE_COUNT],
     tx: [Option<TxQueue>; IFACE_COUNT],
     pool: Mempool,
-    /// Receive scratch: DPDK writes the burst here, then it moves into the
-    /// dataplane's vector (a pointer copy per packet).
-    rx_burst: Burst<BURST>,
-    /// Transmit scratch, the other way round.
-    tx_burst: Burst<BURST>,
+    /// Frames per rx burst (`dataplane.burst`).
+    burst: usize,
     /// Dropped frames, freed in bulk when full (one C call per 32 frames
     /// instead of one per frame).
     to_free: Burst<BURST>,
@@ -80,6 +85,7 @@ impl std::fmt::Debug for DpdkIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DpdkIo")
             .field("pool", &self.pool)
+            .field("burst", &self.burst)
             .field(
                 "ifaces",
                 &self.rx.iter().map(Option::is_some).collect::<Vec<_>>(),
@@ -90,29 +96,36 @@ impl std::fmt::Debug for DpdkIo {
 
 impl DpdkIo {
     /// A worker's I/O over its queues (`rx[i]`/`tx[i]` for [`Iface`] index
-    /// `i`) and `pool`.
+    /// `i`) and `pool`, receiving up to `burst` frames per queue and poll
+    /// (clamped to `1..=`[`dpdk::MAX_BURST`]).
     #[must_use]
     pub fn new(
         rx: [Option<RxQueue>; IFACE_COUNT],
         tx: [Option<TxQueue>; IFACE_COUNT],
         pool: Mempool,
+        burst: usize,
     ) -> Self {
         Self {
             rx,
             tx,
             pool,
-            rx_burst: Burst::new(),
-            tx_burst: Burst::new(),
+            burst: burst.clamp(1, dpdk::MAX_BURST),
             to_free: Burst::new(),
         }
     }
+}
 
-    #[cold]
-    fn linearize(m: &mut Mbuf) {
-        // A chained mbuf (a PMD with scatter on) would show the pipeline
-        // only its first segment; make it one, or let the pipeline drop it
-        // as malformed (its IP length then exceeds the data it sees).
-        let _ = m.linearize();
+impl From<Mbuf> for Pkt {
+    #[inline(always)]
+    fn from(m: Mbuf) -> Self {
+        Pkt(m)
+    }
+}
+
+impl From<Pkt> for Mbuf {
+    #[inline(always)]
+    fn from(p: Pkt) -> Self {
+        p.0
     }
 }
 
@@ -121,56 +134,21 @@ impl WorkerIo for DpdkIo {
 
     #[inline]
     fn rx_burst(&mut self, iface: Iface, out: &mut Vec<Pkt>, max: usize) {
-        let Some(q) = self.rx[iface.index()].as_mut() else {
-            return;
-        };
-        if max >= BURST {
-            q.rx_burst(&mut self.rx_burst);
-            for mut m in self.rx_burst.drain() {
-                if !m.is_contiguous() {
-                    Self::linearize(&mut m);
-                }
-                out.push(Pkt(m));
-            }
-            return;
-        }
-        // Fewer than a burst asked for: one at a time, so that nothing is
-        // received that the caller cannot take.
-        let mut one = Burst::<1>::new();
-        for _ in 0..max {
-            if q.rx_burst(&mut one) == 0 {
-                break;
-            }
-            if let Some(mut m) = one.pop() {
-                if !m.is_contiguous() {
-                    Self::linearize(&mut m);
-                }
-                out.push(Pkt(m));
-            }
+        if let Some(q) = self.rx[iface.index()].as_mut() {
+            q.rx_burst_into(out, max.min(self.burst));
         }
     }
 
     #[inline]
     fn tx_burst(&mut self, iface: Iface, frames: &mut Vec<Pkt>) {
-        let Some(q) = self.tx[iface.index()].as_mut() else {
-            return;
-        };
-        while !frames.is_empty() {
-            let n = frames.len().min(BURST);
-            for Pkt(m) in frames.drain(..n) {
-                // Cannot fail: the burst is empty and n <= its capacity.
-                if let Err(m) = self.tx_burst.push(m) {
-                    drop(m);
-                }
-            }
-            let sent = q.tx_burst(&mut self.tx_burst);
-            if sent < n {
-                // The queue is full: give the rest back, in order, in front
-                // (no allocation: `frames` just lost at least as many).
-                drop(frames.splice(0..0, self.tx_burst.drain().map(Pkt)));
-                return;
-            }
+        if let Some(q) = self.tx[iface.index()].as_mut() {
+            q.tx_burst_from(frames);
         }
+    }
+
+    #[inline]
+    fn burst_size(&self) -> usize {
+        self.burst
     }
 
     #[inline]

@@ -368,20 +368,14 @@ impl Datapath {
             stats: stats.clone(),
         };
         let backoff = cfg.dataplane.idle_backoff;
-        if cfg.dataplane.burst != 32 {
-            warn!(
-                "dataplane.burst = {}: the worker uses bursts of {} (fixed in the dataplane)",
-                cfg.dataplane.burst,
-                dataplane::worker::BURST
-            );
-        }
+        let burst = usize::from(cfg.dataplane.burst);
         for (((w, wport), (rxq, txq)), lcore) in wports
             .into_iter()
             .enumerate()
             .zip(rx.into_iter().zip(tx))
             .zip(lcores.iter().copied())
         {
-            let io = DpdkIo::new(rxq, txq, pool_of(lcore.socket_id())?);
+            let io = DpdkIo::new(rxq, txq, pool_of(lcore.socket_id())?, burst);
             let stop = workers.stop.clone();
             let st = stats.clone();
             st[w].running.store(true, Ordering::Release);

@@ -193,6 +193,7 @@ impl N4 {
     }
 
     fn up<'a>(book: &'a mut UsageBook, ctl: &'a mut Control, now: Instant) -> DataplaneUp<'a> {
+        book.now = Some(now);
         DataplaneUp { ctl, book, now }
     }
 
@@ -206,8 +207,11 @@ impl N4 {
     }
 
     /// Publishes the staged rule changes to the workers (one batch).
-    pub fn flush(&mut self, ctl: &mut Control) {
-        self.book.flush(ctl);
+    /// Waits (returns `false`, changes kept) while the workers have not
+    /// taken the previous batch, up to `userplane::PUBLISH_WAIT`: the
+    /// batch grows meanwhile and the dataplane updates its tables in place.
+    pub fn flush(&mut self, ctl: &mut Control) -> bool {
+        self.book.flush(ctl)
     }
 
     /// Timers: retransmissions, heartbeats, usage polling and reports,
@@ -230,15 +234,18 @@ impl N4 {
     /// [`BUSY_TICK`].
     #[must_use]
     pub fn busy(&self) -> bool {
-        self.node.parked() > 0 || self.book.end_markers_pending() > 0 || self.book.leaving() > 0
+        self.node.parked() > 0
+            || self.book.end_markers_pending() > 0
+            || self.book.leaving() > 0
+            || self.book.staged()
     }
 
     /// The next datagram to send (to its `dst`). Publishes staged rule
     /// changes first: an SMF never hears "accepted" before the workers
     /// can see the rules.
     pub fn poll_transmit(&mut self, ctl: &mut Control) -> Option<Transmit> {
-        if self.book.staged() {
-            self.book.flush(ctl);
+        if self.book.staged() && !self.book.flush(ctl) {
+            return None;
         }
         self.node.poll_transmit()
     }
@@ -296,6 +303,7 @@ impl N4 {
     /// and log node events. Call it every [`BUSY_TICK`] while
     /// [`N4::busy`], at [`N4::poll_timeout`], and at least every 10 ms.
     pub fn housekeeping(&mut self, now: Instant, ctl: &mut Control) -> Leftovers {
+        self.book.now = Some(now);
         let finals = ctl.reclaim();
         let finals = self.on_reclaimed(now, finals, ctl);
         let events = ctl.drain_events();

@@ -647,7 +647,7 @@ mod tests {
                 is_destination: !ul,
                 chosen: true,
             }),
-            sdf_filters: SmallVec::new(),
+            sdf_filters: Box::default(),
             application_id: None,
             qfis: if ul {
                 SmallVec::from_elem(9, 1)
@@ -823,16 +823,13 @@ mod tests {
                 4000,
             ),
         ] {
-            s.pdrs[0].pdi.sdf_filters = SmallVec::from_elem(
-                SdfFilter {
-                    flow: Some(Arc::new(text.parse().unwrap())),
-                    tos_traffic_class: None,
-                    security_parameter_index: None,
-                    flow_label: None,
-                    filter_id: None,
-                },
-                1,
-            );
+            s.pdrs[0].pdi.sdf_filters = Box::new([SdfFilter {
+                flow: Some(Arc::new(text.parse().unwrap())),
+                tos_traffic_class: None,
+                security_parameter_index: None,
+                flow_label: None,
+                filter_id: None,
+            }]);
             let d = super::session(&s, 1).unwrap();
             let f = &d.pdrs[0].pdi.sdf_filters[0];
             assert_eq!(f.protocol, Some(17));
@@ -921,18 +918,15 @@ mod tests {
             ),
             (
                 Box::new(|s| {
-                    s.pdrs[0].pdi.sdf_filters = SmallVec::from_elem(
-                        SdfFilter {
-                            flow: Some(Arc::new(
-                                "permit out ip from any to assigned".parse().unwrap(),
-                            )),
-                            tos_traffic_class: Some((0xb8, 0xfc)),
-                            security_parameter_index: None,
-                            flow_label: None,
-                            filter_id: None,
-                        },
-                        1,
-                    );
+                    s.pdrs[0].pdi.sdf_filters = Box::new([SdfFilter {
+                        flow: Some(Arc::new(
+                            "permit out ip from any to assigned".parse().unwrap(),
+                        )),
+                        tos_traffic_class: Some((0xb8, 0xfc)),
+                        security_parameter_index: None,
+                        flow_label: None,
+                        filter_id: None,
+                    }]);
                 }),
                 Some(RuleRef::Pdr(1)),
                 t::SDF_FILTER,

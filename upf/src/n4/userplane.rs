@@ -31,6 +31,9 @@ pub const SETTLE_MAX: Duration = Duration::from_millis(500);
 /// How long an End Marker waits for every worker to run the new rules
 /// before it is sent anyway.
 pub const END_MARKER_WAIT: Duration = Duration::from_millis(100);
+/// Longest a staged batch waits for the workers to leave the dataplane's
+/// spare lookup tables (then it is published with a copy of them).
+pub const PUBLISH_WAIT: Duration = Duration::from_millis(20);
 /// Final counts of removed sessions nobody asked for (purged sessions)
 /// are forgotten after this.
 const FORGET_AFTER: Duration = Duration::from_secs(10);
@@ -125,6 +128,12 @@ pub struct UpStats {
     /// Staged batches the dataplane refused (a bug: staging checks what
     /// publishing checks).
     pub flush_failures: u64,
+    /// Flushes that waited for the workers to take the previous batch
+    /// (the changes went out with a later, larger batch).
+    pub deferred_flushes: u64,
+    /// Batches published after [`PUBLISH_WAIT`] with workers still on an
+    /// older version (the dataplane copied its lookup tables).
+    pub forced_publishes: u64,
 }
 
 /// Keyed by SEIDs the node allocates: foldhash is fast and, seeded per
@@ -279,13 +288,19 @@ impl Staged {
 /// changes not yet published.
 #[derive(Debug)]
 pub struct UsageBook {
-    sessions: HashMap<SessionId, Book>,
+    /// Boxed: a million-entry table at half load holds pointers, not
+    /// books, in its empty buckets.
+    sessions: HashMap<SessionId, Box<Book>>,
     /// Removed URRs waiting for their final count, over all sessions.
     leaving: usize,
     /// Removed sessions, oldest first, to forget those nobody asks about.
     removed: VecDeque<(SessionId, Instant)>,
     end_markers: VecDeque<PendingEndMarker>,
     staged: Staged,
+    /// When a flush first found the workers behind (the staged batch waits).
+    waiting_since: Option<Instant>,
+    /// The time of the latest call from the driver (what a flush waits by).
+    pub(crate) now: Option<Instant>,
     clock: TscClock,
     workers: usize,
     /// Counters.
@@ -312,6 +327,8 @@ impl UsageBook {
             removed: VecDeque::new(),
             end_markers: VecDeque::new(),
             staged: Staged::default(),
+            waiting_since: None,
+            now: None,
             clock,
             workers: workers.max(1),
             stats: UpStats::default(),
@@ -401,20 +418,43 @@ impl UsageBook {
         !self.staged.is_empty()
     }
 
-    /// Publishes every staged change in one batch. Call it before sending
-    /// the PFCP answers of the messages that staged them.
-    pub fn flush(&mut self, ctl: &mut Control) {
+    /// Publishes every staged change in one batch, once the workers run
+    /// the previous one (so that the dataplane writes its spare lookup
+    /// tables in place; more changes gather meanwhile) or after
+    /// [`PUBLISH_WAIT`]. Returns `false` when changes stay staged: the
+    /// PFCP answers of the messages that staged them must wait.
+    pub fn flush(&mut self, ctl: &mut Control) -> bool {
+        if self.staged.is_empty() {
+            return true;
+        }
+        if !ctl.ready_to_publish() {
+            let now = self.now.unwrap_or_else(Instant::now);
+            let since = *self.waiting_since.get_or_insert(now);
+            if now.saturating_duration_since(since) < PUBLISH_WAIT {
+                self.stats.deferred_flushes += 1;
+                return false;
+            }
+            self.stats.forced_publishes += 1;
+        }
+        self.flush_now(ctl);
+        true
+    }
+
+    /// Publishes every staged change in one batch now (even if that copies
+    /// the dataplane's lookup tables).
+    pub fn flush_now(&mut self, ctl: &mut Control) {
         if self.staged.is_empty() {
             return;
         }
+        self.waiting_since = None;
         let st = std::mem::take(&mut self.staged);
         let batch = Batch {
             upserts: st.upserts,
             removals: st.removals,
         };
-        match ctl.publish(batch.clone()) {
+        match ctl.try_publish(batch) {
             Ok(_) => self.stats.publishes += 1,
-            Err(e) => {
+            Err((e, batch)) => {
                 // The staging checks mirror publish's: this is a bug. Do
                 // what can be done, one session at a time, and say so.
                 self.stats.flush_failures += 1;
@@ -507,7 +547,7 @@ impl UserPlane for DataplaneUp<'_> {
         })?;
         if self.book.staged.removals.contains(&id) {
             // A removal and an upsert of one id cannot share a batch.
-            self.book.flush(self.ctl);
+            self.book.flush_now(self.ctl);
         }
         let previous_staged = self.book.staged.take_upsert(id);
         if let Err(e) = self.book.staged.check(self.ctl, &rules) {
@@ -661,7 +701,7 @@ impl UserPlane for DataplaneUp<'_> {
         };
         debug!("End Marker to {peer} TEID {teid:#x} queued");
         // After the path switch is visible to the workers.
-        self.book.flush(self.ctl);
+        self.book.flush_now(self.ctl);
         self.book.end_markers.push_back(PendingEndMarker {
             packet: dataplane::pipeline::end_marker(src, peer, teid),
             iface,

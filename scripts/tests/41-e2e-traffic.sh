@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Real traffic through `upf run` with PFCP sessions on the namespace testbed
+# (private copy, prefix upfe2t<pid>-): iperf3 TCP/UDP each way, MBR
+# accuracy (UDP at twice the MBR, TCP), usage reports to the byte against
+# gnb-sim's counters and an N6 capture, /metrics against the traffic sent,
+# deletion of one session while another runs, malformed GTP-U and garbage
+# PFCP while traffic runs, a path switch with End Marker under iperf3.
+# Checks in upf_traffic.py. Holds the DPDK test lock. Needs root, iperf3,
+# tcpdump, python3-scapy.
+# timeout: 300
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+is_root || { log_warn "needs root (network namespaces)"; exit 77; }
+cd "$UPF_ROOT"
+if [[ -z "${UPF_BIN_DIR:-}" ]]; then
+    cargo build -q -p upf -p gnb-sim -p smf-sim
+    UPF_BIN_DIR="$UPF_ROOT/target/debug"
+fi
+export TESTBED_PREFIX="upfe2t$$-"
+work="$(mktemp -d /tmp/upfe2t.XXXXXX)"
+add_cleanup "rm -rf '$work'"
+add_cleanup "scripts/testbed.sh down >/dev/null 2>&1"
+exec 9>/tmp/upf-dpdk-tests.lock
+flock 9
+scripts/testbed.sh up >"$work/testbed.log" 2>&1 || { tail -5 "$work/testbed.log"; die "testbed up"; }
+eval "$(scripts/testbed.sh env)"
+export NS_GNB NS_UPF NS_DN DN_IP HTTP_URL TESTBED_RUNDIR
+/usr/bin/python3 scripts/tests/upf_traffic.py "$UPF_BIN_DIR" "$work"
