@@ -335,6 +335,14 @@ def run_teid(a, d: str) -> None:
                 check(last["result"] == "applied", f"reload {k + 1} during PFCP establishments applied "
                       f"({pf} PFCP sessions at that moment): {last['summary']}")
             upfrun.wait_for("smf-sim's established sessions", lambda: os.path.exists(est_file), 60)
+            # /status is refreshed by the control thread's tick (at most
+            # 100 ms old, per the Contract): give it a few ticks to show the
+            # last answered establishments before judging the counts.
+            try:
+                upfrun.wait_for("/status to count every PFCP session",
+                                lambda: run.upf.status()["sessions"]["pfcp"] == npfcp, 2)
+            except AssertionError:
+                pass  # judged (and reported with the counts) just below
             st = run.upf.status()
             check(st["sessions"]["pfcp"] == npfcp and st["sessions"]["static"] == n,
                   f"after the reloads: {npfcp} PFCP and {n} static sessions ({st['sessions']})")
