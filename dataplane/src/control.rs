@@ -1222,13 +1222,13 @@ fn compile(s: &Session, p: &Pdr, rec: &Record, version: u32, tsc_hz: u64, has_n9
             let burst = q.burst_bytes.unwrap_or_else(|| (bps / 8 / 10).max(3000));
             MeterParams::new(bps, burst, tsc_hz)
         });
-        *slot = Some(CQer {
-            slot: rec.qers.get(id).map_or(0, |q| q.slot),
-            open: gate == Gate::Open,
+        *slot = Some(CQer::new(
+            rec.qers.get(id).map_or(0, |q| q.slot),
+            gate == Gate::Open,
             meter,
-            qfi: q.qfi,
-            rqi: q.rqi,
-        });
+            q.qfi,
+            q.rqi,
+        ));
     }
     let mut urrs = [0u32; crate::rules::MAX_URRS_PER_PDR];
     let mut n_urrs = 0u8;

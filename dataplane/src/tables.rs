@@ -236,19 +236,65 @@ pub struct CFar {
     pub dscp: Option<u8>,
 }
 
-/// A QER as one PDR uses it (its direction already chosen).
+/// A QER as one PDR uses it (its direction already chosen). 24 bytes, not
+/// the 32 of an `Option<MeterParams>` field: every compiled PDR holds two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CQer {
+    /// Meter rate (`MeterParams::rate_q32`), when `metered`.
+    rate_q32: u64,
+    /// Meter bucket depth in whole bytes, when `metered`.
+    burst: u32,
     /// State line of the meter.
     pub slot: u32,
     /// Gate for the PDR's direction.
     pub open: bool,
-    /// Meter for the PDR's direction.
-    pub meter: Option<MeterParams>,
+    /// A meter runs for the PDR's direction.
+    metered: bool,
     /// QFI for downlink PDU Session Containers.
     pub qfi: Option<u8>,
     /// RQI for downlink PDU Session Containers.
     pub rqi: bool,
+}
+
+const _: () = assert!(core::mem::size_of::<Option<CQer>>() == 24);
+
+impl CQer {
+    /// A QER on state line `slot`. The meter's burst is kept in whole
+    /// bytes, as [`MeterParams::new`] makes it.
+    #[must_use]
+    pub fn new(
+        slot: u32,
+        open: bool,
+        meter: Option<MeterParams>,
+        qfi: Option<u8>,
+        rqi: bool,
+    ) -> Self {
+        let (rate_q32, burst) = meter.map_or((0, 0), |m| {
+            (
+                m.rate_q32,
+                u32::try_from(m.burst_q32 >> 32).unwrap_or(u32::MAX),
+            )
+        });
+        Self {
+            rate_q32,
+            burst,
+            slot,
+            open,
+            metered: meter.is_some(),
+            qfi,
+            rqi,
+        }
+    }
+
+    /// Meter for the PDR's direction.
+    #[inline(always)]
+    #[must_use]
+    pub fn meter(&self) -> Option<MeterParams> {
+        self.metered.then_some(MeterParams {
+            rate_q32: self.rate_q32,
+            burst_q32: u64::from(self.burst) << 32,
+        })
+    }
 }
 
 /// An SDF filter compiled for matching.
@@ -345,6 +391,10 @@ impl CPdr {
         &self.urrs[..usize::from(self.n_urrs).min(self.urrs.len())]
     }
 }
+
+// One per PDR per key: a one-PDR entry is a 184-byte `Arc` allocation
+// (192 with malloc's header) at this size.
+const _: () = assert!(core::mem::size_of::<CPdr>() <= 168);
 
 /// The PDRs found under one key, sorted by precedence.
 pub type Entry = Arc<[CPdr]>;
@@ -468,7 +518,7 @@ impl FastRule {
             if q.open {
                 flags |= fast::GATE_OPEN;
             }
-            if let Some(m) = q.meter {
+            if let Some(m) = q.meter() {
                 flags |= fast::METER;
                 rate_q32 = m.rate_q32;
                 burst = u32::try_from(m.burst_q32 >> 32).ok()?;
@@ -1188,13 +1238,13 @@ mod tests {
     }
 
     fn qer(slot: u32, meter: bool, qfi: Option<u8>) -> Option<CQer> {
-        Some(CQer {
+        Some(CQer::new(
             slot,
-            open: true,
-            meter: meter.then(|| MeterParams::new(8_000_000, 5000, 1_000_000_000)),
+            true,
+            meter.then(|| MeterParams::new(8_000_000, 5000, 1_000_000_000)),
             qfi,
-            rqi: true,
-        })
+            true,
+        ))
     }
 
     #[test]
