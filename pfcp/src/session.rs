@@ -799,9 +799,9 @@ impl<'r> Builder<'r> {
     pub(crate) fn remove(s: &mut Session, rule: RuleRef) -> Result<(), Rejection> {
         let found = match rule {
             RuleRef::Pdr(id) => remove_where(&mut s.pdrs, |p| p.id == id),
-            RuleRef::Far(id) => remove_where(&mut s.fars, |f| f.id == id),
-            RuleRef::Qer(id) => remove_where(&mut s.qers, |q| q.id == id),
-            RuleRef::Urr(id) => remove_where(&mut s.urrs, |u| u.id == id),
+            RuleRef::Far(id) => remove_where_sv(&mut s.fars, |f| f.id == id),
+            RuleRef::Qer(id) => remove_where_sv(&mut s.qers, |q| q.id == id),
+            RuleRef::Urr(id) => remove_where_sv(&mut s.urrs, |u| u.id == id),
             RuleRef::Bar(id) => s.bar.take_if(|b| b.id == id).is_some(),
         };
         if found {
@@ -1338,6 +1338,16 @@ fn split_tos(v: u16) -> (u8, u8) {
 }
 
 fn remove_where<T>(v: &mut Vec<T>, f: impl Fn(&T) -> bool) -> bool {
+    match v.iter().position(f) {
+        Some(i) => {
+            v.remove(i);
+            true
+        }
+        None => false,
+    }
+}
+
+fn remove_where_sv<A: smallvec::Array>(v: &mut SmallVec<A>, f: impl Fn(&A::Item) -> bool) -> bool {
     match v.iter().position(f) {
         Some(i) => {
             v.remove(i);
