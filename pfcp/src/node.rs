@@ -590,8 +590,7 @@ impl Node {
         let hits: Vec<u64> = self
             .res
             .tunnel_users(teid)
-            .iter()
-            .filter_map(|s| self.sessions.get(s).map(|c| (s, c)))
+            .filter_map(|s| self.sessions.get(&s).map(|c| (s, c)))
             .filter(|(_, c)| {
                 c.rules.fars.iter().any(|f| {
                     f.forwarding
@@ -604,7 +603,7 @@ impl Node {
                         })
                 })
             })
-            .map(|(s, _)| *s)
+            .map(|(s, _)| s)
             .collect();
         let (ipv4, ipv6) = match peer {
             IpAddr::V4(a) => (Some(a), None),
