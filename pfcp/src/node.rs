@@ -274,11 +274,15 @@ enum ParkedWork {
     },
 }
 
+/// A session's URR states: the common session has one URR, kept inline
+/// (no allocation of its own).
+type UrrStates = SmallVec<[UrrState; 1]>;
+
 struct SessionCtx {
     rules: Session,
     assoc: u32,
     choose_ids: session::ChooseIds,
-    urrs: Vec<UrrState>,
+    urrs: UrrStates,
     /// A Downlink Data Report was sent and the SMF has not modified the
     /// session since: do not report again.
     dl_reported: bool,
@@ -1257,7 +1261,7 @@ impl Node {
         }
         self.res.commit(seid, None, Some(&s));
         let created_pdr = session::created_pdrs(&s, &created);
-        let urrs: Vec<UrrState> = s.urrs.iter().map(|u| UrrState::new(u.id, now)).collect();
+        let urrs: UrrStates = s.urrs.iter().map(|u| UrrState::new(u.id, now)).collect();
         if let Some(a) = self.assocs.get_mut(&assoc) {
             a.sessions += 1;
         }
@@ -1505,7 +1509,7 @@ impl Node {
         let cp_seid = ctx.rules.cp_f_seid.seid;
         let work = ParkedWork::Deletion {
             rules: ctx.rules,
-            urrs: ctx.urrs,
+            urrs: ctx.urrs.into_vec(),
         };
         if !up.usage_settled(seid) {
             return Err(self.park(now, peer, seq, seid, cp_seid, work));
