@@ -2158,10 +2158,10 @@ impl Node {
             && req_type != msg_type::HEARTBEAT_REQUEST
             && self.cfg.response_cache_max > 0
         {
-            let cost = self.enc.len() + crate::cache::RECORD_COST;
+            let len = self.enc.len();
             while self.cache.len() > 0
                 && (self.cache.len() >= self.cfg.response_cache_max
-                    || self.cache.held() + cost > self.cfg.response_cache_bytes)
+                    || self.cache.over(len, self.cfg.response_cache_bytes))
             {
                 self.cache.pop_oldest();
             }
