@@ -876,11 +876,13 @@ impl<K: Key> MapWriter<K> {
 
     /// Slots of a table grown for `keys` keys: twice the keys (a power of
     /// two, so that growing is amortised), but no more than the expected
-    /// keys need when they are enough.
+    /// keys need when they are enough, and straight to that size when the
+    /// next doubling would pass it (one rebuild of both copies fewer, the
+    /// one with the most keys).
     fn grown(&self, keys: usize) -> usize {
         let doubled = keys.saturating_mul(2).max(MIN_SLOTS).next_power_of_two();
         let cap = slots_for(self.expected);
-        if self.expected > 0 && keys <= self.expected && cap < doubled {
+        if self.expected > 0 && keys <= self.expected && cap < doubled.saturating_mul(2) {
             cap
         } else {
             doubled
@@ -1176,6 +1178,11 @@ mod tests {
         }
         assert_eq!(m.len(), 10_000);
         assert_eq!(m.capacity(), 11_429, "8/7 of the expected keys, not 16,384");
+        assert_eq!(
+            w.stats().rebuilds,
+            3,
+            "2,048 and 4,096 slots, then at 4,000 keys the expected size (not 8,192, then 16,384)"
+        );
         // More keys than expected: doubling again.
         m = w.apply(
             &m,
