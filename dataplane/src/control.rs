@@ -71,6 +71,10 @@ pub struct DataplaneConfig {
     pub event_ring: usize,
     /// Capacity of each worker's inject ring.
     pub inject_ring: usize,
+    /// Sessions expected at most (`dataplane.max_sessions`; 0: unknown).
+    /// The TEID and UE-IPv4 tables stop doubling at the size that holds
+    /// this many keys (one each per session in the common case).
+    pub max_sessions: usize,
 }
 
 impl DataplaneConfig {
@@ -88,6 +92,7 @@ impl DataplaneConfig {
             },
             event_ring: 4096,
             inject_ring: 256,
+            max_sessions: 0,
         }
     }
 }
@@ -455,8 +460,8 @@ impl Control {
             inject,
             version: 0,
             tsc_hz: cfg.tsc_hz,
-            teid_w: MapWriter::default(),
-            ue4_w: MapWriter::default(),
+            teid_w: MapWriter::expecting(cfg.max_sessions),
+            ue4_w: MapWriter::expecting(cfg.max_sessions),
             ue6_w: MapWriter::default(),
         };
         (ctl, ports)
@@ -1238,13 +1243,13 @@ fn compile(s: &Session, p: &Pdr, rec: &Record, version: u32, tsc_hz: u64, has_n9
             let burst = q.burst_bytes.unwrap_or_else(|| (bps / 8 / 10).max(3000));
             MeterParams::new(bps, burst, tsc_hz)
         });
-        *slot = Some(CQer {
-            slot: rec.qers.get(id).map_or(0, |q| q.slot),
-            open: gate == Gate::Open,
+        *slot = Some(CQer::new(
+            rec.qers.get(id).map_or(0, |q| q.slot),
+            gate == Gate::Open,
             meter,
-            qfi: q.qfi,
-            rqi: q.rqi,
-        });
+            q.qfi,
+            q.rqi,
+        ));
     }
     let mut urrs = [0u32; crate::rules::MAX_URRS_PER_PDR];
     let mut n_urrs = 0u8;

@@ -841,8 +841,8 @@ impl Pipeline {
             if !q.open {
                 return Err(D::GateClosed);
             }
-            if let (Some(meter), Some(l)) = (&q.meter, line(ctx.lines, q.slot))
-                && !meter_conform(meter, l, dl, ctx.now, len)
+            if let (Some(meter), Some(l)) = (q.meter(), line(ctx.lines, q.slot))
+                && !meter_conform(&meter, l, dl, ctx.now, len)
             {
                 return Err(D::MbrExceeded);
             }

@@ -92,6 +92,34 @@ impl ResponseCache {
         u64::try_from(t.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// Whether keeping an answer of `len` bytes would take the cache past
+    /// `bound` bytes: the answers plus [`RECORD_COST`] each, or the memory
+    /// its containers reserve once one of them has to grow (they double,
+    /// so a byte ring of 70 MiB of answers would otherwise reserve
+    /// 128 MiB). The caller drops the oldest answers until it does not.
+    pub(crate) fn over(&self, len: usize, bound: usize) -> bool {
+        if self.held() + len + RECORD_COST > bound {
+            return true;
+        }
+        let grown = |used: usize, cap: usize, add: usize| {
+            if used + add > cap {
+                (used + add).max(cap.saturating_mul(2))
+            } else {
+                cap
+            }
+        };
+        let bytes = grown(self.bytes.len(), self.bytes.capacity(), len);
+        let records = grown(self.records.len(), self.records.capacity(), 1);
+        let index = grown(self.index.len(), self.index.capacity(), 1);
+        let must_grow = bytes > self.bytes.capacity()
+            || records > self.records.capacity()
+            || index > self.index.capacity();
+        // An index entry: 16 bytes and a control byte, at most 7/8 full.
+        let reserved =
+            bytes + records * std::mem::size_of::<Record>() + index.saturating_mul(17 * 8) / 7;
+        must_grow && reserved > bound
+    }
+
     /// When the oldest answer expires.
     pub(crate) fn next_expiry(&self) -> Option<Instant> {
         self.records
@@ -225,6 +253,11 @@ mod tests {
             );
         }
         assert_eq!(c.held(), 100 * (50 + RECORD_COST));
+        assert!(!c.over(50, 1 << 20));
+        assert!(
+            c.over(50, c.held() + 50 + RECORD_COST - 1),
+            "by the answers"
+        );
         for _ in 0..40 {
             c.pop_oldest();
         }
@@ -233,5 +266,36 @@ mod tests {
         assert_eq!(c.get(a, 40, 40).as_deref(), Some(&[40u8; 50][..]));
         assert_eq!(c.get(a, 99, 99).as_deref(), Some(&[99u8; 50][..]));
         assert_eq!(std::mem::size_of::<Record>(), 32);
+    }
+
+    #[test]
+    fn reserved_memory_stays_within_the_bound() {
+        let bound = 1 << 20;
+        let t0 = Instant::now();
+        let a: SocketAddr = "10.0.0.1:8805".parse().unwrap();
+        let mut c = ResponseCache::new(t0);
+        let reserved = |c: &ResponseCache| {
+            c.bytes.capacity()
+                + c.records.capacity() * std::mem::size_of::<Record>()
+                + c.index.capacity() * 17 * 8 / 7
+        };
+        let mut most = 0;
+        for seq in 0..50_000u32 {
+            while c.len() > 0 && c.over(100, bound) {
+                c.pop_oldest();
+            }
+            c.insert(
+                a,
+                seq,
+                u64::from(seq),
+                &[1; 100],
+                t0 + Duration::from_secs(30),
+            );
+            most = most.max(reserved(&c));
+            assert_eq!(c.get(a, seq, u64::from(seq)).map(|v| v.len()), Some(100));
+        }
+        assert!(most <= bound, "reserved {most} > {bound}");
+        // Doubling containers: at least a quarter of the bound in use.
+        assert!(c.held() >= bound / 4, "held {} of {bound}", c.held());
     }
 }

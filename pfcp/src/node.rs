@@ -274,11 +274,15 @@ enum ParkedWork {
     },
 }
 
+/// A session's URR states: the common session has one URR, kept inline
+/// (no allocation of its own).
+type UrrStates = SmallVec<[UrrState; 1]>;
+
 struct SessionCtx {
     rules: Session,
     assoc: u32,
     choose_ids: session::ChooseIds,
-    urrs: Vec<UrrState>,
+    urrs: UrrStates,
     /// A Downlink Data Report was sent and the SMF has not modified the
     /// session since: do not report again.
     dl_reported: bool,
@@ -590,8 +594,7 @@ impl Node {
         let hits: Vec<u64> = self
             .res
             .tunnel_users(teid)
-            .iter()
-            .filter_map(|s| self.sessions.get(s).map(|c| (s, c)))
+            .filter_map(|s| self.sessions.get(&s).map(|c| (s, c)))
             .filter(|(_, c)| {
                 c.rules.fars.iter().any(|f| {
                     f.forwarding
@@ -604,7 +607,7 @@ impl Node {
                         })
                 })
             })
-            .map(|(s, _)| *s)
+            .map(|(s, _)| s)
             .collect();
         let (ipv4, ipv6) = match peer {
             IpAddr::V4(a) => (Some(a), None),
@@ -1205,9 +1208,9 @@ impl Node {
             cp_f_seid: cp,
             peer: node_id,
             pdrs: Vec::with_capacity(r.create_pdr.len()),
-            fars: Vec::with_capacity(r.create_far.len()),
-            qers: Vec::with_capacity(r.create_qer.len()),
-            urrs: Vec::with_capacity(r.create_urr.len()),
+            fars: SmallVec::with_capacity(r.create_far.len()),
+            qers: SmallVec::with_capacity(r.create_qer.len()),
+            urrs: SmallVec::with_capacity(r.create_urr.len()),
             bar: None,
             pdn_type: r.pdn_type,
             dnn: None,
@@ -1258,7 +1261,7 @@ impl Node {
         }
         self.res.commit(seid, None, Some(&s));
         let created_pdr = session::created_pdrs(&s, &created);
-        let urrs: Vec<UrrState> = s.urrs.iter().map(|u| UrrState::new(u.id, now)).collect();
+        let urrs: UrrStates = s.urrs.iter().map(|u| UrrState::new(u.id, now)).collect();
         if let Some(a) = self.assocs.get_mut(&assoc) {
             a.sessions += 1;
         }
@@ -1506,7 +1509,7 @@ impl Node {
         let cp_seid = ctx.rules.cp_f_seid.seid;
         let work = ParkedWork::Deletion {
             rules: ctx.rules,
-            urrs: ctx.urrs,
+            urrs: ctx.urrs.into_vec(),
         };
         if !up.usage_settled(seid) {
             return Err(self.park(now, peer, seq, seid, cp_seid, work));
@@ -2155,10 +2158,10 @@ impl Node {
             && req_type != msg_type::HEARTBEAT_REQUEST
             && self.cfg.response_cache_max > 0
         {
-            let cost = self.enc.len() + crate::cache::RECORD_COST;
+            let len = self.enc.len();
             while self.cache.len() > 0
                 && (self.cache.len() >= self.cfg.response_cache_max
-                    || self.cache.held() + cost > self.cfg.response_cache_bytes)
+                    || self.cache.over(len, self.cfg.response_cache_bytes))
             {
                 self.cache.pop_oldest();
             }

@@ -113,7 +113,10 @@ pub(crate) struct Resources {
     ue_owner: IpOwners,
     /// Remote TEID of every GTP-U tunnel a FAR creates → the sessions
     /// forwarding there (an Error Indication names the TEID).
-    tunnels: HashMap<u32, SmallVec<[u64; 1]>>,
+    tunnels: HashMap<u32, u64>,
+    /// Further sessions per remote TEID (rare: TEIDs of different peers
+    /// that are equal), so that `tunnels` has 16-byte buckets.
+    tunnels_more: HashMap<u32, SmallVec<[u64; 2]>>,
     names: HashMap<Box<str>, Arc<str>>,
     flows: HashMap<Box<str>, Arc<FlowDescription>>,
     intern_gc_at: usize,
@@ -142,6 +145,7 @@ impl Resources {
             teid_owner: HashMap::default(),
             ue_owner: IpOwners::default(),
             tunnels: HashMap::default(),
+            tunnels_more: HashMap::default(),
             names: HashMap::default(),
             flows: HashMap::default(),
             intern_gc_at: 1024,
@@ -449,8 +453,51 @@ impl Resources {
 
     /// Make `new` the owner of its keys and free what `old` no longer uses.
     /// Sessions with a FAR that tunnels to remote TEID `teid` (any peer).
-    pub(crate) fn tunnel_users(&self, teid: u32) -> &[u64] {
-        self.tunnels.get(&teid).map_or(&[], |v| v.as_slice())
+    pub(crate) fn tunnel_users(&self, teid: u32) -> impl Iterator<Item = u64> + '_ {
+        let more = self
+            .tunnels_more
+            .get(&teid)
+            .map_or(&[][..], |v| v.as_slice());
+        self.tunnels
+            .get(&teid)
+            .copied()
+            .into_iter()
+            .chain(more.iter().copied())
+    }
+
+    fn remove_tunnel_user(&mut self, teid: u32, seid: u64) {
+        let more = self.tunnels_more.get_mut(&teid);
+        if self.tunnels.get(&teid) == Some(&seid) {
+            // Promote a further user, if any.
+            match more.and_then(SmallVec::pop) {
+                Some(next) => {
+                    self.tunnels.insert(teid, next);
+                }
+                None => {
+                    self.tunnels.remove(&teid);
+                }
+            }
+        } else if let Some(v) = more {
+            v.retain(|s| *s != seid);
+        }
+        if self.tunnels_more.get(&teid).is_some_and(SmallVec::is_empty) {
+            self.tunnels_more.remove(&teid);
+        }
+    }
+
+    fn add_tunnel_user(&mut self, teid: u32, seid: u64) {
+        match self.tunnels.get(&teid) {
+            None => {
+                self.tunnels.insert(teid, seid);
+            }
+            Some(&first) if first == seid => {}
+            Some(_) => {
+                let v = self.tunnels_more.entry(teid).or_default();
+                if !v.contains(&seid) {
+                    v.push(seid);
+                }
+            }
+        }
     }
 
     pub(crate) fn commit(&mut self, seid: u64, old: Option<&Session>, new: Option<&Session>) {
@@ -471,18 +518,10 @@ impl Resources {
         };
         let (old_remote, new_remote) = (remote(old), remote(new));
         for t in old_remote.iter().filter(|t| !new_remote.contains(t)) {
-            if let Some(v) = self.tunnels.get_mut(t) {
-                v.retain(|s| *s != seid);
-                if v.is_empty() {
-                    self.tunnels.remove(t);
-                }
-            }
+            self.remove_tunnel_user(*t, seid);
         }
         for t in new_remote.iter().filter(|t| !old_remote.contains(t)) {
-            let v = self.tunnels.entry(*t).or_default();
-            if !v.contains(&seid) {
-                v.push(seid);
-            }
+            self.add_tunnel_user(*t, seid);
         }
         let (old_teids, old_addrs, old_dl) = old.map(keys).unwrap_or_default();
         let (new_teids, new_addrs, new_dl) = new.map(keys).unwrap_or_default();
@@ -799,9 +838,9 @@ impl<'r> Builder<'r> {
     pub(crate) fn remove(s: &mut Session, rule: RuleRef) -> Result<(), Rejection> {
         let found = match rule {
             RuleRef::Pdr(id) => remove_where(&mut s.pdrs, |p| p.id == id),
-            RuleRef::Far(id) => remove_where(&mut s.fars, |f| f.id == id),
-            RuleRef::Qer(id) => remove_where(&mut s.qers, |q| q.id == id),
-            RuleRef::Urr(id) => remove_where(&mut s.urrs, |u| u.id == id),
+            RuleRef::Far(id) => remove_where_sv(&mut s.fars, |f| f.id == id),
+            RuleRef::Qer(id) => remove_where_sv(&mut s.qers, |q| q.id == id),
+            RuleRef::Urr(id) => remove_where_sv(&mut s.urrs, |u| u.id == id),
             RuleRef::Bar(id) => s.bar.take_if(|b| b.id == id).is_some(),
         };
         if found {
@@ -1338,6 +1377,16 @@ fn split_tos(v: u16) -> (u8, u8) {
 }
 
 fn remove_where<T>(v: &mut Vec<T>, f: impl Fn(&T) -> bool) -> bool {
+    match v.iter().position(f) {
+        Some(i) => {
+            v.remove(i);
+            true
+        }
+        None => false,
+    }
+}
+
+fn remove_where_sv<A: smallvec::Array>(v: &mut SmallVec<A>, f: impl Fn(&A::Item) -> bool) -> bool {
     match v.iter().position(f) {
         Some(i) => {
             v.remove(i);

@@ -61,8 +61,9 @@ pub(crate) struct UrrState {
     dl: u64,
     ul_pkts: u64,
     dl_pkts: u64,
-    first_packet: Option<SystemTime>,
-    last_packet: Option<SystemTime>,
+    /// Times of the first and last packet, as the NTP seconds reported.
+    first_packet: Option<u32>,
+    last_packet: Option<u32>,
     /// Volume counted against the quota since it was provisioned.
     quota_ul: u64,
     quota_dl: u64,
@@ -105,10 +106,10 @@ impl UrrState {
         self.quota_ul = self.quota_ul.saturating_add(s.ul_bytes);
         self.quota_dl = self.quota_dl.saturating_add(s.dl_bytes);
         if self.first_packet.is_none() {
-            self.first_packet = s.first_packet;
+            self.first_packet = s.first_packet.map(ntp_seconds);
         }
-        if s.last_packet.is_some() {
-            self.last_packet = s.last_packet;
+        if let Some(t) = s.last_packet {
+            self.last_packet = Some(ntp_seconds(t));
         }
     }
 
@@ -181,8 +182,8 @@ impl UrrState {
                 .then(|| u32::try_from(secs).unwrap_or(u32::MAX)),
             ue_ip_address: None,
             network_instance: None,
-            time_of_first_packet: self.first_packet.map(ntp_seconds),
-            time_of_last_packet: self.last_packet.map(ntp_seconds),
+            time_of_first_packet: self.first_packet,
+            time_of_last_packet: self.last_packet,
             usage_information: None,
             query_urr_reference: None,
         };

@@ -1902,3 +1902,40 @@ fn error_indication_finds_sessions_by_their_current_tunnel() {
     assert_eq!(b.node.error_indication(b.now, gnb, 0x777), 0);
     assert_eq!(b.node.error_indication(b.now, gnb, 0x201), 1);
 }
+
+#[test]
+fn error_indication_with_one_remote_teid_at_several_peers() {
+    let mut b = Bench::new();
+    b.associate();
+    let peers = [
+        GNB,
+        Ipv4Addr::new(192, 0, 2, 77),
+        Ipv4Addr::new(192, 0, 2, 78),
+    ];
+    let mut seids = Vec::new();
+    for (i, g) in (1u64..).zip(peers) {
+        let mut p = params(i);
+        p.gnb = Some((0x300, g));
+        seids.push(establish(&mut b, &p));
+    }
+    for g in peers {
+        assert_eq!(b.node.error_indication(b.now, IpAddr::V4(g), 0x300), 1);
+    }
+    b.drain();
+    // The index's first user goes: the others are still found.
+    let seq = b.next_seq();
+    b.request(&sample::deletion_request(seq, seids[0]));
+    let found = |b: &mut Bench, g: Ipv4Addr| b.node.error_indication(b.now, IpAddr::V4(g), 0x300);
+    assert_eq!(found(&mut b, peers[0]), 0);
+    assert_eq!(found(&mut b, peers[1]), 1);
+    assert_eq!(found(&mut b, peers[2]), 1);
+    b.drain();
+    let seq = b.next_seq();
+    b.request(&sample::deletion_request(seq, seids[2]));
+    assert_eq!(found(&mut b, peers[1]), 1);
+    assert_eq!(found(&mut b, peers[2]), 0);
+    b.drain();
+    let seq = b.next_seq();
+    b.request(&sample::deletion_request(seq, seids[1]));
+    assert_eq!(found(&mut b, peers[1]), 0);
+}

@@ -40,6 +40,10 @@ struct Args {
     /// Pause of a worker between polls, in microseconds (0: busy poll).
     #[arg(long, default_value_t = 20)]
     worker_sleep_us: u64,
+    /// Sessions expected at most (as `dataplane.max_sessions`: the lookup
+    /// tables stop doubling at the size that holds them).
+    #[arg(long, default_value_t = 1_100_000)]
+    max_sessions: usize,
 }
 
 fn rss_kib(field: &str) -> Option<u64> {
@@ -57,6 +61,7 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let tsc_hz = cpu::measure_tsc_hz(Duration::from_millis(50));
     let mut dcfg = DataplaneConfig::new(args.workers, tsc_hz);
+    dcfg.max_sessions = args.max_sessions;
     let mut n3 = IfaceConfig::v4(MacAddr([2, 0, 0, 0, 3, 1]), args.n3, 24);
     n3.neighbors.clear();
     let n6 = IfaceConfig::v4(

@@ -244,8 +244,8 @@ impl Pipeline {
             if !q.open {
                 return Some(Verdict::Drop(D::GateClosed));
             }
-            if let (Some(m), Some(l)) = (&q.meter, line(ctx.lines, q.slot))
-                && !meter_conform(m, l, dl, ctx.now, len)
+            if let (Some(m), Some(l)) = (q.meter(), line(ctx.lines, q.slot))
+                && !meter_conform(&m, l, dl, ctx.now, len)
             {
                 return Some(Verdict::Drop(D::MbrExceeded));
             }

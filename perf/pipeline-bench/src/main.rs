@@ -269,8 +269,15 @@ impl WorkerIo for BenchIo {
     }
 }
 
-fn setup(sessions: u32) -> (Control, WorkerPort) {
-    let (mut ctl, mut ports) = testkit::dataplane(1, true);
+/// `sized`: the tables sized for `sessions` keys (as `upf run` does with
+/// `dataplane.max_sessions`), else grown by doubling from empty.
+fn setup(sessions: u32, sized: bool) -> (Control, WorkerPort) {
+    let mut cfg = dataplane::control::DataplaneConfig::new(1, testkit::TSC_HZ);
+    cfg.net = testkit::net(true);
+    if sized {
+        cfg.max_sessions = sessions as usize;
+    }
+    let (mut ctl, mut ports) = Control::new(cfg);
     // MBR far above the offered rate: the meter runs on every packet, drops nothing.
     let mut i = 0;
     while i < sessions {
@@ -631,6 +638,7 @@ struct Args {
     out: Option<String>,
     inner_run: bool,
     quick: bool,
+    sized: bool,
 }
 
 fn parse_list<T: std::str::FromStr>(v: &str) -> Result<Vec<T>>
@@ -642,7 +650,7 @@ where
 
 const USAGE: &str = "pipeline-bench [--quick] [--sessions 1,10000,100000,1000000] [--sizes 64,1400] \
 [--dirs ul,dl,mix] [--packets N] [--reps N] [--callgrind] [--callgrind-sessions LIST] \
-[--callgrind-packets N] [--publishes N] [--out FILE]";
+[--callgrind-packets N] [--publishes N] [--sized] [--out FILE]";
 
 fn parse_args() -> Result<Args> {
     let mut a = Args {
@@ -658,6 +666,7 @@ fn parse_args() -> Result<Args> {
         out: None,
         inner_run: false,
         quick: false,
+        sized: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -695,6 +704,7 @@ fn parse_args() -> Result<Args> {
             }
             "--out" => a.out = Some(val()?),
             "--inner-run" => a.inner_run = true,
+            "--sized" => a.sized = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -829,7 +839,7 @@ fn main() -> Result<()> {
         let rss0 = rss_bytes();
         let heap0 = heap_bytes();
         let t0 = Instant::now();
-        let (mut ctl, port) = setup(sessions);
+        let (mut ctl, port) = setup(sessions, args.sized);
         let install = t0.elapsed();
         let heap = heap_bytes().zip(heap0).map(|(b, a)| b.saturating_sub(a));
         let publish_us =

@@ -303,6 +303,7 @@ impl Datapath {
         // any frame is received.
         let mut dcfg = DpConfig::new(n_workers, eal.tsc_hz());
         dcfg.net = translate::net_config(cfg, &macs);
+        dcfg.max_sessions = usize::try_from(cfg.dataplane.max_sessions).unwrap_or(usize::MAX);
         let (mut ctl, wports) = Control::new(dcfg);
         let mut batch = Batch::default();
         for s in &cfg.sessions {

@@ -714,7 +714,7 @@ mod tests {
                     qer_ids: SmallVec::from_elem(1, 1),
                 },
             ],
-            fars: vec![
+            fars: smallvec::smallvec![
                 Arc::new(Far {
                     id: 1,
                     apply_action: ApplyAction::FORW,
@@ -740,7 +740,7 @@ mod tests {
                     bar_id: None,
                 }),
             ],
-            qers: vec![Arc::new(Qer {
+            qers: smallvec::smallvec![Arc::new(Qer {
                 id: 1,
                 correlation_id: None,
                 gate: GateStatus::default(),
@@ -754,7 +754,7 @@ mod tests {
                 paging_policy_indicator: None,
                 averaging_window_ms: None,
             })],
-            urrs: vec![Arc::new(urr(1))],
+            urrs: smallvec::smallvec![Arc::new(urr(1))],
             bar: None,
             pdn_type: Some(1),
             dnn: None,
