@@ -176,3 +176,29 @@ wait_for() {
         sleep 0.1
     done
 }
+
+# testbed_suite TAG PACKAGE... : the common start of a namespace suite
+# (scripts/tests/3x-4x): builds the packages (debug) unless UPF_BIN_DIR
+# names prebuilt binaries, takes the DPDK test lock, brings up a private
+# testbed copy (prefix TAG<pid>-) torn down on exit, and exports its
+# environment (NS_GNB, NS_UPF, NS_DN, DN_IP, HTTP_URL, TESTBED_RUNDIR).
+# Sets UPF_BIN_DIR and `work` (a temp dir removed on exit).
+testbed_suite() {
+    local tag="$1"; shift
+    cd "$UPF_ROOT" || die "no $UPF_ROOT"
+    if [[ -z "${UPF_BIN_DIR:-}" ]]; then
+        local pkgs=() p
+        for p in "$@"; do pkgs+=(-p "$p"); done
+        cargo build -q "${pkgs[@]}"
+        UPF_BIN_DIR="$UPF_ROOT/target/debug"
+    fi
+    export TESTBED_PREFIX="$tag$$-"
+    work="$(mktemp -d "/tmp/$tag.XXXXXX")"
+    add_cleanup "rm -rf '$work'"
+    add_cleanup "scripts/testbed.sh down >/dev/null 2>&1"
+    exec 9>/tmp/upf-dpdk-tests.lock
+    flock 9
+    scripts/testbed.sh up >"$work/testbed.log" 2>&1 || { tail -5 "$work/testbed.log"; die "testbed up"; }
+    eval "$(scripts/testbed.sh env)"
+    export NS_GNB NS_UPF NS_DN DN_IP HTTP_URL TESTBED_RUNDIR
+}

@@ -12,18 +12,5 @@
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 is_root || { log_warn "needs root (network namespaces)"; exit 77; }
-cd "$UPF_ROOT"
-if [[ -z "${UPF_BIN_DIR:-}" ]]; then
-    cargo build -q -p upf -p gnb-sim -p smf-sim
-    UPF_BIN_DIR="$UPF_ROOT/target/debug"
-fi
-export TESTBED_PREFIX="upfn4$$-"
-work="$(mktemp -d /tmp/upfn4.XXXXXX)"
-add_cleanup "rm -rf '$work'"
-add_cleanup "scripts/testbed.sh down >/dev/null 2>&1"
-exec 9>/tmp/upf-dpdk-tests.lock
-flock 9
-scripts/testbed.sh up >"$work/testbed.log" 2>&1 || { tail -5 "$work/testbed.log"; die "testbed up"; }
-eval "$(scripts/testbed.sh env)"
-export NS_GNB NS_UPF NS_DN DN_IP HTTP_URL TESTBED_RUNDIR
+testbed_suite upfn4 upf gnb-sim smf-sim
 /usr/bin/python3 scripts/tests/upf_n4.py "$UPF_BIN_DIR" "$work"
