@@ -54,7 +54,7 @@ if [[ -n $bundle ]]; then
     mkdir -p "$bundle/perf/lib" "$bundle/perf/gen"
     cp target/release/upf "$bundle/upf"
     cp perf/scaling.sh "$bundle/perf/"
-    cp perf/lib/scaling.py perf/lib/peer_ovs.py perf/lib/results.py "$bundle/perf/lib/"
+    cp perf/lib/scaling.py perf/lib/io_worker.py perf/lib/peer_ovs.py perf/lib/results.py "$bundle/perf/lib/"
     cp perf/gen/sessions.py "$bundle/perf/gen/"
     # What the binary still needs from the target machine (glibc and friends only, when static worked).
     { echo "# ldd upf (built $(date -u +%FT%TZ), git $(git rev-parse --short HEAD 2>/dev/null || echo unknown))"

@@ -57,22 +57,30 @@ class NotMeasured(Exception):
 
 
 def worker_cpu_ns(pid: int) -> int:
-    """CPU nanoseconds of the process's EAL worker thread (`rte-worker-*`)."""
+    """CPU nanoseconds of the process's EAL worker threads (`rte-worker-*`),
+    all of them together (one with io-worker's single worker; perf/scaling.sh
+    runs several)."""
+    total, found = 0, False
     for t in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{t}/comm") as f:
                 comm = f.read().strip()
-            if comm.startswith("rte-worker") or comm.startswith("lcore-worker"):
+            if comm.startswith(("rte-worker", "lcore-worker")):
                 with open(f"/proc/{pid}/task/{t}/schedstat") as f:
-                    return int(f.read().split()[0])
+                    total += int(f.read().split()[0])
+                found = True
         except OSError:
             continue
-    raise NotMeasured(f"no rte-worker thread in process {pid}")
+    if not found:
+        raise NotMeasured(f"no rte-worker thread in process {pid}")
+    return total
 
 
-def measure(read: Callable[[], int], pid: int, a: argparse.Namespace) -> Tuple[List[float], List[float]]:
-    """Wall Mpps and Mpps per worker-CPU second of each window."""
-    time.sleep(a.warmup)
+def measure(read: Callable[[], int], pid: int, a: argparse.Namespace,
+            warmup: Optional[float] = None) -> Tuple[List[float], List[float]]:
+    """Wall Mpps and Mpps per worker-CPU second of each window (`a.warmup`
+    first unless `warmup` says otherwise)."""
+    time.sleep(a.warmup if warmup is None else warmup)
     wall, cpu = [], []
     t0, c0, n0 = time.monotonic(), worker_cpu_ns(pid), read()
     for _ in range(a.windows):

@@ -31,67 +31,23 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
 import peer_ovs  # noqa: E402  (Interactive, windows, prometheus, metric, stop, remove_runtime_dir)
 import results  # noqa: E402
+from io_worker import NotMeasured, free_port, measure  # noqa: E402  (windows of Mpps and worker-CPU Mpps)
 
 REPO = os.path.abspath(os.path.join(_HERE, "..", ".."))
 GEN = os.path.join(REPO, "perf", "gen", "sessions.py")
 GNB_MAC = "02:00:00:00:01:02"
 TARGET_EFF = 0.90
-
-
-class NotMeasured(Exception):
-    pass
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def worker_cpu_ns(pid: int) -> int:
-    """CPU nanoseconds of all the process's EAL worker threads together."""
-    total, found = 0, False
-    for t in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{t}/comm") as f:
-                comm = f.read().strip()
-            if comm.startswith(("rte-worker", "lcore-worker")):
-                with open(f"/proc/{pid}/task/{t}/schedstat") as f:
-                    total += int(f.read().split()[0])
-                found = True
-        except OSError:
-            continue
-    if not found:
-        raise NotMeasured(f"no rte-worker thread in process {pid}")
-    return total
-
-
-def measure(read, pid: int, a, warmup: Optional[float] = None) -> Tuple[List[float], List[float]]:
-    """Wall Mpps and Mpps per worker-CPU second of each window (all workers together)."""
-    time.sleep(a.warmup if warmup is None else warmup)
-    wall, cpu = [], []
-    t0, c0, n0 = time.monotonic(), worker_cpu_ns(pid), read()
-    for _ in range(a.windows):
-        time.sleep(a.window_s)
-        t1, c1, n1 = time.monotonic(), worker_cpu_ns(pid), read()
-        wall.append((n1 - n0) / (t1 - t0) / 1e6)
-        cpu.append((n1 - n0) / ((c1 - c0) / 1e9) / 1e6 if c1 > c0 else 0.0)
-        t0, c0, n0 = t1, c1, n1
-    return wall, cpu
 
 
 def eal_common(a, prefix: str, n: int) -> List[str]:
