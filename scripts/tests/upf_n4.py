@@ -27,18 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import upfrun  # noqa: E402
-
-FAILS = []
-
-
-def check(ok: bool, what: str) -> None:
-    print(("PASS: " if ok else "FAIL: ") + what, flush=True)
-    if not ok:
-        FAILS.append(what)
-
-
-def nsx(ns, *args, timeout=60):
-    return subprocess.run(["ip", "netns", "exec", ns, *args], capture_output=True, text=True, timeout=timeout)
+from upfrun import FAILS, check, nsx  # noqa: E402
 
 
 def main(bin_dir: str, d: str) -> int:

@@ -22,14 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import upfrun  # noqa: E402
-
-FAILS = []
-
-
-def check(ok: bool, what: str) -> None:
-    print(("PASS: " if ok else "FAIL: ") + what, flush=True)
-    if not ok:
-        FAILS.append(what)
+from upfrun import FAILS, check  # noqa: E402
 
 
 def sh(*args: str, check_rc: bool = True) -> subprocess.CompletedProcess:

@@ -42,6 +42,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import upfrun  # noqa: E402
+from upfrun import FAILS, check  # noqa: E402
 
 import logging  # noqa: E402
 
@@ -107,15 +108,6 @@ sessions:
   # 5: downlink toward a gNB without a static neighbour that never answers ARP.
   - {{ id: 5, ue_ip: 10.45.0.6, uplink: {{ teid: 0x105 }}, downlink: {{ gnb: 192.168.1.3, teid: 0x205 }} }}
 """
-
-FAILS = []
-
-
-def check(ok: bool, what: str) -> None:
-    print(("PASS: " if ok else "FAIL: ") + what, flush=True)
-    if not ok:
-        FAILS.append(what)
-
 
 def pad60(f):
     """Ethernet minimum frame (without FCS): 60 bytes, zero padded."""

@@ -44,21 +44,14 @@ from typing import Callable, Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import upfrun  # noqa: E402
+from upfrun import FAILS, check  # noqa: E402
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LG_MAC = {"n3": "02:00:00:00:33:02", "n6": "02:00:00:00:66:02"}
 DUT_MAC = {"n3": "02:00:00:00:33:01", "n6": "02:00:00:00:66:01"}
 UL_BASE, DL_BASE, ALT_BASE = 0x01000000, 0x02000000, 0x03000000
 GNB, QFI = "192.168.1.2", 9
-FAILS: List[str] = []
-
-
-def check(ok: bool, what: str) -> None:
-    print(("PASS: " if ok else "FAIL: ") + what, flush=True)
-    if not ok:
-        FAILS.append(what)
-
-
 def memif(idx: int, path: str, mac: str, role: str) -> str:
     return f"net_memif{idx},role={role},socket={path},socket-abstract=no,rsize=14,mac={mac}"
 

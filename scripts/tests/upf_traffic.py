@@ -33,22 +33,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import upfrun  # noqa: E402
+from upfrun import FAILS, check, nsx  # noqa: E402
 
-FAILS: list = []
+
 # gnb-sim holds uplink packets this long: a radio link's round trip, without
 # which TCP cannot live under a 10 Mbit/s policer (see gnb-sim --help).
 UL_DELAY_MS = int(os.environ.get("UPF_E2E_UL_DELAY_MS", "10"))
 FIG: dict = {}
-
-
-def check(ok: bool, what: str) -> None:
-    print(("PASS: " if ok else "FAIL: ") + what, flush=True)
-    if not ok:
-        FAILS.append(what)
-
-
-def nsx(ns, *args, timeout=60):
-    return subprocess.run(["ip", "netns", "exec", ns, *args], capture_output=True, text=True, timeout=timeout)
 
 
 class Smf:

@@ -12,9 +12,25 @@ import signal
 import subprocess
 import time
 import urllib.request
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 Key = Tuple[str, Tuple[Tuple[str, str], ...]]
+
+
+# The suites' verdicts: every check prints PASS/FAIL and a failed one is
+# remembered, so that a suite reports all its failures, then exits 1.
+FAILS: List[str] = []
+
+
+def check(ok: bool, what: str) -> None:
+    print(("PASS: " if ok else "FAIL: ") + what, flush=True)
+    if not ok:
+        FAILS.append(what)
+
+
+def nsx(ns: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Runs a command in network namespace `ns`, output captured as text."""
+    return subprocess.run(["ip", "netns", "exec", ns, *args], capture_output=True, text=True, timeout=timeout)
 
 
 def eal_runtime_dir(prefix: str) -> str:
