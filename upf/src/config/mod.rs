@@ -15,6 +15,7 @@
 
 mod diff;
 mod error;
+mod fast;
 pub mod host;
 mod model;
 pub mod raw;
@@ -102,7 +103,22 @@ fn reader_options() -> serde_saphyr::Options {
 /// # Errors
 /// Every problem found, each with line, column and key path.
 pub fn parse(text: &str, origin: &str, host: Option<&HostInfo>) -> Result<Config, ConfigError> {
-    let raw = deserialize(text).map_err(|d| ConfigError::new(origin, vec![d], Some(text)))?;
+    parse_with(text, origin, host, true)
+}
+
+/// [`parse`]; `fast: false` skips the fast path (tests compare the two).
+fn parse_with(
+    text: &str,
+    origin: &str,
+    host: Option<&HostInfo>,
+    fast: bool,
+) -> Result<Config, ConfigError> {
+    let raw = if fast {
+        deserialize(text)
+    } else {
+        deserialize_full(text)
+    }
+    .map_err(|d| ConfigError::new(origin, vec![d], Some(text)))?;
     match validate::validate(raw, host) {
         Ok(mut cfg) => {
             if !cfg.warnings.is_empty() {
@@ -119,7 +135,18 @@ pub fn parse(text: &str, origin: &str, host: Option<&HostInfo>) -> Result<Config
     }
 }
 
+/// The schema-checked file: the fast path for a large `sessions:` list
+/// when the file has the shape it knows (`fast`), else serde-saphyr over
+/// the whole text. Both give the same value; errors come from the latter.
 fn deserialize(text: &str) -> Result<RawConfig, Diagnostic> {
+    if let Some(raw) = fast::deserialize(text, |head| deserialize_full(head).ok()) {
+        return Ok(raw);
+    }
+    deserialize_full(text)
+}
+
+/// serde-saphyr over the whole text.
+fn deserialize_full(text: &str) -> Result<RawConfig, Diagnostic> {
     let mut path = String::new();
     let result =
         serde_saphyr::with_deserializer_from_str_with_options(text, reader_options(), |de| {

@@ -1,0 +1,91 @@
+//! Reload phases without DPDK: parse + validate, diff, translate and one
+//! dataplane publish of a file of N static sessions of which the first k
+//! change, timed one by one (the profile behind perf/reload-bench.sh's
+//! figures). `cargo run --release -p upf --example reload_phases -- 100000 100000`
+
+use std::time::Instant;
+
+use dataplane::control::{Batch, Control, DataplaneConfig};
+use upf::config;
+use upf::translate;
+
+fn ue_ip(i: usize) -> String {
+    let n = 2 + i;
+    format!("10.{}.{}.{}", 64 + (n >> 16), (n >> 8) & 255, n & 255)
+}
+
+fn text(n: usize, changed: usize) -> String {
+    let mut out = String::from(
+        "node_id: 192.168.1.1\ncores: { control: 0, workers: [1] }\ninterfaces:\n  n3: { device: \"net_null0\", address: 192.168.1.1/24 }\n  n6: { device: \"net_null1\", address: 10.200.0.1/24, gateway: 10.200.0.254 }\nsessions:\n",
+    );
+    for i in 0..n {
+        let q = if i < changed { "200Mbps" } else { "100Mbps" };
+        out.push_str(&format!(
+            "  - {{ id: {}, ue_ip: {}, uplink: {{ teid: {:#010x} }}, downlink: {{ gnb: 192.168.1.2, teid: {:#010x}, qfi: 9 }}, qos: {{ mbr_ul: {q}, mbr_dl: {q} }} }}\n",
+            i + 1,
+            ue_ip(i),
+            0x0100_0000 + i,
+            0x0200_0000 + i
+        ));
+    }
+    out
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("number"))
+        .collect();
+    let n = args.first().copied().unwrap_or(100_000);
+    let k = args.get(1).copied().unwrap_or(n);
+    let (a, b) = (text(n, 0), text(n, k));
+    let old = config::parse(&a, "a.yaml", None).expect("valid");
+    let t = Instant::now();
+    let new = config::parse(&b, "b.yaml", None).expect("valid");
+    println!("parse+validate {:.1} ms", ms(t));
+    let t = Instant::now();
+    let d = old.diff(&new);
+    println!(
+        "diff {:.1} ms ({} changed)",
+        ms(t),
+        d.sessions_changed.len()
+    );
+    let (mut ctl, _ports) = Control::new(DataplaneConfig::new(1, 2_000_000_000));
+    let all: Vec<_> = old
+        .sessions
+        .iter()
+        .map(|s| translate::check_session(&old.interfaces, s).expect("ok"))
+        .collect();
+    let t = Instant::now();
+    ctl.publish(Batch {
+        upserts: all,
+        removals: Vec::new(),
+    })
+    .expect("publish");
+    println!("initial publish {:.1} ms", ms(t));
+    for round in 0..3 {
+        let src = if round % 2 == 0 { &new } else { &old };
+        let t = Instant::now();
+        let by_id: std::collections::HashMap<u64, &config::StaticSession> =
+            src.sessions.iter().map(|s| (s.id, s)).collect();
+        let ups: Vec<_> = d
+            .sessions_changed
+            .iter()
+            .map(|&id| translate::check_session(&src.interfaces, by_id[&id]).expect("ok"))
+            .collect();
+        let tr = ms(t);
+        let t = Instant::now();
+        ctl.publish(Batch {
+            upserts: ups,
+            removals: Vec::new(),
+        })
+        .expect("publish");
+        let p = ms(t);
+        ctl.reclaim();
+        println!("round {round}: translate {tr:.1} ms, publish {p:.1} ms");
+    }
+}

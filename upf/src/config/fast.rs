@@ -1,0 +1,613 @@
+//! A fast path for the one part of a config file that grows: the
+//! `sessions:` list of a file with 100,000 static sessions or more. Sits in
+//! front of the YAML deserializer (`config::parse`), so `upf check`,
+//! start-up and reload all take it.
+//!
+//! Why our own code: serde-saphyr (see `config`'s module doc for why it is
+//! the YAML crate) spends ~20 µs per short-form session (an event stream,
+//! budget and redaction bookkeeping, and `serde_path_to_error`'s path
+//! tracking per node): 2-3 s for 100,000 sessions, which made a reload of
+//! such a file take seconds however little changed. The list is regular
+//! (one session per `- ` item, a handful of keys), so a scanner that knows
+//! exactly that shape reads it ~50x faster.
+//!
+//! Correctness rule: this path either produces exactly the [`RawConfig`]
+//! that serde-saphyr would, or declines (`None`), and then the caller runs
+//! serde-saphyr over the whole text as before. It never reports errors of
+//! its own: any doubt (a key, value or layout it does not know, a
+//! duplicate key, a scalar it would read differently, anything invalid)
+//! declines, so every error, with its file:line:col, still comes from the
+//! full parse, and validation (which runs on the [`RawConfig`] either way,
+//! positions from the same `SourceMap` of the full text) is unchanged.
+//!
+//! What it accepts: a top-level `sessions:` key alone on its line (at
+//! column 0, after lines that close every bracket and quote they open),
+//! followed by a block sequence of short-form sessions (`id`, `ue_ip`,
+//! `uplink.teid`, `downlink.{gnb,teid,qfi}`, `qos.{mbr_ul,mbr_dl}`), each
+//! either a one-line flow mapping (`- { id: 1, uplink: { teid: 0x100 }, … }`)
+//! or a block mapping whose values are plain scalars, one-line flow
+//! mappings or nested block mappings of plain scalars. Scalars are plain
+//! (unquoted, no anchors, tags or aliases) and of a conservative alphabet.
+//! The rest of the file (the "head": the file with the list's lines blanked
+//! and `sessions: []` in place of the key, so that lines and columns stay)
+//! goes through serde-saphyr, which is fast for a few dozen lines.
+//!
+//! `tests` (in this file) check the rule with property tests: random
+//! session lists written in several styles give the same `RawConfig` on
+//! both paths, and mutated files never give a different one.
+
+use std::net::IpAddr;
+use std::ops::Range;
+
+use super::raw::{RawConfig, RawDownlink, RawQos, RawSession, RawUplink};
+use super::units::{Bitrate, Teid};
+
+/// The [`RawConfig`] of `text`, or `None` when the fast path does not
+/// apply (then parse the whole text with serde-saphyr). `head` parses the
+/// rest of the file with serde-saphyr (`None` on any error).
+pub(crate) fn deserialize(
+    text: &str,
+    head: impl FnOnce(&str) -> Option<RawConfig>,
+) -> Option<RawConfig> {
+    let split = split(text)?;
+    let sessions = parse_items(&text[split.items.clone()], split.indent)?;
+    let mut h = String::with_capacity(split.key.start + 32 + (text.len() - split.items.end));
+    h.push_str(&text[..split.key.start]);
+    h.push_str("sessions: []\n");
+    let blank = text[split.items.clone()]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count();
+    h.extend(std::iter::repeat_n('\n', blank));
+    h.push_str(&text[split.items.end..]);
+    let mut raw = head(&h)?;
+    if !raw.sessions.is_empty() {
+        return None;
+    }
+    raw.sessions = sessions;
+    Some(raw)
+}
+
+/// Where the list is: `key` is the `sessions:` line (with its newline),
+/// `items` the lines of the list (each with its newline), `indent` the
+/// column of its `-`.
+#[derive(Debug)]
+struct Split {
+    key: Range<usize>,
+    items: Range<usize>,
+    indent: usize,
+}
+
+/// Lines of `text` with the byte offset of each; the newline stays with
+/// the line.
+fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut at = 0;
+    text.split_inclusive('\n').map(move |l| {
+        let start = at;
+        at += l.len();
+        (start, l)
+    })
+}
+
+/// The line without its newline; `None` for a line with a carriage return
+/// or a tab (YAML gives those meanings this scanner does not model).
+fn content(l: &str) -> Option<&str> {
+    let l = l.strip_suffix('\n').unwrap_or(l);
+    (!l.contains(['\r', '\t'])).then_some(l)
+}
+
+/// True for a line with nothing but spaces and perhaps a comment.
+fn is_blank(l: &str) -> bool {
+    let t = l.trim_start_matches(' ');
+    t.is_empty() || t.starts_with('#')
+}
+
+/// True if the line opens no bracket or quote that it does not close: the
+/// next line starts a new node rather than continuing a flow collection
+/// or quoted scalar. Counting is crude (a quote inside a plain scalar
+/// counts), which only declines more often.
+fn closes_what_it_opens(l: &str) -> bool {
+    let (mut depth, mut dq, mut sq) = (0i32, 0u32, 0u32);
+    for b in l.bytes() {
+        match b {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth -= 1,
+            b'"' => dq += 1,
+            b'\'' => sq += 1,
+            _ => {}
+        }
+    }
+    depth == 0 && dq % 2 == 0 && sq % 2 == 0
+}
+
+fn split(text: &str) -> Option<Split> {
+    let mut it = lines(text);
+    let key = loop {
+        let (at, l) = it.next()?;
+        let c = content(l)?;
+        if let Some(rest) = c.strip_prefix("sessions:") {
+            let rest = rest.trim_start_matches(' ');
+            if rest.is_empty() || (rest.starts_with('#') && rest.len() < c.len() - 9) {
+                break at..at + l.len();
+            }
+            return None;
+        }
+        if !closes_what_it_opens(c) {
+            return None;
+        }
+    };
+    let mut indent = None;
+    let mut end = key.end;
+    for (at, l) in it {
+        let c = content(l)?;
+        if is_blank(c) {
+            end = at + l.len();
+            continue;
+        }
+        let ind = c.len() - c.trim_start_matches(' ').len();
+        match indent {
+            None => {
+                if !(c[ind..].starts_with("- ") || c[ind..] == *"-") {
+                    return None;
+                }
+                indent = Some(ind);
+            }
+            Some(i) => {
+                if ind == 0 && !(i == 0 && c.starts_with('-')) {
+                    // The next top-level key: the list ends here.
+                    return Some(Split {
+                        items: key.end..end,
+                        key,
+                        indent: i,
+                    });
+                }
+                if ind < i {
+                    return None;
+                }
+            }
+        }
+        end = at + l.len();
+    }
+    Some(Split {
+        items: key.end..end,
+        key,
+        indent: indent?,
+    })
+}
+
+// ------------------------------------------------------------------ items
+
+/// One session as read, each field at most once.
+#[derive(Default)]
+struct Item {
+    id: Option<u64>,
+    ue_ip: Option<IpAddr>,
+    uplink: Option<RawUplink>,
+    downlink: Option<RawDownlink>,
+    qos: Option<RawQos>,
+}
+
+impl Item {
+    fn finish(self) -> Option<RawSession> {
+        Some(RawSession {
+            id: self.id?,
+            ue_ip: self.ue_ip,
+            uplink: self.uplink,
+            downlink: self.downlink,
+            qos: self.qos,
+            pdrs: Vec::new(),
+            fars: Vec::new(),
+            qers: Vec::new(),
+            urrs: Vec::new(),
+        })
+    }
+}
+
+/// A value as written: a plain scalar or a mapping whose entries a
+/// [`Sub`] collects.
+enum Val<'a> {
+    Scalar(&'a str),
+    /// The mapping has been read into the `Sub` given.
+    Map,
+}
+
+/// The nested mappings of a session, read entry by entry.
+enum Sub {
+    Uplink(Option<Teid>),
+    Downlink {
+        gnb: Option<IpAddr>,
+        teid: Option<Teid>,
+        qfi: Option<u8>,
+    },
+    Qos {
+        ul: Option<Bitrate>,
+        dl: Option<Bitrate>,
+    },
+}
+
+impl Sub {
+    fn of(key: &str) -> Option<Self> {
+        Some(match key {
+            "uplink" => Self::Uplink(None),
+            "downlink" => Self::Downlink {
+                gnb: None,
+                teid: None,
+                qfi: None,
+            },
+            "qos" => Self::Qos { ul: None, dl: None },
+            _ => return None,
+        })
+    }
+
+    fn set(&mut self, key: &str, v: &str) -> Option<()> {
+        match (self, key) {
+            (Self::Uplink(t @ None), "teid") => *t = Some(teid(v)?),
+            (Self::Downlink { gnb: g @ None, .. }, "gnb") => *g = Some(ip(v)?),
+            (Self::Downlink { teid: t @ None, .. }, "teid") => *t = Some(teid(v)?),
+            (Self::Downlink { qfi: q @ None, .. }, "qfi") => *q = Some(u8_dec(v)?),
+            (Self::Qos { ul: b @ None, .. }, "mbr_ul")
+            | (Self::Qos { dl: b @ None, .. }, "mbr_dl") => {
+                *b = Some(bitrate(v)?);
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
+    fn store(self, item: &mut Item) -> Option<()> {
+        match self {
+            Self::Uplink(teid) => put(&mut item.uplink, RawUplink { teid: teid? }),
+            Self::Downlink { gnb, teid, qfi } => put(
+                &mut item.downlink,
+                RawDownlink {
+                    gnb: gnb?,
+                    teid: teid?,
+                    qfi: qfi.unwrap_or(9),
+                },
+            ),
+            Self::Qos { ul, dl } => put(
+                &mut item.qos,
+                RawQos {
+                    mbr_ul: ul,
+                    mbr_dl: dl,
+                },
+            ),
+        }
+    }
+}
+
+/// Sets a field that must not be set yet (a duplicate key declines).
+fn put<T>(slot: &mut Option<T>, v: T) -> Option<()> {
+    if slot.is_some() {
+        return None;
+    }
+    *slot = Some(v);
+    Some(())
+}
+
+impl Item {
+    fn set_scalar(&mut self, key: &str, v: &str) -> Option<()> {
+        match key {
+            "id" => put(&mut self.id, u64_int(v)?),
+            "ue_ip" => put(&mut self.ue_ip, ip(v)?),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the `- ` items of the list (`text`: its lines; `indent`: the
+/// column of the `-`).
+fn parse_items(text: &str, indent: usize) -> Option<Vec<RawSession>> {
+    let mut out = Vec::with_capacity(text.len() / 128);
+    let mut ls = text.split_inclusive('\n').peekable();
+    while let Some(l) = ls.next() {
+        let c = content(l)?;
+        if is_blank(c) {
+            continue;
+        }
+        // `split` saw to it that every content line is at `indent` or deeper.
+        let rest = c.get(indent..)?.strip_prefix("- ")?;
+        let col = indent + 2 + (rest.len() - rest.trim_start_matches(' ').len());
+        let rest = rest.trim_start_matches(' ');
+        let mut item = Item::default();
+        if rest.starts_with('{') {
+            let mut cur = Cursor { s: rest, i: 0 };
+            cur.flow_item(&mut item)?;
+            cur.end_of_line()?;
+            // A flow item is one line; more lines of it decline.
+            while let Some(next) = ls.peek() {
+                let n = content(next)?;
+                if !is_blank(n) && ind_of(n) > indent {
+                    return None;
+                }
+                if !is_blank(n) {
+                    break;
+                }
+                ls.next();
+            }
+        } else {
+            block_item(rest, col, &mut ls, &mut item)?;
+        }
+        out.push(item.finish()?);
+    }
+    Some(out)
+}
+
+fn ind_of(c: &str) -> usize {
+    c.len() - c.trim_start_matches(' ').len()
+}
+
+/// A block-mapping item: `first` is the rest of the `- ` line (its first
+/// key), `col` the column of its keys; reads the item's further lines.
+fn block_item<'a, I: Iterator<Item = &'a str>>(
+    first: &'a str,
+    col: usize,
+    ls: &mut std::iter::Peekable<I>,
+    item: &mut Item,
+) -> Option<()> {
+    let mut line = first;
+    loop {
+        let mut cur = Cursor { s: line, i: 0 };
+        let key = cur.key()?;
+        if cur.at_end_of_line() {
+            // A nested block mapping on the following lines, deeper than `col`.
+            let mut sub = Sub::of(key)?;
+            let mut sub_col = None;
+            while let Some(next) = ls.peek() {
+                let n = content(next)?;
+                if is_blank(n) {
+                    ls.next();
+                    continue;
+                }
+                let ind = ind_of(n);
+                if ind <= col {
+                    break;
+                }
+                if *sub_col.get_or_insert(ind) != ind {
+                    return None;
+                }
+                let mut c = Cursor { s: &n[ind..], i: 0 };
+                let k = c.key()?;
+                let v = c.plain()?;
+                c.end_of_line()?;
+                sub.set(k, v)?;
+                ls.next();
+            }
+            sub_col?;
+            sub.store(item)?;
+        } else {
+            match cur.value(Sub::of(key), item)? {
+                Val::Scalar(v) => item.set_scalar(key, v)?,
+                Val::Map => {}
+            }
+            cur.end_of_line()?;
+        }
+        // The next key of this item, at `col`, or the end of the item.
+        let next = loop {
+            let Some(next) = ls.peek() else {
+                return Some(());
+            };
+            let n = content(next)?;
+            if is_blank(n) {
+                ls.next();
+                continue;
+            }
+            break n;
+        };
+        let ind = ind_of(next);
+        if ind < col {
+            // The next `- ` (at the list's column; `split` checked that
+            // nothing shallower follows), or a misplaced line: the next
+            // item's `- ` check declines the latter.
+            return Some(());
+        }
+        if ind > col {
+            return None;
+        }
+        line = &next[col..];
+        ls.next();
+    }
+}
+
+/// A position in one line.
+struct Cursor<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.i).copied()
+    }
+
+    fn spaces(&mut self) -> usize {
+        let start = self.i;
+        while self.peek() == Some(b' ') {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    fn eat(&mut self, b: u8) -> Option<()> {
+        (self.peek()? == b).then(|| self.i += 1)
+    }
+
+    /// Nothing but spaces and perhaps a comment (after a space) left.
+    fn at_end_of_line(&mut self) -> bool {
+        let had = self.spaces() > 0 || self.i == 0;
+        match self.peek() {
+            None => true,
+            Some(b'#') => had,
+            Some(_) => false,
+        }
+    }
+
+    fn end_of_line(&mut self) -> Option<()> {
+        self.at_end_of_line().then_some(())
+    }
+
+    /// `key:` followed by a space or the end of the line.
+    fn key(&mut self) -> Option<&'a str> {
+        let start = self.i;
+        while matches!(self.peek(), Some(b'a'..=b'z' | b'_')) {
+            self.i += 1;
+        }
+        let k = &self.s[start..self.i];
+        if k.is_empty() {
+            return None;
+        }
+        self.eat(b':')?;
+        match self.peek() {
+            None | Some(b' ') => Some(k),
+            _ => None,
+        }
+    }
+
+    /// A plain scalar of the conservative alphabet, ended by a space, `,`,
+    /// `}` or the end of the line.
+    fn plain(&mut self) -> Option<&'a str> {
+        self.spaces();
+        let start = self.i;
+        while let Some(b) = self.peek() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'/' | b'_' | b'-') {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+        let v = &self.s[start..self.i];
+        // `:` first or last reads differently in YAML (an indicator).
+        if v.is_empty() || v.starts_with([':', '-']) || v.ends_with(':') {
+            return None;
+        }
+        Some(v)
+    }
+
+    /// The value after `key:`: a flow mapping (read into `sub`, then
+    /// stored in `item`) or a plain scalar.
+    fn value(&mut self, sub: Option<Sub>, item: &mut Item) -> Option<Val<'a>> {
+        self.spaces();
+        if self.peek() == Some(b'{') {
+            let mut sub = sub?;
+            self.flow_map(|k, c| {
+                let v = c.plain()?;
+                sub.set(k, v)
+            })?;
+            sub.store(item)?;
+            Some(Val::Map)
+        } else {
+            sub.is_none().then_some(())?;
+            self.plain().map(Val::Scalar)
+        }
+    }
+
+    /// `{ k: v, k: v }` on this line; `entry` reads each value.
+    fn flow_map(&mut self, mut entry: impl FnMut(&'a str, &mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        self.spaces();
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            let k = self.key()?;
+            entry(k, self)?;
+            self.spaces();
+            match self.peek()? {
+                b',' => {
+                    self.i += 1;
+                    self.spaces();
+                    // `{ a: 1, }` is valid YAML, but keep to the plain shape.
+                    if self.peek()? == b'}' {
+                        return None;
+                    }
+                }
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A whole session as a flow mapping.
+    fn flow_item(&mut self, item: &mut Item) -> Option<()> {
+        let mut done = Item::default();
+        self.flow_map(|k, c| match c.value(Sub::of(k), &mut done)? {
+            Val::Scalar(v) => done.set_scalar(k, v),
+            Val::Map => Some(()),
+        })?;
+        *item = done;
+        Some(())
+    }
+}
+
+// ---------------------------------------------------------------- scalars
+//
+// Each reads only spellings whose meaning is certain: YAML 1.2 core schema
+// integers as serde-saphyr types them, and the strings our types parse.
+// Anything else declines.
+
+/// A decimal integer without leading zeros, or `0x` hexadecimal.
+fn u64_int(v: &str) -> Option<u64> {
+    if let Some(h) = v.strip_prefix("0x") {
+        if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        return u64::from_str_radix(h, 16).ok();
+    }
+    u64_dec(v)
+}
+
+fn u64_dec(v: &str) -> Option<u64> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) || (v.len() > 1 && v.starts_with('0'))
+    {
+        return None;
+    }
+    v.parse().ok()
+}
+
+fn u8_dec(v: &str) -> Option<u8> {
+    u64_dec(v).and_then(|n| u8::try_from(n).ok())
+}
+
+fn teid(v: &str) -> Option<Teid> {
+    u64_int(v).and_then(|n| u32::try_from(n).ok()).map(Teid)
+}
+
+/// An address: only the characters of one, so that YAML sees a string.
+fn ip(v: &str) -> Option<IpAddr> {
+    if !v
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':')
+    {
+        return None;
+    }
+    // All digits and dots with one dot at most would be a YAML number.
+    if !v.contains(':') && v.bytes().filter(|&b| b == b'.').count() < 3 {
+        return None;
+    }
+    v.parse().ok()
+}
+
+/// `50Mbps`-style (a unit, so YAML sees a string), or a decimal integer.
+fn bitrate(v: &str) -> Option<Bitrate> {
+    if let Some(n) = u64_dec(v) {
+        return Some(Bitrate::from_bps(n));
+    }
+    let digits = v.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.');
+    let num = digits.count();
+    let unit = &v[num..];
+    if num == 0
+        || !matches!(
+            unit,
+            "bps" | "Kbps" | "kbps" | "Mbps" | "mbps" | "Gbps" | "gbps" | "Tbps" | "tbps"
+        )
+    {
+        return None;
+    }
+    v.parse().ok()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,368 @@
+//! The fast path gives what serde-saphyr gives, or declines: for session
+//! lists in every style it knows (property tests), for files it must
+//! decline, and for mutated files (never a different value; the whole
+//! `parse` — values, errors, line:col — is the same with and without it).
+
+use proptest::prelude::*;
+
+use super::super::{HostInfo, deserialize_full, parse_with};
+use super::*;
+
+const HEAD: &str = "\
+# fast-path test
+node_id: 192.168.1.1
+cores: { control: 0, workers: [1] }
+interfaces:
+  n3: { device: net_null0, address: 192.168.1.1/24 }
+  n6: { device: net_null1, address: 10.200.0.1/24, gateway: 10.200.0.254 }
+";
+
+fn fast(text: &str) -> Option<RawConfig> {
+    deserialize(text, |h| deserialize_full(h).ok())
+}
+
+/// The fast path applies and agrees with serde-saphyr.
+fn agree(text: &str) {
+    let slow = deserialize_full(text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    let quick = fast(text).unwrap_or_else(|| panic!("fast path declined:\n{text}"));
+    assert_eq!(quick, slow, "{text}");
+    assert!(!slow.sessions.is_empty());
+}
+
+/// The fast path declines (and serde-saphyr decides).
+fn declines(text: &str) {
+    assert_eq!(fast(text), None, "{text}");
+}
+
+fn same_parse(text: &str) {
+    let host = HostInfo::with_cpus(4);
+    let a = parse_with(text, "t.yaml", Some(&host), true);
+    let b = parse_with(text, "t.yaml", Some(&host), false);
+    assert_eq!(a, b, "{text}");
+}
+
+#[test]
+fn the_benchmark_and_reference_shapes_take_the_fast_path() {
+    agree(&format!(
+        "{HEAD}sessions:\n\
+         \x20 - {{ id: 1, ue_ip: 10.64.0.2, uplink: {{ teid: 0x01000000 }}, downlink: {{ gnb: 192.168.1.2, teid: 0x02000000, qfi: 9 }}, qos: {{ mbr_ul: 100Mbps, mbr_dl: 100Mbps }} }}\n\
+         \x20 - {{ id: 2, ue_ip: 10.64.0.3, uplink: {{ teid: 0x01000001 }}, downlink: {{ gnb: 192.168.1.2, teid: 0x02000001 }} }}\n\
+         api: {{ listen: 127.0.0.1:9100 }}\n"
+    ));
+    // ARCHITECTURE.md's example: block mapping, flow values, comments.
+    agree(&format!(
+        "{HEAD}sessions:                             # static sessions, no SMF needed\n\
+         \x20 - id: 1\n\
+         \x20   ue_ip: 10.45.0.2\n\
+         \x20   uplink:   {{ teid: 0x100 }}                          # F-TEID on the UPF's N3 address\n\
+         \x20   downlink: {{ gnb: 192.168.1.2, teid: 0x200, qfi: 9 }} # where DL goes, and its QFI\n\
+         \x20   qos: {{ mbr_ul: 50Mbps, mbr_dl: 100Mbps }}          # optional; also Kbps, Gbps\n"
+    ));
+    // Nested block mappings, items at column 0, blank and comment lines.
+    agree(&format!(
+        "{HEAD}sessions:\n\
+         - id: 7\n\
+         \x20 ue_ip: 2001:db8::7\n\
+         \n\
+         # a comment at column 0\n\
+         \x20 uplink:\n\
+         \x20   teid: 4096\n\
+         \x20 downlink:\n\
+         \x20     gnb: 192.168.1.2\n\
+         \x20     teid: 0x2000\n\
+         \x20 qos:\n\
+         \x20   mbr_dl: 1.5Gbps\n\
+         - {{ id: 8, ue_ip: 10.45.0.8, uplink: {{teid: 9}}, downlink: {{gnb: 192.168.1.2, teid: 10}}, qos: {{}} }}\n\
+         log: {{ level: debug }}\n"
+    ));
+}
+
+#[test]
+fn shapes_it_does_not_know_decline() {
+    let one = "  - { id: 1, ue_ip: 10.64.0.2, uplink: { teid: 0x100 }, downlink: { gnb: 192.168.1.2, teid: 0x200 } }\n";
+    let with = |s: &str| format!("{HEAD}sessions:\n{s}");
+    for bad in [
+        one.replace("10.64.0.2", "\"10.64.0.2\""),
+        one.replace("id: 1,", "id: &a 1,"),
+        one.replace("id: 1,", "id: 1, id: 2,"),
+        one.replace("id: 1,", "id: 1, color: red,"),
+        one.replace("teid: 0x100 }", "teid: 0x100, teid: 0x101 }"),
+        one.replace("0x200 }", "0x200, }"),
+        one.replace("gnb:", "gnbx:"),
+        one.replace("  - ", "\t- "),
+        one.replace('\n', "\r\n"),
+        one.replace("ue_ip: ", "ue_ip:"),
+        one.replace("teid: 0x100", "teid: 0x100000000"),
+        one.replace("teid: 0x100", "teid: 0100"),
+        one.replace("teid: 0x100", "teid: ~"),
+        one.replace(" }\n", "\n    }\n"),
+        "  - id: 1\n    pdrs: []\n".to_owned(),
+        "  - id: 1\n    ue_ip: 10.64.0.2\n     uplink: { teid: 1 }\n".to_owned(),
+        "  - id: 1\n    qos:\n".to_owned(),
+        "  -\n    id: 1\n".to_owned(),
+        " - { id: 1 }\n  - { id: 2 }\n".to_owned(),
+    ] {
+        declines(&with(&bad));
+        same_parse(&with(&bad));
+    }
+    // Not a list on the following lines.
+    declines(&format!("{HEAD}sessions: []\n"));
+    declines(&format!("{HEAD}sessions:\n"));
+    declines(&format!("{HEAD}sessions: # c\n  foo: 1\n"));
+    // `sessions:` inside something still open is not the top-level key.
+    declines(&format!(
+        "node_id: \"a\nsessions:\n{one}\"\ncores: {{ control: 0, workers: [1] }}\n"
+    ));
+    // A second `sessions` key: serde-saphyr refuses it as a duplicate.
+    declines(&format!("{HEAD}sessions:\n{one}sessions:\n{one}"));
+}
+
+// ------------------------------------------------------------ properties
+
+#[derive(Debug, Clone)]
+struct Spec {
+    id: u64,
+    ue_ip: Option<IpAddr>,
+    ul: Option<u32>,
+    dl: Option<(IpAddr, u32, Option<u8>)>,
+    qos: Option<(Option<String>, Option<String>)>,
+}
+
+fn ip_strategy() -> impl Strategy<Value = IpAddr> {
+    prop_oneof![
+        (0u32..1 << 20).prop_map(|n| IpAddr::from(std::net::Ipv4Addr::from(0x0a40_0000 + n))),
+        any::<u16>()
+            .prop_map(|n| IpAddr::from(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, n))),
+        any::<u128>().prop_map(|n| IpAddr::from(std::net::Ipv6Addr::from(n))),
+        Just("192.168.1.2".parse().unwrap()),
+    ]
+}
+
+fn rate() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (1u64..100_000).prop_map(|n| format!("{n}Mbps")),
+        (1u64..100_000).prop_map(|n| format!("{n}Kbps")),
+        (0u64..100_000_000).prop_map(|n| n.to_string()),
+        (1u64..100, 0u64..10).prop_map(|(a, b)| format!("{a}.{b}Gbps")),
+        Just("0bps".to_owned()),
+    ]
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    (
+        0u64..2000,
+        proptest::option::weighted(0.9, ip_strategy()),
+        proptest::option::weighted(0.9, any::<u32>()),
+        proptest::option::weighted(
+            0.9,
+            (
+                ip_strategy(),
+                any::<u32>(),
+                proptest::option::of(any::<u8>()),
+            ),
+        ),
+        proptest::option::of((proptest::option::of(rate()), proptest::option::of(rate()))),
+    )
+        .prop_map(|(id, ue_ip, ul, dl, qos)| Spec {
+            id,
+            ue_ip,
+            ul,
+            dl,
+            qos,
+        })
+}
+
+/// How a session is written; `bits` picks spellings and spacing.
+#[derive(Debug, Clone, Copy)]
+struct Style {
+    block: bool,
+    nested: bool,
+    bits: u32,
+}
+
+fn int(n: u64, hex: bool) -> String {
+    if hex {
+        format!("{n:#x}")
+    } else {
+        n.to_string()
+    }
+}
+
+/// A session's value: a scalar (`Ok`) or a mapping of scalars (`Err`).
+type Entry = Result<String, Vec<(String, String)>>;
+
+fn emit(s: &Spec, st: Style, indent: usize) -> String {
+    let b = |i: u32| st.bits & (1 << i) != 0;
+    let sp = if b(0) { "  " } else { " " };
+    // Entries of the session: (key, scalar) or (key, [(key, scalar)]).
+    let mut top: Vec<(String, Entry)> = Vec::new();
+    top.push(("id".into(), Ok(int(s.id, b(1)))));
+    if let Some(ip) = s.ue_ip {
+        top.push(("ue_ip".into(), Ok(ip.to_string())));
+    }
+    if let Some(t) = s.ul {
+        top.push((
+            "uplink".into(),
+            Err(vec![("teid".into(), int(t.into(), b(2)))]),
+        ));
+    }
+    if let Some((gnb, t, q)) = s.dl {
+        let mut m = vec![
+            ("gnb".into(), gnb.to_string()),
+            ("teid".into(), int(t.into(), b(3))),
+        ];
+        if let Some(q) = q {
+            m.push(("qfi".into(), q.to_string()));
+        }
+        if b(4) {
+            m.reverse();
+        }
+        top.push(("downlink".into(), Err(m)));
+    }
+    if let Some((ul, dl)) = &s.qos {
+        let mut m = Vec::new();
+        if let Some(r) = ul {
+            m.push(("mbr_ul".into(), r.clone()));
+        }
+        if let Some(r) = dl {
+            m.push(("mbr_dl".into(), r.clone()));
+        }
+        top.push(("qos".into(), Err(m)));
+    }
+    if b(5) {
+        top.rotate_left(1);
+    }
+    let flow = |m: &[(String, String)]| {
+        let inner: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{sp}{v}")).collect();
+        if inner.is_empty() {
+            "{}".to_owned()
+        } else if b(6) {
+            format!("{{{}}}", inner.join(","))
+        } else {
+            format!("{{ {} }}", inner.join(&format!(",{sp}")))
+        }
+    };
+    let pad = " ".repeat(indent);
+    let comment = if b(7) { "   # note" } else { "" };
+    if !st.block {
+        let inner: Vec<String> = top
+            .iter()
+            .map(|(k, v)| match v {
+                Ok(x) => format!("{k}: {x}"),
+                Err(m) => format!("{k}: {}", flow(m)),
+            })
+            .collect();
+        return format!("{pad}- {{ {} }}{comment}\n", inner.join(", "));
+    }
+    let mut out = String::new();
+    let dash = if b(8) { "-   " } else { "- " };
+    let col = indent + dash.len();
+    for (i, (k, v)) in top.iter().enumerate() {
+        let lead = if i == 0 {
+            format!("{pad}{dash}")
+        } else {
+            " ".repeat(col)
+        };
+        match v {
+            Ok(x) => out.push_str(&format!("{lead}{k}:{sp}{x}{comment}\n")),
+            Err(m) if st.nested && !m.is_empty() => {
+                out.push_str(&format!("{lead}{k}:{comment}\n"));
+                let deeper = " ".repeat(col + if b(9) { 4 } else { 2 });
+                for (k2, v2) in m {
+                    out.push_str(&format!("{deeper}{k2}: {v2}\n"));
+                }
+            }
+            Err(m) => out.push_str(&format!("{lead}{k}: {}{comment}\n", flow(m))),
+        }
+        if b(10) && i == 0 {
+            out.push_str("\n# between keys\n");
+        }
+    }
+    out
+}
+
+fn style() -> impl Strategy<Value = Style> {
+    (any::<bool>(), any::<bool>(), any::<u32>()).prop_map(|(block, nested, bits)| Style {
+        block,
+        nested,
+        bits,
+    })
+}
+
+const TAILS: [&str; 4] = [
+    "",
+    "api: { listen: 127.0.0.1:9100 }\n",
+    "# trailing comment\n\nlog:\n  level: debug\n",
+    "teid_range: { first: 0x1000, last: 0xffff }\n",
+];
+
+fn file() -> impl Strategy<Value = String> {
+    (
+        proptest::collection::vec((spec(), style()), 1..12),
+        prop_oneof![Just(0usize), Just(2), Just(4)],
+        0..TAILS.len(),
+    )
+        .prop_map(|(items, indent, tail)| {
+            let mut t = format!("{HEAD}sessions:\n");
+            for (s, st) in &items {
+                t.push_str(&emit(s, *st, indent));
+            }
+            t.push_str(TAILS[tail]);
+            t
+        })
+}
+
+/// An edit of `text` at a random place: a YAML-significant character
+/// inserted, a few bytes removed, or one replaced.
+fn mutate(text: &str, at: usize, what: u8, op: u8) -> String {
+    const CHARS: &[u8] = b" -:#{},[]\"'&*!|>?\n\t0x.aZ_9%@`";
+    let mut b = text.as_bytes().to_vec();
+    let at = at % (b.len() + 1);
+    let c = CHARS[usize::from(what) % CHARS.len()];
+    match op % 3 {
+        0 => b.insert(at, c),
+        1 => {
+            let end = (at + 1 + usize::from(what % 4)).min(b.len());
+            b.drain(at..end);
+        }
+        _ => {
+            if at < b.len() {
+                b[at] = c;
+            }
+        }
+    }
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn both_paths_read_every_style_the_same(t in file()) {
+        agree(&t);
+        same_parse(&t);
+    }
+
+    #[test]
+    fn a_mutated_file_is_read_the_same_or_declined(
+        t in file(),
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..4),
+    ) {
+        let mut t = t;
+        for (at, what, op) in edits {
+            t = mutate(&t, at, what, op);
+        }
+        if let Some(quick) = fast(&t) {
+            let slow = deserialize_full(&t);
+            prop_assert_eq!(Some(quick), slow.ok(), "{}", t);
+        }
+        same_parse(&t);
+    }
+
+    #[test]
+    fn any_text_is_some_or_none(s in "[a-z_0-9:{}\\[\\],.'\"&*!|>#/ \n-]{0,300}") {
+        let t = format!("sessions:\n{s}");
+        let _ = fast(&t);
+        let _ = fast(&s);
+    }
+}
