@@ -618,7 +618,9 @@ impl Control {
     fn check(&self, batch: &Batch) -> Result<(), RuleError> {
         let Batch { upserts, removals } = batch;
         // 1. Validation, before anything changes.
-        let mut touched = HashSet::default();
+        // Sized up front: a reload upserts 100,000 sessions in one batch.
+        let n = upserts.len() + removals.len();
+        let mut touched = HashSet::with_capacity_and_hasher(n, Default::default());
         for s in upserts {
             s.validate()?;
             if !touched.insert(s.id) {
@@ -634,8 +636,10 @@ impl Control {
             }
         }
         let keys: Vec<Keys> = upserts.iter().map(keys_of).collect();
-        let mut claimed_teid: HashMap<u32, SessionId> = HashMap::default();
-        let mut claimed_ip: HashMap<IpAddr, SessionId> = HashMap::default();
+        let mut claimed_teid: HashMap<u32, SessionId> =
+            HashMap::with_capacity_and_hasher(upserts.len(), Default::default());
+        let mut claimed_ip: HashMap<IpAddr, SessionId> =
+            HashMap::with_capacity_and_hasher(upserts.len(), Default::default());
         for (s, k) in upserts.iter().zip(&keys) {
             for &t in &k.teids {
                 if let Some(&o) = claimed_teid.get(&t).filter(|o| **o != s.id) {
@@ -796,8 +800,11 @@ impl Control {
         }
 
         // 3. Compile and build the map changes.
-        let mut teid_changes: HashMap<u32, Option<Vec<CPdr>>> = HashMap::default();
-        let mut ue4_changes: HashMap<u32, Option<Vec<CPdr>>> = HashMap::default();
+        let n = upserts.len() + removals.len();
+        let mut teid_changes: HashMap<u32, Option<Vec<CPdr>>> =
+            HashMap::with_capacity_and_hasher(n, Default::default());
+        let mut ue4_changes: HashMap<u32, Option<Vec<CPdr>>> =
+            HashMap::with_capacity_and_hasher(n, Default::default());
         let mut ue6_changes: HashMap<u64, Option<Vec<CPdr>>> = HashMap::default();
         let old_keys = |rec: &Record,
                         t: &mut HashMap<u32, Option<Vec<CPdr>>>,
@@ -1140,14 +1147,14 @@ impl Control {
 }
 
 struct Keys {
-    teids: Vec<u32>,
-    ips: Vec<IpAddr>,
+    teids: SmallVec<[u32; 2]>,
+    ips: SmallVec<[IpAddr; 2]>,
 }
 
 fn keys_of(s: &Session) -> Keys {
     let mut k = Keys {
-        teids: Vec::new(),
-        ips: Vec::new(),
+        teids: SmallVec::new(),
+        ips: SmallVec::new(),
     };
     for p in &s.pdrs {
         if let Some(f) = p.pdi.local_fteid {

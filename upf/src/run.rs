@@ -871,8 +871,10 @@ impl ControlThread {
                 .copied()
                 .or_else(|| new.session(id))
                 .with_context(|| format!("session {id} missing from the new config"))?;
+            // Validation ran `check_session` on it already, and the
+            // publish validates the batch again: translate only.
             batch.upserts.push(
-                translate::check_session(&new.interfaces, s)
+                translate::session(&new.interfaces, s)
                     .map_err(|e| anyhow::anyhow!("sessions (id {id}): {e}"))?,
             );
         }

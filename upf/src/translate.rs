@@ -168,7 +168,8 @@ fn ue_ip(ip: IpAddr) -> rules::UeIp {
 pub fn session(ifs: &Interfaces, s: &StaticSession) -> Result<rules::Session, TranslateError> {
     let mut pdrs = Vec::with_capacity(s.pdrs.len());
     for (i, p) in s.pdrs.iter().enumerate() {
-        let base = format!("pdrs[{i}]");
+        // Only errors need the path.
+        let base = || format!("pdrs[{i}]");
         let source_interface = match p.source {
             SourceInterface::Access => rules::SourceInterface::Access,
             SourceInterface::Core => rules::SourceInterface::Core,
@@ -187,7 +188,7 @@ pub fn session(ifs: &Interfaces, s: &StaticSession) -> Result<rules::Session, Tr
             .sdf_filters
             .iter()
             .enumerate()
-            .map(|(j, f)| sdf(f, &format!("{base}.sdf[{j}]")))
+            .map(|(j, f)| sdf(f, &format!("{}.sdf[{j}]", base())))
             .collect::<Result<Vec<_>, _>>()?;
         let outer_header_removal = match p.outer_header_removal {
             None => None,
@@ -196,7 +197,7 @@ pub fn session(ifs: &Interfaces, s: &StaticSession) -> Result<rules::Session, Tr
             Some(OuterHeaderRemoval::GtpuUdpIp) => Some(rules::OuterHeaderRemoval::GtpuUdpIp),
             Some(other) => {
                 return Err(terr(
-                    format!("{base}.outer_header_removal"),
+                    format!("{}.outer_header_removal", base()),
                     format!("{other:?} is not a GTP-U removal"),
                 ));
             }

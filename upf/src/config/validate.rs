@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use smallvec::SmallVec;
 
 use super::error::Diagnostic;
 use super::host::{HostInfo, MAX_LCORE};
@@ -594,8 +595,34 @@ fn validate_pools(cx: &mut Ctx, raw: &RawConfig, ifs: &Interfaces) -> Vec<UePool
 /// Keys a session occupies in the lookup tables, with the path that set them.
 #[derive(Default)]
 struct SessionKeys {
-    fteids: Vec<(LocalFteid, String)>,
-    ue_ips: Vec<(IpAddr, String)>,
+    fteids: SmallVec<[(LocalFteid, KeyPath); 1]>,
+    ue_ips: SmallVec<[(IpAddr, KeyPath); 1]>,
+}
+
+/// Where a table key was set: a field of short-form session `i` (the path
+/// is written only for an error: a valid file of 100,000 sessions then
+/// costs no string per key) or a full-form path.
+enum KeyPath {
+    Short(usize, &'static str),
+    Full(String),
+}
+
+impl KeyPath {
+    fn render(&self) -> String {
+        match self {
+            Self::Short(i, field) => format!("sessions[{i}].{field}"),
+            Self::Full(p) => p.clone(),
+        }
+    }
+}
+
+/// The maps of `validate_sessions`: one entry per session, keys the file
+/// chooses, checked once per validation; foldhash over SipHash halves the
+/// cost for 100,000 sessions.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+fn fast_map<K, V>(n: usize) -> FastMap<K, V> {
+    FastMap::with_capacity_and_hasher(n, foldhash::fast::RandomState::default())
 }
 
 fn validate_sessions(
@@ -605,14 +632,14 @@ fn validate_sessions(
     teid_range: TeidRange,
 ) -> Vec<StaticSession> {
     let mut out = Vec::with_capacity(raw.len());
-    let mut ids: HashMap<u64, usize> = HashMap::new();
-    let mut fteids: HashMap<LocalFteid, usize> = HashMap::new();
-    let mut ue_ips: HashMap<IpAddr, usize> = HashMap::new();
+    let mut ids: FastMap<u64, usize> = fast_map(raw.len());
+    let mut fteids: FastMap<LocalFteid, usize> = fast_map(raw.len());
+    let mut ue_ips: FastMap<IpAddr, usize> = fast_map(raw.len());
     for (i, s) in raw.iter().enumerate() {
-        let base = format!("sessions[{i}]");
+        let base = || format!("sessions[{i}]");
         if let Some(j) = ids.insert(s.id, i) {
             cx.error(
-                format!("{base}.id"),
+                format!("{}.id", base()),
                 format!("duplicate session id {} (also sessions[{j}])", s.id),
             );
         }
@@ -623,26 +650,26 @@ fn validate_sessions(
         let (session, keys) = match (short, full) {
             (true, true) => {
                 cx.error(
-                    base,
+                    base(),
                     "mixes the short form (ue_ip/uplink/downlink/qos) with the full form (pdrs/fars/qers/urrs); use one",
                 );
                 continue;
             }
             (false, false) => {
-                cx.error(base, "empty session: give ue_ip, uplink and downlink (short form) or pdrs and fars (full form)");
+                cx.error(base(), "empty session: give ue_ip, uplink and downlink (short form) or pdrs and fars (full form)");
                 continue;
             }
-            (true, false) => short_form(cx, &base, s, ifs),
-            (false, true) => full_form(cx, &base, s, ifs),
+            (true, false) => short_form(cx, i, s, ifs),
+            (false, true) => full_form(cx, &base(), s, ifs),
         };
         for (key, path) in keys.fteids {
             if key.teid == 0 {
-                cx.error(path, "TEID 0 is reserved (GTP-U signalling)");
+                cx.error(path.render(), "TEID 0 is reserved (GTP-U signalling)");
                 continue;
             }
             if teid_range.contains(key.teid) {
                 cx.error(
-                    path.clone(),
+                    path.render(),
                     format!(
                         "TEID {} is inside teid_range {}..={}, which the UPF allocates from; pick one outside it",
                         Teid(key.teid),
@@ -653,7 +680,7 @@ fn validate_sessions(
             }
             match fteids.get(&key) {
                 Some(&j) if j != i => cx.error(
-                    path,
+                    path.render(),
                     format!(
                         "duplicate TEID {} on {} (also used by sessions[{j}])",
                         Teid(key.teid),
@@ -667,12 +694,12 @@ fn validate_sessions(
         }
         for (ip, path) in keys.ue_ips {
             if !is_usable_unicast(ip) || ip.is_loopback() {
-                cx.error(path, format!("{ip} cannot be a UE address"));
+                cx.error(path.render(), format!("{ip} cannot be a UE address"));
                 continue;
             }
             if let Some(iface) = ifs.iter().find(|f| f.is_on_link(ip)) {
                 cx.error(
-                    path,
+                    path.render(),
                     format!(
                         "UE address {ip} is inside interfaces.{}.address",
                         iface.name
@@ -683,7 +710,7 @@ fn validate_sessions(
             match ue_ips.get(&ip) {
                 Some(&j) if j != i => {
                     cx.error(
-                        path,
+                        path.render(),
                         format!("duplicate UE IP {ip} (also used by sessions[{j}])"),
                     );
                 }
@@ -697,28 +724,28 @@ fn validate_sessions(
     out
 }
 
-fn check_qfi(cx: &mut Ctx, path: String, qfi: u8) {
+fn check_qfi(cx: &mut Ctx, path: impl FnOnce() -> String, qfi: u8) {
     if qfi > 63 {
-        cx.error(path, format!("QFI {qfi} is out of range 0..=63"));
+        cx.error(path(), format!("QFI {qfi} is out of range 0..=63"));
     }
 }
 
-fn check_mbr(cx: &mut Ctx, path: String, b: Bitrate) {
+fn check_mbr(cx: &mut Ctx, path: impl FnOnce() -> String, b: Bitrate) {
     if b.bps() == 0 {
         cx.error(
-            path,
+            path(),
             "an MBR of 0 blocks all traffic; close the gate instead",
         );
     }
 }
 
 /// Checks that `peer` can be reached through `iface`.
-fn check_peer(cx: &mut Ctx, path: String, iface: &Interface, peer: IpAddr) {
+fn check_peer(cx: &mut Ctx, path: impl FnOnce() -> String, iface: &Interface, peer: IpAddr) {
     if !is_usable_unicast(peer) {
-        cx.error(path, format!("{peer} is not a unicast address"));
+        cx.error(path(), format!("{peer} is not a unicast address"));
     } else if iface.own_address_for(peer).is_none() {
         cx.error(
-            path,
+            path(),
             format!(
                 "{peer}: interfaces.{} has no address of this IP version",
                 iface.name
@@ -726,12 +753,12 @@ fn check_peer(cx: &mut Ctx, path: String, iface: &Interface, peer: IpAddr) {
         );
     } else if iface.own_address_for(peer) == Some(peer) {
         cx.error(
-            path,
+            path(),
             format!("{peer} is the UPF's own interfaces.{} address", iface.name),
         );
     } else if iface.next_hop(peer).is_none() {
         cx.error(
-            path,
+            path(),
             format!("{peer} is not on-link for interfaces.{0}.address and interfaces.{0} has no gateway", iface.name),
         );
     }
@@ -739,7 +766,7 @@ fn check_peer(cx: &mut Ctx, path: String, iface: &Interface, peer: IpAddr) {
 
 fn short_form(
     cx: &mut Ctx,
-    base: &str,
+    i: usize,
     s: &RawSession,
     ifs: &Interfaces,
 ) -> (StaticSession, SessionKeys) {
@@ -761,7 +788,7 @@ fn short_form(
         .filter_map(|(k, m)| m.then_some(*k))
         .collect();
         cx.error(
-            base,
+            format!("sessions[{i}]"),
             format!("short-form session lacks {}", missing.join(", ")),
         );
         return (session, keys);
@@ -771,26 +798,31 @@ fn short_form(
             interface: InterfaceName::N3,
             teid: ul.teid.0,
         },
-        format!("{base}.uplink.teid"),
+        KeyPath::Short(i, "uplink.teid"),
     ));
-    keys.ue_ips.push((ue_ip, format!("{base}.ue_ip")));
+    keys.ue_ips.push((ue_ip, KeyPath::Short(i, "ue_ip")));
     if dl.teid.0 == 0 {
         cx.error(
-            format!("{base}.downlink.teid"),
+            format!("sessions[{i}].downlink.teid"),
             "TEID 0 is reserved (GTP-U signalling)",
         );
     }
-    check_qfi(cx, format!("{base}.downlink.qfi"), dl.qfi);
-    check_peer(cx, format!("{base}.downlink.gnb"), &ifs.n3, dl.gnb);
+    check_qfi(cx, || format!("sessions[{i}].downlink.qfi"), dl.qfi);
+    check_peer(
+        cx,
+        || format!("sessions[{i}].downlink.gnb"),
+        &ifs.n3,
+        dl.gnb,
+    );
     let (mbr_ul, mbr_dl) = s
         .qos
         .as_ref()
         .map_or((None, None), |q| (q.mbr_ul, q.mbr_dl));
     if let Some(b) = mbr_ul {
-        check_mbr(cx, format!("{base}.qos.mbr_ul"), b);
+        check_mbr(cx, || format!("sessions[{i}].qos.mbr_ul"), b);
     }
     if let Some(b) = mbr_dl {
-        check_mbr(cx, format!("{base}.qos.mbr_dl"), b);
+        check_mbr(cx, || format!("sessions[{i}].qos.mbr_dl"), b);
     }
     // Uplink arrives over the IP version the gNB uses.
     let ohr = if dl.gnb.is_ipv4() {
@@ -976,12 +1008,12 @@ fn full_form(
             }
         };
         if let Some(f) = local_fteid {
-            keys.fteids.push((f, format!("{pb}.teid")));
+            keys.fteids.push((f, KeyPath::Full(format!("{pb}.teid"))));
         }
         if let Some(ip) = p.ue_ip {
             // Only downlink UE addresses are table keys; uplink ones filter.
             if local_fteid.is_none() {
-                keys.ue_ips.push((ip, format!("{pb}.ue_ip")));
+                keys.ue_ips.push((ip, KeyPath::Full(format!("{pb}.ue_ip"))));
             } else if !is_usable_unicast(ip) {
                 cx.error(
                     format!("{pb}.ue_ip"),
@@ -1015,7 +1047,7 @@ fn full_form(
             }
         }
         if let Some(q) = p.qfi {
-            check_qfi(cx, format!("{pb}.qfi"), q);
+            check_qfi(cx, || format!("{pb}.qfi"), q);
         }
         if let Some(ohr) = p.outer_header_removal {
             if !ohr.is_gtpu() {
@@ -1147,7 +1179,7 @@ fn full_form(
                     );
                 }
                 match ifs.get(egress) {
-                    Some(iface) => check_peer(cx, format!("{path}.address"), iface, o.peer),
+                    Some(iface) => check_peer(cx, || format!("{path}.address"), iface, o.peer),
                     None => cx.error(path, format!("GTP-U towards the core goes out on {egress}, but interfaces.{egress} is not configured")),
                 }
             }
@@ -1178,13 +1210,13 @@ fn full_form(
             );
         }
         if let Some(x) = q.qfi {
-            check_qfi(cx, format!("{qb}.qfi"), x);
+            check_qfi(cx, || format!("{qb}.qfi"), x);
         }
         let mbr = q.mbr.clone().unwrap_or_default();
         let gbr = q.gbr.clone().unwrap_or_default();
         for (dir, m, g) in [("ul", mbr.ul, gbr.ul), ("dl", mbr.dl, gbr.dl)] {
             if let Some(m) = m {
-                check_mbr(cx, format!("{qb}.mbr.{dir}"), m);
+                check_mbr(cx, || format!("{qb}.mbr.{dir}"), m);
             }
             if let (Some(m), Some(g)) = (m, g)
                 && g > m
