@@ -5,6 +5,9 @@
 
 use std::time::Instant;
 
+#[global_allocator]
+static A: mimalloc::MiMalloc = mimalloc::MiMalloc; // as the upf binary
+
 use dataplane::control::{Batch, Control, DataplaneConfig};
 use upf::config;
 use upf::translate;
@@ -75,7 +78,7 @@ fn main() {
         let ups: Vec<_> = d
             .sessions_changed
             .iter()
-            .map(|&id| translate::check_session(&src.interfaces, by_id[&id]).expect("ok"))
+            .map(|&id| translate::session(&src.interfaces, by_id[&id]).expect("ok"))
             .collect();
         let tr = ms(t);
         let t = Instant::now();
