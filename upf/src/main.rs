@@ -17,7 +17,8 @@ use upf::prepare;
 /// config, the rules, the lookup entries, and the old ones dropped), and
 /// glibc spent ~40% of that reload in `free`'s chunk coalescing; mimalloc
 /// halves translate + publish (docs/DESIGN.md, "Config reload"). DPDK's
-/// own memory (mbufs, rings) is not affected.
+/// own memory (mbufs, rings) is not affected. Built without transparent
+/// huge pages (`no_thp`, root Cargo.toml): see the comment there.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
