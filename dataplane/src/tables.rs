@@ -857,11 +857,14 @@ impl<K: Key> MapWriter<K> {
             // Unreachable: the table is fresh or was checked unique.
             return self.rebuild(cur, ops, cap);
         };
-        for op in replay {
-            put(slots, op);
+        let mut replay = replay;
+        for j in 0..replay.len() {
+            prefetch_ahead(slots, &replay, j);
+            put(slots, std::mem::take(&mut replay[j]));
         }
         let mut len = cur.len;
-        for op in &ops {
+        for (j, op) in ops.iter().enumerate() {
+            prefetch_ahead(slots, &ops, j);
             len = len.saturating_add_signed(put(slots, op.clone()));
         }
         if len * 8 < cap && cap > MIN_SLOTS {
@@ -965,6 +968,26 @@ fn remove_at<K: Key>(t: &mut [Slot<K>], i: usize) {
             t.swap(hole, j);
             hole = j;
         }
+    }
+}
+
+/// Writes ahead of the `put` of `ops[j]`: the home slots of the op
+/// [`AHEAD`] places on, and the entry that the op half as far on will
+/// replace (its reference count is written when it is dropped). A publish
+/// of 100,000 changes is otherwise a cache miss or two per change, one
+/// after the other, in a table of megabytes.
+fn prefetch_ahead<K: Key>(t: &[Slot<K>], ops: &[Slot<K>], j: usize) {
+    const AHEAD: usize = 16;
+    let n = t.len();
+    if let Some(op) = ops.get(j + AHEAD) {
+        prefetch_home(t, home(op.key.hash(), n));
+    }
+    if let Some(op) = ops.get(j + AHEAD / 2)
+        && let Some(s) = t.get(home(op.key.hash(), n))
+        && s.key == op.key
+        && let Some(first) = s.val.as_deref().and_then(<[CPdr]>::first)
+    {
+        cpu::prefetch(first);
     }
 }
 
