@@ -90,10 +90,22 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 /// The line without its newline; `None` for a line with a carriage return
-/// or a tab (YAML gives those meanings this scanner does not model).
+/// or a tab (YAML gives those meanings this scanner does not model). The
+/// list as a whole is checked once by [`plain_text`]; this is for the head.
 fn content(l: &str) -> Option<&str> {
     let l = l.strip_suffix('\n').unwrap_or(l);
     (!l.contains(['\r', '\t'])).then_some(l)
+}
+
+/// True when `text` has no carriage return or tab (one memchr pass each,
+/// rather than a check per line of a 15 MB list).
+fn plain_text(text: &str) -> bool {
+    !text.contains('\r') && !text.contains('\t')
+}
+
+/// A line of text that [`plain_text`] accepted, without its newline.
+fn bare(l: &str) -> &str {
+    l.strip_suffix('\n').unwrap_or(l)
 }
 
 /// True for a line with nothing but spaces and perhaps a comment.
@@ -136,10 +148,13 @@ fn split(text: &str) -> Option<Split> {
             return None;
         }
     };
+    if !plain_text(&text[key.end..]) {
+        return None;
+    }
     let mut indent = None;
     let mut end = key.end;
     for (at, l) in it {
-        let c = content(l)?;
+        let c = bare(l);
         if is_blank(c) {
             end = at + l.len();
             continue;
@@ -301,7 +316,7 @@ fn parse_items(text: &str, indent: usize) -> Option<Vec<RawSession>> {
     let mut out = Vec::with_capacity(text.len() / 128);
     let mut ls = text.split_inclusive('\n').peekable();
     while let Some(l) = ls.next() {
-        let c = content(l)?;
+        let c = bare(l);
         if is_blank(c) {
             continue;
         }
@@ -316,7 +331,7 @@ fn parse_items(text: &str, indent: usize) -> Option<Vec<RawSession>> {
             cur.end_of_line()?;
             // A flow item is one line; more lines of it decline.
             while let Some(next) = ls.peek() {
-                let n = content(next)?;
+                let n = bare(next);
                 if !is_blank(n) && ind_of(n) > indent {
                     return None;
                 }
@@ -354,7 +369,7 @@ fn block_item<'a, I: Iterator<Item = &'a str>>(
             let mut sub = Sub::of(key)?;
             let mut sub_col = None;
             while let Some(next) = ls.peek() {
-                let n = content(next)?;
+                let n = bare(next);
                 if is_blank(n) {
                     ls.next();
                     continue;
@@ -387,7 +402,7 @@ fn block_item<'a, I: Iterator<Item = &'a str>>(
             let Some(next) = ls.peek() else {
                 return Some(());
             };
-            let n = content(next)?;
+            let n = bare(next);
             if is_blank(n) {
                 ls.next();
                 continue;
