@@ -650,6 +650,24 @@ impl Control {
                 }
             }
         };
+        // Then, half as far ahead, the entries those slots point to (the
+        // owner is read from the entry).
+        let prefetch_entries = |k: &Keys| {
+            let first = |e: Option<&crate::tables::Entry>| {
+                if let Some(p) = e.and_then(|e| e.first()) {
+                    cpu::prefetch(p);
+                }
+            };
+            for &t in &k.teids {
+                first(self.current.teid.get(t));
+            }
+            for a in &k.ips {
+                first(match a {
+                    IpAddr::V4(v) => self.current.ue4.get(u32::from(*v)),
+                    IpAddr::V6(_) => self.current.ue6.get(v6_key(*a)),
+                });
+            }
+        };
         keys.iter().take(AHEAD).for_each(prefetch);
         let mut claimed_teid: HashMap<u32, SessionId> =
             HashMap::with_capacity_and_hasher(upserts.len(), Default::default());
@@ -658,6 +676,9 @@ impl Control {
         for (i, (s, k)) in upserts.iter().zip(&keys).enumerate() {
             if let Some(next) = keys.get(i + AHEAD) {
                 prefetch(next);
+            }
+            if let Some(next) = keys.get(i + AHEAD / 2) {
+                prefetch_entries(next);
             }
             for &t in &k.teids {
                 if let Some(&o) = claimed_teid.get(&t).filter(|o| **o != s.id) {
