@@ -51,6 +51,13 @@ fn main() {
     let new = config::parse(&b, "b.yaml", None).expect("valid");
     println!("parse+validate {:.1} ms", ms(t));
     let t = Instant::now();
+    let again = config::parse_after(&b, "b.yaml", None, &old).expect("valid");
+    println!(
+        "parse+validate after the running config (reload) {:.1} ms",
+        ms(t)
+    );
+    assert!(again == new);
+    let t = Instant::now();
     let d = old.diff(&new);
     println!(
         "diff {:.1} ms ({} changed)",

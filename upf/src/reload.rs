@@ -62,6 +62,9 @@ pub struct ReloadPlan {
 
 /// Parses and validates `bytes` (the content of `path`, already read)
 /// exactly as `upf check` does. Runs on a helper thread during a reload.
+/// `prev`: the running config, whose unchanged sessions need not be
+/// checked against the dataplane's rules again (`config::parse_after`:
+/// the same result, sooner).
 ///
 /// # Errors
 /// The file's problems, with file, line and column.
@@ -69,9 +72,16 @@ pub fn parse_bytes(
     path: &Path,
     bytes: Vec<u8>,
     host: Option<&HostInfo>,
+    prev: Option<&Config>,
 ) -> Result<Config, ConfigError> {
     match String::from_utf8(bytes) {
-        Ok(text) => config::parse(&text, &path.display().to_string(), host),
+        Ok(text) => {
+            let origin = path.display().to_string();
+            match prev {
+                Some(p) => config::parse_after(&text, &origin, host, p),
+                None => config::parse(&text, &origin, host),
+            }
+        }
         // `load` words the encoding error with its position.
         Err(_) => config::load(path, host),
     }
@@ -113,7 +123,7 @@ pub fn plan_bytes(
     host: Option<&HostInfo>,
 ) -> Result<ReloadPlan, ReloadError> {
     let t0 = Instant::now();
-    let config = parse_bytes(path, bytes, host).map_err(ReloadError::Invalid)?;
+    let config = parse_bytes(path, bytes, host, Some(current)).map_err(ReloadError::Invalid)?;
     plan_config(current, config, t0.elapsed())
 }
 

@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -323,7 +324,7 @@ impl LogBudget {
 pub struct ControlThread {
     dp: Datapath,
     n4: Option<N4Link>,
-    config: Config,
+    config: Arc<Config>,
     telemetry: Telemetry,
     ticks: u32,
     link_up: [Option<bool>; IFACE_COUNT],
@@ -354,7 +355,7 @@ impl ControlThread {
         Self {
             dp,
             n4: None,
-            config,
+            config: Arc::new(config),
             telemetry,
             ticks: 0,
             link_up: [None; IFACE_COUNT],
@@ -662,13 +663,17 @@ impl ControlThread {
         info!("reload ({}): reading {}", trigger.as_str(), path.display());
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (p, host) = (path.clone(), opts.host.clone());
+        // Shared, not copied: the helper thread reads the running config
+        // (to skip re-checking unchanged sessions) while the control
+        // thread keeps using it.
+        let prev = Arc::clone(&self.config);
         // A plain thread: it inherits the control thread's CPU affinity
         // (the control lcore), so it never lands on a worker's core.
         let spawned = std::thread::Builder::new()
             .name("upf-reload".into())
             .spawn(move || {
                 let t0 = Instant::now();
-                let r = reload::parse_bytes(&p, bytes, Some(&host));
+                let r = reload::parse_bytes(&p, bytes, Some(&host), Some(&prev));
                 let _ = tx.send((r, t0.elapsed()));
             });
         if let Err(e) = spawned {
@@ -795,7 +800,7 @@ impl ControlThread {
             opened: Instant::now(),
             preempted,
         });
-        self.config = plan.config;
+        self.config = Arc::new(plan.config);
         self.set_watch(opts);
         self.refresh_telemetry(false);
     }

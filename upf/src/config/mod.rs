@@ -103,7 +103,23 @@ fn reader_options() -> serde_saphyr::Options {
 /// # Errors
 /// Every problem found, each with line, column and key path.
 pub fn parse(text: &str, origin: &str, host: Option<&HostInfo>) -> Result<Config, ConfigError> {
-    parse_with(text, origin, host, true)
+    parse_with(text, origin, host, true, None)
+}
+
+/// [`parse`] for a reload: the same result, sooner where `prev` (a config
+/// validated before, the running one) has the same sessions in the same
+/// places: those are not translated again to check them against the
+/// dataplane's rules.
+///
+/// # Errors
+/// As [`parse`].
+pub fn parse_after(
+    text: &str,
+    origin: &str,
+    host: Option<&HostInfo>,
+    prev: &Config,
+) -> Result<Config, ConfigError> {
+    parse_with(text, origin, host, true, Some(prev))
 }
 
 /// [`parse`]; `fast: false` skips the fast path (tests compare the two).
@@ -112,6 +128,7 @@ fn parse_with(
     origin: &str,
     host: Option<&HostInfo>,
     fast: bool,
+    prev: Option<&Config>,
 ) -> Result<Config, ConfigError> {
     let raw = if fast {
         deserialize(text)
@@ -119,7 +136,7 @@ fn parse_with(
         deserialize_full(text)
     }
     .map_err(|d| ConfigError::new(origin, vec![d], Some(text)))?;
-    match validate::validate(raw, host) {
+    match validate::validate(raw, host, prev) {
         Ok(mut cfg) => {
             if !cfg.warnings.is_empty() {
                 let map = map_for(text, &cfg.warnings);

@@ -1133,3 +1133,50 @@ fn far_egress_matches_the_dataplane() {
     assert_eq!(far(D::Core, None).egress(), Some(InterfaceName::N6));
     assert_eq!(far(D::Access, ohc).egress(), Some(InterfaceName::N3));
 }
+
+/// `parse_after` (reload: skips re-checking sessions unchanged since the
+/// running config) gives exactly what `parse` gives, errors included.
+#[test]
+fn parse_after_gives_what_parse_gives() {
+    let sessions: String = (0..5)
+        .map(|i| {
+            format!(
+                "  - {{ id: {}, ue_ip: 10.45.1.{}, uplink: {{ teid: {} }}, downlink: {{ gnb: 192.168.1.2, teid: {} }} }}\n",
+                i + 1,
+                i + 2,
+                0x100 + i,
+                0x200 + i
+            )
+        })
+        .collect();
+    let base = format!("{BASE}sessions:\n{sessions}");
+    let prev = ok(&base);
+    let full_form = "  - id: 3\n    pdrs:\n      - { id: 1, precedence: 10, source: access, teid: 0x150, outer_header_removal: udp-ipv4, far_id: 1 }\n    fars:\n      - { id: 1, action: forward, destination: core }\n";
+    let third = "  - { id: 3, ue_ip: 10.45.1.4, uplink: { teid: 258 }, downlink: { gnb: 192.168.1.2, teid: 514 } }\n";
+    assert!(base.contains(third));
+    for text in [
+        base.clone(),
+        base.replace("teid: 514 }", "teid: 600 }"),
+        base.replace("teid: 514 }", "teid: 514, qfi: 99 }"),
+        base.replace("gnb: 192.168.1.2, teid: 514", "gnb: 172.16.0.9, teid: 514"),
+        base.replace(third, full_form),
+        base.replace("address: 192.168.1.1/24", "address: 192.168.0.1/16"),
+        base.replace("gateway: 10.200.0.254", "gateway: 10.200.0.253"),
+        BASE.to_owned(),
+    ] {
+        let a = parse_after(&text, "t.yaml", Some(&host()), &prev);
+        let b = parse(&text, "t.yaml", Some(&host()));
+        assert_eq!(a, b, "{text}");
+    }
+    // The full-form session that the dataplane refuses is refused after a
+    // valid previous config too.
+    assert!(
+        parse_after(
+            &base.replace(third, full_form),
+            "t.yaml",
+            Some(&host()),
+            &prev
+        )
+        .is_err()
+    );
+}

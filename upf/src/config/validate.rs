@@ -58,9 +58,13 @@ fn is_usable_unicast(ip: IpAddr) -> bool {
     !(ip.is_unspecified() || ip.is_multicast() || matches!(ip, IpAddr::V4(a) if a.is_broadcast()))
 }
 
+/// `prev`: a config validated before (the running one, on reload), whose
+/// sessions need not be checked against the dataplane's rules again where
+/// they are unchanged (see below).
 pub(crate) fn validate(
     mut raw: RawConfig,
     host: Option<&HostInfo>,
+    prev: Option<&Config>,
 ) -> Result<Config, Vec<Diagnostic>> {
     let mut cx = Ctx::default();
 
@@ -194,8 +198,19 @@ pub(crate) fn validate(
     }
 
     if cx.errors.is_empty() {
+        // `check_session` is a function of the interfaces and the session
+        // alone: a session equal to the one at the same place in a config
+        // that passed it, under the same interfaces, passes it again. A
+        // reload of 100,000 sessions of which a few changed skips the
+        // translation of the rest (half of the validation's time).
+        let before = prev
+            .filter(|p| p.interfaces == interfaces)
+            .map_or(&[][..], |p| p.sessions.as_slice());
         // What the dataplane would refuse at start, refused here with a position.
         for (i, s) in sessions.iter().enumerate() {
+            if before.get(i) == Some(s) {
+                continue;
+            }
             if s.id >= crate::translate::STATIC_SESSION_BIT {
                 cx.error(
                     format!("sessions[{i}].id"),

@@ -36,8 +36,8 @@ fn declines(text: &str) {
 
 fn same_parse(text: &str) {
     let host = HostInfo::with_cpus(4);
-    let a = parse_with(text, "t.yaml", Some(&host), true);
-    let b = parse_with(text, "t.yaml", Some(&host), false);
+    let a = parse_with(text, "t.yaml", Some(&host), true, None);
+    let b = parse_with(text, "t.yaml", Some(&host), false, None);
     assert_eq!(a, b, "{text}");
 }
 
