@@ -650,6 +650,7 @@ fn validate_sessions(
     let mut ids: FastMap<u64, usize> = fast_map(raw.len());
     let mut fteids: FastMap<LocalFteid, usize> = fast_map(raw.len());
     let mut ue_ips: FastMap<IpAddr, usize> = fast_map(raw.len());
+    let mut peer_ok = None;
     for (i, s) in raw.iter().enumerate() {
         let base = || format!("sessions[{i}]");
         if let Some(j) = ids.insert(s.id, i) {
@@ -674,7 +675,7 @@ fn validate_sessions(
                 cx.error(base(), "empty session: give ue_ip, uplink and downlink (short form) or pdrs and fars (full form)");
                 continue;
             }
-            (true, false) => short_form(cx, i, s, ifs),
+            (true, false) => short_form(cx, i, s, ifs, &mut peer_ok),
             (false, true) => full_form(cx, &base(), s, ifs),
         };
         for (key, path) in keys.fteids {
@@ -779,11 +780,13 @@ fn check_peer(cx: &mut Ctx, path: impl FnOnce() -> String, iface: &Interface, pe
     }
 }
 
+/// `peer_ok`: the last gNB address that passed `check_peer` on N3.
 fn short_form(
     cx: &mut Ctx,
     i: usize,
     s: &RawSession,
     ifs: &Interfaces,
+    peer_ok: &mut Option<IpAddr>,
 ) -> (StaticSession, SessionKeys) {
     let mut keys = SessionKeys::default();
     let mut session = StaticSession {
@@ -823,12 +826,20 @@ fn short_form(
         );
     }
     check_qfi(cx, || format!("sessions[{i}].downlink.qfi"), dl.qfi);
-    check_peer(
-        cx,
-        || format!("sessions[{i}].downlink.gnb"),
-        &ifs.n3,
-        dl.gnb,
-    );
+    // A pure function of the interface and the address, and most sessions
+    // name one of a few gNBs: an address that passed is not checked again.
+    if *peer_ok != Some(dl.gnb) {
+        let errors = cx.errors.len();
+        check_peer(
+            cx,
+            || format!("sessions[{i}].downlink.gnb"),
+            &ifs.n3,
+            dl.gnb,
+        );
+        if cx.errors.len() == errors {
+            *peer_ok = Some(dl.gnb);
+        }
+    }
     let (mbr_ul, mbr_dl) = s
         .qos
         .as_ref()
