@@ -334,8 +334,92 @@ fn mutate(text: &str, at: usize, what: u8, op: u8) -> String {
     String::from_utf8_lossy(&b).into_owned()
 }
 
+/// Spellings YAML (1.1 or 1.2) or our types might read differently from
+/// what they look like: the fast path must decline them or agree.
+const TRICKY: &[&str] = &[
+    "0x1_0",
+    "1e3",
+    "0o17",
+    "+5",
+    "~",
+    "null",
+    "\"1\"",
+    "'a'",
+    "1.5",
+    ".inf",
+    "0b101",
+    "1:20",
+    "2001:db8::",
+    "::1",
+    "-1",
+    "007",
+    "true",
+    "0X1F",
+    "100MBps",
+    "1.5Mbps",
+    "12_000",
+    "0x",
+    "!!str 5",
+    "&a 5",
+    "*a",
+    "1.2.3.4",
+    "1.2.3",
+    "10.0.0.1/24",
+    "4294967296",
+    "0xffffffff",
+    "18446744073709551616",
+    "256",
+    "63",
+    "64",
+    "0",
+    "0bps",
+    "5 Mbps",
+    "5Mbps # c",
+    "[1]",
+    "{}",
+    "1..2",
+    "::",
+    "fe80::1%eth0",
+    "1Tbps",
+    "0.5Kbps",
+    "99999999999999999999Tbps",
+    "5mbps",
+];
+
+/// `text` with the value after its `n`-th `: ` in the `sessions:` list
+/// replaced by `value`.
+fn replace_value(text: &str, n: usize, value: &str) -> String {
+    let start = text.find("sessions:\n").map_or(0, |i| i + 10);
+    let spots: Vec<usize> = text[start..]
+        .match_indices(": ")
+        .map(|(i, _)| start + i + 2)
+        .collect();
+    let Some(&at) = spots.get(n % spots.len().max(1)) else {
+        return text.to_owned();
+    };
+    let end = text[at..]
+        .find([',', '}', '\n', ' '])
+        .map_or(text.len(), |e| at + e);
+    format!("{}{value}{}", &text[..at], &text[end..])
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn tricky_scalars_are_read_the_same_or_declined(
+        t in file(),
+        edits in proptest::collection::vec((any::<usize>(), 0..TRICKY.len()), 1..3),
+    ) {
+        let mut t = t;
+        for (n, v) in edits {
+            t = replace_value(&t, n, TRICKY[v]);
+        }
+        if let Some(quick) = fast(&t) {
+            prop_assert_eq!(Some(quick), deserialize_full(&t).ok(), "{}", t);
+        }
+        same_parse(&t);
+    }
 
     #[test]
     fn both_paths_read_every_style_the_same(t in file()) {
@@ -364,5 +448,19 @@ proptest! {
         let t = format!("sessions:\n{s}");
         let _ = fast(&t);
         let _ = fast(&s);
+    }
+}
+
+#[test]
+fn the_shipped_configs_read_the_same_on_both_paths() {
+    for text in [
+        include_str!("../../../../config/upf.yaml"),
+        include_str!("../../../../config/demo.yaml"),
+        include_str!("../../../../config/static-demo.yaml"),
+    ] {
+        if let Some(quick) = fast(text) {
+            assert_eq!(Some(quick), deserialize_full(text).ok());
+        }
+        same_parse(text);
     }
 }
