@@ -81,7 +81,7 @@ fn main() {
         let src = if round % 2 == 0 { &new } else { &old };
         let t = Instant::now();
         let by_id: std::collections::HashMap<u64, &config::StaticSession> =
-            src.sessions.iter().map(|s| (s.id, s)).collect();
+            src.sessions.iter().map(|s| (s.id, &**s)).collect();
         let ups: Vec<_> = d
             .sessions_changed
             .iter()

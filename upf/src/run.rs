@@ -866,7 +866,7 @@ impl ControlThread {
         // By id once: `Config::session` is a scan, 100,000 of them a
         // quadratic reload.
         let by_id: HashMap<u64, &StaticSession> = if diff.sessions_touched() > 16 {
-            new.sessions.iter().map(|s| (s.id, s)).collect()
+            new.sessions.iter().map(|s| (s.id, &**s)).collect()
         } else {
             HashMap::new()
         };

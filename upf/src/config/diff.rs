@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use super::model::{Config, Interface, StaticSession};
 
@@ -98,25 +99,28 @@ fn interface_diff(
 /// are walked side by side while their ids agree (no map, no allocation
 /// per session: 100,000 sessions diff in a few milliseconds); the rest is
 /// matched by id through maps.
-fn sessions_diff(old: &[StaticSession], new: &[StaticSession], d: &mut ConfigDiff) {
+fn sessions_diff(old: &[Arc<StaticSession>], new: &[Arc<StaticSession>], d: &mut ConfigDiff) {
+    // A session reused from the running config (`parse_after`) is the same
+    // allocation: no need to compare its rules.
+    let differ = |a: &Arc<StaticSession>, b: &Arc<StaticSession>| !Arc::ptr_eq(a, b) && a != b;
     let same = old
         .iter()
         .zip(new)
         .take_while(|(a, b)| a.id == b.id)
         .count();
     for (a, b) in old[..same].iter().zip(&new[..same]) {
-        if a != b {
+        if differ(a, b) {
             d.sessions_changed.push(a.id);
         }
     }
     let (old, new) = (&old[same..], &new[same..]);
     if !old.is_empty() || !new.is_empty() {
-        let old_by: BTreeMap<u64, &StaticSession> = old.iter().map(|s| (s.id, s)).collect();
-        let new_by: BTreeMap<u64, &StaticSession> = new.iter().map(|s| (s.id, s)).collect();
+        let old_by: BTreeMap<u64, &Arc<StaticSession>> = old.iter().map(|s| (s.id, s)).collect();
+        let new_by: BTreeMap<u64, &Arc<StaticSession>> = new.iter().map(|s| (s.id, s)).collect();
         for (id, s) in &new_by {
             match old_by.get(id) {
                 None => d.sessions_added.push(*id),
-                Some(o) if o != s => d.sessions_changed.push(*id),
+                Some(o) if differ(o, s) => d.sessions_changed.push(*id),
                 Some(_) => {}
             }
         }

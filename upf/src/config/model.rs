@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -35,7 +36,9 @@ pub struct Config {
     pub reload: ReloadConfig,
     pub dataplane: DataplaneConfig,
     /// In file order; ids are unique.
-    pub sessions: Vec<StaticSession>,
+    /// Shared, so that a reload reuses the running config's unchanged
+    /// sessions without copying them (`config::parse_after`).
+    pub sessions: Vec<Arc<StaticSession>>,
     /// Things that are legal but probably not meant (an unused FAR, ...).
     pub warnings: Vec<Diagnostic>,
     pub(crate) effective: RawConfig,
@@ -462,7 +465,7 @@ impl Config {
         let mut v: Vec<IpAddr> = self
             .sessions
             .iter()
-            .flat_map(StaticSession::downlink_ue_ips)
+            .flat_map(|s| s.downlink_ue_ips())
             .filter(|ip| self.ue_pools.iter().any(|p| p.cidr.contains(ip)))
             .collect();
         v.sort_unstable();
@@ -550,6 +553,6 @@ impl Config {
     /// Static session by id.
     #[must_use]
     pub fn session(&self, id: u64) -> Option<&StaticSession> {
-        self.sessions.iter().find(|s| s.id == id)
+        self.sessions.iter().find(|s| s.id == id).map(|s| &**s)
     }
 }

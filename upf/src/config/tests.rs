@@ -1168,6 +1168,20 @@ fn parse_after_gives_what_parse_gives() {
         let b = parse(&text, "t.yaml", Some(&host()));
         assert_eq!(a, b, "{text}");
     }
+    // Unchanged sessions are the running config's, shared; a changed one
+    // is new.
+    let changed = base.replace("teid: 514 }", "teid: 600 }");
+    let next = parse_after(&changed, "t.yaml", Some(&host()), &prev).unwrap();
+    for (i, (a, b)) in prev.sessions.iter().zip(&next.sessions).enumerate() {
+        assert_eq!(std::sync::Arc::ptr_eq(a, b), i != 2, "sessions[{i}]");
+    }
+    // Not under other interfaces.
+    let moved = base.replace("address: 192.168.1.1/24", "address: 192.168.0.1/16");
+    let next = parse_after(&moved, "t.yaml", Some(&host()), &prev).unwrap();
+    assert!(!std::sync::Arc::ptr_eq(
+        &prev.sessions[0],
+        &next.sessions[0]
+    ));
     // The full-form session that the dataplane refuses is refused after a
     // valid previous config too.
     assert!(

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use smallvec::SmallVec;
@@ -185,7 +186,7 @@ pub(crate) fn validate(
         }),
     };
 
-    let sessions = validate_sessions(&mut cx, &raw.sessions, &interfaces, teid_range);
+    let sessions = validate_sessions(&mut cx, &raw.sessions, &interfaces, teid_range, prev);
     if sessions.len() > usize::try_from(dataplane.max_sessions).unwrap_or(usize::MAX) {
         cx.error(
             "sessions",
@@ -208,7 +209,7 @@ pub(crate) fn validate(
             .map_or(&[][..], |p| p.sessions.as_slice());
         // What the dataplane would refuse at start, refused here with a position.
         for (i, s) in sessions.iter().enumerate() {
-            if before.get(i) == Some(s) {
+            if before.get(i).is_some_and(|b| Arc::ptr_eq(b, s) || b == s) {
                 continue;
             }
             if s.id >= crate::translate::STATIC_SESSION_BIT {
@@ -640,12 +641,44 @@ fn fast_map<K, V>(n: usize) -> FastMap<K, V> {
     FastMap::with_capacity_and_hasher(n, foldhash::fast::RandomState::default())
 }
 
+/// `prev`: a config validated before (see [`validate`]).
 fn validate_sessions(
     cx: &mut Ctx,
     raw: &[RawSession],
     ifs: &Interfaces,
     teid_range: TeidRange,
-) -> Vec<StaticSession> {
+    prev: Option<&Config>,
+) -> Vec<Arc<StaticSession>> {
+    // A short-form session is a function of its raw entry and the
+    // interfaces alone, and so are its checks (no warnings): one equal to
+    // the entry at the same place in a config that passed them, under the
+    // same interfaces, is that config's session, shared. What involves the
+    // other sessions (duplicates) or other settings (`teid_range`, UE
+    // addresses on interfaces) is checked below for every session.
+    let reuse = prev
+        .filter(|p| p.interfaces == *ifs && p.effective.sessions.len() == p.sessions.len())
+        .map(|p| (p.effective.sessions.as_slice(), p.sessions.as_slice()));
+    let reused = |i: usize, s: &RawSession| -> Option<(Arc<StaticSession>, SessionKeys)> {
+        let (raws, done) = reuse?;
+        let old = done.get(i).filter(|o| o.id == s.id)?;
+        if raws.get(i) != Some(s) {
+            return None;
+        }
+        let (Some(ul), Some(ue_ip), Some(_)) = (&s.uplink, s.ue_ip, &s.downlink) else {
+            return None;
+        };
+        // The keys `short_form` gives, in its order.
+        let mut keys = SessionKeys::default();
+        keys.fteids.push((
+            LocalFteid {
+                interface: InterfaceName::N3,
+                teid: ul.teid.0,
+            },
+            KeyPath::Short(i, "uplink.teid"),
+        ));
+        keys.ue_ips.push((ue_ip, KeyPath::Short(i, "ue_ip")));
+        Some((Arc::clone(old), keys))
+    };
     let mut out = Vec::with_capacity(raw.len());
     let mut ids: FastMap<u64, usize> = fast_map(raw.len());
     let mut fteids: FastMap<LocalFteid, usize> = fast_map(raw.len());
@@ -675,8 +708,14 @@ fn validate_sessions(
                 cx.error(base(), "empty session: give ue_ip, uplink and downlink (short form) or pdrs and fars (full form)");
                 continue;
             }
-            (true, false) => short_form(cx, i, s, ifs, &mut peer_ok),
-            (false, true) => full_form(cx, &base(), s, ifs),
+            (true, false) => reused(i, s).unwrap_or_else(|| {
+                let (session, keys) = short_form(cx, i, s, ifs, &mut peer_ok);
+                (Arc::new(session), keys)
+            }),
+            (false, true) => {
+                let (session, keys) = full_form(cx, &base(), s, ifs);
+                (Arc::new(session), keys)
+            }
         };
         for (key, path) in keys.fteids {
             if key.teid == 0 {

@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 
-use super::super::{HostInfo, deserialize_full, parse_with};
+use super::super::{HostInfo, deserialize_full, parse, parse_after, parse_with};
 use super::*;
 
 const HEAD: &str = "\
@@ -405,6 +405,46 @@ fn replace_value(text: &str, n: usize, value: &str) -> String {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// A reload's `parse_after` (which reuses the running config's
+    /// unchanged sessions) gives what `parse` gives, for an edit of a
+    /// valid file.
+    #[test]
+    fn parse_after_a_valid_file_is_parse(
+        items in proptest::collection::vec((spec(), style()), 1..8),
+        edits in proptest::collection::vec((any::<usize>(), 0..TRICKY.len()), 0..3),
+    ) {
+        // Distinct keys, so that the first file is valid more often.
+        let mut t = format!("{HEAD}sessions:\n");
+        for (i, (s, st)) in items.iter().enumerate() {
+            let mut s = s.clone();
+            s.id = i as u64 + 1;
+            s.ue_ip = Some(IpAddr::from(std::net::Ipv4Addr::new(10, 45, 0, i as u8 + 2)));
+            s.ul = Some(0x0100_0000 + i as u32);
+            s.dl = s.dl.map(|(_, t, q)| ("192.168.1.2".parse().unwrap(), t | 1, q.map(|q| q % 64)));
+            s.dl.get_or_insert(("192.168.1.2".parse().unwrap(), 7, None));
+            if let Some((ul, dl)) = &mut s.qos {
+                for r in [ul, dl].into_iter().flatten() {
+                    if r.starts_with('0') {
+                        *r = "1Mbps".to_owned();
+                    }
+                }
+            }
+            t.push_str(&emit(&s, *st, 2));
+        }
+        let host = HostInfo::with_cpus(4);
+        let prev = parse(&t, "t.yaml", Some(&host));
+        prop_assert!(prev.is_ok(), "{:?}\n{}", prev.err().map(|e| e.to_string()), t);
+        let Ok(prev) = prev else { return Ok(()) };
+        let mut t2 = t.clone();
+        for (n, v) in edits {
+            t2 = replace_value(&t2, n, TRICKY[v]);
+        }
+        prop_assert_eq!(
+            parse_after(&t2, "t.yaml", Some(&host), &prev),
+            parse(&t2, "t.yaml", Some(&host))
+        );
+    }
 
     #[test]
     fn tricky_scalars_are_read_the_same_or_declined(
