@@ -97,6 +97,9 @@ pub enum DownReason {
     PeerRestarted,
     /// N1 heartbeats went unanswered.
     HeartbeatTimeout,
+    /// A reload took the SMF's address off the allowlist: it may no longer
+    /// modify, delete or be told about its sessions, so they go with it.
+    NoLongerAllowed,
 }
 
 /// Why the node removed a session on its own.
@@ -660,15 +663,38 @@ impl Node {
     }
 
     /// Replace the allowlist of SMF addresses and networks (a reload);
-    /// both empty: any. Existing associations are kept; their requests
-    /// are dropped from now on if they are no longer allowed.
-    pub fn set_allowed_peers(&mut self, peers: Vec<IpAddr>, nets: Vec<(IpAddr, u8)>) {
+    /// both empty: any. Datagrams from addresses no longer allowed are
+    /// dropped (and counted) from now on, and their associations end at
+    /// once with their sessions ([`DownReason::NoLongerAllowed`]): a
+    /// session whose SMF can no longer modify, delete or hear about it
+    /// would otherwise linger until the heartbeats to that SMF, whose
+    /// answers are dropped too, time out. Returns how many associations
+    /// ended.
+    pub fn set_allowed_peers<U: UserPlane + ?Sized>(
+        &mut self,
+        peers: Vec<IpAddr>,
+        nets: Vec<(IpAddr, u8)>,
+        up: &mut U,
+    ) -> usize {
         self.cfg.allowed_peers = peers;
         self.cfg.allowed_peer_nets = nets;
+        let gone: Vec<u32> = self
+            .assocs
+            .iter()
+            .filter(|(_, a)| !self.cfg.peer_allowed(a.addr.ip()))
+            .map(|(id, _)| *id)
+            .collect();
+        for &id in &gone {
+            self.drop_association(id, DownReason::NoLongerAllowed, up);
+        }
+        gone.len()
     }
 
-    /// New heartbeat interval and retransmission timer/count (a reload);
-    /// they apply to the next heartbeat and the next request.
+    /// New heartbeat interval and retransmission timer/count (a reload).
+    /// The next heartbeat to each SMF is rescheduled to the previous one
+    /// plus the new interval (at once if that is past), so a shorter
+    /// interval applies now, not after one more of the old; the new T1 and
+    /// N1 apply from the next request.
     ///
     /// # Errors
     /// [`ConfigError::Timers`] for a zero timer or count (nothing changes).
@@ -681,9 +707,25 @@ impl Node {
         if heartbeat.is_zero() || t1.is_zero() || n1 == 0 {
             return Err(ConfigError::Timers);
         }
-        self.cfg.heartbeat_interval = heartbeat;
+        let old = std::mem::replace(&mut self.cfg.heartbeat_interval, heartbeat);
         self.cfg.t1 = t1;
         self.cfg.n1 = n1;
+        if old != heartbeat {
+            for (&id, a) in &mut self.assocs {
+                // `hb_due` is the last heartbeat (or the setup) plus the
+                // old interval; the entry it leaves in the heap is stale
+                // (`fire` skips a due time that is not the association's).
+                let Some(due) = a
+                    .hb_due
+                    .checked_sub(old)
+                    .and_then(|t| t.checked_add(heartbeat))
+                else {
+                    continue;
+                };
+                a.hb_due = due;
+                self.timers.push(Reverse((due, Timer::Heartbeat(id))));
+            }
+        }
         Ok(())
     }
 

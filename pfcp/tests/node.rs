@@ -1257,15 +1257,113 @@ fn peers_outside_the_allowlist_are_dropped_and_counted() {
     assert!(b.node.associations().is_empty());
     b.associate();
     assert_eq!(b.node.associations().len(), 1);
-    // A reload that allows a network instead: 6.6.0.0/16 gets in.
-    b.node.set_allowed_peers(
+    // A reload that allows a network instead: 6.6.0.0/16 gets in (and
+    // the SMF, now outside, loses its association).
+    let ended = b.node.set_allowed_peers(
         Vec::new(),
         vec![(IpAddr::V4(Ipv4Addr::new(6, 6, 0, 0)), 16)],
+        &mut b.up,
     );
+    assert_eq!(ended, 1);
     assert_eq!(b.raw_from(stranger, &bytes).len(), 1);
     let far = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(6, 7, 0, 1)), 8805);
     assert!(b.raw_from(far, &bytes).is_empty());
     assert_eq!(b.node.stats().rx_not_allowed, 2);
+}
+
+#[test]
+fn an_smf_taken_off_the_allowlist_loses_its_association_and_sessions() {
+    let other = IpAddr::V4(Ipv4Addr::new(10, 100, 0, 9));
+    let mut cfg = config();
+    cfg.allowed_peers = vec![IpAddr::V4(SMF), other];
+    let mut b = Bench::with(cfg);
+    b.associate();
+    let s = establish(&mut b, &params(1));
+    b.events();
+    // A reload that keeps the SMF allowed changes nothing.
+    let up = &mut b.up;
+    assert_eq!(
+        b.node
+            .set_allowed_peers(vec![other, IpAddr::V4(SMF)], Vec::new(), up),
+        0
+    );
+    assert_eq!(
+        (b.node.associations().len(), b.node.session_count()),
+        (1, 1)
+    );
+    // One that leaves it out ends its association and removes its
+    // sessions from the user plane at once.
+    assert_eq!(
+        b.node.set_allowed_peers(vec![other], Vec::new(), &mut b.up),
+        1
+    );
+    assert!(b.node.associations().is_empty());
+    assert_eq!(b.node.session_count(), 0);
+    assert_eq!(b.up.removed, [s]);
+    assert!(
+        b.events().contains(&Event::AssociationDown {
+            node_id: NodeIdBuf::Ipv4(SMF),
+            reason: DownReason::NoLongerAllowed,
+            sessions_removed: 1
+        }),
+        "the association's end is reported"
+    );
+    // Its messages are dropped and counted; no heartbeat goes to it.
+    let before = b.node.stats().rx_not_allowed;
+    let hb = Pfcp::node(
+        7,
+        HeartbeatRequest {
+            recovery_time_stamp: SMF_RTS,
+        },
+    );
+    assert!(b.send(&hb).is_empty());
+    assert_eq!(b.node.stats().rx_not_allowed, before + 1);
+    b.auto_heartbeat = false;
+    assert!(b.advance(Duration::from_secs(60)).is_empty());
+}
+
+#[test]
+fn a_reloaded_heartbeat_interval_counts_from_the_last_heartbeat() {
+    let mut b = Bench::new();
+    b.auto_heartbeat = false;
+    b.associate();
+    let (t1, n1) = (Duration::from_secs(2), 3);
+    // Interval 10 s; at 1 s a reload makes it 2 s: the next heartbeat goes
+    // at 2 s (setup + 2 s), not at 10 s.
+    assert!(b.advance(Duration::from_secs(1)).is_empty());
+    b.node.set_timers(Duration::from_secs(2), t1, n1).unwrap();
+    let answer = |b: &mut Bench, out: &[pfcp::Transmit]| {
+        assert_eq!(out.len(), 1, "one heartbeat");
+        let hb = decode(&out[0].payload);
+        assert!(matches!(hb.message, Message::HeartbeatRequest(_)));
+        b.send(&Pfcp::node(
+            hb.seq,
+            HeartbeatResponse {
+                recovery_time_stamp: SMF_RTS,
+            },
+        ));
+    };
+    assert!(b.advance(Duration::from_millis(900)).is_empty());
+    let out = b.advance(Duration::from_millis(100));
+    answer(&mut b, &out);
+    // Then every 2 s.
+    assert!(b.advance(Duration::from_millis(1900)).is_empty());
+    let out = b.advance(Duration::from_millis(100));
+    answer(&mut b, &out);
+    // A longer interval (at 5 s: 1 s after the last heartbeat) postpones
+    // the next one to the last + 7 s = 11 s.
+    assert!(b.advance(Duration::from_secs(1)).is_empty());
+    b.node.set_timers(Duration::from_secs(7), t1, n1).unwrap();
+    assert!(b.advance(Duration::from_millis(5900)).is_empty());
+    let out = b.advance(Duration::from_millis(100));
+    answer(&mut b, &out);
+    // A reload to an interval already past since the last heartbeat
+    // sends one at once.
+    b.advance(Duration::from_secs(5));
+    b.node.set_timers(Duration::from_secs(3), t1, n1).unwrap();
+    let out = b.advance(Duration::ZERO);
+    answer(&mut b, &out);
+    assert_eq!(b.node.associations().len(), 1);
 }
 
 #[test]

@@ -1247,3 +1247,62 @@ fn a_batch_waits_for_the_workers_to_take_the_previous_one() {
     assert_eq!(r.n4.up_stats().forced_publishes, 1);
     assert_eq!(r.ctl.session_count(), 5);
 }
+
+/// The appliance config a reload hands to `N4::reconfigure`: N4 on
+/// `UPF_N4`, `peers` allowed, the rig's pool and TEID range.
+fn reloaded(peers: &str) -> upf::config::Config {
+    let text = format!(
+        "node_id: {UPF_N4}
+cores: {{ control: 0, workers: [1] }}
+interfaces:
+  n3: {{ device: net_null0, address: {N3_IP}/24 }}
+  n6: {{ device: net_null1, address: 10.200.0.1/24, gateway: 10.200.0.254 }}
+pfcp: {{ listen: \"{UPF_N4}:8805\", peers: {peers} }}
+ue_pools: [ {{ cidr: 10.45.0.0/16, dnn: internet }} ]
+teid_range: {{ first: 0x1000, last: 0xffff }}
+"
+    );
+    upf::config::parse(&text, "reload.yaml", None).unwrap()
+}
+
+#[test]
+fn a_reload_that_drops_the_smf_from_the_allowlist_removes_its_sessions_from_the_dataplane() {
+    let mut r = Rig::new();
+    r.associate();
+    let seq = r.next_seq();
+    let (seid, teid, ue) = r.establish(&sample::establishment_request(seq, &params(1)));
+    let ul = testkit::ul_frame(teid, 9, &testkit::udp4(ue, DN_IP, 4000, 53, 100));
+    r.push(Iface::N3, &ul);
+    assert_eq!(r.sent(Iface::N6).len(), 1);
+    // A reload that keeps the SMF (by its network) changes nothing.
+    let now = r.now;
+    assert_eq!(
+        r.n4.reconfigure(&reloaded("[10.0.0.0/24]"), now, &mut r.ctl)
+            .unwrap(),
+        0
+    );
+    r.push(Iface::N3, &ul);
+    assert_eq!(r.sent(Iface::N6).len(), 1);
+    assert!(r.ctl.has_session(seid));
+    // One that leaves it out: association and session gone, the workers
+    // no longer forward its uplink.
+    assert_eq!(
+        r.n4.reconfigure(&reloaded("[10.0.0.9]"), now, &mut r.ctl)
+            .unwrap(),
+        1
+    );
+    r.push(Iface::N3, &ul);
+    assert!(r.sent(Iface::N6).is_empty());
+    assert!(!r.ctl.has_session(seid));
+    assert!(r.n4.node().associations().is_empty());
+    assert_eq!(r.n4.node().session_count(), 0);
+    // Its next request is dropped and counted.
+    let before = r.n4.node().stats().rx_not_allowed;
+    let mut b = Vec::new();
+    sample::association_setup_request(r.next_seq(), SMF, SMF_RTS)
+        .encode(&mut b)
+        .unwrap();
+    r.n4.on_datagram(r.now, r.smf, &b, &mut r.ctl);
+    assert!(r.drain().is_empty());
+    assert_eq!(r.n4.node().stats().rx_not_allowed, before + 1);
+}

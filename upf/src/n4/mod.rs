@@ -322,22 +322,35 @@ impl N4 {
         Leftovers { finals, events }
     }
 
-    /// Applies a reloaded config's live PFCP settings: allowed SMFs,
-    /// heartbeat and retransmission timers, TEID range, UE pools and the
-    /// UE addresses static sessions reserve. PFCP sessions are untouched:
-    /// what they use stays theirs. Call it after the dataplane took the
-    /// new static sessions (it refuses a static session whose keys a PFCP
-    /// session holds).
+    /// Applies a reloaded config's live PFCP settings: heartbeat and
+    /// retransmission timers, TEID range, UE pools and the UE addresses
+    /// static sessions reserve, allowed SMFs. PFCP sessions keep what they
+    /// use, except those of an SMF the new allowlist leaves out: its
+    /// association ends with them (staged here, published by the next
+    /// flush). Call it after the dataplane took the new static sessions
+    /// (it refuses a static session whose keys a PFCP session holds).
+    /// Returns how many associations ended.
     ///
     /// # Errors
-    /// Settings the node refuses (then nothing of them changed).
-    pub fn reconfigure(&mut self, cfg: &Config) -> Result<(), N4Error> {
+    /// Settings the node refuses (then the allowlist did not change).
+    pub fn reconfigure(
+        &mut self,
+        cfg: &Config,
+        now: Instant,
+        ctl: &mut Control,
+    ) -> Result<usize, N4Error> {
         let c = pfcp_config(cfg, SystemTime::now())?;
-        self.node
-            .set_allowed_peers(c.allowed_peers.clone(), c.allowed_peer_nets.clone());
         self.node.set_timers(c.heartbeat_interval, c.t1, c.n1)?;
         self.node.set_resources(&c)?;
-        Ok(())
+        let mut up = Self::up(&mut self.book, ctl, now);
+        let ended = self.node.set_allowed_peers(
+            c.allowed_peers.clone(),
+            c.allowed_peer_nets.clone(),
+            &mut up,
+        );
+        self.book.flush(ctl);
+        self.log_events();
+        Ok(ended)
     }
 
     /// Node events to the log.
