@@ -401,6 +401,11 @@ def main(bin_dir: str, d: str) -> int:
         r.reload("pfcp.peers", peers=f"[{SMF_A}, {SMF_B}, {PEER_P}]")
         upfrun.wait_for("the peer's association", lambda: bool(peer_events(peer_log, "setup_resp")), 10)
         resp = peer_events(peer_log, "setup_resp")
+        # /status is refreshed every 50 ms: give it that to list the association.
+        try:
+            upfrun.wait_for("/status to list the peer", lambda: PEER_P in r.associations(), 2)
+        except AssertionError:
+            pass  # judged just below
         check(resp[0]["cause"] == 1 and PEER_P in r.associations(),
               f"after a reload adding it, the peer associates (cause {resp[0]['cause']}); associations {r.associations()}")
 
@@ -430,6 +435,10 @@ def main(bin_dir: str, d: str) -> int:
         last = r.reload("pfcp.peers", peers=f"[{SMF_A}, {SMF_B}]")
         t0, na0 = last["_seen"], r.not_allowed()
         upfrun.wait_for("4 of the peer's heartbeats counted as not allowed", lambda: r.not_allowed() >= na0 + 4, 10)
+        try:
+            upfrun.wait_for("/status to drop the peer", lambda: PEER_P not in r.associations(), 2)
+        except AssertionError:
+            pass  # judged just below
         sent_after = {e["seq"] for e in peer_events(peer_log, "hb_sent", t0)}
         answered = [e["seq"] for e in peer_events(peer_log, "hb_resp") if e["seq"] in sent_after]
         late_hb = [round(e["t"] - t0, 3) for e in peer_events(peer_log, "hb_req", t0 + 0.2)]
@@ -445,6 +454,10 @@ def main(bin_dir: str, d: str) -> int:
         check(st["pfcp"] == 2, f"two PFCP sessions before removing SMF A: {st}")
         r.reload("pfcp.peers", peers=f"[{SMF_B}]")
         upfrun.wait_for("SMF A's session removed", lambda: r.upf.status()["sessions"]["pfcp"] == 1, 5)
+        try:
+            upfrun.wait_for("/status to list SMF B alone", lambda: r.associations() == [SMF_B], 2)
+        except AssertionError:
+            pass  # judged just below
         check(r.associations() == [SMF_B], f"only SMF B stays associated: {r.associations()}")
         check(re.search(rf"PFCP association with Ipv4\({re.escape(SMF_A)}\) down \(NoLongerAllowed\): "
                         r"1 session\(s\) removed", r.upf.log()) is not None,
