@@ -304,22 +304,23 @@ dataplane:
 
 
 def step_log_level(r: Rig) -> None:
-    def ei_lines(teid: int) -> Tuple[bool, bool]:
+    def ei_debug_line(teid: int) -> bool:
         """Sends an Error Indication for `teid`; waits for its warning (the
-        control thread handled it: N4's debug line comes just before it)."""
+        control thread handled it: N4's debug line comes just before it);
+        says whether the debug line is in the log."""
         r.error_indication(teid)
         warn = f"GTP-U Error Indication from 192.168.1.2: it does not know TEID {teid:#x}"
         upfrun.wait_for(f"the warning for TEID {teid:#x}", lambda: warn in r.upf.log(), 10)
         dbg = f"GTP-U Error Indication from 192.168.1.2 for TEID {teid:#x}: reported for"
-        return True, dbg in r.upf.log()
+        return dbg in r.upf.log()
 
-    _, dbg = ei_lines(0xE1)
+    dbg = ei_debug_line(0xE1)
     check(not dbg, "log.level info: an Error Indication logs its warning, not N4's debug line")
     r.reload("log.level", level="debug")
-    _, dbg = ei_lines(0xE2)
+    dbg = ei_debug_line(0xE2)
     check(dbg, "after a reload to log.level debug: N4's debug line for the Error Indication appears")
     r.reload("log.level", level="info")
-    _, dbg = ei_lines(0xE3)
+    dbg = ei_debug_line(0xE3)
     check(not dbg, "after a reload back to info: the debug line no longer appears")
 
 
