@@ -97,9 +97,6 @@ pub enum DownReason {
     PeerRestarted,
     /// N1 heartbeats went unanswered.
     HeartbeatTimeout,
-    /// A reload took the SMF's address off the allowlist: it may no longer
-    /// modify, delete or be told about its sessions, so they go with it.
-    NoLongerAllowed,
 }
 
 /// Why the node removed a session on its own.
@@ -436,7 +433,9 @@ impl Node {
         datagram: &[u8],
         up: &mut U,
     ) {
-        if !self.cfg.peer_allowed(peer.ip()) {
+        if !self.cfg.peer_allowed(peer.ip())
+            && !self.assocs.values().any(|a| a.addr.ip() == peer.ip())
+        {
             self.stats.rx_not_allowed += 1;
             return;
         }
@@ -663,31 +662,28 @@ impl Node {
     }
 
     /// Replace the allowlist of SMF addresses and networks (a reload);
-    /// both empty: any. Datagrams from addresses no longer allowed are
-    /// dropped (and counted) from now on, and their associations end at
-    /// once with their sessions ([`DownReason::NoLongerAllowed`]): a
-    /// session whose SMF can no longer modify, delete or hear about it
-    /// would otherwise linger until the heartbeats to that SMF, whose
-    /// answers are dropped too, time out. Returns how many associations
-    /// ended.
-    pub fn set_allowed_peers<U: UserPlane + ?Sized>(
+    /// both empty: any. The list admits new peers: datagrams from an
+    /// address outside it are dropped and counted unless an association
+    /// with that address exists. An SMF a reload leaves out therefore
+    /// keeps its association and its sessions (PFCP-installed sessions
+    /// survive a reload, ARCHITECTURE.md "Reload"; cutting an SMF off
+    /// mid-session would strand its UEs with no SMF able to modify,
+    /// delete or hear about them) until it releases the association or
+    /// stops answering heartbeats; after that it is refused like any
+    /// other address outside the list. Returns the node IDs of the
+    /// associations kept that way, for the caller to log.
+    pub fn set_allowed_peers(
         &mut self,
         peers: Vec<IpAddr>,
         nets: Vec<(IpAddr, u8)>,
-        up: &mut U,
-    ) -> usize {
+    ) -> Vec<NodeIdBuf> {
         self.cfg.allowed_peers = peers;
         self.cfg.allowed_peer_nets = nets;
-        let gone: Vec<u32> = self
-            .assocs
-            .iter()
-            .filter(|(_, a)| !self.cfg.peer_allowed(a.addr.ip()))
-            .map(|(id, _)| *id)
-            .collect();
-        for &id in &gone {
-            self.drop_association(id, DownReason::NoLongerAllowed, up);
-        }
-        gone.len()
+        self.assocs
+            .values()
+            .filter(|a| !self.cfg.peer_allowed(a.addr.ip()))
+            .map(|a| a.node_id.clone())
+            .collect()
     }
 
     /// New heartbeat interval and retransmission timer/count (a reload).

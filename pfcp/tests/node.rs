@@ -1258,13 +1258,12 @@ fn peers_outside_the_allowlist_are_dropped_and_counted() {
     b.associate();
     assert_eq!(b.node.associations().len(), 1);
     // A reload that allows a network instead: 6.6.0.0/16 gets in (and
-    // the SMF, now outside, loses its association).
-    let ended = b.node.set_allowed_peers(
+    // the SMF, now outside, keeps its association).
+    let kept = b.node.set_allowed_peers(
         Vec::new(),
         vec![(IpAddr::V4(Ipv4Addr::new(6, 6, 0, 0)), 16)],
-        &mut b.up,
     );
-    assert_eq!(ended, 1);
+    assert_eq!(kept, [NodeIdBuf::Ipv4(SMF)]);
     assert_eq!(b.raw_from(stranger, &bytes).len(), 1);
     let far = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(6, 7, 0, 1)), 8805);
     assert!(b.raw_from(far, &bytes).is_empty());
@@ -1272,7 +1271,7 @@ fn peers_outside_the_allowlist_are_dropped_and_counted() {
 }
 
 #[test]
-fn an_smf_taken_off_the_allowlist_loses_its_association_and_sessions() {
+fn an_smf_taken_off_the_allowlist_keeps_its_sessions_until_it_releases_them() {
     let other = IpAddr::V4(Ipv4Addr::new(10, 100, 0, 9));
     let mut cfg = config();
     cfg.allowed_peers = vec![IpAddr::V4(SMF), other];
@@ -1281,45 +1280,51 @@ fn an_smf_taken_off_the_allowlist_loses_its_association_and_sessions() {
     let s = establish(&mut b, &params(1));
     b.events();
     // A reload that keeps the SMF allowed changes nothing.
-    let up = &mut b.up;
-    assert_eq!(
+    assert!(
         b.node
-            .set_allowed_peers(vec![other, IpAddr::V4(SMF)], Vec::new(), up),
-        0
+            .set_allowed_peers(vec![other, IpAddr::V4(SMF)], Vec::new())
+            .is_empty()
+    );
+    // One that leaves it out: the association and its session stay (a
+    // reload never touches PFCP sessions), and the SMF is still served.
+    assert_eq!(
+        b.node.set_allowed_peers(vec![other], Vec::new()),
+        [NodeIdBuf::Ipv4(SMF)]
     );
     assert_eq!(
         (b.node.associations().len(), b.node.session_count()),
         (1, 1)
     );
-    // One that leaves it out ends its association and removes its
-    // sessions from the user plane at once.
-    assert_eq!(
-        b.node.set_allowed_peers(vec![other], Vec::new(), &mut b.up),
-        1
-    );
-    assert!(b.node.associations().is_empty());
-    assert_eq!(b.node.session_count(), 0);
-    assert_eq!(b.up.removed, [s]);
-    assert!(
-        b.events().contains(&Event::AssociationDown {
-            node_id: NodeIdBuf::Ipv4(SMF),
-            reason: DownReason::NoLongerAllowed,
-            sessions_removed: 1
-        }),
-        "the association's end is reported"
-    );
-    // Its messages are dropped and counted; no heartbeat goes to it.
+    assert!(b.up.removed.is_empty());
     let before = b.node.stats().rx_not_allowed;
-    let hb = Pfcp::node(
-        7,
+    let seq = b.next_seq();
+    let r = b.request(&Pfcp::node(
+        seq,
         HeartbeatRequest {
             recovery_time_stamp: SMF_RTS,
         },
-    );
-    assert!(b.send(&hb).is_empty());
+    ));
+    assert!(matches!(r.message, Message::HeartbeatResponse(_)));
+    // Until it releases the association: then it is a stranger, and its
+    // next Association Setup is dropped and counted.
+    let seq = b.next_seq();
+    let r = b.request(&Pfcp::node(
+        seq,
+        AssociationReleaseRequest {
+            node_id: NodeId::Ipv4(SMF),
+        },
+    ));
+    assert!(matches!(r.message, Message::AssociationReleaseResponse(_)));
+    assert_eq!(b.up.removed, [s]);
+    assert_eq!(b.node.stats().rx_not_allowed, before);
+    let mut bytes = Vec::new();
+    sample::association_setup_request(b.next_seq(), SMF, SMF_RTS)
+        .encode(&mut bytes)
+        .unwrap();
+    let smf = b.smf;
+    assert!(b.raw_from(smf, &bytes).is_empty());
+    assert!(b.node.associations().is_empty());
     assert_eq!(b.node.stats().rx_not_allowed, before + 1);
-    b.auto_heartbeat = false;
-    assert!(b.advance(Duration::from_secs(60)).is_empty());
 }
 
 #[test]

@@ -760,8 +760,7 @@ impl ControlThread {
             }
         };
         if let Some(l) = self.n4.as_mut()
-            && let Err(e) =
-                l.n4.reconfigure(&plan.config, Instant::now(), self.dp.control())
+            && let Err(e) = l.n4.reconfigure(&plan.config)
         {
             // Validated like the rest: a refusal here is a bug; say so.
             error!("reload: PFCP settings not applied: {e}");

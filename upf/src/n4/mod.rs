@@ -322,35 +322,32 @@ impl N4 {
         Leftovers { finals, events }
     }
 
-    /// Applies a reloaded config's live PFCP settings: heartbeat and
-    /// retransmission timers, TEID range, UE pools and the UE addresses
-    /// static sessions reserve, allowed SMFs. PFCP sessions keep what they
-    /// use, except those of an SMF the new allowlist leaves out: its
-    /// association ends with them (staged here, published by the next
-    /// flush). Call it after the dataplane took the new static sessions
-    /// (it refuses a static session whose keys a PFCP session holds).
-    /// Returns how many associations ended.
+    /// Applies a reloaded config's live PFCP settings: allowed SMFs,
+    /// heartbeat and retransmission timers, TEID range, UE pools and the
+    /// UE addresses static sessions reserve. PFCP sessions are untouched:
+    /// what they use stays theirs, and an SMF the new allowlist leaves out
+    /// keeps its association and sessions until it releases them (or fails
+    /// heartbeats); only new associations from it are refused
+    /// ([`pfcp::Node::set_allowed_peers`]). Call it after the dataplane
+    /// took the new static sessions (it refuses a static session whose
+    /// keys a PFCP session holds). Returns the node IDs of the SMFs kept
+    /// that way.
     ///
     /// # Errors
     /// Settings the node refuses (then the allowlist did not change).
-    pub fn reconfigure(
-        &mut self,
-        cfg: &Config,
-        now: Instant,
-        ctl: &mut Control,
-    ) -> Result<usize, N4Error> {
+    pub fn reconfigure(&mut self, cfg: &Config) -> Result<Vec<NodeIdBuf>, N4Error> {
         let c = pfcp_config(cfg, SystemTime::now())?;
         self.node.set_timers(c.heartbeat_interval, c.t1, c.n1)?;
         self.node.set_resources(&c)?;
-        let mut up = Self::up(&mut self.book, ctl, now);
-        let ended = self.node.set_allowed_peers(
-            c.allowed_peers.clone(),
-            c.allowed_peer_nets.clone(),
-            &mut up,
-        );
-        self.book.flush(ctl);
-        self.log_events();
-        Ok(ended)
+        let kept = self
+            .node
+            .set_allowed_peers(c.allowed_peers.clone(), c.allowed_peer_nets.clone());
+        for id in &kept {
+            warn!(
+                "reload: SMF {id:?} is no longer in pfcp.peers; its association and sessions are kept until it releases them, new associations from it will be refused"
+            );
+        }
+        Ok(kept)
     }
 
     /// Node events to the log.
