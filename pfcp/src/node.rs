@@ -844,6 +844,14 @@ impl Node {
         self.current_req = (t, req_hash);
         let seq = m.seq;
         let seid = m.seid.unwrap_or(0);
+        // A refused establishment is answered to the SMF's SEID when the
+        // request gave one (TS 29.244 7.2.2.4.2: SEID 0 only when the
+        // peer's SEID is not available): free5GC's SMF finds the SM
+        // context of an Establishment Response by its header SEID.
+        let est_cp_seid = match &m.message {
+            Message::SessionEstablishmentRequest(r) => r.cp_f_seid.seid,
+            _ => 0,
+        };
         let reply: Option<Reply> = match m.message {
             Message::HeartbeatRequest(r) => {
                 self.heartbeat_request(now, peer, seq, r.recovery_time_stamp, up);
@@ -914,7 +922,7 @@ impl Node {
             Some(Err(rej)) if rej.cause == PARKED => {}
             Some(Err(rej)) => {
                 let cp_seid = if t == msg_type::SESSION_ESTABLISHMENT_REQUEST {
-                    0
+                    est_cp_seid
                 } else {
                     self.sessions
                         .get(&seid)

@@ -118,6 +118,22 @@ fn association_setup_advertises_what_we_implement() {
     assert_eq!(b.node.associations().len(), 1);
 }
 
+/// free5GC's SMF finds the SM context of an Establishment Response by its
+/// header SEID: a refused establishment is answered to the CP F-SEID's SEID
+/// (TS 29.244 7.2.2.4.2 allows 0 only when the peer's SEID is unknown).
+/// Suite 42 (scripts/tests/smf_interop.py) checks it over UDP.
+#[test]
+fn refused_establishment_is_answered_to_the_smfs_seid_free5gc() {
+    let mut b = Bench::new();
+    let seq = b.next_seq();
+    let r = b.request(&sample::establishment_request(seq, &params(0x0123_4567)));
+    assert_eq!(r.seid, Some(0x0123_4567));
+    assert_eq!(
+        est_response(&r).cause,
+        Cause::NO_ESTABLISHED_PFCP_ASSOCIATION
+    );
+}
+
 #[test]
 fn cause_72_requests_before_association() {
     let mut b = Bench::new();

@@ -371,16 +371,25 @@ fn far(f: &pfcp::rules::Far) -> Result<dp::Far, UpError> {
             format!("apply action flags {:?}", other.names().collect::<Vec<_>>()),
         ));
     }
-    let apply_action = dp::ApplyAction {
-        drop: a.contains(ApplyAction::DROP),
-        forw: a.contains(ApplyAction::FORW),
-        buff: a.contains(ApplyAction::BUFF),
-        nocp: a.contains(ApplyAction::NOCP),
-        dupl: a.contains(ApplyAction::DUPL),
-    };
     let forwarding = match &f.forwarding {
         None => None,
         Some(fp) => Some(forwarding(fp, rule)?),
+    };
+    // FORW with nowhere to go yet: free5GC-style SMFs install the downlink
+    // FAR as FORW toward Access before the gNB's tunnel is known (Outer
+    // Header Creation comes with the N2 setup's Update FAR). Nothing can be
+    // delivered, so the data plane drops until then, and the session is
+    // accepted rather than refused.
+    let nowhere = a.contains(ApplyAction::FORW)
+        && forwarding.is_none_or(|fp| {
+            fp.destination == dp::DestinationInterface::Access && fp.outer_header_creation.is_none()
+        });
+    let apply_action = dp::ApplyAction {
+        drop: a.contains(ApplyAction::DROP) || nowhere,
+        forw: a.contains(ApplyAction::FORW) && !nowhere,
+        buff: a.contains(ApplyAction::BUFF),
+        nocp: a.contains(ApplyAction::NOCP),
+        dupl: a.contains(ApplyAction::DUPL),
     };
     Ok(dp::Far {
         id: f.id,
@@ -869,6 +878,34 @@ mod tests {
         let d = super::session(&s, 1).unwrap();
         assert_eq!((d.pdrs[0].far_id, d.pdrs[1].far_id), (7, 7));
         assert_eq!(d.fars.len(), 3, "no synthetic FAR");
+    }
+
+    /// free5GC-style establishment: the downlink FAR is FORW toward Access
+    /// (with its Network Instance) but no Outer Header Creation until the
+    /// N2 setup's Update FAR; another SMF's FORW FAR may come without
+    /// Forwarding Parameters at all. Accepted, dropping until the tunnel
+    /// exists; forwarding as soon as it does.
+    #[test]
+    fn forw_without_a_tunnel_yet_drops_instead_of_refusing_the_session() {
+        let mut s = session();
+        let mut dl = (*s.fars[1]).clone();
+        dl.forwarding.as_mut().unwrap().outer_header_creation = None;
+        s.fars[1] = Arc::new(dl.clone());
+        let d = super::session(&s, pfcp_session_id(5)).unwrap();
+        d.validate().unwrap();
+        let a = d.fars[1].apply_action;
+        assert!(a.drop && !a.forw, "{a:?}");
+        // The UL FAR (Core, no tunnel needed) still forwards.
+        assert!(d.fars[0].apply_action.forw);
+        dl.forwarding = None;
+        s.fars[1] = Arc::new(dl.clone());
+        let d = super::session(&s, pfcp_session_id(5)).unwrap();
+        d.validate().unwrap();
+        assert!(d.fars[1].apply_action.drop && !d.fars[1].apply_action.forw);
+        // The Update FAR with Outer Header Creation: forwards.
+        s.fars[1] = session().fars[1].clone();
+        let d = super::session(&s, pfcp_session_id(5)).unwrap();
+        assert!(d.fars[1].apply_action.forw && !d.fars[1].apply_action.drop);
     }
 
     #[test]
