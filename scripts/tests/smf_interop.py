@@ -385,7 +385,7 @@ class Smf:
             print(f"  {self.name}: stray response seq {p.seq} type {p.message_type}")
 
     def request(self, mtype: int, cls, ies: list, seid: Optional[int] = None, cp_seid: Optional[int] = None,
-                cause: int = 1, what: str = "", mp: Optional[int] = None):
+                cause: int = 1, what: str = "", mp: Optional[int] = None, also_seid: Optional[int] = None):
         """Sends a request; checks the response's type, sequence, SEID and
         cause; returns the parsed response (None when none came)."""
         seq = self.next_seq()
@@ -395,7 +395,8 @@ class Smf:
             hdr = P.PFCP(version=1, S=1, MP=1, priority=mp, seid=seid or 0, seq=seq, message_type=mtype)
         else:
             hdr = P.PFCP(version=1, S=1, seid=seid or 0, seq=seq, message_type=mtype)
-        self.send_raw(bytes(hdr / cls(IE_list=ies)))
+        self.last = bytes(hdr / cls(IE_list=ies))
+        self.send_raw(self.last)
         rsp = self.wait_response(seq)
         what = what or f"{mtype}"
         if rsp is None:
@@ -405,7 +406,7 @@ class Smf:
         got = (rsp.message_type, rsp.seq, cause_of(body))
         ok = got == (mtype + 1, seq, cause)
         if mtype not in NODE_MSGS:
-            ok = ok and rsp.S == 1 and rsp.seid == (cp_seid or 0)
+            ok = ok and rsp.S == 1 and rsp.seid in (cp_seid or 0, also_seid)
         check(ok, f"{self.name}: {what}: response type {mtype + 1}, seq {seq}, cause {cause}"
                   + ("" if mtype in NODE_MSGS else f", SEID {cp_seid:#x}") + f" (got {got}"
                   + ("" if mtype in NODE_MSGS else f", SEID {rsp.seid:#x}") + ")")
@@ -426,8 +427,15 @@ class Smf:
                   f"{self.name}: Association Setup Response has Node ID, Recovery Time Stamp, UP Function Features")
         return rsp
 
-    def heartbeat(self):
-        rsp = self.request(HB_REQ, P.PFCPHeartbeatRequest, [rts(self.rts)], cause=None,
+    def retransmit(self):
+        """The last request again, byte for byte (the SMF's T1 expired):
+        the raw answer."""
+        self.send_raw(self.last)
+        rsp = self.wait_response(P.PFCP(self.last).seq)
+        return None if rsp is None else bytes(rsp)
+
+    def heartbeat(self, extra: Optional[list] = None):
+        rsp = self.request(HB_REQ, P.PFCPHeartbeatRequest, [rts(self.rts)] + (extra or []), cause=None,
                            what="Heartbeat Request")
         if rsp is not None:
             check(find(body_of(rsp), 96) is not None, f"{self.name}: Heartbeat Response has a Recovery Time Stamp")
@@ -450,9 +458,9 @@ class Smf:
         return rsp, up
 
     def modify(self, up: int, cp_seid: int, ies: list, what: str = "Session Modification", cause: int = 1,
-               mp: Optional[int] = None):
+               mp: Optional[int] = None, also_seid: Optional[int] = None):
         return self.request(MOD, P.PFCPSessionModificationRequest, ies, seid=up, cp_seid=cp_seid, cause=cause,
-                            what=what, mp=mp)
+                            what=what, mp=mp, also_seid=also_seid)
 
     def delete(self, up: int, cp_seid: int, what: str = "Session Deletion", cause: int = 1):
         return self.request(DEL, P.PFCPSessionDeletionRequest, [], seid=up, cp_seid=cp_seid, cause=cause,
@@ -707,6 +715,11 @@ def open5gs(upf_n4, traffic: Traffic) -> None:
     rsp, up = smf.establish(cp, ies)
     teids = check_choose(smf, rsp, [1], "Session Establishment")
     teid = teids.get(1, 0)
+    # Its T1 expired: the same request again gets the same answer, and no
+    # second session.
+    again = smf.retransmit()
+    check(again is not None and again == bytes(rsp),
+          "Open5GS: a retransmitted Establishment Request gets the identical response (same UP SEID)")
     # DL before the gNB tunnel exists: buffered, and the SMF is told.
     traffic.send_dl(ue, 1)
     rep = wait_report(smf, REPORT)
@@ -739,19 +752,34 @@ def open5gs(upf_n4, traffic: Traffic) -> None:
     buffered = traffic.w.collect("n3", lambda e: gtpu_of(e) is not None and gtpu_of(e).teid == 0x7002, 1)
     check(len(buffered) == 1, "Open5GS: the packet buffered in idle mode reaches the new gNB TEID")
     dl += 228 * len(buffered)
+    # Idle again; this time the SMF drops the buffer (PFCPSMReq-Flags DROBU).
+    smf.modify(up, cp, [upd_far(far_id(2), apply(buff=True, nocp=True), P.IE_BAR_Id(id=1))],
+               what="Session Modification (idle again)")
+    smf.upf_requests.clear()
+    traffic.send_dl(ue, 1)
+    check(wait_report(smf, REPORT) is not None, "Open5GS: DL in the second idle period is reported")
+    traffic.w.drain()
+    smf.modify(up, cp, [upd_far(far_id(2), apply(forw=True), upd_fwd(dst_if(0), ni, ohc(0x7003, GNB_IP))),
+                        smreq_flags(drobu=True)],
+               what="Session Modification (FORW with DROBU)")
+    late = traffic.w.collect("n3", lambda e: gtpu_of(e) is not None and gtpu_of(e).teid == 0x7003, 1, timeout=0.5)
+    check(len(late) == 0, "Open5GS: with DROBU the buffered packet is dropped, not delivered")
+    dl += traffic.dl("Open5GS", ue, GNB_IP, 0x7003)
     # A dedicated QoS flow: new PDR with the same CHOOSE ID (same N3 tunnel),
     # its own QER; the session QER's MBR updated.
     rsp = smf.modify(up, cp, [
         create_pdr(pdr_id(3), prec(100),
                    pdi(src_if(0), fteid_choose(chid=5), ni, ueip(ue, dst=False),
                        sdf("permit out udp from 10.0.0.0/8 to assigned"), qfi(2)),
-                   ohr(6), far_id(1), urr_id(1), qer_id(2)),
+                   ohr(6), far_id(1), urr_id(1), urr_id(2), qer_id(2)),
         create_qer(qer_id(2), gate(), mbr(5000, 5000), qfi(2)),
+        create_urr(urr_id(2), meas_method(volum=True), rep_triggers(b"\x02\x00"), vol_threshold(2**40)),
         P.IE_UpdateQER(IE_list=[qer_id(1), mbr(2000000, 2000000)]),
-    ], what="Session Modification (Create PDR with CHOOSE ID 5, Create QER, Update QER)")
+    ], what="Session Modification (Create PDR with CHOOSE ID 5, Create QER, Create URR, Update QER)")
     t3 = check_choose(smf, rsp, [3], "dedicated flow")
     check(t3.get(3) == teid, f"Open5GS: the PDR with the same CHOOSE ID gets the same TEID ({t3.get(3, 0):#x} == {teid:#x})")
-    ul += traffic.ul("Open5GS dedicated flow", teid, ue, q=2, dst="10.9.9.9")
+    ded = traffic.ul("Open5GS dedicated flow", teid, ue, q=2, dst="10.9.9.9")
+    ul += ded
     # Query URR: the usage so far.
     rsp = smf.modify(up, cp, [P.IE_QueryURR(IE_list=[urr_id(1)])], what="Session Modification (Query URR)")
     r = usage_reports(rsp, 78).get(1)
@@ -761,14 +789,26 @@ def open5gs(upf_n4, traffic: Traffic) -> None:
     check(q_ul is not None and q_dl is not None and q_ul >= ul and q_dl >= dl,
           f"Open5GS: queried usage UL/DL ({q_ul}, {q_dl}) covers {ul}/{dl}")
     # QoS flow released.
-    smf.modify(up, cp, [P.IE_RemovePDR(IE_list=[pdr_id(3)]), P.IE_RemoveQER(IE_list=[qer_id(2)])],
-               what="Session Modification (Remove PDR, Remove QER)")
+    rsp = smf.modify(up, cp, [P.IE_RemovePDR(IE_list=[pdr_id(3)]), P.IE_RemoveQER(IE_list=[qer_id(2)]),
+                              P.IE_RemoveURR(IE_list=[urr_id(2)])],
+                     what="Session Modification (Remove PDR, Remove QER, Remove URR)")
+    r = usage_reports(rsp, 78).get(2)
+    v = volume(r) if r is not None else (None, None)
+    check(v[0] == ded, f"Open5GS: the removed URR's final usage is in the Modification Response (UL {v[0]} == {ded})")
     ul2 = traffic.ul("Open5GS", teid, ue, q=1)
     rsp = smf.delete(up, cp)
     r = usage_reports(rsp, 79).get(1)
     got = volume(r) if r is not None else (None, None)
     check(got[0] is not None and got[0] >= ul2, f"Open5GS: deletion report covers the UL since the query ({got[0]} >= {ul2})")
-    smf.heartbeat()
+    # Rel-16 heartbeat with the Source IP Address IE.
+    smf.heartbeat(extra=[raw(192, b"\x02" + socket.inet_aton(me))])
+    # The SMF restarts: a new Association Setup with a later Recovery Time
+    # Stamp; the sessions of its previous life are gone (TS 29.244 19A).
+    ies[1] = fseid(0x5002, me, "fd00::3")
+    _rsp, up2 = smf.establish(0x5002, ies, what="Session Establishment (before the SMF restart)")
+    smf.rts += 100
+    smf.associate(node, what="Association Setup after an SMF restart")
+    smf.delete(up2 or 1, 0, cause=65, what="Session Deletion of a session from before the restart")
     smf.close()
 
 
@@ -776,7 +816,7 @@ def omec(upf_n4, traffic: Traffic) -> None:
     """OMEC/SD-Core SMF: FQDN Node ID, two QERs per PDR, BUFF without BAR."""
     smf = Smf("SD-Core", upf_n4, ("127.0.0.4", 8805))
     node = node_fqdn("smf.omec.svc.cluster.local")
-    smf.associate(node)
+    smf.associate(node, extra=[raw(43, b"\x10\x00")])  # UP Function Features: must be ignored
     cp = 0xAB00000000000001
     ue = "10.62.0.9"
     ies = [
@@ -794,9 +834,19 @@ def omec(upf_n4, traffic: Traffic) -> None:
         create_qer(qer_id(1), gate(), mbr(500000, 500000)),  # session AMBR
         create_qer(qer_id(2), gate(), mbr(100000, 100000), qfi(5)),
         create_urr(urr_id(1), meas_method(volum=True), rep_triggers(b"\x02\x00"), vol_threshold(2**40)),
+        # Periodic usage every second.
+        create_urr(urr_id(2), meas_method(volum=True, durat=True), rep_triggers(b"\x01\x00"),
+                   raw(64, struct.pack("!I", 1))),
     ]
+    ies[2].IE_list.append(urr_id(2))
     rsp, up = smf.establish(cp, ies)
     teid = check_choose(smf, rsp, [1], "Session Establishment").get(1, 0)
+    rep = wait_report(smf, REPORT, timeout=3.5)
+    u = find(body_of(rep), 80) if rep is not None else None
+    trig = find(u, 63) if u is not None else None
+    check(rep is not None and rep.seid == cp and find(body_of(rep), 39).USAR == 1 and u is not None
+          and find(u, 81).id == 2 and trig is not None and trig.PERIO == 1,
+          "SD-Core: a periodic Usage Report (USAR, trigger PERIO, URR 2) reaches the SMF's SEID within the period")
     smf.modify(up, cp, [upd_far(far_id(2), apply(forw=True), upd_fwd(dst_if(0), ohc(0x8001, GNB_IP)))],
                what="Session Modification (Update FAR: gNB tunnel)")
     ul = traffic.ul("SD-Core", teid, ue, q=5)
@@ -818,7 +868,7 @@ def commercial(upf_n4, traffic: Traffic) -> None:
         node, fseid(cp, "127.0.0.5", "2001:db8::5"), vendor,
         create_pdr(pdr_id(1), prec(0),
                    pdi(src_if(0), fteid_choose(v4=False), ueip(None, dst=False, chv4=True), qfi(9), vendor),
-                   ohr(0), far_id(1), urr_id(1), vendor),
+                   ohr(0), far_id(1), urr_id(1), urr_id(2), vendor),
         create_pdr(pdr_id(2), prec(100),
                    pdi(src_if(1), raw(22), ueip(None, dst=True, chv4=True, v4_with_ch=True),
                        sdf("permit out ip from 10.0.0.0/8 to assigned")),
@@ -831,6 +881,8 @@ def commercial(upf_n4, traffic: Traffic) -> None:
         create_far(far_id(2), apply(drop=True, extended=True)),
         create_urr(urr_id(1), meas_method(volum=True, durat=True), rep_triggers(b"\x06\x00\x00"),
                    vol_threshold(2**40), raw(32, struct.pack("!I", 86400)), raw(64, struct.pack("!I", 3600))),
+        # Uplink volume threshold: 300 bytes, crossed by the third packet.
+        create_urr(urr_id(2), meas_method(volum=True), rep_triggers(b"\x02\x00"), vol_threshold(300)),
     ]
     rsp, up = smf.establish(cp, ies, what="Session Establishment (CHOOSE without V4, CHV4, vendor IEs)")
     teid = check_choose(smf, rsp, [1], "Session Establishment").get(1, 0)
@@ -840,10 +892,20 @@ def commercial(upf_n4, traffic: Traffic) -> None:
     check(ue is not None and ue.startswith(POOL) and len(set(ips.values())) == 1,
           f"commercial: CHV4 allocates one UE address from the pool for the session's PDRs ({ips})")
     ue = ue or "10.45.255.255"
+    # SMF fail-over: the session moves to another CP F-SEID.
+    new_cp = 0x0FEDCBA987654321
+    smf.modify(up, cp, [fseid(new_cp, "127.0.0.5")], what="Session Modification (new CP F-SEID)", also_seid=new_cp)
+    Smf.cp_seid_of_up[up] = new_cp
+    cp = new_cp
     smf.modify(up, cp, [upd_far(far_id(2), apply(forw=True, extended=True),
                                 upd_fwd(dst_if(0), ohc(0x9001, GNB_IP), raw(30, b"\xb8\xff")))],
                what="Session Modification (Update FAR with Transport Level Marking, message priority)", mp=3)
+    smf.upf_requests.clear()
     ul = traffic.ul("commercial", teid, ue)
+    rep = wait_report(smf, REPORT)
+    u = find(body_of(rep), 80) if rep is not None else None
+    check(rep is not None and rep.seid == cp and u is not None and find(u, 81).id == 2 and find(u, 63).VOLTH == 1,
+          "commercial: the volume threshold report (URR 2, VOLTH) goes to the new CP F-SEID")
     dl = traffic.dl("commercial", ue, GNB_IP, 0x9001)
     dl += traffic.dl("commercial (10/8 PDR)", ue, GNB_IP, 0x9001, src="10.1.2.3")
     rsp = smf.modify(up, cp, [smreq_flags(qaurr=True)], what="Session Modification (QAURR)")
@@ -851,7 +913,9 @@ def commercial(upf_n4, traffic: Traffic) -> None:
     v = volume(r) if r is not None else (None, None)
     check(v[0] is not None and v[0] >= ul and v[1] >= dl,
           f"commercial: PFCPSMReq-Flags QAURR answered with URR 1's usage {v} >= {ul}/{dl}")
-    smf.delete(up, cp)
+    rsp = smf.delete(up, cp)
+    reps = usage_reports(rsp, 79)
+    check(sorted(reps) == [1, 2], f"commercial: the Deletion Response reports both URRs ({sorted(reps)})")
     smf.release(node)
     # After the release the UPF must refuse sessions with cause 72.
     ies[1] = fseid(cp + 1, "127.0.0.5", "2001:db8::5")

@@ -19,8 +19,8 @@ use pfcp::codec::SmallVec;
 use pfcp::codec::grouped::{CreateFar, CreateQer, ForwardingParameters, UpdatePdr, UsageReport};
 use pfcp::codec::ie_type as t;
 use pfcp::codec::ies::{
-    ApplyAction, Cause, DestinationInterface, FTeid, GateStatus, NodeIdBuf, ReportingTriggers,
-    RuleType, SourceInterface, Volume,
+    ApplyAction, Cause, DestinationInterface, FTeid, GateStatus, NodeIdBuf, PfcpsmReqFlags,
+    ReportingTriggers, RuleType, SourceInterface, Volume,
 };
 use pfcp::codec::message::{Message, Pfcp, SessionReportResponse, msg_type};
 use pfcp::sample::{self, SessionParams};
@@ -609,6 +609,48 @@ fn deletion_reports_packets_a_busy_worker_counts_while_it_switches() {
     reported /= inner_len;
     assert_eq!(reported, forwarded, "every forwarded packet reported, once");
     assert_eq!(n4.up_stats().unsettled_reads, 0);
+}
+
+/// Open5GS / free5GC: the Session Modification that ends buffering (Update
+/// FAR FORW with the gNB's tunnel) carries PFCPSMReq-Flags DROBU: what was
+/// buffered is discarded, not delivered; what comes after is forwarded.
+#[test]
+fn drobu_discards_the_buffered_packets_open5gs() {
+    let mut r = Rig::new();
+    r.associate();
+    let mut p = params(1);
+    p.gnb = None; // BUFF + NOCP until the gNB answers
+    let seq = r.next_seq();
+    let (seid, _, ue) = r.establish(&sample::establishment_request(seq, &p));
+    for i in 0..2 {
+        r.push(
+            Iface::N6,
+            &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 80, 1000, 100 + i)),
+        );
+    }
+    assert!(r.sent(Iface::N3).is_empty(), "buffered");
+    assert_eq!(r.w.buffered_len(), 2);
+    let seq = r.next_seq();
+    let mut m = sample::path_switch_request(seq, seid, 0x300, GNB_IP, false);
+    let Message::SessionModificationRequest(x) = &mut m.message else {
+        unreachable!()
+    };
+    x.pfcpsmreq_flags = Some(PfcpsmReqFlags::DROBU);
+    let a = r.request(&m);
+    let Message::SessionModificationResponse(x) = &a.message else {
+        panic!("{a:?}")
+    };
+    assert_eq!(x.cause, Cause::REQUEST_ACCEPTED);
+    assert!(r.sent(Iface::N3).is_empty(), "nothing buffered delivered");
+    assert_eq!(r.w.buffered_len(), 0, "the buffer is empty");
+    assert_eq!(r.n4.up_stats().drobu, 1);
+    r.push(
+        Iface::N6,
+        &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 80, 1000, 10)),
+    );
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1, "new downlink forwarded");
+    assert_eq!(n3_tunnel(&out[0]).1.teid, 0x300);
 }
 
 #[test]
