@@ -232,6 +232,11 @@ const PFCP_PORT: u16 = 8805;
 struct Association {
     node_id: NodeIdBuf,
     addr: SocketAddr,
+    /// Where our requests go: the SMF's address and source port until a
+    /// retransmission to port 8805 is answered instead (OAI's SMF sends
+    /// from an ephemeral port and listens on 8805; TS 29.244 §7.2.2.1
+    /// has requests sent to 8805).
+    req_dst: SocketAddr,
     /// The SMF's Recovery Time Stamp from its Association Setup, and from
     /// its heartbeats (learned from the first one).
     peer_recovery: u32,
@@ -301,6 +306,9 @@ enum ReqKind {
 
 struct Outstanding {
     dst: SocketAddr,
+    /// The other destination retransmissions alternate with: the SMF's
+    /// port 8805 when `dst` is another port (see `Association::req_dst`).
+    alt: Option<SocketAddr>,
     payload: Vec<u8>,
     msg_type: u8,
     kind: ReqKind,
@@ -519,7 +527,7 @@ impl Node {
         let Some(&id) = self.assoc_by_node.get(node_id) else {
             return false;
         };
-        let Some(addr) = self.assocs.get(&id).map(|a| a.addr) else {
+        let Some(addr) = self.assocs.get(&id).map(|a| a.req_dst) else {
             return false;
         };
         let msg = AssociationUpdateRequest {
@@ -645,7 +653,7 @@ impl Node {
                 },
             })
             .collect();
-        let addrs: Vec<SocketAddr> = self.assocs.values().map(|a| a.addr).collect();
+        let addrs: Vec<SocketAddr> = self.assocs.values().map(|a| a.req_dst).collect();
         for addr in addrs {
             let msg = NodeReportRequest {
                 node_id: self.node_id,
@@ -957,6 +965,12 @@ impl Node {
         if let Some(o) = self.requests.remove(&seq)
             && t != msg_type::VERSION_NOT_SUPPORTED_RESPONSE
         {
+            // Keep sending where the SMF answers.
+            if let Some(&id) = self.assoc_by_ip.get(&peer.ip())
+                && let Some(a) = self.assocs.get_mut(&id)
+            {
+                a.req_dst = o.dst;
+            }
             then(self, now, o.kind, up);
         }
     }
@@ -1069,6 +1083,7 @@ impl Node {
                 if a.addr != addr {
                     self.assoc_by_ip.insert(addr.ip(), id);
                     a.addr = addr;
+                    a.req_dst = addr;
                 }
                 return;
             }
@@ -1086,6 +1101,7 @@ impl Node {
             Association {
                 node_id: node_id.clone(),
                 addr,
+                req_dst: addr,
                 peer_recovery: rts,
                 peer_hb_recovery: None,
                 since: self.clock.wall(now),
@@ -2004,7 +2020,7 @@ impl Node {
             return;
         };
         let cp_seid = ctx.rules.cp_f_seid.seid;
-        let dst = self.assocs.get(&ctx.assoc).map(|a| a.addr).or_else(|| {
+        let dst = self.assocs.get(&ctx.assoc).map(|a| a.req_dst).or_else(|| {
             let f = ctx.rules.cp_f_seid;
             f.ipv4
                 .map(IpAddr::V4)
@@ -2050,6 +2066,7 @@ impl Node {
             seq,
             Outstanding {
                 dst,
+                alt: (dst.port() != PFCP_PORT).then(|| SocketAddr::new(dst.ip(), PFCP_PORT)),
                 payload,
                 msg_type: t,
                 kind,
@@ -2077,6 +2094,9 @@ impl Node {
                 if o.retries < self.cfg.n1 {
                     o.retries += 1;
                     o.deadline = now + self.cfg.t1;
+                    if let Some(alt) = o.alt.as_mut() {
+                        std::mem::swap(&mut o.dst, alt);
+                    }
                     let (dst, payload, deadline, t) =
                         (o.dst, o.payload.clone(), o.deadline, o.msg_type);
                     self.stats.retransmissions += 1;
@@ -2112,7 +2132,7 @@ impl Node {
                     return;
                 }
                 a.hb_due = now + self.cfg.heartbeat_interval;
-                let (due, addr, busy) = (a.hb_due, a.addr, a.hb_seq.is_some());
+                let (due, addr, busy) = (a.hb_due, a.req_dst, a.hb_seq.is_some());
                 self.timers.push(Reverse((due, Timer::Heartbeat(id))));
                 if !busy {
                     let msg = Pfcp::node(

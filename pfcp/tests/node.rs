@@ -339,6 +339,45 @@ fn smf_restart_detected_by_heartbeat_response() {
     assert_eq!(b.node.session_count(), 0);
 }
 
+/// OAI's SMF (the golden capture: requests from port 34848, the UPF's
+/// Heartbeat Request to port 8805, answered from 8805) sends from an
+/// ephemeral port and listens on 8805, where TS 29.244 has requests go.
+/// Our requests go to the source port first (our own smf-sim listens
+/// there); unanswered, the retransmissions alternate with 8805, and once
+/// 8805 answers, later requests go there directly.
+#[test]
+fn requests_to_an_smf_on_an_ephemeral_port_fall_back_to_8805_oai() {
+    let mut b = Bench::new();
+    b.auto_heartbeat = false;
+    b.smf = SocketAddr::new(IpAddr::V4(SMF), 34848);
+    b.associate();
+    let out = b.advance(Duration::from_secs(10));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dst, b.smf, "first to the port the SMF sent from");
+    // T1 (2 s) later, the retransmission goes to 8805, and is answered.
+    let out = b.advance(Duration::from_secs(2));
+    assert_eq!(out.len(), 1);
+    let listener = SocketAddr::new(IpAddr::V4(SMF), 8805);
+    assert_eq!(out[0].dst, listener);
+    let hb = decode(&out[0].payload);
+    let mut a = Vec::new();
+    Pfcp::node(
+        hb.seq,
+        HeartbeatResponse {
+            recovery_time_stamp: SMF_RTS,
+        },
+    )
+    .encode(&mut a)
+    .unwrap();
+    assert!(b.raw_from(listener, &a).is_empty());
+    // The next heartbeat goes to 8805 at once; the association stays.
+    let out = b.advance(Duration::from_secs(8));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dst, listener);
+    assert_eq!(b.node.associations().len(), 1);
+    assert_eq!(b.node.stats().request_timeouts, 0);
+}
+
 #[test]
 fn heartbeat_failure_after_n1_retransmissions() {
     let mut b = Bench::new();

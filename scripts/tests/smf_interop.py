@@ -92,6 +92,7 @@ interfaces:
 pfcp:
   listen: 127.0.0.1:{port}
   heartbeat_interval: 1s
+  request_timeout: 300ms
 ue_pools:
   - {{ cidr: 10.45.0.0/16, dnn: internet }}
 teid_range: {{ first: 0x1000, last: 0x00ffffff }}
@@ -317,7 +318,10 @@ class Smf:
     """One SMF: a UDP socket, sequence numbers, a reader thread that answers
     the UPF's requests (heartbeats, session reports) and queues responses."""
 
-    def __init__(self, name: str, upf: Tuple[str, int], bind: Tuple[str, int], seq: int = 1):
+    def __init__(self, name: str, upf: Tuple[str, int], bind: Tuple[str, int], seq: int = 1,
+                 listen: Optional[Tuple[str, int]] = None):
+        """`bind`: where requests go from; `listen`: a second socket for
+        the UPF's requests (OAI: ephemeral source port, listener on 8805)."""
         self.name, self.upf = name, upf
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(bind)
@@ -326,15 +330,23 @@ class Smf:
         self.seq = seq
         self.responses: "queue.Queue[bytes]" = queue.Queue()
         self.upf_requests: List[Tuple[int, int, object]] = []  # (type, seq, parsed)
+        self.request_ports: List[int] = []  # our port each UPF request came to
         self.report_cause = 1
         self.stop = False
-        self.rx = threading.Thread(target=self._reader, daemon=True)
-        self.rx.start()
+        self.socks = [self.sock]
+        if listen is not None:
+            ls = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            ls.bind(listen)
+            ls.settimeout(0.2)
+            self.socks.append(ls)
+        self.rx = [threading.Thread(target=self._reader, args=(s,), daemon=True) for s in self.socks]
+        for t in self.rx:
+            t.start()
 
-    def _reader(self) -> None:
+    def _reader(self, sock: socket.socket) -> None:
         while not self.stop:
             try:
-                data, src = self.sock.recvfrom(65535)
+                data, src = sock.recvfrom(65535)
             except socket.timeout:
                 continue
             except OSError:
@@ -344,6 +356,9 @@ class Smf:
             mtype = data[1]
             if mtype in REQUESTS:
                 p = P.PFCP(data)
+                self.request_ports.append(sock.getsockname()[1])
+                if sock is not self.socks[-1]:
+                    continue  # a request to the sending socket: OAI ignores it
                 self.upf_requests.append((mtype, p.seq, p))
                 if mtype == HB_REQ:
                     ans = P.PFCP(version=1, S=0, seq=p.seq, message_type=HB_RSP) / \
@@ -354,7 +369,7 @@ class Smf:
                         P.PFCPSessionReportResponse(IE_list=[P.IE_Cause(cause=self.report_cause)])
                 else:
                     continue
-                self.sock.sendto(bytes(ans), src)
+                sock.sendto(bytes(ans), src)
             else:
                 self.responses.put(data)
 
@@ -468,8 +483,10 @@ class Smf:
 
     def close(self) -> None:
         self.stop = True
-        self.rx.join(1)
-        self.sock.close()
+        for t in self.rx:
+            t.join(1)
+        for s in self.socks:
+            s.close()
 
 
 def created_pdrs(rsp) -> Dict[int, object]:
@@ -937,7 +954,9 @@ def oai_replay(upf_n4, pcap: str) -> None:
             if len(data) >= 4 and data[1] in REQUESTS:
                 reqs.append(data)
     check(len(reqs) >= 4, f"OAI capture: {len(reqs)} SMF requests found")
-    smf = Smf("OAI replay", upf_n4, ("127.0.0.6", 8805))
+    # OAI's SMF sends its requests from an ephemeral port and takes the
+    # UPF's requests on 8805 (the capture: Heartbeat Request to 8805).
+    smf = Smf("OAI replay", upf_n4, ("127.0.0.6", 0), listen=("127.0.0.6", 8805))
     # Our answers to the UPF's heartbeats carry the recorded SMF's Recovery
     # Time Stamp (that of its heartbeats, which differs from its Association
     # Setup's: an OAI quirk the UPF must live with).
@@ -981,6 +1000,12 @@ def oai_replay(upf_n4, pcap: str) -> None:
             if cap_up is not None and f is not None:
                 up_of[cap_up] = f.seid
             check(len(created_pdrs(rsp)) >= 1, "OAI replay: Created PDR for the CHOOSE F-TEID")
+    # The UPF's heartbeats must reach the SMF's 8805 listener (after at most
+    # one try on the ephemeral port), and keep the association up.
+    upfrun.wait_for("two UPF heartbeats on the OAI SMF's port 8805",
+                    lambda: smf.request_ports.count(8805) >= 2, 6)
+    check(smf.request_ports[-2:] == [8805, 8805],
+          f"OAI replay: the UPF's Heartbeat Requests reach the SMF's port 8805 (ports {smf.request_ports})")
     smf.close()
 
 
@@ -1037,7 +1062,7 @@ def main(binary: str, d: str, pcap: str) -> int:
     finally:
         upf.kill()
         if FAILS:
-            print("---- upf.log (tail)\n" + "".join(open(os.path.join(d, "upf.log")).readlines()[-40:]))
+            print("---- upf.log (tail)\n" + "".join(open(os.path.join(d, "upf.log")).readlines()[-80:]))
     print(f"smf-interop: {time.monotonic() - t0:.1f} s, {len(FAILS)} failures")
     return 1 if FAILS else 0
 
