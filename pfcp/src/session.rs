@@ -1184,13 +1184,16 @@ impl<'r> Builder<'r> {
                 }
                 let bad_option = Rejection::ie(Cause::INVALID_F_TEID_ALLOCATION_OPTION, t::F_TEID);
                 let e = self.res.endpoint(src, ni).ok_or(bad_option)?;
-                // CHOOSE without a family flag: take the interface's family.
-                let (want4, want6) = if v4 || v6 {
-                    (v4, v6)
-                } else {
-                    (e.ipv4.is_some(), e.ipv4.is_none())
+                let (want4, want6) = match (v4, v6) {
+                    // CHOOSE without a family flag: the interface's family.
+                    (false, false) => (e.ipv4.is_some(), e.ipv4.is_none()),
+                    // Both (Open5GS with a dual-stack GTP-U address): the
+                    // families the interface has (TS 29.244 8.2.3: IPv4
+                    // and/or IPv6).
+                    (true, true) => (e.ipv4.is_some(), e.ipv6.is_some()),
+                    one => one,
                 };
-                if (want4 && e.ipv4.is_none()) || (want6 && e.ipv6.is_none()) {
+                if (want4 && e.ipv4.is_none()) || (want6 && e.ipv6.is_none()) || !(want4 || want6) {
                     return Err(bad_option);
                 }
                 let (ipv4, ipv6) = (e.ipv4.filter(|_| want4), e.ipv6.filter(|_| want6));

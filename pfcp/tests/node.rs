@@ -421,6 +421,48 @@ fn heartbeat_failure_after_n1_retransmissions() {
 
 // ---- sessions -------------------------------------------------------------------------
 
+/// Open5GS with a dual-stack GTP-U address asks CHOOSE with V4 and V6
+/// (and a CHOOSE ID); an IPv4-only N3 allocates IPv4 (TS 29.244 8.2.3:
+/// IPv4 and/or IPv6) instead of refusing with cause 71. One family the
+/// interface lacks, asked alone, is still refused. Suite 42 replays it.
+#[test]
+fn choose_v4_and_v6_on_an_ipv4_n3_allocates_ipv4_open5gs() {
+    let mut b = Bench::new();
+    b.associate();
+    let choose = |v4, v6| {
+        move |e: &mut SessionEstablishmentRequest<'static>| {
+            for p in e.create_pdr.iter_mut() {
+                if p.pdi.local_f_teid.is_some() {
+                    p.pdi.local_f_teid = Some(FTeid::Choose {
+                        v4,
+                        v6,
+                        choose_id: Some(5),
+                    });
+                }
+            }
+        }
+    };
+    let seq = b.next_seq();
+    let (_, mut r) = establishment(seq, &params(7));
+    choose(true, true)(&mut r);
+    let a = b.request(&with_body(seq, r));
+    let e = est_response(&a);
+    assert_eq!(e.cause, Cause::REQUEST_ACCEPTED, "{e:?}");
+    let f = e.created_pdr.iter().find_map(|c| c.local_f_teid).unwrap();
+    let FTeid::Assigned { ipv4, ipv6, .. } = f else {
+        panic!("{f:?}")
+    };
+    assert_eq!((ipv4, ipv6), (Some(N3), None));
+    let seq = b.next_seq();
+    let (_, mut r) = establishment(seq, &params(8));
+    choose(false, true)(&mut r);
+    let (c, ie, _) = rejected(&mut b, &with_body(seq, r));
+    assert_eq!(
+        (c, ie),
+        (Cause::INVALID_F_TEID_ALLOCATION_OPTION, Some(t::F_TEID))
+    );
+}
+
 #[test]
 fn establishment_with_choose() {
     let mut b = Bench::new();

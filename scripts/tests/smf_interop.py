@@ -652,7 +652,8 @@ def free5gc(upf_n4, traffic: Traffic) -> None:
     """free5GC SMF: SMF-allocated F-TEIDs and UE IPs, per-session IDs from 1."""
     smf = Smf("free5GC", upf_n4, ("127.0.0.2", 8805))
     me = "127.0.0.2"
-    node = node_v4(me)
+    # Its Node ID (the configured nodeID) is not the address it sends from.
+    node = node_v4("10.10.0.2")
     smf.associate(node)
     smf.heartbeat()
     sessions = []
@@ -673,7 +674,8 @@ def free5gc(upf_n4, traffic: Traffic) -> None:
             create_far(far_id(2), apply(forw=True), fwd(dst_if(0), ni_plain("internet"))),
             create_qer(qer_id(1), gate(), mbr(100000, 200000), qfi(9)),
             create_urr(urr_id(1), meas_method(volum=True, durat=True), rep_triggers(b"\x03\x00"),
-                       raw(64, struct.pack("!I", 60)), vol_threshold(10 * 2**30)),
+                       raw(64, struct.pack("!I", 60)), vol_threshold(10 * 2**30),
+                       raw(100, b"\x10")),  # Measurement Information: MNOP
             pdn_type_v4(),
         ]
         _rsp, up = smf.establish(cp, ies, what=f"Session Establishment {k + 1} (SMF-chosen TEID {teid:#x})")
@@ -686,11 +688,15 @@ def free5gc(upf_n4, traffic: Traffic) -> None:
     cp, up, ue, teid = sessions[0]
     ul = traffic.ul("free5GC", teid, ue)
     dl = traffic.dl("free5GC", ue, GNB_IP, 0x5000)
-    # N2 handover to gNB2, End Marker to the old gNB.
+    # N2 handover to gNB2, End Marker to the old gNB; the DL PDR restated
+    # in an Update PDR (whole PDI) as free5GC does.
     traffic.w.drain()
-    smf.modify(up, cp, [upd_far(far_id(2), apply(forw=True),
+    smf.modify(up, cp, [P.IE_UpdatePDR(IE_list=[pdr_id(2), prec(255),
+                                                pdi(src_if(1), ni_plain("internet"), ueip(ue, dst=True)),
+                                                far_id(2), qer_id(1), urr_id(1)]),
+                        upd_far(far_id(2), apply(forw=True),
                                 upd_fwd(dst_if(0), ni_plain("internet"), ohc(0x6000, GNB2_IP), smreq_flags(sndem=True)))],
-               what="Session Modification (handover, SNDEM)")
+               what="Session Modification (handover: Update PDR, Update FAR with SNDEM)")
     em = traffic.w.collect("n3", lambda e: gtpu_of(e) is not None and gtpu_of(e).gtp_type == 254, 1)
     check(len(em) == 1 and em[0][IP].dst == GNB_IP and gtpu_of(em[0]).teid == 0x5000,
           "free5GC: End Marker to the old gNB's TEID 0x5000 after SNDEM")
@@ -700,6 +706,15 @@ def free5gc(upf_n4, traffic: Traffic) -> None:
         rsp = smf.delete(up, cp)
         if cp == sessions[0][0]:
             check_deletion_usage(smf, rsp, 1, ul, dl)
+            r = usage_reports(rsp, 79).get(1)
+            v = find(r, 66) if r is not None else None
+            check(v is not None and v.TOVOL == 1 and v.total == v.uplink + v.downlink,
+                  "free5GC: the Volume Measurement's total is UL + DL")
+            check(r is not None and find(r, 67) is not None and find(r, 75) is not None and find(r, 76) is not None,
+                  "free5GC: DURAT: the report has Duration Measurement, Start Time and End Time")
+    # A deletion the SMF retries after its own timeout, with a new sequence
+    # number: the session is gone (65, SEID 0).
+    smf.delete(sessions[0][1], 0, cause=65, what="Session Deletion of a deleted session")
     smf.close()
 
 
@@ -829,6 +844,43 @@ def open5gs(upf_n4, traffic: Traffic) -> None:
     smf.close()
 
 
+def dual_stack(upf_n4, traffic: Traffic) -> None:
+    """Open5GS IPv4v6 PDU session: CHOOSE with V4 and V6 on a UPF whose
+    N3 is IPv4 only, UE IP Address with both an IPv4 address and an IPv6
+    prefix (interface identifier 0), PDN Type IPv4v6."""
+    smf = Smf("Open5GS IPv4v6", upf_n4, ("127.0.0.8", 8805))
+    me = "127.0.0.8"
+    node = node_v4(me)
+    smf.associate(node)
+    cp = 0x6001
+    ue, ue6 = "10.63.0.5", "2001:db8:63::"
+    ni = ni_labels("internet")
+
+    def ueip46(dst: bool):
+        return raw(93, bytes([0x03 | (0x04 if dst else 0)]) + socket.inet_aton(ue)
+                   + socket.inet_pton(socket.AF_INET6, ue6))
+    ies = [
+        node, fseid(cp, me),
+        create_pdr(pdr_id(1), prec(255),
+                   pdi(src_if(0), raw(21, b"\x0f\x05"), ni, ueip46(False), qfi(1)),
+                   ohr(6), far_id(1), urr_id(1)),
+        create_pdr(pdr_id(2), prec(255), pdi(src_if(1), ni, ueip46(True)), far_id(2), urr_id(1)),
+        create_far(far_id(1), apply(forw=True), fwd(dst_if(1), ni)),
+        create_far(far_id(2), apply(forw=True), fwd(dst_if(0), ni, ohc(0xA001, GNB_IP))),
+        create_urr(urr_id(1), meas_method(volum=True), rep_triggers(b"\x02\x00"), vol_threshold(2**40)),
+        raw(113, b"\x03"),
+    ]
+    rsp, up = smf.establish(cp, ies, what="Session Establishment (IPv4v6, CHOOSE V4+V6)")
+    teid = check_choose(smf, rsp, [1], "IPv4v6 establishment").get(1, 0)
+    f = find(created_pdrs(rsp).get(1), 21) if rsp is not None else None
+    check(f is not None and f.V6 == 0, "Open5GS IPv4v6: no IPv6 F-TEID from an IPv4-only N3")
+    ul = traffic.ul("Open5GS IPv4v6", teid, ue, q=1)
+    dl = traffic.dl("Open5GS IPv4v6", ue, GNB_IP, 0xA001)
+    rsp = smf.delete(up, cp)
+    check_deletion_usage(smf, rsp, 1, ul, dl)
+    smf.close()
+
+
 def omec(upf_n4, traffic: Traffic) -> None:
     """OMEC/SD-Core SMF: FQDN Node ID, two QERs per PDR, BUFF without BAR."""
     smf = Smf("SD-Core", upf_n4, ("127.0.0.4", 8805))
@@ -879,13 +931,16 @@ def commercial(upf_n4, traffic: Traffic) -> None:
     node = node_fqdn("smf01.mnc001.mcc001.3gppnetwork.org")
     smf.associate(node, extra=[enterprise(1, 9, b"\x01\x02\x03"), raw(178, b"\x02\x7f\x00\x00\x05")])
     smf.heartbeat()  # sequence 0 after the wrap
+    smf.request(7, P.PFCPAssociationUpdateRequest, [node, P.IE_CPFunctionFeatures(LOAD=1)],
+                what="Association Update (CP Function Features)")
     cp = 0x0123456789ABCDEF
     vendor = enterprise(7, 637, b"nokia")
     ies = [
         node, fseid(cp, "127.0.0.5", "2001:db8::5"), vendor,
         create_pdr(pdr_id(1), prec(0),
                    pdi(src_if(0), fteid_choose(v4=False), ueip(None, dst=False, chv4=True), qfi(9), vendor),
-                   ohr(0), far_id(1), urr_id(1), urr_id(2), vendor),
+                   raw(95, b"\x00\x01"),  # GTP-U/UDP/IPv4, delete the PDU Session Container
+                   far_id(1), urr_id(1), urr_id(2), vendor),
         create_pdr(pdr_id(2), prec(100),
                    pdi(src_if(1), raw(22), ueip(None, dst=True, chv4=True, v4_with_ch=True),
                        sdf("permit out ip from 10.0.0.0/8 to assigned")),
@@ -1041,6 +1096,7 @@ def main(binary: str, d: str, pcap: str) -> int:
         traffic = Traffic(wire)
         for name, fn in (("free5GC", lambda: free5gc(upf_n4, traffic)),
                          ("Open5GS", lambda: open5gs(upf_n4, traffic)),
+                         ("Open5GS IPv4v6", lambda: dual_stack(upf_n4, traffic)),
                          ("SD-Core", lambda: omec(upf_n4, traffic)),
                          ("commercial", lambda: commercial(upf_n4, traffic)),
                          ("OAI", lambda: oai_replay(upf_n4, pcap)),
