@@ -1996,8 +1996,14 @@ impl Node {
             }
             return;
         }
-        if drobu {
-            up.drop_buffered(seid);
+        if drobu && let Some(ctx) = self.sessions.get(&seid) {
+            // The rules stay as they are; the user plane drops what the
+            // session buffered (it needs the rules again to do so).
+            let rules = ctx.rules.clone();
+            match up.install(&rules, Some(&rules)) {
+                Ok(()) => up.drop_buffered(seid),
+                Err(error) => self.event(Event::UserPlaneError { seid, error }),
+            }
         }
         if let Some(u) = update_bar {
             let Some(ctx) = self.sessions.get_mut(&seid) else {

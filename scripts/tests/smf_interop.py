@@ -332,6 +332,7 @@ class Smf:
         self.upf_requests: List[Tuple[int, int, object]] = []  # (type, seq, parsed)
         self.request_ports: List[int] = []  # our port each UPF request came to
         self.report_cause = 1
+        self.report_drobu = False  # PFCPSRRsp-Flags DROBU in our Session Report Responses
         self.stop = False
         self.socks = [self.sock]
         if listen is not None:
@@ -359,17 +360,21 @@ class Smf:
                 self.request_ports.append(sock.getsockname()[1])
                 if sock is not self.socks[-1]:
                     continue  # a request to the sending socket: OAI ignores it
-                self.upf_requests.append((mtype, p.seq, p))
                 if mtype == HB_REQ:
                     ans = P.PFCP(version=1, S=0, seq=p.seq, message_type=HB_RSP) / \
                         P.PFCPHeartbeatResponse(IE_list=[rts(self.rts)])
                 elif mtype == REPORT:
+                    flags = [raw(50, b"\x01")] if self.report_drobu else []
                     ans = P.PFCP(version=1, S=1, seid=self.cp_seid_of_up.get(p.seid, 0), seq=p.seq,
                                  message_type=REPORT + 1) / \
-                        P.PFCPSessionReportResponse(IE_list=[P.IE_Cause(cause=self.report_cause)])
+                        P.PFCPSessionReportResponse(IE_list=[P.IE_Cause(cause=self.report_cause)] + flags)
                 else:
+                    self.upf_requests.append((mtype, p.seq, p))
                     continue
                 sock.sendto(bytes(ans), src)
+                # Recorded once answered: what the test does next comes
+                # after the answer on the wire.
+                self.upf_requests.append((mtype, p.seq, p))
             else:
                 self.responses.put(data)
 
@@ -797,6 +802,21 @@ def open5gs(upf_n4, traffic: Traffic) -> None:
     late = traffic.w.collect("n3", lambda e: gtpu_of(e) is not None and gtpu_of(e).teid == 0x7003, 1, timeout=0.5)
     check(len(late) == 0, "Open5GS: with DROBU the buffered packet is dropped, not delivered")
     dl += traffic.dl("Open5GS", ue, GNB_IP, 0x7003)
+    # Idle a third time; paging fails: the SMF answers the report with
+    # PFCPSRRsp-Flags DROBU, then the UE comes back (FORW, no DROBU).
+    smf.modify(up, cp, [upd_far(far_id(2), apply(buff=True, nocp=True), P.IE_BAR_Id(id=1))],
+               what="Session Modification (idle a third time)")
+    smf.upf_requests.clear()
+    smf.report_drobu = True
+    traffic.send_dl(ue, 1)
+    check(wait_report(smf, REPORT) is not None, "Open5GS: DL in the third idle period is reported")
+    smf.report_drobu = False
+    traffic.w.drain()
+    smf.modify(up, cp, [upd_far(far_id(2), apply(forw=True), upd_fwd(dst_if(0), ni, ohc(0x7004, GNB_IP)))],
+               what="Session Modification (FORW after a report answered with DROBU)")
+    late = traffic.w.collect("n3", lambda e: gtpu_of(e) is not None and gtpu_of(e).teid == 0x7004, 1, timeout=0.5)
+    check(len(late) == 0, "Open5GS: Session Report Response DROBU: the buffered packet is dropped")
+    dl += traffic.dl("Open5GS", ue, GNB_IP, 0x7004)
     # A dedicated QoS flow: new PDR with the same CHOOSE ID (same N3 tunnel),
     # its own QER; the session QER's MBR updated.
     rsp = smf.modify(up, cp, [

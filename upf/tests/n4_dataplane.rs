@@ -20,7 +20,7 @@ use pfcp::codec::grouped::{CreateFar, CreateQer, ForwardingParameters, UpdatePdr
 use pfcp::codec::ie_type as t;
 use pfcp::codec::ies::{
     ApplyAction, Cause, DestinationInterface, FTeid, GateStatus, NodeIdBuf, PfcpsmReqFlags,
-    ReportingTriggers, RuleType, SourceInterface, Volume,
+    PfcpsrRspFlags, ReportingTriggers, RuleType, SourceInterface, Volume,
 };
 use pfcp::codec::message::{Message, Pfcp, SessionReportResponse, msg_type};
 use pfcp::sample::{self, SessionParams};
@@ -651,6 +651,68 @@ fn drobu_discards_the_buffered_packets_open5gs() {
     let out = r.sent(Iface::N3);
     assert_eq!(out.len(), 1, "new downlink forwarded");
     assert_eq!(n3_tunnel(&out[0]).1.teid, 0x300);
+}
+
+/// The SMF answers the Downlink Data Report with PFCPSRRsp-Flags DROBU
+/// (paging failed, as Open5GS does when the UE cannot be reached): the
+/// buffered packets are dropped, the session keeps buffering what comes
+/// next, and the later FORW delivers only that.
+#[test]
+fn drobu_in_the_report_response_drops_the_buffer_open5gs() {
+    let mut r = Rig::new();
+    r.associate();
+    let mut p = params(1);
+    p.gnb = None;
+    let seq = r.next_seq();
+    let (seid, _, ue) = r.establish(&sample::establishment_request(seq, &p));
+    for i in 0..2 {
+        r.push(
+            Iface::N6,
+            &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 80, 1000, 100 + i)),
+        );
+    }
+    assert!(r.sent(Iface::N3).is_empty());
+    assert_eq!(r.w.buffered_len(), 2);
+    let report = r
+        .from_upf
+        .drain(..)
+        .find(|m| matches!(m.message, Message::SessionReportRequest(_)))
+        .expect("a Downlink Data Report");
+    let answer = Pfcp::session(
+        seid,
+        report.seq,
+        SessionReportResponse {
+            cause: Cause::REQUEST_ACCEPTED,
+            offending_ie: None,
+            update_bar: None,
+            pfcpsrrsp_flags: Some(PfcpsrRspFlags::DROBU),
+            cp_f_seid: None,
+            n4u_f_teid: None,
+            alternative_smf_ip_address: None,
+        },
+    );
+    let mut b = Vec::new();
+    answer.encode(&mut b).unwrap();
+    r.n4.on_datagram(r.now, r.smf, &b, &mut r.ctl);
+    for _ in 0..20 {
+        r.step();
+    }
+    assert_eq!(r.w.buffered_len(), 0, "the buffer is dropped");
+    assert_eq!(r.n4.up_stats().drobu, 1);
+    // Still buffering: a new packet waits, and FORW delivers only it.
+    r.push(
+        Iface::N6,
+        &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 80, 1000, 7)),
+    );
+    assert!(r.sent(Iface::N3).is_empty());
+    assert_eq!(r.w.buffered_len(), 1);
+    let seq = r.next_seq();
+    r.request(&sample::path_switch_request(
+        seq, seid, 0x300, GNB_IP, false,
+    ));
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1, "only the packet buffered after the DROBU");
+    assert_eq!(n3_tunnel(&out[0]).2.len(), 20 + 8 + 7);
 }
 
 #[test]

@@ -127,8 +127,8 @@ pub struct UpStats {
     /// FARs published as DROP first, so that the workers discard what
     /// they buffered before the new rules (FORW) take over.
     pub drobu: u64,
-    /// DROBU requests without a rule change to ride on (the Session Report
-    /// Response's flag): the buffered packets stay until the rules decide.
+    /// DROBU requests not preceded by the session's install (the node
+    /// always installs first; a bug if it counts): nothing dropped.
     pub drobu_unsupported: u64,
     /// Staged batches the dataplane refused (a bug: staging checks what
     /// publishing checks).
@@ -728,7 +728,9 @@ impl UserPlane for DataplaneUp<'_> {
     }
 
     /// DROBU (Open5GS, free5GC: PFCPSMReq-Flags of the Session
-    /// Modification that ends buffering). The workers run their buffered
+    /// Modification that ends buffering, or PFCPSRRsp-Flags of the answer
+    /// to a Downlink Data Report, after which the node reinstalls the
+    /// unchanged rules). The workers run their buffered
     /// packets again whenever they take a new version, so the session goes
     /// out twice: first with the FARs that buffered set to DROP (the
     /// buffered packets are discarded), then, once every worker has run
@@ -740,7 +742,7 @@ impl UserPlane for DataplaneUp<'_> {
             _ => {
                 self.book.stats.drobu_unsupported += 1;
                 warn!(
-                    "session {seid:#x}: DROBU without a rule change: the buffered packets stay until the rules release or drop them"
+                    "session {seid:#x}: DROBU without the session's rules just installed: the buffered packets stay until the rules release or drop them"
                 );
                 return;
             }
