@@ -901,6 +901,45 @@ def dual_stack(upf_n4, traffic: Traffic) -> None:
     smf.close()
 
 
+# SDF filters as SMFs and their PCFs write them (TS 29.212 5.4.2 IPFilterRule,
+# remote side first, "assigned" for the UE).
+SDF_ZOO = [
+    ("free5GC / Open5GS default", "permit out ip from any to assigned"),
+    ("SD-Core default", "permit out ip from 0.0.0.0/0 to assigned"),
+    ("Open5GS PCF flow, explicit UE address", "permit out 17 from 10.45.0.1 20001 to 10.64.0.1 20002"),
+    ("IMS voice (P-CSCF over N5), port ranges", "permit out 17 from 192.168.10.10 50000-50010 to assigned 40000-40010"),
+    ("commercial, port list", "permit out 6 from 198.51.100.0/24 80,443 to assigned"),
+    ("protocol by name with a port", "permit out tcp from any 80 to assigned"),
+    ("ICMP by name", "permit out icmp from any to assigned"),
+    ("ESP by number", "permit out 50 from any to assigned"),
+    ("IPv6 remote network", "permit out ip from 2001:db8::/32 to assigned"),
+    ("any to any", "permit out ip from any to any"),
+]
+
+
+def sdf_zoo(upf_n4) -> None:
+    """One session per flow description, on the UL and DL PDRs."""
+    smf = Smf("SDF filters", upf_n4, ("127.0.0.9", 8805))
+    me = "127.0.0.9"
+    node = node_v4(me)
+    smf.associate(node)
+    for k, (who, flow) in enumerate(SDF_ZOO):
+        cp = 0x7000 + k
+        ue = "10.64.0.1"
+        ies = [
+            node, fseid(cp, me),
+            create_pdr(pdr_id(1), prec(100), pdi(src_if(0), fteid_choose(), ueip(ue, dst=False), sdf(flow)),
+                       ohr(0), far_id(1)),
+            create_pdr(pdr_id(2), prec(100), pdi(src_if(1), ueip(ue, dst=True), sdf(flow)), far_id(2)),
+            create_far(far_id(1), apply(forw=True), fwd(dst_if(1))),
+            create_far(far_id(2), apply(forw=True), fwd(dst_if(0), ohc(0xB000 + k, GNB_IP))),
+        ]
+        _rsp, up = smf.establish(cp, ies, what=f"Session Establishment with SDF filter {flow!r} ({who})")
+        if up:
+            smf.delete(up, cp, what=f"Session Deletion ({who})")
+    smf.close()
+
+
 def omec(upf_n4, traffic: Traffic) -> None:
     """OMEC/SD-Core SMF: FQDN Node ID, two QERs per PDR, BUFF without BAR."""
     smf = Smf("SD-Core", upf_n4, ("127.0.0.4", 8805))
@@ -1118,6 +1157,7 @@ def main(binary: str, d: str, pcap: str) -> int:
                          ("Open5GS", lambda: open5gs(upf_n4, traffic)),
                          ("Open5GS IPv4v6", lambda: dual_stack(upf_n4, traffic)),
                          ("SD-Core", lambda: omec(upf_n4, traffic)),
+                         ("SDF filters", lambda: sdf_zoo(upf_n4)),
                          ("commercial", lambda: commercial(upf_n4, traffic)),
                          ("OAI", lambda: oai_replay(upf_n4, pcap)),
                          ("heartbeat", lambda: upf_heartbeats(upf_n4))):
