@@ -665,7 +665,9 @@ def free5gc(upf_n4, traffic: Traffic) -> None:
     for k in range(2):
         cp = 0x100 + k
         ue = f"10.60.0.{k + 1}"
-        teid = 0x2000 + k  # chosen by the SMF, inside our CHOOSE range
+        # Chosen by the SMF, inside our CHOOSE range; 0x1000 is the first
+        # TEID CHOOSE would hand out.
+        teid = (0x2000, 0x1000)[k]
         ies = [
             node, fseid(cp, me),
             create_pdr(pdr_id(1), prec(255),
@@ -685,6 +687,36 @@ def free5gc(upf_n4, traffic: Traffic) -> None:
         ]
         _rsp, up = smf.establish(cp, ies, what=f"Session Establishment {k + 1} (SMF-chosen TEID {teid:#x})")
         sessions.append((cp, up, ue, teid))
+    # Another SMF's CHOOSE never hands out a TEID an SMF chose and uses;
+    # an SMF-chosen TEID that CHOOSE gave to another session is refused.
+    other = Smf("free5GC + CHOOSE peer", upf_n4, ("127.0.0.10", 8805))
+    onode = node_v4("127.0.0.10")
+    other.associate(onode)
+    ies_c = [onode, fseid(0x9999, "127.0.0.10"),
+             create_pdr(pdr_id(1), prec(255), pdi(src_if(0), fteid_choose(), ueip("10.65.0.1", dst=False)),
+                        ohr(0), far_id(1)),
+             create_far(far_id(1), apply(forw=True), fwd(dst_if(1)))]
+    rsp, up_c = other.establish(0x9999, ies_c, what="CHOOSE establishment beside SMF-chosen TEIDs")
+    chosen = check_choose(other, rsp, [1], "CHOOSE beside SMF-chosen TEIDs").get(1, 0)
+    check(chosen not in (0x1000, 0x2000), f"free5GC: CHOOSE avoids the SMF-chosen TEIDs in use ({chosen:#x})")
+    ies_x = list(ies)
+    ies_x[1] = fseid(0x102, me)
+    ies_x[2] = create_pdr(pdr_id(1), prec(255),
+                          pdi(src_if(0), fteid(chosen, N3_IP), ni_plain("internet"), ueip("10.60.0.9", dst=False),
+                              qfi(9)),
+                          ohr(0), far_id(1), qer_id(1), urr_id(1))
+    ies_x[3] = create_pdr(pdr_id(2), prec(255), pdi(src_if(1), ni_plain("internet"), ueip("10.60.0.9", dst=True)),
+                          far_id(2), qer_id(1), urr_id(1))
+    rsp, _ = smf.establish(0x102, ies_x, what="Session Establishment with a TEID another session chose",
+                           cause=73)
+    ul_c = traffic.ul("CHOOSE peer (its TEID still its own)", chosen, "10.65.0.1")
+    check(ul_c > 0, "free5GC: the refused TEID still carries the CHOOSE session's uplink")
+    if up_c:
+        other.delete(up_c, 0x9999)
+    other.close()
+    # free5GC sets the association up again (same Recovery Time Stamp, so
+    # the same SMF instance): its sessions stay.
+    smf.associate(node, what="Association Setup again (same Recovery Time Stamp)")
     # N2 PDU Session Resource Setup Response: the gNB's tunnel.
     for k, (cp, up, ue, teid) in enumerate(sessions):
         smf.modify(up, cp, [upd_far(far_id(2), apply(forw=True),
