@@ -899,7 +899,11 @@ def open5gs(upf_n4, traffic: Traffic) -> None:
 def dual_stack(upf_n4, traffic: Traffic) -> None:
     """Open5GS IPv4v6 PDU session: CHOOSE with V4 and V6 on a UPF whose
     N3 is IPv4 only, UE IP Address with both an IPv4 address and an IPv6
-    prefix (interface identifier 0), PDN Type IPv4v6."""
+    prefix (interface identifier 0), PDN Type IPv4v6, and the rules
+    through which the SMF itself sends IPv6 Router Advertisements
+    (smf_sess_create_cp_up_data_forwarding): up2cp, the UE's Router
+    Solicitations on the session's N3 TEID to the CP function over N4-u;
+    cp2up, GTP-U from the SMF (source interface CP-function) to the UE."""
     smf = Smf("Open5GS IPv4v6", upf_n4, ("127.0.0.8", 8805))
     me = "127.0.0.8"
     node = node_v4(me)
@@ -917,13 +921,21 @@ def dual_stack(upf_n4, traffic: Traffic) -> None:
                    pdi(src_if(0), raw(21, b"\x0f\x05"), ni, ueip46(False), qfi(1)),
                    ohr(6), far_id(1), urr_id(1)),
         create_pdr(pdr_id(2), prec(255), pdi(src_if(1), ni, ueip46(True)), far_id(2), urr_id(1)),
+        create_pdr(pdr_id(3), prec(1),
+                   pdi(src_if(0), raw(21, b"\x0f\x05"), ni, sdf("permit out 58 from ff02::2/128 to assigned")),
+                   ohr(6), far_id(3)),
+        create_pdr(pdr_id(4), prec(1), pdi(src_if(3), raw(21, b"\x0d\x06")), ohr(6), far_id(4)),
         create_far(far_id(1), apply(forw=True), fwd(dst_if(1), ni)),
         create_far(far_id(2), apply(forw=True), fwd(dst_if(0), ni, ohc(0xA001, GNB_IP))),
+        create_far(far_id(3), apply(forw=True), fwd(dst_if(3), ohc(0x0C0C, me))),
+        create_far(far_id(4), apply(forw=True), fwd(dst_if(0), ni, ohc(0xA001, GNB_IP))),
         create_urr(urr_id(1), meas_method(volum=True), rep_triggers(b"\x02\x00"), vol_threshold(2**40)),
         raw(113, b"\x03"),
     ]
     rsp, up = smf.establish(cp, ies, what="Session Establishment (IPv4v6, CHOOSE V4+V6)")
-    teid = check_choose(smf, rsp, [1], "IPv4v6 establishment").get(1, 0)
+    teids = check_choose(smf, rsp, [1, 3, 4], "IPv4v6 establishment")
+    teid = teids.get(1, 0)
+    check(teids.get(3) == teid, "Open5GS IPv4v6: the up2cp PDR shares the session's N3 TEID (CHOOSE ID 5)")
     f = find(created_pdrs(rsp).get(1), 21) if rsp is not None else None
     check(f is not None and f.V6 == 0, "Open5GS IPv4v6: no IPv6 F-TEID from an IPv4-only N3")
     ul = traffic.ul("Open5GS IPv4v6", teid, ue, q=1)
