@@ -275,6 +275,8 @@ enum ParkedWork {
         removed: Vec<(crate::rules::Urr, UrrState)>,
         /// URRs to report now (Query URR, QAURR).
         queried: SmallVec<[u32; 4]>,
+        /// The request's Query URR Reference, echoed in those reports.
+        query_ref: Option<u32>,
         created_pdr: Vec<crate::codec::grouped::CreatedPdr>,
     },
 }
@@ -1506,6 +1508,7 @@ impl Node {
         let work = ParkedWork::Modification {
             removed: gone,
             queried,
+            query_ref: r.query_urr_reference,
             created_pdr,
         };
         let needs_final =
@@ -1608,6 +1611,7 @@ impl Node {
             ParkedWork::Modification {
                 mut removed,
                 queried,
+                query_ref,
                 created_pdr,
             } => {
                 let mut usage_report: Vec<UsageReport<'static>> = Vec::new();
@@ -1627,7 +1631,11 @@ impl Node {
                             ctx.urrs.iter_mut().find(|s| s.id == *id),
                             ctx.rules.urrs.iter().find(|u| u.id == *id),
                         ) {
-                            usage_report.push(st.report(u, UsageReportTrigger::IMMER, now, &clock));
+                            let mut r = st.report(u, UsageReportTrigger::IMMER, now, &clock);
+                            // TS 29.244 7.5.5.2: a queried report carries
+                            // the request's Query URR Reference.
+                            r.query_urr_reference = query_ref;
+                            usage_report.push(r);
                         }
                     }
                 }

@@ -611,6 +611,30 @@ fn path_switch_with_sndem_sends_end_marker_to_old_gnb() {
     assert_eq!(b.up.dropped_buffers, [seid]);
 }
 
+/// Commercial SMFs tag a Query URR with a Query URR Reference; the
+/// Usage Reports of the answer carry it back (TS 29.244 7.5.5.2), also for
+/// QAURR. Suite 42 checks it over UDP.
+#[test]
+fn query_urr_reference_is_echoed_in_the_reports() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    b.up.pending_usage.insert((seid, 1), (10, 20));
+    let seq = b.next_seq();
+    let mut m = sample::query_urr_request(seq, seid, &[1]);
+    if let Message::SessionModificationRequest(r) = &mut m.message {
+        r.query_urr_reference = Some(0xC0FFEE);
+    }
+    let r = b.request(&m);
+    let u = &mod_response(&r).usage_report;
+    assert_eq!(u.len(), 1);
+    assert_eq!(u[0].query_urr_reference, Some(0xC0FFEE));
+    // Without a reference: none in the report.
+    let seq = b.next_seq();
+    let r = b.request(&sample::query_urr_request(seq, seid, &[1]));
+    assert_eq!(mod_response(&r).usage_report[0].query_urr_reference, None);
+}
+
 #[test]
 fn query_urr_and_deletion_report_usage() {
     let mut b = Bench::new();

@@ -807,9 +807,12 @@ def open5gs(upf_n4, traffic: Traffic) -> None:
     check(len(buffered) == 1, "Open5GS: the buffered DL packet is delivered to the gNB once the FAR forwards")
     ul = traffic.ul("Open5GS", teid, ue, q=1)
     dl = traffic.dl("Open5GS", ue, GNB_IP, 0x7001) + 228 * len(buffered)
-    # Idle (N2 release): BUFF|NOCP again; DL then reported once more.
-    smf.modify(up, cp, [upd_far(far_id(2), apply(buff=True, nocp=True), P.IE_BAR_Id(id=1))],
-               what="Session Modification (idle: BUFF|NOCP)")
+    # Idle (N2 release): BUFF|NOCP again, with an Update BAR and an Update
+    # URR (new threshold); DL then reported once more.
+    smf.modify(up, cp, [upd_far(far_id(2), apply(buff=True, nocp=True), P.IE_BAR_Id(id=1)),
+                        P.IE_Update_BAR_SMR(IE_list=[P.IE_BAR_Id(id=1), P.IE_SuggestedBufferingPacketsCount(count=5)]),
+                        P.IE_UpdateURR(IE_list=[urr_id(1), vol_threshold(2**41)])],
+               what="Session Modification (idle: BUFF|NOCP, Update BAR, Update URR)")
     smf.upf_requests.clear()
     traffic.send_dl(ue, 1)
     rep = wait_report(smf, REPORT)
@@ -1083,11 +1086,15 @@ def commercial(upf_n4, traffic: Traffic) -> None:
           "commercial: the volume threshold report (URR 2, VOLTH) goes to the new CP F-SEID")
     dl = traffic.dl("commercial", ue, GNB_IP, 0x9001)
     dl += traffic.dl("commercial (10/8 PDR)", ue, GNB_IP, 0x9001, src="10.1.2.3")
-    rsp = smf.modify(up, cp, [smreq_flags(qaurr=True)], what="Session Modification (QAURR)")
+    rsp = smf.modify(up, cp, [smreq_flags(qaurr=True), raw(125, struct.pack("!I", 0xC0FFEE))],
+                     what="Session Modification (QAURR with a Query URR Reference)")
     r = usage_reports(rsp, 78).get(1)
     v = volume(r) if r is not None else (None, None)
     check(v[0] is not None and v[0] >= ul and v[1] >= dl,
           f"commercial: PFCPSMReq-Flags QAURR answered with URR 1's usage {v} >= {ul}/{dl}")
+    qref = [find(x, 125) for x in usage_reports(rsp, 78).values()]
+    check(len(qref) == 2 and all(q is not None and q.reference == 0xC0FFEE for q in qref),
+          "commercial: every queried Usage Report carries the Query URR Reference")
     rsp = smf.delete(up, cp)
     reps = usage_reports(rsp, 79)
     check(sorted(reps) == [1, 2], f"commercial: the Deletion Response reports both URRs ({sorted(reps)})")
