@@ -1026,6 +1026,19 @@ def omec(upf_n4, traffic: Traffic) -> None:
                what="Session Modification (Update FAR: gNB tunnel)")
     ul = traffic.ul("SD-Core", teid, ue, q=5)
     dl = traffic.dl("SD-Core", ue, GNB_IP, 0x8001)
+    # The gNB restarted and no longer knows TEID 0x8001: GTP-U Error
+    # Indication (TEID Data I, GTP-U Peer Address); the SMF hears of it.
+    smf.upf_requests.clear()
+    ei = Ether(src=GNB_MAC, dst=traffic.w.mac["n3"]) / IP(src=GNB_IP, dst=N3_IP) / UDP(sport=2152, dport=2152) / \
+        GTP_U_Header(gtp_type=26, teid=0, S=1, seq=0) / \
+        Raw(b"\x10" + struct.pack("!I", 0x8001) + b"\x85\x00\x04" + socket.inet_aton(GNB_IP))
+    traffic.w.send("n3", ei)
+    rep = wait_report(smf, REPORT)
+    eir = find(body_of(rep), 99) if rep is not None else None
+    ft = find(eir, 21) if eir is not None else None
+    check(rep is not None and rep.seid == cp and find(body_of(rep), 39).ERIR == 1 and ft is not None
+          and ft.TEID == 0x8001 and ft.ipv4 == GNB_IP,
+          "SD-Core: a gNB's Error Indication becomes a Session Report (ERIR, remote F-TEID 0x8001 at the gNB)")
     rsp = smf.delete(up, cp)
     check_deletion_usage(smf, rsp, 1, ul, dl)
     smf.close()
