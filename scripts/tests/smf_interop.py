@@ -1056,6 +1056,9 @@ def commercial(upf_n4, traffic: Traffic) -> None:
     vendor = enterprise(7, 637, b"nokia")
     ies = [
         node, fseid(cp, "127.0.0.5", "2001:db8::5"), vendor,
+        # The DNN with the APN Operator Identifier (TS 23.003 9.1), as
+        # PGW-C+SMF combos write it: still the pool of DNN "internet".
+        P.IE_APN_DNN(apn_dnn="internet.mnc001.mcc001.gprs"),
         create_pdr(pdr_id(1), prec(0),
                    pdi(src_if(0), fteid_choose(v4=False), ueip(None, dst=False, chv4=True), qfi(9), vendor),
                    raw(95, b"\x00\x01"),  # GTP-U/UDP/IPv4, delete the PDU Session Container
