@@ -865,6 +865,15 @@ def open5gs(upf_n4, traffic: Traffic) -> None:
     ], what="Session Modification (Create PDR with CHOOSE ID 5, Create QER, Create URR, Update QER)")
     t3 = check_choose(smf, rsp, [3], "dedicated flow")
     check(t3.get(3) == teid, f"Open5GS: the PDR with the same CHOOSE ID gets the same TEID ({t3.get(3, 0):#x} == {teid:#x})")
+    # The flow's PDR replaced in one message: Remove PDR 3 and Create PDR 3
+    # (new filter), as a QoS flow modification does.
+    smf.modify(up, cp, [
+        P.IE_RemovePDR(IE_list=[pdr_id(3)]),
+        create_pdr(pdr_id(3), prec(100),
+                   pdi(src_if(0), fteid_choose(chid=5), ni, ueip(ue, dst=False),
+                       sdf("permit out udp from 10.0.0.0/8 to assigned"), qfi(2)),
+                   ohr(6), far_id(1), urr_id(1), urr_id(2), qer_id(2)),
+    ], what="Session Modification (Remove PDR 3 and Create PDR 3 in one message)")
     ded = traffic.ul("Open5GS dedicated flow", teid, ue, q=2, dst="10.9.9.9")
     ul += ded
     # Query URR: the usage so far.
@@ -1059,6 +1068,9 @@ def commercial(upf_n4, traffic: Traffic) -> None:
         # The DNN with the APN Operator Identifier (TS 23.003 9.1), as
         # PGW-C+SMF combos write it: still the pool of DNN "internet".
         P.IE_APN_DNN(apn_dnn="internet.mnc001.mcc001.gprs"),
+        # Rel-16 IEs newer SMFs add: S-NSSAI, PFCPSEReq-Flags (RESTI), User ID.
+        raw(257, b"\x01\x00\x00\x01"), raw(186, b"\x01"),
+        raw(141, b"\x01\x08" + bytes.fromhex("0910101032547698")),
         create_pdr(pdr_id(1), prec(0),
                    pdi(src_if(0), fteid_choose(v4=False), ueip(None, dst=False, chv4=True), qfi(9), vendor),
                    raw(95, b"\x00\x01"),  # GTP-U/UDP/IPv4, delete the PDU Session Container
