@@ -5,30 +5,49 @@ Each SMF profile below is a request sequence built with scapy.contrib.pfcp
 (or raw TLVs where scapy cannot express the quirk), independent of our
 `pfcp` codec, following what that SMF's code sends:
 
-  free5GC (smf + free5gc/pfcp): IPv4 Node ID, SMF-allocated F-TEIDs (TEID
-      inside our CHOOSE range) and UE addresses, plain-text Network Instance,
-      PDR/FAR/QER/URR IDs restarting at 1 in every session, DL FAR FORW to
-      Access without Outer Header Creation until the N2 setup, then Update
-      FAR with Outer Header Creation; N2 handover with SNDEM (End Marker).
+  free5GC (smf + free5gc/pfcp): IPv4 Node ID unlike its source address,
+      SMF-allocated F-TEIDs (one inside our CHOOSE range, which CHOOSE then
+      avoids; one another session CHOOSE'd, refused) and UE addresses,
+      plain-text Network Instance, PDR/FAR/QER/URR IDs restarting at 1 in
+      every session, URR with MNOP, DL FAR FORW to Access without Outer
+      Header Creation until the N2 setup's Update FAR, Association Setup
+      sent again (same Recovery Time Stamp: sessions kept), N2 handover
+      with Update PDR and SNDEM (End Marker), a repeated deletion (65).
   Open5GS (lib/pfcp/build.c, smf/n4-build.c): F-SEID with IPv4 and IPv6,
       CHOOSE F-TEID with CHOOSE ID, DNS-label Network Instance, APN/DNN,
       Outer Header Removal GTP-U/UDP/IP, `permit out ip from any to
-      assigned`, DL FAR BUFF|NOCP with a BAR until the gNB tunnel exists;
-      idle mode (BUFF|NOCP again: Downlink Data Report, buffered packet
-      delivered on FORW), a dedicated QoS flow added with the same CHOOSE ID
-      (same TEID), Update QER, Query URR, Remove PDR/QER.
-  OMEC/SD-Core (smf, upf-epc pfcpiface expectations): FQDN Node ID, CHOOSE
-      without CHOOSE ID, two QERs per PDR (session AMBR + flow), DL FAR BUFF
-      without a BAR, `permit out ip from 0.0.0.0/0 to assigned`.
+      assigned`, DL FAR BUFF|NOCP with a BAR until the gNB tunnel exists
+      (Downlink Data Report, buffered packet delivered on FORW); a
+      retransmitted Establishment; idle mode three times (Update BAR,
+      Update URR; DROBU in the Modification; DROBU in the Session Report
+      Response); a dedicated QoS flow with the same CHOOSE ID (same TEID)
+      and its own QER and URR, replaced by Remove + Create PDR in one
+      message, Update QER, Query URR, Remove PDR/QER/URR (final report in
+      the Modification Response); Rel-16 heartbeat IE; SMF restart (new
+      Association Setup with a later Recovery Time Stamp: sessions gone).
+      IPv4v6 session: CHOOSE with V4 and V6 on an IPv4-only N3, UE IP with
+      IPv4 and IPv6, the cp2up/up2cp rules for SMF-sent Router Adverts.
+  OMEC/SD-Core (smf, upf-epc pfcpiface expectations): FQDN Node ID, UP
+      Function Features in its request (ignored), CHOOSE without CHOOSE ID,
+      two QERs per PDR (session AMBR + flow), DL FAR BUFF without a BAR,
+      `permit out ip from 0.0.0.0/0 to assigned`, a periodic Usage Report,
+      a gNB Error Indication reported (ERIR).
   commercial (Cisco/Nokia style): FQDN Node ID, ephemeral source port,
       message priority, sequence numbers wrapping past 2^24-1,
       enterprise-specific and unknown IEs at message and grouped level,
-      CHOOSE F-TEID without address family flag, UE IP CHOOSE (CHV4) on UL and
-      DL PDRs, zero-length Network Instance, SGi-LAN destination, Transport
-      Level Marking, extended (2-octet) Apply Action, URR with thresholds,
-      QAURR query, Association Release (then cause 72).
-  OAI: the recorded capture (pfcp/tests/data) replayed over UDP, SEIDs
-      rewritten to those this UPF allocates.
+      Rel-16 IEs (S-NSSAI, PFCPSEReq-Flags, User ID), APN with Operator
+      Identifier, CHOOSE F-TEID without address family flag, UE IP CHOOSE
+      (CHV4) on UL and DL PDRs, zero-length Network Instance, SGi-LAN
+      destination, Transport Level Marking, extended Apply Action, Outer
+      Header Removal with extension header deletion, Association Update,
+      CP F-SEID change (reports follow it), volume threshold report, QAURR
+      with a Query URR Reference, two URRs in the Deletion Response,
+      Association Release (then cause 72).
+  SDF filters as SMFs and PCFs write them, one session each.
+  OAI: the recorded capture (pfcp/tests/data) replayed over UDP from an
+      ephemeral port, SEIDs rewritten to those this UPF allocates; its
+      heartbeats' Recovery Time Stamp differs from its Association
+      Setup's; the UPF's heartbeats must reach its port 8805.
 
 Every response is checked: message type, sequence number echoed, header
 SEID = the SMF's CP SEID, Cause 1 (or the expected rejection), Created PDR
