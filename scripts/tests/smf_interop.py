@@ -768,6 +768,12 @@ def free5gc(upf_n4, traffic: Traffic) -> None:
                   "free5GC: the Volume Measurement's total is UL + DL")
             check(r is not None and find(r, 67) is not None and find(r, 75) is not None and find(r, 76) is not None,
                   "free5GC: DURAT: the report has Duration Measurement, Start Time and End Time")
+        else:
+            # No traffic at all: the URR is still reported (TS 29.244
+            # 7.5.7.2), so that the SMF can close its charging.
+            r = usage_reports(rsp, 79).get(1)
+            check(r is not None and volume(r) == (0, 0),
+                  f"free5GC: a session without traffic still reports its URR at deletion ({volume(r) if r else None})")
     # A deletion the SMF retries after its own timeout, with a new sequence
     # number: the session is gone (65, SEID 0).
     smf.delete(sessions[0][1], 0, cause=65, what="Session Deletion of a deleted session")
