@@ -1279,6 +1279,7 @@ def main(binary: str, d: str, pcap: str) -> int:
               "no PFCP session left after the deletions")
         status = upf.stop()
         check(status == 0, f"SIGTERM stops the UPF with status 0 (got {status})")
+        check(not os.path.exists(upfrun.eal_runtime_dir(prefix)), "no EAL runtime directory left behind")
     finally:
         upf.kill()
         if FAILS:
