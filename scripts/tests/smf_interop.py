@@ -998,6 +998,49 @@ SDF_ZOO = [
 ]
 
 
+def many_rules(upf_n4, traffic: Traffic) -> None:
+    """A commercial SMF's session with many PCC rules: twelve DL PDRs, each
+    an SDF filter on one remote UDP port with its own QER (QFI 1..12), and a
+    default DL PDR (QFI 9) at the lowest precedence. DL traffic must take
+    the rule its port selects (the QFI in the PDU Session Container says
+    which)."""
+    smf = Smf("many PCC rules", upf_n4, ("127.0.0.11", 8805))
+    me = "127.0.0.11"
+    node = node_fqdn("smf02.example.net")
+    smf.associate(node)
+    cp, ue = 0xD001, "10.66.0.1"
+    ies = [node, fseid(cp, me),
+           create_pdr(pdr_id(1), prec(1000), pdi(src_if(0), fteid_choose(), ueip(ue, dst=False)), ohr(0),
+                      far_id(1)),
+           create_pdr(pdr_id(2), prec(1000), pdi(src_if(1), ueip(ue, dst=True),
+                                                sdf("permit out ip from any to assigned")),
+                      far_id(2), qer_id(100)),
+           create_far(far_id(1), apply(forw=True), fwd(dst_if(1))),
+           create_far(far_id(2), apply(forw=True), fwd(dst_if(0), ohc(0xD0D0, GNB_IP))),
+           create_qer(qer_id(100), gate(), qfi(9))]
+    for i in range(1, 13):
+        ies.append(create_pdr(pdr_id(10 + i), prec(100 + i),
+                              pdi(src_if(1), ueip(ue, dst=True), sdf(f"permit out 17 from any {5000 + i} to assigned")),
+                              far_id(2), qer_id(i)))
+        ies.append(create_qer(qer_id(i), gate(), qfi(i)))
+    _rsp, up = smf.establish(cp, ies, what="Session Establishment with 14 PDRs and 13 QERs")
+
+    def qfi_of(sport: int) -> Optional[int]:
+        traffic.w.drain()
+        inner = IP(src=DN_IP, dst=ue) / UDP(sport=sport, dport=4000) / Raw(b"q" * 20)
+        traffic.w.send("n6", Ether(src=GW_MAC, dst=traffic.w.mac["n6"]) / inner)
+        got = traffic.w.collect("n3", lambda e: gtpu_of(e) is not None and gtpu_of(e).teid == 0xD0D0, 1)
+        if not got or GTPPDUSessionContainer not in got[0]:
+            return None
+        return got[0][GTPPDUSessionContainer].QFI
+    seen = {sp: qfi_of(sp) for sp in (5007, 5012, 6000)}
+    check(seen == {5007: 7, 5012: 12, 6000: 9},
+          f"many PCC rules: DL takes the rule its source port selects (port: QFI {seen})")
+    if up:
+        smf.delete(up, cp)
+    smf.close()
+
+
 def sdf_zoo(upf_n4) -> None:
     """One session per flow description, on the UL and DL PDRs."""
     smf = Smf("SDF filters", upf_n4, ("127.0.0.9", 8805))
@@ -1262,6 +1305,7 @@ def main(binary: str, d: str, pcap: str) -> int:
                          ("Open5GS IPv4v6", lambda: dual_stack(upf_n4, traffic)),
                          ("SD-Core", lambda: omec(upf_n4, traffic)),
                          ("SDF filters", lambda: sdf_zoo(upf_n4)),
+                         ("many PCC rules", lambda: many_rules(upf_n4, traffic)),
                          ("commercial", lambda: commercial(upf_n4, traffic)),
                          ("OAI", lambda: oai_replay(upf_n4, pcap)),
                          ("heartbeat", lambda: upf_heartbeats(upf_n4))):
