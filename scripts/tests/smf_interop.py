@@ -457,8 +457,8 @@ class Smf:
 
     # --- node messages
 
-    def associate(self, node, extra: Optional[list] = None, what: str = "Association Setup"):
-        ies = [node, rts(self.rts), P.IE_CPFunctionFeatures()] + (extra or [])
+    def associate(self, node, extra: Optional[list] = None, what: str = "Association Setup", cp_ff: bool = True):
+        ies = [node, rts(self.rts)] + ([P.IE_CPFunctionFeatures()] if cp_ff else []) + (extra or [])
         rsp = self.request(ASSOC_SETUP, P.PFCPAssociationSetupRequest, ies, what=what)
         if rsp is not None:
             b = body_of(rsp)
@@ -1068,7 +1068,9 @@ def omec(upf_n4, traffic: Traffic) -> None:
     """OMEC/SD-Core SMF: FQDN Node ID, two QERs per PDR, BUFF without BAR."""
     smf = Smf("SD-Core", upf_n4, ("127.0.0.4", 8805))
     node = node_fqdn("smf.omec.svc.cluster.local")
-    smf.associate(node, extra=[raw(43, b"\x10\x00")])  # UP Function Features: must be ignored
+    # No CP Function Features (optional); UP Function Features instead,
+    # which a UPF must ignore in a request.
+    smf.associate(node, extra=[raw(43, b"\x10\x00")], cp_ff=False)
     cp = 0xAB00000000000001
     ue = "10.62.0.9"
     ies = [
@@ -1125,7 +1127,9 @@ def commercial(upf_n4, traffic: Traffic) -> None:
     """Cisco/Nokia-style SMF: FQDN, vendor IEs, CHV4, sequence wrap, release."""
     smf = Smf("commercial", upf_n4, ("127.0.0.5", 0), seq=0xFFFFFE)
     node = node_fqdn("smf01.mnc001.mcc001.3gppnetwork.org")
-    smf.associate(node, extra=[enterprise(1, 9, b"\x01\x02\x03"), raw(178, b"\x02\x7f\x00\x00\x05")])
+    # Vendor IE, Alternative SMF IP Address, SMF Set ID (Rel-16).
+    smf.associate(node, extra=[enterprise(1, 9, b"\x01\x02\x03"), raw(178, b"\x02\x7f\x00\x00\x05"),
+                               raw(180, b"\x00" + b"\x04set1\x03smf\x07example")])
     smf.heartbeat()  # sequence 0 after the wrap
     smf.request(7, P.PFCPAssociationUpdateRequest, [node, P.IE_CPFunctionFeatures(LOAD=1)],
                 what="Association Update (CP Function Features)")
