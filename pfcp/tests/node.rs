@@ -1658,6 +1658,44 @@ fn downlink_data_report_once_until_modified() {
     assert!(!b.node.downlink_data(b.now, 999, 2, None));
 }
 
+/// Paging failed: the SMF answers the Downlink Data Report with
+/// PFCPSRRsp-Flags DROBU (Open5GS). The user plane gets the unchanged
+/// rules again (it drops the buffer by republishing them) and the drop.
+#[test]
+fn drobu_in_the_report_response_drops_the_buffer_open5gs() {
+    let mut b = Bench::new();
+    b.associate();
+    let p = SessionParams {
+        gnb: None,
+        ..params(1)
+    };
+    let seid = establish(&mut b, &p);
+    assert!(b.node.downlink_data(b.now, seid, 2, Some(9)));
+    let out = b.drain();
+    let (seq, _) = report_of(&out[0]);
+    let installs = b.up.installs;
+    let a = Pfcp::session(
+        1,
+        seq,
+        SessionReportResponse {
+            cause: Cause::REQUEST_ACCEPTED,
+            offending_ie: None,
+            update_bar: None,
+            pfcpsrrsp_flags: Some(PfcpsrRspFlags::DROBU),
+            cp_f_seid: None,
+            n4u_f_teid: None,
+            alternative_smf_ip_address: None,
+        },
+    );
+    assert!(b.send(&a).is_empty());
+    assert_eq!(
+        b.up.installs,
+        installs + 1,
+        "the same rules, installed again"
+    );
+    assert_eq!(b.up.dropped_buffers, [seid]);
+}
+
 #[test]
 fn error_indication_and_path_failure_reports() {
     let mut b = Bench::new();
