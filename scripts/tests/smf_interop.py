@@ -963,7 +963,10 @@ def dual_stack(upf_n4, traffic: Traffic) -> None:
                    ohr(6), far_id(3)),
         create_pdr(pdr_id(4), prec(1), pdi(src_if(3), raw(21, b"\x0d\x06")), ohr(6), far_id(4)),
         create_far(far_id(1), apply(forw=True), fwd(dst_if(1), ni)),
-        create_far(far_id(2), apply(forw=True), fwd(dst_if(0), ni, ohc(0xA001, GNB_IP))),
+        # A dual-stack gNB: Outer Header Creation GTP-U/UDP/IPv4 and IPv6.
+        create_far(far_id(2), apply(forw=True),
+                   fwd(dst_if(0), ni, raw(84, b"\x03\x00" + struct.pack("!I", 0xA001) + socket.inet_aton(GNB_IP)
+                                          + socket.inet_pton(socket.AF_INET6, "2001:db8:1::2")))),
         create_far(far_id(3), apply(forw=True), fwd(dst_if(3), ohc(0x0C0C, me))),
         create_far(far_id(4), apply(forw=True), fwd(dst_if(0), ni, ohc(0xA001, GNB_IP))),
         create_urr(urr_id(1), meas_method(volum=True), rep_triggers(b"\x02\x00"), vol_threshold(2**40)),
