@@ -13,7 +13,7 @@ Usage: scripts/test.sh [options] [SUITE...]
 
 Runs, in order: cargo fmt --check, cargo clippy (all targets, -D warnings),
 cargo test --workspace, then the suites in scripts/tests/ (all of them, or
-only those named, e.g. 10-config-check).
+only those named, e.g. 10-config-check or just 10).
 
 Options:
   --no-install     do not install packages or Rust (fail if missing)
@@ -92,10 +92,16 @@ if ((cargo_steps)); then
 fi
 
 if ((suites)); then
+    # A suite named that does not exist is an error, not an empty pass.
+    for want in "${only[@]}"; do
+        compgen -G "$UPF_ROOT/scripts/tests/$want.sh" >/dev/null ||
+            compgen -G "$UPF_ROOT/scripts/tests/$want-*.sh" >/dev/null ||
+            die "no suite $want (see --list)"
+    done
     for suite in "$UPF_ROOT"/scripts/tests/[0-9]*.sh; do
         [[ -e "$suite" ]] || continue
         name="$(basename "$suite" .sh)"
-        if ((${#only[@]})) && ! printf '%s\n' "${only[@]}" | grep -qx "$name"; then
+        if ((${#only[@]})) && ! printf '%s\n' "${only[@]}" | grep -qx -e "$name" -e "${name%%-*}"; then
             continue
         fi
         limit="$(sed -n 's/^# timeout: *\([0-9]\+\).*/\1/p' "$suite" | head -n1)"
