@@ -756,6 +756,13 @@ def free5gc(upf_n4, traffic: Traffic) -> None:
     em = traffic.w.collect("n3", lambda e: gtpu_of(e) is not None and gtpu_of(e).gtp_type == 254, 1)
     check(len(em) == 1 and em[0][IP].dst == GNB_IP and gtpu_of(em[0]).teid == 0x5000,
           "free5GC: End Marker to the old gNB's TEID 0x5000 after SNDEM")
+    # The SMF's T1 expired: the same Modification again is answered from
+    # the cache, without a second End Marker.
+    first = bytes(smf.last)
+    again = smf.retransmit()
+    em2 = traffic.w.collect("n3", lambda e: gtpu_of(e) is not None and gtpu_of(e).gtp_type == 254, 1, timeout=0.5)
+    check(again is not None and P.PFCP(again).seq == P.PFCP(first).seq and cause_of(body_of(P.PFCP(again))) == 1
+          and not em2, "free5GC: a retransmitted handover Modification is answered again, no second End Marker")
     dl += traffic.dl("free5GC", ue, GNB2_IP, 0x6000)
     ul += traffic.ul("free5GC", teid, ue, gnb_ip=GNB2_IP, gnb_mac=GNB2_MAC)
     for cp, up, _ue, _t in sessions:
