@@ -2051,6 +2051,25 @@ impl Node {
         }
     }
 
+    /// Where retransmissions of a request to `dst` alternate with: between
+    /// the SMF's source address and its port 8805, when they differ (so an
+    /// SMF that answered late on one of them is found again either way).
+    fn alternate(&self, dst: SocketAddr) -> Option<SocketAddr> {
+        let listener = SocketAddr::new(dst.ip(), PFCP_PORT);
+        let source = self
+            .assoc_by_ip
+            .get(&dst.ip())
+            .and_then(|id| self.assocs.get(id))
+            .map_or(dst, |a| a.addr);
+        if source == listener {
+            None
+        } else if dst == listener {
+            Some(source)
+        } else {
+            Some(listener)
+        }
+    }
+
     /// Send one of our requests, with a fresh sequence number, and keep it
     /// for retransmission.
     fn request(&mut self, now: Instant, dst: SocketAddr, mut msg: Pfcp<'_>, kind: ReqKind) {
@@ -2080,7 +2099,7 @@ impl Node {
             seq,
             Outstanding {
                 dst,
-                alt: (dst.port() != PFCP_PORT).then(|| SocketAddr::new(dst.ip(), PFCP_PORT)),
+                alt: self.alternate(dst),
                 payload,
                 msg_type: t,
                 kind,

@@ -376,6 +376,10 @@ fn requests_to_an_smf_on_an_ephemeral_port_fall_back_to_8805_oai() {
     assert_eq!(out[0].dst, listener);
     assert_eq!(b.node.associations().len(), 1);
     assert_eq!(b.node.stats().request_timeouts, 0);
+    // Should 8805 go quiet, the retransmission tries the source port again.
+    let out = b.advance(Duration::from_secs(2));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dst, b.smf);
 }
 
 #[test]
