@@ -232,6 +232,11 @@ const PFCP_PORT: u16 = 8805;
 struct Association {
     node_id: NodeIdBuf,
     addr: SocketAddr,
+    /// Where our requests go: the SMF's address and source port until a
+    /// retransmission to port 8805 is answered instead (OAI's SMF sends
+    /// from an ephemeral port and listens on 8805; TS 29.244 §7.2.2.1
+    /// has requests sent to 8805).
+    req_dst: SocketAddr,
     /// The SMF's Recovery Time Stamp from its Association Setup, and from
     /// its heartbeats (learned from the first one).
     peer_recovery: u32,
@@ -270,6 +275,8 @@ enum ParkedWork {
         removed: Vec<(crate::rules::Urr, UrrState)>,
         /// URRs to report now (Query URR, QAURR).
         queried: SmallVec<[u32; 4]>,
+        /// The request's Query URR Reference, echoed in those reports.
+        query_ref: Option<u32>,
         created_pdr: Vec<crate::codec::grouped::CreatedPdr>,
     },
 }
@@ -301,6 +308,9 @@ enum ReqKind {
 
 struct Outstanding {
     dst: SocketAddr,
+    /// The other destination retransmissions alternate with: the SMF's
+    /// port 8805 when `dst` is another port (see `Association::req_dst`).
+    alt: Option<SocketAddr>,
     payload: Vec<u8>,
     msg_type: u8,
     kind: ReqKind,
@@ -521,7 +531,7 @@ impl Node {
         let Some(&id) = self.assoc_by_node.get(node_id) else {
             return false;
         };
-        let Some(addr) = self.assocs.get(&id).map(|a| a.addr) else {
+        let Some(addr) = self.assocs.get(&id).map(|a| a.req_dst) else {
             return false;
         };
         let msg = AssociationUpdateRequest {
@@ -647,7 +657,7 @@ impl Node {
                 },
             })
             .collect();
-        let addrs: Vec<SocketAddr> = self.assocs.values().map(|a| a.addr).collect();
+        let addrs: Vec<SocketAddr> = self.assocs.values().map(|a| a.req_dst).collect();
         for addr in addrs {
             let msg = NodeReportRequest {
                 node_id: self.node_id,
@@ -882,6 +892,14 @@ impl Node {
         self.current_req = (t, req_hash);
         let seq = m.seq;
         let seid = m.seid.unwrap_or(0);
+        // A refused establishment is answered to the SMF's SEID when the
+        // request gave one (TS 29.244 7.2.2.4.2: SEID 0 only when the
+        // peer's SEID is not available): free5GC's SMF finds the SM
+        // context of an Establishment Response by its header SEID.
+        let est_cp_seid = match &m.message {
+            Message::SessionEstablishmentRequest(r) => r.cp_f_seid.seid,
+            _ => 0,
+        };
         let reply: Option<Reply> = match m.message {
             Message::HeartbeatRequest(r) => {
                 self.heartbeat_request(now, peer, seq, r.recovery_time_stamp, up);
@@ -952,7 +970,7 @@ impl Node {
             Some(Err(rej)) if rej.cause == PARKED => {}
             Some(Err(rej)) => {
                 let cp_seid = if t == msg_type::SESSION_ESTABLISHMENT_REQUEST {
-                    0
+                    est_cp_seid
                 } else {
                     self.sessions
                         .get(&seid)
@@ -987,6 +1005,12 @@ impl Node {
         if let Some(o) = self.requests.remove(&seq)
             && t != msg_type::VERSION_NOT_SUPPORTED_RESPONSE
         {
+            // Keep sending where the SMF answers.
+            if let Some(&id) = self.assoc_by_ip.get(&peer.ip())
+                && let Some(a) = self.assocs.get_mut(&id)
+            {
+                a.req_dst = o.dst;
+            }
             then(self, now, o.kind, up);
         }
     }
@@ -1099,6 +1123,7 @@ impl Node {
                 if a.addr != addr {
                     self.assoc_by_ip.insert(addr.ip(), id);
                     a.addr = addr;
+                    a.req_dst = addr;
                 }
                 return;
             }
@@ -1116,6 +1141,7 @@ impl Node {
             Association {
                 node_id: node_id.clone(),
                 addr,
+                req_dst: addr,
                 peer_recovery: rts,
                 peer_hb_recovery: None,
                 since: self.clock.wall(now),
@@ -1520,6 +1546,7 @@ impl Node {
         let work = ParkedWork::Modification {
             removed: gone,
             queried,
+            query_ref: r.query_urr_reference,
             created_pdr,
         };
         let needs_final =
@@ -1622,6 +1649,7 @@ impl Node {
             ParkedWork::Modification {
                 mut removed,
                 queried,
+                query_ref,
                 created_pdr,
             } => {
                 let mut usage_report: Vec<UsageReport<'static>> = Vec::new();
@@ -1641,7 +1669,11 @@ impl Node {
                             ctx.urrs.iter_mut().find(|s| s.id == *id),
                             ctx.rules.urrs.iter().find(|u| u.id == *id),
                         ) {
-                            usage_report.push(st.report(u, UsageReportTrigger::IMMER, now, &clock));
+                            let mut r = st.report(u, UsageReportTrigger::IMMER, now, &clock);
+                            // TS 29.244 7.5.5.2: a queried report carries
+                            // the request's Query URR Reference.
+                            r.query_urr_reference = query_ref;
+                            usage_report.push(r);
                         }
                     }
                 }
@@ -2010,8 +2042,14 @@ impl Node {
             }
             return;
         }
-        if drobu {
-            up.drop_buffered(seid);
+        if drobu && let Some(ctx) = self.sessions.get(&seid) {
+            // The rules stay as they are; the user plane drops what the
+            // session buffered (it needs the rules again to do so).
+            let rules = ctx.rules.clone();
+            match up.install(&rules, Some(&rules)) {
+                Ok(()) => up.drop_buffered(seid),
+                Err(error) => self.event(Event::UserPlaneError { seid, error }),
+            }
         }
         if let Some(u) = update_bar {
             let Some(ctx) = self.sessions.get_mut(&seid) else {
@@ -2034,7 +2072,7 @@ impl Node {
             return;
         };
         let cp_seid = ctx.rules.cp_f_seid.seid;
-        let dst = self.assocs.get(&ctx.assoc).map(|a| a.addr).or_else(|| {
+        let dst = self.assocs.get(&ctx.assoc).map(|a| a.req_dst).or_else(|| {
             let f = ctx.rules.cp_f_seid;
             f.ipv4
                 .map(IpAddr::V4)
@@ -2048,6 +2086,25 @@ impl Node {
                 Pfcp::session(cp_seid, 0, msg),
                 ReqKind::SessionReport(seid),
             );
+        }
+    }
+
+    /// Where retransmissions of a request to `dst` alternate with: between
+    /// the SMF's source address and its port 8805, when they differ (so an
+    /// SMF that answered late on one of them is found again either way).
+    fn alternate(&self, dst: SocketAddr) -> Option<SocketAddr> {
+        let listener = SocketAddr::new(dst.ip(), PFCP_PORT);
+        let source = self
+            .assoc_by_ip
+            .get(&dst.ip())
+            .and_then(|id| self.assocs.get(id))
+            .map_or(dst, |a| a.addr);
+        if source == listener {
+            None
+        } else if dst == listener {
+            Some(source)
+        } else {
+            Some(listener)
         }
     }
 
@@ -2080,6 +2137,7 @@ impl Node {
             seq,
             Outstanding {
                 dst,
+                alt: self.alternate(dst),
                 payload,
                 msg_type: t,
                 kind,
@@ -2107,6 +2165,9 @@ impl Node {
                 if o.retries < self.cfg.n1 {
                     o.retries += 1;
                     o.deadline = now + self.cfg.t1;
+                    if let Some(alt) = o.alt.as_mut() {
+                        std::mem::swap(&mut o.dst, alt);
+                    }
                     let (dst, payload, deadline, t) =
                         (o.dst, o.payload.clone(), o.deadline, o.msg_type);
                     self.stats.retransmissions += 1;
@@ -2142,7 +2203,7 @@ impl Node {
                     return;
                 }
                 a.hb_due = now + self.cfg.heartbeat_interval;
-                let (due, addr, busy) = (a.hb_due, a.addr, a.hb_seq.is_some());
+                let (due, addr, busy) = (a.hb_due, a.req_dst, a.hb_seq.is_some());
                 self.timers.push(Reverse((due, Timer::Heartbeat(id))));
                 if !busy {
                     let msg = Pfcp::node(

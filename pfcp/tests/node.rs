@@ -118,6 +118,22 @@ fn association_setup_advertises_what_we_implement() {
     assert_eq!(b.node.associations().len(), 1);
 }
 
+/// free5GC's SMF finds the SM context of an Establishment Response by its
+/// header SEID: a refused establishment is answered to the CP F-SEID's SEID
+/// (TS 29.244 7.2.2.4.2 allows 0 only when the peer's SEID is unknown).
+/// Suite 42 (scripts/tests/smf_interop.py) checks it over UDP.
+#[test]
+fn refused_establishment_is_answered_to_the_smfs_seid_free5gc() {
+    let mut b = Bench::new();
+    let seq = b.next_seq();
+    let r = b.request(&sample::establishment_request(seq, &params(0x0123_4567)));
+    assert_eq!(r.seid, Some(0x0123_4567));
+    assert_eq!(
+        est_response(&r).cause,
+        Cause::NO_ESTABLISHED_PFCP_ASSOCIATION
+    );
+}
+
 #[test]
 fn cause_72_requests_before_association() {
     let mut b = Bench::new();
@@ -323,6 +339,49 @@ fn smf_restart_detected_by_heartbeat_response() {
     assert_eq!(b.node.session_count(), 0);
 }
 
+/// OAI's SMF (the golden capture: requests from port 34848, the UPF's
+/// Heartbeat Request to port 8805, answered from 8805) sends from an
+/// ephemeral port and listens on 8805, where TS 29.244 has requests go.
+/// Our requests go to the source port first (our own smf-sim listens
+/// there); unanswered, the retransmissions alternate with 8805, and once
+/// 8805 answers, later requests go there directly.
+#[test]
+fn requests_to_an_smf_on_an_ephemeral_port_fall_back_to_8805_oai() {
+    let mut b = Bench::new();
+    b.auto_heartbeat = false;
+    b.smf = SocketAddr::new(IpAddr::V4(SMF), 34848);
+    b.associate();
+    let out = b.advance(Duration::from_secs(10));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dst, b.smf, "first to the port the SMF sent from");
+    // T1 (2 s) later, the retransmission goes to 8805, and is answered.
+    let out = b.advance(Duration::from_secs(2));
+    assert_eq!(out.len(), 1);
+    let listener = SocketAddr::new(IpAddr::V4(SMF), 8805);
+    assert_eq!(out[0].dst, listener);
+    let hb = decode(&out[0].payload);
+    let mut a = Vec::new();
+    Pfcp::node(
+        hb.seq,
+        HeartbeatResponse {
+            recovery_time_stamp: SMF_RTS,
+        },
+    )
+    .encode(&mut a)
+    .unwrap();
+    assert!(b.raw_from(listener, &a).is_empty());
+    // The next heartbeat goes to 8805 at once; the association stays.
+    let out = b.advance(Duration::from_secs(8));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dst, listener);
+    assert_eq!(b.node.associations().len(), 1);
+    assert_eq!(b.node.stats().request_timeouts, 0);
+    // Should 8805 go quiet, the retransmission tries the source port again.
+    let out = b.advance(Duration::from_secs(2));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dst, b.smf);
+}
+
 #[test]
 fn heartbeat_failure_after_n1_retransmissions() {
     let mut b = Bench::new();
@@ -365,6 +424,48 @@ fn heartbeat_failure_after_n1_retransmissions() {
 }
 
 // ---- sessions -------------------------------------------------------------------------
+
+/// Open5GS with a dual-stack GTP-U address asks CHOOSE with V4 and V6
+/// (and a CHOOSE ID); an IPv4-only N3 allocates IPv4 (TS 29.244 8.2.3:
+/// IPv4 and/or IPv6) instead of refusing with cause 71. One family the
+/// interface lacks, asked alone, is still refused. Suite 42 replays it.
+#[test]
+fn choose_v4_and_v6_on_an_ipv4_n3_allocates_ipv4_open5gs() {
+    let mut b = Bench::new();
+    b.associate();
+    let choose = |v4, v6| {
+        move |e: &mut SessionEstablishmentRequest<'static>| {
+            for p in e.create_pdr.iter_mut() {
+                if p.pdi.local_f_teid.is_some() {
+                    p.pdi.local_f_teid = Some(FTeid::Choose {
+                        v4,
+                        v6,
+                        choose_id: Some(5),
+                    });
+                }
+            }
+        }
+    };
+    let seq = b.next_seq();
+    let (_, mut r) = establishment(seq, &params(7));
+    choose(true, true)(&mut r);
+    let a = b.request(&with_body(seq, r));
+    let e = est_response(&a);
+    assert_eq!(e.cause, Cause::REQUEST_ACCEPTED, "{e:?}");
+    let f = e.created_pdr.iter().find_map(|c| c.local_f_teid).unwrap();
+    let FTeid::Assigned { ipv4, ipv6, .. } = f else {
+        panic!("{f:?}")
+    };
+    assert_eq!((ipv4, ipv6), (Some(N3), None));
+    let seq = b.next_seq();
+    let (_, mut r) = establishment(seq, &params(8));
+    choose(false, true)(&mut r);
+    let (c, ie, _) = rejected(&mut b, &with_body(seq, r));
+    assert_eq!(
+        (c, ie),
+        (Cause::INVALID_F_TEID_ALLOCATION_OPTION, Some(t::F_TEID))
+    );
+}
 
 #[test]
 fn establishment_with_choose() {
@@ -512,6 +613,30 @@ fn path_switch_with_sndem_sends_end_marker_to_old_gnb() {
     b.request(&m);
     assert_eq!(b.up.end_markers.len(), 1);
     assert_eq!(b.up.dropped_buffers, [seid]);
+}
+
+/// Commercial SMFs tag a Query URR with a Query URR Reference; the
+/// Usage Reports of the answer carry it back (TS 29.244 7.5.5.2), also for
+/// QAURR. Suite 42 checks it over UDP.
+#[test]
+fn query_urr_reference_is_echoed_in_the_reports() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    b.up.pending_usage.insert((seid, 1), (10, 20));
+    let seq = b.next_seq();
+    let mut m = sample::query_urr_request(seq, seid, &[1]);
+    if let Message::SessionModificationRequest(r) = &mut m.message {
+        r.query_urr_reference = Some(0xC0FFEE);
+    }
+    let r = b.request(&m);
+    let u = &mod_response(&r).usage_report;
+    assert_eq!(u.len(), 1);
+    assert_eq!(u[0].query_urr_reference, Some(0xC0FFEE));
+    // Without a reference: none in the report.
+    let seq = b.next_seq();
+    let r = b.request(&sample::query_urr_request(seq, seid, &[1]));
+    assert_eq!(mod_response(&r).usage_report[0].query_urr_reference, None);
 }
 
 #[test]
@@ -1638,6 +1763,44 @@ fn downlink_data_report_once_until_modified() {
         "FAR forwards now, no NOCP"
     );
     assert!(!b.node.downlink_data(b.now, 999, 2, None));
+}
+
+/// Paging failed: the SMF answers the Downlink Data Report with
+/// PFCPSRRsp-Flags DROBU (Open5GS). The user plane gets the unchanged
+/// rules again (it drops the buffer by republishing them) and the drop.
+#[test]
+fn drobu_in_the_report_response_drops_the_buffer_open5gs() {
+    let mut b = Bench::new();
+    b.associate();
+    let p = SessionParams {
+        gnb: None,
+        ..params(1)
+    };
+    let seid = establish(&mut b, &p);
+    assert!(b.node.downlink_data(b.now, seid, 2, Some(9)));
+    let out = b.drain();
+    let (seq, _) = report_of(&out[0]);
+    let installs = b.up.installs;
+    let a = Pfcp::session(
+        1,
+        seq,
+        SessionReportResponse {
+            cause: Cause::REQUEST_ACCEPTED,
+            offending_ie: None,
+            update_bar: None,
+            pfcpsrrsp_flags: Some(PfcpsrRspFlags::DROBU),
+            cp_f_seid: None,
+            n4u_f_teid: None,
+            alternative_smf_ip_address: None,
+        },
+    );
+    assert!(b.send(&a).is_empty());
+    assert_eq!(
+        b.up.installs,
+        installs + 1,
+        "the same rules, installed again"
+    );
+    assert_eq!(b.up.dropped_buffers, [seid]);
 }
 
 #[test]

@@ -15,11 +15,12 @@ use dataplane::iface::Iface;
 use dataplane::testkit::{self, DN_IP, GNB_IP, GNB_MAC, GW_MAC, N3_IP, TSC_HZ};
 use dataplane::wire::{ethernet, gtpu, ipv4, udp};
 use dataplane::worker::{MemIo, Worker};
-use pfcp::codec::grouped::{CreateFar, ForwardingParameters, UsageReport};
+use pfcp::codec::SmallVec;
+use pfcp::codec::grouped::{CreateFar, CreateQer, ForwardingParameters, UpdatePdr, UsageReport};
 use pfcp::codec::ie_type as t;
 use pfcp::codec::ies::{
-    ApplyAction, Cause, DestinationInterface, FTeid, NodeIdBuf, ReportingTriggers, RuleType,
-    SourceInterface, Volume,
+    ApplyAction, Cause, DestinationInterface, FTeid, GateStatus, NodeIdBuf, PfcpsmReqFlags,
+    PfcpsrRspFlags, ReportingTriggers, RuleType, SourceInterface, Volume,
 };
 use pfcp::codec::message::{Message, Pfcp, SessionReportResponse, msg_type};
 use pfcp::sample::{self, SessionParams};
@@ -299,6 +300,48 @@ fn establish_with_choose_then_uplink_and_downlink_flow() {
     assert_eq!(r.drops(DropReason::SpoofedSource), 1);
 }
 
+/// free5GC-style establishment: the downlink FAR is FORW toward Access
+/// with a Network Instance but no Outer Header Creation (the gNB's tunnel
+/// comes with the N2 setup). Accepted; downlink is dropped until the Update
+/// FAR brings the tunnel, then forwarded. Suite 42 replays it over UDP.
+#[test]
+fn forw_far_without_a_tunnel_yet_free5gc() {
+    let mut r = Rig::new();
+    r.associate();
+    let seq = r.next_seq();
+    let mut m = sample::establishment_request(seq, &params(1));
+    let Message::SessionEstablishmentRequest(e) = &mut m.message else {
+        unreachable!()
+    };
+    let dl: &mut CreateFar<'_> = e.create_far.iter_mut().find(|f| f.far_id == 2).unwrap();
+    let fp: &mut ForwardingParameters<'_> = dl.forwarding_parameters.as_mut().unwrap();
+    assert_eq!(fp.destination_interface, DestinationInterface::ACCESS);
+    assert!(fp.network_instance.is_some());
+    fp.outer_header_creation = None;
+    dl.apply_action = ApplyAction::FORW;
+    let (seid, _, ue) = r.establish(&m);
+    r.push(
+        Iface::N6,
+        &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 1, 2, 10)),
+    );
+    assert!(r.sent(Iface::N3).is_empty(), "no tunnel yet: dropped");
+    let seq = r.next_seq();
+    let a = r.request(&sample::path_switch_request(
+        seq, seid, 0x777, GNB_IP, false,
+    ));
+    let Message::SessionModificationResponse(x) = &a.message else {
+        panic!("{a:?}")
+    };
+    assert_eq!(x.cause, Cause::REQUEST_ACCEPTED);
+    r.push(
+        Iface::N6,
+        &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 1, 2, 10)),
+    );
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1);
+    assert_eq!(n3_tunnel(&out[0]).1.teid, 0x777);
+}
+
 #[test]
 fn path_switch_with_sndem_sends_end_marker_to_old_gnb_after_last_packet() {
     let mut r = Rig::new();
@@ -568,6 +611,110 @@ fn deletion_reports_packets_a_busy_worker_counts_while_it_switches() {
     assert_eq!(n4.up_stats().unsettled_reads, 0);
 }
 
+/// Open5GS / free5GC: the Session Modification that ends buffering (Update
+/// FAR FORW with the gNB's tunnel) carries PFCPSMReq-Flags DROBU: what was
+/// buffered is discarded, not delivered; what comes after is forwarded.
+#[test]
+fn drobu_discards_the_buffered_packets_open5gs() {
+    let mut r = Rig::new();
+    r.associate();
+    let mut p = params(1);
+    p.gnb = None; // BUFF + NOCP until the gNB answers
+    let seq = r.next_seq();
+    let (seid, _, ue) = r.establish(&sample::establishment_request(seq, &p));
+    for i in 0..2 {
+        r.push(
+            Iface::N6,
+            &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 80, 1000, 100 + i)),
+        );
+    }
+    assert!(r.sent(Iface::N3).is_empty(), "buffered");
+    assert_eq!(r.w.buffered_len(), 2);
+    let seq = r.next_seq();
+    let mut m = sample::path_switch_request(seq, seid, 0x300, GNB_IP, false);
+    let Message::SessionModificationRequest(x) = &mut m.message else {
+        unreachable!()
+    };
+    x.pfcpsmreq_flags = Some(PfcpsmReqFlags::DROBU);
+    let a = r.request(&m);
+    let Message::SessionModificationResponse(x) = &a.message else {
+        panic!("{a:?}")
+    };
+    assert_eq!(x.cause, Cause::REQUEST_ACCEPTED);
+    assert!(r.sent(Iface::N3).is_empty(), "nothing buffered delivered");
+    assert_eq!(r.w.buffered_len(), 0, "the buffer is empty");
+    assert_eq!(r.n4.up_stats().drobu, 1);
+    r.push(
+        Iface::N6,
+        &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 80, 1000, 10)),
+    );
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1, "new downlink forwarded");
+    assert_eq!(n3_tunnel(&out[0]).1.teid, 0x300);
+}
+
+/// The SMF answers the Downlink Data Report with PFCPSRRsp-Flags DROBU
+/// (paging failed, as Open5GS does when the UE cannot be reached): the
+/// buffered packets are dropped, the session keeps buffering what comes
+/// next, and the later FORW delivers only that.
+#[test]
+fn drobu_in_the_report_response_drops_the_buffer_open5gs() {
+    let mut r = Rig::new();
+    r.associate();
+    let mut p = params(1);
+    p.gnb = None;
+    let seq = r.next_seq();
+    let (seid, _, ue) = r.establish(&sample::establishment_request(seq, &p));
+    for i in 0..2 {
+        r.push(
+            Iface::N6,
+            &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 80, 1000, 100 + i)),
+        );
+    }
+    assert!(r.sent(Iface::N3).is_empty());
+    assert_eq!(r.w.buffered_len(), 2);
+    let report = r
+        .from_upf
+        .drain(..)
+        .find(|m| matches!(m.message, Message::SessionReportRequest(_)))
+        .expect("a Downlink Data Report");
+    let answer = Pfcp::session(
+        seid,
+        report.seq,
+        SessionReportResponse {
+            cause: Cause::REQUEST_ACCEPTED,
+            offending_ie: None,
+            update_bar: None,
+            pfcpsrrsp_flags: Some(PfcpsrRspFlags::DROBU),
+            cp_f_seid: None,
+            n4u_f_teid: None,
+            alternative_smf_ip_address: None,
+        },
+    );
+    let mut b = Vec::new();
+    answer.encode(&mut b).unwrap();
+    r.n4.on_datagram(r.now, r.smf, &b, &mut r.ctl);
+    for _ in 0..20 {
+        r.step();
+    }
+    assert_eq!(r.w.buffered_len(), 0, "the buffer is dropped");
+    assert_eq!(r.n4.up_stats().drobu, 1);
+    // Still buffering: a new packet waits, and FORW delivers only it.
+    r.push(
+        Iface::N6,
+        &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 80, 1000, 7)),
+    );
+    assert!(r.sent(Iface::N3).is_empty());
+    assert_eq!(r.w.buffered_len(), 1);
+    let seq = r.next_seq();
+    r.request(&sample::path_switch_request(
+        seq, seid, 0x300, GNB_IP, false,
+    ));
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1, "only the packet buffered after the DROBU");
+    assert_eq!(n3_tunnel(&out[0]).2.len(), 20 + 8 + 7);
+}
+
 #[test]
 fn buffering_reports_downlink_data_once_and_releases_on_forward() {
     let mut r = Rig::new();
@@ -747,37 +894,32 @@ fn refused_rules_change_nothing_in_the_dataplane() {
     assert_eq!(cause, Cause::RULE_CREATION_MODIFICATION_FAILURE);
     assert_eq!(rule.unwrap().0, RuleType::Pdr);
 
-    // 73: a FAR forwarding to Access without a tunnel (the dataplane's
-    // validation), named by its FAR id.
+    // 73: a PDR with more QERs than the data plane applies (its
+    // validation), named by its PDR id. (A FAR forwarding toward Access
+    // without a tunnel yet, the former example here, is accepted: see
+    // `forw_far_without_a_tunnel_yet_free5gc`.)
     let seq = r.next_seq();
     let mut m = sample::establishment_request(seq, &params(3));
     let Message::SessionEstablishmentRequest(e) = &mut m.message else {
         unreachable!()
     };
-    e.create_far.push(CreateFar {
-        far_id: 9,
-        apply_action: ApplyAction::FORW,
-        forwarding_parameters: Some(ForwardingParameters {
-            destination_interface: DestinationInterface::ACCESS,
-            network_instance: None,
-            redirect_information: false,
-            outer_header_creation: None,
-            transport_level_marking: None,
-            forwarding_policy: false,
-            header_enrichment: false,
-            linked_traffic_endpoint_id: false,
-            destination_interface_type: None,
-        }),
-        duplicating_parameters: false,
-        bar_id: None,
-    });
+    let mut extra = Vec::new();
+    for id in [91, 92, 93] {
+        let mut q = e.create_qer[0].clone();
+        q.qer_id = id;
+        q.qfi = None;
+        extra.push(q);
+        e.create_pdr[0].qer_ids.push(id);
+    }
+    e.create_qer.extend(extra);
+    let pdr = u32::from(e.create_pdr[0].pdr_id);
     let a = r.request(&m);
     assert_eq!(
         rejection(&a),
         (
             Cause::RULE_CREATION_MODIFICATION_FAILURE,
             None,
-            Some((RuleType::Far, 9))
+            Some((RuleType::Pdr, pdr))
         )
     );
 
@@ -799,25 +941,37 @@ fn refused_rules_change_nothing_in_the_dataplane() {
         )
     );
 
-    // A refused modification leaves the installed rules as they were.
+    // A refused modification leaves the installed rules as they were: the
+    // UL PDR updated to three QERs (the data plane applies two).
     let seq = r.next_seq();
     let mut m = sample::empty_modification();
-    m.create_far = vec![CreateFar {
-        far_id: 9,
-        apply_action: ApplyAction::FORW,
-        forwarding_parameters: Some(ForwardingParameters {
-            destination_interface: DestinationInterface::ACCESS,
-            network_instance: None,
-            redirect_information: false,
-            outer_header_creation: None,
-            transport_level_marking: None,
-            forwarding_policy: false,
-            header_enrichment: false,
-            linked_traffic_endpoint_id: false,
-            destination_interface_type: None,
-        }),
-        duplicating_parameters: false,
-        bar_id: None,
+    m.create_qer = [91, 92, 93]
+        .map(|qer_id| CreateQer {
+            qer_id,
+            qer_correlation_id: None,
+            gate_status: GateStatus::default(),
+            mbr: None,
+            gbr: None,
+            packet_rate: false,
+            dl_flow_level_marking: false,
+            qfi: None,
+            rqi: None,
+            paging_policy_indicator: None,
+            averaging_window: None,
+        })
+        .to_vec();
+    m.update_pdr = vec![UpdatePdr {
+        pdr_id: 1,
+        outer_header_removal: None,
+        precedence: None,
+        pdi: None,
+        far_id: None,
+        urr_ids: SmallVec::new(),
+        qer_ids: SmallVec::from_slice(&[91, 92, 93]),
+        activate_predefined_rules: false,
+        deactivate_predefined_rules: false,
+        activation_time: false,
+        deactivation_time: false,
     }];
     let a = r.request(&Pfcp::session(seid, seq, m));
     assert_eq!(rejection(&a).0, Cause::RULE_CREATION_MODIFICATION_FAILURE);

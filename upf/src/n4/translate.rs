@@ -119,6 +119,12 @@ pub fn session(s: &Session, id: dp::SessionId) -> Result<dp::Session, UpError> {
     // it: they take the URR's FAR for quota action, or a dropping FAR.
     let mut quota_drop: Option<u32> = None;
     for p in &s.pdrs {
+        if p.pdi.source_interface == SourceInterface::CP_FUNCTION {
+            // Open5GS's cp2up PDR (the SMF's IPv6 Router Advertisements,
+            // GTP-U over N4-u): no N4-u here, so it matches nothing and
+            // stays out of the dataplane rather than refusing the session.
+            continue;
+        }
         let mut pdr = pdr(s, p)?;
         let exhausted = p
             .urr_ids
@@ -371,16 +377,32 @@ fn far(f: &pfcp::rules::Far) -> Result<dp::Far, UpError> {
             format!("apply action flags {:?}", other.names().collect::<Vec<_>>()),
         ));
     }
+    // Forwarding to the CP function (Open5GS's up2cp FAR: the UE's IPv6
+    // Router Solicitations to the SMF over N4-u) is not done here: such a
+    // FAR drops, and the session is accepted.
+    let to_cp = f
+        .forwarding
+        .as_ref()
+        .is_some_and(|fp| fp.destination_interface == DestinationInterface::CP_FUNCTION);
+    let forwarding = match &f.forwarding {
+        Some(fp) if !to_cp => Some(forwarding(fp, rule)?),
+        _ => None,
+    };
+    // FORW with nowhere to go yet: free5GC-style SMFs install the downlink
+    // FAR as FORW toward Access before the gNB's tunnel is known (Outer
+    // Header Creation comes with the N2 setup's Update FAR). Nothing can be
+    // delivered, so the data plane drops until then, and the session is
+    // accepted rather than refused.
+    let nowhere = a.contains(ApplyAction::FORW)
+        && forwarding.is_none_or(|fp| {
+            fp.destination == dp::DestinationInterface::Access && fp.outer_header_creation.is_none()
+        });
     let apply_action = dp::ApplyAction {
-        drop: a.contains(ApplyAction::DROP),
-        forw: a.contains(ApplyAction::FORW),
+        drop: a.contains(ApplyAction::DROP) || nowhere,
+        forw: a.contains(ApplyAction::FORW) && !nowhere,
         buff: a.contains(ApplyAction::BUFF),
         nocp: a.contains(ApplyAction::NOCP),
         dupl: a.contains(ApplyAction::DUPL),
-    };
-    let forwarding = match &f.forwarding {
-        None => None,
-        Some(fp) => Some(forwarding(fp, rule)?),
     };
     Ok(dp::Far {
         id: f.id,
@@ -871,6 +893,60 @@ mod tests {
         assert_eq!(d.fars.len(), 3, "no synthetic FAR");
     }
 
+    /// free5GC-style establishment: the downlink FAR is FORW toward Access
+    /// (with its Network Instance) but no Outer Header Creation until the
+    /// N2 setup's Update FAR; another SMF's FORW FAR may come without
+    /// Forwarding Parameters at all. Accepted, dropping until the tunnel
+    /// exists; forwarding as soon as it does.
+    #[test]
+    fn forw_without_a_tunnel_yet_drops_instead_of_refusing_the_session() {
+        let mut s = session();
+        let mut dl = (*s.fars[1]).clone();
+        dl.forwarding.as_mut().unwrap().outer_header_creation = None;
+        s.fars[1] = Arc::new(dl.clone());
+        let d = super::session(&s, pfcp_session_id(5)).unwrap();
+        d.validate().unwrap();
+        let a = d.fars[1].apply_action;
+        assert!(a.drop && !a.forw, "{a:?}");
+        // The UL FAR (Core, no tunnel needed) still forwards.
+        assert!(d.fars[0].apply_action.forw);
+        dl.forwarding = None;
+        s.fars[1] = Arc::new(dl.clone());
+        let d = super::session(&s, pfcp_session_id(5)).unwrap();
+        d.validate().unwrap();
+        assert!(d.fars[1].apply_action.drop && !d.fars[1].apply_action.forw);
+        // The Update FAR with Outer Header Creation: forwards.
+        s.fars[1] = session().fars[1].clone();
+        let d = super::session(&s, pfcp_session_id(5)).unwrap();
+        assert!(d.fars[1].apply_action.forw && !d.fars[1].apply_action.drop);
+    }
+
+    /// Open5GS's IPv6 rules through the SMF (cp2up: PDR from the CP
+    /// function; up2cp: a FAR to the CP function for the UE's Router
+    /// Solicitations): no N4-u here, so the PDR stays out and the FAR
+    /// drops; the session (its IPv4 half, and IPv6 data) is accepted.
+    #[test]
+    fn cp_function_rules_are_inert_open5gs() {
+        let mut s = session();
+        let mut cp2up = s.pdrs[0].clone();
+        cp2up.id = 9;
+        cp2up.pdi.source_interface = SourceInterface::CP_FUNCTION;
+        cp2up.pdi.ue_ip = None;
+        s.pdrs.push(cp2up);
+        let mut up2cp = (*s.fars[0]).clone();
+        up2cp.id = 9;
+        up2cp.forwarding.as_mut().unwrap().destination_interface =
+            DestinationInterface::CP_FUNCTION;
+        up2cp.forwarding.as_mut().unwrap().outer_header_creation =
+            Some(OuterHeaderCreation::gtpu_v4(1, Ipv4Addr::LOCALHOST));
+        s.fars.push(Arc::new(up2cp));
+        let d = super::session(&s, pfcp_session_id(5)).unwrap();
+        d.validate().unwrap();
+        assert!(d.pdrs.iter().all(|p| p.id != 9), "cp2up left out");
+        let f = d.fars.iter().find(|f| f.id == 9).unwrap();
+        assert!(f.apply_action.drop && !f.apply_action.forw && f.forwarding.is_none());
+    }
+
     #[test]
     fn inactive_urr_is_not_counted() {
         let mut s = session();
@@ -903,7 +979,9 @@ mod tests {
                 t::APPLICATION_ID,
             ),
             (
-                Box::new(|s| s.pdrs[0].pdi.source_interface = SourceInterface::CP_FUNCTION),
+                Box::new(|s| {
+                    s.pdrs[0].pdi.source_interface = SourceInterface::VN_INTERNAL_5G;
+                }),
                 Some(RuleRef::Pdr(1)),
                 t::SOURCE_INTERFACE,
             ),

@@ -20,6 +20,7 @@ use dataplane::control::{Batch, Control, FinalUsage, Usage};
 use dataplane::iface::Iface;
 use dataplane::rules::{self as dp, SessionId};
 use log::{debug, warn};
+use pfcp::codec::ies::ApplyAction;
 use pfcp::{Session, UpError, UsageSample, UserPlane};
 use smallvec::SmallVec;
 
@@ -122,8 +123,12 @@ pub struct UpStats {
     pub end_markers: u64,
     /// End Markers that could not be queued (inject ring full or too long).
     pub end_marker_failures: u64,
-    /// DROBU requests (not implemented by the dataplane: buffered packets
-    /// are released or kept by the new rules instead).
+    /// DROBU requests carried out: a Session Modification's buffering
+    /// FARs published as DROP first, so that the workers discard what
+    /// they buffered before the new rules (FORW) take over.
+    pub drobu: u64,
+    /// DROBU requests not preceded by the session's install (the node
+    /// always installs first; a bug if it counts): nothing dropped.
     pub drobu_unsupported: u64,
     /// Staged batches the dataplane refused (a bug: staging checks what
     /// publishing checks).
@@ -297,6 +302,9 @@ pub struct UsageBook {
     removed: VecDeque<(SessionId, Instant)>,
     end_markers: VecDeque<PendingEndMarker>,
     staged: Staged,
+    /// The FARs that buffered before the latest install, by session: what
+    /// a DROBU in the same Session Modification turns into DROP.
+    buffering_fars: Option<(SessionId, SmallVec<[u32; 2]>)>,
     /// When a flush first found the workers behind (the staged batch waits).
     waiting_since: Option<Instant>,
     /// The time of the latest call from the driver (what a flush waits by).
@@ -327,6 +335,7 @@ impl UsageBook {
             removed: VecDeque::new(),
             end_markers: VecDeque::new(),
             staged: Staged::default(),
+            buffering_fars: None,
             waiting_since: None,
             now: None,
             clock,
@@ -559,6 +568,13 @@ impl UserPlane for DataplaneUp<'_> {
         }
         let new_urrs: Vec<u32> = rules.urrs.iter().map(|u| u.id).collect();
         self.book.staged.add(rules);
+        self.book.buffering_fars = previous.map(|p| {
+            let fars = p
+                .fars
+                .iter()
+                .filter(|f| f.apply_action.contains(ApplyAction::BUFF));
+            (id, fars.map(|f| f.id).collect())
+        });
         // URRs this version drops: read their count now, while the
         // dataplane still counts them.
         let gone: Vec<u32> = previous
@@ -711,11 +727,46 @@ impl UserPlane for DataplaneUp<'_> {
         self.book.flush_end_markers(self.now, self.ctl);
     }
 
+    /// DROBU (Open5GS, free5GC: PFCPSMReq-Flags of the Session
+    /// Modification that ends buffering, or PFCPSRRsp-Flags of the answer
+    /// to a Downlink Data Report, after which the node reinstalls the
+    /// unchanged rules). The workers run their buffered
+    /// packets again whenever they take a new version, so the session goes
+    /// out twice: first with the FARs that buffered set to DROP (the
+    /// buffered packets are discarded), then, once every worker has run
+    /// that (the next flush waits for them), as modified.
     fn drop_buffered(&mut self, seid: u64) {
-        self.book.stats.drobu_unsupported += 1;
-        warn!(
-            "session {seid:#x}: DROBU asked, but the dataplane cannot discard a session's buffered packets; the new rules decide their fate"
-        );
+        let id = translate::pfcp_session_id(seid);
+        let fars = match self.book.buffering_fars.take() {
+            Some((s, fars)) if s == id => fars,
+            _ => {
+                self.book.stats.drobu_unsupported += 1;
+                warn!(
+                    "session {seid:#x}: DROBU without the session's rules just installed: the buffered packets stay until the rules release or drop them"
+                );
+                return;
+            }
+        };
+        if fars.is_empty() {
+            return; // nothing buffered
+        }
+        let Some(modified) = self.book.staged.take_upsert(id) else {
+            return;
+        };
+        let mut dropping = modified.clone();
+        for f in dropping.fars.iter_mut().filter(|f| fars.contains(&f.id)) {
+            f.apply_action = dp::ApplyAction {
+                drop: true,
+                forw: false,
+                buff: false,
+                nocp: false,
+                dupl: false,
+            };
+        }
+        self.book.staged.add(dropping);
+        self.book.flush_now(self.ctl);
+        self.book.staged.add(modified);
+        self.book.stats.drobu += 1;
     }
 }
 
