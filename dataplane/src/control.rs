@@ -20,8 +20,8 @@ use crate::rules::{
     SessionId, Urr,
 };
 use crate::tables::{
-    CFar, CHUNK_LINES, CPdr, CQer, CSdf, Entry, FarAction, Line, MapStats, MapWriter, MeterParams,
-    RcuMap, Snapshot, WorkerLines, line, qer_line, urr_line,
+    CFar, CHUNK_LINES, CPdr, CQer, CSdf, FarAction, Line, MapStats, MapWriter, MeterParams, RcuMap,
+    Rules, Snapshot, WorkerLines, line, qer_line, urr_line,
 };
 use smallvec::SmallVec;
 use std::collections::VecDeque;
@@ -646,12 +646,7 @@ impl Control {
                     });
                 }
                 claimed_teid.insert(t, s.id);
-                if let Some(o) = self
-                    .current
-                    .teid
-                    .get(t)
-                    .and_then(|e| e.first())
-                    .map(|p| p.session)
+                if let Some(o) = self.current.teid.get(t).map(Rules::session)
                     && o != s.id
                     && !touched.contains(&o)
                 {
@@ -675,8 +670,7 @@ impl Control {
                     IpAddr::V4(v) => self.current.ue4.get(u32::from(v)),
                     IpAddr::V6(_) => self.current.ue6.get(v6_key(a)),
                 }
-                .and_then(|e| e.first())
-                .map(|p| p.session);
+                .map(Rules::session);
                 if let Some(o) = owner.filter(|o| *o != s.id && !touched.contains(o)) {
                     return Err(RuleError::UeIpInUse {
                         session: s.id,
@@ -1174,14 +1168,14 @@ fn keys_of(s: &Session) -> Keys {
 
 fn finish<K: crate::tables::Key + std::hash::Hash>(
     m: HashMap<K, Option<Vec<CPdr>>>,
-) -> Vec<(K, Option<Entry>)> {
+) -> Vec<(K, Option<Rules>)> {
     m.into_iter()
         .map(|(k, v)| {
             (
                 k,
                 v.map(|mut v| {
                     v.sort_by_key(|p| p.precedence);
-                    Entry::from(v)
+                    Rules::new(v)
                 }),
             )
         })

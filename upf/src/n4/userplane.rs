@@ -233,8 +233,7 @@ impl Staged {
                 .or_else(|| {
                     snap.teid
                         .get(t)
-                        .and_then(|e| e.first())
-                        .map(|p| p.session)
+                        .map(dataplane::tables::Rules::session)
                         .filter(|o| !touched(*o))
                 });
             if let Some(owner) = owner {
@@ -256,8 +255,7 @@ impl Staged {
                 .copied()
                 .filter(|o| *o != s.id)
                 .or_else(|| {
-                    live.and_then(|e| e.first())
-                        .map(|p| p.session)
+                    live.map(dataplane::tables::Rules::session)
                         .filter(|o| !touched(*o))
                 });
             if let Some(owner) = owner {
