@@ -121,7 +121,7 @@ pub fn session(s: &Session, id: dp::SessionId) -> Result<dp::Session, UpError> {
     for p in &s.pdrs {
         let mut pdr = pdr(s, p)?;
         let exhausted = p
-            .urr_ids
+            .urr_ids()
             .iter()
             .filter_map(|id| s.urr(*id))
             .find(|u| u.quota_exhausted);
@@ -172,16 +172,16 @@ fn pdr(s: &Session, p: &pfcp::rules::Pdr) -> Result<dp::Pdr, UpError> {
     let rule = RuleRef::Pdr(p.id);
     let pdi = &p.pdi;
     let source_interface = source_interface(pdi.source_interface, rule)?;
-    if pdi.application_id.is_some() {
+    if pdi.application_id().is_some() {
         return Err(unsupported(
             Some(rule),
             t::APPLICATION_ID,
             "application detection",
         ));
     }
-    let qfi = match pdi.qfis.as_slice() {
-        [] => None,
-        [q] => Some(*q),
+    let qfi = match pdi.qfis.len() {
+        0 => None,
+        1 => pdi.qfis.single(),
         _ => {
             return Err(unsupported(
                 Some(rule),
@@ -249,7 +249,7 @@ fn pdr(s: &Session, p: &pfcp::rules::Pdr) -> Result<dp::Pdr, UpError> {
     };
     // An inactive URR (INAM) does not measure: leave it off the PDR.
     let urr_ids = p
-        .urr_ids
+        .urr_ids()
         .iter()
         .copied()
         .filter(|id| {
@@ -275,7 +275,7 @@ fn pdr(s: &Session, p: &pfcp::rules::Pdr) -> Result<dp::Pdr, UpError> {
         },
         outer_header_removal,
         far_id: p.far_id,
-        qer_ids: p.qer_ids.to_vec(),
+        qer_ids: p.qer_ids().to_vec(),
         urr_ids,
     })
 }
@@ -648,13 +648,12 @@ mod tests {
                 chosen: true,
             }),
             sdf_filters: Box::default(),
-            application_id: None,
             qfis: if ul {
-                SmallVec::from_elem(9, 1)
+                [9].into_iter().collect()
             } else {
-                SmallVec::new()
+                pfcp::rules::QfiSet::default()
             },
-            source_interface_type: None,
+            rare: None,
         }
     }
 
@@ -701,8 +700,8 @@ mod tests {
                         ext_header_deletion: None,
                     }),
                     far_id: 1,
-                    urr_ids: SmallVec::from_elem(1, 1),
-                    qer_ids: SmallVec::from_elem(1, 1),
+                    ids: smallvec::smallvec![1, 1],
+                    n_urrs: 1,
                 },
                 Pdr {
                     id: 2,
@@ -710,8 +709,8 @@ mod tests {
                     pdi: pdi(SourceInterface::SGI_LAN_N6_LAN),
                     outer_header_removal: None,
                     far_id: 2,
-                    urr_ids: SmallVec::from_elem(1, 1),
-                    qer_ids: SmallVec::from_elem(1, 1),
+                    ids: smallvec::smallvec![1, 1],
+                    n_urrs: 1,
                 },
             ],
             fars: smallvec::smallvec![
@@ -893,12 +892,17 @@ mod tests {
         type Edit = Box<dyn Fn(&mut Session)>;
         let cases: Vec<(Edit, Option<RuleRef>, u16)> = vec![
             (
-                Box::new(|s| s.pdrs[0].pdi.qfis = SmallVec::from_slice(&[5, 9])),
+                Box::new(|s| s.pdrs[0].pdi.qfis = [5, 9].into_iter().collect()),
                 Some(RuleRef::Pdr(1)),
                 t::QFI,
             ),
             (
-                Box::new(|s| s.pdrs[1].pdi.application_id = Some(Arc::from("youtube"))),
+                Box::new(|s| {
+                    s.pdrs[1].pdi.rare = Some(Box::new(pfcp::rules::PdiRare {
+                        application_id: Some(Arc::from("youtube")),
+                        source_interface_type: None,
+                    }));
+                }),
                 Some(RuleRef::Pdr(2)),
                 t::APPLICATION_ID,
             ),
