@@ -381,6 +381,11 @@ struct Deferred {
     urr: Option<(SessionId, u32)>,
 }
 
+/// The PDRs compiled for one lookup key in a publish: one inline (a key
+/// has one PDR nearly always), so that an install allocates nothing per
+/// key on its way to the table (compact entries keep no list at all).
+type KeyPdrs = SmallVec<[CPdr; 1]>;
+
 /// Every worker's chunk list after a growth.
 type GrownLines = Box<[WorkerLines]>;
 
@@ -790,13 +795,13 @@ impl Control {
         }
 
         // 3. Compile and build the map changes.
-        let mut teid_changes: HashMap<u32, Option<Vec<CPdr>>> = HashMap::default();
-        let mut ue4_changes: HashMap<u32, Option<Vec<CPdr>>> = HashMap::default();
-        let mut ue6_changes: HashMap<u64, Option<Vec<CPdr>>> = HashMap::default();
+        let mut teid_changes: HashMap<u32, Option<KeyPdrs>> = HashMap::default();
+        let mut ue4_changes: HashMap<u32, Option<KeyPdrs>> = HashMap::default();
+        let mut ue6_changes: HashMap<u64, Option<KeyPdrs>> = HashMap::default();
         let old_keys = |rec: &Record,
-                        t: &mut HashMap<u32, Option<Vec<CPdr>>>,
-                        u4: &mut HashMap<u32, Option<Vec<CPdr>>>,
-                        u6: &mut HashMap<u64, Option<Vec<CPdr>>>| {
+                        t: &mut HashMap<u32, Option<KeyPdrs>>,
+                        u4: &mut HashMap<u32, Option<KeyPdrs>>,
+                        u6: &mut HashMap<u64, Option<KeyPdrs>>| {
             for k in &rec.keys {
                 match *k {
                     MapKey::Teid(k) => t.entry(k).or_insert(None),
@@ -841,7 +846,7 @@ impl Control {
                     teid_changes
                         .entry(f.teid)
                         .or_insert(None)
-                        .get_or_insert_with(Vec::new)
+                        .get_or_insert_with(KeyPdrs::new)
                         .push(c);
                     rec.add_key(MapKey::Teid(f.teid));
                 } else if let Some(ue) = p.pdi.ue_ip {
@@ -850,7 +855,7 @@ impl Control {
                         ue4_changes
                             .entry(k)
                             .or_insert(None)
-                            .get_or_insert_with(Vec::new)
+                            .get_or_insert_with(KeyPdrs::new)
                             .push(c.clone());
                         rec.add_key(MapKey::Ue4(k));
                     }
@@ -859,7 +864,7 @@ impl Control {
                         ue6_changes
                             .entry(k)
                             .or_insert(None)
-                            .get_or_insert_with(Vec::new)
+                            .get_or_insert_with(KeyPdrs::new)
                             .push(c);
                         rec.add_key(MapKey::Ue6(k));
                     }
@@ -1167,7 +1172,7 @@ fn keys_of(s: &Session) -> Keys {
 }
 
 fn finish<K: crate::tables::Key + std::hash::Hash>(
-    m: HashMap<K, Option<Vec<CPdr>>>,
+    m: HashMap<K, Option<KeyPdrs>>,
 ) -> Vec<(K, Option<Rules>)> {
     m.into_iter()
         .map(|(k, v)| {

@@ -22,6 +22,7 @@
 
 use crate::iface::{Iface, NetConfig};
 use crate::rules::{Direction, IpNet, OuterHeaderCreation, PortRange, SessionId};
+use smallvec::SmallVec;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -447,7 +448,8 @@ impl Rules {
     /// The rules of one key: `pdrs` (sorted by precedence, all of one
     /// session), compact when the digest describes them exactly.
     #[must_use]
-    pub fn new(pdrs: Vec<CPdr>) -> Self {
+    pub fn new(pdrs: impl Into<SmallVec<[CPdr; 1]>>) -> Self {
+        let pdrs = pdrs.into();
         let fast = FastRule::of(&pdrs);
         let session = pdrs.first().map_or(0, |p| p.session);
         if let [p] = &pdrs[..]
@@ -468,7 +470,7 @@ impl Rules {
             }
         }
         Self {
-            pdrs: Some(Arc::new(pdrs.into_boxed_slice())),
+            pdrs: Some(Arc::new(pdrs.into_vec().into_boxed_slice())),
             session,
             fast,
         }
