@@ -496,6 +496,14 @@ impl Control {
         self.sessions.contains_key(&id)
     }
 
+    /// The URR ids of session `id` as published (none for an unknown one).
+    pub fn urr_ids(&self, id: SessionId) -> impl Iterator<Item = u32> + '_ {
+        self.sessions
+            .get(&id)
+            .into_iter()
+            .flat_map(|r| r.urrs.iter().map(|(k, _)| *k))
+    }
+
     /// The generation worker `w` runs (0 before its first poll).
     #[must_use]
     pub fn worker_generation(&self, w: usize) -> u64 {
