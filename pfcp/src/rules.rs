@@ -21,10 +21,10 @@ pub use crate::flow::{FlowAction, FlowAddress, FlowDescription, FlowDirection, F
 pub struct Session {
     /// Our (UP) SEID: the key of the session.
     pub seid: u64,
-    /// The SMF's F-SEID.
+    /// The SMF's F-SEID. (Its association, and so its Node ID, is the
+    /// node's to know: no copy per session, which for an FQDN was a heap
+    /// block per session too.)
     pub cp_f_seid: FSeid,
-    /// Node ID of the SMF's association.
-    pub peer: NodeIdBuf,
     /// Sorted by precedence (lowest value = highest precedence), then ID.
     pub pdrs: Vec<Pdr>,
     /// FARs, QERs and URRs are shared between sessions that have equal

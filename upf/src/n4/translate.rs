@@ -619,9 +619,7 @@ pub fn rule_error(e: &dp::RuleError, s: &dp::Session) -> UpError {
 mod tests {
     use super::*;
     use pfcp::codec::SmallVec;
-    use pfcp::codec::ies::{
-        Bitrate, FSeid, GateStatus, NodeIdBuf, OuterHeaderRemoval, ReportingTriggers,
-    };
+    use pfcp::codec::ies::{Bitrate, FSeid, GateStatus, OuterHeaderRemoval, ReportingTriggers};
     use pfcp::rules::{Far, Forwarding, LocalFTeid, Pdi, Pdr, Qer, SdfFilter, UeIp, Urr};
     use std::net::Ipv4Addr;
     use std::sync::Arc;
@@ -689,7 +687,6 @@ mod tests {
                 ipv4: None,
                 ipv6: None,
             },
-            peer: NodeIdBuf::Ipv4(Ipv4Addr::LOCALHOST),
             pdrs: vec![
                 Pdr {
                     id: 1,
