@@ -1270,7 +1270,6 @@ impl Node {
         let mut s = Session {
             seid,
             cp_f_seid: cp,
-            peer: node_id,
             pdrs: Vec::with_capacity(r.create_pdr.len()),
             fars: SmallVec::with_capacity(r.create_far.len()),
             qers: SmallVec::with_capacity(r.create_qer.len()),

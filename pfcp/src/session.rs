@@ -745,15 +745,19 @@ impl<'r> Builder<'r> {
             .far_id
             .ok_or(Rejection::ie(Cause::CONDITIONAL_IE_MISSING, t::FAR_ID).on(rule))?;
         let pdi = self.pdi(&c.pdi).map_err(|r| r.on(rule))?;
-        s.pdrs.push(Pdr {
+        let mut pdr = Pdr {
             id: c.pdr_id,
             precedence: c.precedence,
             pdi,
             outer_header_removal: c.outer_header_removal,
             far_id,
-            urr_ids: c.urr_ids.iter().copied().collect(),
-            qer_ids: c.qer_ids.iter().copied().collect(),
-        });
+            ids: SmallVec::new(),
+            n_urrs: 0,
+        };
+        if !pdr.set_rule_ids(&c.urr_ids, &c.qer_ids) {
+            return Err(Rejection::rule(rule, t::URR_ID));
+        }
+        s.pdrs.push(pdr);
         self.created_pdrs.push(c.pdr_id);
         Ok(())
     }
@@ -916,11 +920,20 @@ impl<'r> Builder<'r> {
         if let Some(f) = u.far_id {
             pdr.far_id = f;
         }
-        if !u.urr_ids.is_empty() {
-            pdr.urr_ids = u.urr_ids.iter().copied().collect();
-        }
-        if !u.qer_ids.is_empty() {
-            pdr.qer_ids = u.qer_ids.iter().copied().collect();
+        if !u.urr_ids.is_empty() || !u.qer_ids.is_empty() {
+            let urrs: SmallVec<[u32; 2]> = if u.urr_ids.is_empty() {
+                pdr.urr_ids().into()
+            } else {
+                u.urr_ids.iter().copied().collect()
+            };
+            let qers: SmallVec<[u32; 2]> = if u.qer_ids.is_empty() {
+                pdr.qer_ids().into()
+            } else {
+                u.qer_ids.iter().copied().collect()
+            };
+            if !pdr.set_rule_ids(&urrs, &qers) {
+                return Err(Rejection::rule(rule, t::URR_ID));
+            }
         }
         Ok(())
     }
@@ -1162,15 +1175,20 @@ impl<'r> Builder<'r> {
             });
         }
         let application_id = p.application_id.map(|a| self.res.intern_name(&Name(a)));
+        let rare = (application_id.is_some() || p.source_interface_type.is_some()).then(|| {
+            Box::new(crate::rules::PdiRare {
+                application_id,
+                source_interface_type: p.source_interface_type,
+            })
+        });
         Ok(Pdi {
             source_interface: p.source_interface,
             local_f_teid,
             network_instance: ni,
             ue_ip,
             sdf_filters: sdf_filters.into_boxed_slice(),
-            application_id,
             qfis: p.qfis.iter().map(|q| q.0).collect(),
-            source_interface_type: p.source_interface_type,
+            rare,
         })
     }
 
@@ -1485,10 +1503,10 @@ pub(crate) fn validate(s: &mut Session) -> Result<(), Rejection> {
         if s.far(p.far_id).is_none() {
             return Err(Rejection::rule(rule, t::FAR_ID));
         }
-        if p.qer_ids.iter().any(|q| s.qer(*q).is_none()) {
+        if p.qer_ids().iter().any(|q| s.qer(*q).is_none()) {
             return Err(Rejection::rule(rule, t::QER_ID));
         }
-        if p.urr_ids.iter().any(|u| s.urr(*u).is_none()) {
+        if p.urr_ids().iter().any(|u| s.urr(*u).is_none()) {
             return Err(Rejection::rule(rule, t::URR_ID));
         }
     }

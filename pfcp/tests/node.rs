@@ -532,7 +532,7 @@ fn establishment_with_choose() {
     assert!(ul.is_uplink());
     assert_eq!(ul.pdi.local_f_teid.unwrap().teid, teid);
     assert_eq!(ul.pdi.network_instance.as_deref(), Some("access"));
-    assert_eq!(ul.pdi.qfis.as_slice(), [9]);
+    assert_eq!(ul.pdi.qfis.iter().collect::<Vec<_>>(), [9]);
     let voice = s.pdr(3).unwrap().pdi.sdf_filters[0].flow.as_ref().unwrap();
     assert_eq!(voice.protocol, Some(17));
     assert_eq!(voice.remote_side().ports, [(5000, 5100)]);

@@ -405,6 +405,7 @@ fn usage_query_and_deletion_report_exactly_the_inner_bytes() {
     r.associate();
     let seq = r.next_seq();
     let (seid, teid, ue) = r.establish(&sample::establishment_request(seq, &params(1)));
+    assert_eq!(r.n4.books(), 0, "nothing reported yet: no book");
     let mut ul_bytes = 0;
     let mut dl_bytes = 0;
     for i in 0..5 {
@@ -428,6 +429,7 @@ fn usage_query_and_deletion_report_exactly_the_inner_bytes() {
     assert_eq!(usage(&x.usage_report, 1), (ul_bytes, dl_bytes));
     let v = x.usage_report[0].volume_measurement.unwrap();
     assert_eq!(v.total, Some(ul_bytes + dl_bytes));
+    assert_eq!(r.n4.books(), 1, "what was reported is kept");
     // More traffic, then the deletion: its report has what came since.
     let p = testkit::udp4(ue, DN_IP, 1000, 80, 333);
     let late = p.len() as u64;
@@ -446,6 +448,7 @@ fn usage_query_and_deletion_report_exactly_the_inner_bytes() {
     );
     assert!(!r.ctl.has_session(seid));
     assert_eq!(r.n4.up_stats().unsettled_reads, 0);
+    assert_eq!(r.n4.books(), 0, "reported in full: forgotten");
     // Traffic for the deleted session goes nowhere.
     r.push(
         Iface::N3,

@@ -452,6 +452,13 @@ impl N4 {
         &mut self.node
     }
 
+    /// Sessions with usage bookkeeping (a report made, URRs leaving, or
+    /// removed and waiting for final counts): fresh sessions have none.
+    #[must_use]
+    pub fn books(&self) -> usize {
+        self.book.len()
+    }
+
     /// The user plane adapter's counters.
     #[must_use]
     pub fn up_stats(&self) -> UpStats {

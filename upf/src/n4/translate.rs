@@ -127,7 +127,7 @@ pub fn session(s: &Session, id: dp::SessionId) -> Result<dp::Session, UpError> {
         }
         let mut pdr = pdr(s, p)?;
         let exhausted = p
-            .urr_ids
+            .urr_ids()
             .iter()
             .filter_map(|id| s.urr(*id))
             .find(|u| u.quota_exhausted);
@@ -178,16 +178,16 @@ fn pdr(s: &Session, p: &pfcp::rules::Pdr) -> Result<dp::Pdr, UpError> {
     let rule = RuleRef::Pdr(p.id);
     let pdi = &p.pdi;
     let source_interface = source_interface(pdi.source_interface, rule)?;
-    if pdi.application_id.is_some() {
+    if pdi.application_id().is_some() {
         return Err(unsupported(
             Some(rule),
             t::APPLICATION_ID,
             "application detection",
         ));
     }
-    let qfi = match pdi.qfis.as_slice() {
-        [] => None,
-        [q] => Some(*q),
+    let qfi = match pdi.qfis.len() {
+        0 => None,
+        1 => pdi.qfis.single(),
         _ => {
             return Err(unsupported(
                 Some(rule),
@@ -255,7 +255,7 @@ fn pdr(s: &Session, p: &pfcp::rules::Pdr) -> Result<dp::Pdr, UpError> {
     };
     // An inactive URR (INAM) does not measure: leave it off the PDR.
     let urr_ids = p
-        .urr_ids
+        .urr_ids()
         .iter()
         .copied()
         .filter(|id| {
@@ -281,7 +281,7 @@ fn pdr(s: &Session, p: &pfcp::rules::Pdr) -> Result<dp::Pdr, UpError> {
         },
         outer_header_removal,
         far_id: p.far_id,
-        qer_ids: p.qer_ids.to_vec(),
+        qer_ids: p.qer_ids().to_vec(),
         urr_ids,
     })
 }
@@ -641,9 +641,7 @@ pub fn rule_error(e: &dp::RuleError, s: &dp::Session) -> UpError {
 mod tests {
     use super::*;
     use pfcp::codec::SmallVec;
-    use pfcp::codec::ies::{
-        Bitrate, FSeid, GateStatus, NodeIdBuf, OuterHeaderRemoval, ReportingTriggers,
-    };
+    use pfcp::codec::ies::{Bitrate, FSeid, GateStatus, OuterHeaderRemoval, ReportingTriggers};
     use pfcp::rules::{Far, Forwarding, LocalFTeid, Pdi, Pdr, Qer, SdfFilter, UeIp, Urr};
     use std::net::Ipv4Addr;
     use std::sync::Arc;
@@ -670,13 +668,12 @@ mod tests {
                 chosen: true,
             }),
             sdf_filters: Box::default(),
-            application_id: None,
             qfis: if ul {
-                SmallVec::from_elem(9, 1)
+                [9].into_iter().collect()
             } else {
-                SmallVec::new()
+                pfcp::rules::QfiSet::default()
             },
-            source_interface_type: None,
+            rare: None,
         }
     }
 
@@ -712,7 +709,6 @@ mod tests {
                 ipv4: None,
                 ipv6: None,
             },
-            peer: NodeIdBuf::Ipv4(Ipv4Addr::LOCALHOST),
             pdrs: vec![
                 Pdr {
                     id: 1,
@@ -723,8 +719,8 @@ mod tests {
                         ext_header_deletion: None,
                     }),
                     far_id: 1,
-                    urr_ids: SmallVec::from_elem(1, 1),
-                    qer_ids: SmallVec::from_elem(1, 1),
+                    ids: smallvec::smallvec![1, 1],
+                    n_urrs: 1,
                 },
                 Pdr {
                     id: 2,
@@ -732,8 +728,8 @@ mod tests {
                     pdi: pdi(SourceInterface::SGI_LAN_N6_LAN),
                     outer_header_removal: None,
                     far_id: 2,
-                    urr_ids: SmallVec::from_elem(1, 1),
-                    qer_ids: SmallVec::from_elem(1, 1),
+                    ids: smallvec::smallvec![1, 1],
+                    n_urrs: 1,
                 },
             ],
             fars: smallvec::smallvec![
@@ -969,12 +965,17 @@ mod tests {
         type Edit = Box<dyn Fn(&mut Session)>;
         let cases: Vec<(Edit, Option<RuleRef>, u16)> = vec![
             (
-                Box::new(|s| s.pdrs[0].pdi.qfis = SmallVec::from_slice(&[5, 9])),
+                Box::new(|s| s.pdrs[0].pdi.qfis = [5, 9].into_iter().collect()),
                 Some(RuleRef::Pdr(1)),
                 t::QFI,
             ),
             (
-                Box::new(|s| s.pdrs[1].pdi.application_id = Some(Arc::from("youtube"))),
+                Box::new(|s| {
+                    s.pdrs[1].pdi.rare = Some(Box::new(pfcp::rules::PdiRare {
+                        application_id: Some(Arc::from("youtube")),
+                        source_interface_type: None,
+                    }));
+                }),
                 Some(RuleRef::Pdr(2)),
                 t::APPLICATION_ID,
             ),

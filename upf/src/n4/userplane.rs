@@ -100,9 +100,15 @@ struct Leaving {
     final_usage: Option<Usage>,
 }
 
+/// What N4 remembers of a session beyond its rules, kept only while there
+/// is something to remember: a URR reported with counts, URRs leaving, or
+/// the session removed. A session without a book has nothing reported
+/// yet on any URR: nearly every session between its establishment and
+/// its first report, so that a million fresh sessions take no book and
+/// no slot of a million-entry table (about 130 bytes each).
 #[derive(Debug, Default)]
 struct Book {
-    /// Live URRs: id and what was reported of it so far.
+    /// Live URRs with what was reported of them so far (absent: nothing).
     urrs: SmallVec<[(u32, Counts); 1]>,
     leaving: Vec<Leaving>,
     /// The session is out of the dataplane.
@@ -238,8 +244,7 @@ impl Staged {
                 .or_else(|| {
                     snap.teid
                         .get(t)
-                        .and_then(|e| e.first())
-                        .map(|p| p.session)
+                        .map(dataplane::tables::Rules::session)
                         .filter(|o| !touched(*o))
                 });
             if let Some(owner) = owner {
@@ -261,8 +266,7 @@ impl Staged {
                 .copied()
                 .filter(|o| *o != s.id)
                 .or_else(|| {
-                    live.and_then(|e| e.first())
-                        .map(|p| p.session)
+                    live.map(dataplane::tables::Rules::session)
                         .filter(|o| !touched(*o))
                 });
             if let Some(owner) = owner {
@@ -313,6 +317,29 @@ pub struct UsageBook {
     workers: usize,
     /// Counters.
     pub stats: UpStats,
+}
+
+impl UsageBook {
+    /// What was reported so far of live URR `urr_id` of session `id`.
+    fn reported(&self, id: SessionId, urr_id: u32) -> Counts {
+        self.sessions
+            .get(&id)
+            .and_then(|b| b.urrs.iter().find(|(u, _)| *u == urr_id))
+            .map_or_else(Counts::default, |(_, r)| *r)
+    }
+
+    /// Records `to` as reported of live URR `urr_id` of session `id` (a
+    /// book only when there is something to keep).
+    fn set_reported(&mut self, id: SessionId, urr_id: u32, to: Counts) {
+        if to == Counts::default() && !self.sessions.contains_key(&id) {
+            return;
+        }
+        let book = self.sessions.entry(id).or_default();
+        match book.urrs.iter_mut().find(|(u, _)| *u == urr_id) {
+            Some((_, r)) => *r = to,
+            None => book.urrs.push((urr_id, to)),
+        }
+    }
 }
 
 fn sub(a: Usage, b: Counts) -> Counts {
@@ -396,8 +423,8 @@ impl UsageBook {
         others
     }
 
-    /// Number of sessions with bookkeeping (installed, or removed and
-    /// waiting for their final counts).
+    /// Number of sessions with bookkeeping (reported usage, URRs leaving,
+    /// or removed and waiting for their final counts).
     #[must_use]
     pub fn len(&self) -> usize {
         self.sessions.len()
@@ -566,7 +593,6 @@ impl UserPlane for DataplaneUp<'_> {
             self.book.stats.refused += 1;
             return Err(translate::rule_error(&e, &rules));
         }
-        let new_urrs: Vec<u32> = rules.urrs.iter().map(|u| u.id).collect();
         self.book.staged.add(rules);
         self.book.buffering_fars = previous.map(|p| {
             let fars = p
@@ -576,7 +602,8 @@ impl UserPlane for DataplaneUp<'_> {
             (id, fars.map(|f| f.id).collect())
         });
         // URRs this version drops: read their count now, while the
-        // dataplane still counts them.
+        // dataplane still counts them. (A new URR has nothing reported:
+        // no entry.)
         let gone: Vec<u32> = previous
             .map(|p| {
                 p.urrs
@@ -586,13 +613,15 @@ impl UserPlane for DataplaneUp<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        let mut leaving = Vec::with_capacity(gone.len());
-        if let Some(book) = self.book.sessions.get(&id) {
-            for urr_id in gone {
-                if let Some((_, reported)) = book.urrs.iter().find(|(u, _)| *u == urr_id) {
-                    leaving.push(self.leaving(id, urr_id, *reported));
-                }
+        let leaving: Vec<Leaving> = gone
+            .into_iter()
+            .map(|urr_id| self.leaving(id, urr_id, self.book.reported(id, urr_id)))
+            .collect();
+        if leaving.is_empty() {
+            if let Some(book) = self.book.sessions.get_mut(&id) {
+                book.removed_at = None;
             }
+            return Ok(());
         }
         let book = self.book.sessions.entry(id).or_default();
         book.removed_at = None;
@@ -601,33 +630,29 @@ impl UserPlane for DataplaneUp<'_> {
             self.book.leaving += 1;
             book.leaving.push(l);
         }
-        for u in new_urrs {
-            if !book.urrs.iter().any(|(x, _)| *x == u) {
-                // A new URR's state slot starts at zero.
-                book.urrs.push((u, Counts::default()));
-            }
-        }
         Ok(())
     }
 
     fn remove(&mut self, seid: u64) {
         let id = translate::pfcp_session_id(seid);
         let now = self.now;
-        let Some(book) = self.book.sessions.get(&id) else {
-            return;
+        // The live URRs: the staged version's, else the published one's.
+        let live: SmallVec<[u32; 2]> = match self.book.staged.upserts.iter().find(|u| u.id == id) {
+            Some(s) => s.urrs.iter().map(|u| u.id).collect(),
+            None => self.ctl.urr_ids(id).collect(),
         };
-        let leaving: Vec<Leaving> = book
-            .urrs
-            .iter()
-            .map(|(u, reported)| self.leaving(id, *u, *reported))
+        let leaving: Vec<Leaving> = live
+            .into_iter()
+            .map(|u| self.leaving(id, u, self.book.reported(id, u)))
             .collect();
         self.book.staged.take_upsert(id);
         if self.ctl.has_session(id) {
             self.book.staged.removals.push(id);
         }
-        let Some(book) = self.book.sessions.get_mut(&id) else {
+        if leaving.is_empty() && !self.book.sessions.contains_key(&id) {
             return;
-        };
+        }
+        let book = self.book.sessions.entry(id).or_default();
         book.urrs.clear();
         self.book.leaving += leaving.len();
         book.leaving.extend(leaving);
@@ -641,14 +666,14 @@ impl UserPlane for DataplaneUp<'_> {
 
     fn usage(&mut self, seid: u64, urr_ids: &[u32], out: &mut Vec<UsageSample>) {
         let id = translate::pfcp_session_id(seid);
-        let Some(book) = self.book.sessions.get_mut(&id) else {
-            return;
-        };
         let mut samples = Vec::with_capacity(urr_ids.len());
         let mut unsettled = 0;
         for &urr_id in urr_ids {
-            if let Some(i) = book.leaving.iter().position(|l| l.urr_id == urr_id) {
-                let l = book.leaving.remove(i);
+            let left = self.book.sessions.get_mut(&id).and_then(|b| {
+                let i = b.leaving.iter().position(|l| l.urr_id == urr_id)?;
+                Some(b.leaving.remove(i))
+            });
+            if let Some(l) = left {
                 self.book.leaving -= 1;
                 let last = match l.final_usage {
                     Some(f) => f,
@@ -658,14 +683,17 @@ impl UserPlane for DataplaneUp<'_> {
                     }
                 };
                 samples.push((urr_id, last, l.reported));
-            } else if let Some((_, reported)) = book.urrs.iter_mut().find(|(u, _)| *u == urr_id)
-                && let Some(now) = self.ctl.usage(id, urr_id)
-            {
-                samples.push((urr_id, now, *reported));
-                *reported = now.into();
+            } else if let Some(now) = self.ctl.usage(id, urr_id) {
+                // Live (not leaving, so in the version in force).
+                let reported = self.book.reported(id, urr_id);
+                samples.push((urr_id, now, reported));
+                self.book.set_reported(id, urr_id, now.into());
             }
         }
-        if book.removed_at.is_some() && book.leaving.is_empty() {
+        if let Some(book) = self.book.sessions.get(&id)
+            && book.removed_at.is_some()
+            && book.leaving.is_empty()
+        {
             self.book.sessions.remove(&id);
         }
         if unsettled > 0 {
