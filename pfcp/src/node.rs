@@ -140,6 +140,8 @@ pub struct Stats {
     pub events_dropped: u64,
     /// Held responses sent before the user plane's counters settled.
     pub parked_overdue: u64,
+    /// Session Report Requests with UPIR (User Plane Inactivity Report).
+    pub inactivity_reports: u64,
 }
 
 impl Default for Stats {
@@ -157,6 +159,7 @@ impl Default for Stats {
             request_timeouts: 0,
             events_dropped: 0,
             parked_overdue: 0,
+            inactivity_reports: 0,
         }
     }
 }
@@ -295,6 +298,9 @@ struct SessionCtx {
     dl_reported: bool,
     /// In the volume-polling list.
     watched: bool,
+    /// Generation of the User Plane Inactivity Timer: bumped when the
+    /// SMF sets, changes or disables it (older timers are stale).
+    inactivity_gen: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -336,6 +342,13 @@ enum Timer {
         seid: u64,
         urr: u32,
         generation: u32,
+    },
+    /// User Plane Inactivity Timer check; `reported`: when the session
+    /// was reported inactive (the check then waits for traffic to resume).
+    Inactivity {
+        seid: u64,
+        generation: u32,
+        reported: Option<Instant>,
     },
 }
 
@@ -1277,7 +1290,8 @@ impl Node {
             bar: None,
             pdn_type: r.pdn_type,
             dnn: None,
-            inactivity_timer_s: r.user_plane_inactivity_timer,
+            // 0 means no timer (§8.2.83).
+            inactivity_timer_s: r.user_plane_inactivity_timer.filter(|t| *t != 0),
         };
         let mut b = Builder::new(&mut self.res, r.apn_dnn.as_ref(), None);
         s.dnn = b.dnn();
@@ -1338,6 +1352,7 @@ impl Node {
                 urrs,
                 dl_reported: false,
                 watched: false,
+                inactivity_gen: 0,
             }),
         );
         self.arm_session(now, seid, None);
@@ -1412,6 +1427,10 @@ impl Node {
         let mut new = old.clone();
         if let Some(f) = r.cp_f_seid {
             new.cp_f_seid = f;
+        }
+        if let Some(t) = r.user_plane_inactivity_timer {
+            // A new value restarts the timer; 0 stops it.
+            new.inactivity_timer_s = (t != 0).then_some(t);
         }
         let mut new_quota: SmallVec<[u32; 2]> = SmallVec::new();
         let mut b = Builder::new(&mut self.res, None, Some((&old, &ctx.choose_ids)));
@@ -1813,6 +1832,20 @@ impl Node {
                 ));
             }
         }
+        let timer = ctx.rules.inactivity_timer_s;
+        if old.is_none_or(|o| o.inactivity_timer_s != timer) {
+            ctx.inactivity_gen = ctx.inactivity_gen.wrapping_add(1);
+            if let Some(t) = timer {
+                push.push((
+                    now + secs(t),
+                    Timer::Inactivity {
+                        seid,
+                        generation: ctx.inactivity_gen,
+                        reported: None,
+                    },
+                ));
+            }
+        }
         let needs_watch = ctx.rules.urrs.iter().any(|u| {
             u.reporting_triggers
                 .intersects(ReportingTriggers::VOLTH | ReportingTriggers::VOLQU)
@@ -2022,6 +2055,64 @@ impl Node {
         self.usage_reports(now, seid, &[(urr, trigger)], up);
     }
 
+    /// The User Plane Inactivity Timer of `seid` expired (`reported:
+    /// None`) or, after a report, its wait for traffic did. The user plane
+    /// says when the session's last packet was; the check is pushed back
+    /// to that packet plus the timer while traffic flows, so that the
+    /// report goes out when the session has been silent for the whole
+    /// period, and once per silent period: after a report the session is
+    /// looked at again every period until a packet came, and the timer
+    /// restarts from that packet.
+    fn inactivity_timer<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        seid: u64,
+        generation: u32,
+        reported: Option<Instant>,
+        up: &mut U,
+    ) {
+        let Some(t) = self.sessions.get(&seid).and_then(|c| {
+            (c.inactivity_gen == generation)
+                .then_some(c.rules.inactivity_timer_s)
+                .flatten()
+        }) else {
+            return;
+        };
+        let period = secs(t);
+        let last = up.last_packet(seid).map(|w| self.clock.instant(w).min(now));
+        let next = match (reported, last) {
+            // Silent since the report: look again in a period.
+            (Some(at), l) if l.is_none_or(|l| l <= at) => Some(now + period),
+            // Traffic within the period: the timer runs from its last packet.
+            (_, Some(l)) if l + period > now => Some(l + period),
+            _ => None,
+        };
+        let (due, reported) = match next {
+            Some(due) => (due, reported.filter(|at| last.is_none_or(|l| l <= *at))),
+            None => {
+                self.stats.inactivity_reports += 1;
+                let msg = SessionReportRequest {
+                    report_type: ReportType::UPIR,
+                    downlink_data_report: None,
+                    usage_report: Vec::new(),
+                    error_indication_report: None,
+                    pfcpsrreq_flags: None,
+                    old_cp_f_seid: None,
+                };
+                self.send_report(now, seid, msg);
+                (now + period, Some(now))
+            }
+        };
+        self.timers.push(Reverse((
+            due,
+            Timer::Inactivity {
+                seid,
+                generation,
+                reported,
+            },
+        )));
+    }
+
     fn report_answered<U: UserPlane + ?Sized>(
         &mut self,
         seid: u64,
@@ -2214,6 +2305,11 @@ impl Node {
                     self.request(now, addr, msg, ReqKind::Heartbeat(id));
                 }
             }
+            Timer::Inactivity {
+                seid,
+                generation,
+                reported,
+            } => self.inactivity_timer(now, seid, generation, reported, up),
             Timer::Periodic { .. } | Timer::TimeThreshold { .. } | Timer::TimeQuota { .. } => {
                 self.urr_timer(now, at, timer, up);
             }

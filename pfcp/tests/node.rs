@@ -2205,3 +2205,127 @@ fn error_indication_with_one_remote_teid_at_several_peers() {
     b.request(&sample::deletion_request(seq, seids[1]));
     assert_eq!(found(&mut b, peers[1]), 0);
 }
+
+// ---- User Plane Inactivity Timer ---------------------------------------------------------------
+
+/// The UPIR Session Report Requests among `out`.
+fn upir_reports(out: &[pfcp::Transmit]) -> Vec<(u32, SessionReportRequest<'static>)> {
+    out.iter()
+        .filter(|t| report_of_opt(t))
+        .map(report_of)
+        .filter(|(_, r)| r.report_type.contains(ReportType::UPIR))
+        .collect()
+}
+
+/// Establish the typical session with a User Plane Inactivity Timer.
+fn establish_with_timer(b: &mut Bench, cp_seid: u64, timer_s: u32) -> u64 {
+    let seq = b.next_seq();
+    let (_, mut r) = establishment(seq, &params(cp_seid));
+    r.user_plane_inactivity_timer = Some(timer_s);
+    let a = b.request(&with_body(seq, r));
+    let e = est_response(&a);
+    assert_eq!(e.cause, Cause::REQUEST_ACCEPTED, "{e:?}");
+    e.up_f_seid.unwrap().seid
+}
+
+fn set_timer(b: &mut Bench, seid: u64, timer_s: u32) {
+    let seq = b.next_seq();
+    let m = Pfcp::session(
+        seid,
+        seq,
+        SessionModificationRequest {
+            user_plane_inactivity_timer: Some(timer_s),
+            ..sample::empty_modification()
+        },
+    );
+    let r = b.request(&m);
+    assert_eq!(mod_response(&r).cause, Cause::REQUEST_ACCEPTED);
+}
+
+#[test]
+fn inactivity_timer_reports_upir_once_per_silent_period() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish_with_timer(&mut b, 1, 10);
+    assert_eq!(b.up.installed[&seid].inactivity_timer_s, Some(10));
+    // Traffic every 4 s for 20 s: never inactive.
+    for _ in 0..5 {
+        assert!(upir_reports(&b.advance(Duration::from_secs(4))).is_empty());
+        b.packet(seid);
+    }
+    // Last packet at 20 s: nothing at 29 s, the report at 30 s.
+    assert!(upir_reports(&b.advance(Duration::from_secs(9))).is_empty());
+    let out = b.advance(Duration::from_secs(2));
+    let reports = upir_reports(&out);
+    assert_eq!(reports.len(), 1, "{out:?}");
+    let (seq, r) = &reports[0];
+    assert_eq!(r.report_type, ReportType::UPIR, "UPIR alone");
+    assert!(r.usage_report.is_empty());
+    assert_eq!(decode(&out[0].payload).seid, Some(1), "to the SMF's SEID");
+    assert_eq!(out[0].dst, b.smf);
+    assert_eq!(b.node.stats().inactivity_reports, 1);
+    // Retransmitted on T1 until answered, same bytes.
+    let again = b.advance(Duration::from_secs(2));
+    assert_eq!(upir_reports(&again).len(), 1);
+    assert_eq!(again[0].payload, out[0].payload);
+    answer_report(&mut b, *seq, Cause::REQUEST_ACCEPTED);
+    // Still silent: no second report for the same silent period.
+    assert!(upir_reports(&b.advance(Duration::from_secs(30))).is_empty());
+    // Traffic resumes (62 s, 67 s) and stops: reported again 10 s after
+    // the last packet.
+    b.packet(seid);
+    b.advance(Duration::from_secs(5));
+    b.packet(seid);
+    assert!(upir_reports(&b.advance(Duration::from_secs(9))).is_empty());
+    let out = b.advance(Duration::from_secs(2));
+    let reports = upir_reports(&out);
+    assert_eq!(reports.len(), 1, "{out:?}");
+    answer_report(&mut b, reports[0].0, Cause::REQUEST_ACCEPTED);
+    assert_eq!(b.node.stats().inactivity_reports, 2);
+}
+
+#[test]
+fn inactivity_timer_zero_or_absent_never_reports() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish_with_timer(&mut b, 1, 0);
+    assert_eq!(
+        b.up.installed[&seid].inactivity_timer_s, None,
+        "0: no timer"
+    );
+    let plain = establish(&mut b, &params(2));
+    assert_eq!(b.up.installed[&plain].inactivity_timer_s, None);
+    assert!(upir_reports(&b.advance(Duration::from_secs(100))).is_empty());
+    assert_eq!(b.node.stats().inactivity_reports, 0);
+}
+
+#[test]
+fn inactivity_timer_is_set_changed_and_disabled_by_modification() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish_with_timer(&mut b, 1, 10);
+    b.advance(Duration::from_secs(5));
+    // Disabled at 5 s: nothing at 10 s nor ever after.
+    set_timer(&mut b, seid, 0);
+    assert_eq!(b.up.installed[&seid].inactivity_timer_s, None);
+    assert!(upir_reports(&b.advance(Duration::from_secs(50))).is_empty());
+    // Set again by a modification (at 55 s): reported 20 s later.
+    set_timer(&mut b, seid, 20);
+    assert_eq!(b.up.installed[&seid].inactivity_timer_s, Some(20));
+    assert!(upir_reports(&b.advance(Duration::from_secs(19))).is_empty());
+    let out = b.advance(Duration::from_secs(2));
+    let reports = upir_reports(&out);
+    assert_eq!(reports.len(), 1, "{out:?}");
+    answer_report(&mut b, reports[0].0, Cause::REQUEST_ACCEPTED);
+    // A modification without the IE keeps it; a new value restarts it.
+    b.packet(seid);
+    set_timer(&mut b, seid, 5);
+    assert!(upir_reports(&b.advance(Duration::from_secs(4))).is_empty());
+    let reports = upir_reports(&b.advance(Duration::from_secs(2)));
+    assert_eq!(reports.len(), 1);
+    answer_report(&mut b, reports[0].0, Cause::REQUEST_ACCEPTED);
+    // Disabled after a report: no more, even with traffic and silence.
+    set_timer(&mut b, seid, 0);
+    b.packet(seid);
+    assert!(upir_reports(&b.advance(Duration::from_secs(60))).is_empty());
+}
