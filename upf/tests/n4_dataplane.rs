@@ -20,7 +20,7 @@ use pfcp::codec::grouped::{CreateFar, CreateQer, ForwardingParameters, UpdatePdr
 use pfcp::codec::ie_type as t;
 use pfcp::codec::ies::{
     ApplyAction, Cause, DestinationInterface, FTeid, GateStatus, NodeIdBuf, PfcpsmReqFlags,
-    PfcpsrRspFlags, ReportingTriggers, RuleType, SourceInterface, Volume,
+    PfcpsrRspFlags, ReportType, ReportingTriggers, RuleType, SourceInterface, Volume,
 };
 use pfcp::codec::message::{Message, Pfcp, SessionReportResponse, msg_type};
 use pfcp::sample::{self, SessionParams};
@@ -201,6 +201,41 @@ impl Rig {
             self.from_upf.extend(r);
         }
         self.w.io_mut().take_tx(iface)
+    }
+
+    /// Let `d` pass in 10 ms steps (the worker polls, N4 runs its
+    /// timers); what N4 sends meanwhile is kept in `from_upf`.
+    fn wait(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.now += Duration::from_millis(10);
+            self.tsc += TSC_HZ / 100;
+            self.w.poll(self.tsc);
+            self.n4.housekeeping(self.now, &mut self.ctl);
+            let out = self.drain();
+            self.from_upf.extend(out);
+        }
+    }
+
+    /// Answer a Session Report Request from the UPF with `cause`.
+    fn answer_report(&mut self, seq: u32, cause: Cause) {
+        let answer = Pfcp::session(
+            1,
+            seq,
+            SessionReportResponse {
+                cause,
+                offending_ie: None,
+                update_bar: None,
+                pfcpsrrsp_flags: None,
+                cp_f_seid: None,
+                n4u_f_teid: None,
+                alternative_smf_ip_address: None,
+            },
+        );
+        let mut b = Vec::new();
+        answer.encode(&mut b).unwrap();
+        self.n4.on_datagram(self.now, self.smf, &b, &mut self.ctl);
+        assert!(self.drain().is_empty());
     }
 
     fn drops(&self, r: DropReason) -> u64 {
@@ -1448,4 +1483,106 @@ fn a_reload_that_drops_the_smf_from_the_allowlist_keeps_its_sessions_forwarding(
     assert_eq!(r.n4.node().associations().len(), 1);
     assert_eq!(r.n4.node().session_count(), 1);
     assert_eq!(r.n4.node().stats().rx_not_allowed, 0);
+}
+
+/// The Session Report Requests with UPIR among what the UPF sent (taken
+/// out of `from_upf`), as (sequence number, SEID in the header).
+fn upir_reports(r: &mut Rig) -> Vec<(u32, Option<u64>)> {
+    let mut out = Vec::new();
+    r.from_upf.retain(|m| match &m.message {
+        Message::SessionReportRequest(x) if x.report_type.contains(ReportType::UPIR) => {
+            assert_eq!(x.report_type, ReportType::UPIR, "UPIR alone");
+            assert!(
+                x.usage_report.is_empty(),
+                "no usage in an inactivity report"
+            );
+            out.push((m.seq, m.seid));
+            false
+        }
+        _ => true,
+    });
+    out
+}
+
+/// User Plane Inactivity Timer with real packets, for a session without
+/// any URR (the dataplane watches its PDRs with the internal URR): no
+/// report while packets flow, one 2 s after the last, none while the
+/// session stays silent, one again after traffic resumed and stopped,
+/// none once a modification disabled the timer; the internal URR never
+/// shows in a report and leaves nothing behind.
+#[test]
+fn inactivity_timer_reports_a_silent_session_from_the_workers_counters() {
+    let mut cfg = pfcp_config();
+    cfg.heartbeat_interval = Duration::from_secs(3600);
+    let mut r = Rig::with(cfg);
+    r.associate();
+    let seq = r.next_seq();
+    let mut m = sample::establishment_request(seq, &params(1));
+    let Message::SessionEstablishmentRequest(e) = &mut m.message else {
+        unreachable!()
+    };
+    e.create_urr.clear();
+    for p in &mut e.create_pdr {
+        p.urr_ids.clear();
+    }
+    e.user_plane_inactivity_timer = Some(2);
+    let (seid, teid, ue) = r.establish(&m);
+    // Uplink every 0.5 s for 3 s: longer than the timer, never silent.
+    for _ in 0..6 {
+        let p = testkit::udp4(ue, DN_IP, 1000, 80, 50);
+        r.push(Iface::N3, &testkit::ul_frame(teid, 9, &p));
+        assert_eq!(r.sent(Iface::N6).len(), 1);
+        r.wait(Duration::from_millis(500));
+    }
+    assert!(upir_reports(&mut r).is_empty(), "traffic flows: no report");
+    // 1.5 s after the last packet: not yet; 2.5 s: reported once.
+    r.wait(Duration::from_millis(1000));
+    assert!(upir_reports(&mut r).is_empty());
+    r.wait(Duration::from_millis(1000));
+    let reports = upir_reports(&mut r);
+    assert_eq!(reports.len(), 1, "{:?}", r.from_upf);
+    assert_eq!(reports[0].1, Some(1), "to the SMF's SEID");
+    r.answer_report(reports[0].0, Cause::REQUEST_ACCEPTED);
+    r.wait(Duration::from_secs(6));
+    assert!(upir_reports(&mut r).is_empty(), "once per silent period");
+    // Downlink resumes, then stops: reported again, not before the timer.
+    let p = testkit::udp4(DN_IP, ue, 80, 1000, 70);
+    r.push(Iface::N6, &testkit::dl_frame(&p));
+    assert_eq!(r.sent(Iface::N3).len(), 1);
+    r.wait(Duration::from_millis(1900));
+    assert!(upir_reports(&mut r).is_empty());
+    r.wait(Duration::from_millis(2200));
+    let reports = upir_reports(&mut r);
+    assert_eq!(reports.len(), 1, "{:?}", r.from_upf);
+    r.answer_report(reports[0].0, Cause::REQUEST_ACCEPTED);
+    // Disabled by a modification: no report, whatever the traffic.
+    let seq = r.next_seq();
+    let a = r.request(&Pfcp::session(
+        seid,
+        seq,
+        pfcp::codec::message::SessionModificationRequest {
+            user_plane_inactivity_timer: Some(0),
+            ..sample::empty_modification()
+        },
+    ));
+    let Message::SessionModificationResponse(x) = &a.message else {
+        panic!("{a:?}")
+    };
+    assert_eq!(x.cause, Cause::REQUEST_ACCEPTED);
+    let p = testkit::udp4(ue, DN_IP, 1000, 80, 50);
+    r.push(Iface::N3, &testkit::ul_frame(teid, 9, &p));
+    assert_eq!(r.sent(Iface::N6).len(), 1, "still forwarding");
+    r.wait(Duration::from_secs(6));
+    assert!(upir_reports(&mut r).is_empty(), "disabled");
+    // Deletion: no URR of the SMF's, so no usage report; nothing kept.
+    let seq = r.next_seq();
+    let d = r.request(&sample::deletion_request(seq, seid));
+    let Message::SessionDeletionResponse(x) = &d.message else {
+        panic!("{d:?}")
+    };
+    assert_eq!(x.cause, Cause::REQUEST_ACCEPTED);
+    assert!(x.usage_report.is_empty(), "{:?}", x.usage_report);
+    r.wait(Duration::from_millis(100));
+    assert_eq!(r.n4.books(), 0);
+    assert_eq!(r.n4.up_stats().unsettled_reads, 0);
 }

@@ -13,6 +13,13 @@
 //! enforces the MBR), the URR's thresholds, quotas and timers (the PFCP
 //! node evaluates them from the counters; a used-up quota comes back here
 //! as `quota_exhausted`).
+//!
+//! User Plane Inactivity Timer: the node asks for the time of the
+//! session's last packet ([`pfcp::UserPlane::last_packet`]), read from the
+//! counters of the session's URRs. A PDR that counts against none of them
+//! gets the internal URR [`INACTIVITY_URR_ID`], in the dataplane only
+//! (never reported to the SMF): sessions without the timer pay nothing,
+//! and a session whose PDRs all have URRs pays nothing extra.
 
 use std::net::IpAddr;
 
@@ -24,6 +31,13 @@ use pfcp::rules::{
     ApplyAction, DestinationInterface, FlowAction, FlowAddress, Gate, OuterHeaderCreation, RuleRef,
     Session, SourceInterface,
 };
+
+/// The dataplane-only URR that observes the traffic of PDRs without a URR
+/// of their own in sessions with a User Plane Inactivity Timer. URR IDs
+/// with the top bit set name rules predefined in the UP function
+/// (§8.2.54), which an SMF does not allocate; one that uses this one
+/// anyway is refused (cause 73) when the internal URR is needed.
+pub const INACTIVITY_URR_ID: u32 = u32::MAX;
 
 /// The dataplane's session id of a PFCP session: its UP SEID. The PFCP
 /// node allocates SEIDs below 2^63 ([`pfcp::node::MAX_SEID`]), so they never
@@ -88,13 +102,6 @@ pub fn session(s: &Session, id: dp::SessionId) -> Result<dp::Session, UpError> {
             format!("{what} PDU sessions"),
         ));
     }
-    if s.inactivity_timer_s.is_some() {
-        return Err(unsupported(
-            None,
-            t::USER_PLANE_INACTIVITY_TIMER,
-            "User Plane Inactivity Timer",
-        ));
-    }
     let mut out = dp::Session {
         id,
         pdrs: Vec::with_capacity(s.pdrs.len()),
@@ -138,6 +145,25 @@ pub fn session(s: &Session, id: dp::SessionId) -> Result<dp::Session, UpError> {
             };
         }
         out.pdrs.push(pdr);
+    }
+    if s.inactivity_timer_s.is_some() {
+        let mut watched = false;
+        for p in out.pdrs.iter_mut().filter(|p| p.urr_ids.is_empty()) {
+            p.urr_ids.push(INACTIVITY_URR_ID);
+            watched = true;
+        }
+        if watched {
+            if s.urr(INACTIVITY_URR_ID).is_some() {
+                return Err(bad_rule(
+                    RuleRef::Urr(INACTIVITY_URR_ID),
+                    "URR ID reserved for the inactivity timer",
+                ));
+            }
+            out.urrs.push(dp::Urr {
+                id: INACTIVITY_URR_ID,
+                ..dp::Urr::default()
+            });
+        }
     }
     if let Some(id) = quota_drop {
         out.fars.push(dp::Far {
@@ -953,6 +979,27 @@ mod tests {
     }
 
     #[test]
+    fn inactivity_timer_watches_pdrs_without_a_urr() {
+        use super::INACTIVITY_URR_ID as I;
+        let mut s = session();
+        s.inactivity_timer_s = Some(60);
+        // Every PDR counts against URR 1: its counters tell activity.
+        let d = super::session(&s, 1).unwrap();
+        assert!(d.pdrs.iter().all(|p| !p.urr_ids.contains(&I)));
+        assert!(d.urrs.iter().all(|u| u.id != I));
+        // No PDR with a counting URR: the internal one on every PDR.
+        Arc::make_mut(&mut s.urrs[0]).measurement_information = Some(MeasurementInformation::INAM);
+        let d = super::session(&s, 1).unwrap();
+        assert!(d.pdrs.iter().all(|p| p.urr_ids == [I]), "{:?}", d.pdrs);
+        assert_eq!(d.urrs.iter().filter(|u| u.id == I).count(), 1);
+        // Without the timer: nothing added.
+        s.inactivity_timer_s = None;
+        let d = super::session(&s, 1).unwrap();
+        assert!(d.pdrs.iter().all(|p| p.urr_ids.is_empty()));
+        assert!(d.urrs.iter().all(|u| u.id != I));
+    }
+
+    #[test]
     fn averaging_window_sets_the_bucket_depth() {
         let mut s = session();
         Arc::make_mut(&mut s.qers[0]).averaging_window_ms = Some(2000);
@@ -1089,11 +1136,6 @@ mod tests {
                 t::MEASUREMENT_INFORMATION,
             ),
             (Box::new(|s| s.pdn_type = Some(5)), None, t::PDN_TYPE),
-            (
-                Box::new(|s| s.inactivity_timer_s = Some(60)),
-                None,
-                t::USER_PLANE_INACTIVITY_TIMER,
-            ),
         ];
         for (i, (edit, rule, ie)) in cases.into_iter().enumerate() {
             let mut s = session();

@@ -404,6 +404,9 @@ impl UsageBook {
             });
             match slot {
                 Some(l) => l.final_usage = Some(f.usage),
+                // The inactivity timer's own counter: nobody's usage.
+                None if f.urr_id == translate::INACTIVITY_URR_ID
+                    && f.session & translate::STATIC_SESSION_BIT == 0 => {}
                 None => others.push(f),
             }
         }
@@ -641,6 +644,10 @@ impl UserPlane for DataplaneUp<'_> {
             Some(s) => s.urrs.iter().map(|u| u.id).collect(),
             None => self.ctl.urr_ids(id).collect(),
         };
+        let live: SmallVec<[u32; 2]> = live
+            .into_iter()
+            .filter(|u| *u != translate::INACTIVITY_URR_ID)
+            .collect();
         let leaving: Vec<Leaving> = live
             .into_iter()
             .map(|u| self.leaving(id, u, self.book.reported(id, u)))
@@ -707,6 +714,19 @@ impl UserPlane for DataplaneUp<'_> {
                 out.push(s);
             }
         }
+    }
+
+    fn last_packet(&mut self, seid: u64) -> Option<SystemTime> {
+        // Every PDR of a session with the timer counts against some URR
+        // (the internal one where it has none, see `translate`): the
+        // latest of their last packets is the session's.
+        let id = translate::pfcp_session_id(seid);
+        let last = self
+            .ctl
+            .urr_ids(id)
+            .filter_map(|u| self.ctl.usage(id, u)?.last_tsc)
+            .max()?;
+        Some(self.book.clock.wall(last))
     }
 
     fn usage_settled(&mut self, seid: u64) -> bool {
