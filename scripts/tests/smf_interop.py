@@ -1133,6 +1133,61 @@ def omec(upf_n4, traffic: Traffic) -> None:
     smf.close()
 
 
+def inactivity(upf_n4, traffic: Traffic) -> None:
+    """SD-Core (optional there) / commercial SMF with the User Plane
+    Inactivity Timer (IE 117): the session is accepted (was cause 76), a
+    UPIR Session Report comes once the session is silent for the timer,
+    none while packets flow, none after a modification disables it."""
+    smf = Smf("inactivity", upf_n4, ("127.0.0.12", 8805))
+    node = node_fqdn("smf.upit.example")
+    smf.associate(node)
+    cp = 0xAB00000000000117
+    ue = "10.62.0.17"
+    timer = 2
+    ies = [
+        node, fseid(cp, "127.0.0.12"),
+        # No URR: the UPF watches the PDRs with its internal counter.
+        create_pdr(pdr_id(1), prec(255),
+                   pdi(src_if(0), fteid_choose(), ni_plain("internet"), ueip(ue, dst=False)),
+                   ohr(0), far_id(1)),
+        create_pdr(pdr_id(2), prec(255), pdi(src_if(1), ni_plain("internet"), ueip(ue, dst=True)), far_id(2)),
+        create_far(far_id(1), apply(forw=True), fwd(dst_if(1))),
+        create_far(far_id(2), apply(forw=True), fwd(dst_if(0), ohc(0x8117, GNB_IP))),
+        P.IE_UserPlaneInactivityTimer(timer=timer),
+    ]
+    rsp, up = smf.establish(cp, ies, what="Session Establishment (User Plane Inactivity Timer 2 s)")
+    teid = check_choose(smf, rsp, [1], "Session Establishment").get(1, 0)
+    smf.upf_requests.clear()
+    # Uplink every 0.5 s for 3 s (longer than the timer): never silent.
+    last = time.monotonic()
+    for _ in range(6):
+        last = time.monotonic()
+        traffic.ul("inactivity", teid, ue, n=1)
+        time.sleep(max(0.0, 0.5 - (time.monotonic() - last)))
+    early = [p for t, _s, p in list(smf.upf_requests) if t == REPORT]
+    check(not early, f"inactivity: no report while packets flow ({len(early)})")
+    rep = wait_report(smf, REPORT, timeout=timer + 3.0)
+    after = time.monotonic() - last
+    rt = find(body_of(rep), 39) if rep is not None else None
+    check(rep is not None and rep.seid == cp and rt is not None and rt.UPIR == 1 and rt.USAR == 0
+          and find(body_of(rep), 80) is None,
+          "inactivity: a Session Report Request with Report Type UPIR reaches the SMF's SEID")
+    check(rep is None or after >= timer - 0.1,
+          f"inactivity: reported after the timer, not before ({after:.2f} s after the last packet)")
+    time.sleep(timer + 0.5)
+    again = [p for t, _s, p in list(smf.upf_requests) if t == REPORT]
+    check(not again, f"inactivity: once per silent period ({len(again)} more)")
+    smf.modify(up, cp, [P.IE_UserPlaneInactivityTimer(timer=0)],
+               what="Session Modification (User Plane Inactivity Timer 0: disabled)")
+    traffic.ul("inactivity", teid, ue, n=1)
+    smf.upf_requests.clear()
+    time.sleep(timer + 1.0)
+    late = [p for t, _s, p in list(smf.upf_requests) if t == REPORT]
+    check(not late, f"inactivity: no report once disabled ({len(late)})")
+    smf.delete(up, cp)
+    smf.close()
+
+
 def commercial(upf_n4, traffic: Traffic) -> None:
     """Cisco/Nokia-style SMF: FQDN, vendor IEs, CHV4, sequence wrap, release."""
     smf = Smf("commercial", upf_n4, ("127.0.0.5", 0), seq=0xFFFFFE)
@@ -1318,6 +1373,7 @@ def main(binary: str, d: str, pcap: str) -> int:
                          ("Open5GS", lambda: open5gs(upf_n4, traffic)),
                          ("Open5GS IPv4v6", lambda: dual_stack(upf_n4, traffic)),
                          ("SD-Core", lambda: omec(upf_n4, traffic)),
+                         ("inactivity timer", lambda: inactivity(upf_n4, traffic)),
                          ("SDF filters", lambda: sdf_zoo(upf_n4)),
                          ("many PCC rules", lambda: many_rules(upf_n4, traffic)),
                          ("commercial", lambda: commercial(upf_n4, traffic)),
