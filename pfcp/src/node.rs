@@ -343,12 +343,14 @@ enum Timer {
         urr: u32,
         generation: u32,
     },
-    /// User Plane Inactivity Timer check; `reported`: when the session
-    /// was reported inactive (the check then waits for traffic to resume).
+    /// User Plane Inactivity Timer check; `reported`: the session was
+    /// reported inactive and this look, one period after the previous one
+    /// (or the report), waits for traffic to resume. (No time stamp here:
+    /// it would make every timer of the heap 8 bytes larger.)
     Inactivity {
         seid: u64,
         generation: u32,
-        reported: Option<Instant>,
+        reported: bool,
     },
 }
 
@@ -1841,7 +1843,7 @@ impl Node {
                     Timer::Inactivity {
                         seid,
                         generation: ctx.inactivity_gen,
-                        reported: None,
+                        reported: false,
                     },
                 ));
             }
@@ -2066,9 +2068,10 @@ impl Node {
     fn inactivity_timer<U: UserPlane + ?Sized>(
         &mut self,
         now: Instant,
+        at: Instant,
         seid: u64,
         generation: u32,
-        reported: Option<Instant>,
+        reported: bool,
         up: &mut U,
     ) {
         let Some(t) = self.sessions.get(&seid).and_then(|c| {
@@ -2080,15 +2083,19 @@ impl Node {
         };
         let period = secs(t);
         let last = up.last_packet(seid).map(|w| self.clock.instant(w).min(now));
-        let next = match (reported, last) {
-            // Silent since the report: look again in a period.
-            (Some(at), l) if l.is_none_or(|l| l <= at) => Some(now + period),
+        // After a report, looks come exactly a period apart (from the
+        // report on): a packet after the previous look is new traffic.
+        let silent_since_look =
+            reported && last.is_none_or(|l| at.checked_sub(period).is_some_and(|p| l <= p));
+        let next = match (silent_since_look, last) {
+            // Still silent since the report: look again in a period.
+            (true, _) => Some((at + period, true)),
             // Traffic within the period: the timer runs from its last packet.
-            (_, Some(l)) if l + period > now => Some(l + period),
+            (false, Some(l)) if l + period > now => Some((l + period, false)),
             _ => None,
         };
         let (due, reported) = match next {
-            Some(due) => (due, reported.filter(|at| last.is_none_or(|l| l <= *at))),
+            Some(n) => n,
             None => {
                 self.stats.inactivity_reports += 1;
                 let msg = SessionReportRequest {
@@ -2100,7 +2107,7 @@ impl Node {
                     old_cp_f_seid: None,
                 };
                 self.send_report(now, seid, msg);
-                (now + period, Some(now))
+                (now + period, true)
             }
         };
         self.timers.push(Reverse((
@@ -2309,7 +2316,7 @@ impl Node {
                 seid,
                 generation,
                 reported,
-            } => self.inactivity_timer(now, seid, generation, reported, up),
+            } => self.inactivity_timer(now, at, seid, generation, reported, up),
             Timer::Periodic { .. } | Timer::TimeThreshold { .. } | Timer::TimeQuota { .. } => {
                 self.urr_timer(now, at, timer, up);
             }
