@@ -13,7 +13,7 @@ Usage: scripts/test.sh [options] [SUITE...]
 
 Runs, in order: cargo fmt --check, cargo clippy (all targets, -D warnings),
 cargo test --workspace, then the suites in scripts/tests/ (all of them, or
-only those named, e.g. 10-config-check).
+only those named, e.g. 10-config-check, or numbered, e.g. 10).
 
 Options:
   --no-install     do not install packages or Rust (fail if missing)
@@ -58,7 +58,7 @@ else
     if [[ -x "$HOME/.cargo/bin/cargo" ]]; then export PATH="$HOME/.cargo/bin:$PATH"; fi
 fi
 
-names=() results=() times=()
+names=() results=() times=() matched=()
 failed=0
 
 record() { # name result seconds
@@ -95,8 +95,15 @@ if ((suites)); then
     for suite in "$UPF_ROOT"/scripts/tests/[0-9]*.sh; do
         [[ -e "$suite" ]] || continue
         name="$(basename "$suite" .sh)"
-        if ((${#only[@]})) && ! printf '%s\n' "${only[@]}" | grep -qx "$name"; then
-            continue
+        if ((${#only[@]})); then
+            # A suite by its name or its number (`50` runs 50-reload).
+            hit=0
+            for i in "${!only[@]}"; do
+                if [[ "$name" == "${only[i]}" || "$name" == "${only[i]}-"* ]]; then
+                    hit=1 matched[i]=1
+                fi
+            done
+            ((hit)) || continue
         fi
         limit="$(sed -n 's/^# timeout: *\([0-9]\+\).*/\1/p' "$suite" | head -n1)"
         limit="${limit:-${UPF_SUITE_TIMEOUT:-600}}"
@@ -114,6 +121,12 @@ if ((suites)); then
         esac
     done
 fi
+
+for i in "${!only[@]}"; do
+    if ((suites)) && [[ -z "${matched[i]:-}" ]]; then
+        record "${only[i]}" "FAIL (no such suite)" 0
+    fi
+done
 
 echo >&2
 log_info "summary ($((SECONDS - started)) s in all):"

@@ -20,8 +20,8 @@ use crate::rules::{
     SessionId, Urr,
 };
 use crate::tables::{
-    CFar, CHUNK_LINES, CPdr, CQer, CSdf, Entry, FarAction, Line, MapStats, MapWriter, MeterParams,
-    RcuMap, Snapshot, WorkerLines, line, qer_line, urr_line,
+    CFar, CHUNK_LINES, CPdr, CQer, CSdf, FarAction, Line, MapStats, MapWriter, MeterParams, RcuMap,
+    Rules, Snapshot, WorkerLines, line, qer_line, urr_line,
 };
 use smallvec::SmallVec;
 use std::collections::VecDeque;
@@ -381,6 +381,11 @@ struct Deferred {
     urr: Option<(SessionId, u32)>,
 }
 
+/// The PDRs compiled for one lookup key in a publish: one inline (a key
+/// has one PDR nearly always), so that an install allocates nothing per
+/// key on its way to the table (compact entries keep no list at all).
+type KeyPdrs = SmallVec<[CPdr; 1]>;
+
 /// Every worker's chunk list after a growth.
 type GrownLines = Box<[WorkerLines]>;
 
@@ -489,6 +494,14 @@ impl Control {
     #[must_use]
     pub fn has_session(&self, id: SessionId) -> bool {
         self.sessions.contains_key(&id)
+    }
+
+    /// The URR ids of session `id` as published (none for an unknown one).
+    pub fn urr_ids(&self, id: SessionId) -> impl Iterator<Item = u32> + '_ {
+        self.sessions
+            .get(&id)
+            .into_iter()
+            .flat_map(|r| r.urrs.iter().map(|(k, _)| *k))
     }
 
     /// The generation worker `w` runs (0 before its first poll).
@@ -650,24 +663,6 @@ impl Control {
                 }
             }
         };
-        // Then, half as far ahead, the entries those slots point to (the
-        // owner is read from the entry).
-        let prefetch_entries = |k: &Keys| {
-            let first = |e: Option<&crate::tables::Entry>| {
-                if let Some(p) = e.and_then(|e| e.first()) {
-                    cpu::prefetch(p);
-                }
-            };
-            for &t in &k.teids {
-                first(self.current.teid.get(t));
-            }
-            for a in &k.ips {
-                first(match a {
-                    IpAddr::V4(v) => self.current.ue4.get(u32::from(*v)),
-                    IpAddr::V6(_) => self.current.ue6.get(v6_key(*a)),
-                });
-            }
-        };
         keys.iter().take(AHEAD).for_each(prefetch);
         let mut claimed_teid: HashMap<u32, SessionId> =
             HashMap::with_capacity_and_hasher(upserts.len(), Default::default());
@@ -676,9 +671,6 @@ impl Control {
         for (i, (s, k)) in upserts.iter().zip(&keys).enumerate() {
             if let Some(next) = keys.get(i + AHEAD) {
                 prefetch(next);
-            }
-            if let Some(next) = keys.get(i + AHEAD / 2) {
-                prefetch_entries(next);
             }
             for &t in &k.teids {
                 if let Some(&o) = claimed_teid.get(&t).filter(|o| **o != s.id) {
@@ -689,12 +681,7 @@ impl Control {
                     });
                 }
                 claimed_teid.insert(t, s.id);
-                if let Some(o) = self
-                    .current
-                    .teid
-                    .get(t)
-                    .and_then(|e| e.first())
-                    .map(|p| p.session)
+                if let Some(o) = self.current.teid.get(t).map(Rules::session)
                     && o != s.id
                     && !touched.contains(&o)
                 {
@@ -718,8 +705,7 @@ impl Control {
                     IpAddr::V4(v) => self.current.ue4.get(u32::from(v)),
                     IpAddr::V6(_) => self.current.ue6.get(v6_key(a)),
                 }
-                .and_then(|e| e.first())
-                .map(|p| p.session);
+                .map(Rules::session);
                 if let Some(o) = owner.filter(|o| *o != s.id && !touched.contains(o)) {
                     return Err(RuleError::UeIpInUse {
                         session: s.id,
@@ -840,15 +826,15 @@ impl Control {
 
         // 3. Compile and build the map changes.
         let n = upserts.len() + removals.len();
-        let mut teid_changes: HashMap<u32, Option<Vec<CPdr>>> =
+        let mut teid_changes: HashMap<u32, Option<KeyPdrs>> =
             HashMap::with_capacity_and_hasher(n, Default::default());
-        let mut ue4_changes: HashMap<u32, Option<Vec<CPdr>>> =
+        let mut ue4_changes: HashMap<u32, Option<KeyPdrs>> =
             HashMap::with_capacity_and_hasher(n, Default::default());
-        let mut ue6_changes: HashMap<u64, Option<Vec<CPdr>>> = HashMap::default();
+        let mut ue6_changes: HashMap<u64, Option<KeyPdrs>> = HashMap::default();
         let old_keys = |rec: &Record,
-                        t: &mut HashMap<u32, Option<Vec<CPdr>>>,
-                        u4: &mut HashMap<u32, Option<Vec<CPdr>>>,
-                        u6: &mut HashMap<u64, Option<Vec<CPdr>>>| {
+                        t: &mut HashMap<u32, Option<KeyPdrs>>,
+                        u4: &mut HashMap<u32, Option<KeyPdrs>>,
+                        u6: &mut HashMap<u64, Option<KeyPdrs>>| {
             for k in &rec.keys {
                 match *k {
                     MapKey::Teid(k) => t.entry(k).or_insert(None),
@@ -893,7 +879,7 @@ impl Control {
                     teid_changes
                         .entry(f.teid)
                         .or_insert(None)
-                        .get_or_insert_with(Vec::new)
+                        .get_or_insert_with(KeyPdrs::new)
                         .push(c);
                     rec.add_key(MapKey::Teid(f.teid));
                 } else if let Some(ue) = p.pdi.ue_ip {
@@ -902,7 +888,7 @@ impl Control {
                         ue4_changes
                             .entry(k)
                             .or_insert(None)
-                            .get_or_insert_with(Vec::new)
+                            .get_or_insert_with(KeyPdrs::new)
                             .push(c.clone());
                         rec.add_key(MapKey::Ue4(k));
                     }
@@ -911,7 +897,7 @@ impl Control {
                         ue6_changes
                             .entry(k)
                             .or_insert(None)
-                            .get_or_insert_with(Vec::new)
+                            .get_or_insert_with(KeyPdrs::new)
                             .push(c);
                         rec.add_key(MapKey::Ue6(k));
                     }
@@ -1219,15 +1205,15 @@ fn keys_of(s: &Session) -> Keys {
 }
 
 fn finish<K: crate::tables::Key + std::hash::Hash>(
-    m: HashMap<K, Option<Vec<CPdr>>>,
-) -> Vec<(K, Option<Entry>)> {
+    m: HashMap<K, Option<KeyPdrs>>,
+) -> Vec<(K, Option<Rules>)> {
     m.into_iter()
         .map(|(k, v)| {
             (
                 k,
                 v.map(|mut v| {
                     v.sort_by_key(|p| p.precedence);
-                    Entry::from(v)
+                    Rules::new(v)
                 }),
             )
         })

@@ -12,7 +12,7 @@ use crate::iface::{Iface, IfaceConfig};
 use crate::neighbor::NeighborCache;
 use crate::rules::{Direction, SessionId};
 use crate::tables::{
-    CPdr, Entry, Flow, Key as _, Line, MeterParams, Slot, Snapshot, count_paired, count_urr,
+    CPdr, Flow, Key as _, Line, MeterParams, Rules, Slot, Snapshot, count_paired, count_urr,
     fast as fr, line, qer_line,
 };
 use crate::wire::ethernet::{self, MacAddr, ethertype};
@@ -99,7 +99,7 @@ impl LookupKey {
     /// Looks the key up in `snap`.
     #[inline(always)]
     #[must_use]
-    pub fn get(self, snap: &Snapshot) -> Option<&Entry> {
+    pub fn get(self, snap: &Snapshot) -> Option<&Rules> {
         match self {
             Self::None => None,
             Self::Teid(t) => snap.teid.get(t),
@@ -181,7 +181,7 @@ pub fn prefetch_slot<'a, K: crate::tables::Key>(
         }
         return (q, u);
     }
-    if let Some(e) = s.entry() {
+    if let Some(e) = s.rules().shared() {
         if let Some(p) = e.first() {
             cpu::prefetch(p);
             cpu::prefetch(&p.far);
@@ -195,7 +195,7 @@ pub fn prefetch_slot<'a, K: crate::tables::Key>(
 
 /// Prefetches the state lines the first PDR of `e` will touch.
 #[inline(always)]
-pub fn prefetch_state(e: &Entry, lines: &[Arc<[Line]>]) {
+pub fn prefetch_state(e: &[CPdr], lines: &[Arc<[Line]>]) {
     if let Some(p) = e.first() {
         for q in p.qers.iter().flatten() {
             if let Some(l) = line(lines, q.slot) {
@@ -544,7 +544,7 @@ impl Pipeline {
         ctx: &Ctx<'_>,
         iface: Iface,
         buf: &mut B,
-        found: (LookupKey, Option<&Slot<u32>>, Option<&Entry>, State<'_>),
+        found: (LookupKey, Option<&Slot<u32>>, Option<&Rules>, State<'_>),
     ) -> Verdict {
         let (key, slot, entry, state) = found;
         if self.fast_path
@@ -564,7 +564,7 @@ impl Pipeline {
         ctx: Ctx<'_>,
         iface: Iface,
         buf: &mut B,
-        hint: (LookupKey, Option<&Entry>),
+        hint: (LookupKey, Option<&Rules>),
     ) -> Verdict {
         if self.fast_path
             && let Some(v) = self.fast(ctx, iface, buf, hint)
@@ -583,7 +583,7 @@ impl Pipeline {
         ctx: Ctx<'_>,
         iface: Iface,
         buf: &mut B,
-        hint: (LookupKey, Option<&Entry>),
+        hint: (LookupKey, Option<&Rules>),
     ) -> Result<Verdict, DropReason> {
         let Some(cfg) = ctx.snap.net.iface(iface) else {
             return Err(D::NotForUs);
@@ -610,7 +610,7 @@ impl Pipeline {
                 IpAddr::V4(a) => LookupKey::Ue4(u32::from(a)),
                 IpAddr::V6(_) => LookupKey::Ue6(ue6_key(ip.dst)),
             };
-            let entry = lookup(key).ok_or(D::NoPdr)?;
+            let entry = lookup(key).ok_or(D::NoPdr)?.pdrs();
             let flow = flow_of(&ip, ipd);
             let pdr = entry
                 .iter()
@@ -690,7 +690,7 @@ impl Pipeline {
             }
             _ => return Err(D::Unsupported),
         }
-        let Some(entry) = lookup(LookupKey::Teid(gh.teid)) else {
+        let Some(entry) = lookup(LookupKey::Teid(gh.teid)).map(Rules::pdrs) else {
             return self.error_indication(
                 ctx,
                 iface,
@@ -749,9 +749,11 @@ impl Pipeline {
         &mut self,
         ctx: Ctx<'_>,
         buf: &mut B,
-        entry: Option<&Entry>,
+        entry: Option<&Rules>,
     ) -> Result<Verdict, DropReason> {
-        let Some(ohc) = entry
+        let pdrs = entry.map(Rules::pdrs);
+        let Some(ohc) = pdrs
+            .as_deref()
             .and_then(|e| {
                 e.iter().find(|p| {
                     p.far.action == crate::tables::FarAction::Forward && p.far.ohc.is_some()

@@ -22,6 +22,7 @@
 
 use crate::iface::{Iface, NetConfig};
 use crate::rules::{Direction, IpNet, OuterHeaderCreation, PortRange, SessionId};
+use smallvec::SmallVec;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -392,12 +393,134 @@ impl CPdr {
     }
 }
 
-// One per PDR per key: a one-PDR entry is a 184-byte `Arc` allocation
-// (192 with malloc's header) at this size.
+// One per PDR per key of an entry that is not compact (see [`Rules`]).
 const _: () = assert!(core::mem::size_of::<CPdr>() <= 168);
 
-/// The PDRs found under one key, sorted by precedence.
-pub type Entry = Arc<[CPdr]>;
+/// The PDRs found under one key, sorted by precedence, when they are kept
+/// as a list (not a compact entry, see [`Rules`]): shared by both tables
+/// of a map and by every snapshot that holds them. A thin pointer, so
+/// that the slot also has room for its session.
+#[allow(clippy::redundant_allocation)]
+pub type Entry = Arc<Box<[CPdr]>>;
+
+/// What a table slot holds for its key: the owning session, the fast
+/// path's digest ([`FastRule`]) and the PDRs.
+///
+/// An entry of the fast shape whose one PDR the digest describes exactly
+/// (every field the workers read) is *compact*: its PDR is kept nowhere
+/// else, and the slow paths rebuild it from the digest ([`Rules::pdrs`]).
+/// That is nearly every session's two entries: two heap blocks of 192
+/// bytes (a one-PDR `Arc<[CPdr]>`) fewer per session, about 370 MB at
+/// 1,000,000 sessions. A rebuilt PDR has version, precedence and FAR id
+/// 0: a single PDR needs no precedence, nothing reads the FAR id, and the
+/// version only tags Downlink Data Reports (NOCP or BUFF, never of the
+/// fast shape). Anything else keeps its PDRs in an [`Entry`].
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    pdrs: Option<Entry>,
+    session: SessionId,
+    fast: FastRule,
+}
+
+/// The PDRs of a [`Rules`], borrowed from the table or rebuilt from a
+/// compact entry's digest; derefs to the slice.
+#[derive(Debug)]
+pub enum Pdrs<'a> {
+    /// Kept as a list in the table.
+    Shared(&'a [CPdr]),
+    /// A compact entry's one PDR, rebuilt.
+    One(CPdr),
+}
+
+impl core::ops::Deref for Pdrs<'_> {
+    type Target = [CPdr];
+
+    #[inline(always)]
+    fn deref(&self) -> &[CPdr] {
+        match self {
+            Self::Shared(s) => s,
+            Self::One(p) => std::slice::from_ref(p),
+        }
+    }
+}
+
+impl Rules {
+    /// The rules of one key: `pdrs` (sorted by precedence, all of one
+    /// session), compact when the digest describes them exactly.
+    #[must_use]
+    pub fn new(pdrs: impl Into<SmallVec<[CPdr; 1]>>) -> Self {
+        let pdrs = pdrs.into();
+        let fast = FastRule::of(&pdrs);
+        let session = pdrs.first().map_or(0, |p| p.session);
+        if let [p] = &pdrs[..]
+            && fast.flags != 0
+        {
+            let exact = CPdr {
+                version: 0,
+                precedence: 0,
+                far: CFar { id: 0, ..p.far },
+                ..p.clone()
+            };
+            if fast.expand(session) == exact {
+                return Self {
+                    pdrs: None,
+                    session,
+                    fast,
+                };
+            }
+        }
+        Self {
+            pdrs: Some(Arc::new(pdrs.into_vec().into_boxed_slice())),
+            session,
+            fast,
+        }
+    }
+
+    /// `false` for an empty slot.
+    #[inline(always)]
+    #[must_use]
+    pub fn is_used(&self) -> bool {
+        // The digest first: one test for compact entries (most of them).
+        self.fast.flags != 0 || self.pdrs.is_some()
+    }
+
+    /// `true` when the PDR lives only in the digest.
+    #[must_use]
+    pub fn is_compact(&self) -> bool {
+        self.pdrs.is_none() && self.fast.flags != 0
+    }
+
+    /// The session the key belongs to.
+    #[inline(always)]
+    #[must_use]
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
+
+    /// The fast path's digest.
+    #[inline(always)]
+    #[must_use]
+    pub fn fast(&self) -> &FastRule {
+        &self.fast
+    }
+
+    /// The PDRs when kept as a list (`None` for a compact entry).
+    #[inline(always)]
+    #[must_use]
+    pub fn shared(&self) -> Option<&[CPdr]> {
+        self.pdrs.as_deref().map(|b| &b[..])
+    }
+
+    /// The PDRs, rebuilt for a compact entry (slow paths only).
+    #[inline]
+    #[must_use]
+    pub fn pdrs(&self) -> Pdrs<'_> {
+        match &self.pdrs {
+            Some(p) => Pdrs::Shared(p),
+            None => Pdrs::One(self.fast.expand(self.session)),
+        }
+    }
+}
 
 /// The fast path's digest of an entry that is a single PDR of the common
 /// shape: no SDF filter, at most one QER and one URR, FORW without NOCP,
@@ -419,7 +542,13 @@ pub struct FastRule {
     /// QFI (bits 0-5) and RQI (bit 6) of the QER for PDU Session
     /// Containers sent; `fast::NONE` when the QER sets no QFI.
     pub psc: u8,
-    /// UE IPv4 address (uplink: the only inner source accepted).
+    /// `fast::extra::*` flags: what a compact entry's PDR has beyond what
+    /// the fast path reads (in the padding of the first word).
+    pub extra: u8,
+    /// PDR id (for a compact entry's rebuilt PDR).
+    pub pdr: u16,
+    /// UE IPv4 address (uplink: the only inner source accepted; downlink:
+    /// only for a compact entry's rebuilt PDR, with `extra::UE4`).
     pub ue4: u32,
     /// Outer header creation: peer IPv4 address.
     pub peer: u32,
@@ -455,7 +584,19 @@ pub mod fast {
     pub const PAIRED: u8 = 128;
     /// No QFI.
     pub const NONE: u8 = 0xff;
+
+    /// Bits of [`super::FastRule::extra`].
+    pub mod extra {
+        /// The PDR removes the outer header.
+        pub const REMOVE_OUTER: u8 = 1;
+        /// The FAR sets a DSCP (`tos >> 2`), possibly 0.
+        pub const DSCP: u8 = 2;
+        /// The PDR has a UE IPv4 address (`ue4`).
+        pub const UE4: u8 = 4;
+    }
 }
+
+const _: () = assert!(core::mem::size_of::<FastRule>() == 40);
 
 impl Default for FastRule {
     fn default() -> Self {
@@ -465,6 +606,8 @@ impl Default for FastRule {
             tos: 0,
             qfi: fast::NONE,
             psc: fast::NONE,
+            extra: 0,
+            pdr: 0,
             ue4: 0,
             peer: 0,
             teid: 0,
@@ -498,14 +641,22 @@ impl FastRule {
             peer = u32::from(a);
             teid = o.teid;
         }
-        let mut ue4 = 0;
         if ul {
             flags |= fast::UL;
-            ue4 = p.ue4?;
-            if !(p.remove_outer || far.ohc.is_some()) {
+            if p.ue4.is_none() || !(p.remove_outer || far.ohc.is_some()) {
                 return None;
             }
         }
+        let ue4 = p.ue4.unwrap_or(0);
+        let extra = if p.remove_outer {
+            fast::extra::REMOVE_OUTER
+        } else {
+            0
+        } | if far.dscp.is_some() {
+            fast::extra::DSCP
+        } else {
+            0
+        } | if p.ue4.is_some() { fast::extra::UE4 } else { 0 };
         let mut qers = p.qers.iter().flatten();
         let q = qers.next();
         if qers.next().is_some() || p.n_urrs > 1 {
@@ -544,6 +695,8 @@ impl FastRule {
             tos: far.dscp.map_or(0, |d| d << 2),
             qfi: p.qfi.map_or(fast::NONE, |q| q),
             psc,
+            extra,
+            pdr: p.id,
             ue4,
             peer,
             teid,
@@ -552,6 +705,64 @@ impl FastRule {
             burst,
             rate_q32,
         })
+    }
+}
+
+impl FastRule {
+    /// The one PDR of session `session` this digest describes, as far as
+    /// it can (see [`Rules`] for when that is exactly).
+    fn expand(&self, session: SessionId) -> CPdr {
+        let has = |f: u8| self.flags & f != 0;
+        let qer = has(fast::QER).then(|| {
+            let meter = has(fast::METER).then_some(MeterParams {
+                rate_q32: self.rate_q32,
+                burst_q32: u64::from(self.burst) << 32,
+            });
+            let (qfi, rqi) = if self.psc == fast::NONE {
+                (None, false)
+            } else {
+                (Some(self.psc & 0x3f), self.psc & 0x40 != 0)
+            };
+            CQer::new(self.qer_slot, has(fast::GATE_OPEN), meter, qfi, rqi)
+        });
+        let mut urrs = [0; crate::rules::MAX_URRS_PER_PDR];
+        let mut n_urrs = 0;
+        if has(fast::URR) {
+            urrs[0] = self.urr_slot;
+            n_urrs = 1;
+        }
+        let extra = |f: u8| self.extra & f != 0;
+        CPdr {
+            session,
+            version: 0,
+            id: self.pdr,
+            dir: if has(fast::UL) {
+                Direction::Ul
+            } else {
+                Direction::Dl
+            },
+            precedence: 0,
+            qfi: (self.qfi != fast::NONE).then_some(self.qfi),
+            ue4: extra(fast::extra::UE4).then_some(self.ue4),
+            ue6: None,
+            remove_outer: extra(fast::extra::REMOVE_OUTER),
+            far: CFar {
+                id: 0,
+                action: FarAction::Forward,
+                notify: false,
+                out: self.out,
+                ohc: has(fast::ENCAP).then(|| OuterHeaderCreation {
+                    teid: self.teid,
+                    peer: IpAddr::V4(self.peer.into()),
+                }),
+                dscp: extra(fast::extra::DSCP).then_some(self.tos >> 2),
+            },
+            qers: [qer, None],
+            urrs,
+            n_urrs,
+            urr_in_qer: has(fast::PAIRED),
+            sdf: Box::new([]),
+        }
     }
 }
 
@@ -591,8 +802,7 @@ impl Key for u64 {
 #[repr(align(64))]
 pub struct Slot<K> {
     key: K,
-    val: Option<Entry>,
-    fast: FastRule,
+    rules: Rules,
 }
 
 impl<K: Key> Slot<K> {
@@ -603,18 +813,18 @@ impl<K: Key> Slot<K> {
         self.key
     }
 
-    /// The PDRs (`None` only for an empty slot, never returned by lookups).
+    /// What the key maps to.
     #[inline(always)]
     #[must_use]
-    pub fn entry(&self) -> Option<&Entry> {
-        self.val.as_ref()
+    pub fn rules(&self) -> &Rules {
+        &self.rules
     }
 
     /// The fast path's digest of the entry.
     #[inline(always)]
     #[must_use]
     pub fn fast(&self) -> &FastRule {
-        &self.fast
+        &self.rules.fast
     }
 }
 
@@ -718,11 +928,11 @@ impl<K: Key> RcuMap<K> {
         self.find(k, k.hash())
     }
 
-    /// The entry under `k`.
+    /// The rules under `k`.
     #[inline(always)]
     #[must_use]
-    pub fn get(&self, k: K) -> Option<&Entry> {
-        self.slot(k).and_then(Slot::entry)
+    pub fn get(&self, k: K) -> Option<&Rules> {
+        self.slot(k).map(Slot::rules)
     }
 
     /// Prefetches the home slot of hash `h` and the one after it (where a
@@ -740,16 +950,17 @@ impl<K: Key> RcuMap<K> {
     }
 
     /// Iterates over all entries (control thread only; O(capacity)).
-    pub fn iter(&self) -> impl Iterator<Item = (K, &Entry)> {
+    pub fn iter(&self) -> impl Iterator<Item = (K, &Rules)> {
         self.slots
             .iter()
-            .filter_map(|s| s.val.as_ref().map(|v| (s.key, v)))
+            .filter(|s| s.rules.is_used())
+            .map(|s| (s.key, &s.rules))
     }
 
     /// A new map with `changes` applied (`None` removes), built without a
     /// writer: a full copy (tests and one-off builds).
     #[must_use]
-    pub fn apply(&self, changes: Vec<(K, Option<Entry>)>) -> Self {
+    pub fn apply(&self, changes: Vec<(K, Option<Rules>)>) -> Self {
         MapWriter::default().apply(self, changes)
     }
 }
@@ -781,7 +992,7 @@ impl MapStats {
 pub struct MapWriter<K: Key> {
     spare: Option<Arc<[Slot<K>]>>,
     /// Changes of the version in force that the spare table misses, as
-    /// the slots they write (`val: None` removes).
+    /// the slots they write (unused rules remove).
     log: Vec<Slot<K>>,
     stats: MapStats,
     /// Keys expected at most (`dataplane.max_sessions`; 0: unknown): the
@@ -823,16 +1034,15 @@ impl<K: Key> MapWriter<K> {
     /// changes, plus the previous publish's changes replayed on the spare
     /// table; a full copy only when the spare table is still in use.
     /// Drop every snapshot the workers have left before calling it.
-    pub fn apply(&mut self, cur: &RcuMap<K>, changes: Vec<(K, Option<Entry>)>) -> RcuMap<K> {
+    pub fn apply(&mut self, cur: &RcuMap<K>, changes: Vec<(K, Option<Rules>)>) -> RcuMap<K> {
         let ops: Vec<Slot<K>> = changes
             .into_iter()
             .map(|(key, val)| Slot {
                 key,
-                fast: val.as_deref().map(FastRule::of).unwrap_or_default(),
-                val,
+                rules: val.unwrap_or_default(),
             })
             .collect();
-        let inserts = ops.iter().filter(|o| o.val.is_some()).count();
+        let inserts = ops.iter().filter(|o| o.rules.is_used()).count();
         let cap = cur.slots.len();
         if slots_for(cur.len + inserts) > cap {
             return self.rebuild(cur, ops, self.grown(cur.len + inserts));
@@ -902,7 +1112,7 @@ impl<K: Key> MapWriter<K> {
         let cap = want.max(MIN_SLOTS);
         let mut slots: Vec<Slot<K>> = vec![Slot::default(); cap];
         let mut len = 0usize;
-        for s in cur.slots.iter().filter(|s| s.val.is_some()) {
+        for s in cur.slots.iter().filter(|s| s.rules.is_used()) {
             len = len.saturating_add_signed(put(&mut slots, s.clone()));
         }
         for op in ops {
@@ -921,7 +1131,7 @@ fn empty_table<K: Key>(n: usize) -> Arc<[Slot<K>]> {
 }
 
 /// Writes `op` into `t` (linear probing from its home): replaces the
-/// entry of its key, inserts it, or (`val: None`) removes the key with a
+/// entry of its key, inserts it, or (unused rules) removes the key with a
 /// backward shift, so that no tombstone is left and every probe still
 /// ends at an empty slot. Returns the change in the number of keys.
 /// `t` has at least one empty slot.
@@ -930,15 +1140,15 @@ fn put<K: Key>(t: &mut [Slot<K>], op: Slot<K>) -> isize {
     let mut i = home(op.key.hash(), n);
     for _ in 0..n {
         let s = &mut t[i];
-        if s.val.is_none() {
-            if op.val.is_some() {
+        if !s.rules.is_used() {
+            if op.rules.is_used() {
                 *s = op;
                 return 1;
             }
             return 0;
         }
         if s.key == op.key {
-            if op.val.is_some() {
+            if op.rules.is_used() {
                 *s = op;
                 return 0;
             }
@@ -957,7 +1167,7 @@ fn remove_at<K: Key>(t: &mut [Slot<K>], i: usize) {
     let mut j = i;
     for _ in 0..n {
         j = if j + 1 == n { 0 } else { j + 1 };
-        if t[j].val.is_none() {
+        if !t[j].rules.is_used() {
             return;
         }
         // The key at j may fill the hole if the hole lies between its
@@ -985,7 +1195,7 @@ fn prefetch_ahead<K: Key>(t: &[Slot<K>], ops: &[Slot<K>], j: usize) {
     if let Some(op) = ops.get(j + AHEAD / 2)
         && let Some(s) = t.get(home(op.key.hash(), n))
         && s.key == op.key
-        && let Some(first) = s.val.as_deref().and_then(<[CPdr]>::first)
+        && let Some(first) = s.rules.pdrs.as_deref().and_then(|e| e.first())
     {
         cpu::prefetch(first);
     }
@@ -1008,7 +1218,9 @@ pub fn find_in<K: Key>(table: &[Slot<K>], mut i: usize, k: K) -> Option<&Slot<K>
     // only guards against a bug turning into a hang.
     for _ in 0..n {
         let s = table.get(i)?;
-        s.val.as_ref()?;
+        if !s.rules.is_used() {
+            return None;
+        }
         if s.key == k {
             return Some(s);
         }
@@ -1097,8 +1309,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn entry(session: u64) -> Entry {
-        Arc::from(vec![CPdr {
+    fn pdr(session: u64) -> CPdr {
+        CPdr {
             session,
             version: 0,
             id: 1,
@@ -1121,7 +1333,11 @@ mod tests {
             n_urrs: 0,
             urr_in_qer: false,
             sdf: Box::new([]),
-        }])
+        }
+    }
+
+    fn entry(session: u64) -> Rules {
+        Rules::new(vec![pdr(session)])
     }
 
     #[test]
@@ -1142,9 +1358,9 @@ mod tests {
         assert_eq!((w.stats().in_place, w.stats().copies), (1, 0));
         assert_eq!(m2.len(), 10_000);
         assert!(m2.get(5).is_none());
-        assert_eq!(m2.get(20_000).map(|e| e[0].session), Some(20_000));
+        assert_eq!(m2.get(20_000).map(Rules::session), Some(20_000));
         assert_eq!(
-            m1.get(5).map(|e| e[0].session),
+            m1.get(5).map(Rules::session),
             Some(5),
             "the old version is unchanged while it is held"
         );
@@ -1152,7 +1368,7 @@ mod tests {
         // next version is a copy again.
         let m3 = w.apply(&m2, vec![(6, None)]);
         assert_eq!((w.stats().in_place, w.stats().copies), (1, 1));
-        assert_eq!(m1.get(6).map(|e| e[0].session), Some(6));
+        assert_eq!(m1.get(6).map(Rules::session), Some(6));
         drop((m1, m2));
         // Everyone left m1 and m2: m2's table is written in place, after
         // replaying what it missed (6 removed).
@@ -1164,10 +1380,10 @@ mod tests {
         assert_ne!(m4.slots.as_ptr(), m5.slots.as_ptr());
         assert_eq!(m5.slots.as_ptr(), spare_ptr, "the two tables alternate");
         for (k, want) in [(5, Some(55)), (6, None), (7, None), (8, None), (9, Some(9))] {
-            assert_eq!(m5.get(k).map(|e| e[0].session), want, "key {k}");
+            assert_eq!(m5.get(k).map(Rules::session), want, "key {k}");
         }
         assert_eq!(m5.len(), 9_998);
-        assert_eq!(m4.get(8).map(|e| e[0].session), Some(8), "m4 untouched");
+        assert_eq!(m4.get(8).map(Rules::session), Some(8), "m4 untouched");
     }
 
     #[test]
@@ -1187,7 +1403,7 @@ mod tests {
         assert_eq!(m.len(), 10);
         assert!(m.capacity() <= 128, "shrank to {}", m.capacity());
         for k in 990..1000u32 {
-            assert_eq!(m.get(k).map(|e| e[0].session), Some(u64::from(k)));
+            assert_eq!(m.get(k).map(Rules::session), Some(u64::from(k)));
         }
     }
 
@@ -1215,7 +1431,7 @@ mod tests {
         );
         assert_eq!(m.capacity(), 32_768);
         for k in 0..10_500u32 {
-            assert_eq!(m.get(k).map(|e| e[0].session), Some(u64::from(k)));
+            assert_eq!(m.get(k).map(Rules::session), Some(u64::from(k)));
         }
     }
 
@@ -1224,7 +1440,7 @@ mod tests {
         let n = m.slots.len();
         let (mut sum, mut max) = (0usize, 0usize);
         for (i, s) in m.slots.iter().enumerate() {
-            if s.val.is_some() {
+            if s.rules.is_used() {
                 let d = (i + n - home(s.key.hash(), n)) % n;
                 sum += d;
                 max = max.max(d);
@@ -1279,7 +1495,7 @@ mod tests {
 
     #[test]
     fn fast_rule_digests_the_common_shapes_only() {
-        let mut ul: CPdr = entry(1)[0].clone();
+        let mut ul: CPdr = pdr(1);
         ul.ue4 = Some(0x0a2d_0002);
         ul.far.action = FarAction::Forward;
         ul.qers = [qer(7, true, Some(9)), None];
@@ -1359,6 +1575,62 @@ mod tests {
     }
 
     #[test]
+    fn fast_shape_entries_are_compact_and_rebuild_their_pdr() {
+        let mut ul = pdr(7);
+        ul.id = 3;
+        ul.version = 12;
+        ul.precedence = 255;
+        ul.ue4 = Some(0x0a2d_0002);
+        ul.far.id = 9;
+        ul.far.action = FarAction::Forward;
+        ul.qers = [qer(7, true, Some(9)), None];
+        ul.urrs[0] = 8;
+        ul.n_urrs = 1;
+        ul.urr_in_qer = true;
+        let mut dl = ul.clone();
+        dl.dir = Direction::Dl;
+        dl.remove_outer = false;
+        dl.qfi = None;
+        dl.far.out = Iface::N3;
+        dl.far.dscp = Some(0);
+        dl.far.ohc = Some(OuterHeaderCreation {
+            teid: 0x99,
+            peer: IpAddr::from([192, 168, 1, 2]),
+        });
+        let mut no_ue = dl.clone();
+        no_ue.ue4 = None;
+        no_ue.qers = [qer(7, false, Some(5)), None];
+        for p in [ul.clone(), dl, no_ue] {
+            let r = Rules::new(vec![p.clone()]);
+            assert!(r.is_compact() && r.is_used(), "{p:?}");
+            assert_eq!(r.session(), 7);
+            let want = CPdr {
+                version: 0,
+                precedence: 0,
+                far: CFar { id: 0, ..p.far },
+                ..p
+            };
+            assert_eq!(&r.pdrs()[..], &[want][..]);
+        }
+        // What the digest cannot say keeps the list.
+        let kept = |f: &dyn Fn(&mut CPdr)| {
+            let mut p = ul.clone();
+            f(&mut p);
+            let r = Rules::new(vec![p.clone()]);
+            assert_eq!(&r.pdrs()[..], &[p][..]);
+            r.is_compact()
+        };
+        assert!(!kept(&|p| p.ue6 = Some(0x2001_0db8_0000_0001)), "UE IPv6");
+        assert!(
+            !kept(&|p| p.qers[0] = Some(CQer::new(7, true, None, None, true))),
+            "RQI without a QFI"
+        );
+        assert!(!kept(&|p| p.urrs[3] = 5), "a stray URR slot");
+        assert!(!kept(&|p| p.far.action = FarAction::Drop), "not fast");
+        assert!(!Rules::default().is_used(), "an empty slot");
+    }
+
+    #[test]
     fn meter_rate_and_burst() {
         let hz = 1_000_000_000;
         let m = MeterParams::new(8_000_000, 10_000, hz); // 1 MB/s, 10 kB bucket
@@ -1394,11 +1666,11 @@ mod tests {
             // burst loop looks (home position, then onwards).
             let mut t: Vec<Slot<u32>> = vec![Slot::default(); slots_for(keys.len())];
             for &k in &keys {
-                put(&mut t, Slot { key: k, val: Some(entry(u64::from(k))), fast: FastRule::default() });
+                put(&mut t, Slot { key: k, rules: entry(u64::from(k)) });
             }
             for &k in &keys {
                 let s = find_in(&t, home(k.hash(), t.len()), k);
-                prop_assert_eq!(s.map(|s| (s.key(), s.entry().map(|e| e[0].session))),
+                prop_assert_eq!(s.map(|s| (s.key(), Some(s.rules().session()))),
                     Some((k, Some(u64::from(k)))));
                 let other = k.wrapping_add(1);
                 if keys.binary_search(&other).is_err() {
@@ -1408,7 +1680,7 @@ mod tests {
             // Removing half of them by backward shift leaves the others
             // reachable.
             for &k in keys.iter().step_by(2) {
-                prop_assert_eq!(put(&mut t, Slot { key: k, val: None, fast: FastRule::default() }), -1);
+                prop_assert_eq!(put(&mut t, Slot { key: k, rules: Rules::default() }), -1);
             }
             for (i, &k) in keys.iter().enumerate() {
                 let s = find_in(&t, home(k.hash(), t.len()), k);
@@ -1430,7 +1702,7 @@ mod tests {
             for (n, chunk) in ops.chunks(5).enumerate() {
                 let mut changes = Vec::new();
                 for &(k, ins, _) in chunk {
-                    changes.retain(|(ck, _): &(u32, Option<Entry>)| *ck != k);
+                    changes.retain(|(ck, _): &(u32, Option<Rules>)| *ck != k);
                     let v = u64::from(k) + 1000 * n as u64;
                     if ins { model.insert(k, v); changes.push((k, Some(entry(v)))); }
                     else { model.remove(&k); changes.push((k, None)); }
@@ -1448,7 +1720,7 @@ mod tests {
                 prop_assert_eq!(m.len(), model.len());
                 prop_assert!(slots_for(m.len()) <= m.capacity());
                 for k in 0..300u32 {
-                    prop_assert_eq!(m.get(k).map(|e| e[0].session), model.get(&k).copied());
+                    prop_assert_eq!(m.get(k).map(Rules::session), model.get(&k).copied());
                 }
                 prop_assert_eq!(m.iter().count(), model.len());
             }
@@ -1461,7 +1733,7 @@ mod tests {
             for chunk in ops.chunks(7) {
                 let mut changes = Vec::new();
                 for &(k, ins) in chunk {
-                    changes.retain(|(ck, _): &(u32, Option<Entry>)| *ck != k);
+                    changes.retain(|(ck, _): &(u32, Option<Rules>)| *ck != k);
                     if ins { model.insert(k, ()); changes.push((k, Some(entry(u64::from(k))))); }
                     else { model.remove(&k); changes.push((k, None)); }
                 }

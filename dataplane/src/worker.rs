@@ -12,7 +12,7 @@ use crate::counters::{DropReason, Event, LocalCounts};
 use crate::iface::{IFACE_COUNT, Iface};
 use crate::pipeline::{Ctx, LookupKey, Pipeline, State, Verdict, prefetch_slot, set_frame};
 use crate::rules::SessionId;
-use crate::tables::{Entry, Key as _, Line, Slot, Snapshot, WorkerLines, find_in, prefetch_home};
+use crate::tables::{Key as _, Line, Rules, Slot, Snapshot, WorkerLines, find_in, prefetch_home};
 use crate::wire::{arp, ethernet};
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -279,7 +279,7 @@ impl<Io: WorkerIo> Worker<Io> {
         iface: Iface,
         buf: &mut Io::Buf,
         now: u64,
-        hint: (LookupKey, Option<&Entry>),
+        hint: (LookupKey, Option<&Rules>),
     ) -> Verdict {
         let ctx = Ctx {
             snap: &self.snap,
@@ -366,7 +366,7 @@ impl<Io: WorkerIo> Worker<Io> {
         pipe.counts.rx_packets[i] += n as u64;
         pipe.counts.rx_bytes[i] += bytes;
         let mut slots: [Option<&Slot<u32>>; BURST] = [None; BURST];
-        let mut entries: [Option<&Entry>; BURST] = [None; BURST];
+        let mut entries: [Option<&Rules>; BURST] = [None; BURST];
         let mut states: [State<'_>; BURST] = [(None, None); BURST];
         for j in 0..n {
             match keys[j] {
@@ -374,13 +374,13 @@ impl<Io: WorkerIo> Worker<Io> {
                     if let Some(s) = find_in(shards[j], homes[j], k) {
                         states[j] = prefetch_slot(s, lines);
                         slots[j] = Some(s);
-                        entries[j] = s.entry();
+                        entries[j] = Some(s.rules());
                     }
                 }
                 LookupKey::Ue6(p) => {
                     if let Some(s) = snap.ue6.slot(p) {
                         prefetch_slot(s, lines);
-                        entries[j] = s.entry();
+                        entries[j] = Some(s.rules());
                     }
                 }
                 LookupKey::None => {}

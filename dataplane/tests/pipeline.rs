@@ -527,8 +527,8 @@ fn paired_urr_usage_survives_pairing_changes() {
     };
     let paired = |h: &H| {
         let snap = h.ctl.snapshot();
-        let ul = snap.teid.get(spec.ul_teid).unwrap()[0].urr_in_qer;
-        let dl = snap.ue4.get(u32::from(spec.ue)).unwrap()[0].urr_in_qer;
+        let ul = snap.teid.get(spec.ul_teid).unwrap().pdrs()[0].urr_in_qer;
+        let dl = snap.ue4.get(u32::from(spec.ue)).unwrap().pdrs()[0].urr_in_qer;
         (ul, dl)
     };
     assert_eq!(paired(&h), (true, true));

@@ -140,6 +140,8 @@ pub struct Stats {
     pub events_dropped: u64,
     /// Held responses sent before the user plane's counters settled.
     pub parked_overdue: u64,
+    /// Session Report Requests with UPIR (User Plane Inactivity Report).
+    pub inactivity_reports: u64,
 }
 
 impl Default for Stats {
@@ -157,6 +159,7 @@ impl Default for Stats {
             request_timeouts: 0,
             events_dropped: 0,
             parked_overdue: 0,
+            inactivity_reports: 0,
         }
     }
 }
@@ -232,6 +235,11 @@ const PFCP_PORT: u16 = 8805;
 struct Association {
     node_id: NodeIdBuf,
     addr: SocketAddr,
+    /// Where our requests go: the SMF's address and source port until a
+    /// retransmission to port 8805 is answered instead (OAI's SMF sends
+    /// from an ephemeral port and listens on 8805; TS 29.244 §7.2.2.1
+    /// has requests sent to 8805).
+    req_dst: SocketAddr,
     /// The SMF's Recovery Time Stamp from its Association Setup, and from
     /// its heartbeats (learned from the first one).
     peer_recovery: u32,
@@ -270,6 +278,8 @@ enum ParkedWork {
         removed: Vec<(crate::rules::Urr, UrrState)>,
         /// URRs to report now (Query URR, QAURR).
         queried: SmallVec<[u32; 4]>,
+        /// The request's Query URR Reference, echoed in those reports.
+        query_ref: Option<u32>,
         created_pdr: Vec<crate::codec::grouped::CreatedPdr>,
     },
 }
@@ -288,6 +298,9 @@ struct SessionCtx {
     dl_reported: bool,
     /// In the volume-polling list.
     watched: bool,
+    /// Generation of the User Plane Inactivity Timer: bumped when the
+    /// SMF sets, changes or disables it (older timers are stale).
+    inactivity_gen: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,6 +314,9 @@ enum ReqKind {
 
 struct Outstanding {
     dst: SocketAddr,
+    /// The other destination retransmissions alternate with: the SMF's
+    /// port 8805 when `dst` is another port (see `Association::req_dst`).
+    alt: Option<SocketAddr>,
     payload: Vec<u8>,
     msg_type: u8,
     kind: ReqKind,
@@ -326,6 +342,15 @@ enum Timer {
         seid: u64,
         urr: u32,
         generation: u32,
+    },
+    /// User Plane Inactivity Timer check; `reported`: the session was
+    /// reported inactive and this look, one period after the previous one
+    /// (or the report), waits for traffic to resume. (No time stamp here:
+    /// it would make every timer of the heap 8 bytes larger.)
+    Inactivity {
+        seid: u64,
+        generation: u32,
+        reported: bool,
     },
 }
 
@@ -433,7 +458,9 @@ impl Node {
         datagram: &[u8],
         up: &mut U,
     ) {
-        if !self.cfg.peer_allowed(peer.ip()) {
+        if !self.cfg.peer_allowed(peer.ip())
+            && !self.assocs.values().any(|a| a.addr.ip() == peer.ip())
+        {
             self.stats.rx_not_allowed += 1;
             return;
         }
@@ -519,7 +546,7 @@ impl Node {
         let Some(&id) = self.assoc_by_node.get(node_id) else {
             return false;
         };
-        let Some(addr) = self.assocs.get(&id).map(|a| a.addr) else {
+        let Some(addr) = self.assocs.get(&id).map(|a| a.req_dst) else {
             return false;
         };
         let msg = AssociationUpdateRequest {
@@ -645,7 +672,7 @@ impl Node {
                 },
             })
             .collect();
-        let addrs: Vec<SocketAddr> = self.assocs.values().map(|a| a.addr).collect();
+        let addrs: Vec<SocketAddr> = self.assocs.values().map(|a| a.req_dst).collect();
         for addr in addrs {
             let msg = NodeReportRequest {
                 node_id: self.node_id,
@@ -660,15 +687,35 @@ impl Node {
     }
 
     /// Replace the allowlist of SMF addresses and networks (a reload);
-    /// both empty: any. Existing associations are kept; their requests
-    /// are dropped from now on if they are no longer allowed.
-    pub fn set_allowed_peers(&mut self, peers: Vec<IpAddr>, nets: Vec<(IpAddr, u8)>) {
+    /// both empty: any. The list admits new peers: datagrams from an
+    /// address outside it are dropped and counted unless an association
+    /// with that address exists. An SMF a reload leaves out therefore
+    /// keeps its association and its sessions (PFCP-installed sessions
+    /// survive a reload, ARCHITECTURE.md "Reload"; cutting an SMF off
+    /// mid-session would strand its UEs with no SMF able to modify,
+    /// delete or hear about them) until it releases the association or
+    /// stops answering heartbeats; after that it is refused like any
+    /// other address outside the list. Returns the node IDs of the
+    /// associations kept that way, for the caller to log.
+    pub fn set_allowed_peers(
+        &mut self,
+        peers: Vec<IpAddr>,
+        nets: Vec<(IpAddr, u8)>,
+    ) -> Vec<NodeIdBuf> {
         self.cfg.allowed_peers = peers;
         self.cfg.allowed_peer_nets = nets;
+        self.assocs
+            .values()
+            .filter(|a| !self.cfg.peer_allowed(a.addr.ip()))
+            .map(|a| a.node_id.clone())
+            .collect()
     }
 
-    /// New heartbeat interval and retransmission timer/count (a reload);
-    /// they apply to the next heartbeat and the next request.
+    /// New heartbeat interval and retransmission timer/count (a reload).
+    /// The next heartbeat to each SMF is rescheduled to the previous one
+    /// plus the new interval (at once if that is past), so a shorter
+    /// interval applies now, not after one more of the old; the new T1 and
+    /// N1 apply from the next request.
     ///
     /// # Errors
     /// [`ConfigError::Timers`] for a zero timer or count (nothing changes).
@@ -681,9 +728,25 @@ impl Node {
         if heartbeat.is_zero() || t1.is_zero() || n1 == 0 {
             return Err(ConfigError::Timers);
         }
-        self.cfg.heartbeat_interval = heartbeat;
+        let old = std::mem::replace(&mut self.cfg.heartbeat_interval, heartbeat);
         self.cfg.t1 = t1;
         self.cfg.n1 = n1;
+        if old != heartbeat {
+            for (&id, a) in &mut self.assocs {
+                // `hb_due` is the last heartbeat (or the setup) plus the
+                // old interval; the entry it leaves in the heap is stale
+                // (`fire` skips a due time that is not the association's).
+                let Some(due) = a
+                    .hb_due
+                    .checked_sub(old)
+                    .and_then(|t| t.checked_add(heartbeat))
+                else {
+                    continue;
+                };
+                a.hb_due = due;
+                self.timers.push(Reverse((due, Timer::Heartbeat(id))));
+            }
+        }
         Ok(())
     }
 
@@ -844,6 +907,14 @@ impl Node {
         self.current_req = (t, req_hash);
         let seq = m.seq;
         let seid = m.seid.unwrap_or(0);
+        // A refused establishment is answered to the SMF's SEID when the
+        // request gave one (TS 29.244 7.2.2.4.2: SEID 0 only when the
+        // peer's SEID is not available): free5GC's SMF finds the SM
+        // context of an Establishment Response by its header SEID.
+        let est_cp_seid = match &m.message {
+            Message::SessionEstablishmentRequest(r) => r.cp_f_seid.seid,
+            _ => 0,
+        };
         let reply: Option<Reply> = match m.message {
             Message::HeartbeatRequest(r) => {
                 self.heartbeat_request(now, peer, seq, r.recovery_time_stamp, up);
@@ -914,7 +985,7 @@ impl Node {
             Some(Err(rej)) if rej.cause == PARKED => {}
             Some(Err(rej)) => {
                 let cp_seid = if t == msg_type::SESSION_ESTABLISHMENT_REQUEST {
-                    0
+                    est_cp_seid
                 } else {
                     self.sessions
                         .get(&seid)
@@ -949,6 +1020,12 @@ impl Node {
         if let Some(o) = self.requests.remove(&seq)
             && t != msg_type::VERSION_NOT_SUPPORTED_RESPONSE
         {
+            // Keep sending where the SMF answers.
+            if let Some(&id) = self.assoc_by_ip.get(&peer.ip())
+                && let Some(a) = self.assocs.get_mut(&id)
+            {
+                a.req_dst = o.dst;
+            }
             then(self, now, o.kind, up);
         }
     }
@@ -1061,6 +1138,7 @@ impl Node {
                 if a.addr != addr {
                     self.assoc_by_ip.insert(addr.ip(), id);
                     a.addr = addr;
+                    a.req_dst = addr;
                 }
                 return;
             }
@@ -1078,6 +1156,7 @@ impl Node {
             Association {
                 node_id: node_id.clone(),
                 addr,
+                req_dst: addr,
                 peer_recovery: rts,
                 peer_hb_recovery: None,
                 since: self.clock.wall(now),
@@ -1206,7 +1285,6 @@ impl Node {
         let mut s = Session {
             seid,
             cp_f_seid: cp,
-            peer: node_id,
             pdrs: Vec::with_capacity(r.create_pdr.len()),
             fars: SmallVec::with_capacity(r.create_far.len()),
             qers: SmallVec::with_capacity(r.create_qer.len()),
@@ -1214,7 +1292,8 @@ impl Node {
             bar: None,
             pdn_type: r.pdn_type,
             dnn: None,
-            inactivity_timer_s: r.user_plane_inactivity_timer,
+            // 0 means no timer (§8.2.83).
+            inactivity_timer_s: r.user_plane_inactivity_timer.filter(|t| *t != 0),
         };
         let mut b = Builder::new(&mut self.res, r.apn_dnn.as_ref(), None);
         s.dnn = b.dnn();
@@ -1275,6 +1354,7 @@ impl Node {
                 urrs,
                 dl_reported: false,
                 watched: false,
+                inactivity_gen: 0,
             }),
         );
         self.arm_session(now, seid, None);
@@ -1349,6 +1429,10 @@ impl Node {
         let mut new = old.clone();
         if let Some(f) = r.cp_f_seid {
             new.cp_f_seid = f;
+        }
+        if let Some(t) = r.user_plane_inactivity_timer {
+            // A new value restarts the timer; 0 stops it.
+            new.inactivity_timer_s = (t != 0).then_some(t);
         }
         let mut new_quota: SmallVec<[u32; 2]> = SmallVec::new();
         let mut b = Builder::new(&mut self.res, None, Some((&old, &ctx.choose_ids)));
@@ -1482,6 +1566,7 @@ impl Node {
         let work = ParkedWork::Modification {
             removed: gone,
             queried,
+            query_ref: r.query_urr_reference,
             created_pdr,
         };
         let needs_final =
@@ -1584,6 +1669,7 @@ impl Node {
             ParkedWork::Modification {
                 mut removed,
                 queried,
+                query_ref,
                 created_pdr,
             } => {
                 let mut usage_report: Vec<UsageReport<'static>> = Vec::new();
@@ -1603,7 +1689,11 @@ impl Node {
                             ctx.urrs.iter_mut().find(|s| s.id == *id),
                             ctx.rules.urrs.iter().find(|u| u.id == *id),
                         ) {
-                            usage_report.push(st.report(u, UsageReportTrigger::IMMER, now, &clock));
+                            let mut r = st.report(u, UsageReportTrigger::IMMER, now, &clock);
+                            // TS 29.244 7.5.5.2: a queried report carries
+                            // the request's Query URR Reference.
+                            r.query_urr_reference = query_ref;
+                            usage_report.push(r);
                         }
                     }
                 }
@@ -1740,6 +1830,20 @@ impl Node {
                         seid,
                         urr: u.id,
                         generation: st.quota_gen,
+                    },
+                ));
+            }
+        }
+        let timer = ctx.rules.inactivity_timer_s;
+        if old.is_none_or(|o| o.inactivity_timer_s != timer) {
+            ctx.inactivity_gen = ctx.inactivity_gen.wrapping_add(1);
+            if let Some(t) = timer {
+                push.push((
+                    now + secs(t),
+                    Timer::Inactivity {
+                        seid,
+                        generation: ctx.inactivity_gen,
+                        reported: false,
                     },
                 ));
             }
@@ -1953,6 +2057,69 @@ impl Node {
         self.usage_reports(now, seid, &[(urr, trigger)], up);
     }
 
+    /// The User Plane Inactivity Timer of `seid` expired (`reported:
+    /// None`) or, after a report, its wait for traffic did. The user plane
+    /// says when the session's last packet was; the check is pushed back
+    /// to that packet plus the timer while traffic flows, so that the
+    /// report goes out when the session has been silent for the whole
+    /// period, and once per silent period: after a report the session is
+    /// looked at again every period until a packet came, and the timer
+    /// restarts from that packet.
+    fn inactivity_timer<U: UserPlane + ?Sized>(
+        &mut self,
+        now: Instant,
+        at: Instant,
+        seid: u64,
+        generation: u32,
+        reported: bool,
+        up: &mut U,
+    ) {
+        let Some(t) = self.sessions.get(&seid).and_then(|c| {
+            (c.inactivity_gen == generation)
+                .then_some(c.rules.inactivity_timer_s)
+                .flatten()
+        }) else {
+            return;
+        };
+        let period = secs(t);
+        let last = up.last_packet(seid).map(|w| self.clock.instant(w).min(now));
+        // After a report, looks come exactly a period apart (from the
+        // report on): a packet after the previous look is new traffic.
+        let silent_since_look =
+            reported && last.is_none_or(|l| at.checked_sub(period).is_some_and(|p| l <= p));
+        let next = match (silent_since_look, last) {
+            // Still silent since the report: look again in a period.
+            (true, _) => Some((at + period, true)),
+            // Traffic within the period: the timer runs from its last packet.
+            (false, Some(l)) if l + period > now => Some((l + period, false)),
+            _ => None,
+        };
+        let (due, reported) = match next {
+            Some(n) => n,
+            None => {
+                self.stats.inactivity_reports += 1;
+                let msg = SessionReportRequest {
+                    report_type: ReportType::UPIR,
+                    downlink_data_report: None,
+                    usage_report: Vec::new(),
+                    error_indication_report: None,
+                    pfcpsrreq_flags: None,
+                    old_cp_f_seid: None,
+                };
+                self.send_report(now, seid, msg);
+                (now + period, true)
+            }
+        };
+        self.timers.push(Reverse((
+            due,
+            Timer::Inactivity {
+                seid,
+                generation,
+                reported,
+            },
+        )));
+    }
+
     fn report_answered<U: UserPlane + ?Sized>(
         &mut self,
         seid: u64,
@@ -1972,8 +2139,14 @@ impl Node {
             }
             return;
         }
-        if drobu {
-            up.drop_buffered(seid);
+        if drobu && let Some(ctx) = self.sessions.get(&seid) {
+            // The rules stay as they are; the user plane drops what the
+            // session buffered (it needs the rules again to do so).
+            let rules = ctx.rules.clone();
+            match up.install(&rules, Some(&rules)) {
+                Ok(()) => up.drop_buffered(seid),
+                Err(error) => self.event(Event::UserPlaneError { seid, error }),
+            }
         }
         if let Some(u) = update_bar {
             let Some(ctx) = self.sessions.get_mut(&seid) else {
@@ -1996,7 +2169,7 @@ impl Node {
             return;
         };
         let cp_seid = ctx.rules.cp_f_seid.seid;
-        let dst = self.assocs.get(&ctx.assoc).map(|a| a.addr).or_else(|| {
+        let dst = self.assocs.get(&ctx.assoc).map(|a| a.req_dst).or_else(|| {
             let f = ctx.rules.cp_f_seid;
             f.ipv4
                 .map(IpAddr::V4)
@@ -2010,6 +2183,25 @@ impl Node {
                 Pfcp::session(cp_seid, 0, msg),
                 ReqKind::SessionReport(seid),
             );
+        }
+    }
+
+    /// Where retransmissions of a request to `dst` alternate with: between
+    /// the SMF's source address and its port 8805, when they differ (so an
+    /// SMF that answered late on one of them is found again either way).
+    fn alternate(&self, dst: SocketAddr) -> Option<SocketAddr> {
+        let listener = SocketAddr::new(dst.ip(), PFCP_PORT);
+        let source = self
+            .assoc_by_ip
+            .get(&dst.ip())
+            .and_then(|id| self.assocs.get(id))
+            .map_or(dst, |a| a.addr);
+        if source == listener {
+            None
+        } else if dst == listener {
+            Some(source)
+        } else {
+            Some(listener)
         }
     }
 
@@ -2042,6 +2234,7 @@ impl Node {
             seq,
             Outstanding {
                 dst,
+                alt: self.alternate(dst),
                 payload,
                 msg_type: t,
                 kind,
@@ -2069,6 +2262,9 @@ impl Node {
                 if o.retries < self.cfg.n1 {
                     o.retries += 1;
                     o.deadline = now + self.cfg.t1;
+                    if let Some(alt) = o.alt.as_mut() {
+                        std::mem::swap(&mut o.dst, alt);
+                    }
                     let (dst, payload, deadline, t) =
                         (o.dst, o.payload.clone(), o.deadline, o.msg_type);
                     self.stats.retransmissions += 1;
@@ -2104,7 +2300,7 @@ impl Node {
                     return;
                 }
                 a.hb_due = now + self.cfg.heartbeat_interval;
-                let (due, addr, busy) = (a.hb_due, a.addr, a.hb_seq.is_some());
+                let (due, addr, busy) = (a.hb_due, a.req_dst, a.hb_seq.is_some());
                 self.timers.push(Reverse((due, Timer::Heartbeat(id))));
                 if !busy {
                     let msg = Pfcp::node(
@@ -2116,6 +2312,11 @@ impl Node {
                     self.request(now, addr, msg, ReqKind::Heartbeat(id));
                 }
             }
+            Timer::Inactivity {
+                seid,
+                generation,
+                reported,
+            } => self.inactivity_timer(now, at, seid, generation, reported, up),
             Timer::Periodic { .. } | Timer::TimeThreshold { .. } | Timer::TimeQuota { .. } => {
                 self.urr_timer(now, at, timer, up);
             }

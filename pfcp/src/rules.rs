@@ -21,10 +21,10 @@ pub use crate::flow::{FlowAction, FlowAddress, FlowDescription, FlowDirection, F
 pub struct Session {
     /// Our (UP) SEID: the key of the session.
     pub seid: u64,
-    /// The SMF's F-SEID.
+    /// The SMF's F-SEID. (Its association, and so its Node ID, is the
+    /// node's to know: no copy per session, which for an FQDN was a heap
+    /// block per session too.)
     pub cp_f_seid: FSeid,
-    /// Node ID of the SMF's association.
-    pub peer: NodeIdBuf,
     /// Sorted by precedence (lowest value = highest precedence), then ID.
     pub pdrs: Vec<Pdr>,
     /// FARs, QERs and URRs are shared between sessions that have equal
@@ -79,7 +79,9 @@ impl Session {
     }
 }
 
-/// Packet Detection Rule.
+/// Packet Detection Rule. 144 bytes (two per common session, in one
+/// `Vec`): the URR and QER ids share one inline list, QFIs are a bit set,
+/// and the rarely given PDI fields are boxed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pdr {
     pub id: u16,
@@ -89,9 +91,15 @@ pub struct Pdr {
     pub outer_header_removal: Option<OuterHeaderRemoval>,
     /// Always present: predefined rules are not supported.
     pub far_id: u32,
-    pub urr_ids: SmallVec<[u32; 2]>,
-    pub qer_ids: SmallVec<[u32; 2]>,
+    /// The URR ids, then the QER ids: one inline list holds the common
+    /// one of each (two `SmallVec`s took 48 bytes). See
+    /// [`Pdr::urr_ids`], [`Pdr::qer_ids`], [`Pdr::set_rule_ids`].
+    pub ids: SmallVec<[u32; 4]>,
+    /// How many of `ids` are URR ids.
+    pub n_urrs: u8,
 }
+
+const _: () = assert!(std::mem::size_of::<Pdr>() <= 144);
 
 impl Pdr {
     /// Whether the PDR matches traffic from the access side (N3/N9 GTP-U,
@@ -100,6 +108,82 @@ impl Pdr {
     pub fn is_uplink(&self) -> bool {
         self.pdi.source_interface == SourceInterface::ACCESS
     }
+    /// The URRs that count the PDR's packets.
+    #[must_use]
+    pub fn urr_ids(&self) -> &[u32] {
+        self.ids
+            .get(..usize::from(self.n_urrs))
+            .unwrap_or(&self.ids)
+    }
+    /// The QERs applied to the PDR's packets.
+    #[must_use]
+    pub fn qer_ids(&self) -> &[u32] {
+        self.ids.get(usize::from(self.n_urrs)..).unwrap_or_default()
+    }
+    /// Sets the URR and QER ids; `false` (nothing changed) for more than
+    /// 255 URR ids.
+    pub fn set_rule_ids(&mut self, urr_ids: &[u32], qer_ids: &[u32]) -> bool {
+        let Ok(n) = u8::try_from(urr_ids.len()) else {
+            return false;
+        };
+        self.ids.clear();
+        self.ids.extend_from_slice(urr_ids);
+        self.ids.extend_from_slice(qer_ids);
+        self.ids.shrink_to_fit();
+        self.n_urrs = n;
+        true
+    }
+}
+
+/// A set of QFIs (6-bit values) as bits of a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct QfiSet(u64);
+
+impl QfiSet {
+    /// Adds `qfi` (its low 6 bits: a QFI has no more).
+    pub fn insert(&mut self, qfi: u8) {
+        self.0 |= 1 << (qfi & 0x3f);
+    }
+    #[must_use]
+    pub fn contains(self, qfi: u8) -> bool {
+        qfi < 64 && self.0 & (1 << qfi) != 0
+    }
+    #[must_use]
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    #[must_use]
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+    /// The QFIs, smallest first.
+    pub fn iter(self) -> impl Iterator<Item = u8> {
+        (0..64u8).filter(move |q| self.contains(*q))
+    }
+    /// The one QFI of a set of one.
+    #[must_use]
+    pub fn single(self) -> Option<u8> {
+        (self.len() == 1).then(|| self.0.trailing_zeros() as u8)
+    }
+}
+
+impl FromIterator<u8> for QfiSet {
+    fn from_iter<I: IntoIterator<Item = u8>>(it: I) -> Self {
+        let mut s = Self::default();
+        for q in it {
+            s.insert(q);
+        }
+        s
+    }
+}
+
+/// PDI fields real SMFs rarely send, boxed so that a PDI without them
+/// carries one word instead of three.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PdiRare {
+    pub application_id: Option<Arc<str>>,
+    /// Source Interface Type (3GPP Interface Type), if given.
+    pub source_interface_type: Option<u8>,
 }
 
 /// Packet Detection Information.
@@ -115,11 +199,21 @@ pub struct Pdi {
     /// The UE address (source for uplink PDRs, destination for downlink).
     pub ue_ip: Option<UeIp>,
     pub sdf_filters: Box<[SdfFilter]>,
-    pub application_id: Option<Arc<str>>,
     /// QFIs to match (uplink); empty: any.
-    pub qfis: SmallVec<[u8; 4]>,
-    /// Source Interface Type (3GPP Interface Type), if given.
-    pub source_interface_type: Option<u8>,
+    pub qfis: QfiSet,
+    /// Application ID and Source Interface Type, when either is given.
+    pub rare: Option<Box<PdiRare>>,
+}
+
+impl Pdi {
+    #[must_use]
+    pub fn application_id(&self) -> Option<&Arc<str>> {
+        self.rare.as_ref().and_then(|r| r.application_id.as_ref())
+    }
+    #[must_use]
+    pub fn source_interface_type(&self) -> Option<u8> {
+        self.rare.as_ref().and_then(|r| r.source_interface_type)
+    }
 }
 
 /// A local F-TEID, allocated by us (CHOOSE) or given by the SMF.
@@ -283,4 +377,48 @@ pub enum RuleRef {
     Qer(u32),
     Urr(u32),
     Bar(u8),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qfi_set_holds_six_bit_values() {
+        let s: QfiSet = [9, 5, 9, 63].into_iter().collect();
+        assert_eq!(s.iter().collect::<Vec<_>>(), [5, 9, 63]);
+        assert_eq!((s.len(), s.single()), (3, None));
+        assert!(s.contains(63) && !s.contains(64) && !s.contains(0));
+        let one: QfiSet = [7].into_iter().collect();
+        assert_eq!(one.single(), Some(7));
+        assert!(QfiSet::default().is_empty());
+    }
+
+    #[test]
+    fn urr_and_qer_ids_share_one_list() {
+        let mut p = Pdr {
+            id: 1,
+            precedence: 0,
+            pdi: Pdi {
+                source_interface: SourceInterface::ACCESS,
+                local_f_teid: None,
+                network_instance: None,
+                ue_ip: None,
+                sdf_filters: Box::default(),
+                qfis: QfiSet::default(),
+                rare: None,
+            },
+            outer_header_removal: None,
+            far_id: 1,
+            ids: SmallVec::new(),
+            n_urrs: 0,
+        };
+        assert!(p.set_rule_ids(&[1, 2], &[3]));
+        assert_eq!((p.urr_ids(), p.qer_ids()), (&[1, 2][..], &[3][..]));
+        assert!(p.set_rule_ids(&[], &[4, 5, 6, 7, 8]));
+        assert_eq!((p.urr_ids(), p.qer_ids()), (&[][..], &[4, 5, 6, 7, 8][..]));
+        let many: Vec<u32> = (0..256).collect();
+        assert!(!p.set_rule_ids(&many, &[]), "more than 255 URRs");
+        assert_eq!(p.qer_ids(), [4, 5, 6, 7, 8], "unchanged");
+    }
 }

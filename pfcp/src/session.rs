@@ -343,6 +343,7 @@ impl Resources {
     }
 
     fn pick_pool(&self, v6: bool, dnn: Option<&str>, ni: Option<&str>) -> Option<usize> {
+        let dnn = dnn.map(apn_network_identifier);
         let fits = |p: &AddrPool, exact: bool| {
             let c = &p.config;
             c.prefix.is_ipv6() == v6
@@ -635,6 +636,29 @@ pub(crate) struct Builder<'r> {
     pub(crate) created_pdrs: SmallVec<[u16; 4]>,
 }
 
+/// The DNN without an APN Operator Identifier ("internet.mnc001.mcc001.gprs"
+/// → "internet", TS 23.003 §9.1.2): SMFs combined with a PGW-C send the full
+/// APN, pools are configured by network identifier.
+pub(crate) fn apn_network_identifier(dnn: &str) -> &str {
+    let mut labels = dnn.rsplitn(4, '.');
+    let (Some(gprs), Some(mcc), Some(mnc), Some(ni)) =
+        (labels.next(), labels.next(), labels.next(), labels.next())
+    else {
+        return dnn;
+    };
+    let coded = |l: &str, tag: &str| {
+        l.len() == 6
+            && l.as_bytes().split_at_checked(3).is_some_and(|(t, d)| {
+                t.eq_ignore_ascii_case(tag.as_bytes()) && d.iter().all(u8::is_ascii_digit)
+            })
+    };
+    if gprs.eq_ignore_ascii_case("gprs") && coded(mcc, "mcc") && coded(mnc, "mnc") {
+        ni
+    } else {
+        dnn
+    }
+}
+
 impl<'r> Builder<'r> {
     pub(crate) fn new(
         res: &'r mut Resources,
@@ -721,15 +745,19 @@ impl<'r> Builder<'r> {
             .far_id
             .ok_or(Rejection::ie(Cause::CONDITIONAL_IE_MISSING, t::FAR_ID).on(rule))?;
         let pdi = self.pdi(&c.pdi).map_err(|r| r.on(rule))?;
-        s.pdrs.push(Pdr {
+        let mut pdr = Pdr {
             id: c.pdr_id,
             precedence: c.precedence,
             pdi,
             outer_header_removal: c.outer_header_removal,
             far_id,
-            urr_ids: c.urr_ids.iter().copied().collect(),
-            qer_ids: c.qer_ids.iter().copied().collect(),
-        });
+            ids: SmallVec::new(),
+            n_urrs: 0,
+        };
+        if !pdr.set_rule_ids(&c.urr_ids, &c.qer_ids) {
+            return Err(Rejection::rule(rule, t::URR_ID));
+        }
+        s.pdrs.push(pdr);
         self.created_pdrs.push(c.pdr_id);
         Ok(())
     }
@@ -892,11 +920,20 @@ impl<'r> Builder<'r> {
         if let Some(f) = u.far_id {
             pdr.far_id = f;
         }
-        if !u.urr_ids.is_empty() {
-            pdr.urr_ids = u.urr_ids.iter().copied().collect();
-        }
-        if !u.qer_ids.is_empty() {
-            pdr.qer_ids = u.qer_ids.iter().copied().collect();
+        if !u.urr_ids.is_empty() || !u.qer_ids.is_empty() {
+            let urrs: SmallVec<[u32; 2]> = if u.urr_ids.is_empty() {
+                pdr.urr_ids().into()
+            } else {
+                u.urr_ids.iter().copied().collect()
+            };
+            let qers: SmallVec<[u32; 2]> = if u.qer_ids.is_empty() {
+                pdr.qer_ids().into()
+            } else {
+                u.qer_ids.iter().copied().collect()
+            };
+            if !pdr.set_rule_ids(&urrs, &qers) {
+                return Err(Rejection::rule(rule, t::URR_ID));
+            }
         }
         Ok(())
     }
@@ -1138,15 +1175,20 @@ impl<'r> Builder<'r> {
             });
         }
         let application_id = p.application_id.map(|a| self.res.intern_name(&Name(a)));
+        let rare = (application_id.is_some() || p.source_interface_type.is_some()).then(|| {
+            Box::new(crate::rules::PdiRare {
+                application_id,
+                source_interface_type: p.source_interface_type,
+            })
+        });
         Ok(Pdi {
             source_interface: p.source_interface,
             local_f_teid,
             network_instance: ni,
             ue_ip,
             sdf_filters: sdf_filters.into_boxed_slice(),
-            application_id,
             qfis: p.qfis.iter().map(|q| q.0).collect(),
-            source_interface_type: p.source_interface_type,
+            rare,
         })
     }
 
@@ -1184,13 +1226,16 @@ impl<'r> Builder<'r> {
                 }
                 let bad_option = Rejection::ie(Cause::INVALID_F_TEID_ALLOCATION_OPTION, t::F_TEID);
                 let e = self.res.endpoint(src, ni).ok_or(bad_option)?;
-                // CHOOSE without a family flag: take the interface's family.
-                let (want4, want6) = if v4 || v6 {
-                    (v4, v6)
-                } else {
-                    (e.ipv4.is_some(), e.ipv4.is_none())
+                let (want4, want6) = match (v4, v6) {
+                    // CHOOSE without a family flag: the interface's family.
+                    (false, false) => (e.ipv4.is_some(), e.ipv4.is_none()),
+                    // Both (Open5GS with a dual-stack GTP-U address): the
+                    // families the interface has (TS 29.244 8.2.3: IPv4
+                    // and/or IPv6).
+                    (true, true) => (e.ipv4.is_some(), e.ipv6.is_some()),
+                    one => one,
                 };
-                if (want4 && e.ipv4.is_none()) || (want6 && e.ipv6.is_none()) {
+                if (want4 && e.ipv4.is_none()) || (want6 && e.ipv6.is_none()) || !(want4 || want6) {
                     return Err(bad_option);
                 }
                 let (ipv4, ipv6) = (e.ipv4.filter(|_| want4), e.ipv6.filter(|_| want6));
@@ -1458,10 +1503,10 @@ pub(crate) fn validate(s: &mut Session) -> Result<(), Rejection> {
         if s.far(p.far_id).is_none() {
             return Err(Rejection::rule(rule, t::FAR_ID));
         }
-        if p.qer_ids.iter().any(|q| s.qer(*q).is_none()) {
+        if p.qer_ids().iter().any(|q| s.qer(*q).is_none()) {
             return Err(Rejection::rule(rule, t::QER_ID));
         }
-        if p.urr_ids.iter().any(|u| s.urr(*u).is_none()) {
+        if p.urr_ids().iter().any(|u| s.urr(*u).is_none()) {
             return Err(Rejection::rule(rule, t::URR_ID));
         }
     }
@@ -1506,4 +1551,22 @@ pub(crate) fn created_pdrs(s: &Session, ids: &[u16]) -> Vec<g::CreatedPdr> {
             }),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::apn_network_identifier as ni;
+
+    /// Commercial PGW-C+SMF combos send the APN with its Operator
+    /// Identifier; the pool is configured by the network identifier.
+    #[test]
+    fn apn_operator_identifier_is_ignored_for_pools() {
+        assert_eq!(ni("internet.mnc001.mcc001.gprs"), "internet");
+        assert_eq!(ni("ims.apn.MNC015.MCC234.GPRS"), "ims.apn");
+        assert_eq!(ni("internet"), "internet");
+        assert_eq!(ni("a.b.c.d"), "a.b.c.d");
+        assert_eq!(ni("x.mnc01.mcc001.gprs"), "x.mnc01.mcc001.gprs");
+        assert_eq!(ni("x.mncééé.mcc001.gprs"), "x.mncééé.mcc001.gprs");
+        assert_eq!(ni("mnc001.mcc001.gprs"), "mnc001.mcc001.gprs");
+    }
 }

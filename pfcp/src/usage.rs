@@ -44,6 +44,13 @@ impl Clock {
             None => self.wall - self.base.duration_since(t),
         }
     }
+    /// The instant of wall-clock time `w` (the inverse of `wall`).
+    pub(crate) fn instant(&self, w: SystemTime) -> Instant {
+        match w.duration_since(self.wall) {
+            Ok(d) => self.base.checked_add(d).unwrap_or(self.base),
+            Err(e) => self.base.checked_sub(e.duration()).unwrap_or(self.base),
+        }
+    }
     pub(crate) fn ntp(&self, t: Instant) -> u32 {
         ntp_seconds(self.wall(t))
     }

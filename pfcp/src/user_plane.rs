@@ -48,6 +48,17 @@ pub trait UserPlane {
         true
     }
 
+    /// Wall-clock time of the last packet of session `seid` the user plane
+    /// has seen, for the User Plane Inactivity Timer (TS 29.244 §5.11.3);
+    /// asked only for sessions that have the timer, about once per timer
+    /// period. `None`: no packet seen since the timer was set (a user
+    /// plane that cannot observe traffic says so, and every such session
+    /// is then reported inactive).
+    fn last_packet(&mut self, seid: u64) -> Option<SystemTime> {
+        let _ = seid;
+        None
+    }
+
     /// Send a GTP-U End Marker (TS 29.281 §7.3.2) to the old downlink peer
     /// after a path switch with SNDEM.
     fn send_end_marker(&mut self, peer: IpAddr, teid: u32);

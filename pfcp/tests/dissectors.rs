@@ -407,6 +407,21 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
             )),
         ),
         (
+            "report request (user plane inactivity)",
+            bytes(&Pfcp::session(
+                7,
+                16,
+                SessionReportRequest {
+                    report_type: ReportType::UPIR,
+                    downlink_data_report: None,
+                    usage_report: Vec::new(),
+                    error_indication_report: None,
+                    pfcpsrreq_flags: None,
+                    old_cp_f_seid: None,
+                },
+            )),
+        ),
+        (
             "report response",
             bytes(&Pfcp::session(
                 1,
@@ -543,6 +558,8 @@ fn tshark_decodes_what_we_encode_without_warnings() {
         "pfcp.qer_id",
         "pfcp.cause",
         "pfcp.offending_ie",
+        "pfcp.report_type.upir",
+        "pfcp.report_type.usar",
     ];
     let mut args = vec!["-r", p, "-T", "fields", "-E", "occurrence=a"];
     for f in FIELDS {
@@ -579,6 +596,9 @@ fn tshark_decodes_what_we_encode_without_warnings() {
     let sw = idx("modification request (path switch, SNDEM)");
     assert_eq!(field(sw, "pfcp.smreq_flags.sndem"), "1");
     assert_eq!(field(sw, "pfcp.outer_hdr_creation.teid"), "0x00000300");
+    let upir = idx("report request (user plane inactivity)");
+    assert_eq!(field(upir, "pfcp.report_type.upir"), "1");
+    assert_eq!(field(upir, "pfcp.report_type.usar"), "0");
     let all = idx("modification request (all operations)");
     assert_eq!(field(all, "pfcp.pdr_id"), "3,1");
     assert_eq!(field(all, "pfcp.far_id"), "3,1");

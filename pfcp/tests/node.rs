@@ -118,6 +118,22 @@ fn association_setup_advertises_what_we_implement() {
     assert_eq!(b.node.associations().len(), 1);
 }
 
+/// free5GC's SMF finds the SM context of an Establishment Response by its
+/// header SEID: a refused establishment is answered to the CP F-SEID's SEID
+/// (TS 29.244 7.2.2.4.2 allows 0 only when the peer's SEID is unknown).
+/// Suite 42 (scripts/tests/smf_interop.py) checks it over UDP.
+#[test]
+fn refused_establishment_is_answered_to_the_smfs_seid_free5gc() {
+    let mut b = Bench::new();
+    let seq = b.next_seq();
+    let r = b.request(&sample::establishment_request(seq, &params(0x0123_4567)));
+    assert_eq!(r.seid, Some(0x0123_4567));
+    assert_eq!(
+        est_response(&r).cause,
+        Cause::NO_ESTABLISHED_PFCP_ASSOCIATION
+    );
+}
+
 #[test]
 fn cause_72_requests_before_association() {
     let mut b = Bench::new();
@@ -323,6 +339,49 @@ fn smf_restart_detected_by_heartbeat_response() {
     assert_eq!(b.node.session_count(), 0);
 }
 
+/// OAI's SMF (the golden capture: requests from port 34848, the UPF's
+/// Heartbeat Request to port 8805, answered from 8805) sends from an
+/// ephemeral port and listens on 8805, where TS 29.244 has requests go.
+/// Our requests go to the source port first (our own smf-sim listens
+/// there); unanswered, the retransmissions alternate with 8805, and once
+/// 8805 answers, later requests go there directly.
+#[test]
+fn requests_to_an_smf_on_an_ephemeral_port_fall_back_to_8805_oai() {
+    let mut b = Bench::new();
+    b.auto_heartbeat = false;
+    b.smf = SocketAddr::new(IpAddr::V4(SMF), 34848);
+    b.associate();
+    let out = b.advance(Duration::from_secs(10));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dst, b.smf, "first to the port the SMF sent from");
+    // T1 (2 s) later, the retransmission goes to 8805, and is answered.
+    let out = b.advance(Duration::from_secs(2));
+    assert_eq!(out.len(), 1);
+    let listener = SocketAddr::new(IpAddr::V4(SMF), 8805);
+    assert_eq!(out[0].dst, listener);
+    let hb = decode(&out[0].payload);
+    let mut a = Vec::new();
+    Pfcp::node(
+        hb.seq,
+        HeartbeatResponse {
+            recovery_time_stamp: SMF_RTS,
+        },
+    )
+    .encode(&mut a)
+    .unwrap();
+    assert!(b.raw_from(listener, &a).is_empty());
+    // The next heartbeat goes to 8805 at once; the association stays.
+    let out = b.advance(Duration::from_secs(8));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dst, listener);
+    assert_eq!(b.node.associations().len(), 1);
+    assert_eq!(b.node.stats().request_timeouts, 0);
+    // Should 8805 go quiet, the retransmission tries the source port again.
+    let out = b.advance(Duration::from_secs(2));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dst, b.smf);
+}
+
 #[test]
 fn heartbeat_failure_after_n1_retransmissions() {
     let mut b = Bench::new();
@@ -365,6 +424,48 @@ fn heartbeat_failure_after_n1_retransmissions() {
 }
 
 // ---- sessions -------------------------------------------------------------------------
+
+/// Open5GS with a dual-stack GTP-U address asks CHOOSE with V4 and V6
+/// (and a CHOOSE ID); an IPv4-only N3 allocates IPv4 (TS 29.244 8.2.3:
+/// IPv4 and/or IPv6) instead of refusing with cause 71. One family the
+/// interface lacks, asked alone, is still refused. Suite 42 replays it.
+#[test]
+fn choose_v4_and_v6_on_an_ipv4_n3_allocates_ipv4_open5gs() {
+    let mut b = Bench::new();
+    b.associate();
+    let choose = |v4, v6| {
+        move |e: &mut SessionEstablishmentRequest<'static>| {
+            for p in e.create_pdr.iter_mut() {
+                if p.pdi.local_f_teid.is_some() {
+                    p.pdi.local_f_teid = Some(FTeid::Choose {
+                        v4,
+                        v6,
+                        choose_id: Some(5),
+                    });
+                }
+            }
+        }
+    };
+    let seq = b.next_seq();
+    let (_, mut r) = establishment(seq, &params(7));
+    choose(true, true)(&mut r);
+    let a = b.request(&with_body(seq, r));
+    let e = est_response(&a);
+    assert_eq!(e.cause, Cause::REQUEST_ACCEPTED, "{e:?}");
+    let f = e.created_pdr.iter().find_map(|c| c.local_f_teid).unwrap();
+    let FTeid::Assigned { ipv4, ipv6, .. } = f else {
+        panic!("{f:?}")
+    };
+    assert_eq!((ipv4, ipv6), (Some(N3), None));
+    let seq = b.next_seq();
+    let (_, mut r) = establishment(seq, &params(8));
+    choose(false, true)(&mut r);
+    let (c, ie, _) = rejected(&mut b, &with_body(seq, r));
+    assert_eq!(
+        (c, ie),
+        (Cause::INVALID_F_TEID_ALLOCATION_OPTION, Some(t::F_TEID))
+    );
+}
 
 #[test]
 fn establishment_with_choose() {
@@ -431,7 +532,7 @@ fn establishment_with_choose() {
     assert!(ul.is_uplink());
     assert_eq!(ul.pdi.local_f_teid.unwrap().teid, teid);
     assert_eq!(ul.pdi.network_instance.as_deref(), Some("access"));
-    assert_eq!(ul.pdi.qfis.as_slice(), [9]);
+    assert_eq!(ul.pdi.qfis.iter().collect::<Vec<_>>(), [9]);
     let voice = s.pdr(3).unwrap().pdi.sdf_filters[0].flow.as_ref().unwrap();
     assert_eq!(voice.protocol, Some(17));
     assert_eq!(voice.remote_side().ports, [(5000, 5100)]);
@@ -512,6 +613,30 @@ fn path_switch_with_sndem_sends_end_marker_to_old_gnb() {
     b.request(&m);
     assert_eq!(b.up.end_markers.len(), 1);
     assert_eq!(b.up.dropped_buffers, [seid]);
+}
+
+/// Commercial SMFs tag a Query URR with a Query URR Reference; the
+/// Usage Reports of the answer carry it back (TS 29.244 7.5.5.2), also for
+/// QAURR. Suite 42 checks it over UDP.
+#[test]
+fn query_urr_reference_is_echoed_in_the_reports() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish(&mut b, &params(1));
+    b.up.pending_usage.insert((seid, 1), (10, 20));
+    let seq = b.next_seq();
+    let mut m = sample::query_urr_request(seq, seid, &[1]);
+    if let Message::SessionModificationRequest(r) = &mut m.message {
+        r.query_urr_reference = Some(0xC0FFEE);
+    }
+    let r = b.request(&m);
+    let u = &mod_response(&r).usage_report;
+    assert_eq!(u.len(), 1);
+    assert_eq!(u[0].query_urr_reference, Some(0xC0FFEE));
+    // Without a reference: none in the report.
+    let seq = b.next_seq();
+    let r = b.request(&sample::query_urr_request(seq, seid, &[1]));
+    assert_eq!(mod_response(&r).usage_report[0].query_urr_reference, None);
 }
 
 #[test]
@@ -1257,15 +1382,118 @@ fn peers_outside_the_allowlist_are_dropped_and_counted() {
     assert!(b.node.associations().is_empty());
     b.associate();
     assert_eq!(b.node.associations().len(), 1);
-    // A reload that allows a network instead: 6.6.0.0/16 gets in.
-    b.node.set_allowed_peers(
+    // A reload that allows a network instead: 6.6.0.0/16 gets in (and
+    // the SMF, now outside, keeps its association).
+    let kept = b.node.set_allowed_peers(
         Vec::new(),
         vec![(IpAddr::V4(Ipv4Addr::new(6, 6, 0, 0)), 16)],
     );
+    assert_eq!(kept, [NodeIdBuf::Ipv4(SMF)]);
     assert_eq!(b.raw_from(stranger, &bytes).len(), 1);
     let far = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(6, 7, 0, 1)), 8805);
     assert!(b.raw_from(far, &bytes).is_empty());
     assert_eq!(b.node.stats().rx_not_allowed, 2);
+}
+
+#[test]
+fn an_smf_taken_off_the_allowlist_keeps_its_sessions_until_it_releases_them() {
+    let other = IpAddr::V4(Ipv4Addr::new(10, 100, 0, 9));
+    let mut cfg = config();
+    cfg.allowed_peers = vec![IpAddr::V4(SMF), other];
+    let mut b = Bench::with(cfg);
+    b.associate();
+    let s = establish(&mut b, &params(1));
+    b.events();
+    // A reload that keeps the SMF allowed changes nothing.
+    assert!(
+        b.node
+            .set_allowed_peers(vec![other, IpAddr::V4(SMF)], Vec::new())
+            .is_empty()
+    );
+    // One that leaves it out: the association and its session stay (a
+    // reload never touches PFCP sessions), and the SMF is still served.
+    assert_eq!(
+        b.node.set_allowed_peers(vec![other], Vec::new()),
+        [NodeIdBuf::Ipv4(SMF)]
+    );
+    assert_eq!(
+        (b.node.associations().len(), b.node.session_count()),
+        (1, 1)
+    );
+    assert!(b.up.removed.is_empty());
+    let before = b.node.stats().rx_not_allowed;
+    let seq = b.next_seq();
+    let r = b.request(&Pfcp::node(
+        seq,
+        HeartbeatRequest {
+            recovery_time_stamp: SMF_RTS,
+        },
+    ));
+    assert!(matches!(r.message, Message::HeartbeatResponse(_)));
+    // Until it releases the association: then it is a stranger, and its
+    // next Association Setup is dropped and counted.
+    let seq = b.next_seq();
+    let r = b.request(&Pfcp::node(
+        seq,
+        AssociationReleaseRequest {
+            node_id: NodeId::Ipv4(SMF),
+        },
+    ));
+    assert!(matches!(r.message, Message::AssociationReleaseResponse(_)));
+    assert_eq!(b.up.removed, [s]);
+    assert_eq!(b.node.stats().rx_not_allowed, before);
+    let mut bytes = Vec::new();
+    sample::association_setup_request(b.next_seq(), SMF, SMF_RTS)
+        .encode(&mut bytes)
+        .unwrap();
+    let smf = b.smf;
+    assert!(b.raw_from(smf, &bytes).is_empty());
+    assert!(b.node.associations().is_empty());
+    assert_eq!(b.node.stats().rx_not_allowed, before + 1);
+}
+
+#[test]
+fn a_reloaded_heartbeat_interval_counts_from_the_last_heartbeat() {
+    let mut b = Bench::new();
+    b.auto_heartbeat = false;
+    b.associate();
+    let (t1, n1) = (Duration::from_secs(2), 3);
+    // Interval 10 s; at 1 s a reload makes it 2 s: the next heartbeat goes
+    // at 2 s (setup + 2 s), not at 10 s.
+    assert!(b.advance(Duration::from_secs(1)).is_empty());
+    b.node.set_timers(Duration::from_secs(2), t1, n1).unwrap();
+    let answer = |b: &mut Bench, out: &[pfcp::Transmit]| {
+        assert_eq!(out.len(), 1, "one heartbeat");
+        let hb = decode(&out[0].payload);
+        assert!(matches!(hb.message, Message::HeartbeatRequest(_)));
+        b.send(&Pfcp::node(
+            hb.seq,
+            HeartbeatResponse {
+                recovery_time_stamp: SMF_RTS,
+            },
+        ));
+    };
+    assert!(b.advance(Duration::from_millis(900)).is_empty());
+    let out = b.advance(Duration::from_millis(100));
+    answer(&mut b, &out);
+    // Then every 2 s.
+    assert!(b.advance(Duration::from_millis(1900)).is_empty());
+    let out = b.advance(Duration::from_millis(100));
+    answer(&mut b, &out);
+    // A longer interval (at 5 s: 1 s after the last heartbeat) postpones
+    // the next one to the last + 7 s = 11 s.
+    assert!(b.advance(Duration::from_secs(1)).is_empty());
+    b.node.set_timers(Duration::from_secs(7), t1, n1).unwrap();
+    assert!(b.advance(Duration::from_millis(5900)).is_empty());
+    let out = b.advance(Duration::from_millis(100));
+    answer(&mut b, &out);
+    // A reload to an interval already past since the last heartbeat
+    // sends one at once.
+    b.advance(Duration::from_secs(5));
+    b.node.set_timers(Duration::from_secs(3), t1, n1).unwrap();
+    let out = b.advance(Duration::ZERO);
+    answer(&mut b, &out);
+    assert_eq!(b.node.associations().len(), 1);
 }
 
 #[test]
@@ -1535,6 +1763,44 @@ fn downlink_data_report_once_until_modified() {
         "FAR forwards now, no NOCP"
     );
     assert!(!b.node.downlink_data(b.now, 999, 2, None));
+}
+
+/// Paging failed: the SMF answers the Downlink Data Report with
+/// PFCPSRRsp-Flags DROBU (Open5GS). The user plane gets the unchanged
+/// rules again (it drops the buffer by republishing them) and the drop.
+#[test]
+fn drobu_in_the_report_response_drops_the_buffer_open5gs() {
+    let mut b = Bench::new();
+    b.associate();
+    let p = SessionParams {
+        gnb: None,
+        ..params(1)
+    };
+    let seid = establish(&mut b, &p);
+    assert!(b.node.downlink_data(b.now, seid, 2, Some(9)));
+    let out = b.drain();
+    let (seq, _) = report_of(&out[0]);
+    let installs = b.up.installs;
+    let a = Pfcp::session(
+        1,
+        seq,
+        SessionReportResponse {
+            cause: Cause::REQUEST_ACCEPTED,
+            offending_ie: None,
+            update_bar: None,
+            pfcpsrrsp_flags: Some(PfcpsrRspFlags::DROBU),
+            cp_f_seid: None,
+            n4u_f_teid: None,
+            alternative_smf_ip_address: None,
+        },
+    );
+    assert!(b.send(&a).is_empty());
+    assert_eq!(
+        b.up.installs,
+        installs + 1,
+        "the same rules, installed again"
+    );
+    assert_eq!(b.up.dropped_buffers, [seid]);
 }
 
 #[test]
@@ -1938,4 +2204,128 @@ fn error_indication_with_one_remote_teid_at_several_peers() {
     let seq = b.next_seq();
     b.request(&sample::deletion_request(seq, seids[1]));
     assert_eq!(found(&mut b, peers[1]), 0);
+}
+
+// ---- User Plane Inactivity Timer ---------------------------------------------------------------
+
+/// The UPIR Session Report Requests among `out`.
+fn upir_reports(out: &[pfcp::Transmit]) -> Vec<(u32, SessionReportRequest<'static>)> {
+    out.iter()
+        .filter(|t| report_of_opt(t))
+        .map(report_of)
+        .filter(|(_, r)| r.report_type.contains(ReportType::UPIR))
+        .collect()
+}
+
+/// Establish the typical session with a User Plane Inactivity Timer.
+fn establish_with_timer(b: &mut Bench, cp_seid: u64, timer_s: u32) -> u64 {
+    let seq = b.next_seq();
+    let (_, mut r) = establishment(seq, &params(cp_seid));
+    r.user_plane_inactivity_timer = Some(timer_s);
+    let a = b.request(&with_body(seq, r));
+    let e = est_response(&a);
+    assert_eq!(e.cause, Cause::REQUEST_ACCEPTED, "{e:?}");
+    e.up_f_seid.unwrap().seid
+}
+
+fn set_timer(b: &mut Bench, seid: u64, timer_s: u32) {
+    let seq = b.next_seq();
+    let m = Pfcp::session(
+        seid,
+        seq,
+        SessionModificationRequest {
+            user_plane_inactivity_timer: Some(timer_s),
+            ..sample::empty_modification()
+        },
+    );
+    let r = b.request(&m);
+    assert_eq!(mod_response(&r).cause, Cause::REQUEST_ACCEPTED);
+}
+
+#[test]
+fn inactivity_timer_reports_upir_once_per_silent_period() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish_with_timer(&mut b, 1, 10);
+    assert_eq!(b.up.installed[&seid].inactivity_timer_s, Some(10));
+    // Traffic every 4 s for 20 s: never inactive.
+    for _ in 0..5 {
+        assert!(upir_reports(&b.advance(Duration::from_secs(4))).is_empty());
+        b.packet(seid);
+    }
+    // Last packet at 20 s: nothing at 29 s, the report at 30 s.
+    assert!(upir_reports(&b.advance(Duration::from_secs(9))).is_empty());
+    let out = b.advance(Duration::from_secs(2));
+    let reports = upir_reports(&out);
+    assert_eq!(reports.len(), 1, "{out:?}");
+    let (seq, r) = &reports[0];
+    assert_eq!(r.report_type, ReportType::UPIR, "UPIR alone");
+    assert!(r.usage_report.is_empty());
+    assert_eq!(decode(&out[0].payload).seid, Some(1), "to the SMF's SEID");
+    assert_eq!(out[0].dst, b.smf);
+    assert_eq!(b.node.stats().inactivity_reports, 1);
+    // Retransmitted on T1 until answered, same bytes.
+    let again = b.advance(Duration::from_secs(2));
+    assert_eq!(upir_reports(&again).len(), 1);
+    assert_eq!(again[0].payload, out[0].payload);
+    answer_report(&mut b, *seq, Cause::REQUEST_ACCEPTED);
+    // Still silent: no second report for the same silent period.
+    assert!(upir_reports(&b.advance(Duration::from_secs(30))).is_empty());
+    // Traffic resumes (62 s, 67 s) and stops: reported again 10 s after
+    // the last packet.
+    b.packet(seid);
+    b.advance(Duration::from_secs(5));
+    b.packet(seid);
+    assert!(upir_reports(&b.advance(Duration::from_secs(9))).is_empty());
+    let out = b.advance(Duration::from_secs(2));
+    let reports = upir_reports(&out);
+    assert_eq!(reports.len(), 1, "{out:?}");
+    answer_report(&mut b, reports[0].0, Cause::REQUEST_ACCEPTED);
+    assert_eq!(b.node.stats().inactivity_reports, 2);
+}
+
+#[test]
+fn inactivity_timer_zero_or_absent_never_reports() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish_with_timer(&mut b, 1, 0);
+    assert_eq!(
+        b.up.installed[&seid].inactivity_timer_s, None,
+        "0: no timer"
+    );
+    let plain = establish(&mut b, &params(2));
+    assert_eq!(b.up.installed[&plain].inactivity_timer_s, None);
+    assert!(upir_reports(&b.advance(Duration::from_secs(100))).is_empty());
+    assert_eq!(b.node.stats().inactivity_reports, 0);
+}
+
+#[test]
+fn inactivity_timer_is_set_changed_and_disabled_by_modification() {
+    let mut b = Bench::new();
+    b.associate();
+    let seid = establish_with_timer(&mut b, 1, 10);
+    b.advance(Duration::from_secs(5));
+    // Disabled at 5 s: nothing at 10 s nor ever after.
+    set_timer(&mut b, seid, 0);
+    assert_eq!(b.up.installed[&seid].inactivity_timer_s, None);
+    assert!(upir_reports(&b.advance(Duration::from_secs(50))).is_empty());
+    // Set again by a modification (at 55 s): reported 20 s later.
+    set_timer(&mut b, seid, 20);
+    assert_eq!(b.up.installed[&seid].inactivity_timer_s, Some(20));
+    assert!(upir_reports(&b.advance(Duration::from_secs(19))).is_empty());
+    let out = b.advance(Duration::from_secs(2));
+    let reports = upir_reports(&out);
+    assert_eq!(reports.len(), 1, "{out:?}");
+    answer_report(&mut b, reports[0].0, Cause::REQUEST_ACCEPTED);
+    // A modification without the IE keeps it; a new value restarts it.
+    b.packet(seid);
+    set_timer(&mut b, seid, 5);
+    assert!(upir_reports(&b.advance(Duration::from_secs(4))).is_empty());
+    let reports = upir_reports(&b.advance(Duration::from_secs(2)));
+    assert_eq!(reports.len(), 1);
+    answer_report(&mut b, reports[0].0, Cause::REQUEST_ACCEPTED);
+    // Disabled after a report: no more, even with traffic and silence.
+    set_timer(&mut b, seid, 0);
+    b.packet(seid);
+    assert!(upir_reports(&b.advance(Duration::from_secs(60))).is_empty());
 }

@@ -257,6 +257,16 @@ def run_teid(a, d: str) -> None:
     cfg.write(cfg.text(n, watch=True))
     run = Run(a, "teid", cfg, n, "dl", 0.002, 40)
     try:
+        # Session 1's DL packets on the old TEID first, inside the measured
+        # trial: a switch counts only from one version to the other, so a
+        # reload applied before the trial's first packet of session 1 (a
+        # generator stalled on a busy machine) would hide it. 400 packets
+        # out of N3 at 2,000 per second, round robin over the 10 sessions
+        # (the base may be up to 100 ms, 200 packets, old).
+        def n3_tx() -> float:
+            return upfrun.metric(run.upf.metrics(), "upf_tx_packets_total", interface="n3") or 0
+        base = n3_tx()
+        upfrun.wait_for("DL packets forwarded in the measured trial", lambda: n3_tx() >= base + 400, 20)
         # 1. SIGHUP: session 1 (index 0) gets the alternative gNB TEID.
         b = cfg.text(n, alt=lambda i: i == 0, watch=True)
         cfg.write(b)

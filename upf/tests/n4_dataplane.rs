@@ -15,11 +15,12 @@ use dataplane::iface::Iface;
 use dataplane::testkit::{self, DN_IP, GNB_IP, GNB_MAC, GW_MAC, N3_IP, TSC_HZ};
 use dataplane::wire::{ethernet, gtpu, ipv4, udp};
 use dataplane::worker::{MemIo, Worker};
-use pfcp::codec::grouped::{CreateFar, ForwardingParameters, UsageReport};
+use pfcp::codec::SmallVec;
+use pfcp::codec::grouped::{CreateFar, CreateQer, ForwardingParameters, UpdatePdr, UsageReport};
 use pfcp::codec::ie_type as t;
 use pfcp::codec::ies::{
-    ApplyAction, Cause, DestinationInterface, FTeid, NodeIdBuf, ReportingTriggers, RuleType,
-    SourceInterface, Volume,
+    ApplyAction, Cause, DestinationInterface, FTeid, GateStatus, NodeIdBuf, PfcpsmReqFlags,
+    PfcpsrRspFlags, ReportType, ReportingTriggers, RuleType, SourceInterface, Volume,
 };
 use pfcp::codec::message::{Message, Pfcp, SessionReportResponse, msg_type};
 use pfcp::sample::{self, SessionParams};
@@ -202,6 +203,41 @@ impl Rig {
         self.w.io_mut().take_tx(iface)
     }
 
+    /// Let `d` pass in 10 ms steps (the worker polls, N4 runs its
+    /// timers); what N4 sends meanwhile is kept in `from_upf`.
+    fn wait(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.now += Duration::from_millis(10);
+            self.tsc += TSC_HZ / 100;
+            self.w.poll(self.tsc);
+            self.n4.housekeeping(self.now, &mut self.ctl);
+            let out = self.drain();
+            self.from_upf.extend(out);
+        }
+    }
+
+    /// Answer a Session Report Request from the UPF with `cause`.
+    fn answer_report(&mut self, seq: u32, cause: Cause) {
+        let answer = Pfcp::session(
+            1,
+            seq,
+            SessionReportResponse {
+                cause,
+                offending_ie: None,
+                update_bar: None,
+                pfcpsrrsp_flags: None,
+                cp_f_seid: None,
+                n4u_f_teid: None,
+                alternative_smf_ip_address: None,
+            },
+        );
+        let mut b = Vec::new();
+        answer.encode(&mut b).unwrap();
+        self.n4.on_datagram(self.now, self.smf, &b, &mut self.ctl);
+        assert!(self.drain().is_empty());
+    }
+
     fn drops(&self, r: DropReason) -> u64 {
         self.ctl.counters().dropped(r)
     }
@@ -299,6 +335,48 @@ fn establish_with_choose_then_uplink_and_downlink_flow() {
     assert_eq!(r.drops(DropReason::SpoofedSource), 1);
 }
 
+/// free5GC-style establishment: the downlink FAR is FORW toward Access
+/// with a Network Instance but no Outer Header Creation (the gNB's tunnel
+/// comes with the N2 setup). Accepted; downlink is dropped until the Update
+/// FAR brings the tunnel, then forwarded. Suite 42 replays it over UDP.
+#[test]
+fn forw_far_without_a_tunnel_yet_free5gc() {
+    let mut r = Rig::new();
+    r.associate();
+    let seq = r.next_seq();
+    let mut m = sample::establishment_request(seq, &params(1));
+    let Message::SessionEstablishmentRequest(e) = &mut m.message else {
+        unreachable!()
+    };
+    let dl: &mut CreateFar<'_> = e.create_far.iter_mut().find(|f| f.far_id == 2).unwrap();
+    let fp: &mut ForwardingParameters<'_> = dl.forwarding_parameters.as_mut().unwrap();
+    assert_eq!(fp.destination_interface, DestinationInterface::ACCESS);
+    assert!(fp.network_instance.is_some());
+    fp.outer_header_creation = None;
+    dl.apply_action = ApplyAction::FORW;
+    let (seid, _, ue) = r.establish(&m);
+    r.push(
+        Iface::N6,
+        &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 1, 2, 10)),
+    );
+    assert!(r.sent(Iface::N3).is_empty(), "no tunnel yet: dropped");
+    let seq = r.next_seq();
+    let a = r.request(&sample::path_switch_request(
+        seq, seid, 0x777, GNB_IP, false,
+    ));
+    let Message::SessionModificationResponse(x) = &a.message else {
+        panic!("{a:?}")
+    };
+    assert_eq!(x.cause, Cause::REQUEST_ACCEPTED);
+    r.push(
+        Iface::N6,
+        &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 1, 2, 10)),
+    );
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1);
+    assert_eq!(n3_tunnel(&out[0]).1.teid, 0x777);
+}
+
 #[test]
 fn path_switch_with_sndem_sends_end_marker_to_old_gnb_after_last_packet() {
     let mut r = Rig::new();
@@ -362,6 +440,7 @@ fn usage_query_and_deletion_report_exactly_the_inner_bytes() {
     r.associate();
     let seq = r.next_seq();
     let (seid, teid, ue) = r.establish(&sample::establishment_request(seq, &params(1)));
+    assert_eq!(r.n4.books(), 0, "nothing reported yet: no book");
     let mut ul_bytes = 0;
     let mut dl_bytes = 0;
     for i in 0..5 {
@@ -385,6 +464,7 @@ fn usage_query_and_deletion_report_exactly_the_inner_bytes() {
     assert_eq!(usage(&x.usage_report, 1), (ul_bytes, dl_bytes));
     let v = x.usage_report[0].volume_measurement.unwrap();
     assert_eq!(v.total, Some(ul_bytes + dl_bytes));
+    assert_eq!(r.n4.books(), 1, "what was reported is kept");
     // More traffic, then the deletion: its report has what came since.
     let p = testkit::udp4(ue, DN_IP, 1000, 80, 333);
     let late = p.len() as u64;
@@ -403,6 +483,7 @@ fn usage_query_and_deletion_report_exactly_the_inner_bytes() {
     );
     assert!(!r.ctl.has_session(seid));
     assert_eq!(r.n4.up_stats().unsettled_reads, 0);
+    assert_eq!(r.n4.books(), 0, "reported in full: forgotten");
     // Traffic for the deleted session goes nowhere.
     r.push(
         Iface::N3,
@@ -566,6 +647,110 @@ fn deletion_reports_packets_a_busy_worker_counts_while_it_switches() {
     reported /= inner_len;
     assert_eq!(reported, forwarded, "every forwarded packet reported, once");
     assert_eq!(n4.up_stats().unsettled_reads, 0);
+}
+
+/// Open5GS / free5GC: the Session Modification that ends buffering (Update
+/// FAR FORW with the gNB's tunnel) carries PFCPSMReq-Flags DROBU: what was
+/// buffered is discarded, not delivered; what comes after is forwarded.
+#[test]
+fn drobu_discards_the_buffered_packets_open5gs() {
+    let mut r = Rig::new();
+    r.associate();
+    let mut p = params(1);
+    p.gnb = None; // BUFF + NOCP until the gNB answers
+    let seq = r.next_seq();
+    let (seid, _, ue) = r.establish(&sample::establishment_request(seq, &p));
+    for i in 0..2 {
+        r.push(
+            Iface::N6,
+            &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 80, 1000, 100 + i)),
+        );
+    }
+    assert!(r.sent(Iface::N3).is_empty(), "buffered");
+    assert_eq!(r.w.buffered_len(), 2);
+    let seq = r.next_seq();
+    let mut m = sample::path_switch_request(seq, seid, 0x300, GNB_IP, false);
+    let Message::SessionModificationRequest(x) = &mut m.message else {
+        unreachable!()
+    };
+    x.pfcpsmreq_flags = Some(PfcpsmReqFlags::DROBU);
+    let a = r.request(&m);
+    let Message::SessionModificationResponse(x) = &a.message else {
+        panic!("{a:?}")
+    };
+    assert_eq!(x.cause, Cause::REQUEST_ACCEPTED);
+    assert!(r.sent(Iface::N3).is_empty(), "nothing buffered delivered");
+    assert_eq!(r.w.buffered_len(), 0, "the buffer is empty");
+    assert_eq!(r.n4.up_stats().drobu, 1);
+    r.push(
+        Iface::N6,
+        &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 80, 1000, 10)),
+    );
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1, "new downlink forwarded");
+    assert_eq!(n3_tunnel(&out[0]).1.teid, 0x300);
+}
+
+/// The SMF answers the Downlink Data Report with PFCPSRRsp-Flags DROBU
+/// (paging failed, as Open5GS does when the UE cannot be reached): the
+/// buffered packets are dropped, the session keeps buffering what comes
+/// next, and the later FORW delivers only that.
+#[test]
+fn drobu_in_the_report_response_drops_the_buffer_open5gs() {
+    let mut r = Rig::new();
+    r.associate();
+    let mut p = params(1);
+    p.gnb = None;
+    let seq = r.next_seq();
+    let (seid, _, ue) = r.establish(&sample::establishment_request(seq, &p));
+    for i in 0..2 {
+        r.push(
+            Iface::N6,
+            &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 80, 1000, 100 + i)),
+        );
+    }
+    assert!(r.sent(Iface::N3).is_empty());
+    assert_eq!(r.w.buffered_len(), 2);
+    let report = r
+        .from_upf
+        .drain(..)
+        .find(|m| matches!(m.message, Message::SessionReportRequest(_)))
+        .expect("a Downlink Data Report");
+    let answer = Pfcp::session(
+        seid,
+        report.seq,
+        SessionReportResponse {
+            cause: Cause::REQUEST_ACCEPTED,
+            offending_ie: None,
+            update_bar: None,
+            pfcpsrrsp_flags: Some(PfcpsrRspFlags::DROBU),
+            cp_f_seid: None,
+            n4u_f_teid: None,
+            alternative_smf_ip_address: None,
+        },
+    );
+    let mut b = Vec::new();
+    answer.encode(&mut b).unwrap();
+    r.n4.on_datagram(r.now, r.smf, &b, &mut r.ctl);
+    for _ in 0..20 {
+        r.step();
+    }
+    assert_eq!(r.w.buffered_len(), 0, "the buffer is dropped");
+    assert_eq!(r.n4.up_stats().drobu, 1);
+    // Still buffering: a new packet waits, and FORW delivers only it.
+    r.push(
+        Iface::N6,
+        &testkit::dl_frame(&testkit::udp4(DN_IP, ue, 80, 1000, 7)),
+    );
+    assert!(r.sent(Iface::N3).is_empty());
+    assert_eq!(r.w.buffered_len(), 1);
+    let seq = r.next_seq();
+    r.request(&sample::path_switch_request(
+        seq, seid, 0x300, GNB_IP, false,
+    ));
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1, "only the packet buffered after the DROBU");
+    assert_eq!(n3_tunnel(&out[0]).2.len(), 20 + 8 + 7);
 }
 
 #[test]
@@ -747,37 +932,32 @@ fn refused_rules_change_nothing_in_the_dataplane() {
     assert_eq!(cause, Cause::RULE_CREATION_MODIFICATION_FAILURE);
     assert_eq!(rule.unwrap().0, RuleType::Pdr);
 
-    // 73: a FAR forwarding to Access without a tunnel (the dataplane's
-    // validation), named by its FAR id.
+    // 73: a PDR with more QERs than the data plane applies (its
+    // validation), named by its PDR id. (A FAR forwarding toward Access
+    // without a tunnel yet, the former example here, is accepted: see
+    // `forw_far_without_a_tunnel_yet_free5gc`.)
     let seq = r.next_seq();
     let mut m = sample::establishment_request(seq, &params(3));
     let Message::SessionEstablishmentRequest(e) = &mut m.message else {
         unreachable!()
     };
-    e.create_far.push(CreateFar {
-        far_id: 9,
-        apply_action: ApplyAction::FORW,
-        forwarding_parameters: Some(ForwardingParameters {
-            destination_interface: DestinationInterface::ACCESS,
-            network_instance: None,
-            redirect_information: false,
-            outer_header_creation: None,
-            transport_level_marking: None,
-            forwarding_policy: false,
-            header_enrichment: false,
-            linked_traffic_endpoint_id: false,
-            destination_interface_type: None,
-        }),
-        duplicating_parameters: false,
-        bar_id: None,
-    });
+    let mut extra = Vec::new();
+    for id in [91, 92, 93] {
+        let mut q = e.create_qer[0].clone();
+        q.qer_id = id;
+        q.qfi = None;
+        extra.push(q);
+        e.create_pdr[0].qer_ids.push(id);
+    }
+    e.create_qer.extend(extra);
+    let pdr = u32::from(e.create_pdr[0].pdr_id);
     let a = r.request(&m);
     assert_eq!(
         rejection(&a),
         (
             Cause::RULE_CREATION_MODIFICATION_FAILURE,
             None,
-            Some((RuleType::Far, 9))
+            Some((RuleType::Pdr, pdr))
         )
     );
 
@@ -799,25 +979,37 @@ fn refused_rules_change_nothing_in_the_dataplane() {
         )
     );
 
-    // A refused modification leaves the installed rules as they were.
+    // A refused modification leaves the installed rules as they were: the
+    // UL PDR updated to three QERs (the data plane applies two).
     let seq = r.next_seq();
     let mut m = sample::empty_modification();
-    m.create_far = vec![CreateFar {
-        far_id: 9,
-        apply_action: ApplyAction::FORW,
-        forwarding_parameters: Some(ForwardingParameters {
-            destination_interface: DestinationInterface::ACCESS,
-            network_instance: None,
-            redirect_information: false,
-            outer_header_creation: None,
-            transport_level_marking: None,
-            forwarding_policy: false,
-            header_enrichment: false,
-            linked_traffic_endpoint_id: false,
-            destination_interface_type: None,
-        }),
-        duplicating_parameters: false,
-        bar_id: None,
+    m.create_qer = [91, 92, 93]
+        .map(|qer_id| CreateQer {
+            qer_id,
+            qer_correlation_id: None,
+            gate_status: GateStatus::default(),
+            mbr: None,
+            gbr: None,
+            packet_rate: false,
+            dl_flow_level_marking: false,
+            qfi: None,
+            rqi: None,
+            paging_policy_indicator: None,
+            averaging_window: None,
+        })
+        .to_vec();
+    m.update_pdr = vec![UpdatePdr {
+        pdr_id: 1,
+        outer_header_removal: None,
+        precedence: None,
+        pdi: None,
+        far_id: None,
+        urr_ids: SmallVec::new(),
+        qer_ids: SmallVec::from_slice(&[91, 92, 93]),
+        activate_predefined_rules: false,
+        deactivate_predefined_rules: false,
+        activation_time: false,
+        deactivation_time: false,
     }];
     let a = r.request(&Pfcp::session(seid, seq, m));
     assert_eq!(rejection(&a).0, Cause::RULE_CREATION_MODIFICATION_FAILURE);
@@ -1246,4 +1438,151 @@ fn a_batch_waits_for_the_workers_to_take_the_previous_one() {
     assert_eq!(r.now - t0, upf::n4::userplane::PUBLISH_WAIT);
     assert_eq!(r.n4.up_stats().forced_publishes, 1);
     assert_eq!(r.ctl.session_count(), 5);
+}
+
+/// The appliance config a reload hands to `N4::reconfigure`: N4 on
+/// `UPF_N4`, `peers` allowed, the rig's pool and TEID range.
+fn reloaded(peers: &str) -> upf::config::Config {
+    let text = format!(
+        "node_id: {UPF_N4}
+cores: {{ control: 0, workers: [1] }}
+interfaces:
+  n3: {{ device: net_null0, address: {N3_IP}/24 }}
+  n6: {{ device: net_null1, address: 10.200.0.1/24, gateway: 10.200.0.254 }}
+pfcp: {{ listen: \"{UPF_N4}:8805\", peers: {peers} }}
+ue_pools: [ {{ cidr: 10.45.0.0/16, dnn: internet }} ]
+teid_range: {{ first: 0x1000, last: 0xffff }}
+"
+    );
+    upf::config::parse(&text, "reload.yaml", None).unwrap()
+}
+
+#[test]
+fn a_reload_that_drops_the_smf_from_the_allowlist_keeps_its_sessions_forwarding() {
+    let mut r = Rig::new();
+    r.associate();
+    let seq = r.next_seq();
+    let (seid, teid, ue) = r.establish(&sample::establishment_request(seq, &params(1)));
+    let ul = testkit::ul_frame(teid, 9, &testkit::udp4(ue, DN_IP, 4000, 53, 100));
+    r.push(Iface::N3, &ul);
+    assert_eq!(r.sent(Iface::N6).len(), 1);
+    // A reload that keeps the SMF (by its network) changes nothing.
+    assert!(
+        r.n4.reconfigure(&reloaded("[10.0.0.0/24]"))
+            .unwrap()
+            .is_empty()
+    );
+    r.push(Iface::N3, &ul);
+    assert_eq!(r.sent(Iface::N6).len(), 1);
+    // One that leaves it out: PFCP sessions survive a reload; the session
+    // keeps forwarding and the SMF keeps its association.
+    assert_eq!(r.n4.reconfigure(&reloaded("[10.0.0.9]")).unwrap().len(), 1);
+    r.push(Iface::N3, &ul);
+    assert_eq!(r.sent(Iface::N6).len(), 1);
+    assert!(r.ctl.has_session(seid));
+    assert_eq!(r.n4.node().associations().len(), 1);
+    assert_eq!(r.n4.node().session_count(), 1);
+    assert_eq!(r.n4.node().stats().rx_not_allowed, 0);
+}
+
+/// The Session Report Requests with UPIR among what the UPF sent (taken
+/// out of `from_upf`), as (sequence number, SEID in the header).
+fn upir_reports(r: &mut Rig) -> Vec<(u32, Option<u64>)> {
+    let mut out = Vec::new();
+    r.from_upf.retain(|m| match &m.message {
+        Message::SessionReportRequest(x) if x.report_type.contains(ReportType::UPIR) => {
+            assert_eq!(x.report_type, ReportType::UPIR, "UPIR alone");
+            assert!(
+                x.usage_report.is_empty(),
+                "no usage in an inactivity report"
+            );
+            out.push((m.seq, m.seid));
+            false
+        }
+        _ => true,
+    });
+    out
+}
+
+/// User Plane Inactivity Timer with real packets, for a session without
+/// any URR (the dataplane watches its PDRs with the internal URR): no
+/// report while packets flow, one 2 s after the last, none while the
+/// session stays silent, one again after traffic resumed and stopped,
+/// none once a modification disabled the timer; the internal URR never
+/// shows in a report and leaves nothing behind.
+#[test]
+fn inactivity_timer_reports_a_silent_session_from_the_workers_counters() {
+    let mut cfg = pfcp_config();
+    cfg.heartbeat_interval = Duration::from_secs(3600);
+    let mut r = Rig::with(cfg);
+    r.associate();
+    let seq = r.next_seq();
+    let mut m = sample::establishment_request(seq, &params(1));
+    let Message::SessionEstablishmentRequest(e) = &mut m.message else {
+        unreachable!()
+    };
+    e.create_urr.clear();
+    for p in &mut e.create_pdr {
+        p.urr_ids.clear();
+    }
+    e.user_plane_inactivity_timer = Some(2);
+    let (seid, teid, ue) = r.establish(&m);
+    // Uplink every 0.5 s for 3 s: longer than the timer, never silent.
+    for _ in 0..6 {
+        let p = testkit::udp4(ue, DN_IP, 1000, 80, 50);
+        r.push(Iface::N3, &testkit::ul_frame(teid, 9, &p));
+        assert_eq!(r.sent(Iface::N6).len(), 1);
+        r.wait(Duration::from_millis(500));
+    }
+    assert!(upir_reports(&mut r).is_empty(), "traffic flows: no report");
+    // 1.5 s after the last packet: not yet; 2.5 s: reported once.
+    r.wait(Duration::from_millis(1000));
+    assert!(upir_reports(&mut r).is_empty());
+    r.wait(Duration::from_millis(1000));
+    let reports = upir_reports(&mut r);
+    assert_eq!(reports.len(), 1, "{:?}", r.from_upf);
+    assert_eq!(reports[0].1, Some(1), "to the SMF's SEID");
+    r.answer_report(reports[0].0, Cause::REQUEST_ACCEPTED);
+    r.wait(Duration::from_secs(6));
+    assert!(upir_reports(&mut r).is_empty(), "once per silent period");
+    // Downlink resumes, then stops: reported again, not before the timer.
+    let p = testkit::udp4(DN_IP, ue, 80, 1000, 70);
+    r.push(Iface::N6, &testkit::dl_frame(&p));
+    assert_eq!(r.sent(Iface::N3).len(), 1);
+    r.wait(Duration::from_millis(1900));
+    assert!(upir_reports(&mut r).is_empty());
+    r.wait(Duration::from_millis(2200));
+    let reports = upir_reports(&mut r);
+    assert_eq!(reports.len(), 1, "{:?}", r.from_upf);
+    r.answer_report(reports[0].0, Cause::REQUEST_ACCEPTED);
+    // Disabled by a modification: no report, whatever the traffic.
+    let seq = r.next_seq();
+    let a = r.request(&Pfcp::session(
+        seid,
+        seq,
+        pfcp::codec::message::SessionModificationRequest {
+            user_plane_inactivity_timer: Some(0),
+            ..sample::empty_modification()
+        },
+    ));
+    let Message::SessionModificationResponse(x) = &a.message else {
+        panic!("{a:?}")
+    };
+    assert_eq!(x.cause, Cause::REQUEST_ACCEPTED);
+    let p = testkit::udp4(ue, DN_IP, 1000, 80, 50);
+    r.push(Iface::N3, &testkit::ul_frame(teid, 9, &p));
+    assert_eq!(r.sent(Iface::N6).len(), 1, "still forwarding");
+    r.wait(Duration::from_secs(6));
+    assert!(upir_reports(&mut r).is_empty(), "disabled");
+    // Deletion: no URR of the SMF's, so no usage report; nothing kept.
+    let seq = r.next_seq();
+    let d = r.request(&sample::deletion_request(seq, seid));
+    let Message::SessionDeletionResponse(x) = &d.message else {
+        panic!("{d:?}")
+    };
+    assert_eq!(x.cause, Cause::REQUEST_ACCEPTED);
+    assert!(x.usage_report.is_empty(), "{:?}", x.usage_report);
+    r.wait(Duration::from_millis(100));
+    assert_eq!(r.n4.books(), 0);
+    assert_eq!(r.n4.up_stats().unsettled_reads, 0);
 }

@@ -19,7 +19,7 @@ use crate::counters::DropReason as D;
 use crate::iface::Iface;
 use crate::rules::Direction;
 use crate::tables::{
-    CPdr, Entry, FarAction, FastRule, Slot, count_paired, count_urr, fast, line, qer_line,
+    CPdr, FarAction, FastRule, Rules, Slot, count_paired, count_urr, fast, line, qer_line,
 };
 use crate::wire::checksum;
 use crate::wire::ethernet::MacAddr;
@@ -86,7 +86,7 @@ impl Pipeline {
         ctx: Ctx<'_>,
         iface: Iface,
         buf: &mut B,
-        hint: (LookupKey, Option<&Entry>),
+        hint: (LookupKey, Option<&Rules>),
     ) -> Option<Verdict> {
         let f = if iface.is_gtpu() {
             Self::fast_ul(ctx, iface, buf.data(), hint)?
@@ -101,7 +101,7 @@ impl Pipeline {
         ctx: Ctx<'e>,
         iface: Iface,
         d: &[u8],
-        hint: (LookupKey, Option<&'e Entry>),
+        hint: (LookupKey, Option<&'e Rules>),
     ) -> Option<Fast<'e>> {
         let h: &[u8; UL_HDR] = d.get(..UL_HDR)?.try_into().ok()?;
         let ni = &ctx.snap.fast_net[iface.index()];
@@ -160,7 +160,8 @@ impl Pipeline {
         } else {
             ctx.snap.teid.get(teid)
         }?;
-        let [pdr] = &entry[..] else { return None };
+        // A compact entry's packets that tier 1 declined take the general path.
+        let [pdr] = entry.shared()? else { return None };
         if pdr.dir != Direction::Ul
             || !pdr.sdf.is_empty()
             || pdr.ue4 != Some(src)
@@ -184,7 +185,7 @@ impl Pipeline {
         ctx: Ctx<'e>,
         iface: Iface,
         d: &[u8],
-        hint: (LookupKey, Option<&'e Entry>),
+        hint: (LookupKey, Option<&'e Rules>),
     ) -> Option<Fast<'e>> {
         let h: &[u8; DL_HDR] = d.get(..DL_HDR)?.try_into().ok()?;
         if h[12] != 0x08 || h[13] != 0x00 || h[14] != 0x45 {
@@ -200,7 +201,7 @@ impl Pipeline {
         } else {
             ctx.snap.ue4.get(dst)
         }?;
-        let [pdr] = &entry[..] else { return None };
+        let [pdr] = entry.shared()? else { return None };
         if pdr.dir != Direction::Dl || !pdr.sdf.is_empty() {
             return None;
         }

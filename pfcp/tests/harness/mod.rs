@@ -18,6 +18,10 @@ pub const SMF: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const N3: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
 pub const GNB: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 2);
 pub const SMF_RTS: u32 = 3_900_000_000;
+/// The wall-clock time of the bench's start.
+pub fn wall0() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
 
 /// Records every call; counters to hand out are set by the test.
 #[derive(Default)]
@@ -34,6 +38,8 @@ pub struct FakeUp {
     /// Sessions whose removed URRs are still being counted (the user
     /// plane's workers have not moved on yet).
     pub unsettled: std::collections::HashSet<u64>,
+    /// Wall-clock time of each session's last packet (set by the test).
+    pub last_packet: HashMap<u64, SystemTime>,
 }
 
 impl UserPlane for FakeUp {
@@ -71,6 +77,9 @@ impl UserPlane for FakeUp {
     }
     fn usage_settled(&mut self, seid: u64) -> bool {
         !self.unsettled.contains(&seid)
+    }
+    fn last_packet(&mut self, seid: u64) -> Option<SystemTime> {
+        self.last_packet.get(&seid).copied()
     }
     fn send_end_marker(&mut self, peer: IpAddr, teid: u32) {
         self.end_markers.push((peer, teid));
@@ -123,12 +132,7 @@ impl Bench {
     }
     pub fn with(cfg: Config) -> Self {
         let t0 = Instant::now();
-        let node = Node::new(
-            cfg,
-            t0,
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-        )
-        .unwrap();
+        let node = Node::new(cfg, t0, wall0()).unwrap();
         Self {
             node,
             up: FakeUp::default(),
@@ -139,6 +143,12 @@ impl Bench {
             sent: Vec::new(),
             auto_heartbeat: true,
         }
+    }
+
+    /// The user plane saw a packet of `seid` now.
+    pub fn packet(&mut self, seid: u64) {
+        let wall = wall0() + (self.now - self.t0);
+        self.up.last_packet.insert(seid, wall);
     }
 
     pub fn next_seq(&mut self) -> u32 {

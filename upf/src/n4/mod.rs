@@ -67,16 +67,20 @@ fn node_id(n: &NodeId) -> NodeIdBuf {
 pub fn pfcp_config(cfg: &Config, recovery: SystemTime) -> Result<pfcp::Config, N4Error> {
     let listen = cfg.pfcp.listen.ok_or(N4Error::Disabled)?;
     let mut c = pfcp::Config::new(node_id(&cfg.node_id));
-    // F-SEIDs carry the N4 address when the Node ID is an FQDN.
-    if let NodeId::Fqdn(_) = cfg.node_id {
-        match listen.ip() {
-            IpAddr::V4(a) if !a.is_unspecified() => c.f_seid_ipv4 = Some(a),
-            IpAddr::V6(a) if !a.is_unspecified() => c.f_seid_ipv6 = Some(a),
-            _ => {
-                c.f_seid_ipv4 = cfg.interfaces.n3.ipv4.map(|n| n.addr());
-                c.f_seid_ipv6 = cfg.interfaces.n3.ipv6.map(|n| n.addr());
-            }
+    // The UP F-SEID names where the SMF sends this session's requests
+    // (commercial SMFs route session messages by it): the N4 address
+    // whenever `pfcp.listen` is a specific one, even when the Node ID is an
+    // IP address of another interface (config/demo.yaml: Node ID = N3
+    // address, N4 on its own link). A wildcard listen keeps the Node ID's
+    // address, or N3's for an FQDN.
+    match listen.ip() {
+        IpAddr::V4(a) if !a.is_unspecified() => (c.f_seid_ipv4, c.f_seid_ipv6) = (Some(a), None),
+        IpAddr::V6(a) if !a.is_unspecified() => (c.f_seid_ipv4, c.f_seid_ipv6) = (None, Some(a)),
+        _ if matches!(cfg.node_id, NodeId::Fqdn(_)) => {
+            c.f_seid_ipv4 = cfg.interfaces.n3.ipv4.map(|n| n.addr());
+            c.f_seid_ipv6 = cfg.interfaces.n3.ipv6.map(|n| n.addr());
         }
+        _ => {}
     }
     c.recovery_time_stamp = recovery;
     c.heartbeat_interval = cfg.pfcp.heartbeat_interval;
@@ -325,19 +329,29 @@ impl N4 {
     /// Applies a reloaded config's live PFCP settings: allowed SMFs,
     /// heartbeat and retransmission timers, TEID range, UE pools and the
     /// UE addresses static sessions reserve. PFCP sessions are untouched:
-    /// what they use stays theirs. Call it after the dataplane took the
-    /// new static sessions (it refuses a static session whose keys a PFCP
-    /// session holds).
+    /// what they use stays theirs, and an SMF the new allowlist leaves out
+    /// keeps its association and sessions until it releases them (or fails
+    /// heartbeats); only new associations from it are refused
+    /// ([`pfcp::Node::set_allowed_peers`]). Call it after the dataplane
+    /// took the new static sessions (it refuses a static session whose
+    /// keys a PFCP session holds). Returns the node IDs of the SMFs kept
+    /// that way.
     ///
     /// # Errors
-    /// Settings the node refuses (then nothing of them changed).
-    pub fn reconfigure(&mut self, cfg: &Config) -> Result<(), N4Error> {
+    /// Settings the node refuses (then the allowlist did not change).
+    pub fn reconfigure(&mut self, cfg: &Config) -> Result<Vec<NodeIdBuf>, N4Error> {
         let c = pfcp_config(cfg, SystemTime::now())?;
-        self.node
-            .set_allowed_peers(c.allowed_peers.clone(), c.allowed_peer_nets.clone());
         self.node.set_timers(c.heartbeat_interval, c.t1, c.n1)?;
         self.node.set_resources(&c)?;
-        Ok(())
+        let kept = self
+            .node
+            .set_allowed_peers(c.allowed_peers.clone(), c.allowed_peer_nets.clone());
+        for id in &kept {
+            warn!(
+                "reload: SMF {id:?} is no longer in pfcp.peers; its association and sessions are kept until it releases them, new associations from it will be refused"
+            );
+        }
+        Ok(kept)
     }
 
     /// Node events to the log.
@@ -438,6 +452,13 @@ impl N4 {
         &mut self.node
     }
 
+    /// Sessions with usage bookkeeping (a report made, URRs leaving, or
+    /// removed and waiting for final counts): fresh sessions have none.
+    #[must_use]
+    pub fn books(&self) -> usize {
+        self.book.len()
+    }
+
     /// The user plane adapter's counters.
     #[must_use]
     pub fn up_stats(&self) -> UpStats {
@@ -448,5 +469,51 @@ impl N4 {
     #[must_use]
     pub fn uptime(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.started)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::config::{HostInfo, parse};
+
+    fn config(node_id: &str, listen: &str) -> Config {
+        let text = format!(
+            "node_id: {node_id}\n\
+             cores: {{ control: 0, workers: [1] }}\n\
+             interfaces:\n  \
+               n3: {{ device: net_null0, address: 192.168.1.1/24 }}\n  \
+               n6: {{ device: net_null1, address: 10.200.0.1/24, gateway: 10.200.0.254 }}\n\
+             pfcp: {{ listen: '{listen}' }}\n"
+        );
+        parse(&text, "t.yaml", Some(&HostInfo::with_cpus(4))).unwrap()
+    }
+
+    /// SMFs that route a session's requests by the UP F-SEID (commercial
+    /// SMFs; suite 42's SD-Core and Open5GS replays check the address):
+    /// with the Node ID on N3 and N4 on its own address (config/demo.yaml),
+    /// the F-SEID must carry the N4 address, which answers PFCP.
+    #[test]
+    fn f_seid_carries_the_n4_listen_address() {
+        let c = pfcp_config(&config("192.168.1.1", "10.100.0.1:8805"), SystemTime::now()).unwrap();
+        assert_eq!(c.f_seid_ipv4, Some(Ipv4Addr::new(10, 100, 0, 1)));
+        assert_eq!(c.f_seid_ipv6, None);
+        let c = pfcp_config(
+            &config("upf.example.org", "10.100.0.1:8805"),
+            SystemTime::now(),
+        )
+        .unwrap();
+        assert_eq!(c.f_seid_ipv4, Some(Ipv4Addr::new(10, 100, 0, 1)));
+        // A wildcard listen: the Node ID's address, or N3's for an FQDN.
+        let c = pfcp_config(&config("192.168.1.1", "0.0.0.0:8805"), SystemTime::now()).unwrap();
+        assert_eq!(c.f_seid_ipv4, Some(Ipv4Addr::new(192, 168, 1, 1)));
+        let c = pfcp_config(
+            &config("upf.example.org", "0.0.0.0:8805"),
+            SystemTime::now(),
+        )
+        .unwrap();
+        assert_eq!(c.f_seid_ipv4, Some(Ipv4Addr::new(192, 168, 1, 1)));
     }
 }

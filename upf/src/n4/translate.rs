@@ -13,6 +13,13 @@
 //! enforces the MBR), the URR's thresholds, quotas and timers (the PFCP
 //! node evaluates them from the counters; a used-up quota comes back here
 //! as `quota_exhausted`).
+//!
+//! User Plane Inactivity Timer: the node asks for the time of the
+//! session's last packet ([`pfcp::UserPlane::last_packet`]), read from the
+//! counters of the session's URRs. A PDR that counts against none of them
+//! gets the internal URR [`INACTIVITY_URR_ID`], in the dataplane only
+//! (never reported to the SMF): sessions without the timer pay nothing,
+//! and a session whose PDRs all have URRs pays nothing extra.
 
 use std::net::IpAddr;
 
@@ -24,6 +31,13 @@ use pfcp::rules::{
     ApplyAction, DestinationInterface, FlowAction, FlowAddress, Gate, OuterHeaderCreation, RuleRef,
     Session, SourceInterface,
 };
+
+/// The dataplane-only URR that observes the traffic of PDRs without a URR
+/// of their own in sessions with a User Plane Inactivity Timer. URR IDs
+/// with the top bit set name rules predefined in the UP function
+/// (§8.2.54), which an SMF does not allocate; one that uses this one
+/// anyway is refused (cause 73) when the internal URR is needed.
+pub const INACTIVITY_URR_ID: u32 = u32::MAX;
 
 /// The dataplane's session id of a PFCP session: its UP SEID. The PFCP
 /// node allocates SEIDs below 2^63 ([`pfcp::node::MAX_SEID`]), so they never
@@ -88,13 +102,6 @@ pub fn session(s: &Session, id: dp::SessionId) -> Result<dp::Session, UpError> {
             format!("{what} PDU sessions"),
         ));
     }
-    if s.inactivity_timer_s.is_some() {
-        return Err(unsupported(
-            None,
-            t::USER_PLANE_INACTIVITY_TIMER,
-            "User Plane Inactivity Timer",
-        ));
-    }
     let mut out = dp::Session {
         id,
         pdrs: Vec::with_capacity(s.pdrs.len()),
@@ -119,9 +126,15 @@ pub fn session(s: &Session, id: dp::SessionId) -> Result<dp::Session, UpError> {
     // it: they take the URR's FAR for quota action, or a dropping FAR.
     let mut quota_drop: Option<u32> = None;
     for p in &s.pdrs {
+        if p.pdi.source_interface == SourceInterface::CP_FUNCTION {
+            // Open5GS's cp2up PDR (the SMF's IPv6 Router Advertisements,
+            // GTP-U over N4-u): no N4-u here, so it matches nothing and
+            // stays out of the dataplane rather than refusing the session.
+            continue;
+        }
         let mut pdr = pdr(s, p)?;
         let exhausted = p
-            .urr_ids
+            .urr_ids()
             .iter()
             .filter_map(|id| s.urr(*id))
             .find(|u| u.quota_exhausted);
@@ -132,6 +145,25 @@ pub fn session(s: &Session, id: dp::SessionId) -> Result<dp::Session, UpError> {
             };
         }
         out.pdrs.push(pdr);
+    }
+    if s.inactivity_timer_s.is_some() {
+        let mut watched = false;
+        for p in out.pdrs.iter_mut().filter(|p| p.urr_ids.is_empty()) {
+            p.urr_ids.push(INACTIVITY_URR_ID);
+            watched = true;
+        }
+        if watched {
+            if s.urr(INACTIVITY_URR_ID).is_some() {
+                return Err(bad_rule(
+                    RuleRef::Urr(INACTIVITY_URR_ID),
+                    "URR ID reserved for the inactivity timer",
+                ));
+            }
+            out.urrs.push(dp::Urr {
+                id: INACTIVITY_URR_ID,
+                ..dp::Urr::default()
+            });
+        }
     }
     if let Some(id) = quota_drop {
         out.fars.push(dp::Far {
@@ -172,16 +204,16 @@ fn pdr(s: &Session, p: &pfcp::rules::Pdr) -> Result<dp::Pdr, UpError> {
     let rule = RuleRef::Pdr(p.id);
     let pdi = &p.pdi;
     let source_interface = source_interface(pdi.source_interface, rule)?;
-    if pdi.application_id.is_some() {
+    if pdi.application_id().is_some() {
         return Err(unsupported(
             Some(rule),
             t::APPLICATION_ID,
             "application detection",
         ));
     }
-    let qfi = match pdi.qfis.as_slice() {
-        [] => None,
-        [q] => Some(*q),
+    let qfi = match pdi.qfis.len() {
+        0 => None,
+        1 => pdi.qfis.single(),
         _ => {
             return Err(unsupported(
                 Some(rule),
@@ -249,7 +281,7 @@ fn pdr(s: &Session, p: &pfcp::rules::Pdr) -> Result<dp::Pdr, UpError> {
     };
     // An inactive URR (INAM) does not measure: leave it off the PDR.
     let urr_ids = p
-        .urr_ids
+        .urr_ids()
         .iter()
         .copied()
         .filter(|id| {
@@ -275,7 +307,7 @@ fn pdr(s: &Session, p: &pfcp::rules::Pdr) -> Result<dp::Pdr, UpError> {
         },
         outer_header_removal,
         far_id: p.far_id,
-        qer_ids: p.qer_ids.to_vec(),
+        qer_ids: p.qer_ids().to_vec(),
         urr_ids,
     })
 }
@@ -371,16 +403,32 @@ fn far(f: &pfcp::rules::Far) -> Result<dp::Far, UpError> {
             format!("apply action flags {:?}", other.names().collect::<Vec<_>>()),
         ));
     }
+    // Forwarding to the CP function (Open5GS's up2cp FAR: the UE's IPv6
+    // Router Solicitations to the SMF over N4-u) is not done here: such a
+    // FAR drops, and the session is accepted.
+    let to_cp = f
+        .forwarding
+        .as_ref()
+        .is_some_and(|fp| fp.destination_interface == DestinationInterface::CP_FUNCTION);
+    let forwarding = match &f.forwarding {
+        Some(fp) if !to_cp => Some(forwarding(fp, rule)?),
+        _ => None,
+    };
+    // FORW with nowhere to go yet: free5GC-style SMFs install the downlink
+    // FAR as FORW toward Access before the gNB's tunnel is known (Outer
+    // Header Creation comes with the N2 setup's Update FAR). Nothing can be
+    // delivered, so the data plane drops until then, and the session is
+    // accepted rather than refused.
+    let nowhere = a.contains(ApplyAction::FORW)
+        && forwarding.is_none_or(|fp| {
+            fp.destination == dp::DestinationInterface::Access && fp.outer_header_creation.is_none()
+        });
     let apply_action = dp::ApplyAction {
-        drop: a.contains(ApplyAction::DROP),
-        forw: a.contains(ApplyAction::FORW),
+        drop: a.contains(ApplyAction::DROP) || nowhere,
+        forw: a.contains(ApplyAction::FORW) && !nowhere,
         buff: a.contains(ApplyAction::BUFF),
         nocp: a.contains(ApplyAction::NOCP),
         dupl: a.contains(ApplyAction::DUPL),
-    };
-    let forwarding = match &f.forwarding {
-        None => None,
-        Some(fp) => Some(forwarding(fp, rule)?),
     };
     Ok(dp::Far {
         id: f.id,
@@ -619,9 +667,7 @@ pub fn rule_error(e: &dp::RuleError, s: &dp::Session) -> UpError {
 mod tests {
     use super::*;
     use pfcp::codec::SmallVec;
-    use pfcp::codec::ies::{
-        Bitrate, FSeid, GateStatus, NodeIdBuf, OuterHeaderRemoval, ReportingTriggers,
-    };
+    use pfcp::codec::ies::{Bitrate, FSeid, GateStatus, OuterHeaderRemoval, ReportingTriggers};
     use pfcp::rules::{Far, Forwarding, LocalFTeid, Pdi, Pdr, Qer, SdfFilter, UeIp, Urr};
     use std::net::Ipv4Addr;
     use std::sync::Arc;
@@ -648,13 +694,12 @@ mod tests {
                 chosen: true,
             }),
             sdf_filters: Box::default(),
-            application_id: None,
             qfis: if ul {
-                SmallVec::from_elem(9, 1)
+                [9].into_iter().collect()
             } else {
-                SmallVec::new()
+                pfcp::rules::QfiSet::default()
             },
-            source_interface_type: None,
+            rare: None,
         }
     }
 
@@ -690,7 +735,6 @@ mod tests {
                 ipv4: None,
                 ipv6: None,
             },
-            peer: NodeIdBuf::Ipv4(Ipv4Addr::LOCALHOST),
             pdrs: vec![
                 Pdr {
                     id: 1,
@@ -701,8 +745,8 @@ mod tests {
                         ext_header_deletion: None,
                     }),
                     far_id: 1,
-                    urr_ids: SmallVec::from_elem(1, 1),
-                    qer_ids: SmallVec::from_elem(1, 1),
+                    ids: smallvec::smallvec![1, 1],
+                    n_urrs: 1,
                 },
                 Pdr {
                     id: 2,
@@ -710,8 +754,8 @@ mod tests {
                     pdi: pdi(SourceInterface::SGI_LAN_N6_LAN),
                     outer_header_removal: None,
                     far_id: 2,
-                    urr_ids: SmallVec::from_elem(1, 1),
-                    qer_ids: SmallVec::from_elem(1, 1),
+                    ids: smallvec::smallvec![1, 1],
+                    n_urrs: 1,
                 },
             ],
             fars: smallvec::smallvec![
@@ -871,6 +915,60 @@ mod tests {
         assert_eq!(d.fars.len(), 3, "no synthetic FAR");
     }
 
+    /// free5GC-style establishment: the downlink FAR is FORW toward Access
+    /// (with its Network Instance) but no Outer Header Creation until the
+    /// N2 setup's Update FAR; another SMF's FORW FAR may come without
+    /// Forwarding Parameters at all. Accepted, dropping until the tunnel
+    /// exists; forwarding as soon as it does.
+    #[test]
+    fn forw_without_a_tunnel_yet_drops_instead_of_refusing_the_session() {
+        let mut s = session();
+        let mut dl = (*s.fars[1]).clone();
+        dl.forwarding.as_mut().unwrap().outer_header_creation = None;
+        s.fars[1] = Arc::new(dl.clone());
+        let d = super::session(&s, pfcp_session_id(5)).unwrap();
+        d.validate().unwrap();
+        let a = d.fars[1].apply_action;
+        assert!(a.drop && !a.forw, "{a:?}");
+        // The UL FAR (Core, no tunnel needed) still forwards.
+        assert!(d.fars[0].apply_action.forw);
+        dl.forwarding = None;
+        s.fars[1] = Arc::new(dl.clone());
+        let d = super::session(&s, pfcp_session_id(5)).unwrap();
+        d.validate().unwrap();
+        assert!(d.fars[1].apply_action.drop && !d.fars[1].apply_action.forw);
+        // The Update FAR with Outer Header Creation: forwards.
+        s.fars[1] = session().fars[1].clone();
+        let d = super::session(&s, pfcp_session_id(5)).unwrap();
+        assert!(d.fars[1].apply_action.forw && !d.fars[1].apply_action.drop);
+    }
+
+    /// Open5GS's IPv6 rules through the SMF (cp2up: PDR from the CP
+    /// function; up2cp: a FAR to the CP function for the UE's Router
+    /// Solicitations): no N4-u here, so the PDR stays out and the FAR
+    /// drops; the session (its IPv4 half, and IPv6 data) is accepted.
+    #[test]
+    fn cp_function_rules_are_inert_open5gs() {
+        let mut s = session();
+        let mut cp2up = s.pdrs[0].clone();
+        cp2up.id = 9;
+        cp2up.pdi.source_interface = SourceInterface::CP_FUNCTION;
+        cp2up.pdi.ue_ip = None;
+        s.pdrs.push(cp2up);
+        let mut up2cp = (*s.fars[0]).clone();
+        up2cp.id = 9;
+        up2cp.forwarding.as_mut().unwrap().destination_interface =
+            DestinationInterface::CP_FUNCTION;
+        up2cp.forwarding.as_mut().unwrap().outer_header_creation =
+            Some(OuterHeaderCreation::gtpu_v4(1, Ipv4Addr::LOCALHOST));
+        s.fars.push(Arc::new(up2cp));
+        let d = super::session(&s, pfcp_session_id(5)).unwrap();
+        d.validate().unwrap();
+        assert!(d.pdrs.iter().all(|p| p.id != 9), "cp2up left out");
+        let f = d.fars.iter().find(|f| f.id == 9).unwrap();
+        assert!(f.apply_action.drop && !f.apply_action.forw && f.forwarding.is_none());
+    }
+
     #[test]
     fn inactive_urr_is_not_counted() {
         let mut s = session();
@@ -878,6 +976,27 @@ mod tests {
         let d = super::session(&s, 1).unwrap();
         assert!(d.pdrs.iter().all(|p| p.urr_ids.is_empty()));
         assert_eq!(d.urrs.len(), 1, "the URR itself stays (for its reports)");
+    }
+
+    #[test]
+    fn inactivity_timer_watches_pdrs_without_a_urr() {
+        use super::INACTIVITY_URR_ID as I;
+        let mut s = session();
+        s.inactivity_timer_s = Some(60);
+        // Every PDR counts against URR 1: its counters tell activity.
+        let d = super::session(&s, 1).unwrap();
+        assert!(d.pdrs.iter().all(|p| !p.urr_ids.contains(&I)));
+        assert!(d.urrs.iter().all(|u| u.id != I));
+        // No PDR with a counting URR: the internal one on every PDR.
+        Arc::make_mut(&mut s.urrs[0]).measurement_information = Some(MeasurementInformation::INAM);
+        let d = super::session(&s, 1).unwrap();
+        assert!(d.pdrs.iter().all(|p| p.urr_ids == [I]), "{:?}", d.pdrs);
+        assert_eq!(d.urrs.iter().filter(|u| u.id == I).count(), 1);
+        // Without the timer: nothing added.
+        s.inactivity_timer_s = None;
+        let d = super::session(&s, 1).unwrap();
+        assert!(d.pdrs.iter().all(|p| p.urr_ids.is_empty()));
+        assert!(d.urrs.iter().all(|u| u.id != I));
     }
 
     #[test]
@@ -893,17 +1012,24 @@ mod tests {
         type Edit = Box<dyn Fn(&mut Session)>;
         let cases: Vec<(Edit, Option<RuleRef>, u16)> = vec![
             (
-                Box::new(|s| s.pdrs[0].pdi.qfis = SmallVec::from_slice(&[5, 9])),
+                Box::new(|s| s.pdrs[0].pdi.qfis = [5, 9].into_iter().collect()),
                 Some(RuleRef::Pdr(1)),
                 t::QFI,
             ),
             (
-                Box::new(|s| s.pdrs[1].pdi.application_id = Some(Arc::from("youtube"))),
+                Box::new(|s| {
+                    s.pdrs[1].pdi.rare = Some(Box::new(pfcp::rules::PdiRare {
+                        application_id: Some(Arc::from("youtube")),
+                        source_interface_type: None,
+                    }));
+                }),
                 Some(RuleRef::Pdr(2)),
                 t::APPLICATION_ID,
             ),
             (
-                Box::new(|s| s.pdrs[0].pdi.source_interface = SourceInterface::CP_FUNCTION),
+                Box::new(|s| {
+                    s.pdrs[0].pdi.source_interface = SourceInterface::VN_INTERNAL_5G;
+                }),
                 Some(RuleRef::Pdr(1)),
                 t::SOURCE_INTERFACE,
             ),
@@ -1010,11 +1136,6 @@ mod tests {
                 t::MEASUREMENT_INFORMATION,
             ),
             (Box::new(|s| s.pdn_type = Some(5)), None, t::PDN_TYPE),
-            (
-                Box::new(|s| s.inactivity_timer_s = Some(60)),
-                None,
-                t::USER_PLANE_INACTIVITY_TIMER,
-            ),
         ];
         for (i, (edit, rule, ie)) in cases.into_iter().enumerate() {
             let mut s = session();

@@ -20,6 +20,7 @@ use dataplane::control::{Batch, Control, FinalUsage, Usage};
 use dataplane::iface::Iface;
 use dataplane::rules::{self as dp, SessionId};
 use log::{debug, warn};
+use pfcp::codec::ies::ApplyAction;
 use pfcp::{Session, UpError, UsageSample, UserPlane};
 use smallvec::SmallVec;
 
@@ -99,9 +100,15 @@ struct Leaving {
     final_usage: Option<Usage>,
 }
 
+/// What N4 remembers of a session beyond its rules, kept only while there
+/// is something to remember: a URR reported with counts, URRs leaving, or
+/// the session removed. A session without a book has nothing reported
+/// yet on any URR: nearly every session between its establishment and
+/// its first report, so that a million fresh sessions take no book and
+/// no slot of a million-entry table (about 130 bytes each).
 #[derive(Debug, Default)]
 struct Book {
-    /// Live URRs: id and what was reported of it so far.
+    /// Live URRs with what was reported of them so far (absent: nothing).
     urrs: SmallVec<[(u32, Counts); 1]>,
     leaving: Vec<Leaving>,
     /// The session is out of the dataplane.
@@ -122,8 +129,12 @@ pub struct UpStats {
     pub end_markers: u64,
     /// End Markers that could not be queued (inject ring full or too long).
     pub end_marker_failures: u64,
-    /// DROBU requests (not implemented by the dataplane: buffered packets
-    /// are released or kept by the new rules instead).
+    /// DROBU requests carried out: a Session Modification's buffering
+    /// FARs published as DROP first, so that the workers discard what
+    /// they buffered before the new rules (FORW) take over.
+    pub drobu: u64,
+    /// DROBU requests not preceded by the session's install (the node
+    /// always installs first; a bug if it counts): nothing dropped.
     pub drobu_unsupported: u64,
     /// Staged batches the dataplane refused (a bug: staging checks what
     /// publishing checks).
@@ -233,8 +244,7 @@ impl Staged {
                 .or_else(|| {
                     snap.teid
                         .get(t)
-                        .and_then(|e| e.first())
-                        .map(|p| p.session)
+                        .map(dataplane::tables::Rules::session)
                         .filter(|o| !touched(*o))
                 });
             if let Some(owner) = owner {
@@ -256,8 +266,7 @@ impl Staged {
                 .copied()
                 .filter(|o| *o != s.id)
                 .or_else(|| {
-                    live.and_then(|e| e.first())
-                        .map(|p| p.session)
+                    live.map(dataplane::tables::Rules::session)
                         .filter(|o| !touched(*o))
                 });
             if let Some(owner) = owner {
@@ -297,6 +306,9 @@ pub struct UsageBook {
     removed: VecDeque<(SessionId, Instant)>,
     end_markers: VecDeque<PendingEndMarker>,
     staged: Staged,
+    /// The FARs that buffered before the latest install, by session: what
+    /// a DROBU in the same Session Modification turns into DROP.
+    buffering_fars: Option<(SessionId, SmallVec<[u32; 2]>)>,
     /// When a flush first found the workers behind (the staged batch waits).
     waiting_since: Option<Instant>,
     /// The time of the latest call from the driver (what a flush waits by).
@@ -305,6 +317,29 @@ pub struct UsageBook {
     workers: usize,
     /// Counters.
     pub stats: UpStats,
+}
+
+impl UsageBook {
+    /// What was reported so far of live URR `urr_id` of session `id`.
+    fn reported(&self, id: SessionId, urr_id: u32) -> Counts {
+        self.sessions
+            .get(&id)
+            .and_then(|b| b.urrs.iter().find(|(u, _)| *u == urr_id))
+            .map_or_else(Counts::default, |(_, r)| *r)
+    }
+
+    /// Records `to` as reported of live URR `urr_id` of session `id` (a
+    /// book only when there is something to keep).
+    fn set_reported(&mut self, id: SessionId, urr_id: u32, to: Counts) {
+        if to == Counts::default() && !self.sessions.contains_key(&id) {
+            return;
+        }
+        let book = self.sessions.entry(id).or_default();
+        match book.urrs.iter_mut().find(|(u, _)| *u == urr_id) {
+            Some((_, r)) => *r = to,
+            None => book.urrs.push((urr_id, to)),
+        }
+    }
 }
 
 fn sub(a: Usage, b: Counts) -> Counts {
@@ -327,6 +362,7 @@ impl UsageBook {
             removed: VecDeque::new(),
             end_markers: VecDeque::new(),
             staged: Staged::default(),
+            buffering_fars: None,
             waiting_since: None,
             now: None,
             clock,
@@ -368,6 +404,9 @@ impl UsageBook {
             });
             match slot {
                 Some(l) => l.final_usage = Some(f.usage),
+                // The inactivity timer's own counter: nobody's usage.
+                None if f.urr_id == translate::INACTIVITY_URR_ID
+                    && f.session & translate::STATIC_SESSION_BIT == 0 => {}
                 None => others.push(f),
             }
         }
@@ -387,8 +426,8 @@ impl UsageBook {
         others
     }
 
-    /// Number of sessions with bookkeeping (installed, or removed and
-    /// waiting for their final counts).
+    /// Number of sessions with bookkeeping (reported usage, URRs leaving,
+    /// or removed and waiting for their final counts).
     #[must_use]
     pub fn len(&self) -> usize {
         self.sessions.len()
@@ -557,10 +596,17 @@ impl UserPlane for DataplaneUp<'_> {
             self.book.stats.refused += 1;
             return Err(translate::rule_error(&e, &rules));
         }
-        let new_urrs: Vec<u32> = rules.urrs.iter().map(|u| u.id).collect();
         self.book.staged.add(rules);
+        self.book.buffering_fars = previous.map(|p| {
+            let fars = p
+                .fars
+                .iter()
+                .filter(|f| f.apply_action.contains(ApplyAction::BUFF));
+            (id, fars.map(|f| f.id).collect())
+        });
         // URRs this version drops: read their count now, while the
-        // dataplane still counts them.
+        // dataplane still counts them. (A new URR has nothing reported:
+        // no entry.)
         let gone: Vec<u32> = previous
             .map(|p| {
                 p.urrs
@@ -570,13 +616,15 @@ impl UserPlane for DataplaneUp<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        let mut leaving = Vec::with_capacity(gone.len());
-        if let Some(book) = self.book.sessions.get(&id) {
-            for urr_id in gone {
-                if let Some((_, reported)) = book.urrs.iter().find(|(u, _)| *u == urr_id) {
-                    leaving.push(self.leaving(id, urr_id, *reported));
-                }
+        let leaving: Vec<Leaving> = gone
+            .into_iter()
+            .map(|urr_id| self.leaving(id, urr_id, self.book.reported(id, urr_id)))
+            .collect();
+        if leaving.is_empty() {
+            if let Some(book) = self.book.sessions.get_mut(&id) {
+                book.removed_at = None;
             }
+            return Ok(());
         }
         let book = self.book.sessions.entry(id).or_default();
         book.removed_at = None;
@@ -585,33 +633,33 @@ impl UserPlane for DataplaneUp<'_> {
             self.book.leaving += 1;
             book.leaving.push(l);
         }
-        for u in new_urrs {
-            if !book.urrs.iter().any(|(x, _)| *x == u) {
-                // A new URR's state slot starts at zero.
-                book.urrs.push((u, Counts::default()));
-            }
-        }
         Ok(())
     }
 
     fn remove(&mut self, seid: u64) {
         let id = translate::pfcp_session_id(seid);
         let now = self.now;
-        let Some(book) = self.book.sessions.get(&id) else {
-            return;
+        // The live URRs: the staged version's, else the published one's.
+        let live: SmallVec<[u32; 2]> = match self.book.staged.upserts.iter().find(|u| u.id == id) {
+            Some(s) => s.urrs.iter().map(|u| u.id).collect(),
+            None => self.ctl.urr_ids(id).collect(),
         };
-        let leaving: Vec<Leaving> = book
-            .urrs
-            .iter()
-            .map(|(u, reported)| self.leaving(id, *u, *reported))
+        let live: SmallVec<[u32; 2]> = live
+            .into_iter()
+            .filter(|u| *u != translate::INACTIVITY_URR_ID)
+            .collect();
+        let leaving: Vec<Leaving> = live
+            .into_iter()
+            .map(|u| self.leaving(id, u, self.book.reported(id, u)))
             .collect();
         self.book.staged.take_upsert(id);
         if self.ctl.has_session(id) {
             self.book.staged.removals.push(id);
         }
-        let Some(book) = self.book.sessions.get_mut(&id) else {
+        if leaving.is_empty() && !self.book.sessions.contains_key(&id) {
             return;
-        };
+        }
+        let book = self.book.sessions.entry(id).or_default();
         book.urrs.clear();
         self.book.leaving += leaving.len();
         book.leaving.extend(leaving);
@@ -625,14 +673,14 @@ impl UserPlane for DataplaneUp<'_> {
 
     fn usage(&mut self, seid: u64, urr_ids: &[u32], out: &mut Vec<UsageSample>) {
         let id = translate::pfcp_session_id(seid);
-        let Some(book) = self.book.sessions.get_mut(&id) else {
-            return;
-        };
         let mut samples = Vec::with_capacity(urr_ids.len());
         let mut unsettled = 0;
         for &urr_id in urr_ids {
-            if let Some(i) = book.leaving.iter().position(|l| l.urr_id == urr_id) {
-                let l = book.leaving.remove(i);
+            let left = self.book.sessions.get_mut(&id).and_then(|b| {
+                let i = b.leaving.iter().position(|l| l.urr_id == urr_id)?;
+                Some(b.leaving.remove(i))
+            });
+            if let Some(l) = left {
                 self.book.leaving -= 1;
                 let last = match l.final_usage {
                     Some(f) => f,
@@ -642,14 +690,17 @@ impl UserPlane for DataplaneUp<'_> {
                     }
                 };
                 samples.push((urr_id, last, l.reported));
-            } else if let Some((_, reported)) = book.urrs.iter_mut().find(|(u, _)| *u == urr_id)
-                && let Some(now) = self.ctl.usage(id, urr_id)
-            {
-                samples.push((urr_id, now, *reported));
-                *reported = now.into();
+            } else if let Some(now) = self.ctl.usage(id, urr_id) {
+                // Live (not leaving, so in the version in force).
+                let reported = self.book.reported(id, urr_id);
+                samples.push((urr_id, now, reported));
+                self.book.set_reported(id, urr_id, now.into());
             }
         }
-        if book.removed_at.is_some() && book.leaving.is_empty() {
+        if let Some(book) = self.book.sessions.get(&id)
+            && book.removed_at.is_some()
+            && book.leaving.is_empty()
+        {
             self.book.sessions.remove(&id);
         }
         if unsettled > 0 {
@@ -663,6 +714,19 @@ impl UserPlane for DataplaneUp<'_> {
                 out.push(s);
             }
         }
+    }
+
+    fn last_packet(&mut self, seid: u64) -> Option<SystemTime> {
+        // Every PDR of a session with the timer counts against some URR
+        // (the internal one where it has none, see `translate`): the
+        // latest of their last packets is the session's.
+        let id = translate::pfcp_session_id(seid);
+        let last = self
+            .ctl
+            .urr_ids(id)
+            .filter_map(|u| self.ctl.usage(id, u)?.last_tsc)
+            .max()?;
+        Some(self.book.clock.wall(last))
     }
 
     fn usage_settled(&mut self, seid: u64) -> bool {
@@ -711,11 +775,46 @@ impl UserPlane for DataplaneUp<'_> {
         self.book.flush_end_markers(self.now, self.ctl);
     }
 
+    /// DROBU (Open5GS, free5GC: PFCPSMReq-Flags of the Session
+    /// Modification that ends buffering, or PFCPSRRsp-Flags of the answer
+    /// to a Downlink Data Report, after which the node reinstalls the
+    /// unchanged rules). The workers run their buffered
+    /// packets again whenever they take a new version, so the session goes
+    /// out twice: first with the FARs that buffered set to DROP (the
+    /// buffered packets are discarded), then, once every worker has run
+    /// that (the next flush waits for them), as modified.
     fn drop_buffered(&mut self, seid: u64) {
-        self.book.stats.drobu_unsupported += 1;
-        warn!(
-            "session {seid:#x}: DROBU asked, but the dataplane cannot discard a session's buffered packets; the new rules decide their fate"
-        );
+        let id = translate::pfcp_session_id(seid);
+        let fars = match self.book.buffering_fars.take() {
+            Some((s, fars)) if s == id => fars,
+            _ => {
+                self.book.stats.drobu_unsupported += 1;
+                warn!(
+                    "session {seid:#x}: DROBU without the session's rules just installed: the buffered packets stay until the rules release or drop them"
+                );
+                return;
+            }
+        };
+        if fars.is_empty() {
+            return; // nothing buffered
+        }
+        let Some(modified) = self.book.staged.take_upsert(id) else {
+            return;
+        };
+        let mut dropping = modified.clone();
+        for f in dropping.fars.iter_mut().filter(|f| fars.contains(&f.id)) {
+            f.apply_action = dp::ApplyAction {
+                drop: true,
+                forw: false,
+                buff: false,
+                nocp: false,
+                dupl: false,
+            };
+        }
+        self.book.staged.add(dropping);
+        self.book.flush_now(self.ctl);
+        self.book.staged.add(modified);
+        self.book.stats.drobu += 1;
     }
 }
 
