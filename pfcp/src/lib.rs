@@ -12,6 +12,7 @@ pub mod codec;
 pub mod config;
 pub mod flow;
 pub mod node;
+pub mod pfd;
 pub mod rules;
 pub mod sample;
 mod session;

@@ -36,12 +36,14 @@ use crate::codec::ies::{
 use crate::codec::message::{
     AssociationReleaseResponse, AssociationSetupRequest, AssociationSetupResponse,
     AssociationUpdateRequest, AssociationUpdateResponse, HeartbeatRequest, HeartbeatResponse,
-    Message, MessageError, NodeReportRequest, Pfcp, SessionDeletionResponse,
-    SessionEstablishmentRequest, SessionEstablishmentResponse, SessionModificationRequest,
-    SessionModificationResponse, SessionReportRequest, VersionNotSupportedResponse, msg_type,
+    Message, MessageError, NodeReportRequest, Pfcp, PfdManagementRequest, PfdManagementResponse,
+    SessionDeletionResponse, SessionEstablishmentRequest, SessionEstablishmentResponse,
+    SessionModificationRequest, SessionModificationResponse, SessionReportRequest,
+    VersionNotSupportedResponse, msg_type,
 };
 use crate::codec::{ErrorKind, grouped::UserPlanePathReport, ie_type as t};
 use crate::config::{Config, ConfigError};
+use crate::pfd::PfdTable;
 use crate::rules::{RuleRef, Session};
 use crate::session::{self, Builder, Rejection, Resources};
 use crate::usage::{Clock, UrrState, ntp_seconds, secs};
@@ -396,6 +398,8 @@ pub struct Node {
     current_req: (u8, u64),
     /// Encoding scratch buffer.
     enc: Vec<u8>,
+    /// PFDs provisioned by PFD Management, per Application ID.
+    pfds: PfdTable,
 }
 
 type Reply = Result<Pfcp<'static>, Rejection>;
@@ -445,6 +449,7 @@ impl Node {
             park_retry: None,
             current_req: (0, 0),
             enc: Vec::with_capacity(4096),
+            pfds: PfdTable::default(),
         })
     }
 
@@ -838,6 +843,16 @@ impl Node {
             ue_pools,
         }
     }
+    /// The PFDs provisioned by PFD Management Requests.
+    #[must_use]
+    pub fn pfd_table(&self) -> &PfdTable {
+        &self.pfds
+    }
+    /// The PFDs of application `app` (an Application ID as sent).
+    #[must_use]
+    pub fn pfds(&self, app: &[u8]) -> Option<&[crate::pfd::Pfd]> {
+        self.pfds.get(app)
+    }
     /// Our Recovery Time Stamp (NTP seconds).
     #[must_use]
     pub fn recovery_time_stamp(&self) -> u32 {
@@ -924,6 +939,7 @@ impl Node {
                 Some(self.association_setup(now, peer, seq, &r, up))
             }
             Message::AssociationUpdateRequest(r) => Some(self.association_update(seq, &r)),
+            Message::PfdManagementRequest(r) => Some(self.pfd_management(peer, seq, &r)),
             Message::AssociationReleaseRequest(r) => {
                 Some(self.association_release(seq, &r.node_id, up))
             }
@@ -1187,6 +1203,36 @@ impl Node {
             cause: Cause::REQUEST_ACCEPTED,
             up_function_features: None,
             cp_function_features: None,
+        };
+        Ok(Pfcp::node(seq, msg))
+    }
+
+    /// PFD Management (TS 29.244 §6.2.2): only from an associated SMF
+    /// (known by its address, or by the Rel-16 Node ID when it sent one).
+    fn pfd_management(
+        &mut self,
+        peer: SocketAddr,
+        seq: u32,
+        r: &PfdManagementRequest<'_>,
+    ) -> Reply {
+        let by_node = r
+            .node_id
+            .as_ref()
+            .and_then(|n| self.assoc_by_node.get(&n.to_owned_id()));
+        if self.requester(peer).is_none() && by_node.is_none() {
+            return Err(Rejection::cause(Cause::NO_ESTABLISHED_PFCP_ASSOCIATION));
+        }
+        self.pfds
+            .apply(&r.application_ids_pfds)
+            .map_err(|e| Rejection {
+                cause: e.cause(),
+                offending_ie: e.ie,
+                failed_rule: None,
+            })?;
+        let msg = PfdManagementResponse {
+            cause: Cause::REQUEST_ACCEPTED,
+            offending_ie: None,
+            node_id: r.node_id.is_some().then_some(self.node_id),
         };
         Ok(Pfcp::node(seq, msg))
     }
@@ -2395,6 +2441,12 @@ impl Node {
             msg_type::ASSOCIATION_RELEASE_REQUEST => AssociationReleaseResponse {
                 node_id: node_id(),
                 cause: rej.cause,
+            }
+            .into(),
+            msg_type::PFD_MANAGEMENT_REQUEST => PfdManagementResponse {
+                cause: rej.cause,
+                offending_ie: rej.offending_ie,
+                node_id: None,
             }
             .into(),
             msg_type::SESSION_ESTABLISHMENT_REQUEST => SessionEstablishmentResponse {

@@ -14,6 +14,7 @@ use pfcp::codec::grouped::*;
 use pfcp::codec::ie_type as t;
 use pfcp::codec::ies::*;
 use pfcp::codec::message::*;
+use pfcp::codec::put_ie;
 use pfcp::sample::{self, SessionParams};
 use pfcp::{DownReason, Event, RemoveReason, UpError};
 
@@ -2328,4 +2329,246 @@ fn inactivity_timer_is_set_changed_and_disabled_by_modification() {
     set_timer(&mut b, seid, 0);
     b.packet(seid);
     assert!(upir_reports(&b.advance(Duration::from_secs(60))).is_empty());
+}
+
+// ---- PFD Management (TS 29.244 §6.2.2) ---------------------------------------------------
+
+fn fd_pfd(fd: &'static [u8]) -> PfdContents<'static> {
+    PfdContents {
+        flow_description: Some(fd),
+        ..PfdContents::default()
+    }
+}
+
+fn app_pfds(app: &'static [u8], pfds: &[PfdContents<'static>]) -> ApplicationIdsPfds<'static> {
+    ApplicationIdsPfds {
+        application_id: app,
+        pfd_contexts: if pfds.is_empty() {
+            Vec::new()
+        } else {
+            vec![PfdContext {
+                pfd_contents: pfds.to_vec(),
+            }]
+        },
+    }
+}
+
+fn pfd_request(seq: u32, apps: Vec<ApplicationIdsPfds<'static>>) -> Pfcp<'static> {
+    Pfcp::node(
+        seq,
+        PfdManagementRequest {
+            application_ids_pfds: apps,
+            node_id: None,
+        },
+    )
+}
+
+fn pfd_answer(r: &Pfcp<'static>) -> (Cause, Option<u16>) {
+    match &r.message {
+        Message::PfdManagementResponse(x) => (x.cause, x.offending_ie),
+        m => panic!("not a PFD management response: {m:?}"),
+    }
+}
+
+fn flows(b: &Bench, app: &[u8]) -> Option<Vec<Vec<Vec<u8>>>> {
+    b.node
+        .pfds(app)
+        .map(|p| p.iter().map(|p| p.flow_descriptions.clone()).collect())
+}
+
+#[test]
+fn pfd_management_before_association_is_cause_72() {
+    let mut b = Bench::new();
+    let seq = b.next_seq();
+    let r = b.request(&pfd_request(
+        seq,
+        vec![app_pfds(
+            b"app1",
+            &[fd_pfd(b"permit out ip from any to assigned")],
+        )],
+    ));
+    assert_eq!(pfd_answer(&r).0, Cause::NO_ESTABLISHED_PFCP_ASSOCIATION);
+    assert!(b.node.pfd_table().is_empty(), "nothing stored");
+}
+
+#[test]
+fn pfd_management_replaces_and_removes_each_named_application() {
+    let mut b = Bench::new();
+    b.associate();
+    let fd1: &[u8] = b"permit out 6 from 198.51.100.1 443 to assigned";
+    let fd2: &[u8] = b"permit out 17 from 198.51.100.2 53 to assigned";
+    let afd: &[u8] = b"\x00\x04abcd";
+    let url = PfdContents {
+        url: Some(b"http://example.com/video"),
+        ..PfdContents::default()
+    };
+    let both = PfdContents {
+        flow_description: Some(fd1),
+        additional_flow_description: Some(afd),
+        ..PfdContents::default()
+    };
+    let seq = b.next_seq();
+    let r = b.request(&pfd_request(
+        seq,
+        vec![
+            app_pfds(b"app1", &[fd_pfd(fd1), both]),
+            app_pfds(b"app2", &[url]),
+        ],
+    ));
+    assert_eq!(pfd_answer(&r), (Cause::REQUEST_ACCEPTED, None));
+    assert_eq!(
+        flows(&b, b"app1").unwrap(),
+        vec![vec![fd1.to_vec()], vec![fd1.to_vec(), b"abcd".to_vec()]],
+        "two PFDs, the second with its additional flow description"
+    );
+    let app2 = b.node.pfds(b"app2").unwrap();
+    assert_eq!(app2.len(), 1);
+    assert_eq!(app2[0].urls, vec![b"http://example.com/video".to_vec()]);
+    assert!(!app2[0].is_flow_only());
+    assert!(
+        b.node
+            .pfds(b"app1")
+            .unwrap()
+            .iter()
+            .all(pfcp::pfd::Pfd::is_flow_only)
+    );
+    // Naming app1 again replaces its PFDs and leaves app2 alone.
+    let seq = b.next_seq();
+    let r = b.request(&pfd_request(seq, vec![app_pfds(b"app1", &[fd_pfd(fd2)])]));
+    assert_eq!(pfd_answer(&r).0, Cause::REQUEST_ACCEPTED);
+    assert_eq!(flows(&b, b"app1").unwrap(), vec![vec![fd2.to_vec()]]);
+    assert!(b.node.pfds(b"app2").is_some());
+    // An application without PFD context: its PFDs are removed.
+    let seq = b.next_seq();
+    let r = b.request(&pfd_request(seq, vec![app_pfds(b"app2", &[])]));
+    assert_eq!(pfd_answer(&r).0, Cause::REQUEST_ACCEPTED);
+    assert!(b.node.pfds(b"app2").is_none());
+    assert_eq!(b.node.pfd_table().len(), 1);
+    // No application at all: every PFD is removed.
+    let seq = b.next_seq();
+    let r = b.request(&pfd_request(seq, Vec::new()));
+    assert_eq!(pfd_answer(&r).0, Cause::REQUEST_ACCEPTED);
+    assert!(b.node.pfd_table().is_empty());
+}
+
+#[test]
+fn pfd_management_answers_with_node_id_when_asked_with_one() {
+    let mut b = Bench::new();
+    b.associate();
+    let seq = b.next_seq();
+    let mut m = pfd_request(
+        seq,
+        vec![app_pfds(
+            b"app1",
+            &[fd_pfd(b"permit out ip from any to assigned")],
+        )],
+    );
+    if let Message::PfdManagementRequest(r) = &mut m.message {
+        r.node_id = Some(NodeId::Ipv4(SMF));
+    }
+    let r = b.request(&m);
+    let Message::PfdManagementResponse(x) = &r.message else {
+        panic!("{r:?}")
+    };
+    assert_eq!(x.cause, Cause::REQUEST_ACCEPTED);
+    assert_eq!(x.node_id, Some(NodeId::Ipv4(UPF)));
+}
+
+#[test]
+fn duplicate_pfd_management_is_answered_from_cache_without_reapplying() {
+    let mut b = Bench::new();
+    b.associate();
+    let fd1: &[u8] = b"permit out ip from 198.51.100.1 to assigned";
+    let fd2: &[u8] = b"permit out ip from 198.51.100.2 to assigned";
+    let seq = b.next_seq();
+    let mut first = Vec::new();
+    pfd_request(seq, vec![app_pfds(b"app1", &[fd_pfd(fd1)])])
+        .encode(&mut first)
+        .unwrap();
+    let smf = b.smf;
+    let a1 = b.raw_from(smf, &first);
+    let seq = b.next_seq();
+    let r = b.request(&pfd_request(seq, vec![app_pfds(b"app1", &[fd_pfd(fd2)])]));
+    assert_eq!(pfd_answer(&r).0, Cause::REQUEST_ACCEPTED);
+    // The SMF retransmits the first request: same answer, not re-applied.
+    let a2 = b.raw_from(smf, &first);
+    assert_eq!(a1, a2, "same answer, byte for byte");
+    assert_eq!(b.node.stats().rx_duplicates, 1);
+    assert_eq!(flows(&b, b"app1").unwrap(), vec![vec![fd2.to_vec()]]);
+}
+
+#[test]
+fn malformed_pfd_management_is_refused_with_the_offending_ie() {
+    let mut b = Bench::new();
+    b.associate();
+    let fd1: &[u8] = b"permit out ip from 198.51.100.1 to assigned";
+    let seq = b.next_seq();
+    let r = b.request(&pfd_request(seq, vec![app_pfds(b"app1", &[fd_pfd(fd1)])]));
+    assert_eq!(pfd_answer(&r).0, Cause::REQUEST_ACCEPTED);
+    let before = b.node.pfd_table().clone();
+    let smf = b.smf;
+    let send_body = |b: &mut Bench, body: &[u8]| {
+        let seq = b.next_seq();
+        let mut bytes = Vec::new();
+        pfd_request(seq, Vec::new()).encode(&mut bytes).unwrap();
+        bytes.extend_from_slice(body);
+        let len = u16::try_from(bytes.len() - 4).unwrap();
+        bytes[2..4].copy_from_slice(&len.to_be_bytes());
+        let out = b.raw_from(smf, &bytes);
+        assert_eq!(out.len(), 1);
+        pfd_answer(&decode(&out[0].payload))
+    };
+    // PFD context without PFD contents (mandatory): cause 66.
+    let mut app = Vec::new();
+    put_ie(&mut app, t::APPLICATION_ID, &&b"app1"[..]);
+    put_ie(&mut app, t::PFD_CONTEXT, &&b""[..]);
+    let mut body = Vec::new();
+    put_ie(&mut body, t::APPLICATION_IDS_PFDS, &&app[..]);
+    assert_eq!(
+        send_body(&mut b, &body),
+        (Cause::MANDATORY_IE_MISSING, Some(t::PFD_CONTENTS))
+    );
+    // Application ID's PFDs without Application ID: cause 66.
+    let mut body = Vec::new();
+    put_ie(&mut body, t::APPLICATION_IDS_PFDS, &&b""[..]);
+    assert_eq!(
+        send_body(&mut b, &body),
+        (Cause::MANDATORY_IE_MISSING, Some(t::APPLICATION_ID))
+    );
+    // PFD contents whose FD length runs past the IE: cause 68.
+    let mut ctx = Vec::new();
+    put_ie(&mut ctx, t::PFD_CONTENTS, &&[0x01u8, 0, 0, 50, b'p'][..]);
+    let mut app = Vec::new();
+    put_ie(&mut app, t::APPLICATION_ID, &&b"app1"[..]);
+    put_ie(&mut app, t::PFD_CONTEXT, &&ctx[..]);
+    let mut body = Vec::new();
+    put_ie(&mut body, t::APPLICATION_IDS_PFDS, &&app[..]);
+    assert_eq!(
+        send_body(&mut b, &body),
+        (Cause::INVALID_LENGTH, Some(t::PFD_CONTENTS))
+    );
+    // An Additional Flow Description item running past its field: cause 68,
+    // and the valid application before it in the same request is not applied.
+    let bad = PfdContents {
+        flow_description: Some(fd1),
+        additional_flow_description: Some(b"\x00\x09ab"),
+        ..PfdContents::default()
+    };
+    let seq = b.next_seq();
+    let r = b.request(&pfd_request(
+        seq,
+        vec![app_pfds(b"app2", &[fd_pfd(fd1)]), app_pfds(b"app1", &[bad])],
+    ));
+    assert_eq!(
+        pfd_answer(&r),
+        (Cause::INVALID_LENGTH, Some(t::PFD_CONTENTS))
+    );
+    // An empty Application ID: cause 69.
+    let seq = b.next_seq();
+    let r = b.request(&pfd_request(seq, vec![app_pfds(b"", &[fd_pfd(fd1)])]));
+    assert_eq!(
+        pfd_answer(&r),
+        (Cause::MANDATORY_IE_INCORRECT, Some(t::APPLICATION_ID))
+    );
+    assert_eq!(b.node.pfd_table(), &before, "nothing changed");
 }

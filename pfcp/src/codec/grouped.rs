@@ -313,3 +313,19 @@ ies_struct! {
         remote_gtpu_peers: V[RemoteGtpuPeer<'a>] = t::REMOTE_GTP_U_PEER,
     }
 }
+
+ies_struct! {
+    /// PFD context (Table 7.4.3.1-3): the PFDs of one application.
+    pub struct PfdContext<'a> {
+        pfd_contents: L[PfdContents<'a>] = t::PFD_CONTENTS,
+    }
+}
+
+ies_struct! {
+    /// Application ID's PFDs (Table 7.4.3.1-2): an application and all its
+    /// PFDs; without a PFD context, the application's PFDs are removed.
+    pub struct ApplicationIdsPfds<'a> {
+        application_id: M[&'a [u8]] = t::APPLICATION_ID,
+        pfd_contexts: V[PfdContext<'a>] = t::PFD_CONTEXT,
+    }
+}

@@ -75,7 +75,10 @@ ie_types! {
     TIMER = 55, "Timer";
     PDR_ID = 56, "PDR ID";
     F_SEID = 57, "F-SEID";
+    APPLICATION_IDS_PFDS = 58, "Application ID's PFDs";
+    PFD_CONTEXT = 59, "PFD context";
     NODE_ID = 60, "Node ID";
+    PFD_CONTENTS = 61, "PFD contents";
     MEASUREMENT_METHOD = 62, "Measurement Method";
     USAGE_REPORT_TRIGGER = 63, "Usage Report Trigger";
     MEASUREMENT_PERIOD = 64, "Measurement Period";

@@ -523,6 +523,96 @@ impl<'a> IeValue<'a> for SdfFilter<'a> {
     }
 }
 
+/// PFD contents (§8.2.39): one Packet Flow Description of an application,
+/// provisioned by PFD Management. A flag per field (FD, URL, DN, CP, DNP,
+/// AFD, AURL, ADNP), a spare octet, then each present field as a 2-octet
+/// length and its value, in flag order. The fields are borrowed raw; the
+/// additional ones (AFD, AURL, ADNP) are themselves lists of 2-octet length
+/// + value items, read with [`PfdContents::items`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PfdContents<'a> {
+    /// FD: an IPFilterRule (TS 29.212 §5.4.2), as in an SDF filter.
+    pub flow_description: Option<&'a [u8]>,
+    pub url: Option<&'a [u8]>,
+    pub domain_name: Option<&'a [u8]>,
+    /// CP: custom PFD content (operator-specific).
+    pub custom_pfd_content: Option<&'a [u8]>,
+    pub domain_name_protocol: Option<&'a [u8]>,
+    pub additional_flow_description: Option<&'a [u8]>,
+    pub additional_url: Option<&'a [u8]>,
+    pub additional_domain_name_and_protocol: Option<&'a [u8]>,
+}
+
+impl<'a> PfdContents<'a> {
+    fn fields(&self) -> [Option<&'a [u8]>; 8] {
+        [
+            self.flow_description,
+            self.url,
+            self.domain_name,
+            self.custom_pfd_content,
+            self.domain_name_protocol,
+            self.additional_flow_description,
+            self.additional_url,
+            self.additional_domain_name_and_protocol,
+        ]
+    }
+
+    /// The items of an additional field (AFD, AURL, ADNP): each a 2-octet
+    /// length and its value.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidLength`](crate::codec::ErrorKind::InvalidLength)
+    /// when a length runs past the field or octets are left over.
+    pub fn items(field: &'a [u8]) -> Result<Vec<&'a [u8]>, DecodeError> {
+        let mut r = Rd::new(field);
+        let mut out = Vec::new();
+        while r.remaining() > 0 {
+            let n = usize::from(r.u16()?);
+            out.push(r.bytes(n)?);
+        }
+        Ok(out)
+    }
+}
+
+impl<'a> IeValue<'a> for PfdContents<'a> {
+    fn decode(v: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Rd::new(v);
+        let flags = r.u8()?;
+        let _spare = r.u8()?;
+        let mut f: [Option<&'a [u8]>; 8] = [None; 8];
+        for (bit, slot) in f.iter_mut().enumerate() {
+            if flags & (1 << bit) != 0 {
+                let n = usize::from(r.u16()?);
+                *slot = Some(r.bytes(n)?);
+            }
+        }
+        let [fd, url, dn, cp, dnp, afd, aurl, adnp] = f;
+        Ok(PfdContents {
+            flow_description: fd,
+            url,
+            domain_name: dn,
+            custom_pfd_content: cp,
+            domain_name_protocol: dnp,
+            additional_flow_description: afd,
+            additional_url: aurl,
+            additional_domain_name_and_protocol: adnp,
+        })
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        let fields = self.fields();
+        let flags = fields
+            .iter()
+            .enumerate()
+            .fold(0u8, |acc, (bit, f)| acc | u8::from(f.is_some()) << bit);
+        out.extend_from_slice(&[flags, 0]);
+        for v in fields.into_iter().flatten() {
+            let n = u16::try_from(v.len()).unwrap_or(u16::MAX);
+            out.extend_from_slice(&n.to_be_bytes());
+            out.extend_from_slice(&v[..usize::from(n)]);
+        }
+    }
+}
+
 /// UE IP Address (§8.2.62).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct UeIpAddress {
@@ -1299,6 +1389,20 @@ mod gen_impls {
                 security_parameter_index: g.opt(G::u32),
                 flow_label: g.opt(|g| g.u32() & 0x000f_ffff),
                 filter_id: g.opt(G::u32),
+            }
+        }
+    }
+    impl Gen for PfdContents<'_> {
+        fn generate(g: &mut G) -> Self {
+            PfdContents {
+                flow_description: g.opt(|g| g.text(0, 40)),
+                url: g.opt(|g| g.text(0, 20)),
+                domain_name: g.opt(|g| g.text(0, 20)),
+                custom_pfd_content: g.opt(|g| g.bytes(8)),
+                domain_name_protocol: g.opt(|g| g.text(0, 8)),
+                additional_flow_description: g.opt(|g| g.bytes(12)),
+                additional_url: g.opt(|g| g.bytes(12)),
+                additional_domain_name_and_protocol: g.opt(|g| g.bytes(12)),
             }
         }
     }

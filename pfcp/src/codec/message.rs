@@ -3,9 +3,10 @@
 //! every node and session message the UPF exchanges with an SMF.
 
 use crate::codec::grouped::{
-    CreateBar, CreateFar, CreatePdr, CreateQer, CreateUrr, CreatedPdr, DownlinkDataReport,
-    ErrorIndicationReport, QueryUrr, RemoveBar, RemoveFar, RemovePdr, RemoveQer, RemoveUrr,
-    UpdateBar, UpdateFar, UpdatePdr, UpdateQer, UpdateUrr, UsageReport, UserPlanePathReport,
+    ApplicationIdsPfds, CreateBar, CreateFar, CreatePdr, CreateQer, CreateUrr, CreatedPdr,
+    DownlinkDataReport, ErrorIndicationReport, QueryUrr, RemoveBar, RemoveFar, RemovePdr,
+    RemoveQer, RemoveUrr, UpdateBar, UpdateFar, UpdatePdr, UpdateQer, UpdateUrr, UsageReport,
+    UserPlanePathReport,
 };
 use crate::codec::ie_type as t;
 #[allow(clippy::wildcard_imports)]
@@ -92,6 +93,21 @@ ies_struct! {
     /// Heartbeat Response (Table 7.4.2.2-1).
     pub struct HeartbeatResponse {
         recovery_time_stamp: M[u32] = t::RECOVERY_TIME_STAMP,
+    }
+}
+ies_struct! {
+    /// PFD Management Request (Table 7.4.3.1-1). Node ID came in Rel-16.
+    pub struct PfdManagementRequest<'a> {
+        application_ids_pfds: V[ApplicationIdsPfds<'a>] = t::APPLICATION_IDS_PFDS,
+        node_id: O[NodeId<'a>] = t::NODE_ID,
+    }
+}
+ies_struct! {
+    /// PFD Management Response (Table 7.4.3.2-1). Node ID came in Rel-16.
+    pub struct PfdManagementResponse<'a> {
+        cause: M[Cause] = t::CAUSE,
+        offending_ie: O[u16] = t::OFFENDING_IE,
+        node_id: O[NodeId<'a>] = t::NODE_ID,
     }
 }
 ies_struct! {
@@ -341,6 +357,8 @@ use msg_type as mt;
 messages! {
     HeartbeatRequest = mt::HEARTBEAT_REQUEST,
     HeartbeatResponse = mt::HEARTBEAT_RESPONSE,
+    PfdManagementRequest<'a> = mt::PFD_MANAGEMENT_REQUEST,
+    PfdManagementResponse<'a> = mt::PFD_MANAGEMENT_RESPONSE,
     AssociationSetupRequest<'a> = mt::ASSOCIATION_SETUP_REQUEST,
     AssociationSetupResponse<'a> = mt::ASSOCIATION_SETUP_RESPONSE,
     AssociationUpdateRequest<'a> = mt::ASSOCIATION_UPDATE_REQUEST,
@@ -502,7 +520,7 @@ impl<'a> Pfcp<'a> {
         if !rest.is_empty() && !h.follow_on {
             return Err(err(DecodeError::length()));
         }
-        let known = matches!(h.msg_type, 1..=13 | 50..=57) && h.msg_type != 3 && h.msg_type != 4;
+        let known = matches!(h.msg_type, 1..=13 | 50..=57);
         if !known {
             return Err(err(DecodeError::new(ErrorKind::UnknownMessageType(
                 h.msg_type,

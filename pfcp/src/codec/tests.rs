@@ -85,6 +85,11 @@ roundtrip_tests! {
     rt_measurement_information: MeasurementInformation,
     rt_usage_information: UsageInformation,
     rt_rqi: Rqi,
+    rt_pfd_contents: PfdContents<'static>,
+    rt_pfd_context: PfdContext<'static>,
+    rt_application_ids_pfds: ApplicationIdsPfds<'static>,
+    rt_pfd_management_request: PfdManagementRequest<'static>,
+    rt_pfd_management_response: PfdManagementResponse<'static>,
     rt_pdi: Pdi<'static>,
     rt_create_pdr: CreatePdr<'static>,
     rt_forwarding_parameters: ForwardingParameters<'static>,
@@ -557,4 +562,47 @@ fn message_body_missing_mandatory() {
         e.header.unwrap().msg_type,
         msg_type::SESSION_ESTABLISHMENT_REQUEST
     );
+}
+
+/// PFD contents (TS 29.244 §8.2.39, Rel-15 layout): flags FD=bit 1 ...
+/// ADNP=bit 8, a spare octet, then each present field as length + value in
+/// flag order; the additional fields are lists of length + value items.
+#[test]
+fn pfd_contents_layout() {
+    let afd: &[u8] = &[0, 3, b'a', b'b', b'c', 0, 1, b'd'];
+    let p = PfdContents {
+        flow_description: Some(b"permit out ip from 10.0.0.1 to assigned"),
+        domain_name: Some(b"example.com"),
+        additional_flow_description: Some(afd),
+        ..PfdContents::default()
+    };
+    let b = enc(&p);
+    assert_eq!(b[0], 0x01 | 0x04 | 0x20);
+    assert_eq!(b[1], 0);
+    assert_eq!(&b[2..4], &[0, 39]);
+    assert_eq!(&b[4..43], b"permit out ip from 10.0.0.1 to assigned");
+    assert_eq!(&b[43..45], &[0, 11]);
+    assert_eq!(&b[45..56], b"example.com");
+    assert_eq!(&b[56..58], &[0, 8]);
+    assert_eq!(&b[58..], afd);
+    assert_eq!(PfdContents::decode(&b).unwrap(), p);
+    assert_eq!(
+        PfdContents::items(afd).unwrap(),
+        vec![&b"abc"[..], &b"d"[..]]
+    );
+    assert_eq!(
+        PfdContents::items(&[0, 5, 1]).unwrap_err().kind,
+        ErrorKind::InvalidLength
+    );
+    // URL flag set but the length runs past the IE.
+    let e = PfdContents::decode(&[0x02, 0, 0, 9, b'x']).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidLength);
+    // Flags without the spare octet.
+    assert!(PfdContents::decode(&[0x00]).is_err());
+    // A PFD context needs at least one PFD contents; the error names it.
+    let mut app = Vec::new();
+    put_ie(&mut app, t::APPLICATION_ID, &&b"app1"[..]);
+    put_ie(&mut app, t::PFD_CONTEXT, &&b""[..]);
+    let e = ApplicationIdsPfds::decode(&app).unwrap_err();
+    assert_eq!(e, DecodeError::missing(t::PFD_CONTENTS));
 }
