@@ -443,6 +443,54 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
                 },
             )),
         ),
+        (
+            "pfd management request",
+            bytes(&Pfcp::node(
+                14,
+                PfdManagementRequest {
+                    application_ids_pfds: vec![
+                        ApplicationIdsPfds {
+                            application_id: b"app1",
+                            pfd_contexts: vec![PfdContext {
+                                pfd_contents: vec![
+                                    PfdContents {
+                                        flow_description: Some(
+                                            b"permit out 6 from 198.51.100.1 443 to assigned",
+                                        ),
+                                        ..PfdContents::default()
+                                    },
+                                    PfdContents {
+                                        url: Some(b"http://example.com/video"),
+                                        ..PfdContents::default()
+                                    },
+                                    PfdContents {
+                                        domain_name: Some(b"example.com"),
+                                        custom_pfd_content: Some(b"\x01\x02"),
+                                        ..PfdContents::default()
+                                    },
+                                ],
+                            }],
+                        },
+                        ApplicationIdsPfds {
+                            application_id: b"app2",
+                            pfd_contexts: Vec::new(),
+                        },
+                    ],
+                    node_id: None,
+                },
+            )),
+        ),
+        (
+            "pfd management response",
+            bytes(&Pfcp::node(
+                14,
+                PfdManagementResponse {
+                    cause: Cause::MANDATORY_IE_MISSING,
+                    offending_ie: Some(61),
+                    node_id: None,
+                },
+            )),
+        ),
     ]
 }
 
@@ -801,6 +849,19 @@ fn we_decode_what_scapy_builds() {
             }
             ("association_release", Message::AssociationReleaseRequest(r)) => {
                 assert_eq!(r.node_id, NodeId::Ipv4(SMF));
+            }
+            ("pfd_management", Message::PfdManagementRequest(r)) => {
+                let a = &r.application_ids_pfds[0];
+                assert_eq!(a.application_id, b"app1");
+                let c = &a.pfd_contexts[0].pfd_contents;
+                assert_eq!(
+                    c[0].flow_description,
+                    Some(&b"permit out 6 from 198.51.100.1 443 to assigned"[..])
+                );
+                assert_eq!(c[1].url, Some(&b"http://example.com/"[..]));
+                assert_eq!(c[1].flow_description, None);
+                assert_eq!(r.application_ids_pfds[1].application_id, b"app2");
+                assert!(r.application_ids_pfds[1].pfd_contexts.is_empty());
             }
             ("heartbeat_response", Message::HeartbeatResponse(r)) => {
                 assert_eq!(r.recovery_time_stamp, 1);

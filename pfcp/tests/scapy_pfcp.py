@@ -150,6 +150,15 @@ def build():
         IE_list=[P.IE_Cause(cause=1)])))
     msgs.append(("association_release", P.PFCP(S=0, seq=46) / P.PFCPAssociationReleaseRequest(
         IE_list=[P.IE_NodeId(id_type="IPv4", ipv4=smf)])))
+    msgs.append(("pfd_management", P.PFCP(S=0, seq=47) / P.PFCPPFDManagementRequest(
+        IE_list=[P.IE_ApplicationID_PFDs(IE_list=[
+                     P.IE_ApplicationId(id="app1"),
+                     P.IE_PFDContext(IE_list=[
+                         P.IE_PFDContents(FD=1, flow="permit out 6 from 198.51.100.1 443 to assigned"),
+                         P.IE_PFDContents(URL=1, url="http://example.com/"),
+                     ]),
+                 ]),
+                 P.IE_ApplicationID_PFDs(IE_list=[P.IE_ApplicationId(id="app2")])])))
     for name, m in msgs:
         print("%s\t%s" % (name, bytes(m).hex()))
 
