@@ -939,7 +939,7 @@ impl Node {
                 Some(self.association_setup(now, peer, seq, &r, up))
             }
             Message::AssociationUpdateRequest(r) => Some(self.association_update(seq, &r)),
-            Message::PfdManagementRequest(r) => Some(self.pfd_management(peer, seq, &r)),
+            Message::PfdManagementRequest(r) => Some(self.pfd_management(peer, seq, &r, up)),
             Message::AssociationReleaseRequest(r) => {
                 Some(self.association_release(seq, &r.node_id, up))
             }
@@ -1209,11 +1209,12 @@ impl Node {
 
     /// PFD Management (TS 29.244 §6.2.2): only from an associated SMF
     /// (known by its address, or by the Rel-16 Node ID when it sent one).
-    fn pfd_management(
+    fn pfd_management<U: UserPlane + ?Sized>(
         &mut self,
         peer: SocketAddr,
         seq: u32,
         r: &PfdManagementRequest<'_>,
+        up: &mut U,
     ) -> Reply {
         let by_node = r
             .node_id
@@ -1229,6 +1230,7 @@ impl Node {
                 offending_ie: e.ie,
                 failed_rule: None,
             })?;
+        up.set_pfds(&self.pfds);
         let msg = PfdManagementResponse {
             cause: Cause::REQUEST_ACCEPTED,
             offending_ie: None,

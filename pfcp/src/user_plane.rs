@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 use crate::codec::ies::Cause;
+use crate::pfd::PfdTable;
 use crate::rules::{RuleRef, Session};
 
 /// What the node needs from the user plane. All calls come from the
@@ -62,6 +63,14 @@ pub trait UserPlane {
     /// Send a GTP-U End Marker (TS 29.281 §7.3.2) to the old downlink peer
     /// after a path switch with SNDEM.
     fn send_end_marker(&mut self, peer: IpAddr, teid: u32);
+
+    /// The PFDs provisioned by PFD Management changed (TS 29.244 §6.2.2):
+    /// the node passes its whole table after each accepted request. A
+    /// user plane that detects applications by their PFDs keeps a copy
+    /// for the sessions it installs from now on.
+    fn set_pfds(&mut self, pfds: &PfdTable) {
+        let _ = pfds;
+    }
 
     /// Discard the packets buffered for the session (DROBU).
     fn drop_buffered(&mut self, seid: u64) {

@@ -2438,6 +2438,8 @@ fn pfd_management_replaces_and_removes_each_named_application() {
     assert_eq!(pfd_answer(&r).0, Cause::REQUEST_ACCEPTED);
     assert_eq!(flows(&b, b"app1").unwrap(), vec![vec![fd2.to_vec()]]);
     assert!(b.node.pfds(b"app2").is_some());
+    assert_eq!(b.up.pfd_updates, 2, "the user plane hears of each change");
+    assert_eq!(&b.up.pfds, b.node.pfd_table());
     // An application without PFD context: its PFDs are removed.
     let seq = b.next_seq();
     let r = b.request(&pfd_request(seq, vec![app_pfds(b"app2", &[])]));
@@ -2571,4 +2573,8 @@ fn malformed_pfd_management_is_refused_with_the_offending_ie() {
         (Cause::MANDATORY_IE_INCORRECT, Some(t::APPLICATION_ID))
     );
     assert_eq!(b.node.pfd_table(), &before, "nothing changed");
+    assert_eq!(
+        b.up.pfd_updates, 1,
+        "only the accepted request reached the user plane"
+    );
 }

@@ -1586,3 +1586,78 @@ fn inactivity_timer_reports_a_silent_session_from_the_workers_counters() {
     assert_eq!(r.n4.books(), 0);
     assert_eq!(r.n4.up_stats().unsettled_reads, 0);
 }
+
+/// PFD Management then an Application ID in a PDI (TS 29.244 §6.2.2,
+/// §5.4.1): the application's Flow Description PFDs become the PDR's SDF
+/// filters. The sample's voice PDR (QFI 5) names application "voice"
+/// instead of its SDF filter; without PFDs it is refused with cause 76.
+#[test]
+fn application_id_with_flow_description_pfds_is_detected() {
+    use pfcp::codec::grouped::{ApplicationIdsPfds, PfdContext};
+    use pfcp::codec::ies::PfdContents;
+    use pfcp::codec::message::{PfdManagementRequest, PfdManagementResponse};
+
+    let mut r = Rig::new();
+    r.associate();
+    let by_app = |seq: u32, cp_seid: u64| {
+        let mut m = sample::establishment_request(seq, &params(cp_seid));
+        let Message::SessionEstablishmentRequest(e) = &mut m.message else {
+            unreachable!()
+        };
+        let voice = e
+            .create_pdr
+            .iter_mut()
+            .find(|p| !p.pdi.sdf_filters.is_empty())
+            .expect("the sample has an SDF filter PDR");
+        voice.pdi.sdf_filters.clear();
+        voice.pdi.application_id = Some(b"voice");
+        m
+    };
+    let seq = r.next_seq();
+    let a = r.request(&by_app(seq, 1));
+    let (cause, ie, _) = rejection(&a);
+    assert_eq!(
+        (cause, ie),
+        (Cause::SERVICE_NOT_SUPPORTED, Some(t::APPLICATION_ID))
+    );
+    assert_eq!(r.ctl.session_count(), 0);
+
+    let seq = r.next_seq();
+    let pfd = Pfcp::node(
+        seq,
+        PfdManagementRequest {
+            application_ids_pfds: vec![ApplicationIdsPfds {
+                application_id: b"voice",
+                pfd_contexts: vec![PfdContext {
+                    pfd_contents: vec![PfdContents {
+                        flow_description: Some(
+                            b"permit out 17 from 10.1.0.0/16 5000-5100 to assigned",
+                        ),
+                        ..PfdContents::default()
+                    }],
+                }],
+            }],
+            node_id: None,
+        },
+    );
+    let a = r.request(&pfd);
+    let Message::PfdManagementResponse(PfdManagementResponse { cause, .. }) = a.message else {
+        panic!("{a:?}")
+    };
+    assert_eq!(cause, Cause::REQUEST_ACCEPTED);
+
+    let seq = r.next_seq();
+    let (_, _, ue) = r.establish(&by_app(seq, 2));
+    // The application's flow takes the voice PDR (its QER's QFI 5) ...
+    let voice = testkit::udp4(Ipv4Addr::new(10, 1, 2, 3), ue, 5004, 4000, 60);
+    r.push(Iface::N6, &testkit::dl_frame(&voice));
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1);
+    assert_eq!(n3_tunnel(&out[0]).1.psc.unwrap().qfi, 5);
+    // ... other traffic the default PDR (QFI 9).
+    let other = testkit::udp4(DN_IP, ue, 53, 4000, 60);
+    r.push(Iface::N6, &testkit::dl_frame(&other));
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1);
+    assert_eq!(n3_tunnel(&out[0]).1.psc.unwrap().qfi, 9);
+}

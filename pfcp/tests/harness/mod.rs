@@ -40,6 +40,9 @@ pub struct FakeUp {
     pub unsettled: std::collections::HashSet<u64>,
     /// Wall-clock time of each session's last packet (set by the test).
     pub last_packet: HashMap<u64, SystemTime>,
+    /// The PFD table as last passed by `set_pfds`, and how many times.
+    pub pfds: pfcp::pfd::PfdTable,
+    pub pfd_updates: usize,
 }
 
 impl UserPlane for FakeUp {
@@ -86,6 +89,10 @@ impl UserPlane for FakeUp {
     }
     fn drop_buffered(&mut self, seid: u64) {
         self.dropped_buffers.push(seid);
+    }
+    fn set_pfds(&mut self, pfds: &pfcp::pfd::PfdTable) {
+        self.pfds = pfds.clone();
+        self.pfd_updates += 1;
     }
 }
 

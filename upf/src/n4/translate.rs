@@ -24,9 +24,13 @@
 use std::net::IpAddr;
 
 use dataplane::rules as dp;
+use std::sync::Arc;
+
 use pfcp::UpError;
 use pfcp::codec::ie_type as t;
 use pfcp::codec::ies::{MeasurementInformation, MeasurementMethod};
+use pfcp::flow::FlowDescription;
+use pfcp::pfd::PfdTable;
 use pfcp::rules::{
     ApplyAction, DestinationInterface, FlowAction, FlowAddress, Gate, OuterHeaderCreation, RuleRef,
     Session, SourceInterface,
@@ -94,6 +98,21 @@ fn bad_rule(rule: RuleRef, reason: impl Into<String>) -> UpError {
 /// [`UpError::Unsupported`] (cause 76) for what the dataplane cannot do,
 /// [`UpError::Rule`] (cause 73) for a rule it cannot install as given.
 pub fn session(s: &Session, id: dp::SessionId) -> Result<dp::Session, UpError> {
+    session_with_pfds(s, id, &PfdTable::default())
+}
+
+/// [`session`], with the PFDs provisioned by PFD Management: a PDI naming
+/// an Application ID whose PFDs are all Flow Descriptions matches them as
+/// its SDF filters.
+///
+/// # Errors
+/// As [`session`]; an Application ID without PFDs, with URL, domain name
+/// or custom PFDs, or next to SDF filters in one PDI is refused (cause 76).
+pub fn session_with_pfds(
+    s: &Session,
+    id: dp::SessionId,
+    pfds: &PfdTable,
+) -> Result<dp::Session, UpError> {
     if let Some(pdn) = s.pdn_type.filter(|p| *p == 4 || *p == 5) {
         let what = if pdn == 4 { "Non-IP" } else { "Ethernet" };
         return Err(unsupported(
@@ -132,7 +151,7 @@ pub fn session(s: &Session, id: dp::SessionId) -> Result<dp::Session, UpError> {
             // stays out of the dataplane rather than refusing the session.
             continue;
         }
-        let mut pdr = pdr(s, p)?;
+        let mut pdr = pdr(s, p, pfds)?;
         let exhausted = p
             .urr_ids()
             .iter()
@@ -200,17 +219,14 @@ fn source_interface(v: SourceInterface, rule: RuleRef) -> Result<dp::SourceInter
     })
 }
 
-fn pdr(s: &Session, p: &pfcp::rules::Pdr) -> Result<dp::Pdr, UpError> {
+fn pdr(s: &Session, p: &pfcp::rules::Pdr, pfds: &PfdTable) -> Result<dp::Pdr, UpError> {
     let rule = RuleRef::Pdr(p.id);
     let pdi = &p.pdi;
     let source_interface = source_interface(pdi.source_interface, rule)?;
-    if pdi.application_id().is_some() {
-        return Err(unsupported(
-            Some(rule),
-            t::APPLICATION_ID,
-            "application detection",
-        ));
-    }
+    let app_filters = match pdi.application_id() {
+        None => None,
+        Some(app) => Some(application_filters(app, pdi, pfds, rule)?),
+    };
     let qfi = match pdi.qfis.len() {
         0 => None,
         1 => pdi.qfis.single(),
@@ -252,10 +268,16 @@ fn pdr(s: &Session, p: &pfcp::rules::Pdr) -> Result<dp::Pdr, UpError> {
             })
         }
     };
-    let mut sdf_filters = Vec::with_capacity(pdi.sdf_filters.len());
-    for f in &pdi.sdf_filters {
-        sdf_filters.push(sdf(f, rule)?);
-    }
+    let sdf_filters = match app_filters {
+        Some(f) => f,
+        None => {
+            let mut v = Vec::with_capacity(pdi.sdf_filters.len());
+            for f in &pdi.sdf_filters {
+                v.push(sdf(f, rule)?);
+            }
+            v
+        }
+    };
     let outer_header_removal = match p.outer_header_removal {
         None => None,
         Some(o) => {
@@ -310,6 +332,59 @@ fn pdr(s: &Session, p: &pfcp::rules::Pdr) -> Result<dp::Pdr, UpError> {
         qer_ids: p.qer_ids().to_vec(),
         urr_ids,
     })
+}
+
+/// Application detection by Flow Descriptions only: the PDR matches any
+/// flow description of any PFD of the application, which is what SDF
+/// filters do (any one matching is enough). URLs and domain names need
+/// inspection of the payload, which the dataplane does not do.
+fn application_filters(
+    app: &str,
+    pdi: &pfcp::rules::Pdi,
+    pfds: &PfdTable,
+    rule: RuleRef,
+) -> Result<Vec<dp::SdfFilter>, UpError> {
+    let refuse = |why: String| Err(unsupported(Some(rule), t::APPLICATION_ID, why));
+    if !pdi.sdf_filters.is_empty() {
+        return refuse(format!(
+            "application detection ({app:?}) together with SDF filters"
+        ));
+    }
+    let Some(list) = pfds.get(app.as_bytes()) else {
+        return refuse(format!(
+            "application detection ({app:?}): no PFDs provisioned for it"
+        ));
+    };
+    if !list.iter().all(pfcp::pfd::Pfd::is_flow_only) {
+        return refuse(format!(
+            "application detection ({app:?}) by URL, domain name or custom PFD"
+        ));
+    }
+    let mut out = Vec::new();
+    for fd in list.iter().flat_map(|p| &p.flow_descriptions) {
+        let text = String::from_utf8_lossy(fd);
+        let flow = match text.parse::<FlowDescription>() {
+            Ok(f) => f,
+            Err(e) => return refuse(format!("application {app:?}: PFD {e}")),
+        };
+        let filter = pfcp::rules::SdfFilter {
+            flow: Some(Arc::new(flow)),
+            tos_traffic_class: None,
+            security_parameter_index: None,
+            flow_label: None,
+            filter_id: None,
+        };
+        out.push(sdf(&filter, rule).map_err(|e| match e {
+            // Name what the SMF sent: the Application ID, not an SDF filter.
+            UpError::Unsupported { rule, reason, .. } => UpError::Unsupported {
+                rule,
+                ie: t::APPLICATION_ID,
+                reason: format!("application {app:?}: {reason}"),
+            },
+            e => e,
+        })?);
+    }
+    Ok(out)
 }
 
 fn sdf(f: &pfcp::rules::SdfFilter, rule: RuleRef) -> Result<dp::SdfFilter, UpError> {
@@ -667,7 +742,10 @@ pub fn rule_error(e: &dp::RuleError, s: &dp::Session) -> UpError {
 mod tests {
     use super::*;
     use pfcp::codec::SmallVec;
-    use pfcp::codec::ies::{Bitrate, FSeid, GateStatus, OuterHeaderRemoval, ReportingTriggers};
+    use pfcp::codec::grouped::{ApplicationIdsPfds, PfdContext};
+    use pfcp::codec::ies::{
+        Bitrate, FSeid, GateStatus, OuterHeaderRemoval, PfdContents, ReportingTriggers,
+    };
     use pfcp::rules::{Far, Forwarding, LocalFTeid, Pdi, Pdr, Qer, SdfFilter, UeIp, Urr};
     use std::net::Ipv4Addr;
     use std::sync::Arc;
@@ -849,6 +927,138 @@ mod tests {
         assert_eq!(q.qfi, Some(9));
         assert_eq!(d.urrs[0].id, 1);
         assert_eq!(d.urrs[0].volume_quota, None, "the node owns quotas");
+    }
+
+    fn pfd_table(apps: &[(&'static [u8], &[PfdContents<'static>])]) -> PfdTable {
+        let list: Vec<ApplicationIdsPfds<'static>> = apps
+            .iter()
+            .map(|(app, pfds)| ApplicationIdsPfds {
+                application_id: app,
+                pfd_contexts: vec![PfdContext {
+                    pfd_contents: pfds.to_vec(),
+                }],
+            })
+            .collect();
+        let mut t = PfdTable::default();
+        t.apply(&list).unwrap();
+        t
+    }
+
+    fn with_app(mut s: Session, pdr: usize, app: &str) -> Session {
+        s.pdrs[pdr].pdi.rare = Some(Box::new(pfcp::rules::PdiRare {
+            application_id: Some(Arc::from(app)),
+            source_interface_type: None,
+        }));
+        s
+    }
+
+    fn fd(text: &'static str) -> PfdContents<'static> {
+        PfdContents {
+            flow_description: Some(text.as_bytes()),
+            ..PfdContents::default()
+        }
+    }
+
+    #[test]
+    fn application_with_flow_description_pfds_becomes_sdf_filters() {
+        let fd1 = "permit out 6 from 198.51.100.0/24 443 to assigned";
+        let fd2 = "permit out 17 from 203.0.113.9 3478-3480 to assigned";
+        let fd3 = "permit out ip from 192.0.2.1 to assigned";
+        // Two PFDs; the second has an Additional Flow Description.
+        let mut afd = (fd3.len() as u16).to_be_bytes().to_vec();
+        afd.extend_from_slice(fd3.as_bytes());
+        let afd: &'static [u8] = Box::leak(afd.into_boxed_slice());
+        let pfds = pfd_table(&[(
+            b"video",
+            &[
+                fd(fd1),
+                PfdContents {
+                    flow_description: Some(fd2.as_bytes()),
+                    additional_flow_description: Some(afd),
+                    ..PfdContents::default()
+                },
+            ],
+        )]);
+        let s = with_app(session(), 1, "video");
+        let d = session_with_pfds(&s, 1, &pfds).unwrap();
+        // The same filters as SDF filters with those flow descriptions.
+        let mut as_sdf = session();
+        as_sdf.pdrs[1].pdi.sdf_filters = [fd1, fd2, fd3]
+            .iter()
+            .map(|t| SdfFilter {
+                flow: Some(Arc::new(t.parse().unwrap())),
+                tos_traffic_class: None,
+                security_parameter_index: None,
+                flow_label: None,
+                filter_id: None,
+            })
+            .collect();
+        let want = super::session(&as_sdf, 1).unwrap();
+        assert_eq!(d.pdrs[1].pdi.sdf_filters.len(), 3);
+        assert_eq!(d.pdrs[1].pdi.sdf_filters, want.pdrs[1].pdi.sdf_filters);
+        assert_eq!(d.pdrs[0], want.pdrs[0], "other PDRs untouched");
+        // Without the PFDs (not provisioned, or removed) it is refused.
+        let e = super::session(&s, 1).unwrap_err();
+        assert!(
+            matches!(&e, UpError::Unsupported { rule: Some(RuleRef::Pdr(2)), ie, reason }
+                if *ie == t::APPLICATION_ID && reason.contains("no PFDs")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn application_detection_beyond_flow_descriptions_is_refused() {
+        let refused_with = |pfds: &PfdTable, s: &Session| match session_with_pfds(s, 1, pfds) {
+            Err(UpError::Unsupported { rule, ie, reason }) => (rule, ie, reason),
+            other => panic!("expected a cause-76 refusal, got {other:?}"),
+        };
+        let fd1 = "permit out 6 from 198.51.100.0/24 443 to assigned";
+        let url = PfdContents {
+            url: Some(b"http://video.example.com/"),
+            ..PfdContents::default()
+        };
+        let dn = PfdContents {
+            flow_description: Some(fd1.as_bytes()),
+            domain_name: Some(b"video.example.com"),
+            ..PfdContents::default()
+        };
+        let cases: Vec<(PfdTable, &str)> = vec![
+            // One URL PFD among flow descriptions.
+            (pfd_table(&[(b"video", &[fd(fd1), url])]), "URL"),
+            // A PFD with a flow description and a domain name.
+            (pfd_table(&[(b"video", &[dn])]), "URL, domain name"),
+            // A flow description the SDF filter parser refuses.
+            (pfd_table(&[(b"video", &[fd("permit sideways ip")])]), "PFD"),
+            // One the dataplane cannot match (deny).
+            (
+                pfd_table(&[(b"video", &[fd("deny out ip from any to assigned")])]),
+                "deny",
+            ),
+        ];
+        let s = with_app(session(), 1, "video");
+        for (pfds, why) in cases {
+            let (rule, ie, reason) = refused_with(&pfds, &s);
+            assert_eq!(
+                (rule, ie),
+                (Some(RuleRef::Pdr(2)), t::APPLICATION_ID),
+                "{reason}"
+            );
+            assert!(reason.contains(why), "{reason:?} should mention {why:?}");
+        }
+        // An Application ID next to SDF filters: their intersection is not
+        // expressible as filters.
+        let pfds = pfd_table(&[(b"video", &[fd(fd1)])]);
+        let mut s2 = s.clone();
+        s2.pdrs[1].pdi.sdf_filters = Box::new([SdfFilter {
+            flow: Some(Arc::new(fd1.parse().unwrap())),
+            tos_traffic_class: None,
+            security_parameter_index: None,
+            flow_label: None,
+            filter_id: None,
+        }]);
+        let (_, ie, reason) = refused_with(&pfds, &s2);
+        assert_eq!(ie, t::APPLICATION_ID);
+        assert!(reason.contains("together with SDF filters"), "{reason}");
     }
 
     #[test]

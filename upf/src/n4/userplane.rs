@@ -315,6 +315,9 @@ pub struct UsageBook {
     pub(crate) now: Option<Instant>,
     clock: TscClock,
     workers: usize,
+    /// The PFDs the node last passed (PFD Management): sessions installed
+    /// from then on translate their Application IDs with them.
+    pfds: pfcp::pfd::PfdTable,
     /// Counters.
     pub stats: UpStats,
 }
@@ -367,6 +370,7 @@ impl UsageBook {
             now: None,
             clock,
             workers: workers.max(1),
+            pfds: pfcp::pfd::PfdTable::default(),
             stats: UpStats::default(),
         }
     }
@@ -581,9 +585,10 @@ impl DataplaneUp<'_> {
 impl UserPlane for DataplaneUp<'_> {
     fn install(&mut self, session: &Session, previous: Option<&Session>) -> Result<(), UpError> {
         let id = translate::pfcp_session_id(session.seid);
-        let rules = translate::session(session, id).inspect_err(|_| {
-            self.book.stats.refused += 1;
-        })?;
+        let rules =
+            translate::session_with_pfds(session, id, &self.book.pfds).inspect_err(|_| {
+                self.book.stats.refused += 1;
+            })?;
         if self.book.staged.removals.contains(&id) {
             // A removal and an upsert of one id cannot share a batch.
             self.book.flush_now(self.ctl);
@@ -783,6 +788,13 @@ impl UserPlane for DataplaneUp<'_> {
     /// out twice: first with the FARs that buffered set to DROP (the
     /// buffered packets are discarded), then, once every worker has run
     /// that (the next flush waits for them), as modified.
+    /// Kept for sessions installed from now on: sessions already installed
+    /// keep the filters their Application ID had when they were installed
+    /// (established or last modified).
+    fn set_pfds(&mut self, pfds: &pfcp::pfd::PfdTable) {
+        self.book.pfds = pfds.clone();
+    }
+
     fn drop_buffered(&mut self, seid: u64) {
         let id = translate::pfcp_session_id(seid);
         let fars = match self.book.buffering_fars.take() {
