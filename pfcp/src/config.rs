@@ -29,8 +29,8 @@ pub struct Config {
     pub t1: Duration,
     pub n1: u32,
     /// UP Function Features we advertise. Default: FTUP (F-TEID
-    /// allocation), UEIP (UE IP allocation), EMPU (End Marker), MNOP
-    /// (packet counts): what this node implements.
+    /// allocation), PFDM (PFD Management), UEIP (UE IP allocation), EMPU
+    /// (End Marker), MNOP (packet counts): what this node implements.
     pub features: UpFunctionFeatures,
     /// TEIDs we allocate on CHOOSE (inclusive).
     pub teid_first: u32,
@@ -119,6 +119,7 @@ impl Config {
             t1: Duration::from_secs(3),
             n1: 3,
             features: UpFunctionFeatures::FTUP
+                | UpFunctionFeatures::PFDM
                 | UpFunctionFeatures::UEIP
                 | UpFunctionFeatures::EMPU
                 | UpFunctionFeatures::MNOP,

@@ -107,7 +107,7 @@ fn association_setup_advertises_what_we_implement() {
     let f = a.up_function_features.unwrap();
     assert_eq!(
         f.names().collect::<Vec<_>>(),
-        ["FTUP", "EMPU", "UEIP", "MNOP"]
+        ["FTUP", "PFDM", "EMPU", "UEIP", "MNOP"]
     );
     assert_eq!(
         b.events(),

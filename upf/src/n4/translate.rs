@@ -14,6 +14,10 @@
 //! node evaluates them from the counters; a used-up quota comes back here
 //! as `quota_exhausted`).
 //!
+//! Application ID: the PFDs provisioned by PFD Management
+//! ([`session_with_pfds`]); an application whose PFDs are all Flow
+//! Descriptions becomes those flows as SDF filters, anything else is 76.
+//!
 //! User Plane Inactivity Timer: the node asks for the time of the
 //! session's last packet ([`pfcp::UserPlane::last_packet`]), read from the
 //! counters of the session's URRs. A PDR that counts against none of them
