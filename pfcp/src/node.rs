@@ -1231,12 +1231,48 @@ impl Node {
                 failed_rule: None,
             })?;
         up.set_pfds(&self.pfds);
+        let named: Vec<&[u8]> = r
+            .application_ids_pfds
+            .iter()
+            .map(|a| a.application_id)
+            .collect();
+        // An empty request removed every application's PFDs.
+        self.reinstall_for_pfds((!named.is_empty()).then_some(&named[..]), up);
         let msg = PfdManagementResponse {
             cause: Cause::REQUEST_ACCEPTED,
             offending_ie: None,
             node_id: r.node_id.is_some().then_some(self.node_id),
         };
         Ok(Pfcp::node(seq, msg))
+    }
+
+    /// Install again, unchanged, the sessions whose PDRs name one of
+    /// `apps` (every application: `None`), so that the user plane
+    /// translates them with the new PFDs. One that it now refuses keeps
+    /// its previous rules there; the refusal is an event (the SMF is not
+    /// told: no PFCP message reports it).
+    fn reinstall_for_pfds<U: UserPlane + ?Sized>(&mut self, apps: Option<&[&[u8]]>, up: &mut U) {
+        let uses = |s: &Session| {
+            s.pdrs.iter().any(|p| {
+                p.pdi
+                    .application_id()
+                    .is_some_and(|a| apps.is_none_or(|l| l.contains(&a.as_bytes())))
+            })
+        };
+        let seids: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, c)| uses(&c.rules))
+            .map(|(s, _)| *s)
+            .collect();
+        for seid in seids {
+            let Some(ctx) = self.sessions.get(&seid) else {
+                continue;
+            };
+            if let Err(error) = up.install(&ctx.rules, Some(&ctx.rules)) {
+                self.event(Event::UserPlaneError { seid, error });
+            }
+        }
     }
 
     fn association_release<U: UserPlane + ?Sized>(

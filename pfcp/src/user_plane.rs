@@ -65,9 +65,10 @@ pub trait UserPlane {
     fn send_end_marker(&mut self, peer: IpAddr, teid: u32);
 
     /// The PFDs provisioned by PFD Management changed (TS 29.244 §6.2.2):
-    /// the node passes its whole table after each accepted request. A
-    /// user plane that detects applications by their PFDs keeps a copy
-    /// for the sessions it installs from now on.
+    /// the node passes its whole table after each accepted request, then
+    /// calls [`UserPlane::install`] again (unchanged rules, `previous` the
+    /// same) for every session whose PDRs name a changed application. A
+    /// user plane that detects applications by their PFDs keeps a copy.
     fn set_pfds(&mut self, pfds: &PfdTable) {
         let _ = pfds;
     }

@@ -2578,3 +2578,45 @@ fn malformed_pfd_management_is_refused_with_the_offending_ie() {
         "only the accepted request reached the user plane"
     );
 }
+
+#[test]
+fn pfd_change_reinstalls_the_sessions_that_name_the_application() {
+    let mut b = Bench::new();
+    b.associate();
+    let seq = b.next_seq();
+    let mut m = sample::establishment_request(seq, &params(1));
+    let Message::SessionEstablishmentRequest(e) = &mut m.message else {
+        unreachable!()
+    };
+    e.create_pdr[1].pdi.application_id = Some(b"video");
+    let r = b.request(&m);
+    let seid = est_response(&r).up_f_seid.unwrap().seid;
+    establish(&mut b, &params(2));
+    let installs = b.up.installs;
+    let fd: &[u8] = b"permit out 6 from 198.51.100.1 443 to assigned";
+    // Another application: nothing to reinstall.
+    let seq = b.next_seq();
+    let r = b.request(&pfd_request(seq, vec![app_pfds(b"audio", &[fd_pfd(fd)])]));
+    assert_eq!(pfd_answer(&r).0, Cause::REQUEST_ACCEPTED);
+    assert_eq!(b.up.installs, installs);
+    // The session's application: that session (only) installed again,
+    // unchanged, after the user plane got the new table.
+    let seq = b.next_seq();
+    let r = b.request(&pfd_request(seq, vec![app_pfds(b"video", &[fd_pfd(fd)])]));
+    assert_eq!(pfd_answer(&r).0, Cause::REQUEST_ACCEPTED);
+    assert_eq!(b.up.installs, installs + 1);
+    assert_eq!(b.up.installed.get(&seid), b.node.session(seid));
+    assert!(b.up.pfds.get(b"video").is_some());
+    // Removing every PFD reinstalls it too; a refusal is an event and
+    // the PFD request is still accepted.
+    b.up.fail_next_install = Some(UpError::NotSupported("application".into()));
+    let seq = b.next_seq();
+    let r = b.request(&pfd_request(seq, Vec::new()));
+    assert_eq!(pfd_answer(&r).0, Cause::REQUEST_ACCEPTED);
+    assert!(
+        b.events()
+            .iter()
+            .any(|e| matches!(e, Event::UserPlaneError { seid: s, .. } if *s == seid))
+    );
+    assert_eq!(b.node.session_count(), 2, "the session stays");
+}

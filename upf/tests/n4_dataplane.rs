@@ -1589,8 +1589,9 @@ fn inactivity_timer_reports_a_silent_session_from_the_workers_counters() {
 
 /// PFD Management then an Application ID in a PDI (TS 29.244 §6.2.2,
 /// §5.4.1): the application's Flow Description PFDs become the PDR's SDF
-/// filters. The sample's voice PDR (QFI 5) names application "voice"
-/// instead of its SDF filter; without PFDs it is refused with cause 76.
+/// filters. The sample's voice PDRs (QER with QFI 5) name application
+/// "voice" instead of their SDF filter; without PFDs they are refused
+/// with cause 76; new PFDs reach the live session.
 #[test]
 fn application_id_with_flow_description_pfds_is_detected() {
     use pfcp::codec::grouped::{ApplicationIdsPfds, PfdContext};
@@ -1604,13 +1605,19 @@ fn application_id_with_flow_description_pfds_is_detected() {
         let Message::SessionEstablishmentRequest(e) = &mut m.message else {
             unreachable!()
         };
-        let voice = e
-            .create_pdr
-            .iter_mut()
-            .find(|p| !p.pdi.sdf_filters.is_empty())
-            .expect("the sample has an SDF filter PDR");
-        voice.pdi.sdf_filters.clear();
-        voice.pdi.application_id = Some(b"voice");
+        // The voice PDRs, uplink and downlink (precedence 100).
+        let mut n = 0;
+        for p in e.create_pdr.iter_mut().filter(|p| {
+            p.pdi.sdf_filters.iter().any(|f| {
+                f.flow_description
+                    .is_some_and(|d| d.windows(11).any(|w| w == b"10.1.0.0/16"))
+            })
+        }) {
+            p.pdi.sdf_filters.clear();
+            p.pdi.application_id = Some(b"voice");
+            n += 1;
+        }
+        assert_eq!(n, 2, "the sample's two voice PDRs");
         m
     };
     let seq = r.next_seq();
@@ -1622,29 +1629,33 @@ fn application_id_with_flow_description_pfds_is_detected() {
     );
     assert_eq!(r.ctl.session_count(), 0);
 
-    let seq = r.next_seq();
-    let pfd = Pfcp::node(
-        seq,
-        PfdManagementRequest {
-            application_ids_pfds: vec![ApplicationIdsPfds {
-                application_id: b"voice",
-                pfd_contexts: vec![PfdContext {
-                    pfd_contents: vec![PfdContents {
-                        flow_description: Some(
-                            b"permit out 17 from 10.1.0.0/16 5000-5100 to assigned",
-                        ),
-                        ..PfdContents::default()
+    let provision = |r: &mut Rig, fd: &'static [u8]| {
+        let seq = r.next_seq();
+        let pfd = Pfcp::node(
+            seq,
+            PfdManagementRequest {
+                application_ids_pfds: vec![ApplicationIdsPfds {
+                    application_id: b"voice",
+                    pfd_contexts: vec![PfdContext {
+                        pfd_contents: vec![PfdContents {
+                            flow_description: Some(fd),
+                            ..PfdContents::default()
+                        }],
                     }],
                 }],
-            }],
-            node_id: None,
-        },
-    );
-    let a = r.request(&pfd);
-    let Message::PfdManagementResponse(PfdManagementResponse { cause, .. }) = a.message else {
-        panic!("{a:?}")
+                node_id: None,
+            },
+        );
+        let a = r.request(&pfd);
+        let Message::PfdManagementResponse(PfdManagementResponse { cause, .. }) = a.message else {
+            panic!("{a:?}")
+        };
+        assert_eq!(cause, Cause::REQUEST_ACCEPTED);
     };
-    assert_eq!(cause, Cause::REQUEST_ACCEPTED);
+    provision(
+        &mut r,
+        b"permit out 17 from 10.1.0.0/16 5000-5100 to assigned",
+    );
 
     let seq = r.next_seq();
     let (_, _, ue) = r.establish(&by_app(seq, 2));
@@ -1660,4 +1671,18 @@ fn application_id_with_flow_description_pfds_is_detected() {
     let out = r.sent(Iface::N3);
     assert_eq!(out.len(), 1);
     assert_eq!(n3_tunnel(&out[0]).1.psc.unwrap().qfi, 9);
+
+    // New PFDs for the application reach the live session without a
+    // Session Modification: the old flow falls to the default PDR, the
+    // new one takes the voice PDR.
+    provision(&mut r, b"permit out 17 from 10.2.0.0/16 6000 to assigned");
+    r.push(Iface::N6, &testkit::dl_frame(&voice));
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1);
+    assert_eq!(n3_tunnel(&out[0]).1.psc.unwrap().qfi, 9);
+    let new_voice = testkit::udp4(Ipv4Addr::new(10, 2, 0, 1), ue, 6000, 4000, 60);
+    r.push(Iface::N6, &testkit::dl_frame(&new_voice));
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1);
+    assert_eq!(n3_tunnel(&out[0]).1.psc.unwrap().qfi, 5);
 }

@@ -788,9 +788,9 @@ impl UserPlane for DataplaneUp<'_> {
     /// out twice: first with the FARs that buffered set to DROP (the
     /// buffered packets are discarded), then, once every worker has run
     /// that (the next flush waits for them), as modified.
-    /// Kept for sessions installed from now on: sessions already installed
-    /// keep the filters their Application ID had when they were installed
-    /// (established or last modified).
+    /// Kept for the sessions installed from now on, which include the live
+    /// sessions naming a changed application: the node installs them again
+    /// right after this call.
     fn set_pfds(&mut self, pfds: &pfcp::pfd::PfdTable) {
         self.book.pfds = pfds.clone();
     }
