@@ -93,6 +93,39 @@ fn write_seed_corpus() {
     for (i, m) in msgs.iter().chain(oai.iter()).enumerate() {
         std::fs::write(root.join("decode").join(format!("seed-{i:03}")), m).unwrap();
     }
+    // PFD Management Request: every PFD contents field, two applications
+    // (one without PFD context).
+    let pfd = enc(&Pfcp::node(
+        8,
+        pfcp::codec::message::PfdManagementRequest {
+            application_ids_pfds: vec![
+                pfcp::codec::grouped::ApplicationIdsPfds {
+                    application_id: b"app1",
+                    pfd_contexts: vec![pfcp::codec::grouped::PfdContext {
+                        pfd_contents: vec![pfcp::codec::ies::PfdContents {
+                            flow_description: Some(
+                                b"permit out 6 from 198.51.100.1 443 to assigned",
+                            ),
+                            url: Some(b"http://example.com/"),
+                            domain_name: Some(b"example.com"),
+                            custom_pfd_content: Some(b"\x01"),
+                            domain_name_protocol: Some(b"dns"),
+                            additional_flow_description: Some(b"\x00\x02ab"),
+                            additional_url: Some(b"\x00\x01c"),
+                            additional_domain_name_and_protocol: Some(b"\x00\x01d"),
+                        }],
+                    }],
+                },
+                pfcp::codec::grouped::ApplicationIdsPfds {
+                    application_id: b"app2",
+                    pfd_contexts: Vec::new(),
+                },
+            ],
+            node_id: None,
+        },
+    ));
+    // Committed renamed to its SHA-1, like the minimized corpus files.
+    std::fs::write(root.join("decode").join("seed-pfd-000"), &pfd).unwrap();
     // Node: life cycles (session 1 is the first SEID the node hands out).
     let lifecycles: Vec<Vec<u8>> = vec![
         [1usize, 4, 5, 6]
