@@ -507,6 +507,12 @@ def main(bin_dir: str, d: str) -> int:
         for s in left:
             s.proc.wait(20)
             check(s.proc.returncode == 0, f"smf-sim {s.name}: every request accepted (exit {s.proc.returncode})")
+        # /metrics and /status are refreshed every 50 ms: a deletion just
+        # answered may not show yet; give it a deadline, then judge.
+        try:
+            upfrun.wait_for("upf_sessions 0", lambda: upfrun.metric(upf.metrics(), "upf_sessions") == 0, 5)
+        except AssertionError:
+            pass  # judged just below
         st = upf.status()
         check(upfrun.metric(upf.metrics(), "upf_sessions") == 0, f"no session left ({st.get('pfcp')})")
         rc = upf.stop()
