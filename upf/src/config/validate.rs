@@ -667,17 +667,7 @@ fn validate_sessions(
         let (Some(ul), Some(ue_ip), Some(_)) = (&s.uplink, s.ue_ip, &s.downlink) else {
             return None;
         };
-        // The keys `short_form` gives, in its order.
-        let mut keys = SessionKeys::default();
-        keys.fteids.push((
-            LocalFteid {
-                interface: InterfaceName::N3,
-                teid: ul.teid.0,
-            },
-            KeyPath::Short(i, "uplink.teid"),
-        ));
-        keys.ue_ips.push((ue_ip, KeyPath::Short(i, "ue_ip")));
-        Some((Arc::clone(old), keys))
+        Some((Arc::clone(old), short_form_keys(i, ul.teid.0, ue_ip)))
     };
     let mut out = Vec::with_capacity(raw.len());
     let mut ids: FastMap<u64, usize> = fast_map(raw.len());
@@ -819,6 +809,22 @@ fn check_peer(cx: &mut Ctx, path: impl FnOnce() -> String, iface: &Interface, pe
     }
 }
 
+/// The keys a short-form session `i` holds (its N3 F-TEID and UE
+/// address), in the order `short_form` checks them; also what a session
+/// reused from the running config holds.
+fn short_form_keys(i: usize, teid: u32, ue_ip: IpAddr) -> SessionKeys {
+    let mut keys = SessionKeys::default();
+    keys.fteids.push((
+        LocalFteid {
+            interface: InterfaceName::N3,
+            teid,
+        },
+        KeyPath::Short(i, "uplink.teid"),
+    ));
+    keys.ue_ips.push((ue_ip, KeyPath::Short(i, "ue_ip")));
+    keys
+}
+
 /// `peer_ok`: the last gNB address that passed `check_peer` on N3.
 fn short_form(
     cx: &mut Ctx,
@@ -827,7 +833,6 @@ fn short_form(
     ifs: &Interfaces,
     peer_ok: &mut Option<IpAddr>,
 ) -> (StaticSession, SessionKeys) {
-    let mut keys = SessionKeys::default();
     let mut session = StaticSession {
         id: s.id,
         pdrs: Vec::new(),
@@ -848,16 +853,9 @@ fn short_form(
             format!("sessions[{i}]"),
             format!("short-form session lacks {}", missing.join(", ")),
         );
-        return (session, keys);
+        return (session, SessionKeys::default());
     };
-    keys.fteids.push((
-        LocalFteid {
-            interface: InterfaceName::N3,
-            teid: ul.teid.0,
-        },
-        KeyPath::Short(i, "uplink.teid"),
-    ));
-    keys.ue_ips.push((ue_ip, KeyPath::Short(i, "ue_ip")));
+    let keys = short_form_keys(i, ul.teid.0, ue_ip);
     if dl.teid.0 == 0 {
         cx.error(
             format!("sessions[{i}].downlink.teid"),
