@@ -120,7 +120,7 @@ def run_testpmd(a, devices: List[str], mode: str, count: Callable[[str], int], p
     finally:
         try:
             tp.cmd("stop", timeout=20)
-        except peer_ovs.NotMeasured:
+        except (peer_ovs.NotMeasured, OSError):  # testpmd already gone: its error is the one to report
             pass
         tp.close()
         peer_ovs.remove_runtime_dir(prefix)

@@ -48,10 +48,12 @@ def ue_ip(i: int) -> str:
     return f"10.{64 + (n >> 16)}.{(n >> 8) & 255}.{n & 255}"
 
 
-def config(n: int, changed: int, prefix: str, api: str) -> str:
+def config(n: int, changed: int, prefix: str, api: str, eal: str = "--no-huge -m 1024") -> str:
+    eal_args = ", ".join('"' + x + '"' for x in eal.split())
     out = [f"# reload bench: {n} sessions, the first {changed} with the other QoS\n",
            "node_id: 192.168.1.1\n",
-           f'dpdk: {{ args: ["--no-huge", "-m", "1024", "--no-pci", "--file-prefix", "{prefix}"], mbufs: 16384 }}\n',
+           f'dpdk: {{ args: [{eal_args}, "--no-pci", "--file-prefix", "{prefix}"], '
+           'mbufs: 16384 }\n',
            "cores: { control: 0, workers: [1] }\n",
            "interfaces:\n",
            '  n3: { device: "net_null0", address: 192.168.1.1/24 }\n',
@@ -106,6 +108,52 @@ def worker_switches(pid: int) -> Optional[int]:
     return None
 
 
+def worker_faults(pid: int) -> Optional[int]:
+    """Page faults (minor + major) of the UPF's worker thread so far: a
+    worker that faults during a reload waits for the address space's lock,
+    which the control thread's allocations and frees hold."""
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/comm") as f:
+                if not f.read().startswith("rte-worker"):
+                    continue
+            with open(f"/proc/{pid}/task/{t}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[7]) + int(fields[9])  # minflt, majflt (stat fields 10 and 12)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+WORKER_CPU = 1  # cores.workers of the config below
+
+
+def cpu_interrupts(cpu: int) -> Dict[str, int]:
+    """Interrupts taken so far by `cpu`, by /proc/interrupts row (TLB:
+    shootdowns, CAL: function calls, LOC: timer, RES: rescheduling): what
+    stops a worker that the kernel did not preempt."""
+    out: Dict[str, int] = {}
+    try:
+        with open("/proc/interrupts") as f:
+            ncpu = len(f.readline().split())
+            for line in f:
+                parts = line.split()
+                if not parts or not parts[0].endswith(":") or cpu >= ncpu or len(parts) <= cpu + 1:
+                    continue
+                try:
+                    out[parts[0][:-1]] = int(parts[cpu + 1])
+                except ValueError:
+                    pass
+    except OSError:
+        pass
+    return out
+
+
+def irq_delta(before: Dict[str, int], after: Dict[str, int]) -> Dict[str, int]:
+    keys = [k for k in ("TLB", "CAL", "RES", "LOC") if k in before and k in after]
+    return {k: after[k] - before[k] for k in keys}
+
+
 def med(xs: List[Optional[float]]) -> Optional[float]:
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -118,6 +166,8 @@ def main() -> int:
     ap.add_argument("--changed", default="0,1,1000,100000", help="comma-separated k (0: baseline, nothing changes)")
     ap.add_argument("--reps", type=int, default=4)
     ap.add_argument("--command", default="perf/reload-bench.sh")
+    ap.add_argument("--eal", default="--no-huge -m 1024",
+                    help="EAL memory arguments of the upf (e.g. '-m 1024' for hugepages)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     ks = [int(k) for k in a.changed.split(",")]
@@ -128,7 +178,7 @@ def main() -> int:
     prefix = f"reload-bench-{os.getpid()}"
     api = f"127.0.0.1:{free_port()}"
     cfg, log = os.path.join(tmp, "upf.yaml"), os.path.join(tmp, "upf.log")
-    texts = {k: config(n, k, prefix, api) for k in sorted(set(ks) | {0})}
+    texts = {k: config(n, k, prefix, api, a.eal) for k in sorted(set(ks) | {0})}
 
     def put(text: str) -> None:
         with open(cfg + ".new", "w") as f:
@@ -150,7 +200,7 @@ def main() -> int:
                 # reload changes exactly k sessions (k = 0: the same file again).
                 target = 0 if (current != 0 or k == 0) else k
                 put(texts[target])
-                sw0 = worker_switches(proc.pid)
+                sw0, pf0, irq0 = worker_switches(proc.pid), worker_faults(proc.pid), cpu_interrupts(WORKER_CPU)
                 t0 = time.monotonic()
                 proc.send_signal(signal.SIGHUP)
                 done += 1
@@ -159,18 +209,22 @@ def main() -> int:
                 wait(lambda: status(api)["reloads"]["last"].get("max_poll_gap_us") is not None, 10,
                      f"reload {done}'s poll gap", proc, log)
                 last = status(api)["reloads"]["last"]
-                sw1 = worker_switches(proc.pid)
+                sw1, pf1, irq1 = worker_switches(proc.pid), worker_faults(proc.pid), cpu_interrupts(WORKER_CPU)
                 if last.get("sessions_changed") != k:
                     raise SystemExit(f"reload-bench: expected {k} changed sessions, /status says {last}")
                 current = target
                 samples.append({**{x: last.get(x) for x in ("duration_ms", "parse_ms", "diff_ms", "apply_ms", "publish_ms",
                                                             "max_poll_gap_us")}, "seen_by_poller_ms": ext_ms,
                                 "worker_preemptions": None if sw0 is None or sw1 is None else sw1 - sw0,
-                                "worker_preemptions_in_window": last.get("worker_preemptions")})
+                                "worker_preemptions_in_window": last.get("worker_preemptions"),
+                                "worker_page_faults": None if pf0 is None or pf1 is None else pf1 - pf0,
+                                "worker_cpu_interrupts": irq_delta(irq0, irq1)})
                 print(f"  k={k:>6} rep {rep}: signal->applied {last['duration_ms']:8.1f} ms (parse {last['parse_ms']:.1f}, "
                       f"diff {last['diff_ms']:.1f}, apply {last['apply_ms']:.1f}, publish {last.get('publish_ms') or 0:.1f}), "
                       f"max poll gap {last['max_poll_gap_us']:.1f} us (worker preempted {last.get('worker_preemptions')} "
-                      f"times in that window, {samples[-1]['worker_preemptions']} in the whole reload)", flush=True)
+                      f"times in that window, {samples[-1]['worker_preemptions']} in the whole reload; "
+                      f"worker page faults {samples[-1]['worker_page_faults']}, interrupts on its CPU "
+                      f"{samples[-1]['worker_cpu_interrupts']})", flush=True)
             if current != 0:
                 put(texts[0])
                 proc.send_signal(signal.SIGHUP)

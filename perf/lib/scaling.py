@@ -189,7 +189,7 @@ def run_testpmd(a, n: int) -> dict:
     finally:
         try:
             tp.cmd("stop", timeout=20)
-        except peer_ovs.NotMeasured:
+        except (peer_ovs.NotMeasured, OSError):  # testpmd already gone: its error is the one to report
             pass
         tp.close()
         peer_ovs.remove_runtime_dir(prefix)
