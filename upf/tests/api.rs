@@ -165,6 +165,15 @@ fn fake_model(t: &Telemetry) {
             last_heartbeat: None,
             sessions: 10,
         });
+        m.pfd_applications.push(upf::api::PfdApplication {
+            application_id: "voice".into(),
+            pfds: 1,
+            flow_descriptions: 2,
+            urls: 0,
+            domain_names: 0,
+            custom: 0,
+            enforceable: true,
+        });
         m.record_reload(
             ReloadResult::Rejected,
             "t.yaml:3:5: cores.workers[0]: core 9 does not exist",
@@ -389,6 +398,12 @@ async fn status_is_json_and_a_readiness_signal() {
     assert_eq!(assoc["address"], "10.0.0.9:8805");
     assert_eq!(assoc["established_at"], "2023-11-14T22:13:20Z");
     assert_eq!(doc["pfcp"]["messages"][0]["type"], "heartbeat_request");
+    let app = &doc["pfcp"]["pfd_applications"][0];
+    assert_eq!(app["application_id"], "voice");
+    assert_eq!(app["pfds"], 1);
+    assert_eq!(app["flow_descriptions"], 2);
+    assert_eq!(app["urls"], 0);
+    assert_eq!(app["enforceable"], true);
     assert_eq!(doc["reloads"]["applied"], 1);
     assert_eq!(doc["reloads"]["rejected"], 1);
     assert_eq!(doc["reloads"]["last"]["result"], "applied");

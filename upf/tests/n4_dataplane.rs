@@ -1686,3 +1686,100 @@ fn application_id_with_flow_description_pfds_is_detected() {
     assert_eq!(out.len(), 1);
     assert_eq!(n3_tunnel(&out[0]).1.psc.unwrap().qfi, 5);
 }
+
+/// PFD Management's table on /status (`pfcp.pfd_applications`): every
+/// provisioned application with its PFD counts, and whether a PDR may name
+/// it (flow descriptions only: yes; a URL needs payload inspection: no).
+/// An application provisioned without PFD context disappears.
+#[test]
+fn telemetry_lists_pfd_applications() {
+    use pfcp::codec::grouped::{ApplicationIdsPfds, PfdContext};
+    use pfcp::codec::ies::PfdContents;
+    use pfcp::codec::message::{PfdManagementRequest, PfdManagementResponse};
+    use upf::api::PfdApplication;
+
+    let mut r = Rig::new();
+    r.associate();
+    let send = |r: &mut Rig, apps: Vec<ApplicationIdsPfds<'static>>| {
+        let seq = r.next_seq();
+        let a = r.request(&Pfcp::node(
+            seq,
+            PfdManagementRequest {
+                application_ids_pfds: apps,
+                node_id: None,
+            },
+        ));
+        let Message::PfdManagementResponse(PfdManagementResponse { cause, .. }) = a.message else {
+            panic!("{a:?}")
+        };
+        assert_eq!(cause, Cause::REQUEST_ACCEPTED);
+    };
+    let flows = PfdContents {
+        flow_description: Some(b"permit out 17 from 10.1.0.0/16 to assigned"),
+        additional_flow_description: Some(b"\x00\x29permit out 6 from 10.9.0.0/16 to assigned"),
+        ..PfdContents::default()
+    };
+    let url = PfdContents {
+        url: Some(b"https://video.example/"),
+        ..PfdContents::default()
+    };
+    send(
+        &mut r,
+        vec![
+            ApplicationIdsPfds {
+                application_id: b"voice",
+                pfd_contexts: vec![PfdContext {
+                    pfd_contents: vec![flows],
+                }],
+            },
+            ApplicationIdsPfds {
+                application_id: b"video",
+                pfd_contexts: vec![PfdContext {
+                    pfd_contents: vec![flows, url],
+                }],
+            },
+        ],
+    );
+    let mut m = upf::api::TelemetryModel::default();
+    r.n4.fill_telemetry(&mut m);
+    let mut got = m.pfd_applications.clone();
+    got.sort_by(|a, b| a.application_id.cmp(&b.application_id));
+    assert_eq!(
+        got,
+        vec![
+            PfdApplication {
+                application_id: "video".into(),
+                pfds: 2,
+                flow_descriptions: 2,
+                urls: 1,
+                domain_names: 0,
+                custom: 0,
+                enforceable: false,
+            },
+            PfdApplication {
+                application_id: "voice".into(),
+                pfds: 1,
+                flow_descriptions: 2,
+                urls: 0,
+                domain_names: 0,
+                custom: 0,
+                enforceable: true,
+            },
+        ]
+    );
+    // "video" without PFD context: its PFDs are removed.
+    send(
+        &mut r,
+        vec![ApplicationIdsPfds {
+            application_id: b"video",
+            pfd_contexts: vec![],
+        }],
+    );
+    r.n4.fill_telemetry(&mut m);
+    let ids: Vec<&str> = m
+        .pfd_applications
+        .iter()
+        .map(|a| a.application_id.as_str())
+        .collect();
+    assert_eq!(ids, ["voice"]);
+}

@@ -72,6 +72,19 @@ pub struct PfcpDoc {
     pub listen: Option<SocketAddr>,
     pub associations: Vec<AssociationDoc>,
     pub messages: Vec<PfcpMessageDoc>,
+    /// PFD Management: the applications whose PFDs an SMF provisioned.
+    pub pfd_applications: Vec<PfdApplicationDoc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PfdApplicationDoc {
+    pub application_id: String,
+    pub pfds: u64,
+    pub flow_descriptions: u64,
+    pub urls: u64,
+    pub domain_names: u64,
+    pub custom: u64,
+    pub enforceable: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -198,6 +211,19 @@ impl StatusDoc {
                         msg_type: ty.clone(),
                         direction: dir.as_str(),
                         count: *n,
+                    })
+                    .collect(),
+                pfd_applications: m
+                    .pfd_applications
+                    .iter()
+                    .map(|a| PfdApplicationDoc {
+                        application_id: a.application_id.clone(),
+                        pfds: a.pfds,
+                        flow_descriptions: a.flow_descriptions,
+                        urls: a.urls,
+                        domain_names: a.domain_names,
+                        custom: a.custom,
+                        enforceable: a.enforceable,
                     })
                     .collect(),
             },

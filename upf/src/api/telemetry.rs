@@ -92,6 +92,22 @@ pub struct Association {
     pub sessions: u64,
 }
 
+/// The PFDs an SMF provisioned for one Application ID (PFD Management).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PfdApplication {
+    /// The Application ID as text (lossy UTF-8 of its bytes).
+    pub application_id: String,
+    pub pfds: u64,
+    pub flow_descriptions: u64,
+    pub urls: u64,
+    pub domain_names: u64,
+    pub custom: u64,
+    /// Whether a PDR may name it: every PFD is flow descriptions only
+    /// (matched as SDF filters); URL, domain-name and custom PFDs need
+    /// payload inspection, which the UPF does not do.
+    pub enforceable: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ReloadResult {
     /// Everything in the new file is in effect.
@@ -169,6 +185,8 @@ pub struct TelemetryModel {
     /// (`heartbeat_request`, `session_establishment_response`, ...).
     pub pfcp_messages: BTreeMap<(String, Direction), u64>,
     pub associations: Vec<Association>,
+    /// PFD Management's table, by Application ID.
+    pub pfd_applications: Vec<PfdApplication>,
     pub reloads: BTreeMap<ReloadResult, u64>,
     pub last_reload: Option<ReloadRecord>,
 }

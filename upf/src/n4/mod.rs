@@ -27,7 +27,7 @@ use pfcp::codec::ies::{NodeIdBuf, SourceInterface};
 use pfcp::codec::message::msg_type;
 use pfcp::{Event, GtpuEndpoint, Node, Transmit, UePool};
 
-use crate::api::{Association, Direction, TelemetryModel};
+use crate::api::{Association, Direction, PfdApplication, TelemetryModel};
 use crate::config::Config;
 use crate::config::types::NodeId;
 
@@ -436,6 +436,24 @@ impl N4 {
                 established: a.since,
                 last_heartbeat: a.last_heartbeat,
                 sessions: a.sessions as u64,
+            })
+            .collect();
+        let table = self.node.pfd_table();
+        m.pfd_applications = table
+            .applications()
+            .map(|app| {
+                let pfds = table.get(app).unwrap_or_default();
+                let sum =
+                    |f: fn(&pfcp::pfd::Pfd) -> usize| pfds.iter().map(f).sum::<usize>() as u64;
+                PfdApplication {
+                    application_id: String::from_utf8_lossy(app).into_owned(),
+                    pfds: pfds.len() as u64,
+                    flow_descriptions: sum(|p| p.flow_descriptions.len()),
+                    urls: sum(|p| p.urls.len()),
+                    domain_names: sum(|p| p.domain_names.len()),
+                    custom: sum(|p| usize::from(p.custom_pfd_content.is_some())),
+                    enforceable: pfds.iter().all(pfcp::pfd::Pfd::is_flow_only),
+                }
             })
             .collect();
     }
