@@ -190,6 +190,7 @@ def merge(subs: Dict[str, str], not_measured: Dict[str, str], command: str, runs
     """One document from the suites' documents; a suite that has none gets a "not measured" row."""
     rows: List[Dict[str, Any]] = []
     meta: Dict[str, dict] = {}
+    machines: List[dict] = []
     for suite in SUITES:
         rec = dict((runs or {}).get(suite, {}))
         if suite in subs:
@@ -205,6 +206,8 @@ def merge(subs: Dict[str, str], not_measured: Dict[str, str], command: str, runs
                     r["suite"] = suite
                     rows.append(r)
                 rec.update({k: doc.get(k) for k in ("date", "git", "command")})
+                if doc.get("machine"):
+                    machines.append({k: doc["machine"].get(k) for k in ("cpu", "mhz", "cores")})
                 extra = {k: v for k, v in (doc.get("machine") or {}).items() if k not in ("cpu", "mhz", "cores")}
                 if extra:
                     rec["machine_extra"] = extra
@@ -218,6 +221,12 @@ def merge(subs: Dict[str, str], not_measured: Dict[str, str], command: str, runs
         if rec:
             meta[suite] = rec
     doc = results.document(command, rows, repo=REPO, suites=meta)
+    # Documents measured elsewhere (perf/bundle-run.sh on another machine):
+    # the merged one names the machine they ran on, not the one merging.
+    if machines and all(m == machines[0] for m in machines) and machines[0] != {
+            k: doc["machine"].get(k) for k in ("cpu", "mhz", "cores")}:
+        doc["machine"] = {**doc["machine"], **machines[0]}
+        doc["machine"].pop("loadavg", None)
     if date:
         doc["date"] = date
     doc["summary"] = summary_rows(doc)
