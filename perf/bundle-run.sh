@@ -17,7 +17,7 @@
 # the logs under --out, packed into results.tar.gz there as well (one file
 # to carry back).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 D="$PWD/devkit" OUT="${OUT:-/tmp/bundle-run}" parts="info,jitter,scaling,e2e,reload"
 while (($#)); do
     case "$1" in
@@ -86,4 +86,4 @@ if has io; then
         tee "$OUT/io.log"
 fi
 tar -C "$OUT" --exclude results.tar.gz -czf "/tmp/bundle-results.$$.tgz" . && mv "/tmp/bundle-results.$$.tgz" "$OUT/results.tar.gz"
-stamp done
+stamp finished
