@@ -645,7 +645,27 @@ impl Pipeline {
         }
         let sport = u.src_port();
         let g = gtpu::Packet::new_checked(u.payload()).map_err(wire)?;
-        let gh = gtpu::Repr::parse(&g).map_err(wire)?;
+        let gh = match gtpu::Repr::parse(&g) {
+            Ok(gh) => gh,
+            // TS 29.281 section 5.2.1: an extension header we do not know
+            // and must comprehend: tell the sender what we support.
+            Err(WireError::ComprehensionRequired(_)) => {
+                let m = g.message();
+                let seq = (g.flags() & gtpu::flags::S != 0)
+                    .then(|| m.get(8..10).map(|b| u16::from_be_bytes([b[0], b[1]])))
+                    .flatten();
+                return self.supported_ext_headers(
+                    &ctx,
+                    iface,
+                    cfg,
+                    buf,
+                    (src_mac, vlan),
+                    &ip,
+                    seq,
+                );
+            }
+            Err(e) => return Err(wire(e)),
+        };
         let gtp_off = l3 + ip.l4 + udp::HEADER_LEN;
         // The header as received: a sender may set E (or S/PN) with nothing
         // behind it, which `Repr` does not keep; the payload length is exact.
@@ -1153,6 +1173,58 @@ impl Pipeline {
         Ok(Verdict::Tx(iface))
     }
 
+    /// Supported Extension Headers Notification (TS 29.281 section
+    /// 7.2.2): the G-PDU named an extension header that must be
+    /// comprehended and is not ours; the sender learns the types we take
+    /// (path management message: TEID 0, sent to port 2152). Rate-limited
+    /// with the Error Indications; the PDU itself is dropped as unsupported.
+    #[allow(clippy::too_many_arguments)]
+    fn supported_ext_headers<B: PacketBuf>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        iface: Iface,
+        cfg: &IfaceConfig,
+        buf: &mut B,
+        link: (MacAddr, Option<u16>),
+        ip: &Ip,
+        seq: Option<u16>,
+    ) -> Result<Verdict, DropReason> {
+        if !self.error_reply_allowed(ctx) {
+            return Err(D::Unsupported);
+        }
+        let list = gtpu::ext::SUPPORTED;
+        let gh = gtpu::Repr {
+            msg_type: gtpu::msg::SUPPORTED_EXT_HEADERS,
+            seq: Some(seq.unwrap_or(0)),
+            ..gtpu::Repr::gpdu(0, u16::try_from(2 + list.len()).unwrap_or(0))
+        };
+        let mut p = [0u8; 32];
+        let hl = gh.header_len();
+        gh.emit(&mut p).map_err(|_| D::NoBuffer)?;
+        p[hl] = gtpu::ie::EXT_HEADER_TYPE_LIST;
+        p[hl + 1] = u8::try_from(list.len()).unwrap_or(0);
+        p[hl + 2..hl + 2 + list.len()].copy_from_slice(&list);
+        Self::udp_reply(
+            buf,
+            cfg,
+            link,
+            ip.dst,
+            ip.src,
+            gtpu::PORT,
+            &p[..hl + 2 + list.len()],
+        )?;
+        self.counts.drop(D::Unsupported);
+        Ok(Verdict::Tx(iface))
+    }
+
+    /// The token bucket shared by the GTP-U error replies (Error Indication,
+    /// Supported Extension Headers Notification): `error_indication_pps`.
+    fn error_reply_allowed(&mut self, ctx: &Ctx<'_>) -> bool {
+        let pps = u64::from(ctx.snap.net.error_indication_pps);
+        let limiter = MeterParams::new(pps * 8, pps.div_ceil(10).max(1), ctx.snap.tsc_hz);
+        pps != 0 && limiter.conform(&self.ei_tokens, &self.ei_last, ctx.now, 1)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn error_indication<B: PacketBuf>(
         &mut self,
@@ -1165,9 +1237,7 @@ impl Pipeline {
         sport: u16,
         teid: u32,
     ) -> Result<Verdict, DropReason> {
-        let pps = u64::from(ctx.snap.net.error_indication_pps);
-        let limiter = MeterParams::new(pps * 8, pps.div_ceil(10).max(1), ctx.snap.tsc_hz);
-        if pps == 0 || !limiter.conform(&self.ei_tokens, &self.ei_last, ctx.now, 1) {
+        if !self.error_reply_allowed(&ctx) {
             return Err(D::NoPdr);
         }
         let ies = gtpu::Ies {

@@ -162,3 +162,56 @@ fn tshark_decodes_what_we_send() {
     assert_eq!(col(3, 5), format!("0x{:08x}", spec.dl_teid));
     assert_eq!((col(3, 6), col(3, 7)), ("0".into(), "9".into()));
 }
+
+/// The Supported Extension Headers Notification we send for an unknown
+/// comprehension-required extension header decodes in tshark as message
+/// 31 with an Extension Header Type List of our five types.
+#[test]
+fn tshark_decodes_supported_extension_headers_notification() {
+    if Command::new("tshark").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: tshark is not installed");
+        return;
+    }
+    let (mut ctl, mut ports) = dataplane(1, true);
+    let spec = SessionSpec::nth(0);
+    ctl.publish(Batch {
+        upserts: vec![session(&spec)],
+        removals: vec![],
+    })
+    .unwrap();
+    let mut w = Worker::new(ports.remove(0), MemIo::default());
+    let mut f = ul_frame(spec.ul_teid, 9, &udp4(spec.ue, DN_IP, 1000, 53, 40));
+    f[53] = 0x84; // NR RAN Container: comprehension required, not ours
+    w.io_mut().push_rx(Iface::N3, &f);
+    w.poll(1_000_000_000);
+    let sent = w.io_mut().take_tx(Iface::N3);
+    assert_eq!(sent.len(), 1);
+    let dir = std::env::temp_dir().join(format!("dataplane-sehn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("sehn.pcap");
+    std::fs::write(&file, pcap(&sent)).unwrap();
+    let out = Command::new("tshark")
+        .args(["-n", "-o", "udp.check_checksum:TRUE", "-r"])
+        .arg(&file)
+        .args(["-T", "fields", "-E", "separator=|", "-E", "occurrence=a"])
+        .args(["-e", "gtp.message", "-e", "gtp.teid", "-e", "udp.dstport"])
+        .args(["-e", "gtp.num_ext_hdr_types", "-e", "gtp.ext_hdr_type"])
+        .args(["-e", "_ws.malformed", "-e", "_ws.expert"])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    eprintln!("{text}");
+    let row: Vec<&str> = text.trim_end().split('|').collect();
+    assert_eq!(row[..4], ["0x1f", "0x00000000", "2152", "5"]);
+    let types: Vec<u32> = row[4]
+        .split(',')
+        .map(|t| match t.strip_prefix("0x") {
+            Some(h) => u32::from_str_radix(h, 16).unwrap(),
+            None => t.parse().unwrap(),
+        })
+        .collect();
+    assert_eq!(types, [0x20, 0x40, 0x82, 0x85, 0xc0]);
+    assert_eq!(row[5], "", "tshark finds the frame malformed");
+}

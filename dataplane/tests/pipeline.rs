@@ -260,6 +260,41 @@ fn unknown_teid_gets_rate_limited_error_indications() {
     assert_eq!(h.tx(Iface::N3).len(), 1);
 }
 
+/// TS 29.281 section 5.2.1 / 7.2.2: a G-PDU with an extension header
+/// that must be comprehended and is unknown (0x81, RAN Container) is
+/// dropped and answered with a Supported Extension Headers Notification
+/// to the sender's GTP-U port: TEID 0, the G-PDU's sequence number, and
+/// the Extension Header Type List (one-octet length) of what we take.
+#[test]
+fn unknown_comprehension_required_extension_gets_supported_extension_headers() {
+    let mut h = H::with_sessions(1);
+    let s = SessionSpec::nth(0);
+    let inner = udp4(s.ue, DN_IP, 1234, 53, 40);
+    let mut f = ul_frame(s.ul_teid, 9, &inner);
+    // The PSC's type (the GTP-U header's next extension type, and the
+    // header starts at 42) becomes RAN Container; S set, sequence 0x0102.
+    assert_eq!(f[53], gtpu::ext::PDU_SESSION);
+    f[53] = 0x81;
+    f[42] |= gtpu::flags::S;
+    f[50..52].copy_from_slice(&[1, 2]);
+    h.send(Iface::N3, &f);
+    assert!(h.tx(Iface::N6).is_empty(), "the G-PDU is not forwarded");
+    assert_eq!(h.drops(DropReason::Unsupported), 1);
+    let out = h.tx(Iface::N3);
+    assert_eq!(out.len(), 1);
+    let (ip, u, g, ies) = parse_gtpu_frame(&out[0]);
+    assert_eq!((ip.src(), ip.dst(), u.dst_port()), (N3_IP, GNB_IP, 2152));
+    assert_eq!(g.msg_type, gtpu::msg::SUPPORTED_EXT_HEADERS);
+    assert_eq!((g.teid, g.seq), (0, Some(0x0102)));
+    assert_eq!(ies, [141, 5, 0x20, 0x40, 0x82, 0x85, 0xc0]);
+    // Comprehension not required (0x01): skipped, the G-PDU forwarded.
+    let mut f = ul_frame(s.ul_teid, 9, &inner);
+    f[53] = 0x01;
+    h.send(Iface::N3, &f);
+    assert_eq!(h.tx(Iface::N6).len(), 1);
+    assert!(h.tx(Iface::N3).is_empty());
+}
+
 #[test]
 fn received_error_indication_and_echo_response_become_events() {
     let mut h = H::new(true);

@@ -65,6 +65,9 @@ pub mod ext {
     pub const PDU_SESSION: u8 = 0x85;
     /// PDCP PDU Number.
     pub const PDCP: u8 = 0xc0;
+    /// The types [`super::Repr::parse`] understands or may skip, as a
+    /// Supported Extension Headers Notification lists them.
+    pub const SUPPORTED: [u8; 5] = [SERVICE_CLASS, UDP_PORT, LONG_PDCP, PDU_SESSION, PDCP];
 }
 
 /// IE types (TS 29.281 section 8).
@@ -75,6 +78,9 @@ pub mod ie {
     pub const TEID_DATA_I: u8 = 16;
     /// GTP-U Peer Address (TLV).
     pub const PEER_ADDRESS: u8 = 133;
+    /// Extension Header Type List (TLV with a one-octet length, TS 29.281
+    /// section 8.5 / TS 29.060 section 7.7.40).
+    pub const EXT_HEADER_TYPE_LIST: u8 = 141;
     /// Private Extension (TLV).
     pub const PRIVATE_EXTENSION: u8 = 255;
 }
