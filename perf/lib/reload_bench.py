@@ -90,20 +90,29 @@ def wait(cond, timeout: float, what: str, proc: subprocess.Popen, log: str) -> N
         time.sleep(0.01)
 
 
+def worker_task(pid: int) -> Optional[str]:
+    """/proc/PID/task/TID of the UPF's (single) worker thread."""
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/comm") as f:
+                if f.read().startswith("rte-worker"):
+                    return f"/proc/{pid}/task/{t}"
+    except OSError:
+        return None
+    return None
+
+
 def worker_switches(pid: int) -> Optional[int]:
     """Involuntary context switches of the UPF's worker thread so far: a
     worker preempted by another process (a shared machine) shows here, a
     worker held up by the UPF itself does not."""
+    task = worker_task(pid)
     try:
-        for t in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{t}/comm") as f:
-                if not f.read().startswith("rte-worker"):
-                    continue
-            with open(f"/proc/{pid}/task/{t}/status") as f:
-                for line in f:
-                    if line.startswith("nonvoluntary_ctxt_switches:"):
-                        return int(line.split()[1])
-    except OSError:
+        with open(f"{task}/status") as f:
+            for line in f:
+                if line.startswith("nonvoluntary_ctxt_switches:"):
+                    return int(line.split()[1])
+    except (OSError, TypeError):
         return None
     return None
 
@@ -112,17 +121,13 @@ def worker_faults(pid: int) -> Optional[int]:
     """Page faults (minor + major) of the UPF's worker thread so far: a
     worker that faults during a reload waits for the address space's lock,
     which the control thread's allocations and frees hold."""
+    task = worker_task(pid)
     try:
-        for t in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{t}/comm") as f:
-                if not f.read().startswith("rte-worker"):
-                    continue
-            with open(f"/proc/{pid}/task/{t}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            return int(fields[7]) + int(fields[9])  # minflt, majflt (stat fields 10 and 12)
-    except (OSError, ValueError, IndexError):
+        with open(f"{task}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[7]) + int(fields[9])  # minflt, majflt (stat fields 10 and 12)
+    except (OSError, TypeError, ValueError, IndexError):
         return None
-    return None
 
 
 WORKER_CPU = 1  # cores.workers of the config below

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::telemetry::{ReloadResult, Telemetry, TelemetryModel};
+use super::telemetry::{PfdApplication, ReloadResult, Telemetry, TelemetryModel};
 
 /// RFC 3339 UTC text of `t`.
 fn rfc3339(t: SystemTime) -> String {
@@ -73,18 +73,7 @@ pub struct PfcpDoc {
     pub associations: Vec<AssociationDoc>,
     pub messages: Vec<PfcpMessageDoc>,
     /// PFD Management: the applications whose PFDs an SMF provisioned.
-    pub pfd_applications: Vec<PfdApplicationDoc>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PfdApplicationDoc {
-    pub application_id: String,
-    pub pfds: u64,
-    pub flow_descriptions: u64,
-    pub urls: u64,
-    pub domain_names: u64,
-    pub custom: u64,
-    pub enforceable: bool,
+    pub pfd_applications: Vec<PfdApplication>,
 }
 
 #[derive(Debug, Serialize)]
@@ -213,19 +202,7 @@ impl StatusDoc {
                         count: *n,
                     })
                     .collect(),
-                pfd_applications: m
-                    .pfd_applications
-                    .iter()
-                    .map(|a| PfdApplicationDoc {
-                        application_id: a.application_id.clone(),
-                        pfds: a.pfds,
-                        flow_descriptions: a.flow_descriptions,
-                        urls: a.urls,
-                        domain_names: a.domain_names,
-                        custom: a.custom,
-                        enforceable: a.enforceable,
-                    })
-                    .collect(),
+                pfd_applications: m.pfd_applications.clone(),
             },
             reloads: ReloadsDoc {
                 applied: count(ReloadResult::Applied),

@@ -92,8 +92,9 @@ pub struct Association {
     pub sessions: u64,
 }
 
-/// The PFDs an SMF provisioned for one Application ID (PFD Management).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The PFDs an SMF provisioned for one Application ID (PFD Management);
+/// `/status` shows it as is (`pfcp.pfd_applications`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PfdApplication {
     /// The Application ID as text (lossy UTF-8 of its bytes).
     pub application_id: String,
