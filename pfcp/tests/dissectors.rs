@@ -303,6 +303,7 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
                     offending_ie: Some(108),
                     up_f_seid: None,
                     created_pdr: Vec::new(),
+                    up_fq_csid: None,
                     failed_rule_id: Some(FailedRuleId {
                         rule_type: RuleType::Pdr,
                         id: 2,
