@@ -256,7 +256,7 @@ mod tests {
     #[test]
     fn a_session_entry_stays_small() {
         // Map entry: key + inline pairs (three fit without a heap block).
-        assert!(std::mem::size_of::<(u64, SmallVec<[Pair; 3]>)>() <= 40);
+        assert_eq!(std::mem::size_of::<(u64, SmallVec<[Pair; 3]>)>(), 40);
         let mut b = CsidBook::default();
         b.establish(
             1,
