@@ -54,7 +54,7 @@ impl CsidBook {
     /// The FQ-CSIDs of a new session (an establishment). Stores nothing
     /// when there are none.
     pub(crate) fn establish(&mut self, seid: u64, fq: &[FqCsid]) {
-        self.sessions.remove(&seid);
+        self.remove(seid);
         if !fq.is_empty() {
             self.update(seid, fq);
         }
