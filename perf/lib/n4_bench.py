@@ -180,6 +180,8 @@ def main() -> int:
     ap.add_argument("--upf-config", help="config for `upf run` (system upf)")
     ap.add_argument("--command", default="perf/n4-bench.sh")
     ap.add_argument("--out", help="results file (default perf/results/n4-<stamp>.json)")
+    ap.add_argument("--sim-arg", action="append", default=[], metavar="ARG",
+                    help="extra smf-sim argument for every run, e.g. --sim-arg=--fq-csids (repeatable)")
     a = ap.parse_args()
 
     bin_ = lambda name: os.path.join(a.target_dir, name)  # noqa: E731
@@ -205,7 +207,7 @@ def main() -> int:
         p, addr = start(servers[system])
         try:
             c0 = cpu_s(p.pid)
-            est = smf_sim(sim, addr, a.sessions, a.window, [])
+            est = smf_sim(sim, addr, a.sessions, a.window, a.sim_arg)
             c1 = cpu_s(p.pid)
         finally:
             stop(p)
@@ -214,7 +216,7 @@ def main() -> int:
         p, addr = start(servers[system])
         try:
             c0 = cpu_s(p.pid)
-            doc = smf_sim(sim, addr, a.sessions, a.window, ["--delete"])
+            doc = smf_sim(sim, addr, a.sessions, a.window, ["--delete"] + a.sim_arg)
             c1 = cpu_s(p.pid)
         finally:
             stop(p)
@@ -236,7 +238,7 @@ def main() -> int:
                 base_kib = rss_kib(p.pid, "VmRSS:")
                 c0 = cpu_s(p.pid)
                 t0 = time.monotonic()
-                doc = smf_sim(sim, addr, a.install, a.window, [])
+                doc = smf_sim(sim, addr, a.install, a.window, a.sim_arg)
                 secs = time.monotonic() - t0
                 c1 = cpu_s(p.pid)
                 kib = rss_kib(p.pid, "VmRSS:")
@@ -257,6 +259,7 @@ def main() -> int:
                 p50_us=None if est["p50_ms"] is None else round(est["p50_ms"] * 1000.0, 1),
                 p99_us=None if est["p99_ms"] is None else round(est["p99_ms"] * 1000.0, 1),
                 loss=(est["requests"] - est["accepted"]) / max(est["requests"], 1),
+                sim_args=a.sim_arg,
             )
             try:
                 row["server"] = json.loads(out.strip().splitlines()[-1])

@@ -10,6 +10,7 @@ mod alloc;
 mod cache;
 pub mod codec;
 pub mod config;
+mod csid;
 pub mod flow;
 pub mod node;
 pub mod pfd;

@@ -29,7 +29,7 @@ use crate::HashMap;
 use crate::cache::ResponseCache;
 use crate::codec::grouped::{DownlinkDataReport, ErrorIndicationReport, UsageReport};
 use crate::codec::ies::{
-    Cause, CpFunctionFeatures, DownlinkDataServiceInformation, FSeid, FTeid, Name, NodeId,
+    Cause, CpFunctionFeatures, DownlinkDataServiceInformation, FSeid, FTeid, FqCsid, Name, NodeId,
     NodeIdBuf, NodeReportType, PfcpAssociationReleaseRequest, PfcpsmReqFlags, PfcpsrRspFlags,
     RemoteGtpuPeer, ReportType, ReportingTriggers, UsageReportTrigger, encode_labels,
 };
@@ -39,10 +39,11 @@ use crate::codec::message::{
     Message, MessageError, NodeReportRequest, Pfcp, PfdManagementRequest, PfdManagementResponse,
     SessionDeletionResponse, SessionEstablishmentRequest, SessionEstablishmentResponse,
     SessionModificationRequest, SessionModificationResponse, SessionReportRequest,
-    VersionNotSupportedResponse, msg_type,
+    SessionSetDeletionRequest, SessionSetDeletionResponse, VersionNotSupportedResponse, msg_type,
 };
 use crate::codec::{ErrorKind, grouped::UserPlanePathReport, ie_type as t};
 use crate::config::{Config, ConfigError};
+use crate::csid::CsidBook;
 use crate::pfd::PfdTable;
 use crate::rules::{RuleRef, Session};
 use crate::session::{self, Builder, Rejection, Resources};
@@ -72,6 +73,12 @@ pub enum Event {
     },
     /// The node removed a session on its own (not a Deletion Request).
     SessionRemoved { seid: u64, reason: RemoveReason },
+    /// A Session Set Deletion Request from the CP `node_id` removed
+    /// these sessions (TS 29.244 §6.2.9: partial failure).
+    SessionSetDeleted {
+        node_id: NodeIdBuf,
+        sessions_removed: usize,
+    },
     /// One of our requests got no answer after N1 retransmissions.
     RequestTimedOut {
         dst: SocketAddr,
@@ -144,6 +151,8 @@ pub struct Stats {
     pub parked_overdue: u64,
     /// Session Report Requests with UPIR (User Plane Inactivity Report).
     pub inactivity_reports: u64,
+    /// Sessions removed by Session Set Deletion Requests.
+    pub set_deleted_sessions: u64,
 }
 
 impl Default for Stats {
@@ -162,6 +171,7 @@ impl Default for Stats {
             events_dropped: 0,
             parked_overdue: 0,
             inactivity_reports: 0,
+            set_deleted_sessions: 0,
         }
     }
 }
@@ -400,6 +410,8 @@ pub struct Node {
     enc: Vec<u8>,
     /// PFDs provisioned by PFD Management, per Application ID.
     pfds: PfdTable,
+    /// The CPs' FQ-CSIDs of the sessions that have some.
+    csids: CsidBook,
 }
 
 type Reply = Result<Pfcp<'static>, Rejection>;
@@ -450,6 +462,7 @@ impl Node {
             current_req: (0, 0),
             enc: Vec::with_capacity(4096),
             pfds: PfdTable::default(),
+            csids: CsidBook::default(),
         })
     }
 
@@ -853,6 +866,17 @@ impl Node {
     pub fn pfds(&self, app: &[u8]) -> Option<&[crate::pfd::Pfd]> {
         self.pfds.get(app)
     }
+    /// The FQ-CSIDs the CP gave session `seid` (SGW-C, MME, PGW-C/SMF,
+    /// ePDG, TWAN; one per node address and node type), empty when none.
+    #[must_use]
+    pub fn session_fq_csids(&self, seid: u64) -> Vec<FqCsid> {
+        self.csids.of(seid)
+    }
+    /// Sessions that have FQ-CSIDs.
+    #[must_use]
+    pub fn sessions_with_csids(&self) -> usize {
+        self.csids.len()
+    }
     /// Our Recovery Time Stamp (NTP seconds).
     #[must_use]
     pub fn recovery_time_stamp(&self) -> u32 {
@@ -940,6 +964,9 @@ impl Node {
             }
             Message::AssociationUpdateRequest(r) => Some(self.association_update(seq, &r)),
             Message::PfdManagementRequest(r) => Some(self.pfd_management(peer, seq, &r, up)),
+            Message::SessionSetDeletionRequest(r) => {
+                Some(self.session_set_deletion(peer, seq, &r, up))
+            }
             Message::AssociationReleaseRequest(r) => {
                 Some(self.association_release(seq, &r.node_id, up))
             }
@@ -1275,6 +1302,59 @@ impl Node {
         }
     }
 
+    /// Session Set Deletion (TS 29.244 §6.2.9, §7.4.6; TS 23.007 /
+    /// TS 23.527 partial failure handling): remove every session of the
+    /// requesting CP that holds one of the CSIDs named (each CSID with its
+    /// FQ-CSID's node address, whatever the role it was sent in). The
+    /// sessions leave the user plane like deleted ones; no usage report
+    /// follows: the response has no Usage Report IE, and the CP removed
+    /// its side of these sessions already.
+    fn session_set_deletion<U: UserPlane + ?Sized>(
+        &mut self,
+        peer: SocketAddr,
+        seq: u32,
+        r: &SessionSetDeletionRequest<'_>,
+        up: &mut U,
+    ) -> Reply {
+        let node_id = r.node_id.to_owned_id();
+        let Some(assoc) = self
+            .assoc_by_node
+            .get(&node_id)
+            .copied()
+            .or_else(|| self.requester(peer))
+        else {
+            return Err(Rejection::cause(Cause::NO_ESTABLISHED_PFCP_ASSOCIATION));
+        };
+        if r.fq_csids.is_empty() {
+            // Every FQ-CSID is conditional on the sender's role, but a
+            // request naming no set asks for nothing: the CP is wrong.
+            return Err(Rejection::ie(Cause::CONDITIONAL_IE_MISSING, t::FQ_CSID));
+        }
+        let mut seids = self.csids.matching(&r.fq_csids);
+        seids.retain(|s| self.sessions.get(s).is_some_and(|c| c.assoc == assoc));
+        seids.sort_unstable();
+        for seid in &seids {
+            let _ = self.remove_session(*seid, up);
+        }
+        self.stats.set_deleted_sessions += seids.len() as u64;
+        let owner = self
+            .assocs
+            .get(&assoc)
+            .map_or(node_id, |a| a.node_id.clone());
+        self.event(Event::SessionSetDeleted {
+            node_id: owner,
+            sessions_removed: seids.len(),
+        });
+        Ok(Pfcp::node(
+            seq,
+            SessionSetDeletionResponse {
+                node_id: self.node_id,
+                cause: Cause::REQUEST_ACCEPTED,
+                offending_ie: None,
+            },
+        ))
+    }
+
     fn association_release<U: UserPlane + ?Sized>(
         &mut self,
         seq: u32,
@@ -1429,6 +1509,7 @@ impl Node {
             a.sessions += 1;
         }
         self.by_cp.insert((assoc, cp.seid), seid);
+        self.csids.establish(seid, &r.fq_csids);
         self.sessions.insert(
             seid,
             Box::new(SessionCtx {
@@ -1452,6 +1533,7 @@ impl Node {
                 ipv6: self.cfg.f_seid_ipv6,
             }),
             created_pdr,
+            up_fq_csid: None,
             failed_rule_id: None,
         };
         Ok(Pfcp::session(cp.seid, seq, msg))
@@ -1611,6 +1693,7 @@ impl Node {
         }
         self.res.commit(seid, Some(&old), Some(&new));
         self.res.maybe_gc();
+        self.csids.update(seid, &r.fq_csids);
         for (ip, teid) in &end_markers {
             up.send_end_marker(*ip, *teid);
         }
@@ -1837,6 +1920,7 @@ impl Node {
         up.remove(seid);
         self.res.commit(seid, Some(&ctx.rules), None);
         self.by_cp.remove(&(ctx.assoc, ctx.rules.cp_f_seid.seid));
+        self.csids.remove(seid);
         if let Some(a) = self.assocs.get_mut(&ctx.assoc) {
             a.sessions = a.sessions.saturating_sub(1);
         }
@@ -2481,6 +2565,12 @@ impl Node {
                 cause: rej.cause,
             }
             .into(),
+            msg_type::SESSION_SET_DELETION_REQUEST => SessionSetDeletionResponse {
+                node_id: node_id(),
+                cause: rej.cause,
+                offending_ie: rej.offending_ie,
+            }
+            .into(),
             msg_type::PFD_MANAGEMENT_REQUEST => PfdManagementResponse {
                 cause: rej.cause,
                 offending_ie: rej.offending_ie,
@@ -2493,6 +2583,7 @@ impl Node {
                 offending_ie: rej.offending_ie,
                 up_f_seid: None,
                 created_pdr: Vec::new(),
+                up_fq_csid: None,
                 failed_rule_id: rej.failed_rule,
             }
             .into(),

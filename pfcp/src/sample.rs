@@ -337,6 +337,7 @@ pub fn establishment_request(seq: u32, p: &SessionParams) -> Pfcp<'static> {
             create_bar: None,
             create_traffic_endpoint: false,
             pdn_type: Some(1),
+            fq_csids: Vec::new(),
             user_plane_inactivity_timer: None,
             user_id: None,
             apn_dnn: Some(Name(b"\x08internet")),
@@ -406,6 +407,7 @@ pub fn establishment_response(
                 created(3, f_teid, false),
                 created(4, None, true),
             ],
+            up_fq_csid: None,
             failed_rule_id: None,
         },
     )
@@ -483,6 +485,7 @@ pub fn empty_modification() -> SessionModificationRequest<'static> {
         update_qer: Vec::new(),
         update_bar: None,
         update_traffic_endpoint: false,
+        fq_csids: Vec::new(),
         pfcpsmreq_flags: None,
         query_urr: Vec::new(),
         user_plane_inactivity_timer: None,

@@ -303,6 +303,7 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
                     offending_ie: Some(108),
                     up_f_seid: None,
                     created_pdr: Vec::new(),
+                    up_fq_csid: None,
                     failed_rule_id: Some(FailedRuleId {
                         rule_type: RuleType::Pdr,
                         id: 2,
@@ -481,6 +482,77 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
             )),
         ),
         (
+            "session set deletion request",
+            bytes(&Pfcp::node(
+                21,
+                SessionSetDeletionRequest {
+                    node_id: NodeId::Ipv4(SMF),
+                    fq_csids: vec![
+                        FqCsid {
+                            node: CsidNode::Ipv4(SMF),
+                            csids: SmallVec::from_slice(&[1, 0x0203]),
+                            node_type: None,
+                        },
+                        FqCsid {
+                            node: CsidNode::Ipv6("2001:db8::1".parse().unwrap()),
+                            csids: SmallVec::from_elem(7, 1),
+                            node_type: None,
+                        },
+                        FqCsid {
+                            // MCC 001, MNC 01: (1 * 1000 + 1) << 12 | node 5.
+                            node: CsidNode::Plmn(1001 << 12 | 5),
+                            csids: SmallVec::from_elem(9, 1),
+                            node_type: None,
+                        },
+                    ],
+                },
+            )),
+        ),
+        (
+            "session set deletion response",
+            bytes(&Pfcp::node(
+                21,
+                SessionSetDeletionResponse {
+                    node_id: NodeId::Ipv4(UPF),
+                    cause: Cause::REQUEST_ACCEPTED,
+                    offending_ie: None,
+                },
+            )),
+        ),
+        (
+            "session set deletion response (rejected)",
+            bytes(&Pfcp::node(
+                22,
+                SessionSetDeletionResponse {
+                    node_id: NodeId::Ipv4(UPF),
+                    cause: Cause::MANDATORY_IE_MISSING,
+                    offending_ie: Some(60),
+                },
+            )),
+        ),
+        (
+            "establishment request (FQ-CSIDs)",
+            bytes(&{
+                let mut m = sample::establishment_request(23, &p);
+                if let Message::SessionEstablishmentRequest(r) = &mut m.message {
+                    r.fq_csids = vec![
+                        FqCsid {
+                            node: CsidNode::Ipv4(SMF),
+                            csids: SmallVec::from_elem(0x11, 1),
+                            node_type: None,
+                        },
+                        FqCsid {
+                            node: CsidNode::Ipv4(Ipv4Addr::new(10, 1, 1, 1)),
+                            csids: SmallVec::from_elem(0x22, 1),
+                            // Rel-17 Node Type octet.
+                            node_type: Some(0),
+                        },
+                    ];
+                }
+                m
+            }),
+        ),
+        (
             "pfd management response",
             bytes(&Pfcp::node(
                 14,
@@ -608,6 +680,15 @@ fn tshark_decodes_what_we_encode_without_warnings() {
         "pfcp.offending_ie",
         "pfcp.report_type.upir",
         "pfcp.report_type.usar",
+        "pfcp.fq_csid_node_id_type",
+        "pfcp.num_csid",
+        "pfcp.q_csid_node_id.ipv4",
+        "pfcp.q_csid_node_id.ipv6",
+        "pfcp.q_csid_node_id.mcc_mnc",
+        "pfcp.q_csid_node_id.int",
+        "pfcp.csid",
+        "pfcp.fq_csid_node_type",
+        "pfcp.node_id_ipv4",
     ];
     let mut args = vec!["-r", p, "-T", "fields", "-E", "occurrence=a"];
     for f in FIELDS {
@@ -656,6 +737,26 @@ fn tshark_decodes_what_we_encode_without_warnings() {
     let rej = idx("establishment response (rejected)");
     assert_eq!(field(rej, "pfcp.cause"), "73");
     assert_eq!(field(rej, "pfcp.offending_ie"), "108");
+    let ssd = idx("session set deletion request");
+    assert_eq!(field(ssd, "pfcp.node_id_ipv4"), "10.0.0.1");
+    assert_eq!(field(ssd, "pfcp.fq_csid_node_id_type"), "0,1,2");
+    assert_eq!(field(ssd, "pfcp.num_csid"), "2,1,1");
+    assert_eq!(field(ssd, "pfcp.q_csid_node_id.ipv4"), "10.0.0.1");
+    assert_eq!(field(ssd, "pfcp.q_csid_node_id.ipv6"), "2001:db8::1");
+    assert_eq!(field(ssd, "pfcp.q_csid_node_id.mcc_mnc"), "1001");
+    assert_eq!(field(ssd, "pfcp.q_csid_node_id.int"), "5");
+    assert_eq!(field(ssd, "pfcp.csid"), "1,515,7,9");
+    let ssr = idx("session set deletion response");
+    assert_eq!(field(ssr, "pfcp.node_id_ipv4"), "10.0.0.2");
+    assert_eq!(field(ssr, "pfcp.cause"), "1");
+    assert_eq!(field(ssr, "pfcp.offending_ie"), "");
+    let ssr = idx("session set deletion response (rejected)");
+    assert_eq!(field(ssr, "pfcp.cause"), "66");
+    assert_eq!(field(ssr, "pfcp.offending_ie"), "60");
+    let est = idx("establishment request (FQ-CSIDs)");
+    assert_eq!(field(est, "pfcp.q_csid_node_id.ipv4"), "10.0.0.1,10.1.1.1");
+    assert_eq!(field(est, "pfcp.csid"), "17,34");
+    assert_eq!(field(est, "pfcp.fq_csid_node_type"), "0");
     let _ = std::fs::remove_file(&path);
 }
 
@@ -862,6 +963,44 @@ fn we_decode_what_scapy_builds() {
                 assert_eq!(c[1].flow_description, None);
                 assert_eq!(r.application_ids_pfds[1].application_id, b"app2");
                 assert!(r.application_ids_pfds[1].pfd_contexts.is_empty());
+            }
+            ("session_set_deletion", Message::SessionSetDeletionRequest(r)) => {
+                assert_eq!(r.node_id, NodeId::Ipv4(SMF));
+                assert_eq!(
+                    r.fq_csids,
+                    vec![
+                        FqCsid {
+                            node: CsidNode::Ipv4(SMF),
+                            csids: SmallVec::from_slice(&[1, 2]),
+                            node_type: None,
+                        },
+                        FqCsid {
+                            node: CsidNode::Ipv6("2001:db8::9".parse().unwrap()),
+                            csids: SmallVec::from_elem(3, 1),
+                            node_type: None,
+                        },
+                        FqCsid {
+                            node: CsidNode::Plmn(0x12345 << 12 | 0x678),
+                            csids: SmallVec::from_elem(4, 1),
+                            node_type: None,
+                        },
+                    ]
+                );
+            }
+            ("session_set_deletion_response", Message::SessionSetDeletionResponse(r)) => {
+                assert_eq!(r.node_id, NodeId::Ipv4(UPF));
+                assert_eq!(r.cause, Cause::MANDATORY_IE_MISSING);
+                assert_eq!(r.offending_ie, Some(60));
+            }
+            ("establishment_fq_csid", Message::SessionEstablishmentRequest(r)) => {
+                assert_eq!(
+                    r.fq_csids,
+                    vec![FqCsid {
+                        node: CsidNode::Ipv4(SMF),
+                        csids: SmallVec::from_elem(0x11, 1),
+                        node_type: None,
+                    }]
+                );
             }
             ("heartbeat_response", Message::HeartbeatResponse(r)) => {
                 assert_eq!(r.recovery_time_stamp, 1);

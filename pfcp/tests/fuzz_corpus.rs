@@ -126,6 +126,43 @@ fn write_seed_corpus() {
     ));
     // Committed renamed to its SHA-1, like the minimized corpus files.
     std::fs::write(root.join("decode").join("seed-pfd-000"), &pfd).unwrap();
+    // Session Set Deletion: FQ-CSIDs of each node-address type; and a
+    // node life cycle: association, an establishment with an SGW-C and an
+    // MME FQ-CSID, the Session Set Deletion naming the MME's set.
+    let fq = |node, csids: &[u16]| pfcp::codec::ies::FqCsid {
+        node,
+        csids: csids.iter().copied().collect(),
+        node_type: None,
+    };
+    let mme = pfcp::codec::ies::CsidNode::Ipv4(Ipv4Addr::new(10, 1, 1, 1));
+    let ssd = enc(&Pfcp::node(
+        9,
+        pfcp::codec::message::SessionSetDeletionRequest {
+            node_id: pfcp::codec::ies::NodeId::Ipv4(smf),
+            fq_csids: vec![
+                fq(pfcp::codec::ies::CsidNode::Ipv4(smf), &[1, 2]),
+                fq(
+                    pfcp::codec::ies::CsidNode::Ipv6("2001:db8::1".parse().unwrap()),
+                    &[3],
+                ),
+                fq(pfcp::codec::ies::CsidNode::Plmn(1001 << 12 | 5), &[4]),
+                fq(mme, &[7]),
+            ],
+        },
+    ));
+    std::fs::write(root.join("decode").join("seed-ssd-000"), &ssd).unwrap();
+    let mut est = sample::establishment_request(2, &p);
+    if let pfcp::codec::message::Message::SessionEstablishmentRequest(r) = &mut est.message {
+        r.fq_csids = vec![
+            fq(pfcp::codec::ies::CsidNode::Ipv4(smf), &[1]),
+            fq(mme, &[7]),
+        ];
+    }
+    let set_life: Vec<u8> = [msgs[0].clone(), enc(&est), ssd]
+        .iter()
+        .flat_map(|m| node_chunk(0x10, m))
+        .collect();
+    std::fs::write(root.join("node").join("seed-ssd-000"), &set_life).unwrap();
     // Node: life cycles (session 1 is the first SEID the node hands out).
     let lifecycles: Vec<Vec<u8>> = vec![
         [1usize, 4, 5, 6]

@@ -2620,3 +2620,316 @@ fn pfd_change_reinstalls_the_sessions_that_name_the_application() {
     );
     assert_eq!(b.node.session_count(), 2, "the session stays");
 }
+
+// ---- Session Set Deletion (FQ-CSIDs, partial failure) -----------------------------
+
+const SMF2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 3);
+/// An MME whose CSIDs both SMFs' sessions carry.
+const MME: Ipv4Addr = Ipv4Addr::new(10, 1, 1, 1);
+
+fn fq(node: Ipv4Addr, csids: &[u16]) -> FqCsid {
+    FqCsid {
+        node: CsidNode::Ipv4(node),
+        csids: csids.iter().copied().collect(),
+        node_type: None,
+    }
+}
+
+/// Associate a second SMF (SMF2, port 8805); the bench keeps talking as
+/// `b.smf` afterwards.
+fn associate_smf2(b: &mut Bench) -> SocketAddr {
+    let smf2 = SocketAddr::new(IpAddr::V4(SMF2), 8805);
+    let seq = b.next_seq();
+    let mut bytes = Vec::new();
+    sample::association_setup_request(seq, SMF2, SMF_RTS)
+        .encode(&mut bytes)
+        .unwrap();
+    let out = b.raw_from(smf2, &bytes);
+    let Message::AssociationSetupResponse(a) = decode(&out[0].payload).message else {
+        panic!("{out:?}")
+    };
+    assert_eq!(a.cause, Cause::REQUEST_ACCEPTED);
+    smf2
+}
+
+/// Establish a session of the CP at `from` (Node ID and F-SEID from
+/// `smf`) with these FQ-CSIDs.
+fn establish_with_csids(
+    b: &mut Bench,
+    from: SocketAddr,
+    smf: Ipv4Addr,
+    cp_seid: u64,
+    fq_csids: Vec<FqCsid>,
+) -> u64 {
+    let seq = b.next_seq();
+    let p = SessionParams {
+        smf_addr: smf,
+        ..params(cp_seid)
+    };
+    let (_, mut r) = establishment(seq, &p);
+    r.fq_csids = fq_csids;
+    let mut bytes = Vec::new();
+    with_body(seq, r).encode(&mut bytes).unwrap();
+    let out = b.raw_from(from, &bytes);
+    assert_eq!(out.len(), 1);
+    let a = decode(&out[0].payload);
+    let e = est_response(&a);
+    assert_eq!(e.cause, Cause::REQUEST_ACCEPTED, "{e:?}");
+    assert_eq!(e.up_fq_csid, None, "this UPF allocates no FQ-CSID");
+    e.up_f_seid.unwrap().seid
+}
+
+fn set_deletion(seq: u32, node: Ipv4Addr, fq_csids: Vec<FqCsid>) -> Pfcp<'static> {
+    Pfcp::node(
+        seq,
+        SessionSetDeletionRequest {
+            node_id: NodeId::Ipv4(node),
+            fq_csids,
+        },
+    )
+}
+
+/// Send raw bytes from `from`; the one answer's bytes.
+fn one_answer(b: &mut Bench, from: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let out = b.raw_from(from, bytes);
+    assert_eq!(out.len(), 1, "one answer");
+    assert_eq!(out[0].dst, from);
+    out[0].payload.clone()
+}
+
+fn encoded(m: &Pfcp<'_>) -> Vec<u8> {
+    let mut v = Vec::new();
+    m.encode(&mut v).unwrap();
+    v
+}
+
+/// The Session Set Deletion Response we expect, byte for byte (TS 29.244
+/// §7.2.2.1 node header: version 1, no S flag, type 15; Node ID IPv4 of
+/// the UPF, Cause; Offending IE when given).
+fn set_deletion_answer_bytes(seq: u32, cause: u8, offending: Option<u16>) -> Vec<u8> {
+    let mut body = vec![
+        0x00, 0x3c, 0x00, 0x05, 0x00, 10, 0, 0, 2, 0x00, 0x13, 0x00, 0x01, cause,
+    ];
+    if let Some(ie) = offending {
+        body.extend_from_slice(&[0x00, 0x28, 0x00, 0x02]);
+        body.extend_from_slice(&ie.to_be_bytes());
+    }
+    let len = u16::try_from(body.len() + 4).unwrap();
+    let mut v = vec![0x20, 15];
+    v.extend_from_slice(&len.to_be_bytes());
+    v.extend_from_slice(&seq.to_be_bytes()[1..]);
+    v.push(0);
+    v.extend_from_slice(&body);
+    v
+}
+
+#[test]
+fn establishment_and_modification_store_the_cps_fq_csids() {
+    let mut b = Bench::new();
+    b.associate();
+    let smf = b.smf;
+    let plain = establish(&mut b, &params(1));
+    assert!(b.node.session_fq_csids(plain).is_empty());
+    assert_eq!(
+        b.node.sessions_with_csids(),
+        0,
+        "nothing stored without CSIDs"
+    );
+    let s = establish_with_csids(&mut b, smf, SMF, 2, vec![fq(SMF, &[1]), fq(MME, &[7])]);
+    assert_eq!(
+        b.node.session_fq_csids(s),
+        vec![fq(SMF, &[1]), fq(MME, &[7])]
+    );
+    // The MME's CSID changed: the modification replaces that node's.
+    let seq = b.next_seq();
+    let r = b.request(&Pfcp::session(
+        s,
+        seq,
+        SessionModificationRequest {
+            fq_csids: vec![fq(MME, &[9])],
+            ..sample::empty_modification()
+        },
+    ));
+    assert_eq!(mod_response(&r).cause, Cause::REQUEST_ACCEPTED);
+    assert_eq!(
+        b.node.session_fq_csids(s),
+        vec![fq(SMF, &[1]), fq(MME, &[9])]
+    );
+    // The old set no longer names it.
+    let seq = b.next_seq();
+    let r = b.request(&set_deletion(seq, SMF, vec![fq(MME, &[7])]));
+    assert_eq!(encoded(&r), set_deletion_answer_bytes(seq, 1, None));
+    assert_eq!(b.node.session_count(), 2);
+    // A deleted session's FQ-CSIDs are forgotten.
+    let seq = b.next_seq();
+    let r = b.request(&Pfcp::session(s, seq, SessionDeletionRequest {}));
+    assert!(matches!(r.message, Message::SessionDeletionResponse(_)));
+    assert_eq!(b.node.sessions_with_csids(), 0);
+}
+
+#[test]
+fn session_set_deletion_removes_the_named_sets_of_that_cp_only() {
+    let mut b = Bench::new();
+    b.associate();
+    let smf = b.smf;
+    let smf2 = associate_smf2(&mut b);
+    // SMF's sessions: its own CSIDs 1 and 2, the MME's 7 and 8.
+    let s1 = establish_with_csids(&mut b, smf, SMF, 1, vec![fq(SMF, &[1]), fq(MME, &[7])]);
+    let s2 = establish_with_csids(&mut b, smf, SMF, 2, vec![fq(SMF, &[2]), fq(MME, &[8])]);
+    let s3 = establish(&mut b, &params(3));
+    let s4 = establish_with_csids(&mut b, smf, SMF, 4, vec![fq(SMF, &[2]), fq(MME, &[7])]);
+    // SMF2's sessions: the same MME set 7, and its own CSID 1.
+    let t1 = establish_with_csids(&mut b, smf2, SMF2, 11, vec![fq(SMF2, &[1]), fq(MME, &[7])]);
+    let t2 = establish_with_csids(&mut b, smf2, SMF2, 12, vec![fq(SMF2, &[2])]);
+    b.events();
+    let teids = b.node.resource_usage().teids_used;
+    // The MME behind SMF failed: SMF asks to delete MME set 7.
+    let seq = b.next_seq();
+    let bytes = encoded(&set_deletion(seq, SMF, vec![fq(MME, &[7])]));
+    let answer = one_answer(&mut b, smf, &bytes);
+    assert_eq!(answer, set_deletion_answer_bytes(seq, 1, None));
+    b.up.removed.sort_unstable();
+    assert_eq!(b.up.removed, [s1, s4], "SMF's sessions of MME set 7");
+    assert!(
+        b.node.session(t1).is_some(),
+        "SMF2's session of that set stays"
+    );
+    for s in [s2, s3, t1, t2] {
+        assert!(b.node.session(s).is_some());
+    }
+    assert_eq!(b.node.session_count(), 4);
+    assert!(
+        b.node.resource_usage().teids_used < teids,
+        "their TEIDs freed"
+    );
+    assert_eq!(
+        b.events(),
+        [Event::SessionSetDeleted {
+            node_id: NodeIdBuf::Ipv4(SMF),
+            sessions_removed: 2
+        }]
+    );
+    assert_eq!(b.node.stats().set_deleted_sessions, 2);
+    assert_eq!(
+        b.node
+            .associations()
+            .iter()
+            .map(|a| a.sessions)
+            .collect::<Vec<_>>(),
+        [2, 2]
+    );
+    // No usage report follows for them: nothing else was sent.
+    assert!(b.advance(Duration::from_secs(5)).is_empty());
+    // The SMF retransmits: the same answer from the cache.
+    assert_eq!(one_answer(&mut b, smf, &bytes), answer);
+    assert_eq!(b.node.stats().rx_duplicates, 1);
+    // A CSID of SMF2's address, sent by SMF: names none of SMF's sessions.
+    let seq = b.next_seq();
+    let r = b.request(&set_deletion(seq, SMF, vec![fq(SMF2, &[1, 2])]));
+    assert_eq!(encoded(&r), set_deletion_answer_bytes(seq, 1, None));
+    assert_eq!(b.node.session_count(), 4);
+    // SMF2 deletes its own set 2 and MME set 7 (two FQ-CSIDs, as an SGW-C
+    // sends its own and the MME's).
+    let seq = b.next_seq();
+    let bytes = encoded(&set_deletion(
+        seq,
+        SMF2,
+        vec![fq(SMF2, &[2]), fq(MME, &[7, 99])],
+    ));
+    let answer = one_answer(&mut b, smf2, &bytes);
+    let mut expected = set_deletion_answer_bytes(seq, 1, None);
+    assert_eq!(answer, expected);
+    b.up.removed.sort_unstable();
+    assert_eq!(b.up.removed, [s1, s4, t1, t2]);
+    // Several CSIDs of one node in one FQ-CSID (allowed in this message).
+    let seq = b.next_seq();
+    let r = b.request(&set_deletion(seq, SMF, vec![fq(SMF, &[5, 2])]));
+    expected = set_deletion_answer_bytes(seq, 1, None);
+    assert_eq!(encoded(&r), expected);
+    assert_eq!(b.node.session_count(), 1);
+    assert!(
+        b.node.session(s3).is_some(),
+        "the session without CSIDs stays"
+    );
+    assert_eq!(b.node.sessions_with_csids(), 0);
+}
+
+#[test]
+fn session_set_deletion_before_association_is_cause_72() {
+    let mut b = Bench::new();
+    let smf = b.smf;
+    let seq = b.next_seq();
+    let answer = one_answer(
+        &mut b,
+        smf,
+        &encoded(&set_deletion(seq, SMF, vec![fq(SMF, &[1])])),
+    );
+    assert_eq!(answer, set_deletion_answer_bytes(seq, 72, None));
+    // From an associated SMF but naming an unknown Node ID and sent from
+    // a stranger's address: still 72.
+    b.associate();
+    let stranger = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 77)), 8805);
+    let seq = b.next_seq();
+    let answer = one_answer(
+        &mut b,
+        stranger,
+        &encoded(&set_deletion(
+            seq,
+            Ipv4Addr::new(10, 0, 0, 77),
+            vec![fq(SMF, &[1])],
+        )),
+    );
+    assert_eq!(answer, set_deletion_answer_bytes(seq, 72, None));
+}
+
+#[test]
+fn malformed_session_set_deletion_gets_the_cause_and_offending_ie() {
+    let mut b = Bench::new();
+    b.associate();
+    let smf = b.smf;
+    let s = establish_with_csids(&mut b, smf, SMF, 1, vec![fq(SMF, &[1])]);
+    let send_body = |b: &mut Bench, body: &[u8]| {
+        let seq = b.next_seq();
+        let mut bytes = vec![0x20, 14, 0, 0];
+        bytes.extend_from_slice(&seq.to_be_bytes()[1..]);
+        bytes.push(0);
+        bytes.extend_from_slice(body);
+        let len = u16::try_from(bytes.len() - 4).unwrap();
+        bytes[2..4].copy_from_slice(&len.to_be_bytes());
+        (seq, one_answer(b, smf, &bytes))
+    };
+    let node_id = [0x00, 0x3c, 0x00, 0x05, 0x00, 10, 0, 0, 1];
+    let good_fq = [0x00, 0x41, 0x00, 0x07, 0x01, 10, 0, 0, 1, 0x00, 0x01];
+    // No Node ID (mandatory): 66.
+    let (seq, a) = send_body(&mut b, &good_fq);
+    assert_eq!(a, set_deletion_answer_bytes(seq, 66, Some(t::NODE_ID)));
+    // No FQ-CSID at all: 67 (each is conditional; none names no set).
+    let (seq, a) = send_body(&mut b, &node_id);
+    assert_eq!(a, set_deletion_answer_bytes(seq, 67, Some(t::FQ_CSID)));
+    // FQ-CSID with a reserved Node-ID Type (3): 69.
+    let mut body = node_id.to_vec();
+    body.extend_from_slice(&[0x00, 0x41, 0x00, 0x07, 0x31, 10, 0, 0, 1, 0x00, 0x01]);
+    let (seq, a) = send_body(&mut b, &body);
+    assert_eq!(a, set_deletion_answer_bytes(seq, 69, Some(t::FQ_CSID)));
+    // FQ-CSID announcing two CSIDs with room for one: 68.
+    let mut body = node_id.to_vec();
+    body.extend_from_slice(&[0x00, 0x41, 0x00, 0x07, 0x02, 10, 0, 0, 1, 0x00, 0x01]);
+    let (seq, a) = send_body(&mut b, &body);
+    assert_eq!(a, set_deletion_answer_bytes(seq, 68, Some(t::FQ_CSID)));
+    // Node ID with a reserved type: 69 naming the Node ID.
+    let mut body = vec![0x00, 0x3c, 0x00, 0x05, 0x07, 10, 0, 0, 1];
+    body.extend_from_slice(&good_fq);
+    let (seq, a) = send_body(&mut b, &body);
+    assert_eq!(a, set_deletion_answer_bytes(seq, 69, Some(t::NODE_ID)));
+    assert!(
+        b.node.session(s).is_some(),
+        "nothing deleted by a refused request"
+    );
+    assert!(b.up.removed.is_empty());
+    // The well-formed request deletes it.
+    let mut body = node_id.to_vec();
+    body.extend_from_slice(&good_fq);
+    let (seq, a) = send_body(&mut b, &body);
+    assert_eq!(a, set_deletion_answer_bytes(seq, 1, None));
+    assert_eq!(b.up.removed, [s]);
+}

@@ -23,7 +23,8 @@ KNOWN = set(P.ietypecls.keys())
 # Extendable IEs whose later octets scapy 2.5 (TS 29.244 Rel-15) does not
 # know: UP Function Features has 2 octets there; octet 7 (UEIP, MNOP, ...)
 # came later, so scapy leaves it in extra_data.
-NEWER_OCTETS_OK = {"IE UP Function Features"}
+# The same for FQ-CSID: the Node Type octet after the CSIDs is Rel-17.
+NEWER_OCTETS_OK = {"IE UP Function Features", "IE FQ-CSID"}
 
 
 def problems(pkt):
@@ -159,6 +160,20 @@ def build():
                      ]),
                  ]),
                  P.IE_ApplicationID_PFDs(IE_list=[P.IE_ApplicationId(id="app2")])])))
+    msgs.append(("session_set_deletion", P.PFCP(S=0, seq=48) / P.PFCPSessionSetDeletionRequest(
+        IE_list=[P.IE_NodeId(id_type="IPv4", ipv4=smf),
+                 P.IE_FqCSID(node_id_type=0, ipv4=smf, csids=[1, 2]),
+                 P.IE_FqCSID(node_id_type=1, ipv6="2001:db8::9", csids=[3]),
+                 P.IE_FqCSID(node_id_type=2, mcc_mnc=0x12345, extra_id=0x678, csids=[4])])))
+    msgs.append(("session_set_deletion_response", P.PFCP(S=0, seq=48) / P.PFCPSessionSetDeletionResponse(
+        IE_list=[P.IE_NodeId(id_type="IPv4", ipv4="10.0.0.2"),
+                 P.IE_Cause(cause=66),
+                 P.IE_OffendingIE(type=60)])))
+    msgs.append(("establishment_fq_csid", P.PFCP(S=1, seid=0, seq=49) / P.PFCPSessionEstablishmentRequest(
+        IE_list=[P.IE_NodeId(id_type="IPv4", ipv4=smf),
+                 P.IE_FSEID(v4=1, seid=0x1235, ipv4=smf),
+                 ul, far_ul,
+                 P.IE_FqCSID(node_id_type=0, ipv4=smf, csids=[0x11])])))
     for name, m in msgs:
         print("%s\t%s" % (name, bytes(m).hex()))
 

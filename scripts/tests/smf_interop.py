@@ -32,6 +32,11 @@ Each SMF profile below is a request sequence built with scapy.contrib.pfcp
       two QERs per PDR (session AMBR + flow), DL FAR BUFF without a BAR,
       `permit out ip from 0.0.0.0/0 to assigned`, a periodic Usage Report,
       a gNB Error Indication reported (ERIR).
+  Session Set Deletion (partial failure, an EPC/5GC core that supports
+      it): PGW-C/SMF and MME FQ-CSIDs in the establishments, a Session Set
+      Deletion Request naming one CSID (those sessions stop, the other
+      keeps forwarding, /status follows, no usage report), 66 without
+      Node ID, 72 from an unassociated node.
   commercial (Cisco/Nokia style): FQDN Node ID, ephemeral source port,
       message priority, sequence numbers wrapping past 2^24-1,
       enterprise-specific and unknown IEs at message and grouped level,
@@ -1188,6 +1193,94 @@ def inactivity(upf_n4, traffic: Traffic) -> None:
     smf.close()
 
 
+def fq_csid(ip: str, *csids: int):
+    return P.IE_FqCSID(node_id_type=0, ipv4=ip, csids=list(csids))
+
+
+def set_deletion(upf_n4, traffic: Traffic, upf) -> None:
+    """Partial failure (TS 29.244 §6.2.9, TS 23.007): a PGW-C/SMF whose
+    sessions carry its own FQ-CSID and the MME's (EPC, or an SMF+PGW-C
+    that supports partial failure handling, e.g. commercial EPC/5GC cores)
+    sends a Session Set Deletion Request naming its CSID 1: the two
+    sessions of that set stop forwarding and leave /status and
+    upf_sessions, the third keeps forwarding, no usage report follows;
+    without Node ID: cause 66 (Offending IE 60); from an unassociated
+    node: cause 72."""
+    me = "127.0.0.13"
+    smf = Smf("set deletion", upf_n4, (me, 8805))
+    node = node_v4(me)
+    smf.associate(node)
+    before = upf.status()["sessions"]["pfcp"]
+    sessions = []
+    for i, csid in enumerate((1, 2, 1)):
+        cp = 0x5E7D000000000001 + i
+        ue = f"10.63.0.{i + 1}"
+        ies = [
+            node, fseid(cp, me),
+            create_pdr(pdr_id(1), prec(255),
+                       pdi(src_if(0), fteid_choose(), ni_plain("internet"), ueip(ue, dst=False)),
+                       ohr(0), far_id(1), urr_id(1)),
+            create_pdr(pdr_id(2), prec(255), pdi(src_if(1), ni_plain("internet"), ueip(ue, dst=True)),
+                       far_id(2), urr_id(1)),
+            create_far(far_id(1), apply(forw=True), fwd(dst_if(1))),
+            create_far(far_id(2), apply(forw=True), fwd(dst_if(0), ohc(0x5E70 + i, GNB_IP))),
+            create_urr(urr_id(1), meas_method(volum=True), rep_triggers(b"\x00\x00")),
+            pdn_type_v4(),
+            # PGW-C/SMF FQ-CSID (its own address) and MME FQ-CSID.
+            fq_csid(me, csid),
+            fq_csid("10.1.1.1", 7),
+        ]
+        rsp, up = smf.establish(cp, ies, what=f"Session Establishment (FQ-CSIDs {me}/{csid}, MME 10.1.1.1/7)")
+        check(rsp is None or find(body_of(rsp), 65) is None,
+              "set deletion: no PGW-U/UPF FQ-CSID in the response (this UPF allocates none)")
+        teid = check_choose(smf, rsp, [1], "Session Establishment").get(1, 0)
+        sessions.append((cp, up, teid, ue))
+        traffic.ul(f"set deletion: session {i + 1}", teid, ue, n=1)
+    upfrun.wait_for("/status counts the 3 sessions",
+                    lambda: upf.status()["sessions"]["pfcp"] == before + 3, 5.0)
+    smf.upf_requests.clear()
+    rsp = smf.request(14, P.PFCPSessionSetDeletionRequest, [node, fq_csid(me, 1)],
+                      what="Session Set Deletion Request (PGW-C/SMF FQ-CSID, CSID 1)")
+    if rsp is not None:
+        n = find(body_of(rsp), 60)
+        check(n is not None and n.ipv4 == "192.168.1.1" and find(body_of(rsp), 40) is None,
+              "set deletion: the response carries our Node ID and no Offending IE")
+
+    def ul_lost(teid: int, ue: str) -> bool:
+        traffic.w.drain()
+        inner = IP(src=ue, dst=DN_IP) / UDP(sport=4000, dport=9) / Raw(b"u" * 100)
+        traffic.w.send("n3", Ether(src=GNB_MAC, dst=traffic.w.mac["n3"]) / IP(src=GNB_IP, dst=N3_IP) /
+                       UDP(sport=2152, dport=2152) / GTP_U_Header(teid=teid, gtp_type=255) /
+                       GTPPDUSessionContainer(type=1, QFI=9) / inner)
+        got = traffic.w.collect("n6", lambda e: IP in e and e[IP].src == ue and e[IP].dst == DN_IP, 1, timeout=0.5)
+        return not got
+
+    for i in (0, 2):
+        _cp, _up, teid, ue = sessions[i]
+        check(ul_lost(teid, ue), f"set deletion: session {i + 1} (CSID 1) no longer forwards uplink")
+    cp2, up2, teid2, ue2 = sessions[1]
+    traffic.ul("set deletion: session 2 (CSID 2) still", teid2, ue2, n=1)
+    traffic.dl("set deletion: session 2 (CSID 2) still", ue2, GNB_IP, 0x5E71, n=1)
+    upfrun.wait_for("/status: the 2 sessions of CSID 1 are gone",
+                    lambda: upf.status()["sessions"]["pfcp"] == before + 1, 5.0)
+    time.sleep(0.5)
+    reports = [t for t, _s, _p in list(smf.upf_requests) if t == REPORT]
+    check(not reports, f"set deletion: no Session Report Request for the deleted sessions ({len(reports)})")
+    # The MME's set 7 now names only session 2; without Node ID: 66.
+    rsp = smf.request(14, P.PFCPSessionSetDeletionRequest, [fq_csid("10.1.1.1", 7)], cause=66,
+                      what="Session Set Deletion Request without Node ID")
+    off = find(body_of(rsp), 40) if rsp is not None else None
+    check(off is not None and off.type == 60, "set deletion: Offending IE is the Node ID (60)")
+    check(upf.status()["sessions"]["pfcp"] == before + 1, "set deletion: a refused request deletes nothing")
+    stranger = Smf("set deletion (unassociated)", upf_n4, ("127.0.0.14", 8805))
+    stranger.request(14, P.PFCPSessionSetDeletionRequest, [node_v4("127.0.0.14"), fq_csid("10.1.1.1", 7)],
+                     cause=72, what="Session Set Deletion Request from an unassociated node")
+    stranger.close()
+    smf.delete(up2, cp2)
+    smf.release(node)
+    smf.close()
+
+
 def commercial(upf_n4, traffic: Traffic) -> None:
     """Cisco/Nokia-style SMF: FQDN, vendor IEs, CHV4, sequence wrap, release."""
     smf = Smf("commercial", upf_n4, ("127.0.0.5", 0), seq=0xFFFFFE)
@@ -1374,6 +1467,7 @@ def main(binary: str, d: str, pcap: str) -> int:
                          ("Open5GS IPv4v6", lambda: dual_stack(upf_n4, traffic)),
                          ("SD-Core", lambda: omec(upf_n4, traffic)),
                          ("inactivity timer", lambda: inactivity(upf_n4, traffic)),
+                         ("Session Set Deletion", lambda: set_deletion(upf_n4, traffic, upf)),
                          ("SDF filters", lambda: sdf_zoo(upf_n4)),
                          ("many PCC rules", lambda: many_rules(upf_n4, traffic)),
                          ("commercial", lambda: commercial(upf_n4, traffic)),

@@ -1783,3 +1783,112 @@ fn telemetry_lists_pfd_applications() {
         .collect();
     assert_eq!(ids, ["voice"]);
 }
+
+/// Session Set Deletion (TS 29.244 §6.2.9): the SMF names its FQ-CSID 1;
+/// the two sessions established with it leave the workers in one publish,
+/// the third keeps forwarding both ways, and no usage report follows.
+#[test]
+fn session_set_deletion_stops_the_named_sessions_and_leaves_the_others() {
+    use pfcp::codec::ies::{CsidNode, FqCsid, NodeId};
+    use pfcp::codec::message::SessionSetDeletionRequest;
+    let fq = |csid: u16| FqCsid {
+        node: CsidNode::Ipv4(SMF),
+        csids: SmallVec::from_elem(csid, 1),
+        node_type: None,
+    };
+    let mut r = Rig::new();
+    r.associate();
+    let mut sessions = Vec::new();
+    for (cp_seid, csid, gnb_teid) in [(1, 1, 0x201), (2, 2, 0x202), (3, 1, 0x203)] {
+        let seq = r.next_seq();
+        let mut m = sample::establishment_request(
+            seq,
+            &SessionParams {
+                gnb: Some((gnb_teid, GNB_IP)),
+                ..params(cp_seid)
+            },
+        );
+        if let Message::SessionEstablishmentRequest(e) = &mut m.message {
+            e.fq_csids = vec![fq(csid)];
+        }
+        sessions.push(r.establish(&m));
+    }
+    let uplink = |r: &mut Rig| {
+        for (i, (_, teid, ue)) in sessions.iter().enumerate() {
+            let len = 10 + i;
+            r.push(
+                Iface::N3,
+                &testkit::ul_frame(*teid, 9, &testkit::udp4(*ue, DN_IP, 1, 2, len)),
+            );
+        }
+        r.sent(Iface::N6)
+            .iter()
+            .map(|f| n6_packet(f).len())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(uplink(&mut r), [38, 39, 40], "all three forward");
+    let seq = r.next_seq();
+    let a = r.request(&Pfcp::node(
+        seq,
+        SessionSetDeletionRequest {
+            node_id: NodeId::Ipv4(SMF),
+            fq_csids: vec![fq(1)],
+        },
+    ));
+    let Message::SessionSetDeletionResponse(a) = &a.message else {
+        panic!("{a:?}")
+    };
+    assert_eq!(a.cause, Cause::REQUEST_ACCEPTED);
+    assert_eq!(a.node_id, NodeId::Ipv4(UPF_N4));
+    assert_eq!(a.offending_ie, None);
+    let (s1, s2, s3) = (sessions[0].0, sessions[1].0, sessions[2].0);
+    assert!(
+        !r.ctl.has_session(s1) && !r.ctl.has_session(s3),
+        "out of the dataplane"
+    );
+    assert!(r.ctl.has_session(s2));
+    assert_eq!(uplink(&mut r), [39], "only the session of set 2 forwards");
+    // The gNB hears that the deleted sessions' TEIDs are gone.
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 2);
+    assert!(
+        out.iter()
+            .all(|f| n3_tunnel(f).1.msg_type == gtpu::msg::ERROR_INDICATION)
+    );
+    // Downlink to a deleted session's UE address goes nowhere; the kept
+    // session's still reaches its tunnel.
+    for (_, _, ue) in &sessions {
+        r.push(
+            Iface::N6,
+            &testkit::dl_frame(&testkit::udp4(DN_IP, *ue, 1, 2, 10)),
+        );
+    }
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1);
+    assert_eq!(n3_tunnel(&out[0]).1.teid, 0x202);
+    // Telemetry: one session left; the request and response counted.
+    let mut m = upf::api::TelemetryModel::default();
+    r.n4.fill_telemetry(&mut m);
+    assert_eq!(m.pfcp_sessions, 1);
+    assert_eq!(m.associations[0].sessions, 1);
+    use upf::api::Direction as D;
+    assert_eq!(
+        m.pfcp_messages[&("session_set_deletion_request".to_owned(), D::Rx)],
+        1
+    );
+    assert_eq!(
+        m.pfcp_messages[&("session_set_deletion_response".to_owned(), D::Tx)],
+        1
+    );
+    // No usage report for the deleted sessions (the response has none and
+    // the SMF already dropped them), however long we wait.
+    r.from_upf.clear();
+    r.wait(Duration::from_secs(2));
+    assert!(
+        r.from_upf
+            .iter()
+            .all(|m| m.message.msg_type() == msg_type::HEARTBEAT_REQUEST),
+        "{:?}",
+        r.from_upf
+    );
+}

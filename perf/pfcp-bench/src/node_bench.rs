@@ -7,7 +7,8 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
-use pfcp::codec::ies::{NodeIdBuf, SourceInterface};
+use pfcp::codec::SmallVec;
+use pfcp::codec::ies::{CsidNode, FqCsid, NodeIdBuf, SourceInterface};
 use pfcp::codec::message::{Message, Pfcp};
 use pfcp::sample::{self, SessionParams};
 use pfcp::{Config, GtpuEndpoint, Node, Session, UePool, UpError, UsageSample, UserPlane};
@@ -63,6 +64,13 @@ fn encoded(m: &Pfcp<'_>) -> Vec<u8> {
 
 /// Messages for `n` sessions: establishment, path switch, deletion.
 fn workload(n: usize, typical: bool) -> Vec<[Vec<u8>; 3]> {
+    workload_csids(n, typical, false)
+}
+
+/// The same, the establishments with the FQ-CSIDs of an EPC core that
+/// handles partial failure (SGW-C, PGW-C and MME, one CSID each; 256
+/// sessions per CSID).
+fn workload_csids(n: usize, typical: bool, csids: bool) -> Vec<[Vec<u8>; 3]> {
     (0..n)
         .map(|i| {
             let p = SessionParams {
@@ -73,11 +81,24 @@ fn workload(n: usize, typical: bool) -> Vec<[Vec<u8>; 3]> {
                 gnb: Some((0x200, SMF)),
             };
             let seq = (3 * i as u32) % 0x00ff_ffff + 10;
-            let est = if typical {
+            let mut est = if typical {
                 sample::establishment_request(seq, &p)
             } else {
                 sample::simple_establishment_request(seq, &p)
             };
+            if csids && let Message::SessionEstablishmentRequest(r) = &mut est.message {
+                let fq = |a: [u8; 4], csid: u16| FqCsid {
+                    node: CsidNode::Ipv4(Ipv4Addr::from(a)),
+                    csids: SmallVec::from_elem(csid, 1),
+                    node_type: None,
+                };
+                let set = (i / 256) as u16;
+                r.fq_csids = vec![
+                    fq([10, 0, 0, 11], set),
+                    fq([10, 0, 0, 1], set),
+                    fq([10, 1, 1, 1], set % 16),
+                ];
+            }
             // The node hands out SEIDs 1, 2, ... in order.
             let seid = i as u64 + 1;
             [
@@ -152,24 +173,29 @@ pub fn rows(quick: bool) -> Vec<Row> {
         }
     }
     // Heap held per established session (node only, response cache
-    // included: it expires after response_cache_ttl).
-    let msgs = workload(n, false);
-    let (mut node, smf) = node();
-    let now = Instant::now();
-    let info = allocation_counter::measure(|| {
-        for m in &msgs {
-            node.handle(now, smf, &m[0], &mut NullUp);
-            while node.poll_transmit().is_some() {}
-        }
-    });
-    rows.push(Row {
-        op: "heap_per_session",
-        message: "simple_2pdr",
-        bytes: (info.bytes_current / n as i64).max(0) as usize,
-        ns: f64::NAN,
-        allocs: (info.count_current / n as i64).max(0) as u64,
-    });
-    black_box(&node);
+    // included: it expires after response_cache_ttl); then with FQ-CSIDs
+    // (what partial failure handling costs a session).
+    for (csids, name) in [(false, "simple_2pdr"), (true, "simple_2pdr_3fqcsid")] {
+        let msgs = workload_csids(n, false, csids);
+        let (mut node, smf) = node();
+        let now = Instant::now();
+        let info = allocation_counter::measure(|| {
+            for m in &msgs {
+                node.handle(now, smf, &m[0], &mut NullUp);
+                while node.poll_transmit().is_some() {}
+            }
+        });
+        assert_eq!(node.session_count(), n, "all established");
+        assert_eq!(node.sessions_with_csids(), if csids { n } else { 0 });
+        rows.push(Row {
+            op: "heap_per_session",
+            message: name,
+            bytes: (info.bytes_current / n as i64).max(0) as usize,
+            ns: f64::NAN,
+            allocs: (info.count_current / n as i64).max(0) as u64,
+        });
+        black_box(&node);
+    }
     rows
 }
 

@@ -1178,6 +1178,91 @@ impl<'a> IeValue<'a> for RemoteGtpuPeer<'a> {
     }
 }
 
+// ---- FQ-CSID --------------------------------------------------------------------
+
+/// Node address of an FQ-CSID (§8.2.43): who allocated its CSIDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CsidNode {
+    /// Node-ID Type 0.
+    Ipv4(Ipv4Addr),
+    /// Node-ID Type 1.
+    Ipv6(Ipv6Addr),
+    /// Node-ID Type 2: (MCC × 1000 + MNC) in the top 20 bits, an
+    /// operator-assigned node number in the low 12.
+    Plmn(u32),
+}
+
+/// Fully qualified PDN Connection Set Identifier (§8.2.43): a node's
+/// address and the CSIDs (sets of sessions) it names there.
+///
+/// At most 15 CSIDs fit the 4-bit count; an encoder given more writes the
+/// first 15. `node_type` is the Rel-17 octet after the CSIDs (spare bits,
+/// then the node type, e.g. in a Session Modification Request that removes
+/// the FQ-CSID of one node type with 0 CSIDs and an all-zero address);
+/// older senders leave it out.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FqCsid {
+    pub node: CsidNode,
+    pub csids: smallvec::SmallVec<[u16; 2]>,
+    pub node_type: Option<u8>,
+}
+
+/// Most CSIDs one FQ-CSID can carry (4-bit count).
+pub const MAX_CSIDS: usize = 15;
+
+impl<'a> IeValue<'a> for FqCsid {
+    fn decode(v: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Rd::new(v);
+        let first = r.u8()?;
+        let node = match first >> 4 {
+            0 => CsidNode::Ipv4(r.ipv4()?),
+            1 => CsidNode::Ipv6(r.ipv6()?),
+            2 => CsidNode::Plmn(r.u32()?),
+            _ => return Err(DecodeError::value()),
+        };
+        let m = usize::from(first & 0x0f);
+        let mut csids = smallvec::SmallVec::with_capacity(m);
+        for _ in 0..m {
+            csids.push(r.u16()?);
+        }
+        // Octets after the node type: a later release's (extendable IE).
+        let node_type = (r.remaining() > 0)
+            .then(|| r.u8())
+            .transpose()?
+            .map(|o| o & 0x0f);
+        Ok(Self {
+            node,
+            csids,
+            node_type,
+        })
+    }
+    fn encode(&self, out: &mut Vec<u8>) {
+        let m = self.csids.len().min(MAX_CSIDS);
+        #[allow(clippy::cast_possible_truncation)]
+        let m8 = m as u8;
+        match self.node {
+            CsidNode::Ipv4(a) => {
+                out.push(m8);
+                out.extend_from_slice(&a.octets());
+            }
+            CsidNode::Ipv6(a) => {
+                out.push(0x10 | m8);
+                out.extend_from_slice(&a.octets());
+            }
+            CsidNode::Plmn(x) => {
+                out.push(0x20 | m8);
+                out.extend_from_slice(&x.to_be_bytes());
+            }
+        }
+        for c in &self.csids[..m] {
+            out.extend_from_slice(&c.to_be_bytes());
+        }
+        if let Some(t) = self.node_type {
+            out.push(t & 0x0f);
+        }
+    }
+}
+
 // ---- flag IEs -------------------------------------------------------------------
 
 flags_ie! {
@@ -1503,6 +1588,21 @@ mod gen_impls {
     impl Gen for PacketCount {
         fn generate(g: &mut G) -> Self {
             PacketCount(g.u16())
+        }
+    }
+    impl Gen for FqCsid {
+        fn generate(g: &mut G) -> Self {
+            let node = match g.range(0, 2) {
+                0 => CsidNode::Ipv4(v4(g)),
+                1 => CsidNode::Ipv6(v6(g)),
+                _ => CsidNode::Plmn(g.u32()),
+            };
+            let n = g.range(0, 4);
+            FqCsid {
+                node,
+                csids: (0..n).map(|_| g.u16()).collect(),
+                node_type: g.opt(|g| g.u8() & 0x0f),
+            }
         }
     }
     impl Gen for RemoteGtpuPeer<'_> {

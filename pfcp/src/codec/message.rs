@@ -188,6 +188,26 @@ ies_struct! {
     }
 }
 
+ies_struct! {
+    /// Session Set Deletion Request (Table 7.4.6.1-1): Node ID, then the
+    /// SGW-C, PGW-C/SMF, PGW-U/SGW-U/UPF, TWAN, ePDG and MME FQ-CSIDs. All
+    /// six are IE type 65 and PFCP has no instance numbers, so they are
+    /// kept as one list in the order received: a CSID is named by its
+    /// node's address, whatever the node's role.
+    pub struct SessionSetDeletionRequest<'a> {
+        node_id: M[NodeId<'a>] = t::NODE_ID,
+        fq_csids: V[FqCsid] = t::FQ_CSID,
+    }
+}
+ies_struct! {
+    /// Session Set Deletion Response (Table 7.4.6.2-1).
+    pub struct SessionSetDeletionResponse<'a> {
+        node_id: M[NodeId<'a>] = t::NODE_ID,
+        cause: M[Cause] = t::CAUSE,
+        offending_ie: O[u16] = t::OFFENDING_IE,
+    }
+}
+
 // ---- session messages --------------------------------------------------------------
 
 ies_struct! {
@@ -203,6 +223,9 @@ ies_struct! {
         /// Create Traffic Endpoint: not supported.
         create_traffic_endpoint: P[Present] = t::CREATE_TRAFFIC_ENDPOINT,
         pdn_type: O[u8] = t::PDN_TYPE,
+        /// SGW-C, MME, PGW-C/SMF, ePDG and TWAN FQ-CSIDs (one IE type,
+        /// no instances: in the order received).
+        fq_csids: V[FqCsid] = t::FQ_CSID,
         user_plane_inactivity_timer: O[u32] = t::USER_PLANE_INACTIVITY_TIMER,
         user_id: O[&'a [u8]] = t::USER_ID,
         apn_dnn: O[Name<'a>] = t::APN_DNN,
@@ -220,6 +243,8 @@ ies_struct! {
         offending_ie: O[u16] = t::OFFENDING_IE,
         up_f_seid: O[FSeid] = t::F_SEID,
         created_pdr: V[CreatedPdr] = t::CREATED_PDR,
+        /// PGW-U/SGW-U/UPF FQ-CSID: this UPF allocates none (docs/N4.md).
+        up_fq_csid: O[FqCsid] = t::FQ_CSID,
         failed_rule_id: O[FailedRuleId] = t::FAILED_RULE_ID,
     }
 }
@@ -245,6 +270,8 @@ ies_struct! {
         update_qer: V[UpdateQer] = t::UPDATE_QER,
         update_bar: O[UpdateBar] = t::UPDATE_BAR,
         update_traffic_endpoint: P[Present] = t::UPDATE_TRAFFIC_ENDPOINT,
+        /// SGW-C, MME, PGW-C/SMF, ePDG and TWAN FQ-CSIDs that changed.
+        fq_csids: V[FqCsid] = t::FQ_CSID,
         pfcpsmreq_flags: O[PfcpsmReqFlags] = t::PFCPSMREQ_FLAGS,
         query_urr: V[QueryUrr] = t::QUERY_URR,
         user_plane_inactivity_timer: O[u32] = t::USER_PLANE_INACTIVITY_TIMER,
@@ -368,6 +395,8 @@ messages! {
     VersionNotSupportedResponse = mt::VERSION_NOT_SUPPORTED_RESPONSE,
     NodeReportRequest<'a> = mt::NODE_REPORT_REQUEST,
     NodeReportResponse<'a> = mt::NODE_REPORT_RESPONSE,
+    SessionSetDeletionRequest<'a> = mt::SESSION_SET_DELETION_REQUEST,
+    SessionSetDeletionResponse<'a> = mt::SESSION_SET_DELETION_RESPONSE,
     SessionEstablishmentRequest<'a> = mt::SESSION_ESTABLISHMENT_REQUEST,
     SessionEstablishmentResponse<'a> = mt::SESSION_ESTABLISHMENT_RESPONSE,
     SessionModificationRequest<'a> = mt::SESSION_MODIFICATION_REQUEST,
@@ -520,7 +549,7 @@ impl<'a> Pfcp<'a> {
         if !rest.is_empty() && !h.follow_on {
             return Err(err(DecodeError::length()));
         }
-        let known = matches!(h.msg_type, 1..=13 | 50..=57);
+        let known = matches!(h.msg_type, 1..=15 | 50..=57);
         if !known {
             return Err(err(DecodeError::new(ErrorKind::UnknownMessageType(
                 h.msg_type,

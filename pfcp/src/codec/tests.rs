@@ -125,6 +125,9 @@ roundtrip_tests! {
     rt_version_not_supported_response: VersionNotSupportedResponse,
     rt_node_report_request: NodeReportRequest<'static>,
     rt_node_report_response: NodeReportResponse<'static>,
+    rt_fq_csid: FqCsid,
+    rt_session_set_deletion_request: SessionSetDeletionRequest<'static>,
+    rt_session_set_deletion_response: SessionSetDeletionResponse<'static>,
     rt_session_establishment_request: SessionEstablishmentRequest<'static>,
     rt_session_establishment_response: SessionEstablishmentResponse<'static>,
     rt_session_modification_request: SessionModificationRequest<'static>,
@@ -605,4 +608,94 @@ fn pfd_contents_layout() {
     put_ie(&mut app, t::PFD_CONTEXT, &&b""[..]);
     let e = ApplicationIdsPfds::decode(&app).unwrap_err();
     assert_eq!(e, DecodeError::missing(t::PFD_CONTENTS));
+}
+
+/// FQ-CSID (TS 29.244 §8.2.43, Figure 8.2.43-1): octet 5 is the Node-ID
+/// Type (high nibble: 0 IPv4, 1 IPv6, 2 MCC/MNC + node number) and the
+/// number of CSIDs (low nibble), then the node address (4, 16 or 4
+/// octets), the CSIDs (2 octets each), then the Rel-17 octet with the
+/// Node Type in its low nibble when present.
+#[test]
+fn fq_csid_layout() {
+    let v4 = FqCsid {
+        node: CsidNode::Ipv4(Ipv4Addr::new(10, 0, 0, 1)),
+        csids: [1, 0x0203].into_iter().collect(),
+        node_type: None,
+    };
+    assert_eq!(enc(&v4), [0x02, 10, 0, 0, 1, 0, 1, 2, 3]);
+    let v6 = FqCsid {
+        node: CsidNode::Ipv6("2001:db8::1".parse().unwrap()),
+        csids: [7].into_iter().collect(),
+        node_type: Some(2),
+    };
+    let mut b = vec![0x11, 0x20, 0x01, 0x0d, 0xb8];
+    b.extend_from_slice(&[0; 11]);
+    b.extend_from_slice(&[1, 0, 7, 2]);
+    assert_eq!(enc(&v6), b);
+    // MCC 262, MNC 01: (262 * 1000 + 1) << 12 | node 0x0ab.
+    let plmn = FqCsid {
+        node: CsidNode::Plmn(262_001 << 12 | 0x0ab),
+        csids: [9].into_iter().collect(),
+        node_type: None,
+    };
+    assert_eq!(enc(&plmn), [0x21, 0x3f, 0xf7, 0x10, 0xab, 0, 9]);
+    assert_eq!(FqCsid::decode(&enc(&plmn)).unwrap(), plmn);
+    // The Rel-17 removal form: no CSID, all-zero address, a node type.
+    let removal = FqCsid::decode(&[0x00, 0, 0, 0, 0, 0x01]).unwrap();
+    assert!(removal.csids.is_empty());
+    assert_eq!(removal.node_type, Some(1));
+    // Spare bits of the node-type octet and later octets are ignored.
+    let later = FqCsid::decode(&[0x01, 10, 0, 0, 1, 0, 5, 0xf3, 0xaa]).unwrap();
+    assert_eq!(later.node_type, Some(3));
+    // Reserved Node-ID Type: invalid value; a short address or CSID list:
+    // invalid length.
+    assert_eq!(
+        FqCsid::decode(&[0x31, 10, 0, 0, 1, 0, 5]).unwrap_err(),
+        DecodeError::value()
+    );
+    assert_eq!(
+        FqCsid::decode(&[0x12, 10, 0, 0, 1, 0, 5]).unwrap_err(),
+        DecodeError::length()
+    );
+    assert_eq!(
+        FqCsid::decode(&[0x02, 10, 0, 0, 1, 0, 5]).unwrap_err(),
+        DecodeError::length()
+    );
+    // More than 15 CSIDs cannot be counted: the first 15 are written.
+    let many = FqCsid {
+        node: CsidNode::Ipv4(Ipv4Addr::new(10, 0, 0, 1)),
+        csids: (0..20).collect(),
+        node_type: None,
+    };
+    let b = enc(&many);
+    assert_eq!(b[0], 0x0f);
+    assert_eq!(FqCsid::decode(&b).unwrap().csids.len(), MAX_CSIDS);
+}
+
+/// Session Set Deletion Request (type 14) is a node message: no S flag;
+/// with the S flag set it is refused like any node message with one.
+#[test]
+fn session_set_deletion_is_a_node_message() {
+    let m = Pfcp::node(
+        0x0a0b0c,
+        SessionSetDeletionRequest {
+            node_id: NodeId::Ipv4(Ipv4Addr::new(10, 0, 0, 1)),
+            fq_csids: Vec::new(),
+        },
+    );
+    let mut b = Vec::new();
+    m.encode(&mut b).unwrap();
+    assert_eq!(
+        b,
+        [
+            0x20, 14, 0, 13, 0x0a, 0x0b, 0x0c, 0, 0, 60, 0, 5, 0, 10, 0, 0, 1
+        ]
+    );
+    let mut s = vec![0x21, 14, 0, 21];
+    s.extend_from_slice(&[0; 8]);
+    s.extend_from_slice(&b[4..]);
+    assert_eq!(
+        Pfcp::decode(&s).unwrap_err().error.kind,
+        ErrorKind::InvalidSeidFlag
+    );
 }

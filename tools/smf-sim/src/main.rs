@@ -129,6 +129,11 @@ struct Args {
     /// QFI the gNB simulator sends uplink with (the profile's default flow).
     #[arg(long, default_value_t = 9)]
     qfi: u8,
+    /// Send the FQ-CSIDs of an EPC core with partial failure handling in
+    /// each establishment: SGW-C (10.0.0.11), PGW-C (our Node ID) and
+    /// MME (10.1.1.1), one CSID each, 256 sessions per CSID.
+    #[arg(long)]
+    fq_csids: bool,
     /// Print every usage report received.
     #[arg(long, short)]
     verbose: bool,
@@ -342,6 +347,11 @@ impl Sim {
                     Profile::Simple => sample::simple_establishment_request(seq, &p),
                     Profile::Typical => sample::establishment_request(seq, &p),
                 };
+                if self.args.fq_csids
+                    && let Message::SessionEstablishmentRequest(r) = &mut m.message
+                {
+                    r.fq_csids = fq_csids(i, self.node_id);
+                }
                 if let (Some(mbr), Message::SessionEstablishmentRequest(r)) =
                     (self.args.mbr, &mut m.message)
                     && let Some(q) = r.create_qer.first_mut()
@@ -872,6 +882,25 @@ fn main() -> Result<()> {
         bail!("{failed} requests failed");
     }
     Ok(())
+}
+
+/// The FQ-CSIDs of session `i` (`--fq-csids`): SGW-C, PGW-C (`node`) and
+/// MME, one CSID each; 256 sessions share a CSID.
+fn fq_csids(i: usize, node: Ipv4Addr) -> Vec<pfcp::codec::ies::FqCsid> {
+    use pfcp::codec::ies::{CsidNode, FqCsid};
+    let set = u16::try_from(i / 256 % 65_536).unwrap_or(0);
+    [
+        Ipv4Addr::new(10, 0, 0, 11),
+        node,
+        Ipv4Addr::new(10, 1, 1, 1),
+    ]
+    .into_iter()
+    .map(|a| FqCsid {
+        node: CsidNode::Ipv4(a),
+        csids: pfcp::codec::SmallVec::from_elem(set, 1),
+        node_type: None,
+    })
+    .collect()
 }
 
 #[cfg(test)]

@@ -371,6 +371,12 @@ impl N4 {
                 Event::SessionRemoved { seid, reason } => {
                     info!("PFCP session {seid:#x} removed ({reason:?})");
                 }
+                Event::SessionSetDeleted {
+                    node_id,
+                    sessions_removed,
+                } => warn!(
+                    "PFCP Session Set Deletion from {node_id:?}: {sessions_removed} session(s) removed"
+                ),
                 Event::RequestTimedOut {
                     dst,
                     msg_type,

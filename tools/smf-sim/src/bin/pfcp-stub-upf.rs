@@ -230,6 +230,7 @@ fn canned(sock: &UdpSocket, node_ip: Ipv4Addr, end: Option<Instant>) -> Result<(
                         ipv6: None,
                     }),
                     created_pdr: Vec::new(),
+                    up_fq_csid: None,
                     failed_rule_id: None,
                 },
             ),
