@@ -1,7 +1,7 @@
 //! Reload phases without DPDK: parse + validate, diff, translate and one
 //! dataplane publish of a file of N static sessions of which the first k
 //! change, timed one by one (the profile behind perf/reload-bench.sh's
-//! figures). `cargo run --release -p upf --example reload_phases -- 100000 100000`
+//! figures). `cargo run --release -p upf --example reload_phases -- 100000 100000 [rounds]`
 
 use std::time::Instant;
 
@@ -77,7 +77,8 @@ fn main() {
     })
     .expect("publish");
     println!("initial publish {:.1} ms", ms(t));
-    for round in 0..3 {
+    let rounds: usize = args.get(2).copied().unwrap_or(3);
+    for round in 0..rounds {
         let src = if round % 2 == 0 { &new } else { &old };
         let t = Instant::now();
         let by_id: std::collections::HashMap<u64, &config::StaticSession> =
@@ -95,7 +96,9 @@ fn main() {
         })
         .expect("publish");
         let p = ms(t);
+        let t = Instant::now();
         ctl.reclaim();
-        println!("round {round}: translate {tr:.1} ms, publish {p:.1} ms");
+        let r = ms(t);
+        println!("round {round}: translate {tr:.1} ms, publish {p:.1} ms, then reclaim {r:.1} ms");
     }
 }
