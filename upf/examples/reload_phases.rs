@@ -34,6 +34,12 @@ fn text(n: usize, changed: usize) -> String {
     out
 }
 
+/// The reload's parse, by name for `valgrind --toggle-collect=*reload_parse*`.
+#[inline(never)]
+fn reload_parse(text: String, old: &config::Config) -> config::Config {
+    config::parse_text(text, "b.yaml", None, Some(old)).expect("valid")
+}
+
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
@@ -46,12 +52,13 @@ fn main() {
     let n = args.first().copied().unwrap_or(100_000);
     let k = args.get(1).copied().unwrap_or(n);
     let (a, b) = (text(n, 0), text(n, k));
-    let old = config::parse(&a, "a.yaml", None).expect("valid");
+    // Kept with its text, as `upf run` loads it.
+    let old = config::parse_text(a.clone(), "a.yaml", None, None).expect("valid");
     let t = Instant::now();
     let new = config::parse(&b, "b.yaml", None).expect("valid");
     println!("parse+validate {:.1} ms", ms(t));
     let t = Instant::now();
-    let again = config::parse_after(&b, "b.yaml", None, &old).expect("valid");
+    let again = reload_parse(b.clone(), &old);
     println!(
         "parse+validate after the running config (reload) {:.1} ms",
         ms(t)

@@ -77,10 +77,7 @@ pub fn parse_bytes(
     match String::from_utf8(bytes) {
         Ok(text) => {
             let origin = path.display().to_string();
-            match prev {
-                Some(p) => config::parse_after(&text, &origin, host, p),
-                None => config::parse(&text, &origin, host),
-            }
+            config::parse_text(text, &origin, host, prev)
         }
         // `load` words the encoding error with its position.
         Err(_) => config::load(path, host),

@@ -252,6 +252,7 @@ pub(crate) fn validate(
         sessions,
         warnings: cx.warnings,
         effective: raw,
+        source: super::model::Source::default(),
     })
 }
 
