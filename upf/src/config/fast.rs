@@ -400,9 +400,8 @@ fn parse_items(
         end: list.end,
         indent,
     };
-    let reuse = reuse.filter(|r| {
-        r.items.at.indent == indent && r.items.at.starts.len() == r.raws.len()
-    });
+    let reuse =
+        reuse.filter(|r| r.items.at.indent == indent && r.items.at.starts.len() == r.raws.len());
     let mut out = Vec::with_capacity(items.starts.len());
     for k in 0..items.starts.len() {
         let t = items.item(text, k)?;

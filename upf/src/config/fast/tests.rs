@@ -523,10 +523,17 @@ fn the_shipped_configs_read_the_same_on_both_paths() {
 #[test]
 fn items_with_unchanged_bytes_take_the_earlier_value() {
     let item = |i: u32, teid: u32| {
-        format!("  - {{ id: {i}, ue_ip: 10.45.0.{i}, uplink: {{ teid: {teid} }}, downlink: {{ gnb: 192.168.1.2, teid: 7 }} }}\n")
+        format!(
+            "  - {{ id: {i}, ue_ip: 10.45.0.{i}, uplink: {{ teid: {teid} }}, downlink: {{ gnb: 192.168.1.2, teid: 7 }} }}\n"
+        )
     };
     let block = "  - id: 9\n    ue_ip: 10.45.0.9\n    uplink: { teid: 99 }\n    downlink:\n      gnb: 192.168.1.2\n      teid: 7\n\n  # a comment\n";
-    let a = format!("{HEAD}sessions:\n{}{}{block}{}", item(1, 1), item(2, 2), item(3, 3));
+    let a = format!(
+        "{HEAD}sessions:\n{}{}{block}{}",
+        item(1, 1),
+        item(2, 2),
+        item(3, 3)
+    );
     let (raw, at) = deserialize(&a, |h| deserialize_full(h).ok(), None).unwrap();
     assert_eq!(raw.sessions.len(), 4);
     let items = Items {
@@ -566,4 +573,45 @@ fn items_with_unchanged_bytes_take_the_earlier_value() {
     let (raw, _) = deserialize(d, |h| deserialize_full(h).ok(), Some(reuse)).unwrap();
     let ids: Vec<u64> = raw.sessions.iter().map(|s| s.id).collect();
     assert_eq!(ids, [1001, 1002, 1009, 3]);
+}
+
+proptest! {
+    /// Validation does not translate short-form sessions to check them
+    /// against the dataplane's rules (`validate`): every short-form
+    /// session of a file that passes validation passes that check.
+    #[test]
+    fn short_form_sessions_pass_check_session(
+        items in proptest::collection::vec((spec(), style()), 1..6),
+    ) {
+        let mut t = format!("{HEAD}sessions:\n");
+        for (i, (s, st)) in items.iter().enumerate() {
+            let mut s = s.clone();
+            s.id = i as u64 + 1;
+            // Mostly valid: distinct keys, a gNB on N3's subnet, QFI and
+            // MBRs in range (as `parse_after_a_valid_file_is_parse`).
+            if st.bits & 1 == 0 {
+                s.ue_ip = Some(IpAddr::from(std::net::Ipv4Addr::new(10, 45, 0, i as u8 + 2)));
+                s.ul = Some(0x0100_0000 + i as u32);
+                s.dl = s.dl.map(|(_, t, q)| ("192.168.1.2".parse().unwrap(), t | 1, q.map(|q| q % 64)));
+                s.dl.get_or_insert(("192.168.1.2".parse().unwrap(), 7, None));
+                if let Some((ul, dl)) = &mut s.qos {
+                    for r in [ul, dl].into_iter().flatten() {
+                        if r.starts_with('0') {
+                            *r = "1Mbps".to_owned();
+                        }
+                    }
+                }
+            }
+            t.push_str(&emit(&s, *st, 2));
+        }
+        let host = HostInfo::with_cpus(4);
+        if let Ok(c) = parse(&t, "t.yaml", Some(&host)) {
+            for s in &c.sessions {
+                prop_assert!(
+                    crate::translate::check_session(&c.interfaces, s).is_ok(),
+                    "{:?}\n{}", s, t
+                );
+            }
+        }
+    }
 }
