@@ -44,6 +44,25 @@ pub struct Config {
     pub(crate) effective: RawConfig,
     /// Where the `sessions:` list was read from, for the next reload.
     pub(crate) source: Source,
+    /// Which session holds each id and table key, for the next reload.
+    pub(crate) index: Index,
+}
+
+/// Which session holds each id and table key ([`super::validate`]):
+/// derived from the sessions, so not part of the config's value either.
+#[derive(Clone, Default)]
+pub(crate) struct Index(pub(crate) Option<Arc<super::validate::SessionIndex>>);
+
+impl PartialEq for Index {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Index(..)")
+    }
 }
 
 /// The text a config was read from and where its `sessions:` items lie
