@@ -687,7 +687,8 @@ fn short_keys_of(i: usize, s: &RawSession) -> Option<SessionKeys> {
 /// [`validate_sessions`] for a reload where `prev` (valid, with its
 /// index) has as many sessions under the same interfaces and TEID range,
 /// and every entry that differs from the one at its place there is of the
-/// short form in both: entries equal to `prev`'s are `prev`'s sessions
+/// short form in both, and they are fewer than a quarter of the file:
+/// entries equal to `prev`'s are `prev`'s sessions
 /// (as in the full path), and only the others are checked, against the
 /// index (a duplicate needs a changed session: two unchanged ones were
 /// already apart in `prev`). The index of the result is `prev`'s with the
@@ -710,24 +711,38 @@ fn validate_changed(
     {
         return None;
     }
+    // Which entries changed, first: when most did, building the full
+    // index is less work than moving that many keys in a copy of the old
+    // one, and nothing has been built for nothing.
+    let mut which = Vec::new();
+    for (i, s) in raw.iter().enumerate() {
+        let (old_raw, old) = (&raws[i], &done[i]);
+        if old_raw == s && old.id == s.id && short_keys_of(i, s).is_some() {
+            continue;
+        }
+        if old_raw == s || !is_short_form(s) || !is_short_form(old_raw) {
+            // A full-form entry (the full path shares an unchanged one
+            // too, but its keys are not at hand here).
+            return None;
+        }
+        if which.len() >= raw.len() / 4 {
+            return None;
+        }
+        which.push(i);
+    }
     let errors = cx.errors.len();
     let warnings = cx.warnings.len();
     let mut out = Vec::with_capacity(raw.len());
     // (index, new keys, old keys), in index order.
-    let mut changed: Vec<(usize, SessionKeys, SessionKeys)> = Vec::new();
+    let mut changed: Vec<(usize, SessionKeys, SessionKeys)> = Vec::with_capacity(which.len());
     let mut peer_ok = None;
+    let mut next_changed = which.iter().copied().peekable();
     for (i, s) in raw.iter().enumerate() {
-        let (old_raw, old) = (&raws[i], &done[i]);
-        if old_raw == s && old.id == s.id && short_keys_of(i, s).is_some() {
-            out.push(Arc::clone(old));
+        if next_changed.next_if_eq(&i).is_none() {
+            out.push(Arc::clone(&done[i]));
             continue;
         }
-        if old_raw == s && !is_short_form(s) {
-            // A full-form entry equal to the one before: the full path
-            // shares it too, but its keys are not at hand here.
-            return None;
-        }
-        let (Some(old_keys), true) = (short_keys_of(i, old_raw), is_short_form(s)) else {
+        let Some(old_keys) = short_keys_of(i, &raws[i]) else {
             return None;
         };
         let (session, keys) = short_form(cx, i, s, ifs, &mut peer_ok);
