@@ -913,6 +913,7 @@ fn diff_names_sessions_and_restart_fields() {
         SESSION_A.replace("teid: 0x200", "teid: 0x300")
     ));
     let d = old.diff(&new);
+    assert_eq!(d.upserted_at, vec![0, 1]);
     assert_eq!(d.sessions_added, vec![3]);
     assert_eq!(d.sessions_removed, vec![2]);
     assert_eq!(d.sessions_changed, vec![1]);
@@ -972,6 +973,8 @@ fn diff_of_reordered_and_edited_session_lists() {
         })
         .collect();
     let d = a.diff(&ok(&with_sessions(&new)));
+    // Where the upserted sessions are in the new list.
+    assert_eq!(d.upserted_at, vec![1, 4]);
     assert_eq!(
         (d.sessions_changed, d.sessions_added, d.sessions_removed),
         (vec![2, 5], vec![], vec![])
@@ -987,6 +990,8 @@ fn diff_of_reordered_and_edited_session_lists() {
     ]
     .concat();
     let d = a.diff(&ok(&with_sessions(&new)));
+    // 7 at [3], 5 at [4].
+    assert_eq!(d.upserted_at, vec![3, 4]);
     assert_eq!(
         (d.sessions_changed, d.sessions_added, d.sessions_removed),
         (vec![5], vec![7], vec![4])
