@@ -46,7 +46,8 @@ pub enum ReloadError {
     Invalid(ConfigError),
     /// The new file is valid but changes settings that need a restart.
     #[error("refused: needs a restart to change {}", .0.restart_required.join(", "))]
-    NeedsRestart(ConfigDiff),
+    /// (Boxed: a diff is large beside the other variant.)
+    NeedsRestart(Box<ConfigDiff>),
 }
 
 /// A validated new config and what it changes.
@@ -97,7 +98,7 @@ pub fn plan_config(
     let diff = current.diff(&config);
     let diff_time = t1.elapsed();
     if !diff.restart_required.is_empty() {
-        return Err(ReloadError::NeedsRestart(diff));
+        return Err(ReloadError::NeedsRestart(Box::new(diff)));
     }
     Ok(ReloadPlan {
         config,

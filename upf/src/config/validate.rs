@@ -742,9 +742,7 @@ fn validate_changed(
             out.push(Arc::clone(&done[i]));
             continue;
         }
-        let Some(old_keys) = short_keys_of(i, &raws[i]) else {
-            return None;
-        };
+        let old_keys = short_keys_of(i, &raws[i])?;
         let (session, keys) = short_form(cx, i, s, ifs, &mut peer_ok);
         if cx.errors.len() > errors || cx.warnings.len() > warnings {
             cx.errors.truncate(errors);
