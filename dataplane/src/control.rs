@@ -248,8 +248,8 @@ struct QerRecord {
 /// The (QER id, URR id) pairs of `s`: a QER and a URR named by exactly the
 /// same PDRs, each of which names no other QER or URR. Such a URR counts
 /// in the QER's state line (`tables::qer_line`), one line per packet.
-fn pairs(s: &Session) -> Vec<(u32, u32)> {
-    let mut out = Vec::new();
+fn pairs(s: &Session) -> SmallVec<[(u32, u32); 1]> {
+    let mut out = SmallVec::new();
     for q in &s.qers {
         let mut users = s.pdrs.iter().filter(|p| p.qer_ids.contains(&q.id));
         let Some(first) = users.next() else { continue };
@@ -555,19 +555,24 @@ impl Control {
     /// Takes `n` free state slots, growing every worker's state by whole
     /// chunks when needed. Returns the slots and, if it grew, the new chunk
     /// lists (the snapshot shares the old ones otherwise).
-    fn alloc_slots(&mut self, n: usize) -> Result<(Vec<u32>, Option<GrownLines>), RuleError> {
-        let missing = n.saturating_sub(self.free_slots.len());
+    /// (On the two fields it uses, so that a publish can hold the session
+    /// records meanwhile.)
+    fn alloc_slots(
+        free_slots: &mut Vec<u32>,
+        current: &Snapshot,
+        n: usize,
+    ) -> Result<(Vec<u32>, Option<GrownLines>), RuleError> {
+        let missing = n.saturating_sub(free_slots.len());
         if missing == 0 {
-            let at = self.free_slots.len() - n;
-            return Ok((self.free_slots.split_off(at), None));
+            let at = free_slots.len() - n;
+            return Ok((free_slots.split_off(at), None));
         }
-        let have = self.current.lines.first().map_or(0, |w| w.len());
+        let have = current.lines.first().map_or(0, |w| w.len());
         let add = missing.div_ceil(CHUNK_LINES);
         if u32::try_from((have + add) * CHUNK_LINES).is_err() {
             return Err(RuleError::Full);
         }
-        let lines: Box<[WorkerLines]> = self
-            .current
+        let lines: Box<[WorkerLines]> = current
             .lines
             .iter()
             .map(|w| {
@@ -582,10 +587,10 @@ impl Control {
             .rev()
             .filter_map(|s| u32::try_from(s).ok());
         let mut grown: Vec<u32> = new.collect();
-        grown.extend(std::mem::take(&mut self.free_slots));
+        grown.extend(std::mem::take(free_slots));
         let at = grown.len() - n;
         let out = grown.split_off(at);
-        self.free_slots = grown;
+        *free_slots = grown;
         Ok((out, Some(lines)))
     }
 
@@ -728,15 +733,25 @@ impl Control {
         // a URR changes gets a new line (its old one keeps the counts of
         // the URR it was paired with).
         let g = self.current.generation + 1;
+        // The spare tables are written in place once no worker can read
+        // them: drop the snapshots every worker has left first.
+        self.release_retired();
+        // Each upserted session's record, looked up once (a reload of
+        // 100,000 sessions looked each up four times, a cache miss each).
+        let sessions = &self.sessions;
+        let olds: Vec<Option<&Record>> = upserts
+            .iter()
+            .map(|s| sessions.get(&s.id).map(|r| &**r))
+            .collect();
         let mut new_records = Vec::with_capacity(upserts.len());
         let mut to_free: Vec<Deferred> = Vec::new();
-        let paired: Vec<Vec<(u32, u32)>> = upserts.iter().map(pairs).collect();
+        let paired: Vec<SmallVec<[(u32, u32); 1]>> = upserts.iter().map(pairs).collect();
         let pair_of = |ps: &[(u32, u32)], q: u32| ps.iter().find(|(pq, _)| *pq == q).map(|p| p.1);
         let need: usize = upserts
             .iter()
             .zip(&paired)
-            .map(|(s, ps)| {
-                let old = self.sessions.get(&s.id);
+            .zip(&olds)
+            .map(|((s, ps), &old)| {
                 s.qers
                     .iter()
                     .filter(|q| {
@@ -750,9 +765,8 @@ impl Control {
                         .count()
             })
             .sum();
-        let (mut fresh, grown) = self.alloc_slots(need)?;
-        for (s, ps) in upserts.iter().zip(&paired) {
-            let old = self.sessions.get(&s.id);
+        let (mut fresh, grown) = Self::alloc_slots(&mut self.free_slots, &self.current, need)?;
+        for ((s, ps), &old) in upserts.iter().zip(&paired).zip(&olds) {
             let mut rec = Record::default();
             for u in &s.urrs {
                 let r = match old.and_then(|o| o.urrs.get(&u.id)) {
@@ -824,28 +838,28 @@ impl Control {
             new_records.push(rec);
         }
 
-        // 3. Compile and build the map changes.
-        let n = upserts.len() + removals.len();
-        let mut teid_changes: HashMap<u32, Option<KeyPdrs>> =
-            HashMap::with_capacity_and_hasher(n, Default::default());
-        let mut ue4_changes: HashMap<u32, Option<KeyPdrs>> =
-            HashMap::with_capacity_and_hasher(n, Default::default());
-        let mut ue6_changes: HashMap<u64, Option<KeyPdrs>> = HashMap::default();
-        let old_keys = |rec: &Record,
-                        t: &mut HashMap<u32, Option<KeyPdrs>>,
-                        u4: &mut HashMap<u32, Option<KeyPdrs>>,
-                        u6: &mut HashMap<u64, Option<KeyPdrs>>| {
-            for k in &rec.keys {
-                match *k {
-                    MapKey::Teid(k) => t.entry(k).or_insert(None),
-                    MapKey::Ue4(k) => u4.entry(k).or_insert(None),
-                    MapKey::Ue6(k) => u6.entry(k).or_insert(None),
-                };
-            }
-        };
+        // 3. Compile and build the map changes, in the order the tables
+        // apply them: every key that goes away first (those of removed
+        // sessions, and those an upserted session no longer has), then
+        // every key an upserted session has. The batch was checked: a key
+        // is claimed by one session of it at most, and a key that goes
+        // away can only be claimed by another session of the batch, whose
+        // insert comes later. So no map of the changes by key is needed
+        // (it was most of a 100,000-change publish: 100,000 entries of a
+        // PDR each, built and walked once), and each key's rules are made
+        // as soon as its session is compiled.
+        let mut teid_ops = MapOps::<u32>::with_capacity(upserts.len(), removals.len());
+        let mut ue4_ops = MapOps::<u32>::with_capacity(upserts.len(), removals.len());
+        let mut ue6_ops = MapOps::<u64>::default();
         for &id in removals {
             if let Some(rec) = self.sessions.get(&id) {
-                old_keys(rec, &mut teid_changes, &mut ue4_changes, &mut ue6_changes);
+                for k in &rec.keys {
+                    match *k {
+                        MapKey::Teid(k) => teid_ops.remove(k),
+                        MapKey::Ue4(k) => ue4_ops.remove(k),
+                        MapKey::Ue6(k) => ue6_ops.remove(k),
+                    }
+                }
                 // Paired QER lines go with their URR.
                 for q in rec.qers.values().filter(|q| q.paired.is_none()) {
                     to_free.push(Deferred {
@@ -865,54 +879,61 @@ impl Control {
                 }
             }
         }
-        for s in upserts {
-            if let Some(rec) = self.sessions.get(&s.id) {
-                old_keys(rec, &mut teid_changes, &mut ue4_changes, &mut ue6_changes);
-            }
-        }
         let has_n9 = self.current.net.iface(Iface::N9).is_some();
-        for (s, rec) in upserts.iter().zip(new_records.iter_mut()) {
+        let mut keyed: SmallVec<[(MapKey, KeyPdrs); 2]> = SmallVec::new();
+        for ((s, rec), &old) in upserts.iter().zip(new_records.iter_mut()).zip(&olds) {
             self.version = self.version.wrapping_add(1);
+            keyed.clear();
+            let mut add = |k: MapKey, c: CPdr| match keyed.iter_mut().find(|(key, _)| *key == k) {
+                Some((_, v)) => v.push(c),
+                None => keyed.push((k, smallvec::smallvec![c])),
+            };
             for p in &s.pdrs {
                 let c = compile(s, p, rec, self.version, self.tsc_hz, has_n9);
                 if let Some(f) = p.pdi.local_fteid {
-                    teid_changes
-                        .entry(f.teid)
-                        .or_insert(None)
-                        .get_or_insert_with(KeyPdrs::new)
-                        .push(c);
-                    rec.add_key(MapKey::Teid(f.teid));
+                    add(MapKey::Teid(f.teid), c);
                 } else if let Some(ue) = p.pdi.ue_ip {
-                    if let Some(a) = ue.ipv4 {
-                        let k = u32::from(a);
-                        ue4_changes
-                            .entry(k)
-                            .or_insert(None)
-                            .get_or_insert_with(KeyPdrs::new)
-                            .push(c.clone());
-                        rec.add_key(MapKey::Ue4(k));
-                    }
-                    if let Some(a) = ue.ipv6 {
-                        let k = v6_key(a.into());
-                        ue6_changes
-                            .entry(k)
-                            .or_insert(None)
-                            .get_or_insert_with(KeyPdrs::new)
-                            .push(c);
-                        rec.add_key(MapKey::Ue6(k));
+                    match (ue.ipv4, ue.ipv6) {
+                        (Some(a4), Some(a6)) => {
+                            add(MapKey::Ue4(u32::from(a4)), c.clone());
+                            add(MapKey::Ue6(v6_key(a6.into())), c);
+                        }
+                        (Some(a4), None) => add(MapKey::Ue4(u32::from(a4)), c),
+                        (None, Some(a6)) => add(MapKey::Ue6(v6_key(a6.into())), c),
+                        (None, None) => {}
                     }
                 }
             }
+            if let Some(old) = old {
+                for k in old
+                    .keys
+                    .iter()
+                    .filter(|k| !keyed.iter().any(|(n, _)| n == *k))
+                {
+                    match *k {
+                        MapKey::Teid(k) => teid_ops.remove(k),
+                        MapKey::Ue4(k) => ue4_ops.remove(k),
+                        MapKey::Ue6(k) => ue6_ops.remove(k),
+                    }
+                }
+            }
+            for (k, mut pdrs) in keyed.drain(..) {
+                rec.add_key(k);
+                pdrs.sort_by_key(|p| p.precedence);
+                let rules = Rules::new(pdrs);
+                match k {
+                    MapKey::Teid(k) => teid_ops.insert(k, rules),
+                    MapKey::Ue4(k) => ue4_ops.insert(k, rules),
+                    MapKey::Ue6(k) => ue6_ops.insert(k, rules),
+                }
+            }
         }
-        // The spare tables are written in place once no worker can read
-        // them: drop the snapshots every worker has left first.
-        self.release_retired();
         let c = self.current.clone();
         let snap = Snapshot {
             generation: g,
-            teid: self.teid_w.apply(&c.teid, finish(teid_changes)),
-            ue4: self.ue4_w.apply(&c.ue4, finish(ue4_changes)),
-            ue6: self.ue6_w.apply(&c.ue6, finish(ue6_changes)),
+            teid: self.teid_w.apply(&c.teid, teid_ops.finish()),
+            ue4: self.ue4_w.apply(&c.ue4, ue4_ops.finish()),
+            ue6: self.ue6_w.apply(&c.ue6, ue6_ops.finish()),
             lines: grown.unwrap_or_else(|| c.lines.clone()),
             fast_net: net
                 .as_ref()
@@ -926,7 +947,13 @@ impl Control {
         }
         for (s, mut rec) in upserts.iter().zip(new_records) {
             rec.shrink();
-            self.sessions.insert(s.id, Box::new(rec));
+            // In the old record's box when there is one.
+            match self.sessions.entry(s.id) {
+                std::collections::hash_map::Entry::Occupied(mut e) => **e.get_mut() = rec,
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(Box::new(rec));
+                }
+            }
         }
         self.deferred.extend(to_free);
         Ok(g)
@@ -982,6 +1009,13 @@ impl Control {
     /// counters are now complete. Call it regularly (e.g. every 10 ms).
     pub fn reclaim(&mut self) -> Vec<FinalUsage> {
         let min_seen = self.release_retired();
+        if min_seen >= self.current.generation {
+            // No worker reads the spare tables any more: write the last
+            // publish's changes into them now, off the next publish's path.
+            self.teid_w.catch_up(&self.current.teid);
+            self.ue4_w.catch_up(&self.current.ue4);
+            self.ue6_w.catch_up(&self.current.ue6);
+        }
         let mut out = Vec::new();
         let mut keep = Vec::new();
         for d in std::mem::take(&mut self.deferred) {
@@ -1204,20 +1238,43 @@ fn keys_of(s: &Session) -> Keys {
     k
 }
 
-fn finish<K: crate::tables::Key + std::hash::Hash>(
-    m: HashMap<K, Option<KeyPdrs>>,
-) -> Vec<(K, Option<Rules>)> {
-    m.into_iter()
-        .map(|(k, v)| {
-            (
-                k,
-                v.map(|mut v| {
-                    v.sort_by_key(|p| p.precedence);
-                    Rules::new(v)
-                }),
-            )
-        })
-        .collect()
+/// One lookup map's changes in a publish: removals, then inserts (see
+/// `Control::apply`, step 3), in the order [`MapWriter::apply`] writes them.
+#[derive(Debug)]
+struct MapOps<K> {
+    removals: Vec<(K, Option<Rules>)>,
+    inserts: Vec<(K, Option<Rules>)>,
+}
+
+impl<K> Default for MapOps<K> {
+    fn default() -> Self {
+        Self {
+            removals: Vec::new(),
+            inserts: Vec::new(),
+        }
+    }
+}
+
+impl<K> MapOps<K> {
+    fn with_capacity(upserts: usize, removals: usize) -> Self {
+        Self {
+            removals: Vec::with_capacity(removals),
+            inserts: Vec::with_capacity(upserts),
+        }
+    }
+
+    fn remove(&mut self, k: K) {
+        self.removals.push((k, None));
+    }
+
+    fn insert(&mut self, k: K, r: Rules) {
+        self.inserts.push((k, Some(r)));
+    }
+
+    fn finish(mut self) -> Vec<(K, Option<Rules>)> {
+        self.removals.append(&mut self.inserts);
+        self.removals
+    }
 }
 
 fn v6_key(a: IpAddr) -> u64 {

@@ -46,7 +46,8 @@ pub enum ReloadError {
     Invalid(ConfigError),
     /// The new file is valid but changes settings that need a restart.
     #[error("refused: needs a restart to change {}", .0.restart_required.join(", "))]
-    NeedsRestart(ConfigDiff),
+    /// (Boxed: a diff is large beside the other variant.)
+    NeedsRestart(Box<ConfigDiff>),
 }
 
 /// A validated new config and what it changes.
@@ -77,10 +78,7 @@ pub fn parse_bytes(
     match String::from_utf8(bytes) {
         Ok(text) => {
             let origin = path.display().to_string();
-            match prev {
-                Some(p) => config::parse_after(&text, &origin, host, p),
-                None => config::parse(&text, &origin, host),
-            }
+            config::parse_text(text, &origin, host, prev)
         }
         // `load` words the encoding error with its position.
         Err(_) => config::load(path, host),
@@ -100,7 +98,7 @@ pub fn plan_config(
     let diff = current.diff(&config);
     let diff_time = t1.elapsed();
     if !diff.restart_required.is_empty() {
-        return Err(ReloadError::NeedsRestart(diff));
+        return Err(ReloadError::NeedsRestart(Box::new(diff)));
     }
     Ok(ReloadPlan {
         config,

@@ -22,6 +22,10 @@ pub struct ConfigDiff {
     pub sessions_added: Vec<u64>,
     pub sessions_removed: Vec<u64>,
     pub sessions_changed: Vec<u64>,
+    /// Where the added and changed sessions are in the new config's
+    /// `sessions`, ascending: what a reload translates, found without a
+    /// map of every session by id.
+    pub upserted_at: Vec<usize>,
 }
 
 impl ConfigDiff {
@@ -103,26 +107,34 @@ fn sessions_diff(old: &[Arc<StaticSession>], new: &[Arc<StaticSession>], d: &mut
     // A session reused from the running config (`parse_after`) is the same
     // allocation: no need to compare its rules.
     let differ = |a: &Arc<StaticSession>, b: &Arc<StaticSession>| !Arc::ptr_eq(a, b) && a != b;
+    // The pointers first: a shared session is not read at all (100,000
+    // of them were a cache miss each, ~10 ms).
     let same = old
         .iter()
         .zip(new)
-        .take_while(|(a, b)| a.id == b.id)
+        .take_while(|(a, b)| Arc::ptr_eq(a, b) || a.id == b.id)
         .count();
-    for (a, b) in old[..same].iter().zip(&new[..same]) {
+    for (i, (a, b)) in old[..same].iter().zip(&new[..same]).enumerate() {
         if differ(a, b) {
             d.sessions_changed.push(a.id);
+            d.upserted_at.push(i);
         }
     }
     let (old, new) = (&old[same..], &new[same..]);
     if !old.is_empty() || !new.is_empty() {
         let old_by: BTreeMap<u64, &Arc<StaticSession>> = old.iter().map(|s| (s.id, s)).collect();
-        let new_by: BTreeMap<u64, &Arc<StaticSession>> = new.iter().map(|s| (s.id, s)).collect();
-        for (id, s) in &new_by {
+        let new_by: BTreeMap<u64, (usize, &Arc<StaticSession>)> = new
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id, (same + i, s)))
+            .collect();
+        for (id, (i, s)) in &new_by {
             match old_by.get(id) {
                 None => d.sessions_added.push(*id),
                 Some(o) if differ(o, s) => d.sessions_changed.push(*id),
-                Some(_) => {}
+                Some(_) => continue,
             }
+            d.upserted_at.push(*i);
         }
         d.sessions_removed = old_by
             .keys()
@@ -131,6 +143,7 @@ fn sessions_diff(old: &[Arc<StaticSession>], new: &[Arc<StaticSession>], d: &mut
             .collect();
     }
     d.sessions_changed.sort_unstable();
+    d.upserted_at.sort_unstable();
 }
 
 impl Config {

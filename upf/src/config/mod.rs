@@ -86,7 +86,7 @@ pub fn load(path: &Path, host: Option<&HostInfo>) -> Result<Config, ConfigError>
             return Err(ConfigError::new(&origin, vec![d], None));
         }
     };
-    parse(&text, &origin, host)
+    parse_text(text, &origin, host, None)
 }
 
 /// Options for the YAML reader: YAML 1.2 booleans only (`yes` is a string,
@@ -110,7 +110,7 @@ fn reader_options() -> serde_saphyr::Options {
 /// # Errors
 /// Every problem found, each with line, column and key path.
 pub fn parse(text: &str, origin: &str, host: Option<&HostInfo>) -> Result<Config, ConfigError> {
-    parse_with(text, origin, host, true, None)
+    parse_with(text, origin, host, true, None, None)
 }
 
 /// [`parse`] for a reload: the same result, sooner where `prev` (a config
@@ -126,25 +126,56 @@ pub fn parse_after(
     host: Option<&HostInfo>,
     prev: &Config,
 ) -> Result<Config, ConfigError> {
-    parse_with(text, origin, host, true, Some(prev))
+    parse_with(text, origin, host, true, Some(prev), None)
 }
 
-/// [`parse`]; `fast: false` skips the fast path (tests compare the two).
+/// [`parse_after`] (or [`parse`] without `prev`) of a text handed over:
+/// the config keeps it, so that the next reload, given this config as
+/// `prev`, reads only the `sessions:` items whose bytes changed (the
+/// others give what they gave, `fast`). What `load` and a reload use.
+///
+/// # Errors
+/// As [`parse`].
+pub fn parse_text(
+    text: String,
+    origin: &str,
+    host: Option<&HostInfo>,
+    prev: Option<&Config>,
+) -> Result<Config, ConfigError> {
+    let text = std::sync::Arc::new(text);
+    parse_with(&text, origin, host, true, prev, Some(&text))
+}
+
+/// [`parse`]; `fast: false` skips the fast path (tests compare the two);
+/// `keep`: `text` itself, for the config to keep ([`parse_text`]).
 fn parse_with(
     text: &str,
     origin: &str,
     host: Option<&HostInfo>,
     fast: bool,
     prev: Option<&Config>,
+    keep: Option<&std::sync::Arc<String>>,
 ) -> Result<Config, ConfigError> {
-    let raw = if fast {
-        deserialize(text)
+    let reuse = prev.and_then(|p| {
+        Some(fast::Reuse {
+            items: p.source.0.as_deref()?,
+            raws: &p.effective.sessions,
+        })
+    });
+    let (raw, at) = if fast {
+        deserialize(text, reuse)
     } else {
-        deserialize_full(text)
+        deserialize_full(text).map(|r| (r, None))
     }
     .map_err(|d| ConfigError::new(origin, vec![d], Some(text)))?;
     match validate::validate(raw, host, prev) {
         Ok(mut cfg) => {
+            if let (Some(text), Some(at)) = (keep, at) {
+                cfg.source = model::Source(Some(std::sync::Arc::new(fast::Items {
+                    text: std::sync::Arc::clone(text),
+                    at,
+                })));
+            }
             if !cfg.warnings.is_empty() {
                 let map = map_for(text, &cfg.warnings);
                 resolve_positions(&map, &mut cfg.warnings);
@@ -162,11 +193,15 @@ fn parse_with(
 /// The schema-checked file: the fast path for a large `sessions:` list
 /// when the file has the shape it knows (`fast`), else serde-saphyr over
 /// the whole text. Both give the same value; errors come from the latter.
-fn deserialize(text: &str) -> Result<RawConfig, Diagnostic> {
-    if let Some(raw) = fast::deserialize(text, |head| deserialize_full(head).ok()) {
-        return Ok(raw);
+/// Also where the list's items lie, when the fast path read them.
+fn deserialize(
+    text: &str,
+    reuse: Option<fast::Reuse<'_>>,
+) -> Result<(RawConfig, Option<fast::ItemsAt>), Diagnostic> {
+    if let Some((raw, at)) = fast::deserialize(text, |head| deserialize_full(head).ok(), reuse) {
+        return Ok((raw, Some(at)));
     }
-    deserialize_full(text)
+    deserialize_full(text).map(|r| (r, None))
 }
 
 /// serde-saphyr over the whole text.

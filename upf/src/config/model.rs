@@ -42,6 +42,50 @@ pub struct Config {
     /// Things that are legal but probably not meant (an unused FAR, ...).
     pub warnings: Vec<Diagnostic>,
     pub(crate) effective: RawConfig,
+    /// Where the `sessions:` list was read from, for the next reload.
+    pub(crate) source: Source,
+    /// Which session holds each id and table key, for the next reload.
+    pub(crate) index: Index,
+}
+
+/// Which session holds each id and table key ([`super::validate`]):
+/// derived from the sessions, so not part of the config's value either.
+#[derive(Clone, Default)]
+pub(crate) struct Index(pub(crate) Option<Arc<super::validate::SessionIndex>>);
+
+impl PartialEq for Index {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Index(..)")
+    }
+}
+
+/// The text a config was read from and where its `sessions:` items lie
+/// (when the fast path read them and the caller handed the text over):
+/// the next reload reuses the items whose bytes did not change
+/// (`config::fast`). Not part of the config's value: two configs equal in
+/// everything else are equal whatever text they were read from.
+#[derive(Clone, Default)]
+pub(crate) struct Source(pub(crate) Option<Arc<super::fast::Items>>);
+
+impl PartialEq for Source {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(i) => write!(f, "Source({} bytes)", i.text.len()),
+            None => f.write_str("Source(none)"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

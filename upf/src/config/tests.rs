@@ -913,6 +913,7 @@ fn diff_names_sessions_and_restart_fields() {
         SESSION_A.replace("teid: 0x200", "teid: 0x300")
     ));
     let d = old.diff(&new);
+    assert_eq!(d.upserted_at, vec![0, 1]);
     assert_eq!(d.sessions_added, vec![3]);
     assert_eq!(d.sessions_removed, vec![2]);
     assert_eq!(d.sessions_changed, vec![1]);
@@ -972,6 +973,8 @@ fn diff_of_reordered_and_edited_session_lists() {
         })
         .collect();
     let d = a.diff(&ok(&with_sessions(&new)));
+    // Where the upserted sessions are in the new list.
+    assert_eq!(d.upserted_at, vec![1, 4]);
     assert_eq!(
         (d.sessions_changed, d.sessions_added, d.sessions_removed),
         (vec![2, 5], vec![], vec![])
@@ -987,6 +990,8 @@ fn diff_of_reordered_and_edited_session_lists() {
     ]
     .concat();
     let d = a.diff(&ok(&with_sessions(&new)));
+    // 7 at [3], 5 at [4].
+    assert_eq!(d.upserted_at, vec![3, 4]);
     assert_eq!(
         (d.sessions_changed, d.sessions_added, d.sessions_removed),
         (vec![5], vec![7], vec![4])
@@ -1193,4 +1198,65 @@ fn parse_after_gives_what_parse_gives() {
         )
         .is_err()
     );
+}
+
+/// A reload that changes a few short-form sessions of a valid file checks
+/// only those against the others, through the index of which session
+/// holds each key (kept with the config and moved along from one reload
+/// to the next): keys freed by one reload can be taken by the next, keys
+/// taken cannot, and every outcome, errors included, is `parse`'s.
+#[test]
+fn reloads_check_changed_sessions_against_the_index() {
+    let file = |teids: &[u32], ues: &[u8], ids: &[u64]| -> String {
+        let mut t = format!("{BASE}sessions:\n");
+        for ((teid, ue), id) in teids.iter().zip(ues).zip(ids) {
+            t.push_str(&format!(
+                "  - {{ id: {id}, ue_ip: 10.45.1.{ue}, uplink: {{ teid: {teid} }}, downlink: {{ gnb: 192.168.1.2, teid: 7 }} }}\n"
+            ));
+        }
+        t
+    };
+    let ids = [1, 2, 3, 4, 5];
+    let ues = [2, 3, 4, 5, 6];
+    let mut running = parse_text(
+        file(&[10, 11, 12, 13, 14], &ues, &ids),
+        "t.yaml",
+        Some(&host()),
+        None,
+    )
+    .unwrap();
+    assert!(running.index.0.is_some());
+    // Each step: the file, and whether it is valid.
+    let steps: [(String, bool); 9] = [
+        // Session 0's TEID 10 → 20: 10 is free now.
+        (file(&[20, 11, 12, 13, 14], &ues, &ids), true),
+        // Session 2 takes 10.
+        (file(&[20, 11, 10, 13, 14], &ues, &ids), true),
+        // Session 3 takes 20, still session 0's.
+        (file(&[20, 11, 10, 20, 14], &ues, &ids), false),
+        // Sessions 0 and 1 swap TEIDs (both change).
+        (file(&[11, 20, 10, 13, 14], &ues, &ids), true),
+        // A UE address of an unchanged session, then a freed one.
+        (file(&[11, 20, 10, 13, 14], &[2, 3, 4, 5, 5], &ids), false),
+        (file(&[11, 20, 10, 13, 14], &[7, 3, 4, 5, 6], &ids), true),
+        (file(&[11, 20, 10, 13, 14], &[7, 3, 4, 5, 2], &ids), true),
+        // Ids: one of an unchanged session, then a swap.
+        (
+            file(&[11, 20, 10, 13, 14], &[7, 3, 4, 5, 2], &[1, 2, 3, 4, 4]),
+            false,
+        ),
+        (
+            file(&[11, 20, 10, 13, 14], &[7, 3, 4, 5, 2], &[2, 1, 3, 4, 5]),
+            true,
+        ),
+    ];
+    for (n, (text, valid)) in steps.into_iter().enumerate() {
+        let want = parse(&text, "t.yaml", Some(&host()));
+        let got = parse_text(text.clone(), "t.yaml", Some(&host()), Some(&running));
+        assert_eq!(got, want, "step {n}:\n{text}");
+        assert_eq!(got.is_ok(), valid, "step {n}");
+        if let Ok(c) = got {
+            running = c;
+        }
+    }
 }

@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 
-use super::super::{HostInfo, deserialize_full, parse, parse_after, parse_with};
+use super::super::{HostInfo, deserialize_full, parse, parse_after, parse_text, parse_with};
 use super::*;
 
 const HEAD: &str = "\
@@ -18,7 +18,7 @@ interfaces:
 ";
 
 fn fast(text: &str) -> Option<RawConfig> {
-    deserialize(text, |h| deserialize_full(h).ok())
+    deserialize(text, |h| deserialize_full(h).ok(), None).map(|(r, _)| r)
 }
 
 /// The fast path applies and agrees with serde-saphyr.
@@ -36,8 +36,8 @@ fn declines(text: &str) {
 
 fn same_parse(text: &str) {
     let host = HostInfo::with_cpus(4);
-    let a = parse_with(text, "t.yaml", Some(&host), true, None);
-    let b = parse_with(text, "t.yaml", Some(&host), false, None);
+    let a = parse_with(text, "t.yaml", Some(&host), true, None, None);
+    let b = parse_with(text, "t.yaml", Some(&host), false, None, None);
     assert_eq!(a, b, "{text}");
 }
 
@@ -407,12 +407,14 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     /// A reload's `parse_after` (which reuses the running config's
-    /// unchanged sessions) gives what `parse` gives, for an edit of a
-    /// valid file.
+    /// unchanged sessions, and the values of the list items whose bytes
+    /// did not change) gives what `parse` gives, for an edit of a valid
+    /// file: values replaced, or bytes inserted, removed or replaced.
     #[test]
     fn parse_after_a_valid_file_is_parse(
         items in proptest::collection::vec((spec(), style()), 1..8),
         edits in proptest::collection::vec((any::<usize>(), 0..TRICKY.len()), 0..3),
+        mutation in proptest::option::of((any::<usize>(), any::<u8>(), any::<u8>())),
     ) {
         // Distinct keys, so that the first file is valid more often.
         let mut t = format!("{HEAD}sessions:\n");
@@ -433,17 +435,26 @@ proptest! {
             t.push_str(&emit(&s, *st, 2));
         }
         let host = HostInfo::with_cpus(4);
-        let prev = parse(&t, "t.yaml", Some(&host));
+        let prev = parse_text(t.clone(), "t.yaml", Some(&host), None);
         prop_assert!(prev.is_ok(), "{:?}\n{}", prev.err().map(|e| e.to_string()), t);
         let Ok(prev) = prev else { return Ok(()) };
+        prop_assert!(prev.source.0.is_some(), "the fast path read the list");
         let mut t2 = t.clone();
         for (n, v) in edits {
             t2 = replace_value(&t2, n, TRICKY[v]);
         }
-        prop_assert_eq!(
-            parse_after(&t2, "t.yaml", Some(&host), &prev),
-            parse(&t2, "t.yaml", Some(&host))
-        );
+        if let Some((at, what, op)) = mutation {
+            t2 = mutate(&t2, at, what, op);
+        }
+        let want = parse(&t2, "t.yaml", Some(&host));
+        prop_assert_eq!(&parse_after(&t2, "t.yaml", Some(&host), &prev), &want);
+        // And from a config that was itself read after another.
+        let mid = parse_text(t2.clone(), "t.yaml", Some(&host), Some(&prev));
+        prop_assert_eq!(&mid, &want);
+        if let Ok(mid) = mid {
+            prop_assert_eq!(parse_text(t.clone(), "t.yaml", Some(&host), Some(&mid)),
+                parse(&t, "t.yaml", Some(&host)));
+        }
     }
 
     #[test]
@@ -502,5 +513,105 @@ fn the_shipped_configs_read_the_same_on_both_paths() {
             assert_eq!(Some(quick), deserialize_full(text).ok());
         }
         same_parse(text);
+    }
+}
+
+/// With an earlier read to reuse, an item whose bytes are those of the
+/// item at the same place gives what that one gave, unparsed; any other
+/// item is read. (Shown with earlier values that its bytes do not give:
+/// the reused ones come through, the others do not.)
+#[test]
+fn items_with_unchanged_bytes_take_the_earlier_value() {
+    let item = |i: u32, teid: u32| {
+        format!(
+            "  - {{ id: {i}, ue_ip: 10.45.0.{i}, uplink: {{ teid: {teid} }}, downlink: {{ gnb: 192.168.1.2, teid: 7 }} }}\n"
+        )
+    };
+    let block = "  - id: 9\n    ue_ip: 10.45.0.9\n    uplink: { teid: 99 }\n    downlink:\n      gnb: 192.168.1.2\n      teid: 7\n\n  # a comment\n";
+    let a = format!(
+        "{HEAD}sessions:\n{}{}{block}{}",
+        item(1, 1),
+        item(2, 2),
+        item(3, 3)
+    );
+    let (raw, at) = deserialize(&a, |h| deserialize_full(h).ok(), None).unwrap();
+    assert_eq!(raw.sessions.len(), 4);
+    let items = Items {
+        text: Arc::new(a.clone()),
+        at,
+    };
+    // Marked: ids + 1000.
+    let marked: Vec<RawSession> = raw
+        .sessions
+        .iter()
+        .map(|s| RawSession {
+            id: s.id + 1000,
+            ..s.clone()
+        })
+        .collect();
+    let reuse = Reuse {
+        items: &items,
+        raws: &marked,
+    };
+    // Item 1 changed, an item added at the end.
+    let b = format!(
+        "{HEAD}sessions:\n{}{}{block}{}{}",
+        item(1, 1),
+        item(2, 20),
+        item(3, 3),
+        item(4, 4)
+    );
+    let (raw, _) = deserialize(&b, |h| deserialize_full(h).ok(), Some(reuse)).unwrap();
+    let ids: Vec<u64> = raw.sessions.iter().map(|s| s.id).collect();
+    assert_eq!(ids, [1001, 2, 1009, 1003, 4]);
+    // The same bytes under another indent are read again.
+    let c = b.replace("\n  ", "\n    ");
+    let (raw, _) = deserialize(&c, |h| deserialize_full(h).ok(), Some(reuse)).unwrap();
+    assert!(raw.sessions.iter().all(|s| s.id < 1000));
+    // The last item without its newline is not the item with one.
+    let d = a.strip_suffix('\n').unwrap();
+    let (raw, _) = deserialize(d, |h| deserialize_full(h).ok(), Some(reuse)).unwrap();
+    let ids: Vec<u64> = raw.sessions.iter().map(|s| s.id).collect();
+    assert_eq!(ids, [1001, 1002, 1009, 3]);
+}
+
+proptest! {
+    /// Validation does not translate short-form sessions to check them
+    /// against the dataplane's rules (`validate`): every short-form
+    /// session of a file that passes validation passes that check.
+    #[test]
+    fn short_form_sessions_pass_check_session(
+        items in proptest::collection::vec((spec(), style()), 1..6),
+    ) {
+        let mut t = format!("{HEAD}sessions:\n");
+        for (i, (s, st)) in items.iter().enumerate() {
+            let mut s = s.clone();
+            s.id = i as u64 + 1;
+            // Mostly valid: distinct keys, a gNB on N3's subnet, QFI and
+            // MBRs in range (as `parse_after_a_valid_file_is_parse`).
+            if st.bits & 1 == 0 {
+                s.ue_ip = Some(IpAddr::from(std::net::Ipv4Addr::new(10, 45, 0, i as u8 + 2)));
+                s.ul = Some(0x0100_0000 + i as u32);
+                s.dl = s.dl.map(|(_, t, q)| ("192.168.1.2".parse().unwrap(), t | 1, q.map(|q| q % 64)));
+                s.dl.get_or_insert(("192.168.1.2".parse().unwrap(), 7, None));
+                if let Some((ul, dl)) = &mut s.qos {
+                    for r in [ul, dl].into_iter().flatten() {
+                        if r.starts_with('0') {
+                            *r = "1Mbps".to_owned();
+                        }
+                    }
+                }
+            }
+            t.push_str(&emit(&s, *st, 2));
+        }
+        let host = HostInfo::with_cpus(4);
+        if let Ok(c) = parse(&t, "t.yaml", Some(&host)) {
+            for s in &c.sessions {
+                prop_assert!(
+                    crate::translate::check_session(&c.interfaces, s).is_ok(),
+                    "{:?}\n{}", s, t
+                );
+            }
+        }
     }
 }
