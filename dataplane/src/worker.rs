@@ -43,6 +43,13 @@ pub trait WorkerIo {
     fn free(&mut self, buf: Self::Buf) {
         drop(buf);
     }
+    /// Returns several buffers to the pool (a DPDK binding frees them
+    /// with one bulk call).
+    fn free_all<I: Iterator<Item = Self::Buf>>(&mut self, bufs: I) {
+        for b in bufs {
+            self.free(b);
+        }
+    }
     /// Frames the worker asks [`rx_burst`](Self::rx_burst) for per
     /// interface and poll (a configured burst size); more than [`BURST`]
     /// are run through the pipeline [`BURST`] at a time.
@@ -101,6 +108,28 @@ fn ethertype_of(b: &[u8]) -> u16 {
         ethernet::ethertype::IPV6
     } else {
         ethernet::ethertype::IPV4
+    }
+}
+
+/// Why a received frame can only be dropped, decided from its Ethernet
+/// header alone, or `None` if the pipeline must look at it: a runt (under
+/// 14 bytes: `malformed`) or an EtherType the UPF does not handle
+/// (`unsupported`). Exactly what the pipeline's general path would say of
+/// such a frame (`Pipeline::process` parses the Ethernet header first and
+/// drops these two cases before anything else, counting nothing else);
+/// tagged frames go to the pipeline, which reads the inner EtherType.
+#[inline(always)]
+fn junk_reason(d: &[u8]) -> Option<DropReason> {
+    let Some(h) = d.get(..ethernet::HEADER_LEN) else {
+        return Some(DropReason::Malformed);
+    };
+    match u16::from_be_bytes([h[12], h[13]]) {
+        ethernet::ethertype::IPV4
+        | ethernet::ethertype::IPV6
+        | ethernet::ethertype::ARP
+        | ethernet::ethertype::VLAN
+        | ethernet::ethertype::QINQ => None,
+        _ => Some(DropReason::Unsupported),
     }
 }
 
@@ -328,16 +357,22 @@ impl<Io: WorkerIo> Worker<Io> {
         } else {
             (&snap.ue4, 14 + 16)
         };
-        for (j, b) in rx.iter().take(n).enumerate() {
-            let d = b.data();
+        // Frames that can only be dropped (see `junk`) leave the burst here:
+        // the others are moved to the front in arrival order (`kept` of
+        // them), the junk gathers behind them and is freed in one go,
+        // counted per burst. A junk flood thus never reaches the pipeline.
+        let mut kept = 0;
+        let mut junk = [0u64; 2];
+        for j in 0..n {
+            let d = rx[j].data();
             bytes += d.len() as u64;
             let k = match d.get(..at + 4) {
                 Some(h) if h[12] == 0x08 && h[13] == 0x00 => {
                     let k = u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
                     let (shard, i) = map.locate(k.hash());
                     prefetch_home(shard, i);
-                    shards[j] = shard;
-                    homes[j] = i;
+                    shards[kept] = shard;
+                    homes[kept] = i;
                     if gtpu {
                         LookupKey::Teid(k)
                     } else {
@@ -345,14 +380,18 @@ impl<Io: WorkerIo> Worker<Io> {
                     }
                 }
                 _ => {
+                    if let Some(r) = junk_reason(d) {
+                        junk[usize::from(r == DropReason::Unsupported)] += 1;
+                        continue;
+                    }
                     let k = LookupKey::peek(iface, d);
                     match k {
                         LookupKey::Teid(t) | LookupKey::Ue4(t) => {
                             let m = if gtpu { &snap.teid } else { &snap.ue4 };
                             let (shard, i) = m.locate(t.hash());
                             prefetch_home(shard, i);
-                            shards[j] = shard;
-                            homes[j] = i;
+                            shards[kept] = shard;
+                            homes[kept] = i;
                         }
                         LookupKey::Ue6(p) => snap.ue6.prefetch(p),
                         LookupKey::None => {}
@@ -360,7 +399,16 @@ impl<Io: WorkerIo> Worker<Io> {
                     k
                 }
             };
-            keys[j] = k;
+            if kept != j {
+                rx.swap(kept, j);
+            }
+            keys[kept] = k;
+            kept += 1;
+        }
+        if kept < n {
+            pipe.counts.drops[DropReason::Malformed as usize] += junk[0];
+            pipe.counts.drops[DropReason::Unsupported as usize] += junk[1];
+            io.free_all(rx.drain(kept..n));
         }
         let i = iface.index();
         pipe.counts.rx_packets[i] += n as u64;
@@ -368,7 +416,7 @@ impl<Io: WorkerIo> Worker<Io> {
         let mut slots: [Option<&Slot<u32>>; BURST] = [None; BURST];
         let mut entries: [Option<&Rules>; BURST] = [None; BURST];
         let mut states: [State<'_>; BURST] = [(None, None); BURST];
-        for j in 0..n {
+        for j in 0..kept {
             match keys[j] {
                 LookupKey::Teid(k) | LookupKey::Ue4(k) => {
                     if let Some(s) = find_in(shards[j], homes[j], k) {
@@ -387,7 +435,7 @@ impl<Io: WorkerIo> Worker<Io> {
             }
         }
         let ctx = Ctx { snap, lines, now };
-        for (j, mut buf) in rx.drain(..n).enumerate() {
+        for (j, mut buf) in rx.drain(..kept).enumerate() {
             let found = (keys[j], slots[j], entries[j], states[j]);
             match pipe.process_found(&ctx, iface, &mut buf, found) {
                 Verdict::Tx(out) => {
@@ -665,5 +713,81 @@ impl WorkerIo for MemIo {
             crate::buf::DEFAULT_HEADROOM,
             crate::buf::DEFAULT_CAPACITY - crate::buf::DEFAULT_HEADROOM,
         ))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::testkit;
+    use proptest::prelude::*;
+
+    /// What the pipeline's general path says of `frame` on `iface`, with
+    /// the test kit's tables (one session installed).
+    fn general(iface: Iface, frame: &[u8]) -> Verdict {
+        let (mut ctl, mut ports) = testkit::dataplane(1, true);
+        testkit::install(&mut ctl, 1);
+        let port = ports.remove(0);
+        let snap = current(&port.shared).unwrap();
+        let lines = snap.lines[0].clone();
+        let ctx = Ctx {
+            snap: &snap,
+            lines: &lines,
+            now: 1,
+        };
+        let mut buf = VecBuf::from_frame(frame);
+        Pipeline::new().process(ctx, iface, &mut buf, (LookupKey::None, None))
+    }
+
+    proptest! {
+        /// The burst's early drop decides exactly what the pipeline would:
+        /// any frame it calls junk gets the same drop reason there.
+        #[test]
+        fn junk_is_what_the_pipeline_drops(
+            frame in proptest::collection::vec(any::<u8>(), 0..80),
+            et in prop_oneof![
+                Just(None),
+                Just(Some(0u16)),
+                Just(Some(0x88cc)),
+                Just(Some(0x8100)),
+                Just(Some(0x0806)),
+                any::<u16>().prop_map(Some),
+            ],
+            n3 in any::<bool>(),
+        ) {
+            let mut frame = frame;
+            if let (Some(et), Some(b)) = (et, frame.get_mut(12..14)) {
+                b.copy_from_slice(&et.to_be_bytes());
+            }
+            if let Some(r) = junk_reason(&frame) {
+                let iface = if n3 { Iface::N3 } else { Iface::N6 };
+                prop_assert_eq!(general(iface, &frame), Verdict::Drop(r));
+            }
+        }
+    }
+
+    #[test]
+    fn junk_reasons() {
+        for len in 0..14 {
+            assert_eq!(junk_reason(&vec![0x08; len]), Some(DropReason::Malformed));
+        }
+        let mut f = [0u8; 60];
+        for (et, junk) in [
+            (0u16, true),
+            (0x88cc, true),
+            (0x86dd, false),
+            (0x0800, false),
+            (0x0806, false),
+            (0x8100, false),
+            (0x88a8, false),
+        ] {
+            f[12..14].copy_from_slice(&et.to_be_bytes());
+            assert_eq!(
+                junk_reason(&f),
+                junk.then_some(DropReason::Unsupported),
+                "{et:#06x}"
+            );
+        }
     }
 }
