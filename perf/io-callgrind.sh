@@ -9,7 +9,7 @@
 #
 # Without --bin: target/release/upf (built here) as "upf". Writes
 # perf/results/io-callgrind-<time>.json. Needs root (EAL runtime dirs) and
-# valgrind; ~1 minute per run (mode × binary) at the default 30 s.
+# valgrind; ~2-3 minutes per run (mode × binary) at the default 20 s.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

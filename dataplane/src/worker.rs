@@ -357,22 +357,16 @@ impl<Io: WorkerIo> Worker<Io> {
         } else {
             (&snap.ue4, 14 + 16)
         };
-        // Frames that can only be dropped (see `junk`) leave the burst here:
-        // the others are moved to the front in arrival order (`kept` of
-        // them), the junk gathers behind them and is freed in one go,
-        // counted per burst. A junk flood thus never reaches the pipeline.
-        let mut kept = 0;
-        let mut junk = [0u64; 2];
-        for j in 0..n {
-            let d = rx[j].data();
+        for (j, b) in rx.iter().take(n).enumerate() {
+            let d = b.data();
             bytes += d.len() as u64;
             let k = match d.get(..at + 4) {
                 Some(h) if h[12] == 0x08 && h[13] == 0x00 => {
                     let k = u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
                     let (shard, i) = map.locate(k.hash());
                     prefetch_home(shard, i);
-                    shards[kept] = shard;
-                    homes[kept] = i;
+                    shards[j] = shard;
+                    homes[j] = i;
                     if gtpu {
                         LookupKey::Teid(k)
                     } else {
@@ -380,18 +374,14 @@ impl<Io: WorkerIo> Worker<Io> {
                     }
                 }
                 _ => {
-                    if let Some(r) = junk_reason(d) {
-                        junk[usize::from(r == DropReason::Unsupported)] += 1;
-                        continue;
-                    }
                     let k = LookupKey::peek(iface, d);
                     match k {
                         LookupKey::Teid(t) | LookupKey::Ue4(t) => {
                             let m = if gtpu { &snap.teid } else { &snap.ue4 };
                             let (shard, i) = m.locate(t.hash());
                             prefetch_home(shard, i);
-                            shards[kept] = shard;
-                            homes[kept] = i;
+                            shards[j] = shard;
+                            homes[j] = i;
                         }
                         LookupKey::Ue6(p) => snap.ue6.prefetch(p),
                         LookupKey::None => {}
@@ -399,24 +389,22 @@ impl<Io: WorkerIo> Worker<Io> {
                     k
                 }
             };
-            if kept != j {
-                rx.swap(kept, j);
-            }
-            keys[kept] = k;
-            kept += 1;
-        }
-        if kept < n {
-            pipe.counts.drops[DropReason::Malformed as usize] += junk[0];
-            pipe.counts.drops[DropReason::Unsupported as usize] += junk[1];
-            io.free_all(rx.drain(kept..n));
+            keys[j] = k;
         }
         let i = iface.index();
+        // A frame without a key may be one that can only be dropped (see
+        // `junk_reason`): those leave the burst here, counted per burst, and
+        // never reach the pipeline; the rest of the burst, in order, is the
+        // next round of `burst`. The loops of valid frames are untouched.
+        if keys[..n].contains(&LookupKey::None) && drop_junk(io, &mut pipe.counts, iface, rx, n) {
+            return;
+        }
         pipe.counts.rx_packets[i] += n as u64;
         pipe.counts.rx_bytes[i] += bytes;
         let mut slots: [Option<&Slot<u32>>; BURST] = [None; BURST];
         let mut entries: [Option<&Rules>; BURST] = [None; BURST];
         let mut states: [State<'_>; BURST] = [(None, None); BURST];
-        for j in 0..kept {
+        for j in 0..n {
             match keys[j] {
                 LookupKey::Teid(k) | LookupKey::Ue4(k) => {
                     if let Some(s) = find_in(shards[j], homes[j], k) {
@@ -435,7 +423,7 @@ impl<Io: WorkerIo> Worker<Io> {
             }
         }
         let ctx = Ctx { snap, lines, now };
-        for (j, mut buf) in rx.drain(..kept).enumerate() {
+        for (j, mut buf) in rx.drain(..n).enumerate() {
             let found = (keys[j], slots[j], entries[j], states[j]);
             match pipe.process_found(&ctx, iface, &mut buf, found) {
                 Verdict::Tx(out) => {
@@ -629,6 +617,44 @@ impl<Io: WorkerIo> Worker<Io> {
             }
         }
     }
+}
+
+/// Takes the frames of `rx[..n]` that can only be dropped out of the
+/// burst (the others stay in front, in arrival order), counts them (rx and
+/// drop reason, once per burst) and frees them; `false` if there were none.
+/// Cold and out of line: the loops that run the pipeline stay as the
+/// compiler lays them out without junk.
+#[cold]
+#[inline(never)]
+fn drop_junk<Io: WorkerIo>(
+    io: &mut Io,
+    counts: &mut LocalCounts,
+    iface: Iface,
+    rx: &mut Vec<Io::Buf>,
+    n: usize,
+) -> bool {
+    let (mut kept, mut bytes) = (0, 0);
+    let mut by_reason = [0u64; 2];
+    for j in 0..n {
+        let Some(b) = rx.get(j) else { break };
+        if let Some(r) = junk_reason(b.data()) {
+            bytes += b.len() as u64;
+            by_reason[usize::from(r == DropReason::Unsupported)] += 1;
+        } else {
+            rx.swap(kept, j);
+            kept += 1;
+        }
+    }
+    if kept == n {
+        return false;
+    }
+    let i = iface.index();
+    counts.rx_packets[i] += (n - kept) as u64;
+    counts.rx_bytes[i] += bytes;
+    counts.drops[DropReason::Malformed as usize] += by_reason[0];
+    counts.drops[DropReason::Unsupported as usize] += by_reason[1];
+    io.free_all(rx.drain(kept..n));
+    true
 }
 
 /// Hands the frames of `q` to `iface`'s tx queue, counting what was sent
