@@ -392,15 +392,7 @@ impl<Io: WorkerIo> Worker<Io> {
             keys[j] = k;
         }
         let i = iface.index();
-        // A frame without a key may be one that can only be dropped (see
-        // `junk_reason`): those leave the burst here, counted per burst, and
-        // never reach the pipeline; the rest of the burst, in order, is the
-        // next round of `burst`. The loops of valid frames are untouched.
-        if keys[..n].contains(&LookupKey::None) && drop_junk(io, &mut pipe.counts, iface, rx, n) {
-            return;
-        }
-        pipe.counts.rx_packets[i] += n as u64;
-        pipe.counts.rx_bytes[i] += bytes;
+        let mut no_key = false;
         let mut slots: [Option<&Slot<u32>>; BURST] = [None; BURST];
         let mut entries: [Option<&Rules>; BURST] = [None; BURST];
         let mut states: [State<'_>; BURST] = [(None, None); BURST];
@@ -419,9 +411,19 @@ impl<Io: WorkerIo> Worker<Io> {
                         entries[j] = Some(s.rules());
                     }
                 }
-                LookupKey::None => {}
+                LookupKey::None => no_key = true,
             }
         }
+        // A frame without a key (seen by the second pass, where the test
+        // costs the valid frames nothing) may be one that can only be
+        // dropped (see `junk_reason`): those leave the burst here, counted
+        // per burst, and never reach the pipeline; the rest of the burst,
+        // in order, is the next round of `burst`.
+        if no_key && drop_junk(io, &mut pipe.counts, iface, rx, n) {
+            return;
+        }
+        pipe.counts.rx_packets[i] += n as u64;
+        pipe.counts.rx_bytes[i] += bytes;
         let ctx = Ctx { snap, lines, now };
         for (j, mut buf) in rx.drain(..n).enumerate() {
             let found = (keys[j], slots[j], entries[j], states[j]);
