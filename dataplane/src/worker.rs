@@ -43,6 +43,13 @@ pub trait WorkerIo {
     fn free(&mut self, buf: Self::Buf) {
         drop(buf);
     }
+    /// Returns several buffers to the pool (a DPDK binding frees them
+    /// with one bulk call).
+    fn free_all<I: Iterator<Item = Self::Buf>>(&mut self, bufs: I) {
+        for b in bufs {
+            self.free(b);
+        }
+    }
     /// Frames the worker asks [`rx_burst`](Self::rx_burst) for per
     /// interface and poll (a configured burst size); more than [`BURST`]
     /// are run through the pipeline [`BURST`] at a time.
@@ -101,6 +108,28 @@ fn ethertype_of(b: &[u8]) -> u16 {
         ethernet::ethertype::IPV6
     } else {
         ethernet::ethertype::IPV4
+    }
+}
+
+/// Why a received frame can only be dropped, decided from its Ethernet
+/// header alone, or `None` if the pipeline must look at it: a runt (under
+/// 14 bytes: `malformed`) or an EtherType the UPF does not handle
+/// (`unsupported`). Exactly what the pipeline's general path would say of
+/// such a frame (`Pipeline::process` parses the Ethernet header first and
+/// drops these two cases before anything else, counting nothing else);
+/// tagged frames go to the pipeline, which reads the inner EtherType.
+#[inline(always)]
+fn junk_reason(d: &[u8]) -> Option<DropReason> {
+    let Some(h) = d.get(..ethernet::HEADER_LEN) else {
+        return Some(DropReason::Malformed);
+    };
+    match u16::from_be_bytes([h[12], h[13]]) {
+        ethernet::ethertype::IPV4
+        | ethernet::ethertype::IPV6
+        | ethernet::ethertype::ARP
+        | ethernet::ethertype::VLAN
+        | ethernet::ethertype::QINQ => None,
+        _ => Some(DropReason::Unsupported),
     }
 }
 
@@ -363,8 +392,7 @@ impl<Io: WorkerIo> Worker<Io> {
             keys[j] = k;
         }
         let i = iface.index();
-        pipe.counts.rx_packets[i] += n as u64;
-        pipe.counts.rx_bytes[i] += bytes;
+        let mut no_key = false;
         let mut slots: [Option<&Slot<u32>>; BURST] = [None; BURST];
         let mut entries: [Option<&Rules>; BURST] = [None; BURST];
         let mut states: [State<'_>; BURST] = [(None, None); BURST];
@@ -383,9 +411,19 @@ impl<Io: WorkerIo> Worker<Io> {
                         entries[j] = Some(s.rules());
                     }
                 }
-                LookupKey::None => {}
+                LookupKey::None => no_key = true,
             }
         }
+        // A frame without a key (seen by the second pass, where the test
+        // costs the valid frames nothing) may be one that can only be
+        // dropped (see `junk_reason`): those leave the burst here, counted
+        // per burst, and never reach the pipeline; the rest of the burst,
+        // in order, is the next round of `burst`.
+        if no_key && drop_junk(io, &mut pipe.counts, iface, rx, n) {
+            return;
+        }
+        pipe.counts.rx_packets[i] += n as u64;
+        pipe.counts.rx_bytes[i] += bytes;
         let ctx = Ctx { snap, lines, now };
         for (j, mut buf) in rx.drain(..n).enumerate() {
             let found = (keys[j], slots[j], entries[j], states[j]);
@@ -583,6 +621,44 @@ impl<Io: WorkerIo> Worker<Io> {
     }
 }
 
+/// Takes the frames of `rx[..n]` that can only be dropped out of the
+/// burst (the others stay in front, in arrival order), counts them (rx and
+/// drop reason, once per burst) and frees them; `false` if there were none.
+/// Cold and out of line: the loops that run the pipeline stay as the
+/// compiler lays them out without junk.
+#[cold]
+#[inline(never)]
+fn drop_junk<Io: WorkerIo>(
+    io: &mut Io,
+    counts: &mut LocalCounts,
+    iface: Iface,
+    rx: &mut Vec<Io::Buf>,
+    n: usize,
+) -> bool {
+    let (mut kept, mut bytes) = (0, 0);
+    let mut by_reason = [0u64; 2];
+    for j in 0..n {
+        let Some(b) = rx.get(j) else { break };
+        if let Some(r) = junk_reason(b.data()) {
+            bytes += b.len() as u64;
+            by_reason[usize::from(r == DropReason::Unsupported)] += 1;
+        } else {
+            rx.swap(kept, j);
+            kept += 1;
+        }
+    }
+    if kept == n {
+        return false;
+    }
+    let i = iface.index();
+    counts.rx_packets[i] += (n - kept) as u64;
+    counts.rx_bytes[i] += bytes;
+    counts.drops[DropReason::Malformed as usize] += by_reason[0];
+    counts.drops[DropReason::Unsupported as usize] += by_reason[1];
+    io.free_all(rx.drain(kept..n));
+    true
+}
+
 /// Hands the frames of `q` to `iface`'s tx queue, counting what was sent
 /// and dropping (as "tx full") what was not.
 fn send<Io: WorkerIo>(io: &mut Io, q: &mut Vec<Io::Buf>, counts: &mut LocalCounts, iface: Iface) {
@@ -665,5 +741,81 @@ impl WorkerIo for MemIo {
             crate::buf::DEFAULT_HEADROOM,
             crate::buf::DEFAULT_CAPACITY - crate::buf::DEFAULT_HEADROOM,
         ))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::testkit;
+    use proptest::prelude::*;
+
+    /// What the pipeline's general path says of `frame` on `iface`, with
+    /// the test kit's tables (one session installed).
+    fn general(iface: Iface, frame: &[u8]) -> Verdict {
+        let (mut ctl, mut ports) = testkit::dataplane(1, true);
+        testkit::install(&mut ctl, 1);
+        let port = ports.remove(0);
+        let snap = current(&port.shared).unwrap();
+        let lines = snap.lines[0].clone();
+        let ctx = Ctx {
+            snap: &snap,
+            lines: &lines,
+            now: 1,
+        };
+        let mut buf = VecBuf::from_frame(frame);
+        Pipeline::new().process(ctx, iface, &mut buf, (LookupKey::None, None))
+    }
+
+    proptest! {
+        /// The burst's early drop decides exactly what the pipeline would:
+        /// any frame it calls junk gets the same drop reason there.
+        #[test]
+        fn junk_is_what_the_pipeline_drops(
+            frame in proptest::collection::vec(any::<u8>(), 0..80),
+            et in prop_oneof![
+                Just(None),
+                Just(Some(0u16)),
+                Just(Some(0x88cc)),
+                Just(Some(0x8100)),
+                Just(Some(0x0806)),
+                any::<u16>().prop_map(Some),
+            ],
+            n3 in any::<bool>(),
+        ) {
+            let mut frame = frame;
+            if let (Some(et), Some(b)) = (et, frame.get_mut(12..14)) {
+                b.copy_from_slice(&et.to_be_bytes());
+            }
+            if let Some(r) = junk_reason(&frame) {
+                let iface = if n3 { Iface::N3 } else { Iface::N6 };
+                prop_assert_eq!(general(iface, &frame), Verdict::Drop(r));
+            }
+        }
+    }
+
+    #[test]
+    fn junk_reasons() {
+        for len in 0..14 {
+            assert_eq!(junk_reason(&vec![0x08; len]), Some(DropReason::Malformed));
+        }
+        let mut f = [0u8; 60];
+        for (et, junk) in [
+            (0u16, true),
+            (0x88cc, true),
+            (0x86dd, false),
+            (0x0800, false),
+            (0x0806, false),
+            (0x8100, false),
+            (0x88a8, false),
+        ] {
+            f[12..14].copy_from_slice(&et.to_be_bytes());
+            assert_eq!(
+                junk_reason(&f),
+                junk.then_some(DropReason::Unsupported),
+                "{et:#06x}"
+            );
+        }
     }
 }
