@@ -44,6 +44,14 @@ import results  # noqa: E402
 REPO = io_worker.REPO
 
 
+
+def reap(p: subprocess.Popen, prefix: str) -> None:
+    """Kills what is still running and removes its DPDK runtime directory."""
+    if p.poll() is None:
+        p.kill()
+        p.wait()
+    peer_ovs.remove_runtime_dir(prefix)
+
 def worker_ir(d: str, part: Optional[int] = None) -> Tuple[int, str]:
     """The largest `summary:` of the thread files in `d` (of dump `part`
     only, when given), and that file."""
@@ -97,10 +105,7 @@ def run_upf(a, label: str, binary: str, mode: str, cfg_devs, d: str) -> Tuple[in
         p.send_signal(2)
         p.wait(timeout=300)
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        peer_ovs.remove_runtime_dir(prefix)
+        reap(p, prefix)
     text = open(log).read()
     pkts = 0
     for iface in ifaces:
@@ -135,10 +140,7 @@ def run_testpmd(a, mode: str, devices: List[str], fwd: str, d: str) -> Tuple[int
         p.stdin.flush()
         p.wait(timeout=300)
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        peer_ovs.remove_runtime_dir(prefix)
+        reap(p, prefix)
     text = open(log).read()
     block = text.split("Accumulated forward statistics")[-1]
     m = re.search(rf"{'RX' if fwd == 'rxonly' else 'TX'}-packets:\s+(\d+)", block)
