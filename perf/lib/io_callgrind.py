@@ -44,7 +44,6 @@ import results  # noqa: E402
 REPO = io_worker.REPO
 
 
-
 def reap(p: subprocess.Popen, prefix: str) -> None:
     """Kills what is still running and removes its DPDK runtime directory."""
     if p.poll() is None:
