@@ -107,12 +107,14 @@ def worker_switches(pid: int) -> Optional[int]:
     worker preempted by another process (a shared machine) shows here, a
     worker held up by the UPF itself does not."""
     task = worker_task(pid)
+    if task is None:
+        return None
     try:
         with open(f"{task}/status") as f:
             for line in f:
                 if line.startswith("nonvoluntary_ctxt_switches:"):
                     return int(line.split()[1])
-    except (OSError, TypeError):
+    except OSError:
         return None
     return None
 
@@ -122,11 +124,13 @@ def worker_faults(pid: int) -> Optional[int]:
     worker that faults during a reload waits for the address space's lock,
     which the control thread's allocations and frees hold."""
     task = worker_task(pid)
+    if task is None:
+        return None
     try:
         with open(f"{task}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return int(fields[7]) + int(fields[9])  # minflt, majflt (stat fields 10 and 12)
-    except (OSError, TypeError, ValueError, IndexError):
+    except (OSError, ValueError, IndexError):
         return None
 
 
