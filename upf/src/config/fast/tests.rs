@@ -128,6 +128,9 @@ struct Spec {
     qos: Option<(Option<String>, Option<String>)>,
 }
 
+/// Addresses the emitter can write as plain scalars in every style: not
+/// one whose text ends in "::" (see
+/// `an_ipv6_ending_in_double_colon_in_a_flow_mapping_is_left_to_serde`).
 fn ip_strategy() -> impl Strategy<Value = IpAddr> {
     prop_oneof![
         (0u32..1 << 20).prop_map(|n| IpAddr::from(std::net::Ipv4Addr::from(0x0a40_0000 + n))),
@@ -136,6 +139,7 @@ fn ip_strategy() -> impl Strategy<Value = IpAddr> {
         any::<u128>().prop_map(|n| IpAddr::from(std::net::Ipv6Addr::from(n))),
         Just("192.168.1.2".parse().unwrap()),
     ]
+    .prop_filter("ends in \"::\"", |ip| !ip.to_string().ends_with(':'))
 }
 
 fn rate() -> impl Strategy<Value = String> {
@@ -178,6 +182,28 @@ struct Style {
     block: bool,
     nested: bool,
     bits: u32,
+}
+
+/// Makes item `i` of a generated list valid next to the others: distinct
+/// keys, a gNB on N3's subnet, QFI and MBRs in range.
+fn make_valid(s: &mut Spec, i: usize) {
+    s.ue_ip = Some(IpAddr::from(std::net::Ipv4Addr::new(
+        10,
+        45,
+        0,
+        i as u8 + 2,
+    )));
+    s.ul = Some(0x0100_0000 + i as u32);
+    s.dl =
+        s.dl.map(|(_, t, q)| ("192.168.1.2".parse().unwrap(), t | 1, q.map(|q| q % 64)));
+    s.dl.get_or_insert(("192.168.1.2".parse().unwrap(), 7, None));
+    if let Some((ul, dl)) = &mut s.qos {
+        for r in [ul, dl].into_iter().flatten() {
+            if r.starts_with('0') {
+                *r = "1Mbps".to_owned();
+            }
+        }
+    }
 }
 
 fn int(n: u64, hex: bool) -> String {
@@ -421,17 +447,7 @@ proptest! {
         for (i, (s, st)) in items.iter().enumerate() {
             let mut s = s.clone();
             s.id = i as u64 + 1;
-            s.ue_ip = Some(IpAddr::from(std::net::Ipv4Addr::new(10, 45, 0, i as u8 + 2)));
-            s.ul = Some(0x0100_0000 + i as u32);
-            s.dl = s.dl.map(|(_, t, q)| ("192.168.1.2".parse().unwrap(), t | 1, q.map(|q| q % 64)));
-            s.dl.get_or_insert(("192.168.1.2".parse().unwrap(), 7, None));
-            if let Some((ul, dl)) = &mut s.qos {
-                for r in [ul, dl].into_iter().flatten() {
-                    if r.starts_with('0') {
-                        *r = "1Mbps".to_owned();
-                    }
-                }
-            }
+            make_valid(&mut s, i);
             t.push_str(&emit(&s, *st, 2));
         }
         let host = HostInfo::with_cpus(4);
@@ -587,20 +603,9 @@ proptest! {
         for (i, (s, st)) in items.iter().enumerate() {
             let mut s = s.clone();
             s.id = i as u64 + 1;
-            // Mostly valid: distinct keys, a gNB on N3's subnet, QFI and
-            // MBRs in range (as `parse_after_a_valid_file_is_parse`).
+            // Mostly valid (`make_valid`).
             if st.bits & 1 == 0 {
-                s.ue_ip = Some(IpAddr::from(std::net::Ipv4Addr::new(10, 45, 0, i as u8 + 2)));
-                s.ul = Some(0x0100_0000 + i as u32);
-                s.dl = s.dl.map(|(_, t, q)| ("192.168.1.2".parse().unwrap(), t | 1, q.map(|q| q % 64)));
-                s.dl.get_or_insert(("192.168.1.2".parse().unwrap(), 7, None));
-                if let Some((ul, dl)) = &mut s.qos {
-                    for r in [ul, dl].into_iter().flatten() {
-                        if r.starts_with('0') {
-                            *r = "1Mbps".to_owned();
-                        }
-                    }
-                }
+                make_valid(&mut s, i);
             }
             t.push_str(&emit(&s, *st, 2));
         }
@@ -614,4 +619,17 @@ proptest! {
             }
         }
     }
+}
+
+/// An IPv6 address that ends in "::" cannot be a plain scalar inside a
+/// flow mapping (":," and ": " end a plain scalar there): serde-saphyr
+/// rejects it; the fast path must decline, so that the error is the same.
+#[test]
+fn an_ipv6_ending_in_double_colon_in_a_flow_mapping_is_left_to_serde() {
+    let t = format!(
+        "{HEAD}sessions:\n  - {{ id: 1, uplink: {{teid: 1}}, downlink: {{gnb: 2001:db8::, teid: 2}} }}\n"
+    );
+    assert!(deserialize_full(&t).is_err());
+    declines(&t);
+    same_parse(&t);
 }
