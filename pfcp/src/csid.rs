@@ -1,7 +1,9 @@
 //! FQ-CSID bookkeeping for partial failure handling (TS 29.244 §8.2.43,
 //! TS 23.007 / TS 23.527 §4.6): the CSIDs each CP gave a session at
 //! establishment or modification, so that a Session Set Deletion Request
-//! finds the sessions of the sets it names. Part of the PFCP node, not of
+//! finds the sessions of the sets it names. Also the Rel-17 Group Id and
+//! CP IP Address of a session, so that a Session Set Modification Request
+//! (§7.4.7) finds the sessions it names. Part of the PFCP node, not of
 //! the packet path.
 //!
 //! Memory: a session without FQ-CSIDs costs nothing here (no entry). A
@@ -15,7 +17,66 @@
 use smallvec::SmallVec;
 
 use crate::HashMap;
-use crate::codec::ies::{CsidNode, FqCsid};
+use crate::codec::ies::{CpIpAddress, CsidNode, FqCsid};
+
+/// Longest Group Id stored: TS 29.244 gives it no bound, a UUID-like
+/// identifier is 36 octets; a longer one is counted as dropped, so that a
+/// CP cannot make the node keep arbitrary blobs.
+pub(crate) const MAX_GROUP_ID: usize = 255;
+
+/// The sets of one CSID node (the node address of FQ-CSIDs), for /status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsidSets {
+    pub node: CsidNode,
+    /// Distinct CSIDs of this node that sessions carry.
+    pub csids: usize,
+    /// (CSID, sessions carrying it), most sessions first (then lowest
+    /// CSID), at most the number asked for.
+    pub sets: Vec<(u16, u32)>,
+}
+
+/// Interned values (a network has a few CP nodes, groups and CP
+/// addresses, not one per session): index → value and value → index.
+#[derive(Debug)]
+struct Interner<T> {
+    values: Vec<T>,
+    index: HashMap<T, u16>,
+}
+
+impl<T> Default for Interner<T> {
+    fn default() -> Self {
+        Self {
+            values: Vec::new(),
+            index: HashMap::default(),
+        }
+    }
+}
+
+impl<T: std::hash::Hash + Eq + Clone> Interner<T> {
+    /// Its index; `None` when 65,536 values are interned already.
+    fn intern(&mut self, v: &T) -> Option<u16> {
+        if let Some(&i) = self.index.get(v) {
+            return Some(i);
+        }
+        let i = u16::try_from(self.values.len()).ok()?;
+        self.values.push(v.clone());
+        self.index.insert(v.clone(), i);
+        Some(i)
+    }
+    fn get(&self, v: &T) -> Option<u16> {
+        self.index.get(v).copied()
+    }
+    fn value(&self, i: u16) -> Option<&T> {
+        self.values.get(usize::from(i))
+    }
+}
+
+/// A session's Rel-17 Group Id and CP IP Address, interned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Tags {
+    group: Option<u16>,
+    cp_ip: Option<u16>,
+}
 
 /// `node_type` of a pair whose FQ-CSID had no Node Type octet (before
 /// Rel-17).
@@ -36,7 +97,16 @@ pub(crate) struct CsidBook {
     nodes: Vec<CsidNode>,
     node_index: HashMap<CsidNode, u16>,
     sessions: HashMap<u64, SmallVec<[Pair; 3]>>,
-    /// FQ-CSIDs not stored because 65,536 node addresses were interned.
+    /// Sessions per (node, CSID), kept as sessions come and go so that
+    /// /status never scans the sessions.
+    counts: HashMap<(u16, u16), u32>,
+    groups: Interner<Box<[u8]>>,
+    cp_ips: Interner<CpIpAddress>,
+    /// Sessions with a Group Id or a CP IP Address.
+    tags: HashMap<u64, Tags>,
+    /// FQ-CSIDs, Group Ids and CP IP Addresses not stored: 65,536 node
+    /// addresses (groups, CP addresses) interned already, or a Group Id
+    /// longer than [`MAX_GROUP_ID`].
     pub(crate) dropped: u64,
 }
 
@@ -70,6 +140,7 @@ impl CsidBook {
             return;
         }
         let mut pairs = self.sessions.remove(&seid).unwrap_or_default();
+        self.count(&pairs, false);
         for f in fq {
             let node_type = f.node_type.unwrap_or(NO_NODE_TYPE);
             if f.csids.is_empty() {
@@ -101,15 +172,162 @@ impl CsidBook {
             }
         }
         if !pairs.is_empty() {
+            self.count(&pairs, true);
             self.sessions.insert(seid, pairs);
+        }
+    }
+
+    fn count(&mut self, pairs: &[Pair], add: bool) {
+        for p in pairs {
+            let key = (p.node, p.csid);
+            if add {
+                *self.counts.entry(key).or_default() += 1;
+            } else if let Some(n) = self.counts.get_mut(&key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.counts.remove(&key);
+                }
+            }
         }
     }
 
     /// Forget a session (deleted, or removed by the node).
     pub(crate) fn remove(&mut self, seid: u64) {
-        if !self.sessions.is_empty() {
-            self.sessions.remove(&seid);
+        if !self.sessions.is_empty()
+            && let Some(pairs) = self.sessions.remove(&seid)
+        {
+            self.count(&pairs, false);
         }
+        if !self.tags.is_empty() {
+            self.tags.remove(&seid);
+        }
+    }
+
+    /// The Group Id and CP IP Address of a new session (Rel-17
+    /// establishment IEs); nothing is stored without them.
+    pub(crate) fn establish_tags(
+        &mut self,
+        seid: u64,
+        group: Option<&[u8]>,
+        cp_ip: Option<&CpIpAddress>,
+    ) {
+        if !self.tags.is_empty() {
+            self.tags.remove(&seid);
+        }
+        self.update_tags(seid, group, cp_ip);
+    }
+
+    /// A modification's Group Id and CP IP Address: each one sent
+    /// replaces the session's; one not sent stays.
+    pub(crate) fn update_tags(
+        &mut self,
+        seid: u64,
+        group: Option<&[u8]>,
+        cp_ip: Option<&CpIpAddress>,
+    ) {
+        if group.is_none() && cp_ip.is_none() {
+            return;
+        }
+        let mut t = self.tags.get(&seid).copied().unwrap_or_default();
+        if let Some(g) = group {
+            let id = if g.is_empty() || g.len() > MAX_GROUP_ID {
+                None
+            } else {
+                self.groups.intern(&Box::from(g))
+            };
+            if id.is_none() {
+                self.dropped += 1;
+            }
+            t.group = id;
+        }
+        if let Some(c) = cp_ip {
+            let id = self.cp_ips.intern(c);
+            if id.is_none() {
+                self.dropped += 1;
+            }
+            t.cp_ip = id;
+        }
+        if t == Tags::default() {
+            self.tags.remove(&seid);
+        } else {
+            self.tags.insert(seid, t);
+        }
+    }
+
+    /// The sessions in any of these groups, in no order.
+    pub(crate) fn matching_groups(&self, groups: &[&[u8]]) -> Vec<u64> {
+        let wanted: SmallVec<[u16; 4]> = groups
+            .iter()
+            .filter_map(|g| self.groups.get(&Box::from(*g)))
+            .collect();
+        if wanted.is_empty() {
+            return Vec::new();
+        }
+        self.tags
+            .iter()
+            .filter(|(_, t)| t.group.is_some_and(|g| wanted.contains(&g)))
+            .map(|(s, _)| *s)
+            .collect()
+    }
+
+    /// The sessions whose stored CP IP Address shares an address with
+    /// one of `ips`, in no order.
+    pub(crate) fn matching_cp_ips(&self, ips: &[CpIpAddress]) -> Vec<u64> {
+        let wanted: SmallVec<[u16; 4]> = self
+            .cp_ips
+            .values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| ips.iter().any(|w| w.overlaps(v)))
+            .filter_map(|(i, _)| u16::try_from(i).ok())
+            .collect();
+        if wanted.is_empty() {
+            return Vec::new();
+        }
+        self.tags
+            .iter()
+            .filter(|(_, t)| t.cp_ip.is_some_and(|c| wanted.contains(&c)))
+            .map(|(s, _)| *s)
+            .collect()
+    }
+
+    /// A session's Group Id and CP IP Address (for tests and /status).
+    pub(crate) fn tags_of(&self, seid: u64) -> (Option<&[u8]>, Option<CpIpAddress>) {
+        let Some(t) = self.tags.get(&seid) else {
+            return (None, None);
+        };
+        (
+            t.group.and_then(|g| self.groups.value(g)).map(|b| &b[..]),
+            t.cp_ip.and_then(|c| self.cp_ips.value(c)).copied(),
+        )
+    }
+
+    /// Per CSID node (at most `max_nodes`, in the order first seen): its
+    /// distinct CSIDs and the `max_sets` CSIDs most sessions carry.
+    /// Costs O(distinct CSIDs), not O(sessions).
+    pub(crate) fn summary(&self, max_nodes: usize, max_sets: usize) -> Vec<CsidSets> {
+        let mut per: Vec<Vec<(u16, u32)>> = Vec::new();
+        for (&(node, csid), &n) in &self.counts {
+            let i = usize::from(node);
+            if i >= max_nodes {
+                continue;
+            }
+            if per.len() <= i {
+                per.resize_with(i + 1, Vec::new);
+            }
+            per[i].push((csid, n));
+        }
+        per.into_iter()
+            .enumerate()
+            .filter(|(_, sets)| !sets.is_empty())
+            .filter_map(|(i, mut sets)| {
+                let node = *self.nodes.get(i)?;
+                let csids = sets.len();
+                sets.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                sets.truncate(max_sets);
+                Some(CsidSets { node, csids, sets })
+            })
+            .collect()
     }
 
     /// The sessions holding any of the CSIDs named in `fq` (each CSID of

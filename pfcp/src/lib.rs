@@ -26,6 +26,7 @@ pub mod user_plane;
 pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 pub use config::{Config, ConfigError, GtpuEndpoint, UePool};
+pub use csid::CsidSets;
 pub use node::{
     AssociationInfo, Direction, DownReason, Event, Node, RemoveReason, ResourceUsage, Stats,
     Transmit,

@@ -29,9 +29,10 @@ use crate::HashMap;
 use crate::cache::ResponseCache;
 use crate::codec::grouped::{DownlinkDataReport, ErrorIndicationReport, UsageReport};
 use crate::codec::ies::{
-    Cause, CpFunctionFeatures, DownlinkDataServiceInformation, FSeid, FTeid, FqCsid, Name, NodeId,
-    NodeIdBuf, NodeReportType, PfcpAssociationReleaseRequest, PfcpsmReqFlags, PfcpsrRspFlags,
-    RemoteGtpuPeer, ReportType, ReportingTriggers, UsageReportTrigger, encode_labels,
+    AlternativeSmfIpAddress, Cause, CpFunctionFeatures, CpIpAddress,
+    DownlinkDataServiceInformation, FSeid, FTeid, FqCsid, Name, NodeId, NodeIdBuf, NodeReportType,
+    PfcpAssociationReleaseRequest, PfcpsmReqFlags, PfcpsrRspFlags, RemoteGtpuPeer, ReportType,
+    ReportingTriggers, UsageReportTrigger, encode_labels,
 };
 use crate::codec::message::{
     AssociationReleaseResponse, AssociationSetupRequest, AssociationSetupResponse,
@@ -39,11 +40,12 @@ use crate::codec::message::{
     Message, MessageError, NodeReportRequest, Pfcp, PfdManagementRequest, PfdManagementResponse,
     SessionDeletionResponse, SessionEstablishmentRequest, SessionEstablishmentResponse,
     SessionModificationRequest, SessionModificationResponse, SessionReportRequest,
-    SessionSetDeletionRequest, SessionSetDeletionResponse, VersionNotSupportedResponse, msg_type,
+    SessionSetDeletionRequest, SessionSetDeletionResponse, SessionSetModificationRequest,
+    SessionSetModificationResponse, VersionNotSupportedResponse, msg_type,
 };
 use crate::codec::{ErrorKind, grouped::UserPlanePathReport, ie_type as t};
 use crate::config::{Config, ConfigError};
-use crate::csid::CsidBook;
+use crate::csid::{CsidBook, CsidSets};
 use crate::pfd::PfdTable;
 use crate::rules::{RuleRef, Session};
 use crate::session::{self, Builder, Rejection, Resources};
@@ -78,6 +80,16 @@ pub enum Event {
     SessionSetDeleted {
         node_id: NodeIdBuf,
         sessions_removed: usize,
+    },
+    /// A Session Set Modification Request from the CP `node_id` (Rel-17,
+    /// TS 29.244 §7.4.7) sent these sessions' reports to `alternative`
+    /// from now on, and moved them to the association `moved_to` (the
+    /// one at that address, else the requester's).
+    SessionSetModified {
+        node_id: NodeIdBuf,
+        alternative: AlternativeSmfIpAddress,
+        moved_to: NodeIdBuf,
+        sessions_modified: usize,
     },
     /// One of our requests got no answer after N1 retransmissions.
     RequestTimedOut {
@@ -153,6 +165,9 @@ pub struct Stats {
     pub inactivity_reports: u64,
     /// Sessions removed by Session Set Deletion Requests.
     pub set_deleted_sessions: u64,
+    /// Sessions given an alternative SMF address by Session Set
+    /// Modification Requests (counted once per request naming them).
+    pub set_modified_sessions: u64,
 }
 
 impl Default for Stats {
@@ -172,6 +187,7 @@ impl Default for Stats {
             parked_overdue: 0,
             inactivity_reports: 0,
             set_deleted_sessions: 0,
+            set_modified_sessions: 0,
         }
     }
 }
@@ -313,6 +329,10 @@ struct SessionCtx {
     /// Generation of the User Plane Inactivity Timer: bumped when the
     /// SMF sets, changes or disables it (older timers are stale).
     inactivity_gen: u32,
+    /// A Session Set Modification gave the session an alternative SMF
+    /// address: its reports go to the CP F-SEID's address, not to the
+    /// association's.
+    redirected: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -877,6 +897,31 @@ impl Node {
     pub fn sessions_with_csids(&self) -> usize {
         self.csids.len()
     }
+    /// Per CSID node address (at most `max_nodes`): how many distinct
+    /// CSIDs sessions carry, and the `max_sets` CSIDs most sessions carry
+    /// with their session counts. O(distinct CSIDs): for /status.
+    #[must_use]
+    pub fn fq_csid_sets(&self, max_nodes: usize, max_sets: usize) -> Vec<CsidSets> {
+        self.csids.summary(max_nodes, max_sets)
+    }
+    /// FQ-CSIDs, Group Ids and CP IP Addresses not stored for lack of room
+    /// (65,536 distinct node addresses, groups or CP addresses interned)
+    /// or, for a Group Id, longer than 255 octets.
+    #[must_use]
+    pub fn csids_dropped(&self) -> u64 {
+        self.csids.dropped
+    }
+    /// The Rel-17 Group Id and CP IP Address session `seid` carries.
+    #[must_use]
+    pub fn session_group(&self, seid: u64) -> (Option<&[u8]>, Option<CpIpAddress>) {
+        self.csids.tags_of(seid)
+    }
+    /// The Node ID of the association session `seid` belongs to.
+    #[must_use]
+    pub fn session_association(&self, seid: u64) -> Option<&NodeIdBuf> {
+        let c = self.sessions.get(&seid)?;
+        self.assocs.get(&c.assoc).map(|a| &a.node_id)
+    }
     /// Our Recovery Time Stamp (NTP seconds).
     #[must_use]
     pub fn recovery_time_stamp(&self) -> u32 {
@@ -966,6 +1011,9 @@ impl Node {
             Message::PfdManagementRequest(r) => Some(self.pfd_management(peer, seq, &r, up)),
             Message::SessionSetDeletionRequest(r) => {
                 Some(self.session_set_deletion(peer, seq, &r, up))
+            }
+            Message::SessionSetModificationRequest(r) => {
+                Some(self.session_set_modification(peer, seq, &r))
             }
             Message::AssociationReleaseRequest(r) => {
                 Some(self.association_release(seq, &r.node_id, up))
@@ -1355,6 +1403,115 @@ impl Node {
         ))
     }
 
+    /// Session Set Modification (Rel-17, TS 29.244 §7.4.7; TS 23.527
+    /// restoration of the sessions of a failed SMF by another SMF of its
+    /// set): every session holding one of the PGW-C/SMF FQ-CSIDs named,
+    /// in one of the Group Ids, or whose CP IP Address (stored from its
+    /// establishment, or its CP F-SEID's address) is one of those named,
+    /// gets the Alternative SMF IP Address in its CP F-SEID (SEID kept),
+    /// and its Session Report Requests go there from now on. The sessions
+    /// are matched across associations (the failed SMF's are the point);
+    /// they move to the association at the alternative address if there
+    /// is one, else to the requester's, so that they outlive the failed
+    /// SMF's association and the new SMF may modify and delete them.
+    /// Nothing changes in the user plane: the CP F-SEID is not a rule.
+    fn session_set_modification(
+        &mut self,
+        peer: SocketAddr,
+        seq: u32,
+        r: &SessionSetModificationRequest<'_>,
+    ) -> Reply {
+        let Some(requester) = r
+            .node_id
+            .as_ref()
+            .and_then(|n| self.assoc_by_node.get(&n.to_owned_id()).copied())
+            .or_else(|| self.requester(peer))
+        else {
+            return Err(Rejection::cause(Cause::NO_ESTABLISHED_PFCP_ASSOCIATION));
+        };
+        if r.fq_csids.is_empty() && r.group_ids.is_empty() && r.cp_ip_addresses.is_empty() {
+            // Each is conditional, but a request naming no session set
+            // asks for nothing: the CP is wrong (as for Set Deletion).
+            return Err(Rejection::ie(Cause::CONDITIONAL_IE_MISSING, t::FQ_CSID));
+        }
+        if r.group_ids.iter().any(|g| g.is_empty()) {
+            return Err(Rejection::ie(Cause::MANDATORY_IE_INCORRECT, t::GROUP_ID));
+        }
+        let alt = r.alternative_smf_ip_address;
+        let alt_ips = [alt.ipv4.map(IpAddr::V4), alt.ipv6.map(IpAddr::V6)];
+        let target = alt_ips
+            .iter()
+            .flatten()
+            .find_map(|ip| self.assoc_by_ip.get(ip).copied())
+            .unwrap_or(requester);
+        let mut seids = self.csids.matching(&r.fq_csids);
+        seids.extend(self.csids.matching_groups(&r.group_ids));
+        if !r.cp_ip_addresses.is_empty() {
+            seids.extend(self.csids.matching_cp_ips(&r.cp_ip_addresses));
+            // O(sessions): a rare message, and an index by CP address
+            // would cost every session an entry.
+            seids.extend(
+                self.sessions
+                    .iter()
+                    .filter(|(_, c)| {
+                        let f = CpIpAddress {
+                            ipv4: c.rules.cp_f_seid.ipv4,
+                            ipv6: c.rules.cp_f_seid.ipv6,
+                        };
+                        r.cp_ip_addresses.iter().any(|w| w.overlaps(&f))
+                    })
+                    .map(|(s, _)| *s),
+            );
+        }
+        seids.sort_unstable();
+        seids.dedup();
+        let mut modified = 0usize;
+        for seid in seids {
+            let Some(ctx) = self.sessions.get_mut(&seid) else {
+                continue;
+            };
+            ctx.rules.cp_f_seid.ipv4 = alt.ipv4;
+            ctx.rules.cp_f_seid.ipv6 = alt.ipv6;
+            ctx.redirected = true;
+            modified += 1;
+            let (from, cp_seid) = (ctx.assoc, ctx.rules.cp_f_seid.seid);
+            if from == target {
+                continue;
+            }
+            ctx.assoc = target;
+            if self.by_cp.get(&(from, cp_seid)) == Some(&seid) {
+                self.by_cp.remove(&(from, cp_seid));
+            }
+            // A session of the target with the same CP SEID keeps the
+            // index (it only detects repeated establishments).
+            self.by_cp.entry((target, cp_seid)).or_insert(seid);
+            if let Some(a) = self.assocs.get_mut(&from) {
+                a.sessions = a.sessions.saturating_sub(1);
+            }
+            if let Some(a) = self.assocs.get_mut(&target) {
+                a.sessions += 1;
+            }
+        }
+        self.stats.set_modified_sessions += modified as u64;
+        let name = |id: u32| self.assocs.get(&id).map(|a| a.node_id.clone());
+        if let (Some(node_id), Some(moved_to)) = (name(requester), name(target)) {
+            self.event(Event::SessionSetModified {
+                node_id,
+                alternative: alt,
+                moved_to,
+                sessions_modified: modified,
+            });
+        }
+        Ok(Pfcp::node(
+            seq,
+            SessionSetModificationResponse {
+                node_id: self.node_id,
+                cause: Cause::REQUEST_ACCEPTED,
+                offending_ie: None,
+            },
+        ))
+    }
+
     fn association_release<U: UserPlane + ?Sized>(
         &mut self,
         seq: u32,
@@ -1510,6 +1667,8 @@ impl Node {
         }
         self.by_cp.insert((assoc, cp.seid), seid);
         self.csids.establish(seid, &r.fq_csids);
+        self.csids
+            .establish_tags(seid, r.group_id, r.cp_ip_address.as_ref());
         self.sessions.insert(
             seid,
             Box::new(SessionCtx {
@@ -1520,6 +1679,7 @@ impl Node {
                 dl_reported: false,
                 watched: false,
                 inactivity_gen: 0,
+                redirected: false,
             }),
         );
         self.arm_session(now, seid, None);
@@ -1694,6 +1854,18 @@ impl Node {
         self.res.commit(seid, Some(&old), Some(&new));
         self.res.maybe_gc();
         self.csids.update(seid, &r.fq_csids);
+        self.csids
+            .update_tags(seid, r.group_id, r.cp_ip_address.as_ref());
+        if old.cp_f_seid.seid != new.cp_f_seid.seid {
+            // The SMF's SEID changed: index the session by the new one.
+            let assoc = self.sessions.get(&seid).map_or(0, |c| c.assoc);
+            if self.by_cp.get(&(assoc, old.cp_f_seid.seid)) == Some(&seid) {
+                self.by_cp.remove(&(assoc, old.cp_f_seid.seid));
+            }
+            self.by_cp
+                .entry((assoc, new.cp_f_seid.seid))
+                .or_insert(seid);
+        }
         for (ip, teid) in &end_markers {
             up.send_end_marker(*ip, *teid);
         }
@@ -1919,7 +2091,10 @@ impl Node {
         let ctx = *self.sessions.remove(&seid)?;
         up.remove(seid);
         self.res.commit(seid, Some(&ctx.rules), None);
-        self.by_cp.remove(&(ctx.assoc, ctx.rules.cp_f_seid.seid));
+        let key = (ctx.assoc, ctx.rules.cp_f_seid.seid);
+        if self.by_cp.get(&key) == Some(&seid) {
+            self.by_cp.remove(&key);
+        }
         self.csids.remove(seid);
         if let Some(a) = self.assocs.get_mut(&ctx.assoc) {
             a.sessions = a.sessions.saturating_sub(1);
@@ -2337,13 +2512,26 @@ impl Node {
             return;
         };
         let cp_seid = ctx.rules.cp_f_seid.seid;
-        let dst = self.assocs.get(&ctx.assoc).map(|a| a.req_dst).or_else(|| {
-            let f = ctx.rules.cp_f_seid;
-            f.ipv4
-                .map(IpAddr::V4)
-                .or(f.ipv6.map(IpAddr::V6))
-                .map(|ip| SocketAddr::new(ip, PFCP_PORT))
-        });
+        let f = ctx.rules.cp_f_seid;
+        let assoc = self.assocs.get(&ctx.assoc);
+        let fseid_dst = || {
+            // Both families given: the association's (our N4 socket's).
+            let v6_first = assoc.is_some_and(|a| a.addr.is_ipv6());
+            let (a, b) = (f.ipv4.map(IpAddr::V4), f.ipv6.map(IpAddr::V6));
+            let ip = if v6_first { b.or(a) } else { a.or(b) }?;
+            // An associated SMF at that address: where it answers.
+            Some(
+                self.assoc_by_ip
+                    .get(&ip)
+                    .and_then(|id| self.assocs.get(id))
+                    .map_or(SocketAddr::new(ip, PFCP_PORT), |a| a.req_dst),
+            )
+        };
+        let dst = if ctx.redirected {
+            fseid_dst()
+        } else {
+            assoc.map(|a| a.req_dst).or_else(fseid_dst)
+        };
         if let Some(dst) = dst {
             self.request(
                 now,
@@ -2566,6 +2754,12 @@ impl Node {
             }
             .into(),
             msg_type::SESSION_SET_DELETION_REQUEST => SessionSetDeletionResponse {
+                node_id: node_id(),
+                cause: rej.cause,
+                offending_ie: rej.offending_ie,
+            }
+            .into(),
+            msg_type::SESSION_SET_MODIFICATION_REQUEST => SessionSetModificationResponse {
                 node_id: node_id(),
                 cause: rej.cause,
                 offending_ie: rej.offending_ie,

@@ -343,6 +343,8 @@ pub fn establishment_request(seq: u32, p: &SessionParams) -> Pfcp<'static> {
             apn_dnn: Some(Name(b"\x08internet")),
             create_mar: false,
             pfcpsereq_flags: None,
+            group_id: None,
+            cp_ip_address: None,
         },
     )
 }
@@ -494,6 +496,8 @@ pub fn empty_modification() -> SessionModificationRequest<'static> {
         update_mar: false,
         create_mar: false,
         node_id: None,
+        group_id: None,
+        cp_ip_address: None,
     }
 }
 

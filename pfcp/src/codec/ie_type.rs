@@ -166,4 +166,6 @@ ie_types! {
     ALTERNATIVE_SMF_IP_ADDRESS = 178, "Alternative SMF IP Address";
     PFCPSEREQ_FLAGS = 186, "PFCPSEReq-Flags";
     USER_PLANE_PATH_RECOVERY_REPORT = 187, "User Plane Path Recovery Report";
+    GROUP_ID = 291, "Group Id";
+    CP_IP_ADDRESS = 292, "CP IP Address";
 }

@@ -30,6 +30,8 @@ pub mod msg_type {
     pub const NODE_REPORT_RESPONSE: u8 = 13;
     pub const SESSION_SET_DELETION_REQUEST: u8 = 14;
     pub const SESSION_SET_DELETION_RESPONSE: u8 = 15;
+    pub const SESSION_SET_MODIFICATION_REQUEST: u8 = 16;
+    pub const SESSION_SET_MODIFICATION_RESPONSE: u8 = 17;
     pub const SESSION_ESTABLISHMENT_REQUEST: u8 = 50;
     pub const SESSION_ESTABLISHMENT_RESPONSE: u8 = 51;
     pub const SESSION_MODIFICATION_REQUEST: u8 = 52;
@@ -68,6 +70,8 @@ pub mod msg_type {
             13 => "node_report_response",
             14 => "session_set_deletion_request",
             15 => "session_set_deletion_response",
+            16 => "session_set_modification_request",
+            17 => "session_set_modification_response",
             50 => "session_establishment_request",
             51 => "session_establishment_response",
             52 => "session_modification_request",
@@ -208,6 +212,32 @@ ies_struct! {
     }
 }
 
+ies_struct! {
+    /// Session Set Modification Request (Rel-17, TS 29.244 §7.4.7.1,
+    /// Table 7.4.7.1-1): the Alternative SMF IP Address (M) that the
+    /// sessions named by the PGW-C/SMF FQ-CSIDs, Group Ids and CP IP
+    /// Addresses (each C, several allowed) report to from now on. FQ-CSIDs
+    /// of any role share IE type 65 and are kept as one list (as in
+    /// Session Set Deletion). Node ID is not in the table as we read it;
+    /// a CP that sends it anyway (as in every other node request) is
+    /// found by it.
+    pub struct SessionSetModificationRequest<'a> {
+        node_id: O[NodeId<'a>] = t::NODE_ID,
+        alternative_smf_ip_address: M[AlternativeSmfIpAddress] = t::ALTERNATIVE_SMF_IP_ADDRESS,
+        fq_csids: V[FqCsid] = t::FQ_CSID,
+        group_ids: V[&'a [u8]] = t::GROUP_ID,
+        cp_ip_addresses: V[CpIpAddress] = t::CP_IP_ADDRESS,
+    }
+}
+ies_struct! {
+    /// Session Set Modification Response (Table 7.4.7.2-1).
+    pub struct SessionSetModificationResponse<'a> {
+        node_id: M[NodeId<'a>] = t::NODE_ID,
+        cause: M[Cause] = t::CAUSE,
+        offending_ie: O[u16] = t::OFFENDING_IE,
+    }
+}
+
 // ---- session messages --------------------------------------------------------------
 
 ies_struct! {
@@ -232,6 +262,12 @@ ies_struct! {
         /// Create MAR (ATSSS): not supported.
         create_mar: P[Present] = t::CREATE_MAR,
         pfcpsereq_flags: O[PfcpseReqFlags] = t::PFCPSEREQ_FLAGS,
+        /// Rel-17: the group of sessions this one belongs to (an opaque
+        /// string), for Session Set Modification.
+        group_id: O[&'a [u8]] = t::GROUP_ID,
+        /// Rel-17: the CP function's IP address for this session, for
+        /// Session Set Modification.
+        cp_ip_address: O[CpIpAddress] = t::CP_IP_ADDRESS,
     }
 }
 ies_struct! {
@@ -280,6 +316,9 @@ ies_struct! {
         update_mar: P[Present] = t::UPDATE_MAR,
         create_mar: P[Present] = t::CREATE_MAR,
         node_id: O[NodeId<'a>] = t::NODE_ID,
+        /// Rel-17 Group Id / CP IP Address: replace the session's.
+        group_id: O[&'a [u8]] = t::GROUP_ID,
+        cp_ip_address: O[CpIpAddress] = t::CP_IP_ADDRESS,
     }
 }
 ies_struct! {
@@ -397,6 +436,8 @@ messages! {
     NodeReportResponse<'a> = mt::NODE_REPORT_RESPONSE,
     SessionSetDeletionRequest<'a> = mt::SESSION_SET_DELETION_REQUEST,
     SessionSetDeletionResponse<'a> = mt::SESSION_SET_DELETION_RESPONSE,
+    SessionSetModificationRequest<'a> = mt::SESSION_SET_MODIFICATION_REQUEST,
+    SessionSetModificationResponse<'a> = mt::SESSION_SET_MODIFICATION_RESPONSE,
     SessionEstablishmentRequest<'a> = mt::SESSION_ESTABLISHMENT_REQUEST,
     SessionEstablishmentResponse<'a> = mt::SESSION_ESTABLISHMENT_RESPONSE,
     SessionModificationRequest<'a> = mt::SESSION_MODIFICATION_REQUEST,
@@ -549,7 +590,7 @@ impl<'a> Pfcp<'a> {
         if !rest.is_empty() && !h.follow_on {
             return Err(err(DecodeError::length()));
         }
-        let known = matches!(h.msg_type, 1..=15 | 50..=57);
+        let known = matches!(h.msg_type, 1..=17 | 50..=57);
         if !known {
             return Err(err(DecodeError::new(ErrorKind::UnknownMessageType(
                 h.msg_type,

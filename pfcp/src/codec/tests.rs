@@ -128,6 +128,10 @@ roundtrip_tests! {
     rt_fq_csid: FqCsid,
     rt_session_set_deletion_request: SessionSetDeletionRequest<'static>,
     rt_session_set_deletion_response: SessionSetDeletionResponse<'static>,
+    rt_alternative_smf_ip_address: AlternativeSmfIpAddress,
+    rt_cp_ip_address: CpIpAddress,
+    rt_session_set_modification_request: SessionSetModificationRequest<'static>,
+    rt_session_set_modification_response: SessionSetModificationResponse<'static>,
     rt_session_establishment_request: SessionEstablishmentRequest<'static>,
     rt_session_establishment_response: SessionEstablishmentResponse<'static>,
     rt_session_modification_request: SessionModificationRequest<'static>,
@@ -698,4 +702,133 @@ fn session_set_deletion_is_a_node_message() {
         Pfcp::decode(&s).unwrap_err().error.kind,
         ErrorKind::InvalidSeidFlag
     );
+}
+
+/// Alternative SMF IP Address (IE type 178) and CP IP Address (IE type
+/// 292): octet 5 bit 1 V6, bit 2 V4 (bit 3 PPE in the former), then the
+/// IPv4 and the IPv6 address. The same bytes decode in Wireshark 4.0
+/// with these flags and addresses (`pfcp/tests/dissectors.rs`).
+#[test]
+fn alternative_smf_and_cp_ip_address_layout() {
+    let v6: std::net::Ipv6Addr = "2001:db8::5".parse().unwrap();
+    let mut v6b = vec![0x20, 0x01, 0x0d, 0xb8];
+    v6b.extend_from_slice(&[0; 11]);
+    v6b.push(5);
+    let a = AlternativeSmfIpAddress {
+        ipv4: Some(Ipv4Addr::new(10, 0, 0, 9)),
+        ipv6: None,
+        ppe: false,
+    };
+    assert_eq!(enc(&a), [0x02, 10, 0, 0, 9]);
+    let both = AlternativeSmfIpAddress {
+        ipv4: Some(Ipv4Addr::new(10, 0, 0, 9)),
+        ipv6: Some(v6),
+        ppe: true,
+    };
+    let mut b = vec![0x07, 10, 0, 0, 9];
+    b.extend_from_slice(&v6b);
+    assert_eq!(enc(&both), b);
+    let c = CpIpAddress {
+        ipv4: None,
+        ipv6: Some(v6),
+    };
+    let mut b = vec![0x01];
+    b.extend_from_slice(&v6b);
+    assert_eq!(enc(&c), b);
+    assert_eq!(CpIpAddress::decode(&b).unwrap(), c);
+    // Octets after the addresses: a later release's, ignored.
+    assert_eq!(
+        AlternativeSmfIpAddress::decode(&[0x02, 10, 0, 0, 9, 0xff]).unwrap(),
+        a
+    );
+    // No address flag: nothing to use (cause 69); an address cut short:
+    // invalid length (68).
+    assert_eq!(
+        AlternativeSmfIpAddress::decode(&[0x04]).unwrap_err(),
+        DecodeError::value()
+    );
+    assert_eq!(
+        CpIpAddress::decode(&[0x00, 10, 0, 0, 1]).unwrap_err(),
+        DecodeError::value()
+    );
+    assert_eq!(
+        CpIpAddress::decode(&[0x03, 10, 0, 0, 1, 0x20]).unwrap_err(),
+        DecodeError::length()
+    );
+    assert_eq!(
+        AlternativeSmfIpAddress::decode(&[]).unwrap_err(),
+        DecodeError::length()
+    );
+}
+
+/// Session Set Modification Request (type 16) and Response (type 17):
+/// node messages (no S flag), IEs in the order of Tables 7.4.7.1-1 /
+/// 7.4.7.2-1; a request without the Alternative SMF IP Address is
+/// missing a mandatory IE (cause 66) naming IE 178.
+#[test]
+fn session_set_modification_layout() {
+    let m = Pfcp::node(
+        0x000102,
+        SessionSetModificationRequest {
+            node_id: None,
+            alternative_smf_ip_address: AlternativeSmfIpAddress {
+                ipv4: Some(Ipv4Addr::new(10, 0, 0, 9)),
+                ipv6: None,
+                ppe: false,
+            },
+            fq_csids: vec![FqCsid {
+                node: CsidNode::Ipv4(Ipv4Addr::new(10, 0, 0, 1)),
+                csids: [7].into_iter().collect(),
+                node_type: None,
+            }],
+            group_ids: vec![b"g1"],
+            cp_ip_addresses: vec![CpIpAddress {
+                ipv4: Some(Ipv4Addr::new(10, 0, 0, 1)),
+                ipv6: None,
+            }],
+        },
+    );
+    let mut b = Vec::new();
+    m.encode(&mut b).unwrap();
+    let expected = [
+        0x20, 16, 0, 39, 0x00, 0x01, 0x02, 0, // header
+        0, 178, 0, 5, 0x02, 10, 0, 0, 9, // Alternative SMF IP Address
+        0, 65, 0, 7, 0x01, 10, 0, 0, 1, 0, 7, // FQ-CSID
+        0x01, 0x23, 0, 2, b'g', b'1', // Group Id (291)
+        0x01, 0x24, 0, 5, 0x02, 10, 0, 0, 1, // CP IP Address (292)
+    ];
+    assert_eq!(b, expected);
+    let b: &'static [u8] = Box::leak(b.into_boxed_slice());
+    assert_eq!(Pfcp::decode(b).unwrap().0, m);
+    let r = Pfcp::node(
+        0x000102,
+        SessionSetModificationResponse {
+            node_id: NodeId::Ipv4(Ipv4Addr::new(10, 0, 0, 2)),
+            cause: Cause::MANDATORY_IE_MISSING,
+            offending_ie: Some(178),
+        },
+    );
+    let mut b = Vec::new();
+    r.encode(&mut b).unwrap();
+    assert_eq!(
+        b,
+        [
+            0x20, 17, 0, 24, 0x00, 0x01, 0x02, 0, 0, 60, 0, 5, 0, 10, 0, 0, 2, 0, 19, 0, 1, 66, 0,
+            40, 0, 2, 0, 178
+        ]
+    );
+    // Without the Alternative SMF IP Address.
+    let e = Pfcp::decode(&[0x20, 16, 0, 4, 0, 0, 1, 0]).unwrap_err();
+    assert_eq!(e.error, DecodeError::missing(t::ALTERNATIVE_SMF_IP_ADDRESS));
+    assert_eq!(e.error.cause(), Cause::MANDATORY_IE_MISSING);
+    // With the S flag: refused like any node message with one.
+    let mut s = vec![0x21, 16, 0, 12];
+    s.extend_from_slice(&[0; 8]);
+    s.extend_from_slice(&[0, 0, 1, 0]);
+    assert_eq!(
+        Pfcp::decode(&s).unwrap_err().error.kind,
+        ErrorKind::InvalidSeidFlag
+    );
+    assert_eq!(msg_type::name(16), "session_set_modification_request");
+    assert_eq!(msg_type::name(17), "session_set_modification_response");
 }
