@@ -15,7 +15,10 @@ pub trait UserPlane {
     /// Install or replace the complete rule set of a session; called once
     /// per accepted establishment or modification, after validation, with
     /// the rule set it replaces (`None` for a new session). On error the
-    /// node keeps the previous rules and rejects the PFCP request.
+    /// node keeps the previous rules and rejects the PFCP request. The
+    /// CP F-SEID is not a rule for the user plane: a Session Set
+    /// Modification changes it in the node without a call here, so
+    /// `previous` may carry a newer one than the last install did.
     ///
     /// # Errors
     /// [`UpError`], mapped to the PFCP cause of the rejection.

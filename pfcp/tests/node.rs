@@ -2933,3 +2933,487 @@ fn malformed_session_set_deletion_gets_the_cause_and_offending_ie() {
     assert_eq!(a, set_deletion_answer_bytes(seq, 1, None));
     assert_eq!(b.up.removed, [s]);
 }
+
+// ---- Session Set Modification (Rel-17: SMF set restoration) ------------------------
+
+/// The Session Set Modification Response we expect, byte for byte (node
+/// header, type 17; Node ID IPv4 of the UPF, Cause; Offending IE when
+/// given: Table 7.4.7.2-1).
+fn set_modification_answer_bytes(seq: u32, cause: u8, offending: Option<u16>) -> Vec<u8> {
+    let mut v = set_deletion_answer_bytes(seq, cause, offending);
+    v[1] = 17;
+    v
+}
+
+fn alt_v4(a: Ipv4Addr) -> AlternativeSmfIpAddress {
+    AlternativeSmfIpAddress {
+        ipv4: Some(a),
+        ipv6: None,
+        ppe: false,
+    }
+}
+
+fn cp_ip(a: Ipv4Addr) -> CpIpAddress {
+    CpIpAddress {
+        ipv4: Some(a),
+        ipv6: None,
+    }
+}
+
+fn set_modification(
+    seq: u32,
+    alt: AlternativeSmfIpAddress,
+    fq_csids: Vec<FqCsid>,
+    group_ids: Vec<&'static [u8]>,
+    cp_ip_addresses: Vec<CpIpAddress>,
+) -> Pfcp<'static> {
+    Pfcp::node(
+        seq,
+        SessionSetModificationRequest {
+            node_id: None,
+            alternative_smf_ip_address: alt,
+            fq_csids,
+            group_ids,
+            cp_ip_addresses,
+        },
+    )
+}
+
+/// Establish a session of the SMF with a Group Id and/or a CP IP Address.
+fn establish_tagged(
+    b: &mut Bench,
+    cp_seid: u64,
+    group_id: Option<&'static [u8]>,
+    cp_ip_address: Option<CpIpAddress>,
+) -> u64 {
+    let seq = b.next_seq();
+    let (_, mut r) = establishment(seq, &params(cp_seid));
+    r.group_id = group_id;
+    r.cp_ip_address = cp_ip_address;
+    let a = b.request(&with_body(seq, r));
+    let e = est_response(&a);
+    assert_eq!(e.cause, Cause::REQUEST_ACCEPTED, "{e:?}");
+    e.up_f_seid.unwrap().seid
+}
+
+/// A Downlink Data Report of `seid` (its DL FAR buffers): where it goes
+/// and the SEID in its header.
+fn report_destination(b: &mut Bench, seid: u64) -> (SocketAddr, Option<u64>) {
+    assert!(b.node.downlink_data(b.now, seid, 2, Some(9)), "reported");
+    let out = b.drain();
+    assert_eq!(out.len(), 1);
+    let m = decode(&out[0].payload);
+    assert!(matches!(m.message, Message::SessionReportRequest(_)));
+    (out[0].dst, m.seid)
+}
+
+fn buffering(cp_seid: u64) -> SessionParams {
+    SessionParams {
+        gnb: None,
+        ..params(cp_seid)
+    }
+}
+
+/// SMF fails; SMF2 of its set takes over the sessions of SMF's PGW-C/SMF
+/// CSID 1 (TS 29.244 §7.4.7, TS 23.527 restoration): their CP F-SEID
+/// gets SMF2's address (SEID kept), their reports go to SMF2, and they
+/// move to SMF2's association, so that SMF2 may modify them and they
+/// outlive SMF's association. The other sessions stay as they were.
+#[test]
+fn session_set_modification_moves_the_named_csid_sets_to_the_alternative_smf() {
+    let mut b = Bench::new();
+    b.associate();
+    let smf = b.smf;
+    let smf2 = associate_smf2(&mut b);
+    let p1 = buffering(1);
+    let s1 = {
+        let seq = b.next_seq();
+        let (_, mut r) = establishment(seq, &p1);
+        r.fq_csids = vec![fq(SMF, &[1]), fq(MME, &[7])];
+        est_response(&b.request(&with_body(seq, r)))
+            .up_f_seid
+            .unwrap()
+            .seid
+    };
+    let s2 = {
+        let seq = b.next_seq();
+        let (_, mut r) = establishment(seq, &buffering(2));
+        r.fq_csids = vec![fq(SMF, &[2]), fq(MME, &[7])];
+        est_response(&b.request(&with_body(seq, r)))
+            .up_f_seid
+            .unwrap()
+            .seid
+    };
+    let s3 = establish(&mut b, &buffering(3));
+    assert_eq!(report_destination(&mut b, s3), (smf, Some(3)));
+    b.events();
+    let installs = b.up.installs;
+    // SMF2 names SMF's set 1 (an MME CSID of the other set: no match).
+    let seq = b.next_seq();
+    let bytes = encoded(&set_modification(
+        seq,
+        alt_v4(SMF2),
+        vec![fq(SMF, &[1]), fq(MME, &[99])],
+        Vec::new(),
+        Vec::new(),
+    ));
+    let answer = one_answer(&mut b, smf2, &bytes);
+    assert_eq!(answer, set_modification_answer_bytes(seq, 1, None));
+    let f = b.node.session(s1).unwrap().cp_f_seid;
+    assert_eq!(
+        f,
+        FSeid {
+            seid: 1,
+            ipv4: Some(SMF2),
+            ipv6: None
+        },
+        "the alternative address, the SEID kept"
+    );
+    assert_eq!(b.node.session(s2).unwrap().cp_f_seid.ipv4, Some(SMF));
+    assert_eq!(b.node.session(s3).unwrap().cp_f_seid.ipv4, Some(SMF));
+    assert_eq!(b.up.installs, installs, "nothing for the user plane");
+    assert_eq!(b.node.session_association(s1), Some(&NodeIdBuf::Ipv4(SMF2)));
+    assert_eq!(
+        b.node
+            .associations()
+            .iter()
+            .map(|a| (a.node_id.clone(), a.sessions))
+            .collect::<std::collections::HashMap<_, _>>(),
+        [(NodeIdBuf::Ipv4(SMF), 2), (NodeIdBuf::Ipv4(SMF2), 1)].into()
+    );
+    assert_eq!(
+        b.events(),
+        [Event::SessionSetModified {
+            node_id: NodeIdBuf::Ipv4(SMF2),
+            alternative: alt_v4(SMF2),
+            moved_to: NodeIdBuf::Ipv4(SMF2),
+            sessions_modified: 1,
+        }]
+    );
+    assert_eq!(b.node.stats().set_modified_sessions, 1);
+    // Its next report goes to SMF2, to the SMF's SEID; the others' to SMF.
+    let (seq_dst, seid) = report_destination(&mut b, s1);
+    assert_eq!((seq_dst, seid), (smf2, Some(1)));
+    assert_eq!(report_destination(&mut b, s2), (smf, Some(2)));
+    // A retransmitted request: the same answer from the cache.
+    assert_eq!(one_answer(&mut b, smf2, &bytes), answer);
+    // SMF2 now controls it: its modification is accepted, SMF's is not.
+    let seq = b.next_seq();
+    let m = encoded(&Pfcp::session(s1, seq, sample::empty_modification()));
+    let a = decode(&one_answer(&mut b, smf2, &m));
+    assert_eq!(mod_response(&a).cause, Cause::REQUEST_ACCEPTED);
+    let seq = b.next_seq();
+    let r = b.request(&Pfcp::session(s1, seq, sample::empty_modification()));
+    assert_eq!(mod_response(&r).cause, Cause::SESSION_CONTEXT_NOT_FOUND);
+    // SMF's association goes: its sessions go, the one SMF2 took stays.
+    let seq = b.next_seq();
+    b.request(&Pfcp::node(
+        seq,
+        AssociationReleaseRequest {
+            node_id: NodeId::Ipv4(SMF),
+        },
+    ));
+    assert!(b.node.session(s1).is_some());
+    assert!(b.node.session(s2).is_none() && b.node.session(s3).is_none());
+    // SMF2 deletes it like any of its sessions.
+    let seq = b.next_seq();
+    let m = encoded(&Pfcp::session(s1, seq, SessionDeletionRequest {}));
+    let a = decode(&one_answer(&mut b, smf2, &m));
+    assert!(
+        matches!(a.message, Message::SessionDeletionResponse(ref d) if d.cause == Cause::REQUEST_ACCEPTED)
+    );
+    assert_eq!(b.node.session_count(), 0);
+}
+
+/// Matching by Group Id and by CP IP Address (stored from the Rel-17
+/// establishment IEs, replaced by a modification's; or the CP F-SEID's
+/// address); an alternative address no association has: the sessions
+/// stay in the requester's association and report to that address,
+/// port 8805.
+#[test]
+fn session_set_modification_by_group_id_and_cp_ip_address() {
+    let mut b = Bench::new();
+    b.associate();
+    let cp_a = Ipv4Addr::new(10, 9, 9, 1);
+    let a = establish_tagged(&mut b, 1, Some(b"group-a"), None);
+    let g = establish_tagged(&mut b, 2, Some(b"group-b"), Some(cp_ip(cp_a)));
+    let c = establish_tagged(&mut b, 3, None, Some(cp_ip(cp_a)));
+    let plain = establish(&mut b, &params(4));
+    assert_eq!(b.node.session_group(a), (Some(&b"group-a"[..]), None));
+    assert_eq!(
+        b.node.session_group(g),
+        (Some(&b"group-b"[..]), Some(cp_ip(cp_a)))
+    );
+    assert_eq!(b.node.session_group(plain), (None, None));
+    // A modification moves g into group-a (its CP IP Address stays).
+    let seq = b.next_seq();
+    let r = b.request(&Pfcp::session(
+        g,
+        seq,
+        SessionModificationRequest {
+            group_id: Some(b"group-a"),
+            ..sample::empty_modification()
+        },
+    ));
+    assert_eq!(mod_response(&r).cause, Cause::REQUEST_ACCEPTED);
+    assert_eq!(
+        b.node.session_group(g),
+        (Some(&b"group-a"[..]), Some(cp_ip(cp_a)))
+    );
+    let elsewhere = Ipv4Addr::new(10, 7, 7, 7);
+    let f = |b: &Bench, s: u64| b.node.session(s).unwrap().cp_f_seid.ipv4;
+    // By Group Id.
+    let seq = b.next_seq();
+    let r = b.request(&set_modification(
+        seq,
+        alt_v4(elsewhere),
+        Vec::new(),
+        vec![b"group-a", b"group-x"],
+        Vec::new(),
+    ));
+    assert_eq!(encoded(&r), set_modification_answer_bytes(seq, 1, None));
+    assert_eq!(f(&b, a), Some(elsewhere));
+    assert_eq!(f(&b, g), Some(elsewhere));
+    assert_eq!(f(&b, c), Some(SMF));
+    assert_eq!(f(&b, plain), Some(SMF));
+    assert_eq!(
+        b.node.session_association(a),
+        Some(&NodeIdBuf::Ipv4(SMF)),
+        "no association at the alternative address: the requester's"
+    );
+    // By the stored CP IP Address (c), and the IPv6 one naming nothing.
+    let seq = b.next_seq();
+    let v6 = CpIpAddress {
+        ipv4: None,
+        ipv6: Some("2001:db8::9".parse().unwrap()),
+    };
+    let alt2 = Ipv4Addr::new(10, 7, 7, 8);
+    let r = b.request(&set_modification(
+        seq,
+        alt_v4(alt2),
+        Vec::new(),
+        Vec::new(),
+        vec![cp_ip(cp_a), v6],
+    ));
+    assert_eq!(encoded(&r), set_modification_answer_bytes(seq, 1, None));
+    assert_eq!(f(&b, c), Some(alt2));
+    assert_eq!(f(&b, g), Some(alt2), "g carries that CP IP Address too");
+    assert_eq!(f(&b, a), Some(elsewhere));
+    assert_eq!(f(&b, plain), Some(SMF));
+    // By the CP F-SEID's address: the session still at SMF's.
+    let seq = b.next_seq();
+    let r = b.request(&set_modification(
+        seq,
+        alt_v4(alt2),
+        Vec::new(),
+        Vec::new(),
+        vec![cp_ip(SMF)],
+    ));
+    assert_eq!(encoded(&r), set_modification_answer_bytes(seq, 1, None));
+    assert_eq!(f(&b, plain), Some(alt2));
+    assert_eq!(b.node.stats().set_modified_sessions, 5);
+    // Nothing matches: still accepted (the sets may be empty here, as
+    // for Set Deletion), nothing changes.
+    let seq = b.next_seq();
+    let r = b.request(&set_modification(
+        seq,
+        alt_v4(SMF),
+        vec![fq(Ipv4Addr::new(10, 5, 5, 5), &[1])],
+        vec![b"nobody"],
+        vec![cp_ip(Ipv4Addr::new(10, 5, 5, 6))],
+    ));
+    assert_eq!(encoded(&r), set_modification_answer_bytes(seq, 1, None));
+    assert_eq!(f(&b, plain), Some(alt2));
+    assert_eq!(b.node.stats().set_modified_sessions, 5);
+}
+
+/// A redirected session's reports go to the alternative address (port
+/// 8805) when no association has it, and keep going there after a
+/// modification without a CP F-SEID.
+#[test]
+fn reports_of_a_redirected_session_go_to_the_alternative_address() {
+    let mut b = Bench::new();
+    b.associate();
+    let s = {
+        let seq = b.next_seq();
+        let (_, mut r) = establishment(seq, &buffering(5));
+        r.group_id = Some(b"g");
+        est_response(&b.request(&with_body(seq, r)))
+            .up_f_seid
+            .unwrap()
+            .seid
+    };
+    let v6: std::net::Ipv6Addr = "2001:db8::7".parse().unwrap();
+    let alt = AlternativeSmfIpAddress {
+        ipv4: Some(Ipv4Addr::new(10, 7, 7, 7)),
+        ipv6: Some(v6),
+        ppe: true,
+    };
+    let seq = b.next_seq();
+    let r = b.request(&set_modification(
+        seq,
+        alt,
+        Vec::new(),
+        vec![b"g"],
+        Vec::new(),
+    ));
+    assert_eq!(encoded(&r), set_modification_answer_bytes(seq, 1, None));
+    let f = b.node.session(s).unwrap().cp_f_seid;
+    assert_eq!((f.seid, f.ipv4, f.ipv6), (5, alt.ipv4, Some(v6)));
+    // Both families: the association's (IPv4 here).
+    let expected = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 7, 7, 7)), 8805);
+    assert_eq!(report_destination(&mut b, s), (expected, Some(5)));
+    // Retransmitted there on T1.
+    let out = b.advance(Duration::from_secs(4));
+    assert!(
+        !out.is_empty() && out.iter().all(|t| t.dst == expected),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn session_set_modification_before_association_is_cause_72() {
+    let mut b = Bench::new();
+    let smf = b.smf;
+    let seq = b.next_seq();
+    let bytes = encoded(&set_modification(
+        seq,
+        alt_v4(SMF2),
+        vec![fq(SMF, &[1])],
+        Vec::new(),
+        Vec::new(),
+    ));
+    assert_eq!(
+        one_answer(&mut b, smf, &bytes),
+        set_modification_answer_bytes(seq, 72, None)
+    );
+    // Associated SMF, but the request comes from a stranger: 72.
+    b.associate();
+    let stranger = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 77)), 8805);
+    let seq = b.next_seq();
+    let bytes = encoded(&set_modification(
+        seq,
+        alt_v4(SMF2),
+        vec![fq(SMF, &[1])],
+        Vec::new(),
+        Vec::new(),
+    ));
+    assert_eq!(
+        one_answer(&mut b, stranger, &bytes),
+        set_modification_answer_bytes(seq, 72, None)
+    );
+}
+
+/// Malformed requests: the cause and Offending IE of TS 29.244 §7.6
+/// (66 mandatory IE missing, 67 conditional IE missing, 68 invalid
+/// length, 69 mandatory IE incorrect), and nothing changes.
+#[test]
+fn malformed_session_set_modification_gets_the_cause_and_offending_ie() {
+    let mut b = Bench::new();
+    b.associate();
+    let smf = b.smf;
+    let s = establish_with_csids(&mut b, smf, SMF, 1, vec![fq(SMF, &[1])]);
+    let send_body = |b: &mut Bench, body: &[u8]| {
+        let seq = b.next_seq();
+        let mut bytes = vec![0x20, 16, 0, 0];
+        bytes.extend_from_slice(&seq.to_be_bytes()[1..]);
+        bytes.push(0);
+        bytes.extend_from_slice(body);
+        let len = u16::try_from(bytes.len() - 4).unwrap();
+        bytes[2..4].copy_from_slice(&len.to_be_bytes());
+        (seq, one_answer(b, smf, &bytes))
+    };
+    let alt = [0x00, 0xb2, 0x00, 0x05, 0x02, 10, 0, 0, 3];
+    let good_fq = [0x00, 0x41, 0x00, 0x07, 0x01, 10, 0, 0, 1, 0x00, 0x01];
+    let cat = |a: &[u8], b: &[u8]| [a, b].concat();
+    // No Alternative SMF IP Address (mandatory): 66.
+    let (seq, a) = send_body(&mut b, &good_fq);
+    assert_eq!(
+        a,
+        set_modification_answer_bytes(seq, 66, Some(t::ALTERNATIVE_SMF_IP_ADDRESS))
+    );
+    // Neither V4 nor V6 in it: 69.
+    let (seq, a) = send_body(&mut b, &cat(&[0x00, 0xb2, 0x00, 0x01, 0x04], &good_fq));
+    assert_eq!(
+        a,
+        set_modification_answer_bytes(seq, 69, Some(t::ALTERNATIVE_SMF_IP_ADDRESS))
+    );
+    // V4 flag with two octets of address: 68.
+    let (seq, a) = send_body(
+        &mut b,
+        &cat(&[0x00, 0xb2, 0x00, 0x03, 0x02, 10, 0], &good_fq),
+    );
+    assert_eq!(
+        a,
+        set_modification_answer_bytes(seq, 68, Some(t::ALTERNATIVE_SMF_IP_ADDRESS))
+    );
+    // No FQ-CSID, Group Id or CP IP Address: 67.
+    let (seq, a) = send_body(&mut b, &alt);
+    assert_eq!(a, set_modification_answer_bytes(seq, 67, Some(t::FQ_CSID)));
+    // An empty Group Id: 69.
+    let (seq, a) = send_body(&mut b, &cat(&alt, &[0x01, 0x23, 0x00, 0x00]));
+    assert_eq!(a, set_modification_answer_bytes(seq, 69, Some(t::GROUP_ID)));
+    // A CP IP Address announcing IPv6 with four octets: 68.
+    let (seq, a) = send_body(
+        &mut b,
+        &cat(&alt, &[0x01, 0x24, 0x00, 0x05, 0x01, 1, 2, 3, 4]),
+    );
+    assert_eq!(
+        a,
+        set_modification_answer_bytes(seq, 68, Some(t::CP_IP_ADDRESS))
+    );
+    // An FQ-CSID with a reserved Node-ID Type: 69.
+    let (seq, a) = send_body(
+        &mut b,
+        &cat(
+            &alt,
+            &[0x00, 0x41, 0x00, 0x07, 0x31, 10, 0, 0, 1, 0x00, 0x01],
+        ),
+    );
+    assert_eq!(a, set_modification_answer_bytes(seq, 69, Some(t::FQ_CSID)));
+    assert_eq!(b.node.session(s).unwrap().cp_f_seid.ipv4, Some(SMF));
+    assert_eq!(b.node.stats().set_modified_sessions, 0);
+    // The well-formed request applies.
+    let (seq, a) = send_body(&mut b, &cat(&alt, &good_fq));
+    assert_eq!(a, set_modification_answer_bytes(seq, 1, None));
+    assert_eq!(b.node.session(s).unwrap().cp_f_seid.ipv4, Some(SMF2));
+}
+
+/// /status figures: sessions per (CSID node, CSID), kept as sessions come
+/// and go.
+#[test]
+fn fq_csid_sets_count_sessions_per_csid() {
+    let mut b = Bench::new();
+    b.associate();
+    let smf = b.smf;
+    let s1 = establish_with_csids(&mut b, smf, SMF, 1, vec![fq(SMF, &[1]), fq(MME, &[7])]);
+    establish_with_csids(&mut b, smf, SMF, 2, vec![fq(SMF, &[2]), fq(MME, &[7])]);
+    establish_with_csids(&mut b, smf, SMF, 3, vec![fq(SMF, &[2])]);
+    let sets = b.node.fq_csid_sets(16, 16);
+    assert_eq!(
+        sets,
+        [
+            pfcp::CsidSets {
+                node: CsidNode::Ipv4(SMF),
+                csids: 2,
+                sets: vec![(2, 2), (1, 1)],
+            },
+            pfcp::CsidSets {
+                node: CsidNode::Ipv4(MME),
+                csids: 1,
+                sets: vec![(7, 2)],
+            },
+        ]
+    );
+    // Bounded: one node, one set (the largest).
+    let sets = b.node.fq_csid_sets(1, 1);
+    assert_eq!(sets.len(), 1);
+    assert_eq!(sets[0].csids, 2);
+    assert_eq!(sets[0].sets, [(2, 2)]);
+    let seq = b.next_seq();
+    b.request(&Pfcp::session(s1, seq, SessionDeletionRequest {}));
+    let sets = b.node.fq_csid_sets(16, 16);
+    assert_eq!(sets[0].sets, [(2, 2)]);
+    assert_eq!(sets[1].sets, [(7, 1)]);
+    assert_eq!(b.node.csids_dropped(), 0);
+}

@@ -50,9 +50,21 @@ impl UserPlane for FakeUp {
         if let Some(e) = self.fail_next_install.take() {
             return Err(e);
         }
+        // The CP F-SEID is not a rule: a Session Set Modification changes
+        // it in the node only (see `UserPlane::install`).
+        let rules = |s: Option<&Session>| {
+            s.map(|s| Session {
+                cp_f_seid: pfcp::codec::ies::FSeid {
+                    seid: 0,
+                    ipv4: None,
+                    ipv6: None,
+                },
+                ..s.clone()
+            })
+        };
         assert_eq!(
-            previous,
-            self.installed.get(&session.seid),
+            rules(previous),
+            rules(self.installed.get(&session.seid)),
             "previous rule set is what was installed"
         );
         self.installs += 1;
