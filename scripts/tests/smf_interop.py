@@ -37,6 +37,14 @@ Each SMF profile below is a request sequence built with scapy.contrib.pfcp
       Deletion Request naming one CSID (those sessions stop, the other
       keeps forwarding, /status follows, no usage report), 66 without
       Node ID, 72 from an unassociated node.
+  Session Set Modification (Rel-17 SMF set restoration, TS 29.244
+      §7.4.7; no scapy class: type 16/17 bodies are IE lists): SMF A's
+      sessions carry its PGW-C/SMF FQ-CSID or a Group Id; SMF B of its
+      set names A's CSID 1 and the group with B's address as Alternative
+      SMF IP Address: those sessions' Downlink Data Reports go to B (the
+      other one's still to A), B deletes them; /status and metrics count
+      them; 66 (Offending IE 178) without the alternative address, 72
+      from an unassociated node.
   commercial (Cisco/Nokia style): FQDN Node ID, ephemeral source port,
       message priority, sequence numbers wrapping past 2^24-1,
       enterprise-specific and unknown IEs at message and grouped level,
@@ -84,7 +92,7 @@ import upfrun  # noqa: E402
 from upfrun import FAILS, check  # noqa: E402
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
-from scapy.all import IP, UDP, Ether, Raw, conf  # noqa: E402
+from scapy.all import IP, UDP, Ether, Packet, PacketListField, Raw, bind_layers, conf  # noqa: E402
 from scapy.contrib import pfcp as P  # noqa: E402
 from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer  # noqa: E402
 
@@ -130,7 +138,7 @@ dataplane:
 HB_REQ, HB_RSP = 1, 2
 ASSOC_SETUP, ASSOC_RELEASE = 5, 9
 EST, MOD, DEL, REPORT = 50, 52, 54, 56
-NODE_MSGS = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+NODE_MSGS = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17}
 REQUESTS = {1, 3, 5, 7, 9, 12, 14, 50, 52, 54, 56}
 
 
@@ -1281,6 +1289,98 @@ def set_deletion(upf_n4, traffic: Traffic, upf) -> None:
     smf.close()
 
 
+class SsmRequest(Packet):
+    """Session Set Modification Request body (scapy 2.5 has none)."""
+    name = "PFCP Session Set Modification Request"
+    fields_desc = [PacketListField("IE_list", [], P.IE_Dispatcher)]
+
+
+class SsmResponse(Packet):
+    name = "PFCP Session Set Modification Response"
+    fields_desc = [PacketListField("IE_list", [], P.IE_Dispatcher)]
+
+
+bind_layers(P.PFCP, SsmResponse, message_type=17)
+
+
+def set_modification(upf_n4, traffic: Traffic, upf) -> None:
+    """SMF set restoration (Rel-17, TS 29.244 §7.4.7, TS 23.527): SMF A's
+    sessions 1 and 3 carry its PGW-C/SMF FQ-CSID 1 and Group Id
+    "grp-a" respectively, session 2 its CSID 2; all three buffer downlink
+    (BUFF|NOCP, so a DL packet makes a Downlink Data Report). SMF B of
+    the same set sends a Session Set Modification Request with its own
+    address as Alternative SMF IP Address naming A's CSID 1 and the
+    group: sessions 1 and 3 report to B from then on (SEID kept), session
+    2 still to A; B may delete them. Without the Alternative SMF IP
+    Address: 66 naming IE 178; from an unassociated node: 72."""
+    a_ip, b_ip = "127.0.0.15", "127.0.0.16"
+    a = Smf("set modification A", upf_n4, (a_ip, 8805))
+    b = Smf("set modification B", upf_n4, (b_ip, 8805))
+    a.associate(node_v4(a_ip))
+    b.associate(node_v4(b_ip))
+    sessions = []
+    tags = ((fq_csid(a_ip, 1), "PGW-C/SMF FQ-CSID 1"), (fq_csid(a_ip, 2), "PGW-C/SMF FQ-CSID 2"),
+            (raw(291, b"grp-a"), "Group Id grp-a"))
+    for i, (tag, label) in enumerate(tags):
+        cp = 0x55E7000000000001 + i
+        ue = f"10.64.0.{i + 1}"
+        ies = [
+            node_v4(a_ip), fseid(cp, a_ip),
+            create_pdr(pdr_id(1), prec(255),
+                       pdi(src_if(0), fteid_choose(), ni_plain("internet"), ueip(ue, dst=False)),
+                       ohr(0), far_id(1)),
+            create_pdr(pdr_id(2), prec(255), pdi(src_if(1), ni_plain("internet"), ueip(ue, dst=True)),
+                       far_id(2)),
+            create_far(far_id(1), apply(forw=True), fwd(dst_if(1))),
+            create_far(far_id(2), apply(buff=True, nocp=True)),
+            pdn_type_v4(),
+            tag,
+        ]
+        _rsp, up = a.establish(cp, ies, what=f"Session Establishment {i + 1} ({label})")
+        sessions.append((cp, up, ue))
+    alt = raw(178, b"\x02" + socket.inet_aton(b_ip))
+    rsp = b.request(16, SsmRequest, [alt, fq_csid(a_ip, 1), raw(291, b"grp-a")],
+                    what="Session Set Modification Request (A's CSID 1, group grp-a -> B)")
+    if rsp is not None:
+        n = find(body_of(rsp), 60)
+        check(n is not None and n.ipv4 == "192.168.1.1" and find(body_of(rsp), 40) is None,
+              "set modification: the response carries our Node ID and no Offending IE")
+    for i, smf, other in ((0, b, a), (1, a, b), (2, b, a)):
+        cp, _up, ue = sessions[i]
+        smf.upf_requests.clear()
+        other.upf_requests.clear()
+        traffic.send_dl(ue, 1)
+        r = wait_report(smf, REPORT)
+        check(r is not None and r.seid == cp,
+              f"set modification: session {i + 1}'s Downlink Data Report goes to {smf.name[-1]} "
+              f"with the SEID {cp:#x}")
+        check(wait_report(other, REPORT, timeout=0.3) is None,
+              f"set modification: and not to {other.name[-1]}")
+    st = upf.status()["pfcp"]["fq_csids"]
+    check(st["set_modified_sessions"] >= 2 and
+          any(n["node"] == a_ip and {s["csid"] for s in n["sets"]} == {1, 2} for n in st["nodes"]),
+          f"set modification: /status pfcp.fq_csids counts them and shows A's CSIDs 1 and 2 ({st})")
+    m = upf.metrics()
+    check((upfrun.metric(m, "upf_pfcp_session_set_sessions_total", operation="modified") or 0) >= 2,
+          "set modification: upf_pfcp_session_set_sessions_total{operation=modified}")
+    rsp = b.request(16, SsmRequest, [fq_csid(a_ip, 2)], cause=66,
+                    what="Session Set Modification Request without Alternative SMF IP Address")
+    off = find(body_of(rsp), 40) if rsp is not None else None
+    check(off is not None and off.type == 178, "set modification: Offending IE is the Alternative SMF IP Address (178)")
+    stranger = Smf("set modification (unassociated)", upf_n4, ("127.0.0.14", 8805))
+    stranger.request(16, SsmRequest, [alt, fq_csid(a_ip, 2)], cause=72,
+                     what="Session Set Modification Request from an unassociated node")
+    stranger.close()
+    # B controls sessions 1 and 3 now, A session 2.
+    for i, smf in ((0, b), (1, a), (2, b)):
+        cp, up, _ue = sessions[i]
+        smf.delete(up, cp, what=f"Session Deletion {i + 1} by {smf.name[-1]}")
+    a.release(node_v4(a_ip))
+    b.release(node_v4(b_ip))
+    a.close()
+    b.close()
+
+
 def commercial(upf_n4, traffic: Traffic) -> None:
     """Cisco/Nokia-style SMF: FQDN, vendor IEs, CHV4, sequence wrap, release."""
     smf = Smf("commercial", upf_n4, ("127.0.0.5", 0), seq=0xFFFFFE)
@@ -1468,6 +1568,7 @@ def main(binary: str, d: str, pcap: str) -> int:
                          ("SD-Core", lambda: omec(upf_n4, traffic)),
                          ("inactivity timer", lambda: inactivity(upf_n4, traffic)),
                          ("Session Set Deletion", lambda: set_deletion(upf_n4, traffic, upf)),
+                         ("Session Set Modification", lambda: set_modification(upf_n4, traffic, upf)),
                          ("SDF filters", lambda: sdf_zoo(upf_n4)),
                          ("many PCC rules", lambda: many_rules(upf_n4, traffic)),
                          ("commercial", lambda: commercial(upf_n4, traffic)),

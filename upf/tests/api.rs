@@ -174,6 +174,15 @@ fn fake_model(t: &Telemetry) {
             custom: 0,
             enforceable: true,
         });
+        m.fq_csid_nodes.push(upf::api::FqCsidNode {
+            node: "10.0.0.9".into(),
+            csids: 3,
+            sets: vec![(7, 8), (1, 2)],
+        });
+        m.fq_csid_sessions = 9;
+        m.fq_csids_dropped = 4;
+        m.set_deleted_sessions = 5;
+        m.set_modified_sessions = 6;
         m.record_reload(
             ReloadResult::Rejected,
             "t.yaml:3:5: cores.workers[0]: core 9 does not exist",
@@ -310,6 +319,22 @@ async fn metrics_carry_the_model_figures() {
         2.0
     );
     assert_eq!(s[&key("upf_pfcp_associations", &[])], 1.0);
+    assert_eq!(s[&key("upf_pfcp_sessions_with_fq_csids", &[])], 9.0);
+    assert_eq!(s[&key("upf_pfcp_fq_csids_dropped_total", &[])], 4.0);
+    assert_eq!(
+        s[&key(
+            "upf_pfcp_session_set_sessions_total",
+            &[("operation", "deleted")]
+        )],
+        5.0
+    );
+    assert_eq!(
+        s[&key(
+            "upf_pfcp_session_set_sessions_total",
+            &[("operation", "modified")]
+        )],
+        6.0
+    );
     assert_eq!(
         s[&key("upf_sessions_by_origin", &[("origin", "static")])],
         2.0
@@ -404,6 +429,17 @@ async fn status_is_json_and_a_readiness_signal() {
     assert_eq!(app["flow_descriptions"], 2);
     assert_eq!(app["urls"], 0);
     assert_eq!(app["enforceable"], true);
+    let fq = &doc["pfcp"]["fq_csids"];
+    assert_eq!(fq["sessions"], 9);
+    assert_eq!(fq["dropped"], 4);
+    assert_eq!(fq["set_deleted_sessions"], 5);
+    assert_eq!(fq["set_modified_sessions"], 6);
+    assert_eq!(fq["nodes"][0]["node"], "10.0.0.9");
+    assert_eq!(fq["nodes"][0]["csids"], 3);
+    assert_eq!(
+        fq["nodes"][0]["sets"],
+        serde_json::json!([{"csid": 7, "sessions": 8}, {"csid": 1, "sessions": 2}])
+    );
     assert_eq!(doc["reloads"]["applied"], 1);
     assert_eq!(doc["reloads"]["rejected"], 1);
     assert_eq!(doc["reloads"]["last"]["result"], "applied");

@@ -1871,6 +1871,17 @@ fn session_set_deletion_stops_the_named_sessions_and_leaves_the_others() {
     r.n4.fill_telemetry(&mut m);
     assert_eq!(m.pfcp_sessions, 1);
     assert_eq!(m.associations[0].sessions, 1);
+    assert_eq!(m.set_deleted_sessions, 2);
+    assert_eq!(m.fq_csid_sessions, 1);
+    assert_eq!(
+        m.fq_csid_nodes,
+        [upf::api::FqCsidNode {
+            node: SMF.to_string(),
+            csids: 1,
+            sets: vec![(2, 1)],
+        }],
+        "/status: the CSID left and the session carrying it"
+    );
     use upf::api::Direction as D;
     assert_eq!(
         m.pfcp_messages[&("session_set_deletion_request".to_owned(), D::Rx)],

@@ -200,6 +200,31 @@ impl ModelCollector {
 
         family(
             &mut enc,
+            "upf_pfcp_sessions_with_fq_csids",
+            "PFCP sessions that carry FQ-CSIDs (partial failure handling)",
+            Gauge,
+            [(Labels::new(), m.fq_csid_sessions)],
+        )?;
+        family(
+            &mut enc,
+            "upf_pfcp_fq_csids_dropped",
+            "FQ-CSIDs, Group Ids and CP IP Addresses the PFCP node could not store (its tables full)",
+            Counter,
+            [(Labels::new(), m.fq_csids_dropped)],
+        )?;
+        family(
+            &mut enc,
+            "upf_pfcp_session_set_sessions",
+            "PFCP sessions named by Session Set requests; operation=deleted (Session Set Deletion), modified (Session Set Modification)",
+            Counter,
+            [
+                (vec![("operation", "deleted")], m.set_deleted_sessions),
+                (vec![("operation", "modified")], m.set_modified_sessions),
+            ],
+        )?;
+
+        family(
+            &mut enc,
             "upf_config_reloads",
             "Config reloads by result (applied, rejected)",
             Counter,

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::telemetry::{PfdApplication, ReloadResult, Telemetry, TelemetryModel};
+use super::telemetry::{FqCsidNode, PfdApplication, ReloadResult, Telemetry, TelemetryModel};
 
 /// RFC 3339 UTC text of `t`.
 fn rfc3339(t: SystemTime) -> String {
@@ -74,6 +74,24 @@ pub struct PfcpDoc {
     pub messages: Vec<PfcpMessageDoc>,
     /// PFD Management: the applications whose PFDs an SMF provisioned.
     pub pfd_applications: Vec<PfdApplication>,
+    /// The CPs' FQ-CSIDs (partial failure handling) and the Session Set
+    /// Deletion / Modification figures.
+    pub fq_csids: FqCsidsDoc,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FqCsidsDoc {
+    /// Sessions that carry FQ-CSIDs.
+    pub sessions: u64,
+    /// FQ-CSIDs, Group Ids and CP IP Addresses not stored (tables full).
+    pub dropped: u64,
+    /// Sessions removed by Session Set Deletion Requests.
+    pub set_deleted_sessions: u64,
+    /// Sessions redirected by Session Set Modification Requests.
+    pub set_modified_sessions: u64,
+    /// Per CSID node address: distinct CSIDs and the largest sets
+    /// (at most 32 nodes, 16 sets each).
+    pub nodes: Vec<FqCsidNode>,
 }
 
 #[derive(Debug, Serialize)]
@@ -203,6 +221,13 @@ impl StatusDoc {
                     })
                     .collect(),
                 pfd_applications: m.pfd_applications.clone(),
+                fq_csids: FqCsidsDoc {
+                    sessions: m.fq_csid_sessions,
+                    dropped: m.fq_csids_dropped,
+                    set_deleted_sessions: m.set_deleted_sessions,
+                    set_modified_sessions: m.set_modified_sessions,
+                    nodes: m.fq_csid_nodes.clone(),
+                },
             },
             reloads: ReloadsDoc {
                 applied: count(ReloadResult::Applied),

@@ -109,6 +109,29 @@ pub struct PfdApplication {
     pub enforceable: bool,
 }
 
+/// The FQ-CSIDs sessions carry, per CSID node address (the SGW-C, MME,
+/// PGW-C/SMF, ... that allocated them); `/status` shows it as is under
+/// `pfcp.fq_csids.nodes`. Bounded: at most 32 nodes, 16 sets each.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FqCsidNode {
+    /// The node address as text (IPv4, IPv6, or `plmn:<MCC*1000+MNC>:<node>`).
+    pub node: String,
+    /// Distinct CSIDs of this node that sessions carry.
+    pub csids: u64,
+    /// (CSID, sessions carrying it), most sessions first; at most 16.
+    #[serde(serialize_with = "sets_as_objects")]
+    pub sets: Vec<(u16, u64)>,
+}
+
+fn sets_as_objects<S: serde::Serializer>(sets: &[(u16, u64)], s: S) -> Result<S::Ok, S::Error> {
+    #[derive(serde::Serialize)]
+    struct Set {
+        csid: u16,
+        sessions: u64,
+    }
+    s.collect_seq(sets.iter().map(|&(csid, sessions)| Set { csid, sessions }))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ReloadResult {
     /// Everything in the new file is in effect.
@@ -188,6 +211,18 @@ pub struct TelemetryModel {
     pub associations: Vec<Association>,
     /// PFD Management's table, by Application ID.
     pub pfd_applications: Vec<PfdApplication>,
+    /// FQ-CSIDs per CSID node (bounded, see [`FqCsidNode`]).
+    pub fq_csid_nodes: Vec<FqCsidNode>,
+    /// Sessions that carry FQ-CSIDs.
+    pub fq_csid_sessions: u64,
+    /// FQ-CSIDs, Group Ids and CP IP Addresses the PFCP node could not
+    /// store (its tables of distinct node addresses, groups or CP
+    /// addresses full; a Group Id over 255 octets).
+    pub fq_csids_dropped: u64,
+    /// Sessions removed by Session Set Deletion Requests.
+    pub set_deleted_sessions: u64,
+    /// Sessions redirected by Session Set Modification Requests.
+    pub set_modified_sessions: u64,
     pub reloads: BTreeMap<ReloadResult, u64>,
     pub last_reload: Option<ReloadRecord>,
 }

@@ -23,11 +23,11 @@ use std::time::{Duration, Instant, SystemTime};
 use dataplane::control::{Control, FinalUsage};
 use dataplane::counters::Event as DpEvent;
 use log::{debug, error, info, warn};
-use pfcp::codec::ies::{NodeIdBuf, SourceInterface};
+use pfcp::codec::ies::{CsidNode, NodeIdBuf, SourceInterface};
 use pfcp::codec::message::msg_type;
 use pfcp::{Event, GtpuEndpoint, Node, Transmit, UePool};
 
-use crate::api::{Association, Direction, PfdApplication, TelemetryModel};
+use crate::api::{Association, Direction, FqCsidNode, PfdApplication, TelemetryModel};
 use crate::config::Config;
 use crate::config::types::NodeId;
 
@@ -37,6 +37,10 @@ pub use userplane::{DataplaneUp, TscClock, UpStats, UsageBook};
 /// How often the control loop should call [`N4::housekeeping`] while
 /// responses or End Markers wait for the workers ([`N4::busy`]).
 pub const BUSY_TICK: Duration = Duration::from_millis(1);
+/// `/status` shows the FQ-CSIDs of at most this many CSID nodes...
+const FQ_CSID_NODES_SHOWN: usize = 32;
+/// ... and of each, the sets that most sessions carry, at most this many.
+const FQ_CSID_SETS_SHOWN: usize = 16;
 
 /// Why N4 cannot start with a config.
 #[derive(Debug, thiserror::Error)]
@@ -377,6 +381,21 @@ impl N4 {
                 } => warn!(
                     "PFCP Session Set Deletion from {node_id:?}: {sessions_removed} session(s) removed"
                 ),
+                Event::SessionSetModified {
+                    node_id,
+                    alternative,
+                    moved_to,
+                    sessions_modified,
+                } => warn!(
+                    "PFCP Session Set Modification from {node_id:?}: {sessions_modified} session(s) now report to {}{}{} (association {moved_to:?})",
+                    alternative.ipv4.map_or_else(String::new, |a| a.to_string()),
+                    if alternative.ipv4.is_some() && alternative.ipv6.is_some() {
+                        " / "
+                    } else {
+                        ""
+                    },
+                    alternative.ipv6.map_or_else(String::new, |a| a.to_string()),
+                ),
                 Event::RequestTimedOut {
                     dst,
                     msg_type,
@@ -444,6 +463,30 @@ impl N4 {
                 sessions: a.sessions as u64,
             })
             .collect();
+        m.fq_csid_nodes = self
+            .node
+            .fq_csid_sets(FQ_CSID_NODES_SHOWN, FQ_CSID_SETS_SHOWN)
+            .into_iter()
+            .map(|c| FqCsidNode {
+                node: match c.node {
+                    CsidNode::Ipv4(a) => a.to_string(),
+                    CsidNode::Ipv6(a) => a.to_string(),
+                    // TS 29.244 §8.2.43 Node-ID Type 2: MCC*1000+MNC in
+                    // the top 20 bits, a node number in the low 12.
+                    CsidNode::Plmn(x) => format!("plmn:{}:{}", x >> 12, x & 0xfff),
+                },
+                csids: c.csids as u64,
+                sets: c
+                    .sets
+                    .into_iter()
+                    .map(|(csid, n)| (csid, u64::from(n)))
+                    .collect(),
+            })
+            .collect();
+        m.fq_csid_sessions = self.node.sessions_with_csids() as u64;
+        m.fq_csids_dropped = self.node.csids_dropped();
+        m.set_deleted_sessions = st.set_deleted_sessions;
+        m.set_modified_sessions = st.set_modified_sessions;
         let table = self.node.pfd_table();
         m.pfd_applications = table
             .applications()
