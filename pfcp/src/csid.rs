@@ -471,6 +471,74 @@ mod tests {
         assert_eq!(b.matching(&[fq([10, 0, 0, 1], &[55], None)]), vec![2]);
     }
 
+    fn cp(a: [u8; 4]) -> CpIpAddress {
+        CpIpAddress {
+            ipv4: Some(Ipv4Addr::from(a)),
+            ipv6: None,
+        }
+    }
+
+    #[test]
+    fn group_ids_and_cp_ip_addresses_are_stored_replaced_and_matched() {
+        let mut b = CsidBook::default();
+        b.establish_tags(1, Some(b"g1"), None);
+        b.establish_tags(2, Some(b"g2"), Some(&cp([10, 0, 0, 1])));
+        b.establish_tags(3, None, None);
+        assert_eq!(b.tags.len(), 2, "nothing stored without tags");
+        assert_eq!(b.matching_groups(&[b"g1"]), vec![1]);
+        assert!(b.matching_groups(&[b"nope"]).is_empty());
+        let both = CpIpAddress {
+            ipv4: Some(Ipv4Addr::new(10, 0, 0, 1)),
+            ipv6: Some("2001:db8::1".parse().unwrap()),
+        };
+        assert_eq!(b.matching_cp_ips(&[both]), vec![2], "one shared address");
+        // A modification replaces what it sends, keeps the rest.
+        b.update_tags(2, Some(b"g1"), None);
+        assert_eq!(b.tags_of(2), (Some(&b"g1"[..]), Some(cp([10, 0, 0, 1]))));
+        let mut m = b.matching_groups(&[b"g1"]);
+        m.sort_unstable();
+        assert_eq!(m, vec![1, 2]);
+        b.update_tags(2, None, None);
+        assert_eq!(b.tags_of(2).0, Some(&b"g1"[..]));
+        // Empty or over-long Group Ids are not kept (counted).
+        b.update_tags(1, Some(b""), None);
+        b.establish_tags(4, Some(&[b'x'; MAX_GROUP_ID + 1]), None);
+        assert_eq!(b.dropped, 2);
+        assert_eq!(b.tags_of(1), (None, None));
+        assert_eq!(b.tags.len(), 1, "sessions 1 and 4 have no entry");
+        b.remove(2);
+        assert!(b.tags.is_empty());
+        assert!(b.matching_cp_ips(&[cp([10, 0, 0, 1])]).is_empty());
+    }
+
+    #[test]
+    fn summary_counts_sessions_per_csid_and_is_bounded() {
+        let mut b = CsidBook::default();
+        b.establish(1, &[fq([10, 0, 0, 1], &[1, 2], None)]);
+        b.establish(
+            2,
+            &[fq([10, 0, 0, 1], &[2], None), fq([10, 0, 0, 2], &[9], None)],
+        );
+        b.establish(3, &[fq([10, 0, 0, 1], &[3], None)]);
+        let s = b.summary(8, 8);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].node, CsidNode::Ipv4(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(
+            (s[0].csids, s[0].sets.clone()),
+            (3, vec![(2, 2), (1, 1), (3, 1)])
+        );
+        assert_eq!(s[1].sets, vec![(9, 1)]);
+        assert_eq!(b.summary(1, 1)[0].sets, vec![(2, 2)]);
+        // A modification moving session 1 from CSID 2 to 5 moves its count.
+        b.update(1, &[fq([10, 0, 0, 1], &[5], None)]);
+        assert_eq!(b.summary(1, 8)[0].sets, vec![(2, 1), (3, 1), (5, 1)]);
+        b.remove(2);
+        b.remove(1);
+        b.remove(3);
+        assert!(b.summary(8, 8).is_empty());
+        assert!(b.counts.is_empty(), "no count left behind");
+    }
+
     #[test]
     fn a_session_entry_stays_small() {
         // Map entry: key + inline pairs (three fit without a heap block).

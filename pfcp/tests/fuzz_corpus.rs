@@ -163,6 +163,44 @@ fn write_seed_corpus() {
         .flat_map(|m| node_chunk(0x10, m))
         .collect();
     std::fs::write(root.join("node").join("seed-ssd-000"), &set_life).unwrap();
+    // Session Set Modification (Rel-17): every criterion, both address
+    // families; and a node life cycle: an establishment with an FQ-CSID,
+    // a Group Id and a CP IP Address, the set modification naming them
+    // from a second source, then a downlink report (control octet bit 2)
+    // of the redirected session.
+    let cp_ip = pfcp::codec::ies::CpIpAddress {
+        ipv4: Some(Ipv4Addr::new(10, 9, 9, 9)),
+        ipv6: None,
+    };
+    let ssm = enc(&Pfcp::node(
+        10,
+        pfcp::codec::message::SessionSetModificationRequest {
+            node_id: None,
+            alternative_smf_ip_address: pfcp::codec::ies::AlternativeSmfIpAddress {
+                ipv4: Some(Ipv4Addr::new(10, 0, 0, 9)),
+                ipv6: Some("2001:db8::9".parse().unwrap()),
+                ppe: true,
+            },
+            fq_csids: vec![fq(pfcp::codec::ies::CsidNode::Ipv4(smf), &[1])],
+            group_ids: vec![b"grp-a"],
+            cp_ip_addresses: vec![cp_ip],
+        },
+    ));
+    std::fs::write(root.join("decode").join("seed-ssm-000"), &ssm).unwrap();
+    let mut est = sample::establishment_request(2, &p);
+    if let pfcp::codec::message::Message::SessionEstablishmentRequest(r) = &mut est.message {
+        r.fq_csids = vec![fq(pfcp::codec::ies::CsidNode::Ipv4(smf), &[1])];
+        r.group_id = Some(b"grp-a");
+        r.cp_ip_address = Some(cp_ip);
+    }
+    let ssm_life: Vec<u8> = [
+        node_chunk(0x10, &msgs[0]),
+        node_chunk(0x10, &enc(&est)),
+        node_chunk(0x11, &ssm),
+        node_chunk(0x04, &[]),
+    ]
+    .concat();
+    std::fs::write(root.join("node").join("seed-ssm-000"), &ssm_life).unwrap();
     // Node: life cycles (session 1 is the first SEID the node hands out).
     let lifecycles: Vec<Vec<u8>> = vec![
         [1usize, 4, 5, 6]
