@@ -149,9 +149,17 @@ sessions:
                 # and af_packet may drop; never more reported than sent UL.
                 check(0 < rep_ul <= ul and rep_dl >= dl > 10 * 2**20,
                       f"UE {ue}: reported usage within what crossed the UPF (UL {rep_ul} <= {ul}, DL {rep_dl} >= {dl})")
-        m = upf.metrics()
-        check((upfrun.metric(m, "upf_sessions_by_origin", origin="pfcp"), upfrun.metric(m, "upf_sessions")) == (0, 1),
-              "no PFCP session left, the static one stays")
+        # The metrics follow the control thread every 50 ms: wait for the
+        # deletions to show (this read once raced them).
+        def counts():
+            m = upf.metrics()
+            return (upfrun.metric(m, "upf_sessions_by_origin", origin="pfcp"), upfrun.metric(m, "upf_sessions"))
+        deadline = time.monotonic() + 2.0
+        got = counts()
+        while got != (0, 1) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            got = counts()
+        check(got == (0, 1), f"no PFCP session left, the static one stays (pfcp, all: {got})")
         status = upf.stop()
         check(status == 0, f"SIGTERM stops the UPF with status 0 (got {status})")
     finally:
