@@ -394,6 +394,38 @@ type GrownLines = Box<[WorkerLines]>;
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
+/// What [`Control`] holds at one moment ([`Control::occupancy`]): with
+/// no session changes in flight, every figure but `state_lines` returns to
+/// its value before a churn of sessions (a leak otherwise).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Occupancy {
+    /// Sessions installed (PFCP and static).
+    pub sessions: usize,
+    /// Keys of the lookup tables in force: N3/N9 TEIDs, UE IPv4
+    /// addresses, UE IPv6 /64 prefixes.
+    pub teid_keys: usize,
+    pub ue4_keys: usize,
+    pub ue6_keys: usize,
+    /// Per-worker state lines (QER meters, URR counters) allocated, in
+    /// use or not: they grow by chunks and are never given back.
+    pub state_lines: usize,
+    /// Of those, free for new QERs and URRs.
+    pub state_lines_free: usize,
+    /// Removed rules whose lines wait for every worker to leave the
+    /// snapshot that used them.
+    pub deferred_frees: usize,
+    /// Snapshots replaced but still held for a worker.
+    pub retired_snapshots: usize,
+}
+
+impl Occupancy {
+    /// State lines held by rules (or waiting in `deferred_frees`).
+    #[must_use]
+    pub const fn state_lines_used(&self) -> usize {
+        self.state_lines.saturating_sub(self.state_lines_free)
+    }
+}
+
 /// The control-thread handle.
 #[derive(Debug)]
 pub struct Control {
@@ -1089,6 +1121,23 @@ impl Control {
     #[must_use]
     pub fn retired_count(&self) -> usize {
         self.retired.len()
+    }
+
+    /// What the control side holds now, O(1): the soak test and `/status`
+    /// compare it with its value before a churn to find leaks.
+    #[must_use]
+    pub fn occupancy(&self) -> Occupancy {
+        let lines = self.current.lines.first().map_or(0, |w| w.len()) * CHUNK_LINES;
+        Occupancy {
+            sessions: self.sessions.len(),
+            teid_keys: self.current.teid.len(),
+            ue4_keys: self.current.ue4.len(),
+            ue6_keys: self.current.ue6.len(),
+            state_lines: lines,
+            state_lines_free: self.free_slots.len(),
+            deferred_frees: self.deferred.len(),
+            retired_snapshots: self.retired.len(),
+        }
     }
 
     /// Compares every URR's usage with its thresholds, quota and time

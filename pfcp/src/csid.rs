@@ -379,6 +379,18 @@ impl CsidBook {
     pub(crate) fn len(&self) -> usize {
         self.sessions.len()
     }
+
+    /// Entries held: (sessions with CSIDs, (node, CSID) counts, sessions
+    /// with a Group Id or CP IP Address, node addresses + Group Ids + CP
+    /// IP Addresses interned).
+    pub(crate) fn occupancy(&self) -> (usize, usize, usize, usize) {
+        (
+            self.sessions.len(),
+            self.counts.len(),
+            self.tags.len(),
+            self.nodes.len() + self.groups.values.len() + self.cp_ips.values.len(),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -28,8 +28,8 @@ pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::
 pub use config::{Config, ConfigError, GtpuEndpoint, UePool};
 pub use csid::CsidSets;
 pub use node::{
-    AssociationInfo, Direction, DownReason, Event, Node, RemoveReason, ResourceUsage, Stats,
-    Transmit,
+    AssociationInfo, Direction, DownReason, Event, Node, Occupancy, RemoveReason, ResourceUsage,
+    Stats, Transmit,
 };
 pub use rules::Session;
 pub use session::Rejection;

@@ -248,6 +248,56 @@ pub struct ResourceUsage {
     pub ue_pools: Vec<(String, u64, u64)>,
 }
 
+/// What the node holds at one moment ([`Node::occupancy`], O(1)): the
+/// soak test compares it with its value before a churn of sessions and
+/// associations; every figure returns to it once the churn is over and its
+/// timers ran (a leak otherwise), except `interned`, which is collected in
+/// amortised sweeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Occupancy {
+    pub sessions: usize,
+    /// (association, CP SEID) → session index.
+    pub cp_seid_index: usize,
+    pub associations: usize,
+    /// Requests the node sent and waits an answer for (heartbeats,
+    /// Session Reports, ...).
+    pub requests_in_flight: usize,
+    /// Answers kept for retransmitted requests (expire after N1 × T1).
+    pub response_cache: usize,
+    /// Timers armed (heartbeats, retransmissions, usage and inactivity
+    /// timers; a stale one stays until it is due).
+    pub timers: usize,
+    /// Responses waiting for the user plane (final usage), and the
+    /// requests they answer.
+    pub parked: usize,
+    pub in_progress: usize,
+    /// Sessions polled for volume thresholds.
+    pub watched_sessions: usize,
+    /// Datagrams to send, events for the control thread.
+    pub tx_queue: usize,
+    pub event_queue: usize,
+    /// Local TEIDs allocated (CHOOSE) and their owner table (CHOOSE or
+    /// SMF-allocated).
+    pub teids_allocated: u64,
+    pub teid_owners: usize,
+    /// UE addresses allocated or reserved (static sessions) in the pools,
+    /// and the owner table (pool or SMF-given).
+    pub ue_ips_allocated: u64,
+    pub ue_ip_owners: usize,
+    /// Remote GTP-U tunnels that FARs create (for Error Indications).
+    pub tunnels: usize,
+    /// Names, flow descriptions and rules shared between sessions.
+    pub interned: usize,
+    /// CSID book: sessions with FQ-CSIDs, (node, CSID) sets, sessions with
+    /// Group Id / CP IP Address, node addresses and tags interned.
+    pub csid_sessions: usize,
+    pub csid_sets: usize,
+    pub csid_tagged_sessions: usize,
+    pub csid_interned: usize,
+    /// PFD Management applications.
+    pub pfd_applications: usize,
+}
+
 const EVENT_QUEUE_MAX: usize = 10_000;
 /// Largest SEID the node allocates (2^63 - 1).
 pub const MAX_SEID: u64 = (1 << 63) - 1;
@@ -865,6 +915,37 @@ impl Node {
     #[must_use]
     pub fn session_count(&self) -> usize {
         self.sessions.len()
+    }
+    /// What the node holds now (see [`Occupancy`]); O(pools).
+    #[must_use]
+    pub fn occupancy(&self) -> Occupancy {
+        let (teid_owners, ue_ip_owners, tunnels, interned) = self.res.owners();
+        let (csid_sessions, csid_sets, csid_tagged_sessions, csid_interned) =
+            self.csids.occupancy();
+        Occupancy {
+            sessions: self.sessions.len(),
+            cp_seid_index: self.by_cp.len(),
+            associations: self.assocs.len(),
+            requests_in_flight: self.requests.len(),
+            response_cache: self.cache.len(),
+            timers: self.timers.len(),
+            parked: self.parked.len(),
+            in_progress: self.in_progress.len(),
+            watched_sessions: self.watch.len(),
+            tx_queue: self.tx.len(),
+            event_queue: self.events.len(),
+            teids_allocated: self.res.usage_teids(),
+            teid_owners,
+            ue_ips_allocated: self.res.ue_ips_used(),
+            ue_ip_owners,
+            tunnels,
+            interned,
+            csid_sessions,
+            csid_sets,
+            csid_tagged_sessions,
+            csid_interned,
+            pfd_applications: self.pfds.len(),
+        }
     }
     /// TEIDs and UE addresses in use.
     #[must_use]

@@ -306,6 +306,27 @@ impl Resources {
         }
     }
 
+    /// Sizes of the owner tables: (local TEIDs, UE addresses, remote
+    /// tunnels incl. the overflow table, interned names/flows/rules).
+    pub(crate) fn owners(&self) -> (usize, usize, usize, usize) {
+        (
+            self.teid_owner.len(),
+            self.ue_owner.v4.len() + self.ue_owner.v6.len(),
+            self.tunnels.len() + self.tunnels_more.len(),
+            self.interned(),
+        )
+    }
+
+    /// Local TEIDs handed out or reserved.
+    pub(crate) fn usage_teids(&self) -> u64 {
+        self.teids.used()
+    }
+
+    /// UE addresses handed out or reserved, over all pools.
+    pub(crate) fn ue_ips_used(&self) -> u64 {
+        self.pools.iter().map(AddrPool::used).sum()
+    }
+
     fn interned(&self) -> usize {
         self.names.len()
             + self.flows.len()

@@ -529,6 +529,20 @@ impl ControlThread {
                 )
             })
             .collect();
+        let occ = dp.control_ref().occupancy();
+        let n = |x: usize| x as u64;
+        let dp_occ = crate::api::DataplaneOccupancy {
+            sessions: n(occ.sessions),
+            teid_keys: n(occ.teid_keys),
+            ue_ipv4_keys: n(occ.ue4_keys),
+            ue_ipv6_keys: n(occ.ue6_keys),
+            state_lines: n(occ.state_lines),
+            state_lines_used: n(occ.state_lines_used()),
+            state_lines_free: n(occ.state_lines_free),
+            deferred_frees: n(occ.deferred_frees),
+            retired_snapshots: n(occ.retired_snapshots),
+            buffered_packets: c.buffered,
+        };
         let static_sessions = self.config.sessions.len() as u64;
         let link_up = self.link_up;
         let n4 = self.n4.as_ref().map(|l| &l.n4);
@@ -561,6 +575,7 @@ impl ControlThread {
                 }
             }
             m.static_sessions = static_sessions;
+            m.dataplane_occupancy = dp_occ;
             if let Some(n4) = n4 {
                 n4.fill_telemetry(m);
             }

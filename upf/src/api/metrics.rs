@@ -223,6 +223,79 @@ impl ModelCollector {
             ],
         )?;
 
+        let d = &m.dataplane_occupancy;
+        family(
+            &mut enc,
+            "upf_dataplane_table_keys",
+            "Keys in the dataplane's lookup tables; table=teid (N3/N9 TEIDs), ue_ipv4, ue_ipv6 (/64 prefixes)",
+            Gauge,
+            [
+                (vec![("table", "teid")], d.teid_keys),
+                (vec![("table", "ue_ipv4")], d.ue_ipv4_keys),
+                (vec![("table", "ue_ipv6")], d.ue_ipv6_keys),
+            ],
+        )?;
+        family(
+            &mut enc,
+            "upf_dataplane_state_lines",
+            "Per-worker QER/URR state lines allocated; state=used (held by rules or waiting to be freed), free",
+            Gauge,
+            [
+                (vec![("state", "used")], d.state_lines_used),
+                (vec![("state", "free")], d.state_lines_free),
+            ],
+        )?;
+        family(
+            &mut enc,
+            "upf_dataplane_pending_reclaims",
+            "Dataplane memory waiting for the workers to move on; kind=state_lines (removed rules' lines), snapshots (replaced snapshots)",
+            Gauge,
+            [
+                (vec![("kind", "state_lines")], d.deferred_frees),
+                (vec![("kind", "snapshots")], d.retired_snapshots),
+            ],
+        )?;
+        family(
+            &mut enc,
+            "upf_buffered_packets",
+            "Downlink packets held by buffering FARs",
+            Gauge,
+            [(Labels::new(), d.buffered_packets)],
+        )?;
+        if let Some(p) = &m.pfcp_occupancy {
+            family(
+                &mut enc,
+                "upf_pfcp_requests_in_flight",
+                "PFCP requests the UPF sent that wait for an answer (heartbeats, Session Reports, ...)",
+                Gauge,
+                [(Labels::new(), p.requests_in_flight)],
+            )?;
+            family(
+                &mut enc,
+                "upf_pfcp_response_cache_entries",
+                "PFCP answers kept for retransmitted requests",
+                Gauge,
+                [(Labels::new(), p.response_cache)],
+            )?;
+            family(
+                &mut enc,
+                "upf_pfcp_timers",
+                "PFCP node timers armed (heartbeats, retransmissions, usage and inactivity timers)",
+                Gauge,
+                [(Labels::new(), p.timers)],
+            )?;
+            family(
+                &mut enc,
+                "upf_pfcp_allocations",
+                "Resources the PFCP node allocated; resource=teid (CHOOSE F-TEIDs), ue_ip (UE pool addresses, static sessions' included)",
+                Gauge,
+                [
+                    (vec![("resource", "teid")], p.teids_allocated),
+                    (vec![("resource", "ue_ip")], p.ue_ips_allocated),
+                ],
+            )?;
+        }
+
         family(
             &mut enc,
             "upf_config_reloads",

@@ -19,8 +19,9 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 
 pub use telemetry::{
-    Association, BuildInfo, Direction, FqCsidNode, InterfaceStats, PfdApplication, ReloadDetails,
-    ReloadRecord, ReloadResult, RunState, Telemetry, TelemetryModel, WorkerStats,
+    Association, BuildInfo, DataplaneOccupancy, Direction, FqCsidNode, InterfaceStats,
+    PfcpOccupancy, PfdApplication, ReloadDetails, ReloadRecord, ReloadResult, RunState, Telemetry,
+    TelemetryModel, WorkerStats,
 };
 
 struct ApiState {

@@ -8,7 +8,10 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::telemetry::{FqCsidNode, PfdApplication, ReloadResult, Telemetry, TelemetryModel};
+use super::telemetry::{
+    DataplaneOccupancy, FqCsidNode, PfcpOccupancy, PfdApplication, ReloadResult, Telemetry,
+    TelemetryModel,
+};
 
 /// RFC 3339 UTC text of `t`.
 fn rfc3339(t: SystemTime) -> String {
@@ -31,6 +34,17 @@ pub struct StatusDoc {
     pub drops: BTreeMap<String, u64>,
     pub pfcp: PfcpDoc,
     pub reloads: ReloadsDoc,
+    /// What the process holds now (tables, slots, queues, allocations):
+    /// after sessions come and go these return to their former values.
+    pub occupancy: OccupancyDoc,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OccupancyDoc {
+    pub dataplane: DataplaneOccupancy,
+    /// Absent without N4 (`pfcp.listen`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pfcp: Option<PfcpOccupancy>,
 }
 
 #[derive(Debug, Serialize)]
@@ -252,6 +266,10 @@ impl StatusDoc {
                         .map(|g| g.as_secs_f64() * 1e6),
                     worker_preemptions: r.details.as_ref().and_then(|d| d.worker_preemptions),
                 }),
+            },
+            occupancy: OccupancyDoc {
+                dataplane: m.dataplane_occupancy.clone(),
+                pfcp: m.pfcp_occupancy.clone(),
             },
         }
     }

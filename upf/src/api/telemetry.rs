@@ -192,6 +192,65 @@ pub struct ReloadDetails {
     pub worker_preemptions: Option<u64>,
 }
 
+/// What the dataplane's control side holds (`/status` `occupancy.dataplane`;
+/// see `dataplane::control::Occupancy`). Kept up to date by the control
+/// thread every telemetry tick; each figure is a counter read, O(1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DataplaneOccupancy {
+    /// Sessions installed (PFCP and static).
+    pub sessions: u64,
+    /// Lookup-table keys: N3/N9 TEIDs, UE IPv4 addresses, UE IPv6 /64s.
+    pub teid_keys: u64,
+    pub ue_ipv4_keys: u64,
+    pub ue_ipv6_keys: u64,
+    /// Per-worker QER/URR state lines: allocated (grows by chunks, never
+    /// shrinks), held by rules, free.
+    pub state_lines: u64,
+    pub state_lines_used: u64,
+    pub state_lines_free: u64,
+    /// Removed rules' lines waiting for the workers to leave the snapshot.
+    pub deferred_frees: u64,
+    /// Replaced snapshots still held for a worker.
+    pub retired_snapshots: u64,
+    /// Downlink packets held by buffering FARs (all workers).
+    pub buffered_packets: u64,
+}
+
+/// What N4 holds (`/status` `occupancy.pfcp`; see `pfcp::Occupancy`), plus
+/// the user plane adapter's books.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PfcpOccupancy {
+    pub sessions: u64,
+    pub cp_seid_index: u64,
+    pub associations: u64,
+    pub requests_in_flight: u64,
+    pub response_cache: u64,
+    pub timers: u64,
+    pub parked_responses: u64,
+    pub requests_in_progress: u64,
+    pub watched_sessions: u64,
+    pub tx_queue: u64,
+    pub event_queue: u64,
+    pub teids_allocated: u64,
+    pub teid_owners: u64,
+    pub ue_ips_allocated: u64,
+    pub ue_ip_owners: u64,
+    pub tunnels: u64,
+    pub interned: u64,
+    pub csid_sessions: u64,
+    pub csid_sets: u64,
+    pub csid_tagged_sessions: u64,
+    pub csid_interned: u64,
+    pub pfd_applications: u64,
+    /// Sessions with usage bookkeeping (reported usage, URRs leaving, or
+    /// removed and waiting for final counts; forgotten 10 s after removal).
+    pub usage_books: u64,
+    /// Removed URRs waiting for their final counts.
+    pub urrs_leaving: u64,
+    /// End Markers waiting for the workers.
+    pub end_markers_pending: u64,
+}
+
 /// Everything the API shows that changes while running.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TelemetryModel {
@@ -225,6 +284,10 @@ pub struct TelemetryModel {
     pub set_modified_sessions: u64,
     pub reloads: BTreeMap<ReloadResult, u64>,
     pub last_reload: Option<ReloadRecord>,
+    /// What the dataplane holds.
+    pub dataplane_occupancy: DataplaneOccupancy,
+    /// What N4 holds (`None` without `pfcp.listen`).
+    pub pfcp_occupancy: Option<PfcpOccupancy>,
 }
 
 impl TelemetryModel {

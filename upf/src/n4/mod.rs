@@ -27,7 +27,9 @@ use pfcp::codec::ies::{CsidNode, NodeIdBuf, SourceInterface};
 use pfcp::codec::message::msg_type;
 use pfcp::{Event, GtpuEndpoint, Node, Transmit, UePool};
 
-use crate::api::{Association, Direction, FqCsidNode, PfdApplication, TelemetryModel};
+use crate::api::{
+    Association, Direction, FqCsidNode, PfcpOccupancy, PfdApplication, TelemetryModel,
+};
 use crate::config::Config;
 use crate::config::types::NodeId;
 
@@ -483,6 +485,7 @@ impl N4 {
                     .collect(),
             })
             .collect();
+        m.pfcp_occupancy = Some(self.occupancy());
         m.fq_csid_sessions = self.node.sessions_with_csids() as u64;
         m.fq_csids_dropped = self.node.csids_dropped();
         m.set_deleted_sessions = st.set_deleted_sessions;
@@ -505,6 +508,40 @@ impl N4 {
                 }
             })
             .collect();
+    }
+
+    /// What the node and the usage books hold now (O(UE pools)).
+    #[must_use]
+    pub fn occupancy(&self) -> PfcpOccupancy {
+        let o = self.node.occupancy();
+        let n = |x: usize| x as u64;
+        PfcpOccupancy {
+            sessions: n(o.sessions),
+            cp_seid_index: n(o.cp_seid_index),
+            associations: n(o.associations),
+            requests_in_flight: n(o.requests_in_flight),
+            response_cache: n(o.response_cache),
+            timers: n(o.timers),
+            parked_responses: n(o.parked),
+            requests_in_progress: n(o.in_progress),
+            watched_sessions: n(o.watched_sessions),
+            tx_queue: n(o.tx_queue),
+            event_queue: n(o.event_queue),
+            teids_allocated: o.teids_allocated,
+            teid_owners: n(o.teid_owners),
+            ue_ips_allocated: o.ue_ips_allocated,
+            ue_ip_owners: n(o.ue_ip_owners),
+            tunnels: n(o.tunnels),
+            interned: n(o.interned),
+            csid_sessions: n(o.csid_sessions),
+            csid_sets: n(o.csid_sets),
+            csid_tagged_sessions: n(o.csid_tagged_sessions),
+            csid_interned: n(o.csid_interned),
+            pfd_applications: n(o.pfd_applications),
+            usage_books: n(self.book.len()),
+            urrs_leaving: n(self.book.leaving()),
+            end_markers_pending: n(self.book.end_markers_pending()),
+        }
     }
 
     /// The PFCP node (sessions, associations, statistics).

@@ -1,0 +1,391 @@
+#!/usr/bin/python3
+"""Churn/soak test of `upf run` (suite 66, perf/soak.sh): cycles of PFCP
+churn against one long-lived UPF, after each of which everything the UPF
+holds (`/status` `occupancy`: lookup-table keys, state lines, deferred
+frees, retired snapshots, PFCP sessions, associations, requests in
+flight, response cache, timers, CSID book, TEID and UE-pool allocations,
+usage books) must be back at its value before the first cycle, exactly.
+
+One cycle (SMFs A, B, C on 127.0.0.21-23, scapy.contrib.pfcp messages
+built with smf_interop's helpers, independent of our codec):
+  SIGHUP reload adding two static sessions (one with a UE address in the
+  pool, which the pool then reserves); A, B, C associate; A establishes N
+  sessions (CHOOSE F-TEID, CHOOSE UE IP from the pool, QER with MBR, URR
+  with a 300-byte volume threshold, PGW-C/SMF FQ-CSID 1 or 2), B and C N/4;
+  uplink traffic through some of A's sessions crosses the thresholds:
+  Session Report Requests, answered; downlink traffic through them; two
+  modifications per session of A (Update FAR with a new gNB TEID, Update
+  QER, Create URR 2 + Update PDR; then Remove URR 2 + Update PDR, whose
+  final usage comes in the response); A deletes half its sessions one by
+  one, the rest with one Session Set Deletion (CSIDs 1 and 2) and releases
+  its association; B releases its association with its sessions; C stops
+  answering heartbeats (its association and sessions go); a second SIGHUP
+  removes the static sessions again. Then the occupancy must return to the
+  baseline (within a deadline: removed sessions' usage books are kept 10 s
+  for late queries, stale timers run out).
+
+The UPF's RSS (/proc/PID/status VmRSS) is printed after every cycle and,
+with the cycle times, written as JSON (--json): a trend for perf/, not a
+pass/fail check (see perf/soak.sh for the bound it is judged by).
+
+Runs inside the namespace 66-soak.sh prepares (veths soak-n3/soak-n6 for
+the UPF, soak-n3p/soak-n6p for the gNB and the data network).
+Usage: soak.py UPF_BINARY WORKDIR [--cycles N | --minutes M] [--sessions N] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+from typing import Dict, List, Optional, Tuple
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import smf_interop as S  # noqa: E402
+import upfrun  # noqa: E402
+from upfrun import FAILS  # noqa: E402
+
+P = S.P
+
+# One line per failed check, a count of the passed ones: a cycle makes
+# hundreds of requests whose every response smf_interop checks.
+PASSED = [0]
+
+
+def check(ok: bool, what: str) -> None:
+    if ok:
+        PASSED[0] += 1
+        return
+    print("FAIL: " + what, flush=True)
+    FAILS.append(what)
+
+
+S.check = check
+
+CONFIG = """\
+node_id: 192.168.1.1
+dpdk:
+  args: [--no-huge, -m, '256', --no-pci, --file-prefix, {prefix}]
+  mbufs: 4096
+cores: {{ control: 0, workers: [1] }}
+interfaces:
+  n3:
+    device: 'net_af_packet0,iface=soak-n3'
+    address: 192.168.1.1/24
+    neighbors: {{ 192.168.1.2: '{gnb}' }}
+  n6:
+    device: 'net_af_packet1,iface=soak-n6'
+    address: 10.200.0.1/24
+    gateway: 10.200.0.254
+    neighbors: {{ 10.200.0.254: '{gw}' }}
+pfcp:
+  listen: 127.0.0.1:{port}
+  heartbeat_interval: 1s
+  request_timeout: 200ms
+  request_retries: 2
+ue_pools:
+  - {{ cidr: 10.45.0.0/16, dnn: internet }}
+teid_range: {{ first: 0x1000, last: 0x00ffffff }}
+api:
+  listen: 127.0.0.1:0
+dataplane:
+  idle_backoff: {{ enabled: true, empty_polls: 256, sleep: 100us }}
+sessions:
+  - id: 1
+    ue_ip: 10.46.0.1
+    uplink: {{ teid: 0x100 }}
+    downlink: {{ gnb: 192.168.1.2, teid: 0x200, qfi: 9 }}
+{extra}"""
+
+# Added by the first reload of a cycle, removed by the second: one UE
+# address inside the pool (reserved in it while the session exists).
+EXTRA_STATIC = """\
+  - id: 2
+    ue_ip: 10.45.255.200
+    uplink: { teid: 0x101 }
+    downlink: { gnb: 192.168.1.2, teid: 0x201, qfi: 9 }
+    qos: { mbr_ul: 10Mbps, mbr_dl: 10Mbps }
+  - id: 3
+    ue_ip: 10.46.0.3
+    uplink: { teid: 0x102 }
+    downlink: { gnb: 192.168.1.2, teid: 0x202, qfi: 9 }
+"""
+
+# Occupancy figures that are not counts of live things: `state_lines`
+# (and so `_free`) grows by whole chunks and is kept; `interned` is swept
+# in amortised steps; the response cache keeps every answer 30 s (checked
+# once at the end). Everything else must return to its baseline after
+# every cycle.
+NOT_EXACT = {"state_lines", "state_lines_free", "interned", "response_cache"}
+CACHE_TTL = 30.0
+
+
+class Wire(S.Wire):
+    """smf_interop's packet sockets, on this suite's veths."""
+
+    def __init__(self):  # noqa: super().__init__ names smfi-* veths
+        self.s = {}
+        for side in ("n3", "n6"):
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+            s.bind((f"soak-{side}p", 0))
+            s.setblocking(False)
+            self.s[side] = s
+        self.mac = {side: open(f"/sys/class/net/soak-{side}/address").read().strip() for side in ("n3", "n6")}
+
+
+def flat(occ: dict) -> Dict[str, int]:
+    out = {}
+    for part, figs in occ.items():
+        for k, v in figs.items():
+            out[f"{part}.{k}"] = v
+    return out
+
+
+def exact(f: Dict[str, int]) -> Dict[str, int]:
+    return {k: v for k, v in f.items() if k.split(".", 1)[1] not in NOT_EXACT}
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def session_ies(node, me: str, cp: int, csid: int, gnb_teid: int) -> list:
+    return [
+        node, S.fseid(cp, me), P.IE_APN_DNN(apn_dnn="internet"),
+        S.create_pdr(S.pdr_id(1), S.prec(255),
+                     S.pdi(S.src_if(0), S.fteid_choose(), S.ni_plain("internet"),
+                           S.ueip(None, dst=False, chv4=True)),
+                     S.ohr(0), S.far_id(1), S.qer_id(1), S.urr_id(1)),
+        S.create_pdr(S.pdr_id(2), S.prec(255),
+                     S.pdi(S.src_if(1), S.ni_plain("internet"),
+                           S.ueip(None, dst=True, chv4=True, v4_with_ch=True)),
+                     S.far_id(2), S.qer_id(1), S.urr_id(1)),
+        S.create_far(S.far_id(1), S.apply(forw=True), S.fwd(S.dst_if(1), S.ni_plain("internet"))),
+        S.create_far(S.far_id(2), S.apply(forw=True), S.fwd(S.dst_if(0), S.ohc(gnb_teid, S.GNB_IP))),
+        S.create_qer(S.qer_id(1), S.gate(), S.mbr(100_000, 100_000)),
+        S.create_urr(S.urr_id(1), S.meas_method(volum=True), S.rep_triggers(b"\x02\x00"),
+                     S.vol_threshold(300)),
+        S.pdn_type_v4(),
+        S.fq_csid(me, csid),
+    ]
+
+
+def update_pdr1(*urrs: int):
+    return P.IE_UpdatePDR(IE_list=[S.pdr_id(1), S.far_id(1), S.qer_id(1)] + [S.urr_id(u) for u in urrs])
+
+
+class Soak:
+    def __init__(self, upf: upfrun.Upf, cfg_path: str, cfg: dict, n4: Tuple[str, int], sessions: int,
+                 traffic: S.Traffic):
+        self.upf, self.cfg_path, self.cfg, self.n4 = upf, cfg_path, cfg, n4
+        self.n = sessions
+        self.traffic = traffic
+        self.cp_next = 0x50A0000000000001
+
+    def write_config(self, extra: str) -> None:
+        tmp = self.cfg_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(CONFIG.format(extra=extra, **self.cfg))
+        os.replace(tmp, self.cfg_path)
+
+    def reload(self, extra: str, statics: int, what: str) -> None:
+        applied = self.upf.status()["reloads"]["applied"]
+        self.write_config(extra)
+        self.upf.proc.send_signal(signal.SIGHUP)
+        try:
+            upfrun.wait_for(what, lambda: self.upf.status()["reloads"]["applied"] > applied
+                            and self.upf.status()["sessions"]["static"] == statics, 10.0)
+            check(True, what)
+        except AssertionError as e:
+            check(False, f"{what}: {e} (last reload {self.upf.status()['reloads']['last']})")
+
+    def establish(self, smf: S.Smf, node, me: str, csid: int) -> Optional[dict]:
+        cp = self.cp_next
+        self.cp_next += 1
+        gnb_teid = 0x7000_0000 | (cp & 0xFFFFFF)
+        rsp, up = smf.establish(cp, session_ies(node, me, cp, csid, gnb_teid), what="Session Establishment (CHOOSE)")
+        if rsp is None or up is None:
+            return None
+        cps = S.created_pdrs(rsp)
+        f = S.find(cps[1], 21) if 1 in cps else None
+        ue = S.created_ue_ip(cps.get(1)) or S.created_ue_ip(cps.get(2))
+        check(f is not None and ue is not None and ue.startswith(S.POOL),
+              f"{smf.name}: Created PDR with a chosen F-TEID and a UE address from the pool ({ue})")
+        if f is None or ue is None:
+            return None
+        return {"cp": cp, "up": up, "teid": f.TEID, "ue": ue, "gnb_teid": gnb_teid}
+
+    def modify_all(self, smf: S.Smf, sess: List[dict]) -> None:
+        for i, s in enumerate(sess):
+            s["gnb_teid"] ^= 0x0100_0000
+            smf.modify(s["up"], s["cp"], [
+                S.upd_far(S.far_id(2), S.apply(forw=True),
+                          S.upd_fwd(S.dst_if(0), S.ohc(s["gnb_teid"], S.GNB_IP))),
+                P.IE_UpdateQER(IE_list=[S.qer_id(1), S.mbr(200_000 + i, 200_000 + i)]),
+                S.create_urr(S.urr_id(2), S.meas_method(volum=True), S.rep_triggers(b"\x00\x00")),
+                update_pdr1(1, 2),
+            ], what="Session Modification (Update FAR, Update QER, Create URR 2)")
+            rsp = smf.modify(s["up"], s["cp"], [P.IE_RemoveURR(IE_list=[S.urr_id(2)]), update_pdr1(1)],
+                             what="Session Modification (Remove URR 2)")
+            check(rsp is not None and 2 in S.usage_reports(rsp, 78),
+                  f"{smf.name}: the Modification Response reports the removed URR 2's final usage")
+
+    def cycle(self, k: int) -> None:
+        self.reload(EXTRA_STATIC, 3, f"cycle {k}: SIGHUP adds 2 static sessions")
+        a_ip, b_ip, c_ip = "127.0.0.21", "127.0.0.22", "127.0.0.23"
+        # An SMF's sequence numbers go on across its associations: a
+        # request repeated byte for byte with the same number within the
+        # response cache's 30 s is a retransmission, answered from the cache.
+        seq = 1 + (k * 4096) % 0xFF0000
+        a = S.Smf(f"A{k}", self.n4, (a_ip, 8805), seq=seq)
+        b = S.Smf(f"B{k}", self.n4, (b_ip, 8805), seq=seq)
+        c = S.Smf(f"C{k}", self.n4, (c_ip, 8805), seq=seq)
+        na, nb, nc = S.node_v4(a_ip), S.node_v4(b_ip), S.node_v4(c_ip)
+        try:
+            for smf, node in ((a, na), (b, nb), (c, nc)):
+                smf.associate(node)
+            sa = [s for s in (self.establish(a, na, a_ip, 1 + i % 2) for i in range(self.n)) if s]
+            for smf, node, ip in ((b, nb, b_ip), (c, nc, c_ip)):
+                for _ in range(max(1, self.n // 4)):
+                    self.establish(smf, node, ip, 9)
+            # Thresholds crossed: 4 UL packets of 128 inner bytes > 300.
+            hot = sa[:4]
+            for s in hot:
+                self.traffic.ul(f"cycle {k}", s["teid"], s["ue"], n=4)
+            want = len(hot)
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline and \
+                    sum(1 for t, _s, _p in list(a.upf_requests) if t == S.REPORT) < want:
+                time.sleep(0.02)
+            got = sum(1 for t, _s, _p in list(a.upf_requests) if t == S.REPORT)
+            check(got >= want, f"cycle {k}: {want} Session Reports (volume threshold) sent to A ({got})")
+            a.upf_requests.clear()
+            self.modify_all(a, sa)
+            for s in hot[:2]:
+                self.traffic.dl(f"cycle {k} (after Update FAR)", s["ue"], S.GNB_IP, s["gnb_teid"], n=2)
+            half = len(sa) // 2
+            for s in sa[:half]:
+                a.delete(s["up"], s["cp"])
+            a.request(14, P.PFCPSessionSetDeletionRequest, [na, S.fq_csid(a_ip, 1, 2)],
+                      what="Session Set Deletion (CSIDs 1, 2)")
+            a.release(na)
+            b.release(nb)
+        finally:
+            a.close()
+            b.close()
+            # C goes silent: its heartbeats go unanswered.
+            c.close()
+        try:
+            upfrun.wait_for(f"cycle {k}: C's association lost (heartbeats)",
+                            lambda: not self.upf.status()["pfcp"]["associations"], 10.0)
+            check(True, "heartbeat loss")
+        except AssertionError as e:
+            check(False, str(e))
+        self.reload("", 1, f"cycle {k}: SIGHUP removes the 2 static sessions")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("workdir")
+    ap.add_argument("--cycles", type=int, default=3)
+    ap.add_argument("--minutes", type=float, default=0.0, help="run cycles for this long instead of --cycles")
+    ap.add_argument("--sessions", type=int, default=40, help="sessions of SMF A per cycle")
+    ap.add_argument("--settle", type=float, default=20.0, help="deadline for the occupancy to return (s)")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+
+    prefix = f"soak-{os.getpid()}"
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    cfg = {"prefix": prefix, "port": port, "gnb": S.GNB_MAC, "gw": S.GW_MAC}
+    path = os.path.join(args.workdir, "upf.yaml")
+    with open(path, "w") as f:
+        f.write(CONFIG.format(extra="", **cfg))
+    upf = upfrun.Upf(args.binary, path, os.path.join(args.workdir, "upf.log"), prefix,
+                     env={"RUST_LOG": os.environ.get("SOAK_RUST_LOG", "info")})
+    t0 = time.monotonic()
+    rows = []
+    try:
+        upf.wait_running()
+        pid = upf.proc.pid
+        soak = Soak(upf, path, cfg, ("127.0.0.1", port), args.sessions, S.Traffic(Wire()))
+        # Nothing in flight: the start's publishes reclaimed.
+        upfrun.wait_for("no retired snapshot or deferred free at the start", lambda: (lambda d: (
+            d["retired_snapshots"], d["deferred_frees"]) == (0, 0))(upf.status()["occupancy"]["dataplane"]), 10.0)
+        base = flat(upf.status()["occupancy"])
+        print("baseline occupancy: " + ", ".join(f"{k}={v}" for k, v in sorted(base.items()) if v), flush=True)
+        check("pfcp.sessions" in base, "/status has occupancy.pfcp")
+        print(f"{'cycle':>5} {'t_s':>7} {'churn_s':>7} {'settle_s':>8} {'rss_kib':>8} {'pfcp_msgs':>9} "
+              f"{'lines':>6} {'interned':>8}", flush=True)
+        k = 0
+        end = t0 + args.minutes * 60 if args.minutes > 0 else None
+        while (end is None and k < args.cycles) or (end is not None and time.monotonic() < end):
+            k += 1
+            c0 = time.monotonic()
+            fails = len(FAILS)
+            soak.cycle(k)
+            c1 = time.monotonic()
+            want = exact(base)
+            last: Dict[str, int] = {}
+
+            def back() -> bool:
+                nonlocal last
+                last = flat(upf.status()["occupancy"])
+                return exact(last) == want
+            try:
+                upfrun.wait_for(f"cycle {k}: occupancy back to the baseline", back, args.settle, poll=0.2)
+                check(True, "occupancy")
+            except AssertionError as e:
+                diff = {key: (want.get(key), v) for key, v in exact(last).items() if want.get(key) != v}
+                check(False, f"{e}: (baseline, now) {diff}")
+            c2 = time.monotonic()
+            st = upf.status()
+            msgs = sum(m["count"] for m in st["pfcp"]["messages"])
+            row = {"cycle": k, "t_s": round(c2 - t0, 2), "churn_s": round(c1 - c0, 2),
+                   "settle_s": round(c2 - c1, 2), "rss_kib": rss_kib(pid), "pfcp_messages": msgs,
+                   "state_lines": last.get("dataplane.state_lines"), "interned": last.get("pfcp.interned"),
+                   "failures": len(FAILS) - fails}
+            rows.append(row)
+            print(f"{k:>5} {row['t_s']:>7} {row['churn_s']:>7} {row['settle_s']:>8} {row['rss_kib']:>8} "
+                  f"{msgs:>9} {row['state_lines']!s:>6} {row['interned']!s:>8}", flush=True)
+        check(k > 0, "at least one cycle ran")
+        try:
+            upfrun.wait_for("the response cache empty (answers expire after 30 s)",
+                            lambda: upf.status()["occupancy"]["pfcp"]["response_cache"] == 0, CACHE_TTL + 5, poll=0.5)
+            check(True, "response cache")
+        except AssertionError as e:
+            check(False, f"{e}: {upf.status()['occupancy']['pfcp']['response_cache']} answers kept")
+        final = flat(upf.status()["occupancy"])
+        print("final occupancy: " + ", ".join(f"{k}={v}" for k, v in sorted(final.items()) if v), flush=True)
+        status = upf.stop()
+        check(status == 0, f"SIGTERM stops the UPF with status 0 (got {status})")
+        check(not os.path.exists(upfrun.eal_runtime_dir(prefix)), "no EAL runtime directory left behind")
+    finally:
+        upf.kill()
+        if FAILS:
+            print("---- upf.log (tail)\n" + "".join(open(os.path.join(args.workdir, "upf.log")).readlines()[-60:]))
+    if args.json:
+        doc = {"bench": "soak", "cycles": len(rows), "sessions_per_cycle": args.sessions,
+               "seconds": round(time.monotonic() - t0, 1), "binary": args.binary, "rows": rows,
+               "failures": len(FAILS), "checks_passed": PASSED[0]}
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=1)
+    print(f"soak: {len(rows)} cycles, {PASSED[0]} checks passed, {len(FAILS)} failed, "
+          f"{time.monotonic() - t0:.1f} s")
+    return 1 if FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
