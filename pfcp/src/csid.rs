@@ -9,7 +9,8 @@
 //! Memory: a session without FQ-CSIDs costs nothing here (no entry). A
 //! session with up to three (node, CSID) pairs costs one 40-byte map
 //! entry: node addresses are interned (a network has a few dozen CP nodes,
-//! not one per session), so a pair is 6 bytes kept inline. The lookup by
+//! not one per session), so a pair is 6 bytes kept inline; an interned
+//! value no session carries any more is forgotten. The lookup by
 //! CSID scans the sessions that have CSIDs: a Session Set Deletion is rare
 //! (a CP's partial failure), and an index from CSID to sessions would cost
 //! every session a second entry for it.
@@ -36,10 +37,23 @@ pub struct CsidSets {
 }
 
 /// Interned values (a network has a few CP nodes, groups and CP
-/// addresses, not one per session): index → value and value → index.
+/// addresses, not one per session): index → value and value → index,
+/// counted by the sessions that use them. A value no session uses any more
+/// is forgotten and its index reused: over months of churn the book holds
+/// what the sessions of now carry, not every address or group ever seen
+/// (which would also run into the 65,536-value limit and then drop new
+/// FQ-CSIDs for good).
 #[derive(Debug)]
 struct Interner<T> {
-    values: Vec<T>,
+    values: Vec<Option<T>>,
+    /// Uses of each index (sessions' pairs or tags).
+    refs: Vec<u32>,
+    /// Indices whose value was forgotten, to reuse.
+    free: Vec<u16>,
+    /// Indices whose count went to zero: forgotten at the next sweep if
+    /// still unused (not at once, so that an index stays valid while a
+    /// session's pairs are taken apart and put back together).
+    unused: Vec<u16>,
     index: HashMap<T, u16>,
 }
 
@@ -47,27 +61,80 @@ impl<T> Default for Interner<T> {
     fn default() -> Self {
         Self {
             values: Vec::new(),
+            refs: Vec::new(),
+            free: Vec::new(),
+            unused: Vec::new(),
             index: HashMap::default(),
         }
     }
 }
 
 impl<T: std::hash::Hash + Eq + Clone> Interner<T> {
-    /// Its index; `None` when 65,536 values are interned already.
+    /// Its index (unused until [`Interner::hold`]); `None` when 65,536
+    /// values are interned already.
     fn intern(&mut self, v: &T) -> Option<u16> {
         if let Some(&i) = self.index.get(v) {
             return Some(i);
         }
-        let i = u16::try_from(self.values.len()).ok()?;
-        self.values.push(v.clone());
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.values[usize::from(i)] = Some(v.clone());
+                i
+            }
+            None => {
+                let i = u16::try_from(self.values.len()).ok()?;
+                self.values.push(Some(v.clone()));
+                self.refs.push(0);
+                i
+            }
+        };
         self.index.insert(v.clone(), i);
+        // Swept if nobody holds it (a value interned and then not kept).
+        self.unused.push(i);
         Some(i)
     }
     fn get(&self, v: &T) -> Option<u16> {
         self.index.get(v).copied()
     }
     fn value(&self, i: u16) -> Option<&T> {
-        self.values.get(usize::from(i))
+        self.values.get(usize::from(i))?.as_ref()
+    }
+    /// Live values with their indices.
+    fn iter(&self) -> impl Iterator<Item = (u16, &T)> {
+        self.values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| Some((u16::try_from(i).ok()?, v.as_ref()?)))
+    }
+    /// Values held.
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+    fn hold(&mut self, i: u16) {
+        if let Some(r) = self.refs.get_mut(usize::from(i)) {
+            *r += 1;
+        }
+    }
+    fn release(&mut self, i: u16) {
+        if let Some(r) = self.refs.get_mut(usize::from(i)) {
+            *r = r.saturating_sub(1);
+            if *r == 0 {
+                self.unused.push(i);
+            }
+        }
+    }
+    /// Forgets the values whose count went to zero and stayed there.
+    fn sweep(&mut self) {
+        while let Some(i) = self.unused.pop() {
+            let at = usize::from(i);
+            if self.refs.get(at) != Some(&0) {
+                continue;
+            }
+            if let Some(v) = self.values.get_mut(at).and_then(Option::take) {
+                self.index.remove(&v);
+                self.free.push(i);
+            }
+        }
     }
 }
 
@@ -94,8 +161,8 @@ struct Pair {
 /// The FQ-CSIDs of the sessions that have some.
 #[derive(Debug, Default)]
 pub(crate) struct CsidBook {
-    nodes: Vec<CsidNode>,
-    node_index: HashMap<CsidNode, u16>,
+    /// CSID node addresses, counted by the pairs that name them.
+    nodes: Interner<CsidNode>,
     sessions: HashMap<u64, SmallVec<[Pair; 3]>>,
     /// Sessions per (node, CSID), kept as sessions come and go so that
     /// /status never scans the sessions.
@@ -112,13 +179,14 @@ pub(crate) struct CsidBook {
 
 impl CsidBook {
     fn intern(&mut self, node: CsidNode) -> Option<u16> {
-        if let Some(&i) = self.node_index.get(&node) {
-            return Some(i);
-        }
-        let i = u16::try_from(self.nodes.len()).ok()?;
-        self.nodes.push(node);
-        self.node_index.insert(node, i);
-        Some(i)
+        self.nodes.intern(&node)
+    }
+
+    /// Forgets interned values no session uses any more.
+    fn sweep(&mut self) {
+        self.nodes.sweep();
+        self.groups.sweep();
+        self.cp_ips.sweep();
     }
 
     /// The FQ-CSIDs of a new session (an establishment). Stores nothing
@@ -175,6 +243,7 @@ impl CsidBook {
             self.count(&pairs, true);
             self.sessions.insert(seid, pairs);
         }
+        self.sweep();
     }
 
     fn count(&mut self, pairs: &[Pair], add: bool) {
@@ -182,11 +251,13 @@ impl CsidBook {
             let key = (p.node, p.csid);
             if add {
                 *self.counts.entry(key).or_default() += 1;
+                self.nodes.hold(p.node);
             } else if let Some(n) = self.counts.get_mut(&key) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
                     self.counts.remove(&key);
                 }
+                self.nodes.release(p.node);
             }
         }
     }
@@ -198,8 +269,20 @@ impl CsidBook {
         {
             self.count(&pairs, false);
         }
-        if !self.tags.is_empty() {
-            self.tags.remove(&seid);
+        if !self.tags.is_empty()
+            && let Some(t) = self.tags.remove(&seid)
+        {
+            self.release_tags(t);
+        }
+        self.sweep();
+    }
+
+    fn release_tags(&mut self, t: Tags) {
+        if let Some(g) = t.group {
+            self.groups.release(g);
+        }
+        if let Some(c) = t.cp_ip {
+            self.cp_ips.release(c);
         }
     }
 
@@ -211,8 +294,10 @@ impl CsidBook {
         group: Option<&[u8]>,
         cp_ip: Option<&CpIpAddress>,
     ) {
-        if !self.tags.is_empty() {
-            self.tags.remove(&seid);
+        if !self.tags.is_empty()
+            && let Some(t) = self.tags.remove(&seid)
+        {
+            self.release_tags(t);
         }
         self.update_tags(seid, group, cp_ip);
     }
@@ -226,9 +311,11 @@ impl CsidBook {
         cp_ip: Option<&CpIpAddress>,
     ) {
         if group.is_none() && cp_ip.is_none() {
+            self.sweep();
             return;
         }
-        let mut t = self.tags.get(&seid).copied().unwrap_or_default();
+        let old = self.tags.get(&seid).copied().unwrap_or_default();
+        let mut t = old;
         if let Some(g) = group {
             let id = if g.is_empty() || g.len() > MAX_GROUP_ID {
                 None
@@ -247,11 +334,21 @@ impl CsidBook {
             }
             t.cp_ip = id;
         }
+        // Hold the new before releasing the old: the same value keeps its
+        // index.
+        if let Some(g) = t.group {
+            self.groups.hold(g);
+        }
+        if let Some(c) = t.cp_ip {
+            self.cp_ips.hold(c);
+        }
+        self.release_tags(old);
         if t == Tags::default() {
             self.tags.remove(&seid);
         } else {
             self.tags.insert(seid, t);
         }
+        self.sweep();
     }
 
     /// The sessions in any of these groups, in no order.
@@ -275,11 +372,9 @@ impl CsidBook {
     pub(crate) fn matching_cp_ips(&self, ips: &[CpIpAddress]) -> Vec<u64> {
         let wanted: SmallVec<[u16; 4]> = self
             .cp_ips
-            .values
             .iter()
-            .enumerate()
             .filter(|(_, v)| ips.iter().any(|w| w.overlaps(v)))
-            .filter_map(|(i, _)| u16::try_from(i).ok())
+            .map(|(i, _)| i)
             .collect();
         if wanted.is_empty() {
             return Vec::new();
@@ -321,7 +416,7 @@ impl CsidBook {
             .enumerate()
             .filter(|(_, sets)| !sets.is_empty())
             .filter_map(|(i, mut sets)| {
-                let node = *self.nodes.get(i)?;
+                let node = *self.nodes.value(u16::try_from(i).ok()?)?;
                 let csids = sets.len();
                 sets.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
                 sets.truncate(max_sets);
@@ -335,7 +430,7 @@ impl CsidBook {
     pub(crate) fn matching(&self, fq: &[FqCsid]) -> Vec<u64> {
         let wanted: Vec<(u16, u16)> = fq
             .iter()
-            .filter_map(|f| Some((*self.node_index.get(&f.node)?, f)))
+            .filter_map(|f| Some((self.nodes.get(&f.node)?, f)))
             .flat_map(|(n, f)| f.csids.iter().map(move |c| (n, *c)))
             .collect();
         if wanted.is_empty() {
@@ -356,7 +451,7 @@ impl CsidBook {
             return out;
         };
         for p in pairs {
-            let Some(&node) = self.nodes.get(usize::from(p.node)) else {
+            let Some(&node) = self.nodes.value(p.node) else {
                 continue;
             };
             let node_type = (p.node_type != NO_NODE_TYPE).then_some(p.node_type);
@@ -388,7 +483,7 @@ impl CsidBook {
             self.sessions.len(),
             self.counts.len(),
             self.tags.len(),
-            self.nodes.len() + self.groups.values.len() + self.cp_ips.values.len(),
+            self.nodes.len() + self.groups.len() + self.cp_ips.len(),
         )
     }
 }
@@ -549,6 +644,71 @@ mod tests {
         b.remove(3);
         assert!(b.summary(8, 8).is_empty());
         assert!(b.counts.is_empty(), "no count left behind");
+    }
+
+    /// Soak finding: node addresses, Group Ids and CP IP Addresses were
+    /// interned for good, so months of churn kept every one ever seen and,
+    /// past 65,536 of a kind, dropped the FQ-CSIDs of new nodes (Session
+    /// Set Deletion then missed their sessions). Now the book holds what
+    /// live sessions carry.
+    #[test]
+    fn churn_leaves_nothing_interned_and_never_runs_out() {
+        let mut b = CsidBook::default();
+        for i in 0..70_000u32 {
+            let seid = u64::from(i);
+            let a = i.to_be_bytes();
+            b.establish(seid, &[fq([10, a[1], a[2], a[3]], &[1], Some(1))]);
+            b.establish_tags(
+                seid,
+                Some(format!("group-{i}").as_bytes()),
+                Some(&cp([172, a[1], a[2], a[3]])),
+            );
+            assert_eq!(
+                b.matching(&[fq([10, a[1], a[2], a[3]], &[1], None)]),
+                vec![seid]
+            );
+            b.remove(seid);
+        }
+        assert_eq!(b.dropped, 0, "nothing dropped for want of room");
+        assert_eq!(b.occupancy(), (0, 0, 0, 0), "nothing left behind");
+    }
+
+    /// A freed index is reused without confusing the sessions that hold
+    /// others, and a node whose last pair is taken apart and put back in
+    /// one modification keeps its index.
+    #[test]
+    fn reused_indices_keep_sessions_apart() {
+        let mut b = CsidBook::default();
+        b.establish(1, &[fq([10, 0, 0, 1], &[1], Some(1))]);
+        b.establish(2, &[fq([10, 0, 0, 2], &[2], Some(1))]);
+        b.remove(2);
+        b.establish(3, &[fq([10, 0, 0, 3], &[3], Some(1))]);
+        assert_eq!(b.matching(&[fq([10, 0, 0, 1], &[1], None)]), vec![1]);
+        assert_eq!(b.matching(&[fq([10, 0, 0, 3], &[3], None)]), vec![3]);
+        assert!(b.matching(&[fq([10, 0, 0, 2], &[2], None)]).is_empty());
+        assert_eq!(b.of(1), vec![fq([10, 0, 0, 1], &[1], Some(1))]);
+        // Session 1 gains another node type's FQ-CSID: its own pair is
+        // counted out and back in around a new node's interning.
+        b.update(1, &[fq([10, 0, 0, 4], &[4], Some(2))]);
+        assert_eq!(
+            b.of(1),
+            vec![
+                fq([10, 0, 0, 1], &[1], Some(1)),
+                fq([10, 0, 0, 4], &[4], Some(2))
+            ]
+        );
+        assert_eq!(b.nodes.len(), 3);
+        // Tags: the same group sent again keeps its index; replaced ones go.
+        b.establish_tags(1, Some(b"g"), Some(&cp([10, 9, 9, 9])));
+        b.update_tags(1, Some(b"g"), None);
+        assert_eq!(b.tags_of(1), (Some(&b"g"[..]), Some(cp([10, 9, 9, 9]))));
+        b.update_tags(1, Some(b"h"), Some(&cp([10, 9, 9, 8])));
+        assert_eq!((b.groups.len(), b.cp_ips.len()), (1, 1));
+        assert!(b.matching_groups(&[b"g"]).is_empty());
+        assert_eq!(b.matching_groups(&[b"h"]), vec![1]);
+        b.remove(1);
+        b.remove(3);
+        assert_eq!(b.occupancy(), (0, 0, 0, 0));
     }
 
     #[test]

@@ -338,7 +338,9 @@ def main() -> int:
             soak.cycle(k)
             c1 = time.monotonic()
             want = exact(base)
-            last: Dict[str, int] = {}
+            last: Dict[str, int] = flat(upf.status()["occupancy"])
+            # What still settles right after the churn (timers, books).
+            pending = {key: v for key, v in exact(last).items() if want.get(key) != v}
 
             def back() -> bool:
                 nonlocal last
@@ -356,10 +358,10 @@ def main() -> int:
             row = {"cycle": k, "t_s": round(c2 - t0, 2), "churn_s": round(c1 - c0, 2),
                    "settle_s": round(c2 - c1, 2), "rss_kib": rss_kib(pid), "pfcp_messages": msgs,
                    "state_lines": last.get("dataplane.state_lines"), "interned": last.get("pfcp.interned"),
-                   "failures": len(FAILS) - fails}
+                   "pending_after_churn": pending, "failures": len(FAILS) - fails}
             rows.append(row)
             print(f"{k:>5} {row['t_s']:>7} {row['churn_s']:>7} {row['settle_s']:>8} {row['rss_kib']:>8} "
-                  f"{msgs:>9} {row['state_lines']!s:>6} {row['interned']!s:>8}", flush=True)
+                  f"{msgs:>9} {row['state_lines']!s:>6} {row['interned']!s:>8}  settling: {pending}", flush=True)
         check(k > 0, "at least one cycle ran")
         try:
             upfrun.wait_for("the response cache empty (answers expire after 30 s)",

@@ -1903,3 +1903,53 @@ fn session_set_deletion_stops_the_named_sessions_and_leaves_the_others() {
         r.from_upf
     );
 }
+
+/// Soak finding: a session the node removes without asking for its usage
+/// (Association Release here; Session Set Deletion and heartbeat loss
+/// alike) kept its URRs "leaving" for the 10 s its book is remembered,
+/// and N4 counted them as waiting for the workers: `busy()` held the
+/// control loop at 1 ms ticks all that time. Once the workers gave the
+/// final counts nothing waits; the book alone stays until it is forgotten,
+/// and then nothing at all is left.
+#[test]
+fn sessions_removed_without_a_usage_query_do_not_keep_n4_busy() {
+    let mut r = Rig::new();
+    r.associate();
+    let seq = r.next_seq();
+    r.establish(&sample::establishment_request(seq, &params(1)));
+    let seq = r.next_seq();
+    let a = r.request(&Pfcp::node(
+        seq,
+        pfcp::codec::message::AssociationReleaseRequest {
+            node_id: pfcp::codec::ies::NodeId::Ipv4(SMF),
+        },
+    ));
+    assert!(matches!(a.message, Message::AssociationReleaseResponse(_)));
+    for _ in 0..20 {
+        r.step();
+    }
+    assert_eq!(r.ctl.session_count(), 0);
+    let o = r.n4.occupancy();
+    assert_eq!(o.urrs_leaving, 1, "the book is kept for a late query");
+    assert_eq!(o.urrs_awaiting_final, 0, "the final count came");
+    assert!(!r.n4.busy(), "nothing waits for the workers");
+    r.wait(Duration::from_secs(11));
+    let o = r.n4.occupancy();
+    assert_eq!(
+        (
+            o.usage_books,
+            o.urrs_leaving,
+            o.sessions,
+            o.teids_allocated,
+            o.ue_ips_allocated
+        ),
+        (0, 0, 0, 0, 0),
+        "{o:?}"
+    );
+    let d = r.ctl.occupancy();
+    assert_eq!(
+        (d.sessions, d.teid_keys, d.ue4_keys, d.deferred_frees),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(d.state_lines_used(), 0);
+}

@@ -245,8 +245,11 @@ pub struct PfcpOccupancy {
     /// Sessions with usage bookkeeping (reported usage, URRs leaving, or
     /// removed and waiting for final counts; forgotten 10 s after removal).
     pub usage_books: u64,
-    /// Removed URRs waiting for their final counts.
+    /// Removed URRs kept for their final counts (until reported or
+    /// forgotten), and of those, the ones the workers have not counted out
+    /// yet (N4 keeps the control loop ticking every 1 ms meanwhile).
     pub urrs_leaving: u64,
+    pub urrs_awaiting_final: u64,
     /// End Markers waiting for the workers.
     pub end_markers_pending: u64,
 }

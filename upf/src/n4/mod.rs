@@ -246,7 +246,7 @@ impl N4 {
     pub fn busy(&self) -> bool {
         self.node.parked() > 0
             || self.book.end_markers_pending() > 0
-            || self.book.leaving() > 0
+            || self.book.awaiting_final() > 0
             || self.book.staged()
     }
 
@@ -540,6 +540,7 @@ impl N4 {
             pfd_applications: n(o.pfd_applications),
             usage_books: n(self.book.len()),
             urrs_leaving: n(self.book.leaving()),
+            urrs_awaiting_final: n(self.book.awaiting_final()),
             end_markers_pending: n(self.book.end_markers_pending()),
         }
     }

@@ -300,8 +300,11 @@ pub struct UsageBook {
     /// Boxed: a million-entry table at half load holds pointers, not
     /// books, in its empty buckets.
     sessions: HashMap<SessionId, Box<Book>>,
-    /// Removed URRs waiting for their final count, over all sessions.
+    /// Removed URRs kept for their final count, over all sessions...
     leaving: usize,
+    /// ... of which the workers have not yet given the final count (the
+    /// rest wait for the SMF to ask, or to be forgotten).
+    awaiting_final: usize,
     /// Removed sessions, oldest first, to forget those nobody asks about.
     removed: VecDeque<(SessionId, Instant)>,
     end_markers: VecDeque<PendingEndMarker>,
@@ -362,6 +365,7 @@ impl UsageBook {
         Self {
             sessions: HashMap::default(),
             leaving: 0,
+            awaiting_final: 0,
             removed: VecDeque::new(),
             end_markers: VecDeque::new(),
             staged: Staged::default(),
@@ -407,7 +411,10 @@ impl UsageBook {
                     .find(|l| l.urr_id == f.urr_id && l.final_usage.is_none())
             });
             match slot {
-                Some(l) => l.final_usage = Some(f.usage),
+                Some(l) => {
+                    l.final_usage = Some(f.usage);
+                    self.awaiting_final = self.awaiting_final.saturating_sub(1);
+                }
                 // The inactivity timer's own counter: nobody's usage.
                 None if f.urr_id == translate::INACTIVITY_URR_ID
                     && f.session & translate::STATIC_SESSION_BIT == 0 => {}
@@ -424,6 +431,8 @@ impl UsageBook {
                 && b.removed_at == Some(at)
             {
                 self.leaving -= b.leaving.len();
+                let unsettled = b.leaving.iter().filter(|l| l.final_usage.is_none()).count();
+                self.awaiting_final = self.awaiting_final.saturating_sub(unsettled);
                 self.sessions.remove(&id);
             }
         }
@@ -443,10 +452,19 @@ impl UsageBook {
         self.sessions.is_empty()
     }
 
-    /// Removed URRs still waiting for their final count.
+    /// Removed URRs kept for their final count (until the SMF is told, or
+    /// forgotten 10 s after their session was removed).
     #[must_use]
     pub fn leaving(&self) -> usize {
         self.leaving
+    }
+
+    /// Of [`UsageBook::leaving`], those whose final count the workers
+    /// have not given yet: while there are any, the control loop must
+    /// keep reclaiming.
+    #[must_use]
+    pub fn awaiting_final(&self) -> usize {
+        self.awaiting_final
     }
 
     /// End Markers waiting for the workers.
@@ -636,6 +654,7 @@ impl UserPlane for DataplaneUp<'_> {
         for l in leaving {
             book.urrs.retain(|(u, _)| *u != l.urr_id);
             self.book.leaving += 1;
+            self.book.awaiting_final += 1;
             book.leaving.push(l);
         }
         Ok(())
@@ -667,6 +686,7 @@ impl UserPlane for DataplaneUp<'_> {
         let book = self.book.sessions.entry(id).or_default();
         book.urrs.clear();
         self.book.leaving += leaving.len();
+        self.book.awaiting_final += leaving.len();
         book.leaving.extend(leaving);
         book.removed_at = Some(now);
         if book.leaving.is_empty() {
@@ -690,6 +710,7 @@ impl UserPlane for DataplaneUp<'_> {
                 let last = match l.final_usage {
                     Some(f) => f,
                     None => {
+                        self.book.awaiting_final = self.book.awaiting_final.saturating_sub(1);
                         unsettled += 1;
                         l.last_seen
                     }
