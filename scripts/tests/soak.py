@@ -272,6 +272,22 @@ class Soak:
             self.modify_all(a, sa)
             for s in hot[:2]:
                 self.traffic.dl(f"cycle {k} (after Update FAR)", s["ue"], S.GNB_IP, s["gnb_teid"], n=2)
+            # Idle mode on the last session (deleted by the Session Set
+            # Deletion below): its DL FAR buffers, the first packet is
+            # reported (Downlink Data Report), the packets stay held.
+            idle = sa[-1]
+            a.modify(idle["up"], idle["cp"], [S.upd_far(S.far_id(2), S.apply(buff=True, nocp=True))],
+                     what="Session Modification (DL FAR BUFF|NOCP)")
+            self.traffic.send_dl(idle["ue"], 2)
+            try:
+                upfrun.wait_for(f"cycle {k}: 2 DL packets buffered", lambda: self.upf.status()["occupancy"][
+                    "dataplane"]["buffered_packets"] == 2, 5.0)
+                check(True, "buffered")
+            except AssertionError as e:
+                check(False, f"{e} ({self.upf.status()['occupancy']['dataplane']['buffered_packets']})")
+            rep = S.wait_report(a, S.REPORT)
+            check(rep is not None and S.find(S.body_of(rep), 83) is not None,
+                  f"cycle {k}: a Downlink Data Report for the buffering session")
             half = len(sa) // 2
             for s in sa[:half]:
                 a.delete(s["up"], s["cp"])

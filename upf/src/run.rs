@@ -542,6 +542,8 @@ impl ControlThread {
             deferred_frees: n(occ.deferred_frees),
             retired_snapshots: n(occ.retired_snapshots),
             buffered_packets: c.buffered,
+            mbufs_in_use: dp.mbufs().0,
+            mbufs: dp.mbufs().1,
         };
         let static_sessions = self.config.sessions.len() as u64;
         let link_up = self.link_up;

@@ -262,6 +262,19 @@ impl ModelCollector {
             Gauge,
             [(Labels::new(), d.buffered_packets)],
         )?;
+        family(
+            &mut enc,
+            "upf_mbufs",
+            "Packet buffers (DPDK mbufs); state=in_use (NIC rings, workers, buffering FARs), free",
+            Gauge,
+            [
+                (vec![("state", "in_use")], d.mbufs_in_use),
+                (
+                    vec![("state", "free")],
+                    d.mbufs.saturating_sub(d.mbufs_in_use),
+                ),
+            ],
+        )?;
         if let Some(p) = &m.pfcp_occupancy {
             family(
                 &mut enc,

@@ -214,6 +214,11 @@ pub struct DataplaneOccupancy {
     pub retired_snapshots: u64,
     /// Downlink packets held by buffering FARs (all workers).
     pub buffered_packets: u64,
+    /// Packet buffers (DPDK mbufs) allocated now, of `mbufs` created: in
+    /// NIC rings, in the workers' hands, buffered. Idle, this returns to
+    /// its value before traffic (a leak of packets otherwise).
+    pub mbufs_in_use: u64,
+    pub mbufs: u64,
 }
 
 /// What N4 holds (`/status` `occupancy.pfcp`; see `pfcp::Occupancy`), plus

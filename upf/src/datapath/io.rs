@@ -76,8 +76,8 @@ pub struct DpdkIo {
     pool: Mempool,
     /// Frames per rx burst (`dataplane.burst`).
     burst: usize,
-    /// Dropped frames, freed in bulk when full (one C call per 32 frames
-    /// instead of one per frame).
+    /// Dropped frames, freed in bulk when full or at the end of the poll
+    /// (one C call per poll or 32 frames instead of one per frame).
     to_free: Burst<BURST>,
 }
 
@@ -143,6 +143,13 @@ impl WorkerIo for DpdkIo {
     fn tx_burst(&mut self, iface: Iface, frames: &mut Vec<Pkt>) {
         if let Some(q) = self.tx[iface.index()].as_mut() {
             q.tx_burst_from(frames);
+        }
+    }
+
+    #[inline]
+    fn flush_frees(&mut self) {
+        if !self.to_free.is_empty() {
+            self.to_free.clear();
         }
     }
 

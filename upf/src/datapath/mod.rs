@@ -437,6 +437,16 @@ impl Datapath {
         self.ports.iter().map(|(i, p)| (i, p))
     }
 
+    /// Mbufs (all pools): (allocated now, created). Allocated counts those
+    /// in NIC rings, in the workers' hands and in buffering FARs; per-lcore
+    /// caches count as free. O(lcores).
+    #[must_use]
+    pub fn mbufs(&self) -> (u64, u64) {
+        self.pools.iter().fold((0, 0), |(u, n), p| {
+            (u + u64::from(p.in_use()), n + u64::from(p.size()))
+        })
+    }
+
     /// Poll counts per worker.
     #[must_use]
     pub fn poll_stats(&self) -> &[PollStats] {
