@@ -299,6 +299,9 @@ pub struct Occupancy {
 }
 
 const EVENT_QUEUE_MAX: usize = 10_000;
+/// The timer heap is swept of stale timers when it reaches this size, or
+/// twice its size after the previous sweep if that is more.
+const TIMERS_SWEEP_MIN: usize = 1024;
 /// Largest SEID the node allocates (2^63 - 1).
 pub const MAX_SEID: u64 = (1 << 63) - 1;
 /// How often held responses are retried while the user plane settles.
@@ -457,6 +460,9 @@ pub struct Node {
     requests: HashMap<u32, Outstanding>,
     next_seq: u32,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    /// Heap size at which stale timers are swept out (see
+    /// [`Node::sweep_timers`]).
+    timers_sweep_at: usize,
     /// (peer, sequence number) → (hash of the request, answer, expiry).
     cache: ResponseCache,
     hasher: foldhash::fast::RandomState,
@@ -517,6 +523,7 @@ impl Node {
             requests: HashMap::default(),
             next_seq: 1,
             timers: BinaryHeap::new(),
+            timers_sweep_at: TIMERS_SWEEP_MIN,
             cache: ResponseCache::new(now),
             hasher: foldhash::fast::RandomState::default(),
             tx: VecDeque::new(),
@@ -570,6 +577,7 @@ impl Node {
                 }
             }
         }
+        self.sweep_timers();
     }
 
     /// The next datagram to send.
@@ -604,6 +612,60 @@ impl Node {
         }
         if self.park_retry.is_some_and(|t| t <= now) {
             self.resume(now, up);
+        }
+        self.sweep_timers();
+    }
+
+    /// Timers are cancelled lazily (a removed session's, a changed
+    /// measurement period's stay in the heap until due and are ignored
+    /// then), which keeps cancelling O(1); but a URR's time threshold or
+    /// measurement period can be a day, so under session churn the heap
+    /// would hold a day's worth of dead timers. When it has doubled since
+    /// the last sweep, the dead ones are dropped: amortised O(1) per timer,
+    /// and the heap stays within twice the live timers (plus
+    /// [`TIMERS_SWEEP_MIN`]).
+    fn sweep_timers(&mut self) {
+        if self.timers.len() < self.timers_sweep_at {
+            return;
+        }
+        let mut heap = std::mem::take(&mut self.timers);
+        heap.retain(|Reverse((at, t))| self.timer_live(*at, *t));
+        self.timers = heap;
+        self.timers_sweep_at = (2 * self.timers.len()).max(TIMERS_SWEEP_MIN);
+    }
+
+    /// Whether `timer`, due `at`, would still act when it fires (what
+    /// `fire` checks first).
+    fn timer_live(&self, at: Instant, timer: Timer) -> bool {
+        let urr = |seid: u64, urr: u32| {
+            self.sessions
+                .get(&seid)
+                .and_then(|c| c.urrs.iter().find(|s| s.id == urr))
+        };
+        match timer {
+            Timer::Request(seq) => self.requests.get(&seq).is_some_and(|o| o.deadline == at),
+            Timer::Heartbeat(id) => self.assocs.get(&id).is_some_and(|a| a.hb_due == at),
+            Timer::Inactivity {
+                seid, generation, ..
+            } => self
+                .sessions
+                .get(&seid)
+                .is_some_and(|c| c.inactivity_gen == generation),
+            Timer::Periodic {
+                seid,
+                urr: u,
+                generation,
+            } => urr(seid, u).is_some_and(|st| st.period_gen == generation),
+            Timer::TimeThreshold {
+                seid,
+                urr: u,
+                generation,
+            } => urr(seid, u).is_some_and(|st| st.th_gen == generation),
+            Timer::TimeQuota {
+                seid,
+                urr: u,
+                generation,
+            } => urr(seid, u).is_some_and(|st| st.quota_gen == generation),
         }
     }
 

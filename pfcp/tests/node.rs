@@ -1641,6 +1641,34 @@ fn periodic_reports_follow_the_measurement_period() {
     assert_eq!(seen, [(0, 1), (1, 2), (2, 3)]);
 }
 
+/// Soak finding: timers are cancelled lazily, so every deleted session
+/// left its periodic-report timer in the heap until due (a URR's period
+/// or time threshold can be an hour or a day: under churn the heap grew
+/// by a day's worth of sessions). Dead timers are now swept out when the
+/// heap doubles; live ones still fire.
+#[test]
+fn deleted_sessions_timers_do_not_pile_up() {
+    let mut b = Bench::new();
+    b.associate();
+    let keep = establish(&mut b, &params(1)); // period 60 s
+    for i in 0..5000u64 {
+        let seid = establish(&mut b, &params(100 + i));
+        let seq = b.next_seq();
+        b.request(&sample::deletion_request(seq, seid));
+    }
+    let o = b.node.occupancy();
+    assert_eq!(o.sessions, 1);
+    assert!(
+        o.timers <= 1024,
+        "dead timers swept: {} in the heap",
+        o.timers
+    );
+    // The live session's timer survived the sweeps.
+    b.up.pending_usage.insert((keep, 1), (7, 0));
+    let out = b.advance(Duration::from_secs(60));
+    assert_eq!(out.iter().filter(|t| report_of_opt(t)).count(), 1);
+}
+
 fn urr_modification(seid: u64, seq: u32, urr: CreateUrr) -> Pfcp<'static> {
     let mut m = sample::empty_modification();
     m.remove_urr = vec![RemoveUrr { urr_id: 1 }];
