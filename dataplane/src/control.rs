@@ -165,6 +165,20 @@ pub struct Usage {
     pub last_tsc: Option<u64>,
 }
 
+/// Adds `o` to `u`: counts summed, the earliest first and latest last
+/// packet.
+fn merge(u: &mut Usage, o: &Usage) {
+    u.ul_bytes += o.ul_bytes;
+    u.ul_packets += o.ul_packets;
+    u.dl_bytes += o.dl_bytes;
+    u.dl_packets += o.dl_packets;
+    u.first_tsc = match (u.first_tsc, o.first_tsc) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    u.last_tsc = u.last_tsc.max(o.last_tsc);
+}
+
 impl Usage {
     /// Uplink plus downlink bytes.
     #[must_use]
@@ -225,7 +239,9 @@ struct UrrRecord {
     /// The line of the QER it is paired with now (`tables::qer_line`).
     pair: Option<u32>,
     /// Lines of QERs it was paired with before a modification: their
-    /// counts are its own until it is removed.
+    /// counts are its own until every worker has left them; then
+    /// `reclaim` adds them to `Control::folded` and frees the lines (so a
+    /// session whose pairing changes again and again holds no more lines).
     former: Box<[u32]>,
     report: Option<Box<UrrReporting>>,
 }
@@ -379,6 +395,10 @@ struct Deferred {
     /// With a removed URR: the QER lines that counted for it.
     via: Vec<u32>,
     urr: Option<(SessionId, u32)>,
+    /// A QER line that left its pairing with this URR: its counts go to
+    /// the URR's folded usage and the line is freed (unless the URR is
+    /// gone meanwhile: its removal frees the line).
+    fold: Option<(SessionId, u32)>,
 }
 
 /// The PDRs compiled for one lookup key in a publish: one inline (a key
@@ -416,6 +436,8 @@ pub struct Occupancy {
     pub deferred_frees: usize,
     /// Snapshots replaced but still held for a worker.
     pub retired_snapshots: usize,
+    /// Live URRs with usage folded from freed QER lines.
+    pub folded_urrs: usize,
 }
 
 impl Occupancy {
@@ -433,6 +455,9 @@ pub struct Control {
     current: Arc<Snapshot>,
     retired: VecDeque<(u64, Arc<Snapshot>)>,
     sessions: HashMap<SessionId, Box<Record>>,
+    /// Usage of live URRs counted in QER lines since freed (see
+    /// `UrrRecord::former`), by (session, URR).
+    folded: HashMap<(SessionId, u32), Usage>,
     free_slots: Vec<u32>,
     deferred: Vec<Deferred>,
     events: Vec<Receiver<Event>>,
@@ -491,6 +516,7 @@ impl Control {
             current: snap,
             retired: VecDeque::new(),
             sessions: HashMap::default(),
+            folded: HashMap::default(),
             free_slots: Vec::new(),
             deferred: Vec::new(),
             events,
@@ -847,6 +873,7 @@ impl Control {
                             slot: r.slot,
                             via: r.qer_lines().collect(),
                             urr: Some((s.id, *id)),
+                            fold: None,
                         });
                     }
                 }
@@ -857,6 +884,13 @@ impl Control {
                     Some(u) => {
                         if let Some(r) = rec.urrs.get_mut(&u) {
                             r.former = r.former.iter().copied().chain([q.slot]).collect();
+                            to_free.push(Deferred {
+                                generation: g,
+                                slot: q.slot,
+                                via: Vec::new(),
+                                urr: None,
+                                fold: Some((s.id, u)),
+                            });
                         }
                     }
                     None => to_free.push(Deferred {
@@ -864,6 +898,7 @@ impl Control {
                         slot: q.slot,
                         via: Vec::new(),
                         urr: None,
+                        fold: None,
                     }),
                 }
             }
@@ -899,6 +934,7 @@ impl Control {
                         slot: q.slot,
                         via: Vec::new(),
                         urr: None,
+                        fold: None,
                     });
                 }
                 for (uid, r) in &rec.urrs {
@@ -907,6 +943,7 @@ impl Control {
                         slot: r.slot,
                         via: r.qer_lines().collect(),
                         urr: Some((id, *uid)),
+                        fold: None,
                     });
                 }
             }
@@ -994,10 +1031,24 @@ impl Control {
     /// Usage in the URR line `slot` and the QER lines `via` that counted
     /// for it, summed over workers.
     fn sum_slots(&self, slot: u32, via: &(impl Iterator<Item = u32> + Clone)) -> Usage {
+        self.sum_lines(Some(slot), via)
+    }
+
+    /// [`Control::sum_slots`] plus what was folded from freed QER lines:
+    /// a live URR's usage.
+    fn urr_usage(&self, session: SessionId, urr_id: u32, r: &UrrRecord) -> Usage {
+        let mut u = self.sum_slots(r.slot, &r.qer_lines());
+        if let Some(f) = self.folded.get(&(session, urr_id)) {
+            merge(&mut u, f);
+        }
+        u
+    }
+
+    fn sum_lines(&self, slot: Option<u32>, via: &(impl Iterator<Item = u32> + Clone)) -> Usage {
         let mut u = Usage::default();
         let last = |u: &mut Usage, t: u64| u.last_tsc = Some(u.last_tsc.map_or(t, |l| l.max(t)));
         for w in &self.current.lines {
-            if let Some(l) = line(w, slot) {
+            if let Some(l) = slot.and_then(|slot| line(w, slot)) {
                 let r = |i: usize| l.0[i].load(Ordering::Relaxed);
                 u.ul_bytes += r(urr_line::UL_BYTES);
                 u.ul_packets += r(urr_line::UL_PACKETS);
@@ -1032,7 +1083,7 @@ impl Control {
     #[must_use]
     pub fn usage(&self, session: SessionId, urr_id: u32) -> Option<Usage> {
         let r = self.sessions.get(&session)?.urrs.get(&urr_id)?;
-        Some(self.sum_slots(r.slot, &r.qer_lines()))
+        Some(self.urr_usage(session, urr_id, r))
     }
 
     /// Frees what no worker can still see: retired snapshots older than
@@ -1055,11 +1106,29 @@ impl Control {
                 keep.push(d);
                 continue;
             }
+            if let Some((sid, uid)) = d.fold {
+                let still = self
+                    .sessions
+                    .get_mut(&sid)
+                    .and_then(|r| r.urrs.get_mut(&uid))
+                    .filter(|r| r.former.contains(&d.slot));
+                let Some(r) = still else {
+                    // The URR went meanwhile: its removal frees the line.
+                    continue;
+                };
+                r.former = r.former.iter().copied().filter(|&x| x != d.slot).collect();
+                let add = self.sum_lines(None, &std::iter::once(d.slot));
+                merge(self.folded.entry((sid, uid)).or_default(), &add);
+            }
             if let Some((session, urr_id)) = d.urr {
+                let mut usage = self.sum_slots(d.slot, &d.via.iter().copied());
+                if let Some(f) = self.folded.remove(&(session, urr_id)) {
+                    merge(&mut usage, &f);
+                }
                 out.push(FinalUsage {
                     session,
                     urr_id,
-                    usage: self.sum_slots(d.slot, &d.via.iter().copied()),
+                    usage,
                 });
             }
             for slot in std::iter::once(d.slot).chain(d.via) {
@@ -1137,6 +1206,7 @@ impl Control {
             state_lines_free: self.free_slots.len(),
             deferred_frees: self.deferred.len(),
             retired_snapshots: self.retired.len(),
+            folded_urrs: self.folded.len(),
         }
     }
 
@@ -1155,7 +1225,7 @@ impl Control {
                     .filter(|(_, u)| u.report.is_some())
                     .map(move |(uid, u)| (*sid, *uid, u))
             })
-            .map(|(s, id, u)| (s, id, self.sum_slots(u.slot, &u.qer_lines())))
+            .map(|(s, id, u)| (s, id, self.urr_usage(s, id, u)))
             .collect();
         for (sid, uid, total) in sums {
             let Some(r) = self

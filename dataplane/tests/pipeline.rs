@@ -541,6 +541,68 @@ fn urr_counts_both_directions_and_survives_modification() {
     assert_eq!(h.drops(DropReason::NoPdr), 1);
 }
 
+/// Soak finding: every time a modification broke a QER/URR pairing, the
+/// old QER line joined the URR's "former" lines for as long as the URR
+/// lived, so a long-lived session whose PDRs gained and lost a second URR
+/// again and again (a dedicated flow's URR added and removed) held one
+/// more state line per round. Once the workers have left an old line its
+/// counts are folded into the URR's usage and the line is freed: the
+/// lines in use stay flat and no count is lost.
+#[test]
+fn repeated_pairing_changes_hold_no_more_lines() {
+    let mut h = H::with_sessions(1);
+    let spec = SessionSpec::nth(0);
+    let ul = udp4(spec.ue, DN_IP, 1, 2, 100);
+    let split = || {
+        let mut s = session(&spec);
+        s.urrs.push(Urr {
+            id: 2,
+            ..Urr::default()
+        });
+        s.pdrs[0].urr_ids.push(2);
+        s
+    };
+    let mut used = Vec::new();
+    for round in 0..50u64 {
+        for s in [split(), session(&spec)] {
+            h.publish(Batch {
+                upserts: vec![s],
+                removals: vec![],
+            });
+            h.now += 1000;
+            h.w.io_mut()
+                .push_rx(Iface::N3, &ul_frame(spec.ul_teid, 9, &ul));
+            h.poll();
+            h.ctl.reclaim();
+        }
+        used.push(h.ctl.occupancy().state_lines_used());
+        let u = h.ctl.usage(spec.id, 1).unwrap();
+        assert_eq!(
+            u.ul_packets,
+            2 * (round + 1),
+            "no count lost in round {round}"
+        );
+    }
+    assert_eq!(
+        used.first(),
+        used.last(),
+        "lines in use per round: {used:?}"
+    );
+    h.publish(Batch {
+        upserts: vec![],
+        removals: vec![spec.id],
+    });
+    h.poll();
+    let fin = h.ctl.reclaim();
+    let u1 = fin.iter().find(|f| f.urr_id == 1).unwrap();
+    assert_eq!(u1.usage.ul_packets, 100, "the final usage has every packet");
+    let o = h.ctl.occupancy();
+    assert_eq!(
+        (o.state_lines_used(), o.folded_urrs, o.deferred_frees),
+        (0, 0, 0)
+    );
+}
+
 /// A URR paired with its QER (same PDRs, nothing else named) counts in the
 /// QER's state line; when a modification breaks or restores the pairing,
 /// the URR's usage goes on from where it was, and its final usage includes

@@ -28,7 +28,9 @@ built with smf_interop's helpers, independent of our codec):
   for late queries), exactly, but for the state lines allocated and the
   interning tables (kept and swept by design), the timer heap (dead
   timers swept when it doubles: bounded) and the response cache (answers
-  kept 30 s: checked empty once at the end).
+  kept 30 s: checked empty once at the end). SMF D stays associated
+  throughout with one long-lived session that every cycle modifies the
+  same way (its figures are part of the baseline).
 
 The UPF's RSS (/proc/PID/status VmRSS) is printed after every cycle and,
 with the cycle times, written as JSON (--json): a trend for perf/, not a
@@ -133,6 +135,7 @@ NOT_EXACT = {"state_lines", "state_lines_free", "interned", "response_cache", "t
 # has doubled (at least 1024): bounded, not exact.
 TIMERS_SLACK = 1024
 CACHE_TTL = 30.0
+D_IP = "127.0.0.24"
 
 # RSS after warm-up: the first cycles grow the hash tables, rings and
 # allocator arenas to the churn's peak (N sessions, their books and 30 s of
@@ -232,6 +235,8 @@ class Soak:
         self.n = sessions
         self.traffic = traffic
         self.cp_next = 0x50A0000000000001
+        self.d: Optional[S.Smf] = None
+        self.long: Optional[dict] = None
 
     def write_config(self, extra: str) -> None:
         tmp = self.cfg_path + ".tmp"
@@ -312,6 +317,8 @@ class Soak:
             check(got >= want, f"cycle {k}: {want} Session Reports (volume threshold) sent to A ({got})")
             a.upf_requests.clear()
             self.modify_all(a, sa)
+            if self.d is not None and self.long is not None:
+                self.modify_all(self.d, [self.long])
             for s in hot[:2]:
                 self.traffic.dl(f"cycle {k} (after Update FAR)", s["ue"], S.GNB_IP, s["gnb_teid"], n=2)
             # Idle mode on the last session (deleted by the Session Set
@@ -344,7 +351,8 @@ class Soak:
             c.close()
         try:
             upfrun.wait_for(f"cycle {k}: C's association lost (heartbeats)",
-                            lambda: not self.upf.status()["pfcp"]["associations"], 10.0)
+                            lambda: all(x["node_id"] != c_ip for x in self.upf.status()["pfcp"]["associations"]),
+                            10.0)
             check(True, "heartbeat loss")
         except AssertionError as e:
             check(False, str(e))
@@ -382,10 +390,29 @@ def main() -> int:
         upf.wait_running()
         pid = upf.proc.pid
         soak = Soak(upf, path, cfg, ("127.0.0.1", port), args.sessions, S.Traffic(Wire()))
-        # Nothing in flight: the start's publishes reclaimed.
-        upfrun.wait_for("no retired snapshot or deferred free at the start", lambda: (lambda d: (
-            d["retired_snapshots"], d["deferred_frees"]) == (0, 0))(upf.status()["occupancy"]["dataplane"]), 10.0)
-        base = flat(upf.status()["occupancy"])
+        # SMF D stays associated for the whole run with one session that
+        # every cycle modifies (a second URR on its uplink PDR and back):
+        # what a long-lived session holds must not grow either.
+        d = S.Smf("D", ("127.0.0.1", port), (D_IP, 8805))
+        nd = S.node_v4(D_IP)
+        d.associate(nd)
+        soak.long = soak.establish(d, nd, D_IP, 7)
+        soak.d = d
+        if soak.long is not None:
+            # Its first round folds URR 1's old QER line (one folded_urrs
+            # entry for as long as the URR lives): part of the baseline.
+            soak.modify_all(d, [soak.long])
+        # Nothing in flight: publishes reclaimed, no heartbeat unanswered.
+        base: Dict[str, int] = {}
+
+        def quiet() -> bool:
+            nonlocal base
+            base = flat(upf.status()["occupancy"])
+            return (base["dataplane.retired_snapshots"], base["dataplane.deferred_frees"],
+                    base["pfcp.requests_in_flight"], base["pfcp.tx_queue"], base["dataplane.sessions"],
+                    base["pfcp.sessions"], base["dataplane.folded_urrs"]) == (0, 0, 0, 0, 2, 1, 1)
+        upfrun.wait_for("nothing in flight for the baseline", quiet, 10.0)
+
         print("baseline occupancy: " + ", ".join(f"{k}={v}" for k, v in sorted(base.items()) if v), flush=True)
         check("pfcp.sessions" in base, "/status has occupancy.pfcp")
         print(f"{'cycle':>5} {'t_s':>7} {'churn_s':>7} {'settle_s':>8} {'rss_kib':>8} {'pfcp_msgs':>9} "
@@ -439,6 +466,8 @@ def main() -> int:
         check(status == 0, f"SIGTERM stops the UPF with status 0 (got {status})")
         check(not os.path.exists(upfrun.eal_runtime_dir(prefix)), "no EAL runtime directory left behind")
     finally:
+        if "soak" in locals() and getattr(soak, "d", None) is not None:
+            soak.d.close()
         upf.kill()
         if FAILS:
             print("---- upf.log (tail)\n" + "".join(open(os.path.join(args.workdir, "upf.log")).readlines()[-60:]))

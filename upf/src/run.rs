@@ -541,6 +541,7 @@ impl ControlThread {
             state_lines_free: n(occ.state_lines_free),
             deferred_frees: n(occ.deferred_frees),
             retired_snapshots: n(occ.retired_snapshots),
+            folded_urrs: n(occ.folded_urrs),
             buffered_packets: c.buffered,
             mbufs_in_use: dp.mbufs().0,
             mbufs: dp.mbufs().1,

@@ -212,6 +212,8 @@ pub struct DataplaneOccupancy {
     pub deferred_frees: u64,
     /// Replaced snapshots still held for a worker.
     pub retired_snapshots: u64,
+    /// Live URRs whose usage includes counts folded from freed QER lines.
+    pub folded_urrs: u64,
     /// Downlink packets held by buffering FARs (all workers).
     pub buffered_packets: u64,
     /// Packet buffers (DPDK mbufs) allocated now, of `mbufs` created: in
