@@ -2,7 +2,8 @@
 # The upf worker's I/O loop next to dpdk-testpmd on the same devices, one
 # forwarding lcore, alternating rounds in one run (issue 3's speed figure).
 # Three modes (perf/lib/io_worker.py says exactly what each measures):
-#   null-rx  2x net_null, 64 B zero frames: upf rx+drop vs testpmd rxonly
+#   null-rx  2x net_null, 64 B zero frames: upf rx+drop vs testpmd io (what
+#            issue 3 names) and rxonly
 #   ul       net_pcap UL G-PDUs (10,000 sessions, PSC) -> net_null: the full
 #            uplink path vs testpmd io on the same pcap and null port
 #   dl       net_pcap DL packets to the UEs -> net_null: the full downlink
@@ -25,7 +26,7 @@ while (($#)); do
     case "$1" in
     --quick) extra+=(--rounds 1 --windows 3 --window-s 1 --warmup 1) ;;
     --upf-bin) upf_bin="$2"; shift ;;
-    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; extra+=("$@"); break ;;
     *) extra+=("$1") ;;
     esac

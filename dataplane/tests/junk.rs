@@ -1,5 +1,7 @@
 //! Frames that can only be dropped (runts, EtherTypes the UPF does not
-//! handle) leave the burst in the worker's first pass, counted per burst:
+//! handle) leave the burst before the pipeline, counted per burst (a burst
+//! that starts with such a frame right after rx, others in the burst's
+//! second pass):
 //! the drop counters stay exact per reason, the rx counters count them,
 //! every buffer goes back to the pool exactly once, and the valid frames
 //! of a mixed burst keep their order and verdicts.
@@ -174,77 +176,139 @@ fn a_junk_flood_is_counted_by_reason_and_every_buffer_freed() {
     assert_eq!(h.w.io_mut().freed, frames.len());
 }
 
-/// Valid UL frames, junk, a G-PDU for an unknown TEID and an ARP request
-/// interleaved in one burst (and over several with a large burst size):
-/// the valid ones leave in order, byte for byte as when sent alone.
-fn mixed_uplink(burst: usize) {
-    let mut frames = vec![];
-    let mut valid = vec![];
-    let mut want_junk = [0u64; 2];
-    for i in 0..(2 * BURST + 9) {
-        match i % 5 {
-            0 | 2 => {
-                let f = ul(i as u32 % 64);
-                valid.push(f.clone());
-                frames.push(f);
-            }
-            4 if i % 3 == 0 => frames.push(ul_frame(
-                0xdead_beef,
-                9,
-                &udp4(Ipv4Addr::new(10, 45, 0, 2), DN_IP, 1, 2, 40),
-            )),
-            4 if i % 3 == 1 => frames.push(arp_request()),
-            _ => {
-                let (f, r) = junk(i);
-                want_junk[usize::from(r == DropReason::Unsupported)] += 1;
-                frames.push(f);
-            }
+/// What a test frame is, and so what must become of it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    /// A valid UL (on N3) or DL (on N6) frame: forwarded.
+    Valid,
+    /// Can only be dropped, for this reason, without reaching the pipeline.
+    Junk(DropReason),
+    /// A G-PDU for a TEID without a PDR: dropped (`no_pdr`), with an Error
+    /// Indication back out of N3.
+    NoPdr,
+    /// An ARP request for the N3 address: answered out of N3.
+    Arp,
+}
+
+fn no_pdr() -> Vec<u8> {
+    ul_frame(
+        0xdead_beef,
+        9,
+        &udp4(Ipv4Addr::new(10, 45, 0, 2), DN_IP, 1, 2, 40),
+    )
+}
+
+fn item(kind: Kind, i: usize, iface: Iface) -> (Vec<u8>, Kind) {
+    match kind {
+        Kind::Valid if iface == Iface::N3 => (ul(i as u32 % 64), kind),
+        Kind::Valid => (dl(i as u32 % 64), kind),
+        Kind::Junk(_) => {
+            let (f, r) = junk(i);
+            (f, Kind::Junk(r))
         }
+        Kind::NoPdr => (no_pdr(), kind),
+        Kind::Arp => (arp_request(), kind),
     }
-    let no_pdr = frames
+}
+
+/// Sends `frames` into `iface` of a worker that takes `burst` frames per
+/// poll, and checks what must hold however the bursts fall: the valid
+/// frames leave in order, and so do the ARP replies and Error Indications,
+/// byte for byte as when the frames that are not junk are sent one by one;
+/// every junk frame is counted once under its reason; rx and tx counters
+/// count every frame; every buffer is sent or freed exactly once.
+fn check(iface: Iface, frames: &[(Vec<u8>, Kind)], burst: usize) {
+    let raw: Vec<Vec<u8>> = frames.iter().map(|f| f.0.clone()).collect();
+    let count = |k: Kind| frames.iter().filter(|f| f.1 == k).count() as u64;
+    let valid = count(Kind::Valid) as usize;
+    let keep: Vec<Vec<u8>> = frames
         .iter()
-        .filter(|f| f.get(46..50) == Some(&0xdead_beefu32.to_be_bytes()[..]))
-        .count() as u64;
-    let arps = frames.iter().filter(|f| **f == arp_request()).count();
-    assert!(no_pdr > 0 && arps > 0 && want_junk[0] > 0 && want_junk[1] > 0);
+        .filter(|f| !matches!(f.1, Kind::Junk(_)))
+        .map(|f| f.0.clone())
+        .collect();
+    let (arps, no_pdrs) = (count(Kind::Arp), count(Kind::NoPdr));
+    let runts = count(Kind::Junk(DropReason::Malformed));
+    let unsupported = count(Kind::Junk(DropReason::Unsupported));
+    assert!(
+        iface == Iface::N3 || arps + no_pdrs == 0,
+        "N6 has no ARP/TEID cases here"
+    );
 
     let mut h = H::new(burst);
-    h.run(Iface::N3, &frames);
-    let n6 = h.tx(Iface::N6);
-    let n3 = h.tx(Iface::N3);
-    let (ref_n3, ref_n6) = one_by_one(Iface::N3, &valid);
-    assert!(ref_n3.is_empty());
-    assert_eq!(n6.len(), valid.len());
-    assert_eq!(n6, ref_n6, "uplink frames out of order or changed");
-    // On N3: an ARP reply per request, and a GTP-U Error Indication
-    // (message type 26) per G-PDU for the unknown TEID.
+    h.run(iface, &raw);
+    let out = if iface == Iface::N3 {
+        Iface::N6
+    } else {
+        Iface::N3
+    };
+    let fwd = h.tx(out);
+    let back = h.tx(iface);
+    let (ref_n3, ref_n6) = one_by_one(iface, &keep);
+    let (ref_fwd, ref_back) = if iface == Iface::N3 {
+        (ref_n6, ref_n3)
+    } else {
+        (ref_n3, ref_n6)
+    };
+    assert_eq!(
+        ref_fwd.len(),
+        valid,
+        "the reference forwards every valid frame"
+    );
+    assert_eq!(fwd, ref_fwd, "valid frames out of order or changed");
+    // On N3: an ARP reply per request, and GTP-U Error Indications
+    // (message type 26) for the unknown TEID, as many as the token bucket
+    // lets out (the reference drains it in the same order).
+    assert_eq!(back, ref_back, "replies out of order or changed");
     let is_arp = |f: &Vec<u8>| f[12..14] == ethertype::ARP.to_be_bytes();
-    assert_eq!(n3.iter().filter(|f| is_arp(f)).count(), arps);
-    assert!(n3.iter().filter(|f| !is_arp(f)).all(|f| f[43] == 26));
-    assert_eq!(n3.len() as u64, arps as u64 + no_pdr);
+    assert_eq!(back.iter().filter(|f| is_arp(f)).count() as u64, arps);
+    let eis = back.iter().filter(|f| !is_arp(f)).count() as u64;
+    assert!(back.iter().filter(|f| !is_arp(f)).all(|f| f[43] == 26));
+    assert!(eis <= no_pdrs && (no_pdrs == 0) == (eis == 0));
 
     let c = h.counters();
-    assert_eq!(c.dropped(DropReason::Malformed), want_junk[0]);
-    assert_eq!(c.dropped(DropReason::Unsupported), want_junk[1]);
-    assert_eq!(c.dropped(DropReason::NoPdr), no_pdr);
+    assert_eq!(c.dropped(DropReason::Malformed), runts);
+    assert_eq!(c.dropped(DropReason::Unsupported), unsupported);
+    assert_eq!(c.dropped(DropReason::NoPdr), no_pdrs);
+    assert_eq!(c.drops.iter().sum::<u64>(), runts + unsupported + no_pdrs);
+    assert_eq!(c.rx_packets[iface.index()], frames.len() as u64);
+    assert_eq!(c.rx_packets[out.index()], 0);
     assert_eq!(
-        c.drops.iter().sum::<u64>(),
-        want_junk[0] + want_junk[1] + no_pdr
+        c.rx_bytes[iface.index()],
+        raw.iter().map(|f| f.len() as u64).sum::<u64>()
     );
-    assert_eq!(c.rx_packets[Iface::N3.index()], frames.len() as u64);
+    assert_eq!(c.tx_packets[out.index()], valid as u64);
     assert_eq!(
-        c.rx_bytes[Iface::N3.index()],
-        frames.iter().map(|f| f.len() as u64).sum::<u64>()
+        c.tx_bytes[out.index()],
+        fwd.iter().map(|f| f.len() as u64).sum::<u64>()
     );
-    assert_eq!(c.tx_packets[Iface::N6.index()], valid.len() as u64);
-    assert_eq!(
-        c.tx_bytes[Iface::N6.index()],
-        n6.iter().map(|f| f.len() as u64).sum::<u64>()
-    );
-    assert_eq!(c.tx_packets[Iface::N3.index()], n3.len() as u64);
-    // Every buffer either leaves or goes back to the pool, once (replies
-    // and Error Indications are built in the request's buffer).
-    assert_eq!(h.w.io_mut().freed + n6.len() + n3.len(), frames.len());
+    assert_eq!(c.tx_packets[iface.index()], back.len() as u64);
+    // Replies and Error Indications are built in the request's buffer.
+    assert_eq!(h.w.io_mut().freed + fwd.len() + back.len(), frames.len());
+}
+
+/// Valid UL frames, junk, a G-PDU for an unknown TEID and an ARP request
+/// interleaved in one burst (and over several with a large burst size).
+fn mixed_uplink(burst: usize) {
+    let frames: Vec<(Vec<u8>, Kind)> = (0..(2 * BURST + 9))
+        .map(|i| {
+            let kind = match i % 5 {
+                0 | 2 => Kind::Valid,
+                4 if i % 3 == 0 => Kind::NoPdr,
+                4 if i % 3 == 1 => Kind::Arp,
+                _ => Kind::Junk(DropReason::Unsupported),
+            };
+            item(kind, i, Iface::N3)
+        })
+        .collect();
+    for k in [
+        Kind::NoPdr,
+        Kind::Arp,
+        Kind::Junk(DropReason::Malformed),
+        Kind::Junk(DropReason::Unsupported),
+    ] {
+        assert!(frames.iter().any(|f| f.1 == k), "{k:?}");
+    }
+    check(Iface::N3, &frames, burst);
 }
 
 #[test]
@@ -255,6 +319,119 @@ fn a_mixed_uplink_burst_keeps_order_and_verdicts() {
 #[test]
 fn a_mixed_uplink_burst_larger_than_the_pipeline_burst() {
     mixed_uplink(128);
+}
+
+#[test]
+fn mixed_uplink_one_frame_per_burst() {
+    mixed_uplink(1);
+}
+
+/// The burst sizes the bursts below are cut into: one frame, the
+/// pipeline's burst, and a configured burst of four pipeline bursts.
+const SIZES: [usize; 3] = [1, BURST, 128];
+
+/// `n` frames on `iface`, junk where `is_junk(i)` (of the four junk
+/// kinds in turn), valid (and on N3 now and then an ARP request or an
+/// unknown TEID) elsewhere.
+fn pattern(iface: Iface, n: usize, is_junk: impl Fn(usize) -> bool) -> Vec<(Vec<u8>, Kind)> {
+    (0..n)
+        .map(|i| {
+            let kind = if is_junk(i) {
+                Kind::Junk(DropReason::Unsupported)
+            } else if iface == Iface::N3 && i % 11 == 5 {
+                Kind::Arp
+            } else if iface == Iface::N3 && i % 13 == 7 {
+                Kind::NoPdr
+            } else {
+                Kind::Valid
+            };
+            item(kind, i, iface)
+        })
+        .collect()
+}
+
+#[test]
+fn bursts_that_start_with_junk_then_valid_frames() {
+    for iface in [Iface::N3, Iface::N6] {
+        for burst in SIZES {
+            // Every burst starts with a few junk frames, the rest valid.
+            let frames = pattern(iface, 3 * burst.max(8) + 3, |i| i % burst.max(8) < 3);
+            check(iface, &frames, burst);
+            // One long junk run, then only valid frames.
+            let frames = pattern(iface, 2 * burst + 40, |i| i < burst + 7);
+            check(iface, &frames, burst);
+        }
+    }
+}
+
+#[test]
+fn bursts_of_junk_only() {
+    for iface in [Iface::N3, Iface::N6] {
+        for burst in SIZES {
+            let frames = pattern(iface, 3 * burst + 5, |_| true);
+            assert!(frames.iter().all(|f| matches!(f.1, Kind::Junk(_))));
+            check(iface, &frames, burst);
+        }
+    }
+}
+
+#[test]
+fn junk_only_in_the_middle_of_bursts() {
+    for iface in [Iface::N3, Iface::N6] {
+        for burst in SIZES {
+            // Valid first frame of every burst, junk in its middle.
+            let b = burst.max(8);
+            let frames = pattern(iface, 3 * b + 2, |i| i % b != 0 && i % b < b / 2);
+            check(iface, &frames, burst);
+            // Junk last in the burst.
+            let frames = pattern(iface, 2 * b, |i| i % b == b - 1);
+            check(iface, &frames, burst);
+        }
+    }
+}
+
+/// `f` with an 802.1Q tag (VLAN 7) after its MAC addresses.
+fn tagged(f: &[u8]) -> Vec<u8> {
+    let mut t = f[..12].to_vec();
+    t.extend_from_slice(&ethertype::VLAN.to_be_bytes());
+    t.extend_from_slice(&7u16.to_be_bytes());
+    t.extend_from_slice(&f[12..]);
+    t
+}
+
+/// 802.1Q-tagged frames and ARP requests are never junk, even in a burst
+/// that starts with junk: the pipeline sees them and answers or forwards
+/// them as when each is sent alone.
+#[test]
+fn tagged_and_arp_frames_in_a_junk_burst_reach_the_pipeline() {
+    let keep = vec![tagged(&arp_request()), arp_request(), tagged(&ul(1)), ul(2)];
+    let (ref_n3, ref_n6) = one_by_one(Iface::N3, &keep);
+    assert_eq!(ref_n3.len(), 2, "both ARP requests are answered alone");
+    assert_eq!(ref_n6.len(), 2, "both UL frames are forwarded alone");
+    for burst in SIZES {
+        let mut h = H::new(burst);
+        let frames = vec![
+            vec![0; 64],
+            keep[0].clone(),
+            vec![0; 13],
+            keep[1].clone(),
+            junk(3).0,
+            keep[2].clone(),
+            junk(1).0,
+            keep[3].clone(),
+        ];
+        h.run(Iface::N3, &frames);
+        assert_eq!(h.tx(Iface::N3), ref_n3, "burst {burst}");
+        assert_eq!(h.tx(Iface::N6), ref_n6, "burst {burst}");
+        let c = h.counters();
+        // The zero frame, LLDP and the tagged frame with an unknown inner
+        // EtherType (dropped by the pipeline): unsupported; the runt.
+        assert_eq!(c.dropped(DropReason::Unsupported), 3, "burst {burst}");
+        assert_eq!(c.dropped(DropReason::Malformed), 1, "burst {burst}");
+        assert_eq!(c.drops.iter().sum::<u64>(), 4, "burst {burst}");
+        assert_eq!(c.rx_packets[Iface::N3.index()], 8);
+        assert_eq!(h.w.io_mut().freed, 4);
+    }
 }
 
 #[test]

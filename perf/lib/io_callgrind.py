@@ -7,8 +7,16 @@ devices and configs as io_worker.py (null-rx, ul, dl); each upf binary given
 stop; the thread with the most instructions is the forwarding thread.
 
   instructions/packet = that thread's Ir ÷ packets
-  packets: null-rx: frames received on both ports; ul / dl: frames sent on
-  the output port.
+  packets: null-rx: frames received on both ports (testpmd io: frames
+  forwarded, each received on one null port and sent on the other); ul /
+  dl: frames sent on the output port.
+
+With --testpmd-too, testpmd runs in io mode for every mode and, for
+null-rx, in rxonly mode as well; each upf row carries `ratios`
+(testpmd's instructions/packet ÷ the upf's, i.e. the upf's speed relative
+to testpmd at equal instructions per second) per testpmd mode, and
+`ratio_to_testpmd` for io (`ratio_testpmd_mode`), the baseline issue 3
+names.
 
 The whole run counts, for both: the packets are exact (the upf's `final
 <iface>` log lines, testpmd's accumulated forward statistics), and the
@@ -175,25 +183,27 @@ def main() -> int:
                    check=True, capture_output=True)
     ul_dev, dl_dev = f"net_pcap0,rx_pcap={ul_pcap},infinite_rx=1", f"net_pcap0,rx_pcap={dl_pcap},infinite_rx=1"
     sink = "net_null0,no-rx=1"
-    # mode -> (upf n3, n6, counted interfaces, rx|tx), (testpmd devices, forward mode)
+    # mode -> (upf n3, n6, counted interfaces, rx|tx), (testpmd devices,
+    # forward modes: the first is the one of ratio_to_testpmd)
     modes = {
-        "null-rx": (("net_null0", "net_null1", ["n3", "n6"], "rx"), (["net_null0", "net_null1"], "rxonly")),
-        "ul": ((ul_dev, sink, ["n6"], "tx"), ([ul_dev, sink], "io")),
-        "dl": ((sink, dl_dev, ["n3"], "tx"), ([dl_dev, sink], "io")),
+        "null-rx": (("net_null0", "net_null1", ["n3", "n6"], "rx"), (["net_null0", "net_null1"], ["io", "rxonly"])),
+        "ul": ((ul_dev, sink, ["n6"], "tx"), ([ul_dev, sink], ["io"])),
+        "dl": ((sink, dl_dev, ["n3"], "tx"), ([dl_dev, sink], ["io"])),
     }
     rows = []
     notes: Dict[str, str] = {}
     for mode in [m for m in a.modes.split(",") if m]:
-        upf_devs, (tp_devs, tp_mode) = modes[mode]
+        upf_devs, (tp_devs, tp_modes) = modes[mode]
         runs: List[Tuple[str, Optional[str]]] = [(label, path) for label, path in bins]
         if a.testpmd_too:
-            runs.append(("testpmd", None))
+            runs += [(f"testpmd-{m}", None) for m in tp_modes]
+        mode_rows = []
         for label, path in runs:
             d = os.path.join(a.tmp, f"{mode}-{label}")
             os.makedirs(d)
             try:
                 if path is None:
-                    ir, pkts = run_testpmd(a, mode, tp_devs, tp_mode, d)
+                    ir, pkts = run_testpmd(a, mode, tp_devs, label.removeprefix("testpmd-"), d)
                 else:
                     ir, pkts = run_upf(a, label, os.path.abspath(path), mode, upf_devs, d)
             except (io_worker.NotMeasured, subprocess.SubprocessError, OSError) as e:
@@ -206,14 +216,28 @@ def main() -> int:
                 _, f = worker_ir(d)
                 if f:
                     annotate(f, os.path.join(a.annotate, f"{mode}-{label}.txt"))
-            print(f"{mode:8s} {label:10s} Ir {ir:>14,d}  packets {pkts:>12,d}  "
+            print(f"{mode:8s} {label:14s} Ir {ir:>14,d}  packets {pkts:>12,d}  "
                   f"instructions/packet {ipp if ipp is None else round(ipp, 1)}", flush=True)
-            rows.append(results.row(
-                "io-callgrind", system="testpmd-" + tp_mode if path is None else f"upf:{label}", mode=mode,
+            mode_rows.append(results.row(
+                "io-callgrind", system=label if path is None else f"upf:{label}", mode=mode,
                 direction=None if mode == "null-rx" else mode, sessions=None if mode == "null-rx" else a.sessions,
                 frame_bytes={"null-rx": 64, "ul": a.ul_frame, "dl": a.dl_frame}[mode], workers=1,
                 instructions=ir, packets=pkts, instructions_per_pkt=None if ipp is None else round(ipp, 1),
-                binary=path))
+                instr_per_pkt=None if ipp is None else round(ipp, 1), binary=path))
+        # Speed relative to testpmd at equal instructions per second.
+        tp_ipp = {r["system"].removeprefix("testpmd-"): r["instructions_per_pkt"] for r in mode_rows
+                  if r["binary"] is None and r["instructions_per_pkt"]}
+        for r in mode_rows:
+            if r["binary"] is None or not r["instructions_per_pkt"]:
+                continue
+            r["ratios"] = {m: round(t / r["instructions_per_pkt"], 3) for m, t in tp_ipp.items()} or None
+            if tp_modes[0] in tp_ipp:
+                r["ratio_to_testpmd"] = r["ratios"][tp_modes[0]]
+                r["ratio_testpmd_mode"] = tp_modes[0]
+            if r["ratios"]:
+                print(f"{mode:8s} {r['system']:14s} testpmd ÷ upf instructions/packet: "
+                      + ", ".join(f"{m} {v:.3f}" for m, v in r["ratios"].items()), flush=True)
+        rows += mode_rows
     doc = results.document(a.command, rows, repo=REPO, notes=notes or None,
                            method="valgrind --tool=callgrind --separate-threads=yes; forwarding thread's Ir / packets")
     path = a.out or results.default_path(os.path.join(REPO, "perf", "results"), "io-callgrind")

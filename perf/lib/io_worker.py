@@ -7,8 +7,10 @@ What "the I/O loop" is measured as, honestly:
   null-rx  two net_null ports that produce 64-byte all-zero frames. The upf
            can only receive and drop them (ethertype 0: `unsupported`), so
            this is rx + parse + drop + bulk free, next to testpmd
-           `--forward-mode=rxonly` (rx + free) on the same two ports. The
-           pure I/O cost of the worker loop.
+           `--forward-mode=io` (rx + tx into the other net_null port, which
+           frees; what issue 3 names) and `--forward-mode=rxonly` (rx +
+           bulk free) on the same two ports. The pure I/O cost of the worker
+           loop.
   ul       N3 = net_pcap replaying valid G-PDUs of N sessions
            (`infinite_rx=1`), N6 = net_null: the full uplink path (lookup,
            QER with MBR meter, URR, decap, Ethernet rewrite toward a static
@@ -23,7 +25,9 @@ otherwise), testpmd from `show port stats`, over the same warm-up and
 windows. Both per wall-clock second and per second of the forwarding
 thread's CPU time (schedstat of its `rte-worker-*` thread), which cancels
 the preemption a shared machine inflicts. Ratios: upf ÷ testpmd of the same
-round.
+round; `ratio_to_testpmd` uses testpmd io in every mode (`ratio_testpmd_mode`
+says so), and `ratios` holds one per testpmd mode run (null-rx: io and
+rxonly).
 
 Usage: io_worker.py --upf-bin B [--sessions N] [--rounds R] [--windows W]
        [--window-s S] [--warmup S] [--modes null-rx,ul,dl] [--out FILE]
@@ -230,15 +234,17 @@ def main() -> int:
     subprocess.run([PY, GEN, "pcap", "--sessions", str(a.sessions), "--direction", "dl", "--frame-size", str(a.dl_frame),
                     "--out", dl_pcap], check=True, capture_output=True)
 
-    # mode -> (testpmd devices, testpmd mode, testpmd counter, upf n3, upf n6, upf metric)
+    # mode -> (testpmd devices, [(testpmd mode, its counter)], upf n3, upf n6,
+    # upf metric, frame); the first testpmd mode is the one of ratio_to_testpmd.
     modes = {
-        "null-rx": (["net_null0", "net_null1"], "rxonly", lambda t: stat_sum(t, "RX-packets"),
+        "null-rx": (["net_null0", "net_null1"],
+                    [("io", lambda t: stat_sum(t, "TX-packets")), ("rxonly", lambda t: stat_sum(t, "RX-packets"))],
                     "net_null0", "net_null1", ("upf_rx_packets_total", ["n3", "n6"]), 64),
-        "ul": ([f"net_pcap0,rx_pcap={ul_pcap},infinite_rx=1", "net_null0,no-rx=1"], "io",
-               lambda t: stat_sum(t, "TX-packets", [1]),
+        "ul": ([f"net_pcap0,rx_pcap={ul_pcap},infinite_rx=1", "net_null0,no-rx=1"],
+               [("io", lambda t: stat_sum(t, "TX-packets", [1]))],
                f"net_pcap0,rx_pcap={ul_pcap},infinite_rx=1", "net_null0,no-rx=1", ("upf_tx_packets_total", ["n6"]), a.ul_frame),
-        "dl": ([f"net_pcap0,rx_pcap={dl_pcap},infinite_rx=1", "net_null0,no-rx=1"], "io",
-               lambda t: stat_sum(t, "TX-packets", [1]),
+        "dl": ([f"net_pcap0,rx_pcap={dl_pcap},infinite_rx=1", "net_null0,no-rx=1"],
+               [("io", lambda t: stat_sum(t, "TX-packets", [1]))],
                "net_null0,no-rx=1", f"net_pcap0,rx_pcap={dl_pcap},infinite_rx=1", ("upf_tx_packets_total", ["n3"]), a.dl_frame),
     }
     wanted = [m for m in a.modes.split(",") if m]
@@ -247,13 +253,15 @@ def main() -> int:
     drops_seen: Dict[str, dict] = {}
     for r in range(1, a.rounds + 1):
         for mode in wanted:
-            tp_dev, tp_mode, tp_count, n3, n6, metric, _ = modes[mode]
-            order = ["testpmd", "upf"] if r % 2 else ["upf", "testpmd"]
+            tp_dev, tp_modes, n3, n6, metric, _ = modes[mode]
+            tps = [f"testpmd-{m}" for m, _ in tp_modes]
+            order = [*tps, "upf"] if r % 2 else ["upf", *reversed(tps)]
             for system in order:
                 prefix = f"{tag}-{mode}-{system}-{r}"
                 key = (mode, system)
                 try:
-                    if system == "testpmd":
+                    if system != "upf":
+                        tp_mode, tp_count = next((m, c) for m, c in tp_modes if f"testpmd-{m}" == system)
                         wall, cpu = run_testpmd(a, tp_dev, tp_mode, tp_count, prefix)
                     else:
                         cfg = upf_config(a, f"{mode}-{r}", n3, n6, prefix)
@@ -273,35 +281,45 @@ def main() -> int:
     mach = results.machine()
     tsc_hz = None
     rows = []
-    print("\nmode     system   Mpps wall (median)  Mpps/worker-CPU-s  upf÷testpmd (CPU-normalised, wall)")
+    print("\nmode     system          Mpps wall (median)  Mpps/worker-CPU-s  upf÷testpmd <mode> (CPU-normalised, wall)")
     for mode in wanted:
-        tp = samples.get((mode, "testpmd"))
         up = samples.get((mode, "upf"))
-        frame = modes[mode][6]
+        tp_modes = [m for m, _ in modes[mode][1]]
+        frame = modes[mode][5]
         direction = None if mode == "null-rx" else mode
-        for system, s in (("testpmd", tp), ("upf", up)):
+        for system in [f"testpmd-{m}" for m in tp_modes] + ["upf"]:
+            s = samples.get((mode, system))
             if s is None:
                 continue
-            ratio_cpu = ratio_wall = None
-            if system == "upf" and tp:
-                rc = [u / t for u, t in zip(s["cpu"], tp["cpu"]) if t > 0]
-                rw = [u / t for u, t in zip(s["wall"], tp["wall"]) if t > 0]
-                ratio_cpu = round(statistics.median(rc), 3) if rc else None
-                ratio_wall = round(statistics.median(rw), 3) if rw else None
+            ratios: Dict[str, dict] = {}
+            if system == "upf":
+                for m in tp_modes:
+                    tp = samples.get((mode, f"testpmd-{m}"))
+                    if not tp:
+                        continue
+                    rc = [u / t for u, t in zip(s["cpu"], tp["cpu"]) if t > 0]
+                    rw = [u / t for u, t in zip(s["wall"], tp["wall"]) if t > 0]
+                    ratios[m] = {"cpu": round(statistics.median(rc), 3) if rc else None,
+                                 "wall": round(statistics.median(rw), 3) if rw else None}
+            first = ratios.get(tp_modes[0], {})
             mpps = statistics.median(s["wall"])
             rows.append(results.row(
-                "testpmd", system=system if system == "upf" else f"testpmd-{modes[mode][1]}", mode=mode,
+                "testpmd", system=system, mode=mode,
                 direction=direction, sessions=None if mode == "null-rx" else a.sessions,
                 frame_bytes=frame, workers=1, mpps=round(mpps, 3),
                 mpps_per_worker_cpu_s=round(statistics.median(s["cpu"]), 3),
-                cycles_per_pkt=None, ratio_to_testpmd=ratio_cpu, ratio_to_testpmd_wall=ratio_wall,
+                cycles_per_pkt=None, ratio_to_testpmd=first.get("cpu"), ratio_to_testpmd_wall=first.get("wall"),
+                ratio_testpmd_mode=tp_modes[0] if system == "upf" else None,
+                ratios=ratios or None,
                 samples_mpps=s["wall"], samples_mpps_per_worker_cpu_s=s["cpu"],
                 drops=drops_seen.get(mode) if system == "upf" else None,
-                device={"null-rx": "2x net_null (64 B zero frames): upf rx+drop vs testpmd rxonly",
+                device={"null-rx": "2x net_null (64 B zero frames): upf rx+drop vs testpmd io (rx + tx to the "
+                                   "other null port) and rxonly",
                         "ul": f"net_pcap (UL G-PDUs, {a.sessions} sessions, PSC) -> net_null",
                         "dl": f"net_pcap (DL IP to {a.sessions} UEs) -> net_null"}[mode]))
-            print(f"{mode:8s} {system:8s} {mpps:10.3f} {statistics.median(s['cpu']):18.3f}    "
-                  f"{'' if ratio_cpu is None else f'{ratio_cpu:.3f}, {ratio_wall:.3f}'}")
+            shown = "; ".join(f"{m} {r['cpu']:.3f}, {r['wall']:.3f}" for m, r in ratios.items()
+                              if r["cpu"] is not None and r["wall"] is not None)
+            print(f"{mode:8s} {system:15s} {mpps:10.3f} {statistics.median(s['cpu']):18.3f}    {shown}")
     doc = results.document(a.command, rows, repo=REPO, notes=notes or None,
                            machine_note="shared build machine: compare ratios within the run, not absolute Mpps")
     doc["machine"]["tsc_hz"] = tsc_hz

@@ -276,8 +276,10 @@ def summary_rows(doc: dict) -> List[Dict[str, Any]]:
     why = suite_reason(doc, "io-worker")
     for mode in ("null-rx", "ul", "dl"):
         u = next((r for r in rows if r.get("suite") == "io-worker" and r.get("system") == "upf" and r.get("mode") == mode), None)
-        t = next((r for r in rows if r.get("suite") == "io-worker" and r.get("system") != "upf" and r.get("mode") == mode), None)
-        add(f"io-worker {mode}: upf Mpps per worker-CPU s (÷ testpmd)", None if u is None else u.get("mpps_per_worker_cpu_s"),
+        # The testpmd mode of the upf row's ratio (io; rxonly too for null-rx).
+        tp = "testpmd-" + ((u or {}).get("ratio_testpmd_mode") or "io")
+        t = next((r for r in rows if r.get("suite") == "io-worker" and r.get("system") == tp and r.get("mode") == mode), None)
+        add(f"io-worker {mode}: upf Mpps per worker-CPU s (÷ {tp.replace('-', ' ')})", None if u is None else u.get("mpps_per_worker_cpu_s"),
             baseline=None if t is None else t.get("mpps_per_worker_cpu_s"), ratio=None if u is None else u.get("ratio_to_testpmd"),
             suite="io-worker", reason=None if u else (why or "not measured"), unit="Mpps")
 

@@ -508,6 +508,25 @@ impl<const N: usize> Burst<N> {
         self.truncate(0);
     }
 
+    /// Adds every mbuf of `mbufs`, freeing the burst's content with one
+    /// bulk call each time it is full (a free queue: what is left stays
+    /// here until the next call, [`clear`](Self::clear) or drop). The
+    /// count lives in a register across the loop, not in `self`.
+    #[inline]
+    pub fn extend_freeing<I: IntoIterator<Item = Mbuf>>(&mut self, mbufs: I) {
+        let mut len = self.len;
+        for m in mbufs {
+            if len >= N {
+                self.len = len;
+                self.clear();
+                len = 0;
+            }
+            self.pkts[len].write(m);
+            len += 1;
+        }
+        self.len = len;
+    }
+
     /// Takes every mbuf out, in order, leaving the burst empty.
     pub fn drain(&mut self) -> Drain<'_, N> {
         let len = self.len;

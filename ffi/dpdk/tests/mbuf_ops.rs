@@ -200,6 +200,27 @@ fn bursts(pool: &Mempool) {
     assert!(Mbuf::alloc(pool).is_none(), "pool exhausted");
     drop(big); // one bulk free
     assert_eq!(pool.in_use(), 0);
+
+    // A free queue: 11 mbufs into a burst of 4 that holds one already;
+    // it frees 4 in bulk each time it is full, the last 4 wait.
+    let mut q = Burst::<4>::new();
+    q.push(Mbuf::from_bytes(pool, &[0]).unwrap()).unwrap();
+    let more: Vec<Mbuf> = (1..12u8)
+        .map(|i| Mbuf::from_bytes(pool, &[i]).unwrap())
+        .collect();
+    assert_eq!(pool.in_use(), 12);
+    q.extend_freeing(more);
+    assert_eq!(q.len(), 4);
+    assert_eq!(pool.in_use(), 4, "two full bursts freed in bulk");
+    let kept: Vec<u8> = q.iter().map(|m| m.data()[0]).collect();
+    assert_eq!(kept, [8, 9, 10, 11], "the last ones wait, in order");
+    q.extend_freeing(std::iter::empty());
+    assert_eq!(q.len(), 4, "nothing added, nothing freed");
+    q.extend_freeing([Mbuf::from_bytes(pool, &[12]).unwrap()]);
+    assert_eq!(q.len(), 1, "full: freed before the new one went in");
+    assert_eq!(pool.in_use(), 1);
+    drop(q);
+    assert_eq!(pool.in_use(), 0);
 }
 
 fn raw_round_trip(pool: &Mempool) {

@@ -172,4 +172,9 @@ impl WorkerIo for DpdkIo {
             }
         }
     }
+
+    #[inline]
+    fn free_all<I: Iterator<Item = Pkt>>(&mut self, bufs: I) {
+        self.to_free.extend_freeing(bufs.map(|p| p.0));
+    }
 }
