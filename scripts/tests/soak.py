@@ -142,7 +142,7 @@ D_IP = "127.0.0.24"
 # cached answers); later cycles repeat that peak, so the heap is reused and
 # RSS stays flat. What may still move is allocator fragmentation and the
 # response cache's ring when cycles get faster: 4 MiB (about 6 % of the
-# ~66 MiB the debug build holds after start) is the bound perf/soak.sh
+# ~65 MiB the debug build holds after start) is the bound perf/soak.sh
 # judges a run by. Warm-up: the first fifth of the cycles, at least 2.
 RSS_BOUND_KIB = 4096
 
