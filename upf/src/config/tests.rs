@@ -1378,3 +1378,55 @@ fn reloads_of_many_qos_edits_keep_the_index() {
         }
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// The diff reads the raw entries where they tell (equal entries,
+    /// entries differing in QoS values only) and the sessions otherwise:
+    /// the same result as comparing the sessions, for edits of every
+    /// short-form field, QoS written in every way (absent, empty, one
+    /// or both MBRs), also between sessions that are equal but written
+    /// differently.
+    #[test]
+    fn diff_through_raw_entries_is_the_diff_of_the_sessions(
+        old in proptest::collection::vec(0u8..=255, 6),
+        new in proptest::collection::vec(0u8..=255, 6),
+    ) {
+        let entry = |i: usize, v: u8| {
+            let qos = [
+                "",
+                ", qos: {}",
+                ", qos: { mbr_dl: 10Mbps }",
+                ", qos: { mbr_ul: 10Mbps, mbr_dl: 20Mbps }",
+                ", qos: { mbr_ul: 20Mbps }",
+                ", qos: { mbr_ul: 10Mbps, mbr_dl: 10Mbps }",
+                ", qos: { mbr_dl: 10000000bps }",
+                ", qos: { mbr_ul: 10Mbps }",
+            ][usize::from(v & 7)];
+            let bit = |b: u8| usize::from(v >> b & 1);
+            format!(
+                "  - {{ id: {}, ue_ip: 10.45.{}.{}, uplink: {{ teid: {} }}, downlink: {{ gnb: 192.168.1.{}, teid: {}{} }}{qos} }}\n",
+                i + 1,
+                1 + bit(3),
+                i + 2,
+                0x100 + 0x100 * bit(4) + i,
+                2 + bit(5),
+                0x1000 + 0x100 * bit(6) + i,
+                if bit(7) == 1 { ", qfi: 5" } else { "" },
+            )
+        };
+        let file = |vs: &[u8]| {
+            with_sessions(&vs.iter().enumerate().map(|(i, v)| entry(i, *v)).collect::<String>())
+        };
+        let (a, b) = (ok(&file(&old)), ok(&file(&new)));
+        let d = a.diff(&b);
+        let mut models = ConfigDiff::default();
+        super::diff::sessions_diff(&a.sessions, &b.sessions, None, &mut models);
+        proptest::prop_assert_eq!(
+            (&d.sessions_changed, &d.upserted_at, &d.qos_only_at),
+            (&models.sessions_changed, &models.upserted_at, &models.qos_only_at)
+        );
+        proptest::prop_assert!(super::diff::raws_of(&a).is_some());
+    }
+}
