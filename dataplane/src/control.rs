@@ -16,12 +16,12 @@
 use crate::counters::{Counters, Event, WorkerCounters};
 use crate::iface::{Iface, NetConfig};
 use crate::rules::{
-    ApplyAction, DestinationInterface, Direction, FilterAddr, Gate, IpNet, Pdr, RuleError, Session,
-    SessionId, Urr,
+    ApplyAction, DestinationInterface, Direction, FilterAddr, Gate, IpNet, Pdr, Qer, RuleError,
+    Session, SessionId, Urr,
 };
 use crate::tables::{
-    CFar, CHUNK_LINES, CPdr, CQer, CSdf, FarAction, Line, MapStats, MapWriter, MeterParams, RcuMap,
-    Rules, Snapshot, WorkerLines, line, qer_line, urr_line,
+    CFar, CHUNK_LINES, CPdr, CQer, CSdf, FarAction, Line, MapStats, MapWriter, MeterParams, Pdrs,
+    RcuMap, Rules, Snapshot, WorkerLines, line, qer_line, urr_line,
 };
 use smallvec::SmallVec;
 use std::collections::VecDeque;
@@ -145,6 +145,22 @@ pub struct Batch {
     pub upserts: Vec<Session>,
     /// Sessions to remove.
     pub removals: Vec<SessionId>,
+}
+
+/// New values for the QERs of an installed session whose other rules stay
+/// as they are: a config reload that changed only a static session's
+/// `qos:` ([`Control::publish_changes`]). The publish derives the new
+/// table entries from those in force (meters, gates and PSC values
+/// replaced) instead of compiling the session again: no key or owner
+/// checks, no slot or record work, and the session's state lines
+/// (meters' buckets, URR and paired counters) stay exactly as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QerUpdate {
+    /// The installed session.
+    pub session: SessionId,
+    /// Every QER of the session, with the ids it has now (in any order)
+    /// and the new values.
+    pub qers: SmallVec<[Qer; 1]>,
 }
 
 /// Usage counted by a URR, summed over workers. Bytes are IP packet bytes
@@ -662,7 +678,7 @@ impl Control {
     /// [`Control::publish`], handing the batch back on error (so that a
     /// caller with a fallback need not keep a copy).
     pub fn try_publish(&mut self, batch: Batch) -> Result<u64, (RuleError, Batch)> {
-        self.try_publish_with_net(batch, None)
+        self.try_publish_with_net(batch, &[], None)
     }
 
     /// [`Control::publish`], with the interface configuration replaced in
@@ -673,16 +689,34 @@ impl Control {
         batch: Batch,
         net: Option<NetConfig>,
     ) -> Result<u64, RuleError> {
-        self.try_publish_with_net(batch, net).map_err(|(e, _)| e)
+        self.try_publish_with_net(batch, &[], net)
+            .map_err(|(e, _)| e)
+    }
+
+    /// [`Control::publish_with_net`] with QoS-only updates of installed
+    /// sessions in the same snapshot (a config reload: workers see all of
+    /// it or none of it). A session of `qos` may not also be in the
+    /// batch, keeps its QER ids ([`RuleError::QerSetChanged`]) and sets
+    /// no RQI without a QFI ([`RuleError::RqiWithoutQfi`]: a compact
+    /// entry, which keeps no precedence or FAR id, could stop being one).
+    pub fn publish_changes(
+        &mut self,
+        batch: Batch,
+        qos: &[QerUpdate],
+        net: Option<NetConfig>,
+    ) -> Result<u64, RuleError> {
+        self.try_publish_with_net(batch, qos, net)
+            .map_err(|(e, _)| e)
     }
 
     fn try_publish_with_net(
         &mut self,
         batch: Batch,
+        qos: &[QerUpdate],
         net: Option<NetConfig>,
     ) -> Result<u64, (RuleError, Batch)> {
-        match self.check(&batch) {
-            Ok(()) => match self.apply(&batch, net) {
+        match self.check(&batch, qos) {
+            Ok(()) => match self.apply(&batch, qos, net) {
                 Ok(g) => Ok(g),
                 Err(e) => Err((e, batch)),
             },
@@ -690,8 +724,57 @@ impl Control {
         }
     }
 
+    /// The checks of [`Control::publish_changes`] for its QoS-only
+    /// updates: each names an installed session that nothing else in the
+    /// publish touches, with valid QERs of the ids it has now. Their keys
+    /// stay theirs (they are not in `touched`: an upsert that claims one
+    /// is refused, as for any session the batch does not change).
+    fn check_qos(&self, qos: &[QerUpdate], touched: &HashSet<SessionId>) -> Result<(), RuleError> {
+        if qos.is_empty() {
+            return Ok(());
+        }
+        let mut seen: HashSet<SessionId> =
+            HashSet::with_capacity_and_hasher(qos.len(), Default::default());
+        for u in qos {
+            let session = u.session;
+            if touched.contains(&session) || !seen.insert(session) {
+                return Err(RuleError::DuplicateSession { session });
+            }
+            let Some(rec) = self.sessions.get(&session) else {
+                return Err(RuleError::UnknownSession { session });
+            };
+            // The smallest id that comes twice, as `Session::validate` names it.
+            if let Some(qer) = u
+                .qers
+                .iter()
+                .enumerate()
+                .filter(|(i, q)| u.qers[..*i].iter().any(|o| o.id == q.id))
+                .map(|(_, q)| q.id)
+                .min()
+            {
+                return Err(RuleError::DuplicateQer { session, qer });
+            }
+            if let Some(q) = u.qers.iter().find(|q| q.qfi.is_some_and(|f| f > 63)) {
+                return Err(RuleError::InvalidQfi {
+                    session,
+                    rule: q.id,
+                    qfi: q.qfi.unwrap_or_default(),
+                });
+            }
+            if let Some(q) = u.qers.iter().find(|q| q.rqi && q.qfi.is_none()) {
+                return Err(RuleError::RqiWithoutQfi { session, qer: q.id });
+            }
+            if u.qers.len() != rec.qers.0.len()
+                || u.qers.iter().any(|q| !rec.qers.contains_key(&q.id))
+            {
+                return Err(RuleError::QerSetChanged { session });
+            }
+        }
+        Ok(())
+    }
+
     /// The checks of [`Control::publish`]: nothing changes.
-    fn check(&self, batch: &Batch) -> Result<(), RuleError> {
+    fn check(&self, batch: &Batch, qos: &[QerUpdate]) -> Result<(), RuleError> {
         let Batch { upserts, removals } = batch;
         // 1. Validation, before anything changes.
         // Sized up front: a reload upserts 100,000 sessions in one batch.
@@ -711,6 +794,7 @@ impl Control {
                 return Err(RuleError::UnknownSession { session: id });
             }
         }
+        self.check_qos(qos, &touched)?;
         let keys: Vec<Keys> = upserts.iter().map(keys_of).collect();
         // The owners' lookups below miss the cache once or twice per key in
         // tables of megabytes: prefetch the slots a few sessions ahead.
@@ -784,7 +868,12 @@ impl Control {
 
     /// Applies a checked batch. Fails only when the state lines cannot
     /// grow (more than 2^32 of them), before anything changes.
-    fn apply(&mut self, batch: &Batch, net: Option<NetConfig>) -> Result<u64, RuleError> {
+    fn apply(
+        &mut self,
+        batch: &Batch,
+        qos: &[QerUpdate],
+        net: Option<NetConfig>,
+    ) -> Result<u64, RuleError> {
         let Batch { upserts, removals } = batch;
         // 2. State slots: keep those of QERs/URRs that persist, so meters
         // and counters carry over a modification. A QER whose pairing with
@@ -997,7 +1086,47 @@ impl Control {
                 }
             }
         }
+        // 4. QoS-only updates: each key of the session gets the entry in
+        // force with its QERs' values replaced (`with_qers`). The keys stay
+        // the session's (checked), so no other change of the batch writes
+        // them; the record (keys, slots, pairings) is unchanged.
         let c = self.current.clone();
+        const AHEAD: usize = 8;
+        let recs: Vec<&Record> = qos
+            .iter()
+            .filter_map(|u| self.sessions.get(&u.session).map(|r| &**r))
+            .collect();
+        let prefetch = |rec: &Record| {
+            for k in &rec.keys {
+                match *k {
+                    MapKey::Teid(k) => c.teid.prefetch(k),
+                    MapKey::Ue4(k) => c.ue4.prefetch(k),
+                    MapKey::Ue6(k) => c.ue6.prefetch(k),
+                }
+            }
+        };
+        recs.iter().take(AHEAD).for_each(|r| prefetch(r));
+        for (i, (u, rec)) in qos.iter().zip(&recs).enumerate() {
+            if let Some(next) = recs.get(i + AHEAD) {
+                prefetch(next);
+            }
+            self.version = self.version.wrapping_add(1);
+            for k in &rec.keys {
+                let cur = match *k {
+                    MapKey::Teid(k) => c.teid.get(k),
+                    MapKey::Ue4(k) => c.ue4.get(k),
+                    MapKey::Ue6(k) => c.ue6.get(k),
+                };
+                let Some(cur) = cur else { continue };
+                let rules = with_qers(cur, u, rec, self.version, self.tsc_hz);
+                match *k {
+                    MapKey::Teid(k) => teid_ops.insert(k, rules),
+                    MapKey::Ue4(k) => ue4_ops.insert(k, rules),
+                    MapKey::Ue6(k) => ue6_ops.insert(k, rules),
+                }
+            }
+        }
+        drop(recs);
         let snap = Snapshot {
             generation: g,
             teid: self.teid_w.apply(&c.teid, teid_ops.finish()),
@@ -1403,6 +1532,49 @@ fn v6_key(a: IpAddr) -> u64 {
     }
 }
 
+/// QER `q` as a PDR of direction `dir` uses it, on state line `slot`.
+fn cqer(q: &Qer, dir: Direction, slot: u32, tsc_hz: u64) -> CQer {
+    let (gate, mbr) = match dir {
+        Direction::Ul => (q.gate_ul, q.mbr_ul_bps),
+        Direction::Dl => (q.gate_dl, q.mbr_dl_bps),
+    };
+    let meter = mbr.map(|bps| {
+        // 100 ms at the MBR: a worker that was off the CPU (idle
+        // back-off, a shared core) for less than that still passes
+        // everything the rate allowed meanwhile when the queued packets
+        // come in one go; a 10 ms bucket lost the rest (9.9 -> 6.6
+        // Mbit/s for 10 Mbit/s under CPU contention in suite 41).
+        let burst = q.burst_bytes.unwrap_or_else(|| (bps / 8 / 10).max(3000));
+        MeterParams::new(bps, burst, tsc_hz)
+    });
+    CQer::new(slot, gate == Gate::Open, meter, q.qfi, q.rqi)
+}
+
+/// The entry `cur` of a session with the values of its QERs replaced by
+/// those of `u` (a QoS-only update): what compiling the session with the
+/// new QERs gives (the QER of each compiled QER is found by its state
+/// line, which is the QER's own in `rec`), with a new `version`.
+fn with_qers(cur: &Rules, u: &QerUpdate, rec: &Record, version: u32, tsc_hz: u64) -> Rules {
+    let mut pdrs: KeyPdrs = match cur.pdrs() {
+        Pdrs::Shared(s) => s.iter().cloned().collect(),
+        Pdrs::One(p) => smallvec::smallvec![p],
+    };
+    for p in &mut pdrs {
+        p.version = version;
+        let dir = p.dir;
+        for cq in p.qers.iter_mut().flatten() {
+            let slot = cq.slot;
+            let Some((id, _)) = rec.qers.iter().find(|(_, r)| r.slot == slot) else {
+                continue;
+            };
+            if let Some(q) = u.qers.iter().find(|q| q.id == *id) {
+                *cq = cqer(q, dir, slot, tsc_hz);
+            }
+        }
+    }
+    Rules::new(pdrs)
+}
+
 fn compile(s: &Session, p: &Pdr, rec: &Record, version: u32, tsc_hz: u64, has_n9: bool) -> CPdr {
     let dir = p.pdi.source_interface.direction();
     let far = s.fars.iter().find(|f| f.id == p.far_id);
@@ -1438,26 +1610,7 @@ fn compile(s: &Session, p: &Pdr, rec: &Record, version: u32, tsc_hz: u64, has_n9
         let Some(q) = s.qers.iter().find(|q| q.id == *id) else {
             continue;
         };
-        let (gate, mbr) = match dir {
-            Direction::Ul => (q.gate_ul, q.mbr_ul_bps),
-            Direction::Dl => (q.gate_dl, q.mbr_dl_bps),
-        };
-        let meter = mbr.map(|bps| {
-            // 100 ms at the MBR: a worker that was off the CPU (idle
-            // back-off, a shared core) for less than that still passes
-            // everything the rate allowed meanwhile when the queued packets
-            // come in one go; a 10 ms bucket lost the rest (9.9 -> 6.6
-            // Mbit/s for 10 Mbit/s under CPU contention in suite 41).
-            let burst = q.burst_bytes.unwrap_or_else(|| (bps / 8 / 10).max(3000));
-            MeterParams::new(bps, burst, tsc_hz)
-        });
-        *slot = Some(CQer::new(
-            rec.qers.get(id).map_or(0, |q| q.slot),
-            gate == Gate::Open,
-            meter,
-            q.qfi,
-            q.rqi,
-        ));
+        *slot = Some(cqer(q, dir, rec.qers.get(id).map_or(0, |q| q.slot), tsc_hz));
     }
     let mut urrs = [0u32; crate::rules::MAX_URRS_PER_PDR];
     let mut n_urrs = 0u8;

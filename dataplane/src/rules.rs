@@ -524,6 +524,17 @@ pub enum RuleError {
     /// Removal of a session that does not exist.
     #[error("session {session} does not exist")]
     UnknownSession { session: SessionId },
+    /// A QoS-only update ([`crate::control::QerUpdate`]) whose QER ids
+    /// are not those the session has.
+    #[error("session {session}: a QoS-only update must keep the session's QER ids")]
+    QerSetChanged { session: SessionId },
+    /// A QoS-only update that sets RQI on a QER without a QFI: a compact
+    /// table entry cannot hold that (see `tables::Rules`), so the session
+    /// must be published whole.
+    #[error(
+        "session {session}: QER {qer} sets RQI without a QFI, which a QoS-only update cannot express; publish the whole session"
+    )]
+    RqiWithoutQfi { session: SessionId, qer: u32 },
     /// The data plane's capacity for session state is reached.
     #[error("session table full")]
     Full,

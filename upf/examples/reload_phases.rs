@@ -1,7 +1,9 @@
 //! Reload phases without DPDK: parse + validate, diff, translate and one
 //! dataplane publish of a file of N static sessions of which the first k
 //! change, timed one by one (the profile behind perf/reload-bench.sh's
-//! figures). `cargo run --release -p upf --example reload_phases -- 100000 100000 [rounds]`
+//! figures). `cargo run --release -p upf --example reload_phases -- 100000 100000 [rounds] [--full]`
+//! (`--full`: publish QoS-only changes as whole sessions, as before
+//! `QerUpdate`).
 
 use std::time::Instant;
 
@@ -45,8 +47,10 @@ fn ms(t: Instant) -> f64 {
 }
 
 fn main() {
+    let full = std::env::args().any(|a| a == "--full");
     let args: Vec<usize> = std::env::args()
         .skip(1)
+        .filter(|a| a != "--full")
         .map(|a| a.parse().expect("number"))
         .collect();
     let n = args.first().copied().unwrap_or(100_000);
@@ -85,27 +89,53 @@ fn main() {
     .expect("publish");
     println!("initial publish {:.1} ms", ms(t));
     let rounds: usize = args.get(2).copied().unwrap_or(3);
+    // Reloads as `upf run` does them, one after the other in the same
+    // process (the allocator's state carries over, as it does there):
+    // parse after the running config, diff, translate, publish.
+    let mut cur = old;
     for round in 0..rounds {
-        let src = if round % 2 == 0 { &new } else { &old };
+        let src = if round % 2 == 0 { &b } else { &a };
         let t = Instant::now();
-        let by_id: std::collections::HashMap<u64, &config::StaticSession> =
-            src.sessions.iter().map(|s| (s.id, &**s)).collect();
-        let ups: Vec<_> = d
-            .sessions_changed
-            .iter()
-            .map(|&id| translate::session(&src.interfaces, by_id[&id]).expect("ok"))
-            .collect();
+        let next = reload_parse(src.clone(), &cur);
+        let pa = ms(t);
+        let t = Instant::now();
+        let d = cur.diff(&next);
+        let di = ms(t);
+        let t = Instant::now();
+        // As `upf run` applies a reload: QoS-only changes as updates of
+        // the entries in force (`--full`: every change as an upsert).
+        let mut ups = Vec::new();
+        let mut qos = Vec::new();
+        let mut qos_only = d.qos_only_at.iter().copied().peekable();
+        for &i in &d.upserted_at {
+            let s = &next.sessions[i];
+            if !full && qos_only.next_if_eq(&i).is_some() {
+                qos.push(translate::qos_update(s));
+            } else {
+                ups.push(translate::session(&next.interfaces, s).expect("ok"));
+            }
+        }
         let tr = ms(t);
         let t = Instant::now();
-        ctl.publish(Batch {
-            upserts: ups,
-            removals: Vec::new(),
-        })
+        ctl.publish_changes(
+            Batch {
+                upserts: ups,
+                removals: Vec::new(),
+            },
+            &qos,
+            None,
+        )
         .expect("publish");
         let p = ms(t);
         let t = Instant::now();
+        drop(std::mem::replace(&mut cur, next));
+        let dr = ms(t);
+        let t = Instant::now();
         ctl.reclaim();
         let r = ms(t);
-        println!("round {round}: translate {tr:.1} ms, publish {p:.1} ms, then reclaim {r:.1} ms");
+        println!(
+            "round {round}: parse {pa:.1} ms, diff {di:.1} ms, translate {tr:.1} ms, publish {p:.1} ms, total {:.1} ms; then drop the old config {dr:.1} ms, reclaim {r:.1} ms",
+            pa + di + tr + p
+        );
     }
 }

@@ -15,7 +15,10 @@ pub mod watch;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use dataplane::control::{Batch, QerUpdate};
+
 use crate::config::{self, Config, ConfigDiff, ConfigError, HostInfo};
+use crate::translate;
 
 /// What started a reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +148,54 @@ pub fn plan(
     }
 }
 
+/// The static session changes of a reload in the dataplane's terms, for
+/// the one publish that applies it (`Control::publish_changes`): added
+/// and changed sessions as upserts, removed ones as removals, and changed
+/// sessions whose QERs' values alone changed (`ConfigDiff::qos_only_at`)
+/// as QoS-only updates, which the dataplane derives from the entries in
+/// force instead of compiling the sessions again.
+///
+/// # Errors
+/// A session the dataplane cannot express (validation refuses those; a
+/// bug if it happens) or a diff that does not belong to `new`.
+pub fn dataplane_changes(
+    new: &Config,
+    diff: &ConfigDiff,
+) -> anyhow::Result<(Batch, Vec<QerUpdate>)> {
+    let mut batch = Batch::default();
+    batch.upserts.reserve(
+        (diff.sessions_added.len() + diff.sessions_changed.len())
+            .saturating_sub(diff.qos_only_at.len()),
+    );
+    let mut qos = Vec::with_capacity(diff.qos_only_at.len());
+    let mut qos_only = diff.qos_only_at.iter().copied().peekable();
+    // By position, from the diff: no map of every session by id (a
+    // reload of a 100,000-session file built one even for 17 changes).
+    for &i in &diff.upserted_at {
+        let s = new
+            .sessions
+            .get(i)
+            .ok_or_else(|| anyhow::anyhow!("sessions[{i}] missing from the new config"))?;
+        if qos_only.next_if_eq(&i).is_some() {
+            qos.push(translate::qos_update(s));
+            continue;
+        }
+        // Validation checked it (`check_session`, which a short-form
+        // session always passes), and the publish validates the batch
+        // again: translate only.
+        batch.upserts.push(
+            translate::session(&new.interfaces, s)
+                .map_err(|e| anyhow::anyhow!("sessions (id {}): {e}", s.id))?,
+        );
+    }
+    batch.removals = diff
+        .sessions_removed
+        .iter()
+        .map(|&id| translate::static_session_id(id))
+        .collect();
+    Ok((batch, qos))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +301,133 @@ sessions:
             msg,
             "refused: needs a restart to change node_id, cores.workers, pfcp.listen"
         );
+    }
+
+    /// A reload that changes one session's QoS values (a QoS-only
+    /// update), another's DL TEID (an upsert), removes one and adds one:
+    /// one publish, whose tables are those of publishing every change as
+    /// a whole session (the state lines included: the URR and QER lines
+    /// carry over), and a PFCP session beside them is left as it was.
+    #[test]
+    fn a_reload_publishes_qos_only_changes_as_updates_in_one_snapshot() {
+        use dataplane::control::{Control, DataplaneConfig};
+        use dataplane::tables::Rules;
+
+        let sessions = |qos: &str, dl2: &str, last: &str| {
+            format!(
+                "sessions:\n  - {{ id: 1, ue_ip: 10.45.0.2, uplink: {{ teid: 0x100000 }}, downlink: {{ gnb: 192.168.1.2, teid: 0x200 }}, qos: {{ mbr_ul: {qos}, mbr_dl: {qos} }} }}\n  - {{ id: 2, ue_ip: 10.45.0.3, uplink: {{ teid: 0x100001 }}, downlink: {{ gnb: 192.168.1.2, teid: {dl2} }}, qos: {{ mbr_dl: 5Mbps }} }}\n{last}"
+            )
+        };
+        let head = BASE.split("sessions:").next().unwrap().to_owned();
+        let a = head.clone()
+            + &sessions(
+                "100Mbps",
+                "0x201",
+                "  - { id: 3, ue_ip: 10.45.0.4, uplink: { teid: 0x100002 }, downlink: { gnb: 192.168.1.2, teid: 0x202 } }\n",
+            );
+        let b = head
+            + &sessions(
+                "200Mbps",
+                "0x301",
+                "  - { id: 4, ue_ip: 10.45.0.5, uplink: { teid: 0x100003 }, downlink: { gnb: 192.168.1.2, teid: 0x203 } }\n",
+            );
+        let old = config::parse(&a, "a.yaml", Some(&host())).unwrap();
+        let p = plan_bytes(&old, Path::new("b.yaml"), b.into_bytes(), Some(&host())).unwrap();
+        assert_eq!(p.diff.sessions_changed, vec![1, 2]);
+        assert_eq!(p.diff.qos_only_at, vec![0]);
+        let (batch, qos) = dataplane_changes(&p.config, &p.diff).unwrap();
+        assert_eq!(qos.len(), 1);
+        assert_eq!(qos[0].session, translate::static_session_id(1));
+        assert_eq!(
+            batch
+                .upserts
+                .iter()
+                .map(|s| s.id & !translate::STATIC_SESSION_BIT)
+                .collect::<Vec<_>>(),
+            vec![2, 4]
+        );
+        assert_eq!(batch.removals, vec![translate::static_session_id(3)]);
+
+        // Two dataplanes with the old config and a PFCP session (an id
+        // without the static bit).
+        let pfcp = {
+            let mut s = dataplane::testkit::session(&dataplane::testkit::SessionSpec::nth(7));
+            s.id = 42;
+            s
+        };
+        let install = || {
+            let (mut ctl, ports) = Control::new(DataplaneConfig::new(1, 2_000_000_000));
+            let mut all: Vec<_> = old
+                .sessions
+                .iter()
+                .map(|s| translate::session(&old.interfaces, s).unwrap())
+                .collect();
+            all.push(pfcp.clone());
+            ctl.publish(Batch {
+                upserts: all,
+                removals: vec![],
+            })
+            .unwrap();
+            (ctl, ports)
+        };
+        let entries = |ctl: &Control| -> Vec<(u32, Rules)> {
+            let mut v: Vec<(u32, Rules)> = ctl
+                .snapshot()
+                .teid
+                .iter()
+                .chain(ctl.snapshot().ue4.iter())
+                .map(|(k, r)| (k, r.clone()))
+                .collect();
+            v.sort_by_key(|e| e.0);
+            v
+        };
+        let (mut quick, _q) = install();
+        let (mut whole, _w) = install();
+        let pfcp_before: Vec<_> = entries(&quick)
+            .into_iter()
+            .filter(|(_, r)| r.session() == 42)
+            .collect();
+        let g = quick.generation();
+        quick.publish_changes(batch, &qos, None).unwrap();
+        assert_eq!(quick.generation(), g + 1, "one snapshot");
+        // Every change as a whole session, as before QoS-only updates.
+        let mut all = Batch::default();
+        for &i in &p.diff.upserted_at {
+            all.upserts
+                .push(translate::session(&p.config.interfaces, &p.config.sessions[i]).unwrap());
+        }
+        all.removals = vec![translate::static_session_id(3)];
+        whole.publish(all).unwrap();
+        let (eq, ew) = (entries(&quick), entries(&whole));
+        assert_eq!(eq.len(), ew.len());
+        for ((kq, rq), (kw, rw)) in eq.iter().zip(&ew) {
+            assert_eq!((kq, rq.session(), rq.fast()), (kw, rw.session(), rw.fast()));
+            // Versions count publishes' sessions in their own order.
+            let unversioned = |r: &Rules| {
+                r.pdrs()
+                    .iter()
+                    .map(|p| dataplane::tables::CPdr {
+                        version: 0,
+                        ..p.clone()
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(unversioned(rq), unversioned(rw), "key {kq:#x}");
+        }
+        // Session 1's meters are the new ones; the PFCP session's entries
+        // are untouched.
+        let s1 = eq
+            .iter()
+            .find(|(k, _)| *k == 0x0010_0000)
+            .map(|(_, r)| r.fast().rate_q32)
+            .unwrap();
+        let want = dataplane::tables::MeterParams::new(200_000_000, 0, 2_000_000_000).rate_q32;
+        assert_eq!(s1, want);
+        let pfcp_after: Vec<_> = eq.into_iter().filter(|(_, r)| r.session() == 42).collect();
+        assert_eq!(pfcp_after.len(), pfcp_before.len());
+        for ((ka, ra), (kb, rb)) in pfcp_after.iter().zip(&pfcp_before) {
+            assert_eq!((ka, ra.fast(), &*ra.pdrs()), (kb, rb.fast(), &*rb.pdrs()));
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use dataplane::control::{Batch, Control};
+use dataplane::control::Control;
 use dataplane::counters::Event;
 use dataplane::iface::IFACE_COUNT;
 use log::{debug, error, info, warn};
@@ -876,30 +876,7 @@ impl ControlThread {
     /// before the publish.
     fn apply(&mut self, new: &Config, diff: &ConfigDiff) -> anyhow::Result<Applied> {
         let dp = &mut self.dp;
-        let mut batch = Batch::default();
-        batch
-            .upserts
-            .reserve(diff.sessions_added.len() + diff.sessions_changed.len());
-        // By position, from the diff: no map of every session by id (a
-        // reload of a 100,000-session file built one even for 17 changes).
-        for &i in &diff.upserted_at {
-            let s = new
-                .sessions
-                .get(i)
-                .with_context(|| format!("sessions[{i}] missing from the new config"))?;
-            // Validation checked it (`check_session`, which a short-form
-            // session always passes), and the publish validates the batch
-            // again: translate only.
-            batch.upserts.push(
-                translate::session(&new.interfaces, s)
-                    .map_err(|e| anyhow::anyhow!("sessions (id {}): {e}", s.id))?,
-            );
-        }
-        batch.removals = diff
-            .sessions_removed
-            .iter()
-            .map(|&id| translate::static_session_id(id))
-            .collect();
+        let (batch, qos) = reload::dataplane_changes(new, diff)?;
         let net = diff
             .live
             .iter()
@@ -921,7 +898,8 @@ impl ControlThread {
             .iter()
             .map(datapath::PollStats::start_gap_window)
             .collect();
-        if batch.upserts.is_empty() && batch.removals.is_empty() && net.is_none() {
+        if batch.upserts.is_empty() && batch.removals.is_empty() && qos.is_empty() && net.is_none()
+        {
             return Ok(Applied {
                 generation: None,
                 epochs,
@@ -932,7 +910,7 @@ impl ControlThread {
         let t = Instant::now();
         let g = dp
             .control()
-            .publish_with_net(batch, net)
+            .publish_changes(batch, &qos, net)
             .map_err(|e| anyhow::anyhow!("the dataplane refused the sessions: {e}"))?;
         Ok(Applied {
             generation: Some(g),

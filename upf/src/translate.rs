@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 
+use dataplane::control::QerUpdate;
 use dataplane::iface::{IFACE_COUNT, Iface, IfaceConfig, NetConfig};
 use dataplane::rules;
 use dataplane::wire::ethernet::MacAddr;
@@ -247,26 +248,7 @@ pub fn session(ifs: &Interfaces, s: &StaticSession) -> Result<rules::Session, Tr
             }),
         })
         .collect();
-    let gate = |g: GateStatus| match g {
-        GateStatus::Open => rules::Gate::Open,
-        GateStatus::Closed => rules::Gate::Closed,
-    };
-    let qers = s
-        .qers
-        .iter()
-        .map(|q| rules::Qer {
-            id: q.id,
-            gate_ul: gate(q.gate_ul),
-            gate_dl: gate(q.gate_dl),
-            mbr_ul_bps: q.mbr_ul.map(Bitrate::bps),
-            mbr_dl_bps: q.mbr_dl.map(Bitrate::bps),
-            gbr_ul_bps: q.gbr_ul.map(Bitrate::bps),
-            gbr_dl_bps: q.gbr_dl.map(Bitrate::bps),
-            qfi: q.qfi,
-            rqi: false,
-            burst_bytes: None,
-        })
-        .collect();
+    let qers = s.qers.iter().map(qer).collect();
     let volume = |v: config::Volume| rules::Volume {
         total: v.total,
         ul: v.ul,
@@ -294,6 +276,37 @@ pub fn session(ifs: &Interfaces, s: &StaticSession) -> Result<rules::Session, Tr
         qers,
         urrs,
     })
+}
+
+/// One QER in the dataplane's terms.
+fn qer(q: &config::Qer) -> rules::Qer {
+    let gate = |g: GateStatus| match g {
+        GateStatus::Open => rules::Gate::Open,
+        GateStatus::Closed => rules::Gate::Closed,
+    };
+    rules::Qer {
+        id: q.id,
+        gate_ul: gate(q.gate_ul),
+        gate_dl: gate(q.gate_dl),
+        mbr_ul_bps: q.mbr_ul.map(Bitrate::bps),
+        mbr_dl_bps: q.mbr_dl.map(Bitrate::bps),
+        gbr_ul_bps: q.gbr_ul.map(Bitrate::bps),
+        gbr_dl_bps: q.gbr_dl.map(Bitrate::bps),
+        qfi: q.qfi,
+        rqi: false,
+        burst_bytes: None,
+    }
+}
+
+/// The QoS-only update of static session `s` (the config's diff found
+/// that only its QERs' values changed): its QERs as [`session`]
+/// translates them, for `Control::publish_changes`.
+#[must_use]
+pub fn qos_update(s: &StaticSession) -> QerUpdate {
+    QerUpdate {
+        session: static_session_id(s.id),
+        qers: s.qers.iter().map(qer).collect(),
+    }
 }
 
 /// Translates and validates `s` as `Control::publish` would (apart from

@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::model::{Config, Interface, StaticSession};
+use super::raw::RawSession;
 
 /// The difference `old → new`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,6 +27,11 @@ pub struct ConfigDiff {
     /// `sessions`, ascending: what a reload translates, found without a
     /// map of every session by id.
     pub upserted_at: Vec<usize>,
+    /// Those of `upserted_at` that are changed sessions differing from
+    /// the running ones only in their QERs' values (the same QER ids in
+    /// the same order; rules, keys and everything else equal): a reload
+    /// hands them to the dataplane as QoS-only updates, ascending.
+    pub qos_only_at: Vec<usize>,
 }
 
 impl ConfigDiff {
@@ -98,26 +104,135 @@ fn interface_diff(
     }
 }
 
+/// `a` → `b` (two different sessions of one id) changes only the values
+/// of its QERs: the ids and order of the QERs stay, and so does
+/// everything else.
+/// How `a` → `b` (two sessions of one id) changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    None,
+    /// Only the values of its QERs (ids and order the same).
+    Qos,
+    Other,
+}
+
+/// Each part of the two sessions compared once (100,000 changed sessions
+/// are a few cache misses each).
+fn change(a: &Arc<StaticSession>, b: &Arc<StaticSession>) -> Change {
+    // A session reused from the running config (`parse_after`) is the
+    // same allocation: no need to compare its rules.
+    if Arc::ptr_eq(a, b) {
+        return Change::None;
+    }
+    if a.id != b.id || a.pdrs != b.pdrs || a.fars != b.fars || a.urrs != b.urrs {
+        return Change::Other;
+    }
+    if a.qers == b.qers {
+        Change::None
+    } else if a.qers.len() == b.qers.len() && a.qers.iter().zip(&b.qers).all(|(x, y)| x.id == y.id)
+    {
+        Change::Qos
+    } else {
+        Change::Other
+    }
+}
+
+/// The raw entries `c`'s sessions were read from (`Config::effective`),
+/// one per session, in order: what the diff compares first.
+pub(super) fn raws_of(c: &Config) -> Option<&[RawSession]> {
+    (c.effective.sessions.len() == c.sessions.len()).then_some(c.effective.sessions.as_slice())
+}
+
+/// Two short-form entries that give the same PDRs, FARs and URRs (and the
+/// one QER id): the same id, UE address, uplink TEID, gNB and downlink
+/// TEID, and an uplink MBR in both or neither (the uplink PDR names the
+/// QER only then). A short-form session is a function of its entry alone
+/// (`validate::short_form`), so two such entries differ at most in
+/// their QER's values.
+fn same_rules(x: &RawSession, y: &RawSession) -> bool {
+    let short = |r: &RawSession| {
+        r.pdrs.is_empty() && r.fars.is_empty() && r.qers.is_empty() && r.urrs.is_empty()
+    };
+    let mbr_ul = |r: &RawSession| r.qos.as_ref().is_some_and(|q| q.mbr_ul.is_some());
+    short(x)
+        && short(y)
+        && x.id == y.id
+        && x.ue_ip == y.ue_ip
+        && x.uplink == y.uplink
+        && matches!((&x.downlink, &y.downlink), (Some(a), Some(b)) if a.gnb == b.gnb && a.teid == b.teid)
+        && mbr_ul(x) == mbr_ul(y)
+}
+
+/// [`change`], from the raw entries where they tell: entries lie one
+/// after the other in one vector, while each session's rules are a few
+/// heap blocks of their own (100,000 edited sessions were ~12 cache
+/// misses each to compare). Equal short-form entries give equal
+/// sessions; entries that differ only in QoS values differ in their one
+/// QER when its values do (an entry written differently, `qos: {}` for
+/// no `qos`, may still give the same QER).
+fn change_at(
+    a: &Arc<StaticSession>,
+    b: &Arc<StaticSession>,
+    raws: Option<(&RawSession, &RawSession)>,
+) -> Change {
+    if Arc::ptr_eq(a, b) {
+        return Change::None;
+    }
+    if let Some((x, y)) = raws
+        && same_rules(x, y)
+    {
+        // Its one QER is made of the MBRs and the downlink QFI alone
+        // (`short_form`; the property test
+        // `diff_through_raw_entries_is_the_diff_of_the_sessions` holds the
+        // two to it): no need to read the sessions.
+        let qer = |r: &RawSession| {
+            (
+                r.qos.as_ref().and_then(|q| q.mbr_ul),
+                r.qos.as_ref().and_then(|q| q.mbr_dl),
+                r.downlink.as_ref().map(|d| d.qfi),
+            )
+        };
+        return if x == y || qer(x) == qer(y) {
+            Change::None
+        } else {
+            Change::Qos
+        };
+    }
+    change(a, b)
+}
+
 /// Static sessions added, removed and changed, by id (ascending). Files
 /// usually keep their order from one version to the next, so the two lists
 /// are walked side by side while their ids agree (no map, no allocation
 /// per session: 100,000 sessions diff in a few milliseconds); the rest is
 /// matched by id through maps.
-fn sessions_diff(old: &[Arc<StaticSession>], new: &[Arc<StaticSession>], d: &mut ConfigDiff) {
-    // A session reused from the running config (`parse_after`) is the same
-    // allocation: no need to compare its rules.
-    let differ = |a: &Arc<StaticSession>, b: &Arc<StaticSession>| !Arc::ptr_eq(a, b) && a != b;
+/// `raws`: the entries of `old` and `new` ([`raws_of`]), when both have
+/// them.
+pub(super) fn sessions_diff(
+    old: &[Arc<StaticSession>],
+    new: &[Arc<StaticSession>],
+    raws: Option<(&[RawSession], &[RawSession])>,
+    d: &mut ConfigDiff,
+) {
+    let raw_at = |i: usize| raws.and_then(|(o, n)| Some((o.get(i)?, n.get(i)?)));
     // The pointers first: a shared session is not read at all (100,000
-    // of them were a cache miss each, ~10 ms).
+    // of them were a cache miss each, ~10 ms); then the entries' ids.
     let same = old
         .iter()
         .zip(new)
-        .take_while(|(a, b)| Arc::ptr_eq(a, b) || a.id == b.id)
+        .enumerate()
+        .take_while(|(i, (a, b))| {
+            Arc::ptr_eq(a, b) || raw_at(*i).map_or_else(|| a.id == b.id, |(x, y)| x.id == y.id)
+        })
         .count();
     for (i, (a, b)) in old[..same].iter().zip(&new[..same]).enumerate() {
-        if differ(a, b) {
+        let c = change_at(a, b, raw_at(i));
+        if c != Change::None {
             d.sessions_changed.push(a.id);
             d.upserted_at.push(i);
+            if c == Change::Qos {
+                d.qos_only_at.push(i);
+            }
         }
     }
     let (old, new) = (&old[same..], &new[same..]);
@@ -129,10 +244,15 @@ fn sessions_diff(old: &[Arc<StaticSession>], new: &[Arc<StaticSession>], d: &mut
             .map(|(i, s)| (s.id, (same + i, s)))
             .collect();
         for (id, (i, s)) in &new_by {
-            match old_by.get(id) {
+            match old_by.get(id).map(|o| change(o, s)) {
                 None => d.sessions_added.push(*id),
-                Some(o) if differ(o, s) => d.sessions_changed.push(*id),
-                Some(_) => continue,
+                Some(Change::None) => continue,
+                Some(c) => {
+                    d.sessions_changed.push(*id);
+                    if c == Change::Qos {
+                        d.qos_only_at.push(*i);
+                    }
+                }
             }
             d.upserted_at.push(*i);
         }
@@ -144,6 +264,7 @@ fn sessions_diff(old: &[Arc<StaticSession>], new: &[Arc<StaticSession>], d: &mut
     }
     d.sessions_changed.sort_unstable();
     d.upserted_at.sort_unstable();
+    d.qos_only_at.sort_unstable();
 }
 
 impl Config {
@@ -195,7 +316,8 @@ impl Config {
         live(self.teid_range != new.teid_range, "teid_range");
         live(self.reload != new.reload, "reload");
 
-        sessions_diff(&self.sessions, &new.sessions, &mut d);
+        let raws = raws_of(self).zip(raws_of(new));
+        sessions_diff(&self.sessions, &new.sessions, raws, &mut d);
         d
     }
 }

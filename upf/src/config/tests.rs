@@ -947,6 +947,55 @@ fn diff_sees_qos_changes_and_restart_only_sections() {
     );
 }
 
+/// Which changed sessions differ in their QERs' values only (a reload
+/// publishes those as QoS-only updates): a new MBR value, a new QFI,
+/// both; not a new DL TEID, and not an MBR where there was none (the
+/// uplink PDR then names the QER: its rules changed). Found the same by
+/// the side-by-side walk and by the by-id matching.
+#[test]
+fn diff_finds_the_changes_of_qos_values_only() {
+    let line = |id: u32, dl_teid: u32, qfi: u8, qos: &str| {
+        format!(
+            "  - {{ id: {id}, ue_ip: 10.45.0.{}, uplink: {{ teid: {} }}, downlink: {{ gnb: 192.168.1.2, teid: {dl_teid}, qfi: {qfi} }}{qos} }}\n",
+            id + 1,
+            0x100 + id
+        )
+    };
+    let both = ", qos: { mbr_ul: 100Mbps, mbr_dl: 100Mbps }";
+    let old: String = (1..=6).map(|i| line(i, 0x200 + i, 9, both)).collect();
+    let a = ok(&with_sessions(&old));
+    let new = [
+        line(1, 0x201, 9, both),
+        line(2, 0x202, 9, ", qos: { mbr_ul: 200Mbps, mbr_dl: 200Mbps }"),
+        line(3, 0x303, 9, both),
+        line(4, 0x204, 5, both),
+        line(5, 0x205, 9, ", qos: { mbr_dl: 100Mbps }"),
+        line(6, 0x206, 7, ", qos: { mbr_ul: 1Gbps, mbr_dl: 100Mbps }"),
+    ]
+    .concat();
+    let b = ok(&with_sessions(&new));
+    let d = a.diff(&b);
+    assert_eq!(d.sessions_changed, vec![2, 3, 4, 5, 6]);
+    assert_eq!(d.upserted_at, vec![1, 2, 3, 4, 5]);
+    assert_eq!(d.qos_only_at, vec![1, 3, 5]);
+    // And back: 5 gains an uplink MBR, which its rules did not name.
+    assert_eq!(b.diff(&a).qos_only_at, vec![1, 3, 5]);
+    // Reordered: by id, positions in the new list.
+    let reordered = [
+        line(6, 0x206, 7, ", qos: { mbr_ul: 1Gbps, mbr_dl: 100Mbps }"),
+        line(1, 0x201, 9, both),
+        line(3, 0x303, 9, both),
+        line(2, 0x202, 9, ", qos: { mbr_ul: 200Mbps, mbr_dl: 200Mbps }"),
+    ]
+    .concat();
+    let d = a.diff(&ok(&with_sessions(&reordered)));
+    assert_eq!(d.sessions_changed, vec![2, 3, 6]);
+    assert_eq!(d.sessions_removed, vec![4, 5]);
+    assert_eq!(d.upserted_at, vec![0, 2, 3]);
+    assert_eq!(d.qos_only_at, vec![0, 3]);
+    assert!(a.diff(&a).qos_only_at.is_empty());
+}
+
 /// The side-by-side walk and the by-id matching agree, whatever the order.
 #[test]
 fn diff_of_reordered_and_edited_session_lists() {
@@ -1258,5 +1307,126 @@ fn reloads_check_changed_sessions_against_the_index() {
         if let Ok(c) = got {
             running = c;
         }
+    }
+}
+
+/// A reload that edits most sessions without moving their keys (QoS, the
+/// common operator edit) still takes the index path: those sessions are
+/// read again but move nothing, so the quarter that bounds the index path
+/// counts only sessions whose keys move, and a moved key that clashes
+/// with an edited session's is found. Every outcome is `parse`'s.
+#[test]
+fn reloads_of_many_qos_edits_keep_the_index() {
+    let file = |teids: &[u32], ues: &[u8], mbr: &str| -> String {
+        let mut t = format!("{BASE}sessions:\n");
+        for (i, (teid, ue)) in teids.iter().zip(ues).enumerate() {
+            t.push_str(&format!(
+                "  - {{ id: {}, ue_ip: 10.45.1.{ue}, uplink: {{ teid: {teid} }}, downlink: {{ gnb: 192.168.1.2, teid: 7 }}, qos: {{ mbr_dl: {mbr} }} }}\n",
+                i + 1
+            ));
+        }
+        t
+    };
+    let teids = [10, 11, 12, 13, 14, 15, 16, 17];
+    let ues = [2, 3, 4, 5, 6, 7, 8, 9];
+    let mut running =
+        parse_text(file(&teids, &ues, "10Mbps"), "t.yaml", Some(&host()), None).unwrap();
+    // Every session's QoS: the index is the running one, shared.
+    let all_qos = file(&teids, &ues, "20Mbps");
+    let next = parse_text(all_qos.clone(), "t.yaml", Some(&host()), Some(&running)).unwrap();
+    assert_eq!(Ok(&next), parse(&all_qos, "t.yaml", Some(&host())).as_ref());
+    assert!(std::sync::Arc::ptr_eq(
+        running.index.0.as_ref().unwrap(),
+        next.index.0.as_ref().unwrap()
+    ));
+    running = next;
+    let steps: [(String, bool); 6] = [
+        // Session 0 takes session 1's TEID while every QoS changes.
+        (
+            file(&[11, 11, 12, 13, 14, 15, 16, 17], &ues, "30Mbps"),
+            false,
+        ),
+        // ... session 1's UE address.
+        (file(&teids, &[3, 3, 4, 5, 6, 7, 8, 9], "30Mbps"), false),
+        // Sessions 0 and 1 swap TEIDs.
+        (
+            file(&[11, 10, 12, 13, 14, 15, 16, 17], &ues, "30Mbps"),
+            true,
+        ),
+        // Session 2 takes TEID 18 (free), then session 3 takes 12 (freed).
+        (
+            file(&[11, 10, 18, 13, 14, 15, 16, 17], &ues, "40Mbps"),
+            true,
+        ),
+        (
+            file(&[11, 10, 18, 12, 14, 15, 16, 17], &ues, "50Mbps"),
+            true,
+        ),
+        // Session 4 takes 18, still session 2's (QoS edited only).
+        (
+            file(&[11, 10, 18, 12, 18, 15, 16, 17], &ues, "60Mbps"),
+            false,
+        ),
+    ];
+    for (n, (text, valid)) in steps.into_iter().enumerate() {
+        let want = parse(&text, "t.yaml", Some(&host()));
+        let got = parse_text(text.clone(), "t.yaml", Some(&host()), Some(&running));
+        assert_eq!(got, want, "step {n}:\n{text}");
+        assert_eq!(got.is_ok(), valid, "step {n}");
+        if let Ok(c) = got {
+            running = c;
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// The diff reads the raw entries where they tell (equal entries,
+    /// entries differing in QoS values only) and the sessions otherwise:
+    /// the same result as comparing the sessions, for edits of every
+    /// short-form field, QoS written in every way (absent, empty, one
+    /// or both MBRs), also between sessions that are equal but written
+    /// differently.
+    #[test]
+    fn diff_through_raw_entries_is_the_diff_of_the_sessions(
+        old in proptest::collection::vec(0u8..=255, 6),
+        new in proptest::collection::vec(0u8..=255, 6),
+    ) {
+        let entry = |i: usize, v: u8| {
+            let qos = [
+                "",
+                ", qos: {}",
+                ", qos: { mbr_dl: 10Mbps }",
+                ", qos: { mbr_ul: 10Mbps, mbr_dl: 20Mbps }",
+                ", qos: { mbr_ul: 20Mbps }",
+                ", qos: { mbr_ul: 10Mbps, mbr_dl: 10Mbps }",
+                ", qos: { mbr_dl: 10000000bps }",
+                ", qos: { mbr_ul: 10Mbps }",
+            ][usize::from(v & 7)];
+            let bit = |b: u8| usize::from(v >> b & 1);
+            format!(
+                "  - {{ id: {}, ue_ip: 10.45.{}.{}, uplink: {{ teid: {} }}, downlink: {{ gnb: 192.168.1.{}, teid: {}{} }}{qos} }}\n",
+                i + 1,
+                1 + bit(3),
+                i + 2,
+                0x100 + 0x100 * bit(4) + i,
+                2 + bit(5),
+                0x1000 + 0x100 * bit(6) + i,
+                if bit(7) == 1 { ", qfi: 5" } else { "" },
+            )
+        };
+        let file = |vs: &[u8]| {
+            with_sessions(&vs.iter().enumerate().map(|(i, v)| entry(i, *v)).collect::<String>())
+        };
+        let (a, b) = (ok(&file(&old)), ok(&file(&new)));
+        let d = a.diff(&b);
+        let mut models = ConfigDiff::default();
+        super::diff::sessions_diff(&a.sessions, &b.sessions, None, &mut models);
+        proptest::prop_assert_eq!(
+            (&d.sessions_changed, &d.upserted_at, &d.qos_only_at),
+            (&models.sessions_changed, &models.upserted_at, &models.qos_only_at)
+        );
+        proptest::prop_assert!(super::diff::raws_of(&a).is_some());
     }
 }

@@ -737,7 +737,12 @@ pub fn rule_error(e: &dp::RuleError, s: &dp::Session) -> UpError {
                 })
         }),
         E::Full => return UpError::NoResources(reason),
-        E::DuplicateSession { .. } | E::UnknownSession { .. } => return UpError::Other(reason),
+        E::DuplicateSession { .. }
+        | E::UnknownSession { .. }
+        | E::QerSetChanged { .. }
+        | E::RqiWithoutQfi { .. } => {
+            return UpError::Other(reason);
+        }
     };
     UpError::Rule { rule, reason }
 }
