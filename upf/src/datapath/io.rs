@@ -168,11 +168,6 @@ impl WorkerIo for DpdkIo {
 
     #[inline]
     fn free_all<I: Iterator<Item = Pkt>>(&mut self, bufs: I) {
-        // Freed now, not when the queue next fills: the burst's junk goes
-        // back to the mempool cache before the next rx takes from it, so
-        // 32 mbufs rotate instead of 64 (+3 % Mpps on net_null junk,
-        // perf/README.md "Where the null-rx cycles beyond the instructions go").
         self.to_free.extend_freeing(bufs.map(|p| p.0));
-        self.to_free.clear();
     }
 }
