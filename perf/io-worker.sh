@@ -12,7 +12,8 @@
 # upf÷testpmd, writes perf/results/io-worker-<time>.json.
 #
 #   perf/io-worker.sh [--quick] [--upf-bin PATH] [-- io_worker.py options]
-#   (--sessions N --rounds R --windows W --window-s S --modes null-rx,ul,dl)
+#   (--sessions N --rounds R --windows W --window-s S --modes null-rx,ul,dl
+#    --burst N --upf-also NAME=PATH: another upf binary in the same rounds)
 #
 # Needs root (EAL runtime dirs). Builds target/release/upf unless --upf-bin
 # is given. Every DPDK runtime dir it creates is removed on exit.

@@ -30,7 +30,8 @@ says so), and `ratios` holds one per testpmd mode run (null-rx: io and
 rxonly).
 
 Usage: io_worker.py --upf-bin B [--sessions N] [--rounds R] [--windows W]
-       [--window-s S] [--warmup S] [--modes null-rx,ul,dl] [--out FILE]
+       [--window-s S] [--warmup S] [--modes null-rx,ul,dl] [--burst N]
+       [--upf-also NAME=PATH ...] [--out FILE]
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ def run_testpmd(a, devices: List[str], mode: str, count: Callable[[str], int], p
     for d in devices:
         argv += ["--vdev", d]
     argv += ["--", "-i", f"--forward-mode={mode}", "--total-num-mbufs=65536", "--nb-cores=1"]
+    if getattr(a, "burst", None):
+        argv += [f"--burst={a.burst}"]
     tp = peer_ovs.Interactive(argv, "testpmd> ", None, os.path.join(a.tmp, f"{prefix}.log"))
     try:
         tp.wait_prompt(0, 60)
@@ -146,9 +149,9 @@ def stat_sum(text: str, key: str, ports: Optional[List[int]] = None) -> int:
 
 # ------------------------------------------------------------------ upf
 
-def run_upf(a, config: str, read_metric: Tuple[str, List[str]], prefix: str) -> Tuple[List[float], List[float], dict]:
+def run_upf(a, upf_bin: str, config: str, read_metric: Tuple[str, List[str]], prefix: str) -> Tuple[List[float], List[float], dict]:
     log_path = os.path.join(a.tmp, f"{prefix}.log")
-    chk = subprocess.run([a.upf_bin, "check", "--quiet", "--config", config], capture_output=True, text=True)
+    chk = subprocess.run([upf_bin, "check", "--quiet", "--config", config], capture_output=True, text=True)
     if chk.returncode != 0:
         raise NotMeasured(f"upf check rejects the config: {chk.stderr.strip().splitlines()[:1]}")
     api = re.search(r"listen: (127\.0\.0\.1:\d+)", open(config).read().split("api:")[1]).group(1)
@@ -156,7 +159,7 @@ def run_upf(a, config: str, read_metric: Tuple[str, List[str]], prefix: str) -> 
     env = dict(os.environ)
     env.pop("RUST_LOG", None)
     with open(log_path, "w") as log:
-        p = subprocess.Popen([a.upf_bin, "run", "--config", config], stdout=log, stderr=log, env=env)
+        p = subprocess.Popen([upf_bin, "run", "--config", config], stdout=log, stderr=log, env=env)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -202,6 +205,11 @@ def upf_config(a, tag: str, n3: str, n6: str, prefix: str) -> str:
     # Downlink goes to the gNB: a static neighbour (nobody answers ARP on net_null).
     text = text.replace("    address: 192.168.1.1/24\n",
                         f"    address: 192.168.1.1/24\n    neighbors:\n      192.168.1.2: \"{GNB_MAC}\"\n", 1)
+    if getattr(a, "burst", None):
+        if re.search(r"^dataplane:\n", text, re.M):
+            text = re.sub(r"^dataplane:\n", f"dataplane:\n  burst: {a.burst}\n", text, count=1, flags=re.M)
+        else:
+            text += f"\ndataplane:\n  burst: {a.burst}\n"
     with open(path, "w") as f:
         f.write(text)
     return path
@@ -212,6 +220,8 @@ def upf_config(a, tag: str, n3: str, n6: str, prefix: str) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--upf-bin", required=True)
+    ap.add_argument("--upf-also", action="append", default=[], metavar="NAME=PATH",
+                    help="another upf binary, run as system upf-NAME in the same rounds (A/B)")
     ap.add_argument("--testpmd", default="dpdk-testpmd")
     ap.add_argument("--sessions", type=int, default=10000)
     ap.add_argument("--rounds", type=int, default=3)
@@ -220,12 +230,18 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--lcores", default="0,1", help="control/main lcore, forwarding lcore")
     ap.add_argument("--modes", default="null-rx,ul,dl")
+    ap.add_argument("--burst", type=int, help="rx burst of both (testpmd --burst, upf dataplane.burst); default: each one's 32")
     ap.add_argument("--ul-frame", type=int, default=100)
     ap.add_argument("--dl-frame", type=int, default=64)
     ap.add_argument("--out")
     ap.add_argument("--command", default="perf/io-worker.sh")
     a = ap.parse_args()
     a.tmp = tempfile.mkdtemp(prefix="io-worker.")
+    upf_bins = {"upf": a.upf_bin}
+    for spec in a.upf_also:
+        name, _, path = spec.partition("=")
+        upf_bins[f"upf-{name}"] = path
+    upfs = list(upf_bins)
     tag = os.environ.get("IO_WORKER_TAG", f"ioworker-{os.getpid()}")
 
     ul_pcap, dl_pcap = os.path.join(a.tmp, "ul.pcap"), os.path.join(a.tmp, "dl.pcap")
@@ -250,24 +266,24 @@ def main() -> int:
     wanted = [m for m in a.modes.split(",") if m]
     samples: Dict[Tuple[str, str], Dict[str, List[float]]] = {}
     notes: Dict[str, str] = {}
-    drops_seen: Dict[str, dict] = {}
+    drops_seen: Dict[Tuple[str, str], dict] = {}
     for r in range(1, a.rounds + 1):
         for mode in wanted:
             tp_dev, tp_modes, n3, n6, metric, _ = modes[mode]
             tps = [f"testpmd-{m}" for m, _ in tp_modes]
-            order = [*tps, "upf"] if r % 2 else ["upf", *reversed(tps)]
+            order = [*tps, *upfs] if r % 2 else [*reversed(upfs), *reversed(tps)]
             for system in order:
                 prefix = f"{tag}-{mode}-{system}-{r}"
                 key = (mode, system)
                 try:
-                    if system != "upf":
+                    if not system.startswith("upf"):
                         tp_mode, tp_count = next((m, c) for m, c in tp_modes if f"testpmd-{m}" == system)
                         wall, cpu = run_testpmd(a, tp_dev, tp_mode, tp_count, prefix)
                     else:
                         cfg = upf_config(a, f"{mode}-{r}", n3, n6, prefix)
-                        wall, cpu, drops = run_upf(a, cfg, metric, prefix)
+                        wall, cpu, drops = run_upf(a, upf_bins[system], cfg, metric, prefix)
                         if drops:
-                            drops_seen[mode] = drops
+                            drops_seen[(mode, system)] = drops
                 except NotMeasured as e:
                     notes[f"{mode}/{system}"] = str(e)
                     print(f"round {r} {mode} {system}: not measured: {e}", flush=True)
@@ -283,16 +299,15 @@ def main() -> int:
     rows = []
     print("\nmode     system          Mpps wall (median)  Mpps/worker-CPU-s  upf÷testpmd <mode> (CPU-normalised, wall)")
     for mode in wanted:
-        up = samples.get((mode, "upf"))
         tp_modes = [m for m, _ in modes[mode][1]]
         frame = modes[mode][5]
         direction = None if mode == "null-rx" else mode
-        for system in [f"testpmd-{m}" for m in tp_modes] + ["upf"]:
+        for system in [f"testpmd-{m}" for m in tp_modes] + upfs:
             s = samples.get((mode, system))
             if s is None:
                 continue
             ratios: Dict[str, dict] = {}
-            if system == "upf":
+            if system.startswith("upf"):
                 for m in tp_modes:
                     tp = samples.get((mode, f"testpmd-{m}"))
                     if not tp:
@@ -306,13 +321,14 @@ def main() -> int:
             rows.append(results.row(
                 "testpmd", system=system, mode=mode,
                 direction=direction, sessions=None if mode == "null-rx" else a.sessions,
-                frame_bytes=frame, workers=1, mpps=round(mpps, 3),
+                frame_bytes=frame, workers=1, burst=a.burst or 32, mpps=round(mpps, 3),
                 mpps_per_worker_cpu_s=round(statistics.median(s["cpu"]), 3),
                 cycles_per_pkt=None, ratio_to_testpmd=first.get("cpu"), ratio_to_testpmd_wall=first.get("wall"),
-                ratio_testpmd_mode=tp_modes[0] if system == "upf" else None,
+                ratio_testpmd_mode=tp_modes[0] if system.startswith("upf") else None,
                 ratios=ratios or None,
                 samples_mpps=s["wall"], samples_mpps_per_worker_cpu_s=s["cpu"],
-                drops=drops_seen.get(mode) if system == "upf" else None,
+                drops=drops_seen.get((mode, system)),
+                upf_bin=upf_bins.get(system),
                 device={"null-rx": "2x net_null (64 B zero frames): upf rx+drop vs testpmd io (rx + tx to the "
                                    "other null port) and rxonly",
                         "ul": f"net_pcap (UL G-PDUs, {a.sessions} sessions, PSC) -> net_null",
