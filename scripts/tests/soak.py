@@ -483,6 +483,9 @@ def main() -> int:
                           failures=len(FAILS), checks_passed=PASSED[0], **summary,
                           pfcp_messages=rows[-1]["pfcp_messages"] if rows else 0, samples=rows)
         print("wrote " + results.write(args.json, results.document(args.command, [row], repo=root)))
+    for f in FAILS:
+        # Again at the end: the first lines of a failed run are far above.
+        print("FAILED: " + f)
     print(f"soak: {len(rows)} cycles, {PASSED[0]} checks passed, {len(FAILS)} failed, "
           f"{time.monotonic() - t0:.1f} s")
     return 1 if FAILS else 0
