@@ -202,3 +202,33 @@ testbed_suite() {
     eval "$(scripts/testbed.sh env)"
     export NS_GNB NS_UPF NS_DN DN_IP HTTP_URL TESTBED_RUNDIR
 }
+
+# veth_suite TAG : the common start of a suite that runs `upf run` on
+# af_packet veths inside one private namespace (scripts/tests/42, 66):
+# builds `upf` (debug) unless UPF_BIN names one, makes `work` (a temp dir
+# removed on exit), takes the DPDK test lock, and creates namespace
+# `ns`=TAG<pid> (IPv6 off, lo up) with the veth pairs TAG-n3/TAG-n3p and
+# TAG-n6/TAG-n6p, removed on exit. Defines nsx (run in the namespace).
+veth_suite() {
+    local tag="$1" side
+    cd "$UPF_ROOT" || die "no $UPF_ROOT"
+    if [[ -z "${UPF_BIN:-}" ]]; then
+        cargo build -q -p upf
+        UPF_BIN="$UPF_ROOT/target/debug/upf"
+    fi
+    work="$(mktemp -d "/tmp/$tag.XXXXXX")"
+    add_cleanup "rm -rf '$work'"
+    exec 9>/tmp/upf-dpdk-tests.lock
+    flock 9
+    ns="$tag$$"
+    add_cleanup "ip netns del '$ns' 2>/dev/null || true"
+    ip netns add "$ns"
+    nsx() { ip netns exec "$ns" "$@"; }
+    nsx sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    nsx ip link set lo up
+    for side in n3 n6; do
+        nsx ip link add "$tag-$side" type veth peer name "$tag-${side}p"
+        nsx ip link set "$tag-$side" up
+        nsx ip link set "$tag-${side}p" up
+    done
+}

@@ -12,26 +12,6 @@
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 is_root || { log_warn "needs root (network namespace, DPDK)"; exit 77; }
-cd "$UPF_ROOT"
-if [[ -z "${UPF_BIN:-}" ]]; then
-    cargo build -q -p upf
-    UPF_BIN="$UPF_ROOT/target/debug/upf"
-fi
-work="$(mktemp -d /tmp/smfi.XXXXXX)"
-add_cleanup "rm -rf '$work'"
-exec 9>/tmp/upf-dpdk-tests.lock
-flock 9
-
-ns="smfi$$"
-add_cleanup "ip netns del '$ns' 2>/dev/null || true"
-ip netns add "$ns"
-nsx() { ip netns exec "$ns" "$@"; }
-nsx sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-nsx ip link set lo up
-for side in n3 n6; do
-    nsx ip link add "smfi-$side" type veth peer name "smfi-${side}p"
-    nsx ip link set "smfi-$side" up
-    nsx ip link set "smfi-${side}p" up
-done
+veth_suite smfi
 nsx /usr/bin/python3 "$UPF_ROOT/scripts/tests/smf_interop.py" "$UPF_BIN" "$work" \
     "$UPF_ROOT/pfcp/tests/data/pfcp-oai-smf-lifecycle.pcap"

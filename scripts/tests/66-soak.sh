@@ -15,26 +15,6 @@
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 is_root || { log_warn "needs root (network namespace, DPDK)"; exit 77; }
-cd "$UPF_ROOT"
-if [[ -z "${UPF_BIN:-}" ]]; then
-    cargo build -q -p upf
-    UPF_BIN="$UPF_ROOT/target/debug/upf"
-fi
-work="$(mktemp -d /tmp/soak.XXXXXX)"
-add_cleanup "rm -rf '$work'"
-exec 9>/tmp/upf-dpdk-tests.lock
-flock 9
-
-ns="soak$$"
-add_cleanup "ip netns del '$ns' 2>/dev/null || true"
-ip netns add "$ns"
-nsx() { ip netns exec "$ns" "$@"; }
-nsx sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-nsx ip link set lo up
-for side in n3 n6; do
-    nsx ip link add "soak-$side" type veth peer name "soak-${side}p"
-    nsx ip link set "soak-$side" up
-    nsx ip link set "soak-${side}p" up
-done
+veth_suite soak
 # shellcheck disable=SC2086 # SOAK_ARGS is a list of options
 nsx /usr/bin/python3 "$UPF_ROOT/scripts/tests/soak.py" "$UPF_BIN" "$work" ${SOAK_ARGS:---cycles 3 --sessions 40}
