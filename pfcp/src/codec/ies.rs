@@ -302,27 +302,13 @@ impl<'a> IeValue<'a> for FSeid {
         let mut r = Rd::new(v);
         let flags = r.u8()?;
         let seid = r.u64()?;
-        let ipv4 = if flags & 0x02 != 0 {
-            Some(r.ipv4()?)
-        } else {
-            None
-        };
-        let ipv6 = if flags & 0x01 != 0 {
-            Some(r.ipv6()?)
-        } else {
-            None
-        };
+        let (ipv4, ipv6) = read_ip_pair(&mut r, flags)?;
         Ok(Self { seid, ipv4, ipv6 })
     }
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(u8::from(self.ipv4.is_some()) << 1 | u8::from(self.ipv6.is_some()));
         out.extend_from_slice(&self.seid.to_be_bytes());
-        if let Some(a) = self.ipv4 {
-            out.extend_from_slice(&a.octets());
-        }
-        if let Some(a) = self.ipv6 {
-            out.extend_from_slice(&a.octets());
-        }
+        write_ip_pair(out, self.ipv4, self.ipv6);
     }
 }
 
@@ -1279,6 +1265,15 @@ fn decode_ip_pair(
     if flags & 0x03 == 0 {
         return Err(DecodeError::value());
     }
+    read_ip_pair(r, flags)
+}
+
+/// The IPv4 (flag bit 2) then IPv6 (bit 1) address a flags octet
+/// announces: F-SEID's layout, which IEs 178 and 292 share.
+fn read_ip_pair(
+    r: &mut Rd<'_>,
+    flags: u8,
+) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>), DecodeError> {
     let ipv4 = if flags & 0x02 != 0 {
         Some(r.ipv4()?)
     } else {
@@ -1292,14 +1287,19 @@ fn decode_ip_pair(
     Ok((ipv4, ipv6))
 }
 
-fn encode_ip_pair(out: &mut Vec<u8>, flags: u8, ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) {
-    out.push(flags | u8::from(ipv4.is_some()) << 1 | u8::from(ipv6.is_some()));
+/// Writes the addresses [`read_ip_pair`] reads (the flags are the caller's).
+fn write_ip_pair(out: &mut Vec<u8>, ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) {
     if let Some(a) = ipv4 {
         out.extend_from_slice(&a.octets());
     }
     if let Some(a) = ipv6 {
         out.extend_from_slice(&a.octets());
     }
+}
+
+fn encode_ip_pair(out: &mut Vec<u8>, flags: u8, ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) {
+    out.push(flags | u8::from(ipv4.is_some()) << 1 | u8::from(ipv6.is_some()));
+    write_ip_pair(out, ipv4, ipv6);
 }
 
 /// Alternative SMF IP Address (IE type 178): octet 5 bit 1 V6, bit 2 V4,
