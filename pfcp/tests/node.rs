@@ -2742,12 +2742,18 @@ fn set_deletion_answer_bytes(seq: u32, cause: u8, offending: Option<u16>) -> Vec
         body.extend_from_slice(&[0x00, 0x28, 0x00, 0x02]);
         body.extend_from_slice(&ie.to_be_bytes());
     }
+    node_message_bytes(15, seq, &body)
+}
+
+/// A node-related message (§7.2.2.1 header: version 1, no S flag) of
+/// `msg_type` carrying the encoded IEs `body`.
+fn node_message_bytes(msg_type: u8, seq: u32, body: &[u8]) -> Vec<u8> {
     let len = u16::try_from(body.len() + 4).unwrap();
-    let mut v = vec![0x20, 15];
+    let mut v = vec![0x20, msg_type];
     v.extend_from_slice(&len.to_be_bytes());
     v.extend_from_slice(&seq.to_be_bytes()[1..]);
     v.push(0);
-    v.extend_from_slice(&body);
+    v.extend_from_slice(body);
     v
 }
 
@@ -2918,13 +2924,7 @@ fn malformed_session_set_deletion_gets_the_cause_and_offending_ie() {
     let s = establish_with_csids(&mut b, smf, SMF, 1, vec![fq(SMF, &[1])]);
     let send_body = |b: &mut Bench, body: &[u8]| {
         let seq = b.next_seq();
-        let mut bytes = vec![0x20, 14, 0, 0];
-        bytes.extend_from_slice(&seq.to_be_bytes()[1..]);
-        bytes.push(0);
-        bytes.extend_from_slice(body);
-        let len = u16::try_from(bytes.len() - 4).unwrap();
-        bytes[2..4].copy_from_slice(&len.to_be_bytes());
-        (seq, one_answer(b, smf, &bytes))
+        (seq, one_answer(b, smf, &node_message_bytes(14, seq, body)))
     };
     let node_id = [0x00, 0x3c, 0x00, 0x05, 0x00, 10, 0, 0, 1];
     let good_fq = [0x00, 0x41, 0x00, 0x07, 0x01, 10, 0, 0, 1, 0x00, 0x01];
@@ -3343,13 +3343,7 @@ fn malformed_session_set_modification_gets_the_cause_and_offending_ie() {
     let s = establish_with_csids(&mut b, smf, SMF, 1, vec![fq(SMF, &[1])]);
     let send_body = |b: &mut Bench, body: &[u8]| {
         let seq = b.next_seq();
-        let mut bytes = vec![0x20, 16, 0, 0];
-        bytes.extend_from_slice(&seq.to_be_bytes()[1..]);
-        bytes.push(0);
-        bytes.extend_from_slice(body);
-        let len = u16::try_from(bytes.len() - 4).unwrap();
-        bytes[2..4].copy_from_slice(&len.to_be_bytes());
-        (seq, one_answer(b, smf, &bytes))
+        (seq, one_answer(b, smf, &node_message_bytes(16, seq, body)))
     };
     let alt = [0x00, 0xb2, 0x00, 0x05, 0x02, 10, 0, 0, 3];
     let good_fq = [0x00, 0x41, 0x00, 0x07, 0x01, 10, 0, 0, 1, 0x00, 0x01];
