@@ -1267,7 +1267,7 @@ fn reloads_check_changed_sessions_against_the_index() {
     };
     let ids = [1, 2, 3, 4, 5];
     let ues = [2, 3, 4, 5, 6];
-    let mut running = parse_text(
+    let running = parse_text(
         file(&[10, 11, 12, 13, 14], &ues, &ids),
         "t.yaml",
         Some(&host()),
@@ -1299,15 +1299,7 @@ fn reloads_check_changed_sessions_against_the_index() {
             true,
         ),
     ];
-    for (n, (text, valid)) in steps.into_iter().enumerate() {
-        let want = parse(&text, "t.yaml", Some(&host()));
-        let got = parse_text(text.clone(), "t.yaml", Some(&host()), Some(&running));
-        assert_eq!(got, want, "step {n}:\n{text}");
-        assert_eq!(got.is_ok(), valid, "step {n}");
-        if let Ok(c) = got {
-            running = c;
-        }
-    }
+    reload_chain(running, steps);
 }
 
 /// A reload that edits most sessions without moving their keys (QoS, the
@@ -1368,15 +1360,7 @@ fn reloads_of_many_qos_edits_keep_the_index() {
             false,
         ),
     ];
-    for (n, (text, valid)) in steps.into_iter().enumerate() {
-        let want = parse(&text, "t.yaml", Some(&host()));
-        let got = parse_text(text.clone(), "t.yaml", Some(&host()), Some(&running));
-        assert_eq!(got, want, "step {n}:\n{text}");
-        assert_eq!(got.is_ok(), valid, "step {n}");
-        if let Ok(c) = got {
-            running = c;
-        }
-    }
+    reload_chain(running, steps);
 }
 
 proptest::proptest! {
@@ -1428,5 +1412,20 @@ proptest::proptest! {
             (&models.sessions_changed, &models.upserted_at, &models.qos_only_at)
         );
         proptest::prop_assert!(super::diff::raws_of(&a).is_some());
+    }
+}
+
+/// Reloads `steps` (file, valid?) one after the other from `running`:
+/// each gives exactly what a fresh `parse` gives (errors included), and a
+/// valid one becomes the running config of the next.
+fn reload_chain(mut running: Config, steps: impl IntoIterator<Item = (String, bool)>) {
+    for (n, (text, valid)) in steps.into_iter().enumerate() {
+        let want = parse(&text, "t.yaml", Some(&host()));
+        let got = parse_text(text.clone(), "t.yaml", Some(&host()), Some(&running));
+        assert_eq!(got, want, "step {n}:\n{text}");
+        assert_eq!(got.is_ok(), valid, "step {n}");
+        if let Ok(c) = got {
+            running = c;
+        }
     }
 }
