@@ -420,8 +420,13 @@ fn parse_items(
 
 /// Reads one item (`text`: its lines, the first its `- ` line).
 fn parse_item(text: &str, indent: usize) -> Option<RawSession> {
-    let mut ls = text.split_inclusive('\n').peekable();
-    let c = bare(ls.next()?);
+    // The first line by `memchr` (most items are that one line).
+    let (first, more) = match memchr::memchr(b'\n', text.as_bytes()) {
+        Some(nl) => text.split_at(nl + 1),
+        None => (text, ""),
+    };
+    let mut ls = more.split_inclusive('\n').peekable();
+    let c = bare(first);
     let rest = c.get(indent..)?.strip_prefix("- ")?;
     let col = indent + 2 + (rest.len() - rest.trim_start_matches(' ').len());
     let rest = rest.trim_start_matches(' ');
@@ -520,6 +525,19 @@ fn block_item<'a, I: Iterator<Item = &'a str>>(
     }
 }
 
+/// The bytes of a plain scalar of the conservative alphabet
+/// ([`Cursor::plain`]): ASCII letters and digits and `.:/_-`.
+static PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'.' | b':' | b'/' | b'_' | b'-');
+        b += 1;
+    }
+    t
+};
+
 /// A position in one line.
 struct Cursor<'a> {
     s: &'a str,
@@ -579,13 +597,11 @@ impl<'a> Cursor<'a> {
     fn plain(&mut self) -> Option<&'a str> {
         self.spaces();
         let start = self.i;
-        while let Some(b) = self.peek() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'/' | b'_' | b'-') {
-                self.i += 1;
-            } else {
-                break;
-            }
-        }
+        let rest = self.s.as_bytes().get(start..).unwrap_or_default();
+        self.i += rest
+            .iter()
+            .position(|&b| !PLAIN[usize::from(b)])
+            .unwrap_or(rest.len());
         let v = &self.s[start..self.i];
         // `:` first or last reads differently in YAML (an indicator).
         if v.is_empty() || v.starts_with([':', '-']) || v.ends_with(':') {
@@ -739,26 +755,27 @@ fn ip(v: &str) -> Option<IpAddr> {
 /// `a.b.c.d`, each 0..=255 in decimal without a leading zero; `None`
 /// for anything else (which [`ip`] then reads as before).
 fn dotted_quad(v: &str) -> Option<std::net::Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut parts = v.split('.');
-    for o in &mut octets {
-        let p = parts.next()?.as_bytes();
-        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
-            return None;
-        }
-        let mut n = 0u16;
-        for &b in p {
-            if !b.is_ascii_digit() {
+    // One pass over the bytes (a `split('.')` searched for each dot).
+    let (mut octets, mut k) = ([0u8; 4], 0);
+    let (mut n, mut len, mut lead0) = (0u16, 0, false);
+    for &b in v.as_bytes().iter().chain([b'.'].iter()) {
+        if b == b'.' {
+            if len == 0 || k == 4 {
                 return None;
             }
+            octets[k] = u8::try_from(n).ok()?;
+            (k, n, len) = (k + 1, 0, 0);
+        } else if b.is_ascii_digit() && len < 3 && !lead0 {
+            lead0 = len == 0 && b == b'0';
             n = n * 10 + u16::from(b - b'0');
+            len += 1;
+            continue;
+        } else {
+            return None;
         }
-        *o = u8::try_from(n).ok()?;
+        lead0 = false;
     }
-    parts
-        .next()
-        .is_none()
-        .then_some(std::net::Ipv4Addr::from(octets))
+    (k == 4).then_some(std::net::Ipv4Addr::from(octets))
 }
 
 /// `50Mbps`-style (a unit, so YAML sees a string), or a decimal integer.
