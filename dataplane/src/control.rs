@@ -1555,6 +1555,36 @@ fn cqer(q: &Qer, dir: Direction, slot: u32, tsc_hz: u64) -> CQer {
 /// new QERs gives (the QER of each compiled QER is found by its state
 /// line, which is the QER's own in `rec`), with a new `version`.
 fn with_qers(cur: &Rules, u: &QerUpdate, rec: &Record, version: u32, tsc_hz: u64) -> Rules {
+    // A compact entry (a static session's, nearly always): its digest
+    // with the QER's fields replaced, when it stays compact (a compact
+    // PDR has version 0, so the version does not show).
+    if cur.is_compact() {
+        let f = cur.fast();
+        if f.flags & crate::tables::fast::QER == 0 {
+            // No QER under this key: the entry stays as it is.
+            return cur.clone();
+        }
+        let dir = if f.flags & crate::tables::fast::UL != 0 {
+            Direction::Ul
+        } else {
+            Direction::Dl
+        };
+        let slot = f.qer_slot;
+        let new = rec
+            .qers
+            .iter()
+            .find(|(_, r)| r.slot == slot)
+            .and_then(|(id, _)| u.qers.iter().find(|q| q.id == *id));
+        match new {
+            Some(q) => {
+                if let Some(r) = cur.with_qer(cqer(q, dir, slot, tsc_hz)) {
+                    return r;
+                }
+            }
+            // A QER the update does not name keeps its values.
+            None => return cur.clone(),
+        }
+    }
     let mut pdrs: KeyPdrs = match cur.pdrs() {
         Pdrs::Shared(s) => s.iter().cloned().collect(),
         Pdrs::One(p) => smallvec::smallvec![p],

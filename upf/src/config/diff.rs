@@ -129,7 +129,8 @@ fn change(a: &Arc<StaticSession>, b: &Arc<StaticSession>) -> Change {
     }
     if a.qers == b.qers {
         Change::None
-    } else if a.qers.len() == b.qers.len() && a.qers.iter().zip(&b.qers).all(|(x, y)| x.id == y.id)
+    } else if a.qers.len() == b.qers.len()
+        && a.qers.iter().zip(b.qers.iter()).all(|(x, y)| x.id == y.id)
     {
         Change::Qos
     } else {

@@ -348,10 +348,15 @@ pub struct StaticSession {
     /// The `id` from the file: unique among static sessions, the key that
     /// reload diffs by. Not a PFCP SEID.
     pub id: u64,
-    pub pdrs: Vec<Pdr>,
-    pub fars: Vec<Far>,
-    pub qers: Vec<Qer>,
-    pub urrs: Vec<Urr>,
+    /// The rule lists are shared, not owned: a reload that changes some
+    /// of a static session (its QoS, the common edit) builds the new
+    /// session around the lists of the running one that stay the same
+    /// (`config::validate`'s `short_form`), and equal lists compare by
+    /// pointer first.
+    pub pdrs: Arc<[Pdr]>,
+    pub fars: Arc<[Far]>,
+    pub qers: Arc<[Qer]>,
+    pub urrs: Arc<[Urr]>,
 }
 
 impl StaticSession {

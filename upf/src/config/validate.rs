@@ -771,7 +771,8 @@ fn validate_changed(
         } else {
             Some(short_keys_of(i, &raws[i])?)
         };
-        let (session, keys) = short_form(cx, i, s, ifs, &mut peer_ok);
+        // The running session's lists that the edit keeps are shared.
+        let (session, keys) = short_form(cx, i, s, ifs, &mut peer_ok, Some((&raws[i], &done[i])));
         if cx.errors.len() > errors || cx.warnings.len() > warnings {
             cx.errors.truncate(errors);
             cx.warnings.truncate(warnings);
@@ -902,7 +903,12 @@ fn validate_sessions(
                 continue;
             }
             (true, false) => reused(i, s).unwrap_or_else(|| {
-                let (session, keys) = short_form(cx, i, s, ifs, &mut peer_ok);
+                // An edited entry: the lists it keeps from the entry at
+                // its place in `prev` are shared.
+                let like = reuse
+                    .and_then(|(raws, done)| Some((raws.get(i)?, &**done.get(i)?)))
+                    .filter(|(r, _)| is_short_form(r));
+                let (session, keys) = short_form(cx, i, s, ifs, &mut peer_ok, like);
                 (Arc::new(session), keys)
             }),
             (false, true) => {
@@ -1036,20 +1042,20 @@ fn short_form_keys(i: usize, teid: u32, ue_ip: IpAddr) -> SessionKeys {
 }
 
 /// `peer_ok`: the last gNB address that passed `check_peer` on N3.
+/// `like`: a short-form entry and the session it became in a config that
+/// passed validation (the one at the same place in the running config,
+/// on reload): each rule list of the new session that depends only on
+/// values the two entries share is that session's list, shared, not
+/// built again (a QoS edit builds its QER list alone). The property test
+/// `short_form_sharing_gives_what_building_gives` holds it to that.
 fn short_form(
     cx: &mut Ctx,
     i: usize,
     s: &RawSession,
     ifs: &Interfaces,
     peer_ok: &mut Option<IpAddr>,
+    like: Option<(&RawSession, &StaticSession)>,
 ) -> (StaticSession, SessionKeys) {
-    let mut session = StaticSession {
-        id: s.id,
-        pdrs: Vec::new(),
-        fars: Vec::new(),
-        qers: Vec::new(),
-        urrs: Vec::new(),
-    };
     let (Some(ue_ip), Some(ul), Some(dl)) = (s.ue_ip, &s.uplink, &s.downlink) else {
         let missing: Vec<&str> = [
             ("ue_ip", s.ue_ip.is_none()),
@@ -1063,7 +1069,14 @@ fn short_form(
             format!("sessions[{i}]"),
             format!("short-form session lacks {}", missing.join(", ")),
         );
-        return (session, SessionKeys::default());
+        let empty = StaticSession {
+            id: s.id,
+            pdrs: Arc::new([]),
+            fars: Arc::new([]),
+            qers: Arc::new([]),
+            urrs: Arc::new([]),
+        };
+        return (empty, SessionKeys::default());
     };
     let keys = short_form_keys(i, ul.teid.0, ue_ip);
     if dl.teid.0 == 0 {
@@ -1097,31 +1110,119 @@ fn short_form(
     if let Some(b) = mbr_dl {
         check_mbr(cx, || format!("sessions[{i}].qos.mbr_dl"), b);
     }
+    // What each list is a function of, in the entry before (`like`).
+    let like = like.and_then(|(r, old)| {
+        let (Some(o_ue), Some(o_ul), Some(o_dl)) = (r.ue_ip, &r.uplink, &r.downlink) else {
+            return None;
+        };
+        let o_qos = r
+            .qos
+            .as_ref()
+            .map_or((None, None), |q| (q.mbr_ul, q.mbr_dl));
+        (old.pdrs.len() == 2 && old.fars.len() == 2 && old.qers.len() == 1 && old.urrs.len() == 1)
+            .then_some((o_ue, o_ul.teid, o_dl, o_qos, old))
+    });
+    let pdrs = match like {
+        Some((o_ue, o_teid, o_dl, (o_ul, _), old))
+            if o_ue == ue_ip
+                && o_teid == ul.teid
+                && o_dl.gnb.is_ipv4() == dl.gnb.is_ipv4()
+                && o_ul.is_some() == mbr_ul.is_some() =>
+        {
+            Arc::clone(&old.pdrs)
+        }
+        _ => short_form_pdrs(ue_ip, ul.teid.0, dl.gnb, mbr_ul.is_some()),
+    };
+    let fars = match like {
+        Some((_, _, o_dl, _, old)) if o_dl.gnb == dl.gnb && o_dl.teid == dl.teid => {
+            Arc::clone(&old.fars)
+        }
+        _ => Arc::new([
+            Far {
+                id: 1,
+                action: FarAction::Forward,
+                notify_cp: false,
+                destination: Some(DestinationInterface::Core),
+                outer_header_creation: None,
+                dscp: None,
+            },
+            Far {
+                id: 2,
+                action: FarAction::Forward,
+                notify_cp: false,
+                destination: Some(DestinationInterface::Access),
+                outer_header_creation: Some(OuterHeaderCreation {
+                    teid: dl.teid.0,
+                    peer: dl.gnb,
+                }),
+                dscp: None,
+            },
+        ]),
+    };
+    let qers = match like {
+        Some((_, _, o_dl, o_qos, old)) if o_dl.qfi == dl.qfi && o_qos == (mbr_ul, mbr_dl) => {
+            Arc::clone(&old.qers)
+        }
+        _ => Arc::new([Qer {
+            id: 1,
+            gate_ul: GateStatus::Open,
+            gate_dl: GateStatus::Open,
+            mbr_ul,
+            mbr_dl,
+            gbr_ul: None,
+            gbr_dl: None,
+            qfi: Some(dl.qfi),
+        }]),
+    };
+    let session = StaticSession {
+        id: s.id,
+        pdrs,
+        fars,
+        qers,
+        // The same for every short-form session: one list for all.
+        urrs: Arc::clone(&SHORT_FORM_URRS),
+    };
+    (session, keys)
+}
+
+/// The one URR of every short-form session (volume, no thresholds).
+static SHORT_FORM_URRS: std::sync::LazyLock<Arc<[Urr]>> = std::sync::LazyLock::new(|| {
+    Arc::new([Urr {
+        id: 1,
+        measure_volume: true,
+        measure_duration: false,
+        volume_threshold: None,
+        volume_quota: None,
+        time_threshold: None,
+        time_quota: None,
+        period: None,
+    }])
+});
+
+/// The two PDRs of a short-form session: uplink on the N3 TEID (outer
+/// header removed by the gNB's IP version), downlink to the UE address.
+fn short_form_pdrs(ue_ip: IpAddr, teid: u32, gnb: IpAddr, qer_ul: bool) -> Arc<[Pdr]> {
     // Uplink arrives over the IP version the gNB uses.
-    let ohr = if dl.gnb.is_ipv4() {
+    let ohr = if gnb.is_ipv4() {
         OuterHeaderRemoval::GtpuUdpIpv4
     } else {
         OuterHeaderRemoval::GtpuUdpIpv6
     };
-    session.pdrs = vec![
+    Arc::new([
         Pdr {
             id: 1,
             precedence: SHORT_FORM_PRECEDENCE,
             source: SourceInterface::Access,
             local_fteid: Some(LocalFteid {
                 interface: InterfaceName::N3,
-                teid: ul.teid.0,
+                teid,
             }),
             ue_ip: Some(ue_ip),
             sdf_filters: Vec::new(),
             qfi: None,
             outer_header_removal: Some(ohr),
             far_id: 1,
-            qer_ids: if mbr_ul.is_some() {
-                vec![1]
-            } else {
-                Vec::new()
-            },
+            qer_ids: if qer_ul { vec![1] } else { Vec::new() },
             urr_ids: vec![1],
         },
         Pdr {
@@ -1137,49 +1238,7 @@ fn short_form(
             qer_ids: vec![1],
             urr_ids: vec![1],
         },
-    ];
-    session.fars = vec![
-        Far {
-            id: 1,
-            action: FarAction::Forward,
-            notify_cp: false,
-            destination: Some(DestinationInterface::Core),
-            outer_header_creation: None,
-            dscp: None,
-        },
-        Far {
-            id: 2,
-            action: FarAction::Forward,
-            notify_cp: false,
-            destination: Some(DestinationInterface::Access),
-            outer_header_creation: Some(OuterHeaderCreation {
-                teid: dl.teid.0,
-                peer: dl.gnb,
-            }),
-            dscp: None,
-        },
-    ];
-    session.qers = vec![Qer {
-        id: 1,
-        gate_ul: GateStatus::Open,
-        gate_dl: GateStatus::Open,
-        mbr_ul,
-        mbr_dl,
-        gbr_ul: None,
-        gbr_dl: None,
-        qfi: Some(dl.qfi),
-    }];
-    session.urrs = vec![Urr {
-        id: 1,
-        measure_volume: true,
-        measure_duration: false,
-        volume_threshold: None,
-        volume_quota: None,
-        time_threshold: None,
-        time_quota: None,
-        period: None,
-    }];
-    (session, keys)
+    ])
 }
 
 fn unique_ids<T: Copy + Eq + std::hash::Hash + std::fmt::Display>(
@@ -1578,10 +1637,10 @@ fn full_form(
     (
         StaticSession {
             id: s.id,
-            pdrs,
-            fars,
-            qers,
-            urrs,
+            pdrs: pdrs.into(),
+            fars: fars.into(),
+            qers: qers.into(),
+            urrs: urrs.into(),
         },
         keys,
     )

@@ -390,6 +390,15 @@ const TRICKY: &[&str] = &[
     "*a",
     "1.2.3.4",
     "1.2.3",
+    "010.0.0.1",
+    "1.2.3.256",
+    "1.2.3.4.5",
+    "007Mbps",
+    "0Mbps",
+    "99999999999999999999Tbps",
+    "18446744073709551615Tbps",
+    "0x00000000000000001",
+    "0xFFFFFFFFFFFFFFFFF",
     "10.0.0.1/24",
     "4294967296",
     "0xffffffff",
@@ -632,4 +641,215 @@ fn an_ipv6_ending_in_double_colon_in_a_flow_mapping_is_left_to_serde() {
     assert!(deserialize_full(&t).is_err());
     declines(&t);
     same_parse(&t);
+}
+
+// The scalar readers as they were before their one-pass spellings
+// (`dotted_quad`, folded integers, integer bitrates): the slow, obviously
+// right reference they must equal on any input.
+fn u64_int_ref(v: &str) -> Option<u64> {
+    if let Some(h) = v.strip_prefix("0x") {
+        if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        return u64::from_str_radix(h, 16).ok();
+    }
+    u64_dec_ref(v)
+}
+
+fn u64_dec_ref(v: &str) -> Option<u64> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) || (v.len() > 1 && v.starts_with('0'))
+    {
+        return None;
+    }
+    v.parse().ok()
+}
+
+fn ip_ref(v: &str) -> Option<IpAddr> {
+    if !v
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':')
+    {
+        return None;
+    }
+    if !v.contains(':') && v.bytes().filter(|&b| b == b'.').count() < 3 {
+        return None;
+    }
+    v.parse().ok()
+}
+
+fn bitrate_ref(v: &str) -> Option<Bitrate> {
+    if let Some(n) = u64_dec_ref(v) {
+        return Some(Bitrate::from_bps(n));
+    }
+    let digits = v.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.');
+    let num = digits.count();
+    let unit = &v[num..];
+    if num == 0
+        || !matches!(
+            unit,
+            "bps" | "Kbps" | "kbps" | "Mbps" | "mbps" | "Gbps" | "gbps" | "Tbps" | "tbps"
+        )
+    {
+        return None;
+    }
+    v.parse().ok()
+}
+
+fn scalar_readers_agree(v: &str) {
+    assert_eq!(u64_int(v), u64_int_ref(v), "{v:?}");
+    assert_eq!(u64_dec(v), u64_dec_ref(v), "{v:?}");
+    assert_eq!(ip(v), ip_ref(v), "{v:?}");
+    assert_eq!(bitrate(v), bitrate_ref(v), "{v:?}");
+}
+
+#[test]
+fn scalar_readers_equal_the_references_on_edge_cases() {
+    for v in TRICKY {
+        scalar_readers_agree(v);
+    }
+    for v in [
+        "",
+        "0",
+        "00",
+        "0x",
+        "0x0",
+        "0xg",
+        "255.255.255.255",
+        "0.0.0.0",
+        "1..2.3",
+        "1.2.3.",
+        ".1.2.3",
+        "01.2.3.4",
+        "1.2.3.04",
+        "1000.1.1.1",
+        "18446744073709551615",
+        "18446744073709551616",
+        "9999999999999999999",
+        "0xffffffffffffffff",
+        "0x10000000000000000",
+        "0000000000000000000001",
+        "1Mbps",
+        "1.5Mbps",
+        "1.Mbps",
+        "18446744073709551Kbps",
+        "18446744073709552Kbps",
+        "0001Gbps",
+        "1bps",
+        "1Bps",
+    ] {
+        scalar_readers_agree(v);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    #[test]
+    fn scalar_readers_equal_the_references(
+        v in "[0-9a-fA-FxKMGTbps.:]{0,24}",
+        n in any::<u64>(),
+        q in any::<[u8; 4]>(),
+        unit in prop::sample::select(vec!["", "bps", "Kbps", "kbps", "Mbps", "Gbps", "Tbps", "tbps", "Bps"]),
+    ) {
+        scalar_readers_agree(&v);
+        scalar_readers_agree(&format!("{n}{unit}"));
+        scalar_readers_agree(&format!("0x{n:x}"));
+        scalar_readers_agree(&format!("{}.{}.{}.{}", q[0], q[1], q[2], q[3]));
+        scalar_readers_agree(&format!("{}.{:02}.{}.{}", q[0], q[1], q[2], u16::from(q[3]) * 3));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// A reload builds an edited short-form session around the running
+    /// session's rule lists that the edit keeps (`validate`'s
+    /// `short_form` with `like`): the config equals a fresh parse of the
+    /// file, whichever fields changed (each of ue_ip, uplink TEID,
+    /// downlink, QoS and id kept or replaced at random), on the path
+    /// that checks only the changed entries and on the full one (many
+    /// keys moved).
+    #[test]
+    fn short_form_sharing_gives_what_building_gives(
+        items in proptest::collection::vec((spec(), spec(), style(), any::<u8>()), 1..10),
+    ) {
+        let mut a = format!("{HEAD}sessions:\n");
+        let mut b = a.clone();
+        for (i, (sa, sb, st, mask)) in items.iter().enumerate() {
+            let mut x = sa.clone();
+            x.id = i as u64 + 1;
+            make_valid(&mut x, i);
+            // Other valid values for the same place (keys of an index no
+            // other item uses).
+            let mut o = sb.clone();
+            make_valid(&mut o, i + 50);
+            let mut y = x.clone();
+            if mask & 1 != 0 {
+                y.ue_ip = o.ue_ip;
+            }
+            if mask & 2 != 0 {
+                y.ul = o.ul;
+            }
+            if mask & 4 != 0 {
+                y.dl = o.dl;
+            }
+            if mask & 8 != 0 {
+                y.qos = o.qos.clone();
+            }
+            if mask & 16 != 0 {
+                y.id = i as u64 + 100;
+            }
+            a.push_str(&emit(&x, *st, 2));
+            b.push_str(&emit(&y, *st, 2));
+        }
+        let host = HostInfo::with_cpus(4);
+        let prev = parse_text(a.clone(), "t.yaml", Some(&host), None);
+        prop_assume!(prev.is_ok());
+        let prev = prev.unwrap();
+        let fresh = parse(&b, "t.yaml", Some(&host));
+        let after = parse_text(b.clone(), "t.yaml", Some(&host), Some(&prev));
+        prop_assert_eq!(&after, &fresh, "{}\n---\n{}", a, b);
+        // Field by field as well (the lists' `==` compares pointers first).
+        if let (Ok(after), Ok(fresh)) = (after, fresh) {
+            for (s, f) in after.sessions.iter().zip(&fresh.sessions) {
+                prop_assert_eq!(&s.pdrs[..], &f.pdrs[..]);
+                prop_assert_eq!(&s.fars[..], &f.fars[..]);
+                prop_assert_eq!(&s.qers[..], &f.qers[..]);
+                prop_assert_eq!(&s.urrs[..], &f.urrs[..]);
+            }
+        }
+    }
+}
+
+/// A QoS edit shares the running session's PDR, FAR and URR lists and
+/// builds its QER list alone; a downlink TEID edit shares the PDRs, QERs
+/// and URRs.
+#[test]
+fn a_reload_shares_the_lists_an_edit_keeps() {
+    let host = HostInfo::with_cpus(4);
+    let item = |qos: &str, dl: u32| {
+        format!(
+            "  - {{ id: 1, ue_ip: 10.45.0.2, uplink: {{ teid: 0x100 }}, downlink: {{ gnb: 192.168.1.2, teid: {dl} }}, qos: {{ mbr_ul: {qos}, mbr_dl: {qos} }} }}\n  - {{ id: 2, ue_ip: 10.45.0.3, uplink: {{ teid: 0x101 }}, downlink: {{ gnb: 192.168.1.2, teid: 7 }} }}\n"
+        )
+    };
+    let a = format!("{HEAD}sessions:\n{}", item("100Mbps", 5));
+    let prev = parse_text(a, "t.yaml", Some(&host), None).unwrap();
+    let (p, n) = (&prev.sessions[0], &prev.sessions[1]);
+    let b = format!("{HEAD}sessions:\n{}", item("200Mbps", 5));
+    let next = parse_text(b.clone(), "t.yaml", Some(&host), Some(&prev)).unwrap();
+    assert_eq!(next, parse(&b, "t.yaml", Some(&host)).unwrap());
+    let s = &next.sessions[0];
+    assert!(Arc::ptr_eq(&s.pdrs, &p.pdrs) && Arc::ptr_eq(&s.fars, &p.fars));
+    assert!(Arc::ptr_eq(&s.urrs, &p.urrs) && Arc::ptr_eq(&s.urrs, &n.urrs));
+    assert!(!Arc::ptr_eq(&s.qers, &p.qers));
+    assert_eq!(s.qers[0].mbr_dl.map(Bitrate::bps), Some(200_000_000));
+    // The unchanged session is the running one.
+    assert!(Arc::ptr_eq(&next.sessions[1], n));
+    let c = format!("{HEAD}sessions:\n{}", item("100Mbps", 9));
+    let next = parse_text(c.clone(), "t.yaml", Some(&host), Some(&prev)).unwrap();
+    assert_eq!(next, parse(&c, "t.yaml", Some(&host)).unwrap());
+    let s = &next.sessions[0];
+    assert!(Arc::ptr_eq(&s.pdrs, &p.pdrs) && Arc::ptr_eq(&s.qers, &p.qers));
+    assert!(!Arc::ptr_eq(&s.fars, &p.fars));
+    assert_eq!(s.fars[1].outer_header_creation.map(|o| o.teid), Some(9));
 }
