@@ -109,6 +109,13 @@ def run(x: argparse.Namespace, label: str, upf_bin, rate: float) -> dict:
         res["not_measured"] = str(e)
     finally:
         procs.stop_all()
+        if x.keep_logs:
+            os.makedirs(x.keep_logs, exist_ok=True)
+            for d in os.listdir(tmp):
+                for f in ("dut.log", "loadgen.log"):
+                    src = os.path.join(tmp, d, f)
+                    if os.path.exists(src):
+                        shutil.copy(src, os.path.join(x.keep_logs, f"{label}-{rate:g}-{int(time.time())}-{f}"))
         shutil.rmtree(tmp, ignore_errors=True)
     return res
 
@@ -127,6 +134,7 @@ def main() -> int:
     ap.add_argument("--hog-cpu", type=int, default=None)
     ap.add_argument("--move-control", type=int, default=None)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--keep-logs", default=None, help="copy each trial's device and loadgen logs into this directory")
     x = ap.parse_args()
     if os.getuid() != 0:
         ap.error("needs root (DPDK runtime directories, autogroup nice)")
