@@ -6,7 +6,7 @@
 #
 #   perf/e2e-bench.sh [--quick] [--rounds 3] [--sessions 10000] [--inner-bytes 64]
 #                     [--traffic ul|dl|bidir] [--max-mpps 4] [--trial-s 1]
-#                     [--precision 0.02] [--latency-s 2] [--rsize 14]
+#                     [--precision 0.02] [--latency-s 2] [--latency-mpps 0.01,0.5] [--rsize 14]
 #                     [--upf-bin PATH] [--build-upf] [--upf-threads PREFIX]
 #                     [--skip testpmd-io,testpmd-macswap,upf] [--out FILE] [--keep]
 #                     [--loadgen-lcores 0@0,1@0] [--loadgen-rx-lcore N] [--dut-cpu 1]
@@ -18,7 +18,10 @@
 # gives the generator a tx and an rx core). The upf runs one worker with
 # 10,000 static sessions (QER with an MBR far above the offered rate, and
 # URR) on a config that perf/gen/sessions.py writes for the same session
-# plan as the traffic. Until the upf forwards,
+# plan as the traffic. Latency is measured at 50 % of each system's NDR and
+# at the same fixed rates per direction for all (--latency-mpps), with the
+# device's CPU share in each trial: a poll-mode device that the shared
+# machine deschedules queues for a scheduler slice. Until the upf forwards,
 # its row says "upf: not measured (reason)". Targets: upf NDR >= 70 % of
 # testpmd io; p99 <= 10 us at 50 % of NDR.
 #
@@ -38,7 +41,7 @@ build_upf=0
 loadgen_bin="${LOADGEN_BIN:-}"
 while [ $# -gt 0 ]; do
     case "$1" in
-        -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         --build-upf) build_upf=1; shift ;;
         --loadgen-bin) loadgen_bin="$2"; shift 2 ;;
         *) args+=("$1"); shift ;;

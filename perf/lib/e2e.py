@@ -12,9 +12,12 @@ order that alternates between rounds:
    `upf run --config` on a config that perf/gen/sessions.py writes for the
    same session plan (one worker, QER with a 100 Gbps MBR and URR on every
    session, N3/N6 on the memif links, N6 gateway = loadgen's MAC);
-3. loadgen runs the NDR search, the PDR search and the latency trial at 50 %
-   of NDR, measuring the device's worker threads' CPU time per trial, writes
-   its JSON, then waits (--linger-s) for the device to disconnect;
+3. loadgen runs the NDR search, the PDR search, the latency trial at 50 %
+   of NDR and latency trials at fixed rates (--latency-mpps: the same
+   absolute load for every system, so that their latencies compare; 50 % of
+   each one's own NDR is a different load per system), measuring the
+   device's worker threads' CPU time per trial, writes its JSON, then waits
+   (--linger-s) for the device to disconnect;
 4. the device is stopped (SIGINT), then loadgen exits.
 
 The upf's figures are reported as ratios to testpmd io of the same round
@@ -189,6 +192,8 @@ def run_one(a: argparse.Namespace, system: str, rnd: int, tmp: str, procs: Procs
         lg += ["--ue-pool", "10.64.0.0/10"]
     if a.loadgen_rx_lcore is not None:
         lg += ["--rx-lcore", str(a.loadgen_rx_lcore)]
+    if a.latency_mpps:
+        lg += ["--latency-mpps", a.latency_mpps]
     lg += ["--", "--lcores", a.loadgen_lcores, "--no-huge", "-m", "512", "--no-pci", "--file-prefix", lg_prefix]
     lgp = procs.start(lg, lg_log)
     wait_until(lambda: os.path.exists(ready), 120, "loadgen did not start its ports", lgp, lg_log)
@@ -290,6 +295,36 @@ def latency_cdf(ndr: dict) -> Optional[Dict[str, list]]:
     return out or None
 
 
+def latency_rates(ndr: dict) -> Dict[float, dict]:
+    """The latency trials at fixed rates of one round (loadgen --latency-mpps), by rate per direction."""
+    return {float(x["at_mpps_per_direction"]): x for x in ndr.get("latency_at_rates") or []
+            if x.get("at_mpps_per_direction") is not None}
+
+
+def cpu_run(x: Optional[dict]) -> Optional[float]:
+    return x.get("run") if isinstance(x, dict) else None
+
+
+def at_rates_summary(docs_rates: List[Dict[float, dict]], base_rates: Optional[List[Dict[float, dict]]]) -> List[dict]:
+    """Per rate: medians over rounds of the worst direction's p50/p99/p99.9/max and of the device's CPU share in
+    the trial; with `base_rates` (testpmd io's rounds), p50 and p99 ratios paired by round."""
+    rates = sorted({r for d in docs_rates for r in d})
+    out = []
+    for r in rates:
+        got = [d.get(r) for d in docs_rates]
+        row = {"mpps_per_direction": r, "rounds": sum(1 for g in got if g)}
+        for k in ("p50_us", "p99_us", "p999_us", "max_us", "loss"):
+            row[k] = med([g.get(k) if g else None for g in got])
+        row["dut_cpu_share"] = med([cpu_run(g.get("dut_cpu")) if g else None for g in got])
+        if base_rates is not None:
+            base = [b.get(r) for b in base_rates] + [None] * max(0, len(got) - len(base_rates))
+            for k in ("p50_us", "p99_us"):
+                row[f"{k[:-3]}_ratio_to_testpmd"] = paired_ratio([g.get(k) if g else None for g in got],
+                                                                 [b.get(k) if b else None for b in base])
+        out.append(row)
+    return out
+
+
 def median_round_cdf(p99s: List[Optional[float]], cdfs: List[Optional[dict]]) -> Optional[dict]:
     """The CDF of the round whose p99 is the median one (the round the row's p99 comes from, for odd counts)."""
     have = [(p, c) for p, c in zip(p99s, cdfs) if p is not None and c]
@@ -315,12 +350,13 @@ def summarize(a: argparse.Namespace, runs: Dict[str, List[dict]]) -> List[dict]:
     for system in SYSTEMS:
         docs = runs.get(system, [])
         s = {"ndr": [], "pdr": [], "p50": [], "p99": [], "p999": [], "max": [], "cap": [], "limited": 0,
-             "dut_cpu": [], "cdf": [], "not_measured": [d["not_measured"] for d in docs if "not_measured" in d], "rounds": []}
+             "dut_cpu": [], "cdf": [], "lat_cpu": [], "at_rates": [], "not_measured": [d["not_measured"] for d in docs if "not_measured" in d], "rounds": []}
         for d in docs:
             if "not_measured" in d:
                 s["ndr"].append(None), s["pdr"].append(None), s["cap"].append(None)
                 for k in ("p50", "p99", "p999", "max"):
                     s[k].append(None)
+                s["lat_cpu"].append(None), s["at_rates"].append({})
                 continue
             n, p = row_of(d, "ndr") or {}, row_of(d, "pdr") or {}
             s["ndr"].append(n.get("mpps"))
@@ -328,6 +364,8 @@ def summarize(a: argparse.Namespace, runs: Dict[str, List[dict]]) -> List[dict]:
             s["p50"].append(n.get("p50_us")), s["p99"].append(n.get("p99_us")), s["p999"].append(n.get("p999_us")), s["max"].append(n.get("max_us"))
             s["cap"].append(overload_capacity(n))
             s["cdf"].append(latency_cdf(n))
+            s["lat_cpu"].append(cpu_run((n.get("latency") or {}).get("dut_cpu")))
+            s["at_rates"].append(latency_rates(n))
             s["limited"] += int(bool(n.get("generator_limited")))
             shares = [t["dut_cpu"]["run"] for t in n.get("trials", []) if t.get("dut_cpu")]
             s["dut_cpu"].append(round(statistics.median(shares), 3) if shares else None)
@@ -356,6 +394,12 @@ def summarize(a: argparse.Namespace, runs: Dict[str, List[dict]]) -> List[dict]:
                 r["max_us"] = med(s["max"])
                 r["latency_at"] = "50 % of NDR (median over rounds of the worst direction)"
                 r["latency_cdf"] = median_round_cdf(s["p99"], s["cdf"])
+                # The device's CPU share in the latency trial: on a shared machine a
+                # poll-mode device that is descheduled queues for a scheduler slice.
+                r["latency_dut_cpu_share"] = med(s["lat_cpu"])
+                if any(s["at_rates"]):
+                    r["latency_at_rates"] = at_rates_summary(
+                        s["at_rates"], None if system == "testpmd-io" else base["at_rates"])
                 r["mpps_per_dut_cpu_overload"] = med(s["cap"])
                 r["dut_cpu_share_median"] = med(s["dut_cpu"])
                 r["generator_limited_rounds"] = s["limited"]
@@ -389,8 +433,8 @@ def fmt(x: Optional[float], nd: int = 3) -> str:
 def print_table(a: argparse.Namespace, rows: List[dict], mach: dict) -> None:
     print(f"\ne2e: {a.sessions} sessions, {a.traffic}, inner {a.inner_bytes} B, memif rsize {a.rsize}, "
           f"{a.rounds} round(s), trials {a.trial_s:g} s, precision {a.precision:g}")
-    print(f"{'system':<16} {'NDR Mpps':>9} {'PDR Mpps':>9} {'Mpps/CPU-s':>10} {'p50 us':>9} {'p99 us':>9} {'p99.9 us':>9}  "
-          f"{'÷ testpmd io (NDR, PDR, per CPU)':<34}")
+    print(f"{'system':<16} {'NDR Mpps':>9} {'PDR Mpps':>9} {'Mpps/CPU-s':>10} {'p50 us':>9} {'p99 us':>9} {'p99.9 us':>9} "
+          f"{'dut CPU':>7}  {'÷ testpmd io (NDR, PDR, per CPU)':<34}")
     for system in SYSTEMS:
         n = next(r for r in rows if r["system"] == system and r["search"] == "ndr")
         p = next(r for r in rows if r["system"] == system and r["search"] == "pdr")
@@ -401,7 +445,20 @@ def print_table(a: argparse.Namespace, rows: List[dict], mach: dict) -> None:
             f"{fmt(n.get('ratio_to_testpmd'))}, {fmt(p.get('ratio_to_testpmd'))}, {fmt(n.get('ratio_to_testpmd_cpu'))}"
         lim = " (generator-limited in %d round(s))" % n["generator_limited_rounds"] if n.get("generator_limited_rounds") else ""
         print(f"{system:<16} {fmt(n['mpps']):>9} {fmt(p['mpps']):>9} {fmt(n.get('mpps_per_dut_cpu_overload')):>10} "
-              f"{fmt(n['p50_us'], 1):>9} {fmt(n['p99_us'], 1):>9} {fmt(n['p999_us'], 1):>9}  {ratios}{lim}")
+              f"{fmt(n['p50_us'], 1):>9} {fmt(n['p99_us'], 1):>9} {fmt(n['p999_us'], 1):>9} "
+              f"{fmt(n.get('latency_dut_cpu_share'), 2):>7}  {ratios}{lim}")
+    ndrs = [r for r in rows if r["search"] == "ndr" and not r.get("not_measured")]
+    if any(r.get("latency_at_rates") for r in ndrs):
+        print("latency at the same rates for every system (worst direction; dut CPU: the device's share of its "
+              "CPU in the trial; ratios to testpmd io paired by round):")
+        print(f"{'system':<16} {'Mpps/dir':>8} {'p50 us':>9} {'p99 us':>9} {'p99.9 us':>9} {'max us':>9} {'dut CPU':>7}  "
+              f"{'p50, p99 ÷ testpmd io':<22}")
+        for r in ndrs:
+            for x in r.get("latency_at_rates") or []:
+                ratios = "-" if "p50_ratio_to_testpmd" not in x else \
+                    f"{fmt(x.get('p50_ratio_to_testpmd'), 2)}, {fmt(x.get('p99_ratio_to_testpmd'), 2)}"
+                print(f"{r['system']:<16} {x['mpps_per_direction']:>8g} {fmt(x['p50_us'], 1):>9} {fmt(x['p99_us'], 1):>9} "
+                      f"{fmt(x['p999_us'], 1):>9} {fmt(x['max_us'], 1):>9} {fmt(x['dut_cpu_share'], 2):>7}  {ratios}")
     u = next(r for r in rows if r["system"] == "upf" and r["search"] == "ndr")
     t = u.get("targets", {})
     def verdict(v):
@@ -436,6 +493,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--trial-s", type=float, default=1.0)
     ap.add_argument("--final-s", type=float, default=0.0)
     ap.add_argument("--latency-s", type=float, default=2.0)
+    ap.add_argument("--latency-mpps", default="0.01,0.5",
+                    help="also measure latency at these rates per direction (Mpps, comma-separated), the same for "
+                         "every system; '' for none")
     ap.add_argument("--warmup-s", type=float, default=0.5)
     ap.add_argument("--drain-ms", type=int, default=300)
     ap.add_argument("--link-timeout", type=float, default=30.0)

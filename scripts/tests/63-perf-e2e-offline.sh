@@ -57,6 +57,40 @@ assert u["mpps"] is None and u["ratio_to_testpmd"] is None and u["p99_us"] is No
 assert u["not_measured"] == "no upf binary at /x", u["not_measured"]
 assert u["targets"]["ratio_met"] is None and u["targets"]["p99_met"] is None
 print("ok   summary: medians, ratios paired by round, CPU-normalised ratio, targets, not-measured rows")
+
+# Latency at the same fixed rates for every system (loadgen --latency-mpps): medians per
+# rate, the device's CPU share, p50/p99 ratios to testpmd io paired by round; a rate
+# missing from a round counts as not measured there.
+def lat(doc, p50s, cpu=0.9):
+    n = doc["results"][0]
+    n["latency"] = {"dut_cpu": {"run": cpu, "wait": 1 - cpu}}
+    n["latency_at_rates"] = [{"at_mpps_per_direction": r, "p50_us": p, "p99_us": p * 10, "p999_us": p * 20,
+                              "max_us": p * 30, "loss": 0.0, "dut_cpu": {"run": cpu, "wait": 1 - cpu}}
+                             for r, p in p50s]
+    return doc
+runs = {
+    "testpmd-io": [lat(doc(2.0, 2.2, 8.0, 4.0), [(0.01, 2.0), (0.5, 1.0)], 0.5),
+                   lat(doc(1.0, 1.1, 9.0, 5.0), [(0.01, 4.0), (0.5, 2.0)], 0.7),
+                   lat(doc(4.0, 4.4, 7.0, 4.5), [(0.01, 1.0), (0.5, 1.0)], 0.9)],
+    "testpmd-macswap": [{"not_measured": "x"}] * 3,
+    "upf": [lat(doc(1.6, 2.0, 12.0, 3.0), [(0.01, 3.0), (0.5, 4.0)], 0.4),
+            lat(doc(0.7, 0.9, 9.5, 4.0), [(0.01, 4.0)], 0.6),
+            lat(doc(3.0, 3.3, 11.0, 4.0), [(0.01, 5.0), (0.5, 2.0)], 0.8)],
+}
+rows = {(r["system"], r["search"]): r for r in e2e.summarize(a, runs)}
+u, t = rows[("upf", "ndr")], rows[("testpmd-io", "ndr")]
+assert u["latency_dut_cpu_share"] == 0.6 and t["latency_dut_cpu_share"] == 0.7, (u["latency_dut_cpu_share"], t["latency_dut_cpu_share"])
+by = {x["mpps_per_direction"]: x for x in u["latency_at_rates"]}
+assert sorted(by) == [0.01, 0.5], by
+# 0.01: upf 3, 4, 5 against 2, 4, 1 -> ratios 1.5, 1.0, 5.0 -> 1.5 (not 4 / 2 of the medians, 2.0).
+assert by[0.01]["p50_us"] == 4.0 and by[0.01]["p50_ratio_to_testpmd"] == 1.5, by[0.01]
+assert by[0.01]["p99_ratio_to_testpmd"] == 1.5 and by[0.01]["dut_cpu_share"] == 0.6 and by[0.01]["rounds"] == 3, by[0.01]
+# 0.5: round 2 has no upf trial: ratios 4/1 and 2/1 -> median 3.0.
+assert by[0.5]["rounds"] == 2 and by[0.5]["p50_us"] == 3.0 and by[0.5]["p50_ratio_to_testpmd"] == 3.0, by[0.5]
+tb = {x["mpps_per_direction"]: x for x in t["latency_at_rates"]}
+assert "p50_ratio_to_testpmd" not in tb[0.01] and tb[0.01]["p50_us"] == 2.0, tb[0.01]
+assert "latency_at_rates" not in rows[("testpmd-macswap", "ndr")]
+print("ok   summary: latency at the same rates for every system, paired p50/p99 ratios, the device's CPU share")
 PY
 
 if [ "$(id -u)" != 0 ]; then

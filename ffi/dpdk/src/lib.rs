@@ -70,6 +70,7 @@
 mod eal;
 mod error;
 mod mbuf;
+mod memlock;
 mod mempool;
 mod port;
 
@@ -77,6 +78,7 @@ pub use dpdk_sys as sys;
 pub use eal::{Eal, LaunchHandle, Lcore};
 pub use error::{Error, Result};
 pub use mbuf::{Burst, Drain, Mbuf};
+pub use memlock::{can_lock_memory, lock_future_memory};
 pub use mempool::{MBUF_DEFAULT_BUF_SIZE, Mempool, PKTMBUF_HEADROOM};
 pub use port::{
     DevInfo, Link, MAX_BURST, Port, PortConfig, Rss, RxQueue, Stats, TxQueue, pci_address,

@@ -174,6 +174,12 @@ struct Cli {
     /// Search: seconds of the latency trial at 50 % of NDR (0: none).
     #[arg(long, default_value_t = 2.0)]
     latency_s: f64,
+    /// Search: after the trial at 50 % of NDR, a latency trial (of
+    /// --latency-s) at each of these rates per direction, Mpps,
+    /// comma-separated: the same absolute load for every device, so that
+    /// their latencies compare (50 % of each one's own NDR does not).
+    #[arg(long, value_delimiter = ',')]
+    latency_mpps: Vec<f64>,
     /// Search: loss ratio of the PDR.
     #[arg(long, default_value_t = 0.005)]
     pdr_loss: f64,
@@ -297,6 +303,13 @@ impl Cli {
             if !(v.is_finite() && v > 0.0) {
                 bail!("{name} {v}: must be a positive number");
             }
+        }
+        if let Some(v) = self
+            .latency_mpps
+            .iter()
+            .find(|v| !(v.is_finite() && **v > 0.0))
+        {
+            bail!("--latency-mpps {v}: must be positive numbers");
         }
         if self.min_mpps >= self.max_mpps {
             bail!("--min-mpps must be below --max-mpps");
@@ -591,12 +604,21 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
                 }
                 _ => None,
             };
+            let mut at_rates = Vec::new();
+            if cli.latency_s > 0.0 {
+                for &r in &cli.latency_mpps {
+                    let t = eng.trial(r * 1e6, secs(cli.latency_s))?;
+                    println!("{}", report::trial_line("lat@rate", &t));
+                    at_rates.push(t);
+                }
+            }
             summary_search(&ndr, pdr.as_ref(), lat.as_ref(), cli.pdr_loss);
             report::search_rows(
                 &common,
                 &ndr,
                 pdr.as_ref(),
                 lat.as_ref(),
+                &at_rates,
                 [0.0, cli.pdr_loss],
             )
         }

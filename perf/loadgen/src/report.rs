@@ -143,8 +143,26 @@ fn latency(m: &mut serde_json::Map<String, Value>, t: &TrialReport) {
             "loss": t.loss,
             "per_direction": per,
             "source": "loadgen TSC stamps, hdrhistogram (3 significant digits); includes the generator's own tx/rx path",
+            "dut_cpu": t.dut_cpu,
+            "generator_cpu": t.generator_cpu,
         }),
     );
+}
+
+/// One latency trial at a fixed rate, worst direction: what
+/// `latency_at_rates` lists.
+fn latency_at(t: &TrialReport) -> Value {
+    json!({
+        "at_mpps_per_direction": round6(t.target_mpps_per_dir),
+        "offered_mpps_per_direction": round6(t.offered_mpps_per_dir),
+        "loss": t.loss,
+        "p50_us": worst(t, |l| l.p50_us),
+        "p99_us": worst(t, |l| l.p99_us),
+        "p999_us": worst(t, |l| l.p999_us),
+        "max_us": worst(t, |l| l.max_us),
+        "dut_cpu": t.dut_cpu,
+        "generator_cpu": t.generator_cpu,
+    })
 }
 
 fn round6(x: f64) -> f64 {
@@ -161,13 +179,15 @@ pub fn fixed_row(c: &RowCommon, t: &TrialReport) -> Value {
     Value::Object(m)
 }
 
-/// The rows of an NDR (with the latency trial at 50 % of it) and a PDR search.
+/// The rows of an NDR (with the latency trial at 50 % of it and those at
+/// fixed rates, `at_rates`) and a PDR search.
 #[must_use]
 pub fn search_rows(
     c: &RowCommon,
     ndr: &SearchResult<TrialReport>,
     pdr: Option<&SearchResult<TrialReport>>,
     lat: Option<&TrialReport>,
+    at_rates: &[TrialReport],
     max_loss: [f64; 2],
 ) -> Vec<Value> {
     let mut rows = Vec::new();
@@ -190,6 +210,12 @@ pub fn search_rows(
         }
         if let (Some(l), "ndr") = (lat, name) {
             latency(&mut m, l);
+        }
+        if name == "ndr" && !at_rates.is_empty() {
+            m.insert(
+                "latency_at_rates".into(),
+                Value::Array(at_rates.iter().map(latency_at).collect()),
+            );
         }
         let trials: Vec<Value> = res
             .trials
@@ -276,6 +302,116 @@ pub fn document(command: &str, tsc_hz: Option<u64>, rows: &[Value], extra: &Valu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpustat::CpuShare;
+    use crate::engine::{DirReport, TxDir};
+    use crate::search::Trial;
+    use crate::stats::Mismatches;
+
+    fn dir(name: &'static str, p50: f64) -> DirReport {
+        DirReport {
+            direction: name,
+            frame_bytes: 78,
+            tx: TxDir::default(),
+            received: 1,
+            received_bytes: 78,
+            lost: 0,
+            loss: 0.0,
+            offered_mpps: 0.5,
+            rx_mpps: 0.5,
+            rx_gbps: 0.3,
+            reordered: 0,
+            duplicates: 0,
+            mismatched: Mismatches::default(),
+            clock_skew: 0,
+            alt_teid: 0,
+            version_switches: 0,
+            session_switches: 0,
+            latency: Latency {
+                samples: 1,
+                p50_us: Some(p50),
+                p99_us: Some(p50 * 10.0),
+                p999_us: Some(p50 * 20.0),
+                max_us: Some(p50 * 30.0),
+                ..Latency::default()
+            },
+        }
+    }
+
+    fn trial(mpps: f64, p50s: [f64; 2], dut: f64) -> TrialReport {
+        TrialReport {
+            trial: 1,
+            target_mpps_per_dir: mpps,
+            offered_mpps_per_dir: mpps * 0.99,
+            duration_s: 1.0,
+            loss: 0.0,
+            directions: vec![dir("ul", p50s[0]), dir("dl", p50s[1])],
+            stale: 0,
+            other: 0,
+            arp: 0,
+            generator_cpu: Some(CpuShare {
+                run: 0.9,
+                wait: 0.1,
+            }),
+            dut_cpu: Some(CpuShare {
+                run: dut,
+                wait: 1.0 - dut,
+            }),
+            rx_mpps_per_dut_cpu: None,
+        }
+    }
+
+    #[test]
+    fn latency_at_fixed_rates_goes_in_the_ndr_row_only() {
+        let common = RowCommon {
+            system: "dut".into(),
+            direction: "ul+dl".into(),
+            sessions: 1,
+            inner_bytes: 64,
+            frame_bytes: json!({}),
+            expect: "any".into(),
+        };
+        let search = |t: TrialReport| SearchResult {
+            rate_pps: Some(t.offered_mpps_per_dir * 1e6),
+            best: Some(0),
+            trials: vec![Trial {
+                target_pps: t.target_mpps_per_dir * 1e6,
+                duration_s: 1.0,
+                pass: true,
+                outcome: t,
+                reused: false,
+            }],
+            generator_limited: false,
+        };
+        let (ndr, pdr) = (
+            search(trial(2.0, [1.0, 1.0], 0.5)),
+            search(trial(2.2, [1.0, 1.0], 0.5)),
+        );
+        let lat = trial(1.0, [3.0, 2.0], 0.4);
+        let at = [trial(0.01, [4.0, 5.0], 0.6), trial(0.5, [7.0, 6.0], 0.7)];
+        let rows = search_rows(&common, &ndr, Some(&pdr), Some(&lat), &at, [0.0, 0.005]);
+        assert_eq!(rows.len(), 2);
+        assert!(
+            rows[1].get("latency_at_rates").is_none(),
+            "pdr row: {}",
+            rows[1]
+        );
+        let r = &rows[0];
+        // The trial at 50 % of NDR: worst direction, and the device's CPU share.
+        assert_eq!(r["p50_us"], json!(3.0));
+        assert_eq!(r["latency"]["dut_cpu"]["run"], json!(0.4));
+        let a = r["latency_at_rates"].as_array().expect("latency_at_rates");
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0]["at_mpps_per_direction"], json!(0.01));
+        assert_eq!(a[0]["p50_us"], json!(5.0), "worst direction: {}", a[0]);
+        assert_eq!(a[0]["p99_us"], json!(50.0));
+        assert_eq!(a[0]["dut_cpu"]["run"], json!(0.6));
+        assert_eq!(a[1]["at_mpps_per_direction"], json!(0.5));
+        assert_eq!(a[1]["p50_us"], json!(7.0));
+        assert_eq!(a[1]["max_us"], json!(210.0));
+        // Without fixed-rate trials the row has no such field.
+        let rows = search_rows(&common, &ndr, None, Some(&lat), &[], [0.0, 0.005]);
+        assert!(rows[0].get("latency_at_rates").is_none());
+    }
 
     #[test]
     fn dates() {
