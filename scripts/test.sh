@@ -85,10 +85,42 @@ step() { # name command...
 }
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# A one-shot run (CI: a fresh clone, no target dir yet; or UPF_CI_BUILD=1)
+# builds with settings that only cost time when nothing is reused later:
+# no incremental caches, line tables only in debug builds (file:line in
+# backtraces stay; full debug info made every test binary slower to
+# compile and link), and a release build (65-reload-hitless: the only
+# one) without LTO, with 16 codegen units and no debug info (the suite
+# needs optimized code's speed, not the last percent of it). A warm tree
+# keeps its usual settings (switching would rebuild it). Explicit
+# CARGO_* variables win. Timings: scripts/tests/README.md.
+if [[ "${UPF_CI_BUILD:-}" == 1 || (-z "${UPF_CI_BUILD:-}" && ! -d "${CARGO_TARGET_DIR:-$UPF_ROOT/target}") ]]; then
+    log_info "one-shot build settings (no incremental, dev debug = line-tables-only, release without LTO)"
+    export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+    export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+    export CARGO_PROFILE_RELEASE_LTO="${CARGO_PROFILE_RELEASE_LTO:-off}"
+    export CARGO_PROFILE_RELEASE_CODEGEN_UNITS="${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:-16}"
+    export CARGO_PROFILE_RELEASE_DEBUG="${CARGO_PROFILE_RELEASE_DEBUG:-0}"
+fi
+
 if ((cargo_steps)); then
     step "cargo fmt" cargo fmt --all -- --check
     step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
-    step "cargo test" cargo test --workspace
+    # Built and run as two steps, so that the summary shows which costs.
+    step "cargo test (build)" cargo test --workspace --no-run
+    if [[ "${results[${#results[@]} - 1]}" == PASS ]]; then
+        # The binaries that build made (every member with a binary has
+        # integration tests) serve the suites: see debug_bins in lib.sh.
+        # Hard links, so that a later build into target/debug (the Docker
+        # steps of suite 20 build `upf` there) does not replace them.
+        tdir="${CARGO_TARGET_DIR:-$UPF_ROOT/target}"
+        rm -rf "$tdir/test-bins"
+        mkdir -p "$tdir/test-bins"
+        find "$tdir/debug" -maxdepth 1 -type f -executable -exec ln -f {} "$tdir/test-bins/" \;
+        export UPF_DEBUG_BIN_DIR="$tdir/test-bins"
+    fi
+    step "cargo test (run)" cargo test --workspace
 fi
 
 if ((suites)); then
