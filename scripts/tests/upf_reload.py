@@ -461,11 +461,14 @@ def run_hitless(a, d: str) -> None:
         run.upf.proc.send_signal(signal.SIGHUP)
         last = run.wait_reloads(applied + 1, rejected)
         check(last.get("sessions_changed") == n_traffic, f"one reload changes {n_traffic} sessions' DL TEID: {last['summary']}")
-        run.wait_dl(2000, "on the new TEIDs")  # counted by loadgen; the checks are on its counts
+        # Loadgen sends round robin over the sessions: 2 x n_traffic DL
+        # packets give every session at least one on the new TEID (counted
+        # by loadgen; the checks are on its counts).
+        run.wait_dl(2 * n_traffic, "on the new TEIDs")
         cfg.write(cfg.text(n, qos=last_qos))
         run.upf.proc.send_signal(signal.SIGHUP)
         run.wait_reloads(applied + 2, rejected)
-        run.wait_dl(2000, "on the TEIDs restored")
+        run.wait_dl(2 * n_traffic, "on the TEIDs restored")  # every session switched back
         check(run.in_trial(), f"all reloads ran inside loadgen's measured trial ({time.monotonic() - t0:.0f} s "
               f"of {a.hitless_s} s)")
     except BaseException:
