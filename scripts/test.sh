@@ -58,13 +58,25 @@ else
     if [[ -x "$HOME/.cargo/bin/cargo" ]]; then export PATH="$HOME/.cargo/bin:$PATH"; fi
 fi
 
-names=() results=() times=() matched=()
+names=() results=() times=() cpus=() matched=()
 failed=0
 
+# CPU seconds (user + system) of this shell's finished children so far:
+# a step's share beside its wall time, which on a shared machine says
+# more about the load than about the step.
+tck="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+child_cpu() {
+    local f
+    read -r -a f </proc/$$/stat 2>/dev/null || { echo 0; return; }
+    echo $(((f[15] + f[16]) * 100 / tck)) # centiseconds
+}
+cpu0=0
+
 record() { # name result seconds
-    names+=("$1") results+=("$2") times+=("$3")
+    local c=$(($(child_cpu) - cpu0))
+    names+=("$1") results+=("$2") times+=("$3") cpus+=("$((c / 100))")
     case "$2" in
-    PASS) log_ok "$1: PASS ($3 s)" ;;
+    PASS) log_ok "$1: PASS ($3 s, CPU $((c / 100)) s)" ;;
     SKIP) log_warn "$1: SKIPPED ($3 s)" ;;
     *)
         log_error "$1: FAIL ($3 s)"
@@ -75,6 +87,7 @@ record() { # name result seconds
 
 step() { # name command...
     local name="$1" t0=$SECONDS
+    cpu0="$(child_cpu)"
     shift
     log_info "=== $name: $*"
     if "$@"; then
@@ -141,6 +154,7 @@ if ((suites)); then
         limit="${limit:-${UPF_SUITE_TIMEOUT:-600}}"
         log_info "=== suite $name (limit ${limit} s)"
         t0=$SECONDS
+        cpu0="$(child_cpu)"
         set +e
         timeout --kill-after=10 "$limit" bash "$suite"
         rc=$?
@@ -156,14 +170,15 @@ fi
 
 for i in "${!only[@]}"; do
     if ((suites)) && [[ -z "${matched[i]:-}" ]]; then
+        cpu0="$(child_cpu)"
         record "${only[i]}" "FAIL (no such suite)" 0
     fi
 done
 
 echo >&2
-log_info "summary ($((SECONDS - started)) s in all):"
+log_info "summary ($((SECONDS - started)) s in all, CPU $(($(child_cpu) / 100)) s):"
 for i in "${!names[@]}"; do
-    printf '  %-32s %-28s %5s s\n' "${names[i]}" "${results[i]}" "${times[i]}" >&2
+    printf '  %-32s %-28s %5s s  (CPU %5s s)\n' "${names[i]}" "${results[i]}" "${times[i]}" "${cpus[i]}" >&2
 done
 if ((failed)); then
     log_error "some tests FAILED"
