@@ -177,9 +177,29 @@ wait_for() {
     done
 }
 
+# debug_bins PACKAGE... : sets UPF_DEBUG_BIN_DIR to a directory holding
+# the debug binaries of these packages. scripts/test.sh exports it after
+# its `cargo test --workspace` build, which builds every binary the suites
+# use: a `cargo build -p P...` of a few packages resolves dependency
+# features differently (dev-dependencies and the other members add some),
+# so each different set of packages compiled most dependencies again (about
+# 100 s per set on CI). Without it (a suite run alone, or a binary
+# missing there), `cargo build -q -p PACKAGE...` and target/debug.
+debug_bins() {
+    local p pkgs=() absent=0
+    if [[ -n "${UPF_DEBUG_BIN_DIR:-}" ]]; then
+        for p in "$@"; do [[ -x "$UPF_DEBUG_BIN_DIR/$p" ]] || absent=1; done
+        ((absent)) || return 0
+        log_warn "no $* in $UPF_DEBUG_BIN_DIR: building them"
+    fi
+    for p in "$@"; do pkgs+=(-p "$p"); done
+    (cd "$UPF_ROOT" && cargo build -q "${pkgs[@]}")
+    UPF_DEBUG_BIN_DIR="${CARGO_TARGET_DIR:-$UPF_ROOT/target}/debug"
+}
+
 # testbed_suite TAG PACKAGE... : the common start of a namespace suite
-# (scripts/tests/3x-4x): builds the packages (debug) unless UPF_BIN_DIR
-# names prebuilt binaries, takes the DPDK test lock, brings up a private
+# (scripts/tests/3x-4x): the packages' debug binaries (debug_bins) unless
+# UPF_BIN_DIR names prebuilt ones, takes the DPDK test lock, brings up a private
 # testbed copy (prefix TAG<pid>-) torn down on exit, and exports its
 # environment (NS_GNB, NS_UPF, NS_DN, DN_IP, HTTP_URL, TESTBED_RUNDIR).
 # Sets UPF_BIN_DIR and `work` (a temp dir removed on exit).
@@ -187,10 +207,8 @@ testbed_suite() {
     local tag="$1"; shift
     cd "$UPF_ROOT" || die "no $UPF_ROOT"
     if [[ -z "${UPF_BIN_DIR:-}" ]]; then
-        local pkgs=() p
-        for p in "$@"; do pkgs+=(-p "$p"); done
-        cargo build -q "${pkgs[@]}"
-        UPF_BIN_DIR="$UPF_ROOT/target/debug"
+        debug_bins "$@"
+        UPF_BIN_DIR="$UPF_DEBUG_BIN_DIR"
     fi
     export TESTBED_PREFIX="$tag$$-"
     work="$(mktemp -d "/tmp/$tag.XXXXXX")"
@@ -205,7 +223,7 @@ testbed_suite() {
 
 # veth_suite TAG : the common start of a suite that runs `upf run` on
 # af_packet veths inside one private namespace (scripts/tests/42, 66):
-# builds `upf` (debug) unless UPF_BIN names one, makes `work` (a temp dir
+# debug `upf` (debug_bins) unless UPF_BIN names one, makes `work` (a temp dir
 # removed on exit), takes the DPDK test lock, and creates namespace
 # `ns`=TAG<pid> (IPv6 off, lo up) with the veth pairs TAG-n3/TAG-n3p and
 # TAG-n6/TAG-n6p, removed on exit. Defines nsx (run in the namespace).
@@ -213,8 +231,8 @@ veth_suite() {
     local tag="$1" side
     cd "$UPF_ROOT" || die "no $UPF_ROOT"
     if [[ -z "${UPF_BIN:-}" ]]; then
-        cargo build -q -p upf
-        UPF_BIN="$UPF_ROOT/target/debug/upf"
+        debug_bins upf
+        UPF_BIN="$UPF_DEBUG_BIN_DIR/upf"
     fi
     work="$(mktemp -d "/tmp/$tag.XXXXXX")"
     add_cleanup "rm -rf '$work'"

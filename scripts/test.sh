@@ -58,13 +58,25 @@ else
     if [[ -x "$HOME/.cargo/bin/cargo" ]]; then export PATH="$HOME/.cargo/bin:$PATH"; fi
 fi
 
-names=() results=() times=() matched=()
+names=() results=() times=() cpus=() matched=()
 failed=0
 
+# CPU seconds (user + system) of this shell's finished children so far:
+# a step's share beside its wall time, which on a shared machine says
+# more about the load than about the step.
+tck="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+child_cpu() {
+    local f
+    read -r -a f </proc/$$/stat 2>/dev/null || { echo 0; return; }
+    echo $(((f[15] + f[16]) * 100 / tck)) # centiseconds
+}
+cpu0=0
+
 record() { # name result seconds
-    names+=("$1") results+=("$2") times+=("$3")
+    local c=$(($(child_cpu) - cpu0))
+    names+=("$1") results+=("$2") times+=("$3") cpus+=("$((c / 100))")
     case "$2" in
-    PASS) log_ok "$1: PASS ($3 s)" ;;
+    PASS) log_ok "$1: PASS ($3 s, CPU $((c / 100)) s)" ;;
     SKIP) log_warn "$1: SKIPPED ($3 s)" ;;
     *)
         log_error "$1: FAIL ($3 s)"
@@ -75,6 +87,7 @@ record() { # name result seconds
 
 step() { # name command...
     local name="$1" t0=$SECONDS
+    cpu0="$(child_cpu)"
     shift
     log_info "=== $name: $*"
     if "$@"; then
@@ -85,10 +98,42 @@ step() { # name command...
 }
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# A one-shot run (CI: a fresh clone, no target dir yet; or UPF_CI_BUILD=1)
+# builds with settings that only cost time when nothing is reused later:
+# no incremental caches, line tables only in debug builds (file:line in
+# backtraces stay; full debug info made every test binary slower to
+# compile and link), and a release build (65-reload-hitless: the only
+# one) without LTO, with 16 codegen units and no debug info (the suite
+# needs optimized code's speed, not the last percent of it). A warm tree
+# keeps its usual settings (switching would rebuild it). Explicit
+# CARGO_* variables win. Timings: scripts/tests/README.md.
+if [[ "${UPF_CI_BUILD:-}" == 1 || (-z "${UPF_CI_BUILD:-}" && ! -d "${CARGO_TARGET_DIR:-$UPF_ROOT/target}") ]]; then
+    log_info "one-shot build settings (no incremental, dev debug = line-tables-only, release without LTO)"
+    export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+    export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+    export CARGO_PROFILE_RELEASE_LTO="${CARGO_PROFILE_RELEASE_LTO:-off}"
+    export CARGO_PROFILE_RELEASE_CODEGEN_UNITS="${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:-16}"
+    export CARGO_PROFILE_RELEASE_DEBUG="${CARGO_PROFILE_RELEASE_DEBUG:-0}"
+fi
+
 if ((cargo_steps)); then
     step "cargo fmt" cargo fmt --all -- --check
     step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
-    step "cargo test" cargo test --workspace
+    # Built and run as two steps, so that the summary shows which costs.
+    step "cargo test (build)" cargo test --workspace --no-run
+    if [[ "${results[${#results[@]} - 1]}" == PASS ]]; then
+        # The binaries that build made (every member with a binary has
+        # integration tests) serve the suites: see debug_bins in lib.sh.
+        # Hard links, so that a later build into target/debug (the Docker
+        # steps of suite 20 build `upf` there) does not replace them.
+        tdir="${CARGO_TARGET_DIR:-$UPF_ROOT/target}"
+        rm -rf "$tdir/test-bins"
+        mkdir -p "$tdir/test-bins"
+        find "$tdir/debug" -maxdepth 1 -type f -executable -exec ln -f {} "$tdir/test-bins/" \;
+        export UPF_DEBUG_BIN_DIR="$tdir/test-bins"
+    fi
+    step "cargo test (run)" cargo test --workspace
 fi
 
 if ((suites)); then
@@ -109,6 +154,7 @@ if ((suites)); then
         limit="${limit:-${UPF_SUITE_TIMEOUT:-600}}"
         log_info "=== suite $name (limit ${limit} s)"
         t0=$SECONDS
+        cpu0="$(child_cpu)"
         set +e
         timeout --kill-after=10 "$limit" bash "$suite"
         rc=$?
@@ -124,14 +170,15 @@ fi
 
 for i in "${!only[@]}"; do
     if ((suites)) && [[ -z "${matched[i]:-}" ]]; then
+        cpu0="$(child_cpu)"
         record "${only[i]}" "FAIL (no such suite)" 0
     fi
 done
 
 echo >&2
-log_info "summary ($((SECONDS - started)) s in all):"
+log_info "summary ($((SECONDS - started)) s in all, CPU $(($(child_cpu) / 100)) s):"
 for i in "${!names[@]}"; do
-    printf '  %-32s %-28s %5s s\n' "${names[i]}" "${results[i]}" "${times[i]}" >&2
+    printf '  %-32s %-28s %5s s  (CPU %5s s)\n' "${names[i]}" "${results[i]}" "${times[i]}" "${cpus[i]}" >&2
 done
 if ((failed)); then
     log_error "some tests FAILED"

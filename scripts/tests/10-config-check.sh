@@ -7,8 +7,8 @@
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 cd "$UPF_ROOT"
-cargo build -q -p upf
-upf="$UPF_ROOT/target/debug/upf"
+debug_bins upf
+upf="$UPF_DEBUG_BIN_DIR/upf"
 
 "$upf" --version | grep -q '^upf [0-9].* (git ' || die "--version does not name the version and git commit"
 

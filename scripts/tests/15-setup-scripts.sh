@@ -39,8 +39,8 @@ if [[ -e /sys/kernel/mm/hugepages/hugepages-2048kB ]]; then
 fi
 scripts/hugepages.sh --show >/dev/null || die "hugepages.sh --show failed"
 
-# bind-nic.sh
-cargo build -q -p upf
+# bind-nic.sh (finds target/debug/upf: there after test.sh's cargo test)
+debug_bins upf
 expect_fail "bind-nic.sh with a malformed address" scripts/bind-nic.sh --dry-run 3b:00
 grep -q "not a PCI address" "$out" || die "bind-nic.sh: unclear error for a malformed address"
 expect_fail "bind-nic.sh with a device that does not exist" scripts/bind-nic.sh --dry-run 0000:ff:1f.7

@@ -12,6 +12,11 @@
 cd "$UPF_ROOT"
 # A fresh copy of the context each run, at a fixed place under target/ so
 # that cargo (which compares source mtimes, kept by tar) builds incrementally.
+# It builds into the workspace's own target dir: the context's crates are
+# compiled from the copy (other paths: their own artifacts), while the
+# crates.io dependencies, built just before (10-config-check's `cargo build
+# -p upf`) with the same profile, features and lock, are reused (a
+# separate target dir compiled them all again).
 scratch="$UPF_ROOT/target/docker-steps/context"
 rm -rf "$scratch"
 mkdir -p "$scratch"
@@ -35,7 +40,7 @@ mkdir -p "$scratch/out"
 profile=dev
 [[ "${UPF_DOCKER_TEST_RELEASE:-0}" == 1 ]] && profile=release
 "$scratch/scripts/docker-build-steps.sh" builder-deps
-UPF_BUILD_PROFILE=$profile CARGO_TARGET_DIR="$UPF_ROOT/target/docker-steps" \
+UPF_BUILD_PROFILE=$profile CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$UPF_ROOT/target}" \
     UPF_GIT_HASH="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" \
     "$scratch/scripts/docker-build-steps.sh" build "$scratch/out"
 

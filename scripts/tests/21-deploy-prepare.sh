@@ -5,7 +5,11 @@
 # Nothing on this machine's real /sys is written.
 #
 # Once upf/src/lib.rs declares `pub mod prepare;` the tests run in the upf
-# crate (`cargo test -p upf --lib prepare::`), with clippy. Before that the
+# crate (`cargo test --workspace --lib prepare::`), with clippy. Both take
+# --workspace, as scripts/test.sh's cargo steps do: after those they only
+# replay (the lint results and test binaries are up to date); `-p upf`
+# resolves dependency features differently and compiled most dependencies
+# twice more (check and test build: over a minute on CI). Before that the
 # module is compiled alone in a scratch crate under build/ (it depends on
 # nothing else in the crate), with the workspace's lints.
 set -euo pipefail
@@ -15,8 +19,8 @@ cd "$root"
 
 if grep -Eq '^\s*(pub\s+)?mod\s+prepare\s*;' upf/src/lib.rs upf/src/main.rs 2>/dev/null; then
     echo "deploy-prepare: upf declares the prepare module: testing it in the upf crate"
-    cargo clippy -q -p upf --all-targets -- -D warnings
-    cargo test -q -p upf --lib prepare::
+    cargo clippy -q --workspace --all-targets -- -D warnings
+    cargo test -q --workspace --lib prepare::
     exit 0
 fi
 

@@ -31,6 +31,8 @@ trap cleanup EXIT
 
 if [[ -n ${GNBSIM_BIN_DIR:-} ]]; then
     BIN=$GNBSIM_BIN_DIR
+elif [[ -x ${UPF_DEBUG_BIN_DIR:-/nonexistent}/gnb-sim && -x $UPF_DEBUG_BIN_DIR/gtpu-peer ]]; then
+    BIN=$UPF_DEBUG_BIN_DIR # built by scripts/test.sh's cargo test (see debug_bins in scripts/lib.sh)
 else
     (cd "$ROOT" && cargo build -q -p gnb-sim) || die "cargo build -p gnb-sim"
     BIN=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug

@@ -12,8 +12,8 @@
 is_root || { log_warn "needs root (DPDK)"; exit 77; }
 cd "$UPF_ROOT"
 if [[ -z "${UPF_BIN:-}" ]]; then
-    cargo build -q -p upf
-    UPF_BIN="$UPF_ROOT/target/debug/upf"
+    debug_bins upf
+    UPF_BIN="$UPF_DEBUG_BIN_DIR/upf"
 fi
 work="$(mktemp -d /tmp/upfpcap.XXXXXX)"
 add_cleanup "rm -rf '$work'"

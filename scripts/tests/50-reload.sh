@@ -18,8 +18,8 @@
 is_root || { log_warn "needs root (DPDK)"; exit 77; }
 cd "$UPF_ROOT"
 if [[ -z "${UPF_BIN_DIR:-}" ]]; then
-    cargo build -q -p upf -p loadgen -p smf-sim
-    UPF_BIN_DIR="$UPF_ROOT/target/debug"
+    debug_bins upf loadgen smf-sim
+    UPF_BIN_DIR="$UPF_DEBUG_BIN_DIR"
 fi
 work="$(mktemp -d /tmp/upfreload.XXXXXX)"
 add_cleanup "rm -rf '$work'"

@@ -17,7 +17,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 
 command -v dpdk-testpmd >/dev/null || { echo "perf-loadgen: dpdk-testpmd not found (apt-get install dpdk)" >&2; exit 1; }
-if [ -z "${LOADGEN_BIN:-}" ]; then
+if [ -z "${LOADGEN_BIN:-}" ] && [ -x "${UPF_DEBUG_BIN_DIR:-/nonexistent}/loadgen" ]; then
+    LOADGEN_BIN="$UPF_DEBUG_BIN_DIR/loadgen" # built by scripts/test.sh's cargo test (see debug_bins in scripts/lib.sh)
+elif [ -z "${LOADGEN_BIN:-}" ]; then
     cargo build -q -p loadgen
     LOADGEN_BIN="$root/target/debug/loadgen"
 fi

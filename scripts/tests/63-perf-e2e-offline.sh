@@ -97,8 +97,12 @@ if [ "$(id -u)" != 0 ]; then
     echo "skip the upf detection runs: they start loadgen (DPDK) and need root"
     exit 0
 fi
-cargo build -q -p loadgen
-lg="$root/target/debug/loadgen"
+if [ -x "${UPF_DEBUG_BIN_DIR:-/nonexistent}/loadgen" ]; then
+    lg="$UPF_DEBUG_BIN_DIR/loadgen" # built by scripts/test.sh's cargo test (see debug_bins in scripts/lib.sh)
+else
+    cargo build -q -p loadgen
+    lg="$root/target/debug/loadgen"
+fi
 fake="$work/upf"
 printf '#!/bin/sh\nexec python3 %s "$@"\n' "$root/perf/lib/testdata/fake_upf.py" > "$fake"
 chmod +x "$fake"

@@ -126,6 +126,9 @@ class Run:
         self.lg_log = os.path.join(cfg.d, "loadgen.log")
         self.out = os.path.join(cfg.d, "loadgen.json")
         ready = os.path.join(cfg.d, "ready")
+        # Created by finish(): the trial is sized for a slow machine, and
+        # the checks need its traffic only until the last step is done.
+        self.stop_file = os.path.join(cfg.d, "stop")
         self.lg_prefix = f"{cfg.prefix}-lg"
         lg = [a.loadgen,
               "--n3", memif(0, cfg.socks["n3"], LG_MAC["n3"], "server"),
@@ -134,7 +137,8 @@ class Run:
               "--sessions", str(lg_sessions), "--qfi", str(QFI), "--traffic", traffic, "--expect", "upf",
               "--dl-teid-alt-base", hex(ALT_BASE), "--mode", "fixed", "--rate-mpps", str(rate_mpps),
               "--duration-s", str(duration_s), "--warmup-s", "1", "--warmup-mpps", str(rate_mpps),
-              "--drain-ms", "2000", "--ready-file", ready, "--linger-s", "30", "--json", self.out,
+              "--drain-ms", "2000", "--ready-file", ready, "--stop-file", self.stop_file,
+              "--linger-s", "30", "--json", self.out,
               "--label", f"reload-{name}",
               "--", "--lcores", "0@0,1@0", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", self.lg_prefix]
         self.upf = None
@@ -202,8 +206,22 @@ class Run:
             return None
         return got[0]
 
-    def finish(self) -> dict:
-        """Waits for loadgen's result, stops the UPF (first: memif) and loadgen."""
+    def n3_tx(self) -> float:
+        """Packets the UPF sent out of N3 (DL), from /metrics."""
+        return upfrun.metric(self.upf.metrics(), "upf_tx_packets_total", interface="n3") or 0
+
+    def wait_dl(self, packets: int, what: str, timeout: float = 20) -> None:
+        """Waits until the UPF forwarded `packets` more DL packets: traffic
+        after the last step, for loadgen to count."""
+        base = self.n3_tx()
+        upfrun.wait_for(f"{packets} DL packets {what}", lambda: self.n3_tx() >= base + packets, timeout)
+
+    def finish(self, stop: bool = True) -> dict:
+        """Ends loadgen's trial (with `stop`: now, else at its full
+        length), waits for its result, stops the UPF (first: memif) and
+        loadgen."""
+        if stop:
+            open(self.stop_file, "w").close()
         upfrun.wait_for("loadgen's result", lambda: os.path.exists(self.out) or self.lg.poll() is not None, 600)
         m = self.upf.metrics()
         rc = self.upf.stop(10)
@@ -263,10 +281,7 @@ def run_teid(a, d: str) -> None:
         # generator stalled on a busy machine) would hide it. 400 packets
         # out of N3 at 2,000 per second, round robin over the 10 sessions
         # (the base may be up to 100 ms, 200 packets, old).
-        def n3_tx() -> float:
-            return upfrun.metric(run.upf.metrics(), "upf_tx_packets_total", interface="n3") or 0
-        base = n3_tx()
-        upfrun.wait_for("DL packets forwarded in the measured trial", lambda: n3_tx() >= base + 400, 20)
+        run.wait_dl(400, "forwarded in the measured trial")
         # 1. SIGHUP: session 1 (index 0) gets the alternative gNB TEID.
         b = cfg.text(n, alt=lambda i: i == 0, watch=True)
         cfg.write(b)
@@ -280,7 +295,7 @@ def run_teid(a, d: str) -> None:
         m = run.upf.metrics()
         check(upfrun.metric(m, "upf_config_reloads_total", result="applied") == 1,
               'upf_config_reloads_total{result="applied"} = 1')
-        time.sleep(1.0)  # DL packets of session 1 flow with the new TEID meanwhile (counted by loadgen)
+        run.wait_dl(400, "with session 1 on the new TEID")  # (counted by loadgen)
 
         # 2. The watch: the file alone switches it back.
         cfg.write(cfg.text(n, watch=True))
@@ -367,6 +382,7 @@ def run_teid(a, d: str) -> None:
               f"no rejection or timeout: {phases}")
         check(during > 0, f"at least one reload landed while PFCP establishments were under way ({during} of 3)")
         check(run.in_trial(), "every step ran inside loadgen's measured trial")
+        run.wait_dl(200, "after the last step")
     except BaseException:
         run.kill()
         raise
@@ -409,7 +425,7 @@ def run_hitless(a, d: str) -> None:
     if a.baseline:
         # The same trial without reloads: is the rate one this machine
         # forwards with zero loss at all?
-        doc = run.finish()
+        doc = run.finish(stop=False)
         for name, x in trial_dirs(doc).items():
             check(x["lost"] == 0 and x["reordered"] == 0 and bad(x) == 0,
                   f"baseline {name} at {a.rate_mpps} Mpps, no reloads: offered {x['tx']['offered']}, lost {x['lost']}, "
@@ -445,10 +461,14 @@ def run_hitless(a, d: str) -> None:
         run.upf.proc.send_signal(signal.SIGHUP)
         last = run.wait_reloads(applied + 1, rejected)
         check(last.get("sessions_changed") == n_traffic, f"one reload changes {n_traffic} sessions' DL TEID: {last['summary']}")
-        time.sleep(2.0)  # traffic on the new TEIDs (counted by loadgen; the checks are on its counts)
+        # Loadgen sends round robin over the sessions: 2 x n_traffic DL
+        # packets give every session at least one on the new TEID (counted
+        # by loadgen; the checks are on its counts).
+        run.wait_dl(2 * n_traffic, "on the new TEIDs")
         cfg.write(cfg.text(n, qos=last_qos))
         run.upf.proc.send_signal(signal.SIGHUP)
         run.wait_reloads(applied + 2, rejected)
+        run.wait_dl(2 * n_traffic, "on the TEIDs restored")  # every session switched back
         check(run.in_trial(), f"all reloads ran inside loadgen's measured trial ({time.monotonic() - t0:.0f} s "
               f"of {a.hitless_s} s)")
     except BaseException:

@@ -9,6 +9,7 @@
 //! and the ARP replies the rx part hands to the tx part over a channel.
 
 use std::net::Ipv4Addr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -613,6 +614,23 @@ impl Engine {
     /// # Errors
     /// When a worker lcore cannot be launched or fails.
     pub fn trial(&mut self, pps_per_dir: f64, duration: Duration) -> anyhow::Result<TrialReport> {
+        self.trial_until(pps_per_dir, duration, None)
+    }
+
+    /// Like [`Engine::trial`], but the sending ends early once `stop_file`
+    /// exists (looked for every 50 ms): a test that is done with the
+    /// traffic need not wait out a trial sized for the slowest machine.
+    /// The drain follows as always; the report's rates are over the time
+    /// actually sent.
+    ///
+    /// # Errors
+    /// As [`Engine::trial`].
+    pub fn trial_until(
+        &mut self,
+        pps_per_dir: f64,
+        duration: Duration,
+        stop_file: Option<&Path>,
+    ) -> anyhow::Result<TrialReport> {
         self.trial = self.trial.wrapping_add(1);
         let trial = self.trial;
         let (Some(mut tx), Some(mut rx)) = (self.tx.take(), self.rx.take()) else {
@@ -637,7 +655,10 @@ impl Engine {
             drain_tsc: secs_to_tsc(self.cfg.drain),
             max_backlog: self.cfg.max_backlog,
             burst: tx.burst,
+            cut: Arc::new(AtomicBool::new(false)),
         };
+        let cut = Arc::clone(&plan.cut);
+        let mut cut_at = None;
         // The main lcore sleeps on a channel while the workers run:
         // `rte_eal_wait_lcore` spins, and on a machine where the main and
         // the worker lcore share a CPU the spin would halve the worker.
@@ -651,7 +672,7 @@ impl Engine {
                     let _ = back.send((tx, rx));
                     0
                 })?;
-                let parts = got.recv();
+                let parts = wait_part(&got, stop_file, &cut, &mut cut_at);
                 h.wait().context("the generator lcore failed")?;
                 parts.context("the generator lcore did not hand back its queues")?
             }
@@ -674,7 +695,7 @@ impl Engine {
                     let _ = tback.send(tx);
                     0
                 })?;
-                let tx_part = tgot.recv();
+                let tx_part = wait_part(&tgot, stop_file, &cut, &mut cut_at);
                 let tx_done = ht.wait();
                 // The rx lcore keeps receiving for the drain period.
                 std::thread::sleep(self.cfg.drain);
@@ -694,7 +715,8 @@ impl Engine {
             (Some(a), Some(b)) => Some(a.share_until(&b, wall)),
             _ => None,
         };
-        let mut report = self.report(trial, pps_per_dir, duration, &tx, &rx);
+        let sent_for = cut_at.map_or(duration, |at: Instant| at.duration_since(t0).min(duration));
+        let mut report = self.report(trial, pps_per_dir, sent_for, &tx, &rx);
         report.dut_cpu = dut;
         report.rx_mpps_per_dut_cpu = dut
             .filter(|d| d.run > 0.0)
@@ -773,6 +795,31 @@ impl Engine {
     }
 }
 
+/// Waits for a worker lcore's part; meanwhile, once `stop_file` exists,
+/// raises `cut` (the worker stops sending) and notes when in `cut_at`.
+fn wait_part<T>(
+    got: &mpsc::Receiver<T>,
+    stop_file: Option<&Path>,
+    cut: &AtomicBool,
+    cut_at: &mut Option<Instant>,
+) -> Result<T, mpsc::RecvError> {
+    let Some(file) = stop_file else {
+        return got.recv();
+    };
+    loop {
+        match got.recv_timeout(Duration::from_millis(50)) {
+            Ok(part) => return Ok(part),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(mpsc::RecvError),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if cut_at.is_none() && file.exists() {
+                    cut.store(true, Ordering::Relaxed);
+                    *cut_at = Some(Instant::now());
+                }
+            }
+        }
+    }
+}
+
 /// What a worker needs to run one trial.
 #[derive(Clone, Debug)]
 struct TrialPlan {
@@ -783,6 +830,8 @@ struct TrialPlan {
     drain_tsc: u64,
     max_backlog: u64,
     burst: usize,
+    /// Raised to end the sending before `duration_tsc` (a stop file).
+    cut: Arc<AtomicBool>,
 }
 
 impl TrialPlan {
@@ -832,7 +881,7 @@ impl TrialPlan {
         let start = cpu::rdtsc();
         let end = start + self.duration_tsc;
         let mut pacers = self.pacers(start);
-        while self.tx_step(tx, &mut pacers) < end {
+        while self.tx_step(tx, &mut pacers) < end && !self.cut.load(Ordering::Relaxed) {
             rx.poll();
             tx.inject();
         }
@@ -852,7 +901,7 @@ impl TrialPlan {
         let start = cpu::rdtsc();
         let end = start + self.duration_tsc;
         let mut pacers = self.pacers(start);
-        while self.tx_step(tx, &mut pacers) < end {
+        while self.tx_step(tx, &mut pacers) < end && !self.cut.load(Ordering::Relaxed) {
             tx.inject();
         }
         Self::finish_tx(tx, &pacers, cpu0, self.hz);

@@ -150,6 +150,11 @@ struct Cli {
     /// Seconds of sending (fixed mode).
     #[arg(long, default_value_t = 5.0)]
     duration_s: f64,
+    /// Fixed mode: end the sending early once this file exists (looked for
+    /// every 50 ms; the drain follows), so that a test done with the
+    /// traffic need not wait out --duration-s. Rates are over the time sent.
+    #[arg(long)]
+    stop_file: Option<PathBuf>,
     /// Warm-up trial before anything is measured (0: none).
     #[arg(long, default_value_t = 0.5)]
     warmup_s: f64,
@@ -572,7 +577,11 @@ fn run(cli: &Cli) -> anyhow::Result<Outcome> {
 
     let rows = match cli.mode {
         Mode::Fixed => {
-            let t = eng.trial(cli.rate_mpps * 1e6, secs(cli.duration_s))?;
+            let t = eng.trial_until(
+                cli.rate_mpps * 1e6,
+                secs(cli.duration_s),
+                cli.stop_file.as_deref(),
+            )?;
             println!("{}", report::trial_line("fixed", &t));
             summary_fixed(&t);
             vec![report::fixed_row(&common, &t)]
