@@ -402,16 +402,23 @@ def main() -> int:
             # Its first round folds URR 1's old QER line (one folded_urrs
             # entry for as long as the URR lives): part of the baseline.
             soak.modify_all(d, [soak.long])
-        # Nothing in flight: publishes reclaimed, no heartbeat unanswered.
+        # Nothing in flight: publishes reclaimed, no heartbeat unanswered,
+        # and D's modification settled: the same occupancy in two reads
+        # half a second apart (/status is up to 100 ms old, and the fold of
+        # URR 1's old QER line frees the line and books its counts a few
+        # steps after the response; a baseline read between those steps
+        # made every later cycle "fail" with lines 4 != 5, books 1 != 0).
         base: Dict[str, int] = {}
+        prev: Dict[str, int] = {}
 
         def quiet() -> bool:
-            nonlocal base
-            base = flat(upf.status()["occupancy"])
+            nonlocal base, prev
+            prev, base = base, flat(upf.status()["occupancy"])
             return (base["dataplane.retired_snapshots"], base["dataplane.deferred_frees"],
                     base["pfcp.requests_in_flight"], base["pfcp.tx_queue"], base["dataplane.sessions"],
-                    base["pfcp.sessions"], base["dataplane.folded_urrs"]) == (0, 0, 0, 0, 2, 1, 1)
-        upfrun.wait_for("nothing in flight for the baseline", quiet, 10.0)
+                    base["pfcp.sessions"], base["dataplane.folded_urrs"]) == (0, 0, 0, 0, 2, 1, 1) \
+                and exact(prev) == exact(base)
+        upfrun.wait_for("nothing in flight and the same occupancy twice for the baseline", quiet, 15.0, poll=0.5)
 
         print("baseline occupancy: " + ", ".join(f"{k}={v}" for k, v in sorted(base.items()) if v), flush=True)
         check("pfcp.sessions" in base, "/status has occupancy.pfcp")
