@@ -41,7 +41,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::raw::{RawConfig, RawDownlink, RawQos, RawSession, RawUplink};
-use super::units::{Bitrate, Teid};
+use super::units::{Bitrate, Teid, bitrate_scale};
 
 /// The [`RawConfig`] of `text`, or `None` when the fast path does not
 /// apply (then parse the whole text with serde-saphyr). `head` parses the
@@ -739,6 +739,12 @@ fn ip(v: &str) -> Option<IpAddr> {
     if let Some(a) = dotted_quad(v) {
         return Some(IpAddr::V4(a));
     }
+    ip_general(v)
+}
+
+/// [`ip`] for any spelling (the reader before `dotted_quad`; the property
+/// tests hold the two equal).
+fn ip_general(v: &str) -> Option<IpAddr> {
     if !v
         .bytes()
         .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':')
@@ -789,14 +795,7 @@ fn bitrate(v: &str) -> Option<Bitrate> {
     if num == 0 {
         return None;
     }
-    let scale: u64 = match unit {
-        "bps" => 1,
-        "Kbps" | "kbps" => 1_000,
-        "Mbps" | "mbps" => 1_000_000,
-        "Gbps" | "gbps" => 1_000_000_000,
-        "Tbps" | "tbps" => 1_000_000_000_000,
-        _ => return None,
-    };
+    let scale = bitrate_scale(unit)?;
     // An integer count of the unit (`100Mbps`), the common spelling, is
     // that many times the unit, as `Bitrate::from_str` reads it (leading
     // zeros included); a fraction or a long number is left to it.

@@ -123,6 +123,19 @@ const BITRATE_UNITS: &[(u64, &str)] = &[
     (1_000_000_000_000, "Tbps"),
 ];
 
+/// The multiplier of a bitrate unit (`bps`, `Kbps`/`kbps` … `Tbps`/`tbps`);
+/// `None` for anything else. Also the config fast reader's (`fast::bitrate`).
+pub(crate) fn bitrate_scale(unit: &str) -> Option<u64> {
+    Some(match unit {
+        "bps" => 1,
+        "Kbps" | "kbps" => 1_000,
+        "Mbps" | "mbps" => 1_000_000,
+        "Gbps" | "gbps" => 1_000_000_000,
+        "Tbps" | "tbps" => 1_000_000_000_000,
+        _ => return None,
+    })
+}
+
 impl FromStr for Bitrate {
     type Err = UnitError;
 
@@ -133,18 +146,15 @@ impl FromStr for Bitrate {
                 "`{s}` is not a bitrate; expected a number and a unit such as 50Mbps, 1.5Gbps, 800Kbps or 64000bps"
             )));
         }
-        let scale = match unit {
-            "" | "bps" => 1,
-            "Kbps" | "kbps" => 1_000,
-            "Mbps" | "mbps" => 1_000_000,
-            "Gbps" | "gbps" => 1_000_000_000,
-            "Tbps" | "tbps" => 1_000_000_000_000,
-            u if u.to_ascii_lowercase().ends_with("bps") && u.ends_with("Bps") => {
+        let scale = match (unit, bitrate_scale(unit)) {
+            ("", _) => 1,
+            (_, Some(scale)) => scale,
+            (u, None) if u.to_ascii_lowercase().ends_with("bps") && u.ends_with("Bps") => {
                 return Err(UnitError::new(format!(
                     "`{s}`: `{u}` would mean bytes per second; bitrates are in bits: use bps, Kbps, Mbps, Gbps"
                 )));
             }
-            u => {
+            (u, None) => {
                 return Err(UnitError::new(format!(
                     "`{s}`: unknown bitrate unit `{u}`; expected bps, Kbps, Mbps, Gbps or Tbps"
                 )));
