@@ -1555,6 +1555,14 @@ fn cqer(q: &Qer, dir: Direction, slot: u32, tsc_hz: u64) -> CQer {
 /// new QERs gives (the QER of each compiled QER is found by its state
 /// line, which is the QER's own in `rec`), with a new `version`.
 fn with_qers(cur: &Rules, u: &QerUpdate, rec: &Record, version: u32, tsc_hz: u64) -> Rules {
+    // The update's QER for the compiled QER on state line `slot`, if it
+    // names that one (a QER it does not name keeps its values).
+    let new_qer = |slot: u32| {
+        rec.qers
+            .iter()
+            .find(|(_, r)| r.slot == slot)
+            .and_then(|(id, _)| u.qers.iter().find(|q| q.id == *id))
+    };
     // A compact entry (a static session's, nearly always): its digest
     // with the QER's fields replaced, when it stays compact (a compact
     // PDR has version 0, so the version does not show).
@@ -1570,19 +1578,11 @@ fn with_qers(cur: &Rules, u: &QerUpdate, rec: &Record, version: u32, tsc_hz: u64
             Direction::Dl
         };
         let slot = f.qer_slot;
-        let new = rec
-            .qers
-            .iter()
-            .find(|(_, r)| r.slot == slot)
-            .and_then(|(id, _)| u.qers.iter().find(|q| q.id == *id));
-        match new {
-            Some(q) => {
-                if let Some(r) = cur.with_qer(cqer(q, dir, slot, tsc_hz)) {
-                    return r;
-                }
-            }
-            // A QER the update does not name keeps its values.
-            None => return cur.clone(),
+        let Some(q) = new_qer(slot) else {
+            return cur.clone();
+        };
+        if let Some(r) = cur.with_qer(cqer(q, dir, slot, tsc_hz)) {
+            return r;
         }
     }
     let mut pdrs: KeyPdrs = match cur.pdrs() {
@@ -1593,12 +1593,8 @@ fn with_qers(cur: &Rules, u: &QerUpdate, rec: &Record, version: u32, tsc_hz: u64
         p.version = version;
         let dir = p.dir;
         for cq in p.qers.iter_mut().flatten() {
-            let slot = cq.slot;
-            let Some((id, _)) = rec.qers.iter().find(|(_, r)| r.slot == slot) else {
-                continue;
-            };
-            if let Some(q) = u.qers.iter().find(|q| q.id == *id) {
-                *cq = cqer(q, dir, slot, tsc_hz);
+            if let Some(q) = new_qer(cq.slot) {
+                *cq = cqer(q, dir, cq.slot, tsc_hz);
             }
         }
     }
