@@ -14,9 +14,10 @@ cd "$UPF_ROOT"
 # that cargo (which compares source mtimes, kept by tar) builds incrementally.
 # It builds into the workspace's own target dir: the context's crates are
 # compiled from the copy (other paths: their own artifacts), while the
-# crates.io dependencies, built just before (10-config-check's `cargo build
-# -p upf`) with the same profile, features and lock, are reused (a
-# separate target dir compiled them all again).
+# crates.io dependencies and build scripts that earlier builds made with
+# the same profile, features and lock are reused (a separate target dir
+# compiled them all again; `-p upf`'s feature set is this suite's own, so
+# its dependencies may still compile once here).
 scratch="$UPF_ROOT/target/docker-steps/context"
 rm -rf "$scratch"
 mkdir -p "$scratch"
