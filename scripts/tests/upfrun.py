@@ -75,10 +75,12 @@ class Upf:
     """`upf run --config PATH` as a child; stderr goes to `log`."""
 
     def __init__(self, binary: str, config: str, log: str, prefix: str, netns: Optional[str] = None,
-                 env: Optional[Dict[str, str]] = None):
+                 env: Optional[Dict[str, str]] = None, wrap: Optional[List[str]] = None):
+        """`wrap`: a command that execs its arguments (setpriv, prlimit), so
+        that the child's PID stays the upf's."""
         self.log_path = log
         self.prefix = prefix
-        cmd = [binary, "run", "--config", config]
+        cmd = (wrap or []) + [binary, "run", "--config", config]
         if netns:
             cmd = ["ip", "netns", "exec", netns] + cmd
         e = dict(os.environ)
@@ -109,7 +111,8 @@ class Upf:
                 raise AssertionError(f"upf exited with status {self.proc.returncode}:\n{self.log()}")
             try:
                 return self.status()["state"] == "running"
-            except OSError:
+            except (OSError, subprocess.CalledProcessError):
+                # Not answering yet (curl inside a namespace fails instead).
                 return False
 
         wait_for("/status state running", running, timeout)
@@ -125,6 +128,14 @@ class Upf:
 
     def status(self) -> dict:
         return json.loads(self._get("/status"))
+
+    def proc_status(self, field: str) -> int:
+        """A figure of /proc/PID/status in kB (VmLck, VmRSS, ...)."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise AssertionError(f"no {field} in /proc/{self.proc.pid}/status")
 
     def metrics(self) -> Dict[Key, float]:
         return parse_metrics(self._get("/metrics").decode())

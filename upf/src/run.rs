@@ -142,6 +142,7 @@ async fn control_loop(config: Config, opts: &RunOptions) -> anyhow::Result<()> {
             return Err(e);
         }
     };
+    telemetry.update(|m| m.memory_locked = dp.memory_locked());
     let mut ct = ControlThread::new(dp, config, telemetry.clone());
     // What the file held at start: a watch event reloads only when the
     // content differs from what was last read.

@@ -26,6 +26,10 @@ pub struct StatusDoc {
     pub git: String,
     pub node_id: String,
     pub state: &'static str,
+    /// Memory mapped after DPDK's start is locked into RAM, so no worker
+    /// takes a page fault on it (false without CAP_IPC_LOCK and with a
+    /// limited memlock: the log says so at start).
+    pub memory_locked: bool,
     pub started_at: String,
     pub uptime_seconds: f64,
     pub interfaces: Vec<InterfaceDoc>,
@@ -174,6 +178,7 @@ impl StatusDoc {
             git: t.build().git.clone(),
             node_id: m.node_id.clone(),
             state: m.state.as_str(),
+            memory_locked: m.memory_locked,
             started_at: rfc3339(t.started_at()),
             uptime_seconds: t.uptime().as_secs_f64(),
             interfaces: m

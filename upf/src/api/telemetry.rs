@@ -266,6 +266,9 @@ pub struct PfcpOccupancy {
 pub struct TelemetryModel {
     pub state: RunState,
     pub node_id: String,
+    /// Whether memory mapped after DPDK's start is locked into RAM
+    /// (`mlockall(MCL_FUTURE)`: CAP_IPC_LOCK or an unlimited memlock limit).
+    pub memory_locked: bool,
     pub interfaces: Vec<InterfaceStats>,
     /// Dropped packets by reason (`no_pdr`, `malformed`, ...). List every
     /// reason the dataplane knows, zeros included, so series exist from the start.

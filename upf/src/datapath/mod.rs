@@ -109,6 +109,7 @@ pub struct Datapath {
     pools: Vec<Mempool>,
     eal: Eal,
     _rundir: RuntimeDir,
+    memory_locked: bool,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -217,18 +218,25 @@ impl Datapath {
         // this the worker faulted them in page by page on the first traffic
         // (~23,000 faults, ~0.1 s of slow polls and tens of ms of latency,
         // perf/README.md "e2e latency").
-        if dpdk::can_lock_memory() {
+        let memory_locked = if dpdk::can_lock_memory() {
             match dpdk::lock_future_memory() {
-                Ok(()) => debug!("memory mapped from now on is locked (mlockall MCL_FUTURE)"),
-                Err(e) => warn!(
-                    "could not lock memory (mlockall): {e}; a worker may take page faults on the first traffic"
-                ),
+                Ok(()) => {
+                    debug!("memory mapped from now on is locked (mlockall MCL_FUTURE)");
+                    true
+                }
+                Err(e) => {
+                    warn!(
+                        "could not lock memory (mlockall): {e}; a worker may take page faults on the first traffic"
+                    );
+                    false
+                }
             }
         } else {
             info!(
                 "memory not locked (no CAP_IPC_LOCK, RLIMIT_MEMLOCK limited): a worker may take page faults on the first traffic"
             );
-        }
+            false
+        };
         debug!(
             "EAL up: main lcore {}, TSC {} Hz, runtime dir {}",
             eal.main_lcore(),
@@ -436,7 +444,15 @@ impl Datapath {
             pools: pools.into_values().collect(),
             eal,
             _rundir: rundir,
+            memory_locked,
         })
+    }
+
+    /// Whether memory mapped after EAL start is locked (`mlockall`
+    /// `MCL_FUTURE`; needs CAP_IPC_LOCK or an unlimited memlock limit).
+    #[must_use]
+    pub fn memory_locked(&self) -> bool {
+        self.memory_locked
     }
 
     /// The dataplane's control facade: publish, reclaim, counters, events.
