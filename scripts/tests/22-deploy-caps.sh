@@ -4,8 +4,11 @@
 # as upf) runs on a net_af_packet port over a veth pair as uid 0 with only:
 #  1. upf.service's CapabilityBoundingSet (read from deploy/systemd/upf.service),
 #     with no-new-privileges as in the unit: the port starts and forwards;
-#  2. the k8s af-packet overlay's capabilities (NET_RAW, NET_ADMIN, read
-#     from its patch): the port starts;
+#  2. the k8s af-packet overlay's capabilities (NET_RAW, NET_ADMIN,
+#     IPC_LOCK, read from its patch): the port starts, also under the 64 KiB
+#     memlock limit container runtimes give on kernels before 5.16, and
+#     without IPC_LOCK under that limit it does not (net_af_packet maps its
+#     rings with MAP_LOCKED);
 #  3. without CAP_NET_RAW: the af_packet device cannot be created;
 #  4. without CAP_NET_ADMIN: the port cannot start;
 #  5. with hugepages (64 x 2 MiB reserved for the test, hugetlbfs mounted in
@@ -67,8 +70,10 @@ bounding() {
 # memory: --no-huge (default) or hugepages from a directory.
 memory=(--no-huge -m 256)
 vdev="net_af_packet0,iface=${veth}a"
-run_dpdk() { # name bounding-set
-    echo | timeout 60 setpriv --bounding-set "$2" --inh-caps -all --no-new-privs -- \
+run_dpdk() { # name bounding-set [memlock-limit-bytes]
+    local limit=()
+    [ -n "${3:-}" ] && limit=(prlimit "--memlock=$3:$3" --)
+    echo | timeout 60 setpriv --bounding-set "$2" --inh-caps -all --no-new-privs -- "${limit[@]}" \
         dpdk-testpmd -l 0,1 "${memory[@]}" --no-pci --file-prefix "$prefix" \
         --vdev "$vdev" -- --total-num-mbufs=2048 --nb-cores=1 --auto-start \
         > "$work/$1.log" 2>&1 || true
@@ -95,6 +100,21 @@ if started k8s; then
 else
     sed 's/^/    /' "$work/k8s.log" | tail -15
     fail "DPDK does not start with the af-packet overlay's capabilities (${k8s_caps[*]})"
+fi
+run_dpdk k8s-64k "$(bounding "${k8s_caps[@]}")" 65536
+if started k8s-64k; then
+    ok "... and under a 64 KiB memlock limit (kernels before 5.16, container runtimes' default)"
+else
+    sed 's/^/    /' "$work/k8s-64k.log" | tail -15
+    fail "DPDK does not start with the af-packet overlay's capabilities under a 64 KiB memlock limit"
+fi
+k8s_no_lock=()
+for c in "${k8s_caps[@]}"; do [ "$c" = IPC_LOCK ] || k8s_no_lock+=("$c"); done
+run_dpdk k8s-64k-nolock "$(bounding "${k8s_no_lock[@]}")" 65536
+if ! started k8s-64k-nolock && grep -q 'call to mmap failed' "$work/k8s-64k-nolock.log"; then
+    ok "without IPC_LOCK under a 64 KiB memlock limit af_packet cannot map its rings (so the overlay needs it)"
+else
+    fail "DPDK on af_packet worked without IPC_LOCK under a 64 KiB memlock limit: the overlay grants more than needed"
 fi
 
 without() { # cap -> the unit's set without it

@@ -175,7 +175,7 @@ def rules(overlay, objs):
               "Service selects the UPF pods")
 
     # Security: never privileged; drop everything, add only named capabilities.
-    allowed = {"af-packet": {"NET_RAW", "NET_ADMIN"}, "sriov": {"IPC_LOCK", "SYS_NICE"}}[overlay]
+    allowed = {"af-packet": {"NET_RAW", "NET_ADMIN", "IPC_LOCK"}, "sriov": {"IPC_LOCK", "SYS_NICE"}}[overlay]
     for c in pod["containers"] + pod.get("initContainers", []):
         sc = c.get("securityContext", {})
         check(not sc.get("privileged", False), f"{c['name']}: not privileged")
