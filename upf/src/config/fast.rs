@@ -432,13 +432,22 @@ fn parse_item(text: &str, indent: usize) -> Option<RawSession> {
     let rest = rest.trim_start_matches(' ');
     let mut item = Item::default();
     if rest.starts_with('{') {
-        let mut cur = Cursor { s: rest, i: 0 };
-        cur.flow_item(&mut item)?;
-        cur.end_of_line()?;
+        // The common layout by its bytes alone; anything else (another
+        // key order or spacing, a comment) by the general reader.
+        let session = match canonical_flow(rest) {
+            Some(s) => s,
+            None => {
+                let mut cur = Cursor { s: rest, i: 0 };
+                cur.flow_item(&mut item)?;
+                cur.end_of_line()?;
+                item.finish()?
+            }
+        };
         // A flow item is one line; more lines of it decline.
         if ls.any(|n| !is_blank(bare(n))) {
             return None;
         }
+        return Some(session);
     } else {
         block_item(rest, col, &mut ls, &mut item)?;
         // The item ends at the next item's line.
@@ -447,6 +456,68 @@ fn parse_item(text: &str, indent: usize) -> Option<RawSession> {
         }
     }
     item.finish()
+}
+
+/// A one-line flow item in the layout the generators and most operators
+/// write, read straight into a [`RawSession`]: `{ id: I, ue_ip: A,
+/// uplink: { teid: T }, downlink: { gnb: A, teid: T[, qfi: Q] }[, qos: {
+/// mbr_ul: B[, mbr_dl: B] }] }` (or `qos: { mbr_dl: B }`), one space
+/// after each `:` and `,`, inside each brace, and nothing after the last
+/// `}`. The keys are matched as literal bytes in that order, so none of
+/// the general reader's per-key work (key scan, `Sub` dispatch,
+/// duplicate checks, the `Item` it fills) is done; the values are read by
+/// the same [`Cursor::plain`] and scalar readers. `None` for any other
+/// byte: the general reader ([`Cursor::flow_item`]) then reads the line,
+/// and on what this accepts gives the same session (property test
+/// `the_canonical_reader_gives_what_the_general_one_gives`).
+fn canonical_flow(line: &str) -> Option<RawSession> {
+    let mut c = Cursor { s: line, i: 0 };
+    c.lit("{ id: ")?;
+    let id = u64_int(c.plain()?)?;
+    c.lit(", ue_ip: ")?;
+    let ue_ip = ip(c.plain()?)?;
+    c.lit(", uplink: { teid: ")?;
+    let ul = teid(c.plain()?)?;
+    c.lit(" }, downlink: { gnb: ")?;
+    let gnb = ip(c.plain()?)?;
+    c.lit(", teid: ")?;
+    let dl = teid(c.plain()?)?;
+    let qfi = if c.lit(", qfi: ").is_some() {
+        u8_dec(c.plain()?)?
+    } else {
+        9
+    };
+    c.lit(" }")?;
+    let qos = if c.lit(", qos: { ").is_some() {
+        let (mbr_ul, mbr_dl) = if c.lit("mbr_ul: ").is_some() {
+            let ul = bitrate(c.plain()?)?;
+            let dl = if c.lit(", mbr_dl: ").is_some() {
+                Some(bitrate(c.plain()?)?)
+            } else {
+                None
+            };
+            (Some(ul), dl)
+        } else {
+            c.lit("mbr_dl: ")?;
+            (None, Some(bitrate(c.plain()?)?))
+        };
+        c.lit(" }")?;
+        Some(RawQos { mbr_ul, mbr_dl })
+    } else {
+        None
+    };
+    c.lit(" }")?;
+    (c.i == line.len()).then(|| RawSession {
+        id,
+        ue_ip: Some(ue_ip),
+        uplink: Some(RawUplink { teid: ul }),
+        downlink: Some(RawDownlink { gnb, teid: dl, qfi }),
+        qos,
+        pdrs: Vec::new(),
+        fars: Vec::new(),
+        qers: Vec::new(),
+        urrs: Vec::new(),
+    })
 }
 
 fn ind_of(c: &str) -> usize {
@@ -555,6 +626,12 @@ impl<'a> Cursor<'a> {
             self.i += 1;
         }
         self.i - start
+    }
+
+    /// `l` here, byte for byte.
+    fn lit(&mut self, l: &str) -> Option<()> {
+        let here = self.s.as_bytes().get(self.i..)?;
+        here.starts_with(l.as_bytes()).then(|| self.i += l.len())
     }
 
     fn eat(&mut self, b: u8) -> Option<()> {
