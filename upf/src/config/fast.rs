@@ -680,11 +680,12 @@ impl<'a> Cursor<'a> {
             .position(|&b| !PLAIN[usize::from(b)])
             .unwrap_or(rest.len());
         let v = &self.s[start..self.i];
-        // `:` first or last reads differently in YAML (an indicator).
-        if v.is_empty() || v.starts_with([':', '-']) || v.ends_with(':') {
-            return None;
+        // `:` first or last reads differently in YAML (an indicator). (By
+        // byte: the alphabet is ASCII.)
+        match v.as_bytes() {
+            [] | [b':' | b'-', ..] | [.., b':'] => None,
+            _ => Some(v),
         }
-        Some(v)
     }
 
     /// The value after `key:`: a flow mapping (read into `sub`, then
@@ -863,11 +864,13 @@ fn dotted_quad(v: &str) -> Option<std::net::Ipv4Addr> {
 
 /// `50Mbps`-style (a unit, so YAML sees a string), or a decimal integer.
 fn bitrate(v: &str) -> Option<Bitrate> {
-    if let Some(n) = u64_dec(v) {
-        return Some(Bitrate::from_bps(n));
-    }
     let digits = v.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.');
     let num = digits.count();
+    if num == v.len() {
+        // No unit: a decimal integer or nothing (no unit has the empty
+        // name), without scanning the digits twice.
+        return u64_dec(v).map(Bitrate::from_bps);
+    }
     let unit = &v[num..];
     if num == 0 {
         return None;
