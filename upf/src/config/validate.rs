@@ -761,11 +761,37 @@ fn validate_changed(
     let mut changed: Vec<(usize, SessionKeys, SessionKeys)> = Vec::with_capacity(which.len());
     let mut peer_ok = None;
     let mut next_changed = which.iter().copied().peekable();
+    // The running config's sessions and entries lie in tens of megabytes
+    // that the first pass has long left behind, and each clone of an
+    // `Arc` there is a locked increment that waits for its cache line
+    // (most of this loop at 100,000 sessions): fetched ahead, the
+    // sessions `SESSION_AHEAD` places on, and for the changed entries
+    // (which `short_form` builds around the running session's lists) the
+    // old entry and the lists `LISTS_AHEAD` changed entries on (reached
+    // through the session, fetched earlier). Hints only: nothing read
+    // depends on them.
+    const SESSION_AHEAD: usize = 16;
+    const LISTS_AHEAD: usize = 4;
+    let lists_of = |k: usize| {
+        if let Some(&(j, _)) = which.get(k) {
+            cpu::prefetch(&raws[j]);
+            cpu::prefetch(&raws[j].downlink);
+            cpu::prefetch(&*done[j].pdrs);
+            cpu::prefetch(&*done[j].fars);
+        }
+    };
+    (0..LISTS_AHEAD).for_each(lists_of);
+    let mut nth_changed = 0;
     for (i, s) in raw.iter().enumerate() {
+        if let Some(a) = done.get(i + SESSION_AHEAD) {
+            cpu::prefetch(&**a);
+        }
         let Some((_, keeps)) = next_changed.next_if(|c| c.0 == i) else {
             out.push(Arc::clone(&done[i]));
             continue;
         };
+        lists_of(nth_changed + LISTS_AHEAD);
+        nth_changed += 1;
         let old_keys = if keeps {
             None
         } else {
