@@ -476,13 +476,10 @@ sessions:
     /// and the same refusals.
     #[test]
     fn prepare_gives_what_plan_and_translate_give() {
-        let text = BASE
-            .replace("teid: 0x200 }", "teid: 0x300 }")
-            .replace(
-                "teid: 0x201 }",
-                "teid: 0x201 }, qos: { mbr_ul: 5Mbps, mbr_dl: 5Mbps }",
-            )
-            + "  - { id: 3, ue_ip: 10.45.0.4, uplink: { teid: 0x100002 }, downlink: { gnb: 192.168.1.2, teid: 0x202 } }\n";
+        let text = BASE.replace("teid: 0x200 }", "teid: 0x300 }").replace(
+            "teid: 0x201 }",
+            "teid: 0x201 }, qos: { mbr_ul: 5Mbps, mbr_dl: 5Mbps }",
+        ) + "  - { id: 3, ue_ip: 10.45.0.4, uplink: { teid: 0x100002 }, downlink: { gnb: 192.168.1.2, teid: 0x202 } }\n";
         let cur = current();
         let path = Path::new("t.yaml");
         let r = prepare(&cur, path, text.clone().into_bytes(), Some(&host())).unwrap();
