@@ -48,15 +48,19 @@ use super::units::{Bitrate, Teid, bitrate_scale};
 /// rest of the file with serde-saphyr (`None` on any error). With `reuse`
 /// (the list of a file read before and what its items gave), an item
 /// whose bytes are those of the item at the same place there gives what
-/// it gave, unparsed. Also returns where the items lie in `text`.
+/// it gave, unparsed. Also returns where the items lie in `text`, and
+/// which sessions are such copies (`reused[k]`: `sessions[k]` is
+/// `reuse.raws[k]`, cloned; empty without `reuse`), so that validation
+/// need not compare them with the running config's again.
 pub(crate) fn deserialize(
     text: &str,
     head: impl FnOnce(&str) -> Option<RawConfig>,
     reuse: Option<Reuse<'_>>,
-) -> Option<(RawConfig, ItemsAt)> {
+) -> Option<(RawConfig, ItemsAt, Vec<bool>)> {
     let mut split = split(text)?;
     let starts = std::mem::take(&mut split.starts);
-    let (sessions, at) = parse_items(text, starts, split.items.clone(), split.indent, reuse)?;
+    let (sessions, at, reused) =
+        parse_items(text, starts, split.items.clone(), split.indent, reuse)?;
     let mut h = String::with_capacity(split.key.start + 32 + (text.len() - split.items.end));
     h.push_str(&text[..split.key.start]);
     h.push_str("sessions: []\n");
@@ -72,7 +76,7 @@ pub(crate) fn deserialize(
         return None;
     }
     raw.sessions = sessions;
-    Some((raw, at))
+    Some((raw, at, reused))
 }
 
 /// Where the items of a list lie in the text read: item `k` is
@@ -394,7 +398,7 @@ fn parse_items(
     list: Range<usize>,
     indent: usize,
     reuse: Option<Reuse<'_>>,
-) -> Option<(Vec<RawSession>, ItemsAt)> {
+) -> Option<(Vec<RawSession>, ItemsAt, Vec<bool>)> {
     let items = ItemsAt {
         starts,
         end: list.end,
@@ -403,6 +407,11 @@ fn parse_items(
     let reuse =
         reuse.filter(|r| r.items.at.indent == indent && r.items.at.starts.len() == r.raws.len());
     let mut out = Vec::with_capacity(items.starts.len());
+    let mut reused = if reuse.is_some() {
+        Vec::with_capacity(items.starts.len())
+    } else {
+        Vec::new()
+    };
     for k in 0..items.starts.len() {
         let t = items.item(text, k)?;
         if let Some(r) = reuse
@@ -411,11 +420,15 @@ fn parse_items(
             && let Some(raw) = r.raws.get(k)
         {
             out.push(raw.clone());
+            reused.push(true);
             continue;
         }
         out.push(parse_item(t, indent)?);
+        if reuse.is_some() {
+            reused.push(false);
+        }
     }
-    Some((out, items))
+    Some((out, items, reused))
 }
 
 /// Reads one item (`text`: its lines, the first its `- ` line).

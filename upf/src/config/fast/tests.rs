@@ -18,7 +18,7 @@ interfaces:
 ";
 
 fn fast(text: &str) -> Option<RawConfig> {
-    deserialize(text, |h| deserialize_full(h).ok(), None).map(|(r, _)| r)
+    deserialize(text, |h| deserialize_full(h).ok(), None).map(|(r, _, _)| r)
 }
 
 /// The fast path applies and agrees with serde-saphyr.
@@ -559,8 +559,9 @@ fn items_with_unchanged_bytes_take_the_earlier_value() {
         item(2, 2),
         item(3, 3)
     );
-    let (raw, at) = deserialize(&a, |h| deserialize_full(h).ok(), None).unwrap();
+    let (raw, at, reused) = deserialize(&a, |h| deserialize_full(h).ok(), None).unwrap();
     assert_eq!(raw.sessions.len(), 4);
+    assert!(reused.is_empty(), "nothing to reuse");
     let items = Items {
         text: Arc::new(a.clone()),
         at,
@@ -586,18 +587,22 @@ fn items_with_unchanged_bytes_take_the_earlier_value() {
         item(3, 3),
         item(4, 4)
     );
-    let (raw, _) = deserialize(&b, |h| deserialize_full(h).ok(), Some(reuse)).unwrap();
+    let (raw, _, reused) = deserialize(&b, |h| deserialize_full(h).ok(), Some(reuse)).unwrap();
     let ids: Vec<u64> = raw.sessions.iter().map(|s| s.id).collect();
     assert_eq!(ids, [1001, 2, 1009, 1003, 4]);
+    // Marked as copies exactly where they are.
+    assert_eq!(reused, [true, false, true, true, false]);
     // The same bytes under another indent are read again.
     let c = b.replace("\n  ", "\n    ");
-    let (raw, _) = deserialize(&c, |h| deserialize_full(h).ok(), Some(reuse)).unwrap();
+    let (raw, _, reused) = deserialize(&c, |h| deserialize_full(h).ok(), Some(reuse)).unwrap();
     assert!(raw.sessions.iter().all(|s| s.id < 1000));
+    assert!(reused.iter().all(|r| !r));
     // The last item without its newline is not the item with one.
     let d = a.strip_suffix('\n').unwrap();
-    let (raw, _) = deserialize(d, |h| deserialize_full(h).ok(), Some(reuse)).unwrap();
+    let (raw, _, reused) = deserialize(d, |h| deserialize_full(h).ok(), Some(reuse)).unwrap();
     let ids: Vec<u64> = raw.sessions.iter().map(|s| s.id).collect();
     assert_eq!(ids, [1001, 1002, 1009, 3]);
+    assert_eq!(reused, [true, true, true, false]);
 }
 
 proptest! {
