@@ -63,6 +63,7 @@ out="perf/results/reload-profile-$stamp.txt"
     for t in upf-reload "$(basename "$bin" | cut -c1-15)"; do
         echo "## top symbols of thread $t"
         perf report -i "$tmp/perf.data" --no-children --comm "$t" --sort sym --stdio \
-            --percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30
+            --percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30 ||
+            echo "    (no symbol of this thread at 1% of all samples or more)"
     done
 } | tee "$out"

@@ -716,7 +716,7 @@ impl Control {
         net: Option<NetConfig>,
     ) -> Result<u64, (RuleError, Batch)> {
         match self.check(&batch, qos) {
-            Ok(()) => match self.apply(&batch, qos, net) {
+            Ok(qos_entries) => match self.apply(&batch, qos.len(), qos_entries, net) {
                 Ok(g) => Ok(g),
                 Err(e) => Err((e, batch)),
             },
@@ -729,12 +729,26 @@ impl Control {
     /// publish touches, with valid QERs of the ids it has now. Their keys
     /// stay theirs (they are not in `touched`: an upsert that claims one
     /// is refused, as for any session the batch does not change).
-    fn check_qos(&self, qos: &[QerUpdate], touched: &HashSet<SessionId>) -> Result<(), RuleError> {
+    ///
+    /// Also makes their new entries, from the records the checks looked
+    /// up (a reload of 100,000 QoS changes looked each record up twice,
+    /// here and in `apply`, a few cache misses each): each key of an
+    /// updated session gets the entry in force with its QERs' values
+    /// replaced (`with_qers`), the update's `n`-th session with version
+    /// `first_version + n` as `apply` counted them. Nothing changes here;
+    /// `apply` writes them.
+    fn check_qos(
+        &self,
+        qos: &[QerUpdate],
+        touched: &HashSet<SessionId>,
+        first_version: u32,
+    ) -> Result<Vec<(MapKey, Rules)>, RuleError> {
         if qos.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut seen: HashSet<SessionId> =
             HashSet::with_capacity_and_hasher(qos.len(), Default::default());
+        let mut recs: Vec<&Record> = Vec::with_capacity(qos.len());
         for u in qos {
             let session = u.session;
             if touched.contains(&session) || !seen.insert(session) {
@@ -769,12 +783,45 @@ impl Control {
             {
                 return Err(RuleError::QerSetChanged { session });
             }
+            recs.push(rec);
         }
-        Ok(())
+        // The new entries: the keys' slots prefetched a few sessions
+        // ahead (each a cache miss in tables of megabytes).
+        let c = &self.current;
+        const AHEAD: usize = 8;
+        let prefetch = |rec: &Record| {
+            for k in &rec.keys {
+                match *k {
+                    MapKey::Teid(k) => c.teid.prefetch(k),
+                    MapKey::Ue4(k) => c.ue4.prefetch(k),
+                    MapKey::Ue6(k) => c.ue6.prefetch(k),
+                }
+            }
+        };
+        recs.iter().take(AHEAD).for_each(|r| prefetch(r));
+        let mut out = Vec::with_capacity(2 * qos.len());
+        let mut version = first_version;
+        for (i, (u, rec)) in qos.iter().zip(&recs).enumerate() {
+            if let Some(next) = recs.get(i + AHEAD) {
+                prefetch(next);
+            }
+            version = version.wrapping_add(1);
+            for k in &rec.keys {
+                let cur = match *k {
+                    MapKey::Teid(k) => c.teid.get(k),
+                    MapKey::Ue4(k) => c.ue4.get(k),
+                    MapKey::Ue6(k) => c.ue6.get(k),
+                };
+                let Some(cur) = cur else { continue };
+                out.push((*k, with_qers(cur, u, rec, version, self.tsc_hz)));
+            }
+        }
+        Ok(out)
     }
 
-    /// The checks of [`Control::publish`]: nothing changes.
-    fn check(&self, batch: &Batch, qos: &[QerUpdate]) -> Result<(), RuleError> {
+    /// The checks of [`Control::publish`]: nothing changes. Returns the
+    /// QoS-only updates' new entries (`check_qos`).
+    fn check(&self, batch: &Batch, qos: &[QerUpdate]) -> Result<Vec<(MapKey, Rules)>, RuleError> {
         let Batch { upserts, removals } = batch;
         // 1. Validation, before anything changes.
         // Sized up front: a reload upserts 100,000 sessions in one batch.
@@ -794,7 +841,9 @@ impl Control {
                 return Err(RuleError::UnknownSession { session: id });
             }
         }
-        self.check_qos(qos, &touched)?;
+        // `apply` counts a version per upserted session, then per update.
+        let first_version = self.version.wrapping_add(upserts.len() as u32);
+        let qos_entries = self.check_qos(qos, &touched, first_version)?;
         let keys: Vec<Keys> = upserts.iter().map(keys_of).collect();
         // The owners' lookups below miss the cache once or twice per key in
         // tables of megabytes: prefetch the slots a few sessions ahead.
@@ -863,15 +912,18 @@ impl Control {
             }
         }
 
-        Ok(())
+        Ok(qos_entries)
     }
 
-    /// Applies a checked batch. Fails only when the state lines cannot
-    /// grow (more than 2^32 of them), before anything changes.
+    /// Applies a checked batch, with the new entries of its `qos_count`
+    /// QoS-only updates that `check` made. Fails only when the state
+    /// lines cannot grow (more than 2^32 of them), before anything
+    /// changes.
     fn apply(
         &mut self,
         batch: &Batch,
-        qos: &[QerUpdate],
+        qos_count: usize,
+        qos_entries: Vec<(MapKey, Rules)>,
         net: Option<NetConfig>,
     ) -> Result<u64, RuleError> {
         let Batch { upserts, removals } = batch;
@@ -1004,8 +1056,11 @@ impl Control {
         // (it was most of a 100,000-change publish: 100,000 entries of a
         // PDR each, built and walked once), and each key's rules are made
         // as soon as its session is compiled.
-        let mut teid_ops = MapOps::<u32>::with_capacity(upserts.len(), removals.len());
-        let mut ue4_ops = MapOps::<u32>::with_capacity(upserts.len(), removals.len());
+        // QoS-only updates write a key per table too (a short-form
+        // session has a TEID and a UE address): sized for them, or the
+        // vectors grow (and copy) several times in a 100,000-change reload.
+        let mut teid_ops = MapOps::<u32>::with_capacity(upserts.len() + qos_count, removals.len());
+        let mut ue4_ops = MapOps::<u32>::with_capacity(upserts.len() + qos_count, removals.len());
         let mut ue6_ops = MapOps::<u64>::default();
         for &id in removals {
             if let Some(rec) = self.sessions.get(&id) {
@@ -1087,46 +1142,21 @@ impl Control {
             }
         }
         // 4. QoS-only updates: each key of the session gets the entry in
-        // force with its QERs' values replaced (`with_qers`). The keys stay
-        // the session's (checked), so no other change of the batch writes
-        // them; the record (keys, slots, pairings) is unchanged.
+        // force with its QERs' values replaced (`with_qers`, made by
+        // `check_qos` with the versions counted on from here). The keys
+        // stay the session's (checked), so no other change of the batch
+        // writes them; the record (keys, slots, pairings) is unchanged.
         let c = self.current.clone();
-        const AHEAD: usize = 8;
-        let recs: Vec<&Record> = qos
-            .iter()
-            .filter_map(|u| self.sessions.get(&u.session).map(|r| &**r))
-            .collect();
-        let prefetch = |rec: &Record| {
-            for k in &rec.keys {
-                match *k {
-                    MapKey::Teid(k) => c.teid.prefetch(k),
-                    MapKey::Ue4(k) => c.ue4.prefetch(k),
-                    MapKey::Ue6(k) => c.ue6.prefetch(k),
-                }
-            }
-        };
-        recs.iter().take(AHEAD).for_each(|r| prefetch(r));
-        for (i, (u, rec)) in qos.iter().zip(&recs).enumerate() {
-            if let Some(next) = recs.get(i + AHEAD) {
-                prefetch(next);
-            }
-            self.version = self.version.wrapping_add(1);
-            for k in &rec.keys {
-                let cur = match *k {
-                    MapKey::Teid(k) => c.teid.get(k),
-                    MapKey::Ue4(k) => c.ue4.get(k),
-                    MapKey::Ue6(k) => c.ue6.get(k),
-                };
-                let Some(cur) = cur else { continue };
-                let rules = with_qers(cur, u, rec, self.version, self.tsc_hz);
-                match *k {
-                    MapKey::Teid(k) => teid_ops.insert(k, rules),
-                    MapKey::Ue4(k) => ue4_ops.insert(k, rules),
-                    MapKey::Ue6(k) => ue6_ops.insert(k, rules),
-                }
+        self.version = self
+            .version
+            .wrapping_add(u32::try_from(qos_count).unwrap_or(u32::MAX));
+        for (k, rules) in qos_entries {
+            match k {
+                MapKey::Teid(k) => teid_ops.insert(k, rules),
+                MapKey::Ue4(k) => ue4_ops.insert(k, rules),
+                MapKey::Ue6(k) => ue6_ops.insert(k, rules),
             }
         }
-        drop(recs);
         let snap = Snapshot {
             generation: g,
             teid: self.teid_w.apply(&c.teid, teid_ops.finish()),

@@ -222,14 +222,14 @@ def main() -> int:
                 if last.get("sessions_changed") != k:
                     raise SystemExit(f"reload-bench: expected {k} changed sessions, /status says {last}")
                 current = target
-                samples.append({**{x: last.get(x) for x in ("duration_ms", "parse_ms", "diff_ms", "apply_ms", "publish_ms",
+                samples.append({**{x: last.get(x) for x in ("duration_ms", "parse_ms", "diff_ms", "translate_ms", "apply_ms", "publish_ms",
                                                             "max_poll_gap_us")}, "seen_by_poller_ms": ext_ms,
                                 "worker_preemptions": None if sw0 is None or sw1 is None else sw1 - sw0,
                                 "worker_preemptions_in_window": last.get("worker_preemptions"),
                                 "worker_page_faults": None if pf0 is None or pf1 is None else pf1 - pf0,
                                 "worker_cpu_interrupts": irq_delta(irq0, irq1)})
                 print(f"  k={k:>6} rep {rep}: signal->applied {last['duration_ms']:8.1f} ms (parse {last['parse_ms']:.1f}, "
-                      f"diff {last['diff_ms']:.1f}, apply {last['apply_ms']:.1f}, publish {last.get('publish_ms') or 0:.1f}), "
+                      f"diff {last['diff_ms']:.1f}, translate {last.get('translate_ms') or 0:.1f}, apply {last['apply_ms']:.1f}, publish {last.get('publish_ms') or 0:.1f}), "
                       f"max poll gap {last['max_poll_gap_us']:.1f} us (worker preempted {last.get('worker_preemptions')} "
                       f"times in that window, {samples[-1]['worker_preemptions']} in the whole reload; "
                       f"worker page faults {samples[-1]['worker_page_faults']}, interrupts on its CPU "
@@ -246,6 +246,8 @@ def main() -> int:
                 signal_to_applied_ms_max=max(s["duration_ms"] for s in samples),
                 parse_ms=med([s["parse_ms"] for s in samples]),
                 diff_ms=med([s["diff_ms"] for s in samples]),
+                # On the helper thread since branch reload5 (before: in apply_ms).
+                translate_ms=med([s["translate_ms"] for s in samples]),
                 apply_ms=med([s["apply_ms"] for s in samples]),
                 publish_ms=med([s["publish_ms"] for s in samples]),
                 worker_preemptions=med([s["worker_preemptions"] for s in samples]),

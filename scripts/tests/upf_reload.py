@@ -302,7 +302,7 @@ def run_teid(a, d: str) -> None:
         last = run.wait_reloads(2, 0)
         check(last["result"] == "applied" and last.get("trigger") == "watch",
               f"a change of the file (rename over) reloads with reload.watch: {last}")
-        check(re.search(r"reload applied \(watch\) in [0-9.]+ ms \(parse [0-9.]+, diff [0-9.]+, apply [0-9.]+ of which publish [0-9.]+\): "
+        check(re.search(r"reload applied \(watch\) in [0-9.]+ ms \(parse [0-9.]+, diff [0-9.]+, translate [0-9.]+, apply [0-9.]+ of which publish [0-9.]+\): "
                         r"sessions \+0 -0 ~1", run.upf.log()) is not None,
               "the log has the one-line summary (trigger, time to apply, sessions +added -removed ~changed)")
 

@@ -148,6 +148,47 @@ pub fn plan(
     }
 }
 
+/// A reload made ready on the helper thread: the validated config and
+/// its diff against the running one (restart-only changes refused), and
+/// the static session changes already in the dataplane's terms, so that
+/// the control thread only publishes.
+#[derive(Debug)]
+pub struct Prepared {
+    pub plan: ReloadPlan,
+    /// [`dataplane_changes`] of the plan (an error is a bug: validation
+    /// refuses what the dataplane cannot express; the reload is then
+    /// refused).
+    pub changes: anyhow::Result<(Batch, Vec<QerUpdate>)>,
+    /// Time spent on `changes`.
+    pub translate_time: Duration,
+}
+
+/// Everything of a reload that does not touch the running system, for the
+/// helper thread: parse and validate `bytes` exactly as `upf check` does
+/// ([`parse_bytes`], given the running config `current`), diff and apply
+/// the policy ([`plan_config`]), and translate the session changes
+/// ([`dataplane_changes`]). The result is that of doing the same steps on
+/// the control thread; it stays valid while `current` is the running
+/// config (reloads run one at a time).
+///
+/// # Errors
+/// As [`plan_bytes`].
+pub fn prepare(
+    current: &Config,
+    path: &Path,
+    bytes: Vec<u8>,
+    host: Option<&HostInfo>,
+) -> Result<Prepared, ReloadError> {
+    let plan = plan_bytes(current, path, bytes, host)?;
+    let t = Instant::now();
+    let changes = dataplane_changes(&plan.config, &plan.diff);
+    Ok(Prepared {
+        plan,
+        changes,
+        translate_time: t.elapsed(),
+    })
+}
+
 /// The static session changes of a reload in the dataplane's terms, for
 /// the one publish that applies it (`Control::publish_changes`): added
 /// and changed sessions as upserts, removed ones as removals, and changed
@@ -428,6 +469,43 @@ sessions:
         for ((ka, ra), (kb, rb)) in pfcp_after.iter().zip(&pfcp_before) {
             assert_eq!((ka, ra.fast(), &*ra.pdrs()), (kb, rb.fast(), &*rb.pdrs()));
         }
+    }
+
+    /// What the helper thread prepares (`prepare`) is what the control
+    /// thread computed before: the same plan, diff and dataplane changes,
+    /// and the same refusals.
+    #[test]
+    fn prepare_gives_what_plan_and_translate_give() {
+        let text = BASE.replace("teid: 0x200 }", "teid: 0x300 }").replace(
+            "teid: 0x201 }",
+            "teid: 0x201 }, qos: { mbr_ul: 5Mbps, mbr_dl: 5Mbps }",
+        ) + "  - { id: 3, ue_ip: 10.45.0.4, uplink: { teid: 0x100002 }, downlink: { gnb: 192.168.1.2, teid: 0x202 } }\n";
+        let cur = current();
+        let path = Path::new("t.yaml");
+        let r = prepare(&cur, path, text.clone().into_bytes(), Some(&host())).unwrap();
+        let p = plan_bytes(&cur, path, text.into_bytes(), Some(&host())).unwrap();
+        assert_eq!(r.plan.config, p.config);
+        assert_eq!(r.plan.diff, p.diff);
+        let (b1, q1) = r.changes.unwrap();
+        let (b2, q2) = dataplane_changes(&p.config, &p.diff).unwrap();
+        // (Batch and QerUpdate have no `PartialEq`: compared as printed.)
+        assert_eq!(format!("{b1:?}"), format!("{b2:?}"));
+        assert_eq!(format!("{q1:?}"), format!("{q2:?}"));
+        assert_eq!(b1.upserts.len(), 3, "sessions 1, 2 (a new QER) and 3");
+        // Refusals are the same errors.
+        let bad = BASE.replace("teid: 0x201 }", "teid: 0 }");
+        let Err(ReloadError::Invalid(e)) = prepare(&cur, path, bad.into_bytes(), Some(&host()))
+        else {
+            panic!("expected Invalid");
+        };
+        assert!(e.to_string().starts_with("t.yaml:12:"), "{e}");
+        let restart = BASE.replace("workers: [1]", "workers: [2]");
+        let Err(ReloadError::NeedsRestart(d)) =
+            prepare(&cur, path, restart.into_bytes(), Some(&host()))
+        else {
+            panic!("expected NeedsRestart");
+        };
+        assert_eq!(d.restart_required, vec!["cores.workers"]);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use tokio::sync::oneshot::error::RecvError;
 use crate::api::{
     self, BuildInfo, InterfaceStats, ReloadDetails, ReloadResult, RunState, Telemetry, WorkerStats,
 };
-use crate::config::{Config, ConfigDiff, ConfigError, HostInfo};
+use crate::config::{Config, ConfigDiff, HostInfo};
 use crate::datapath::{self, Datapath};
 use crate::n4::socket::N4Socket;
 use crate::n4::{self, N4, TscClock};
@@ -242,9 +242,9 @@ async fn watch_changed(w: Option<&mut ConfigWatch>) {
     }
 }
 
-/// What the parser thread hands back: the validated config or the
-/// file's errors, and how long it took.
-type Parsed = (Result<Config, ConfigError>, Duration);
+/// What the reload's helper thread hands back: the reload ready to
+/// publish (validated, diffed, translated) or why it was refused.
+type Parsed = Result<reload::Prepared, ReloadError>;
 
 /// A reload whose file is being parsed.
 #[derive(Debug)]
@@ -252,6 +252,13 @@ struct PendingReload {
     trigger: Trigger,
     started: Instant,
     rx: tokio::sync::oneshot::Receiver<Parsed>,
+    /// The running config the helper thread diffed against (reloads run
+    /// one at a time, so it is still the running one when it is done).
+    prev: std::sync::Weak<Config>,
+    /// Hands the replaced config back to the helper thread, which drops
+    /// it (freeing 100,000 sessions is milliseconds the control thread
+    /// need not spend). Dropped unused when the reload is refused.
+    old: std::sync::mpsc::Sender<Arc<Config>>,
 }
 
 /// Resolves when the parser thread of the pending reload is done (never
@@ -680,19 +687,31 @@ impl ControlThread {
         self.last_file = Some(bytes.clone());
         info!("reload ({}): reading {}", trigger.as_str(), path.display());
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let (old_tx, old_rx) = std::sync::mpsc::channel::<Arc<Config>>();
         let (p, host) = (path.clone(), opts.host.clone());
         // Shared, not copied: the helper thread reads the running config
-        // (to skip re-checking unchanged sessions) while the control
-        // thread keeps using it.
+        // (to skip re-checking unchanged sessions, and to diff against)
+        // while the control thread keeps using it.
         let prev = Arc::clone(&self.config);
+        let prev_weak = Arc::downgrade(&self.config);
         // A plain thread: it inherits the control thread's CPU affinity
-        // (the control lcore), so it never lands on a worker's core.
+        // (the control lcore), so it never lands on a worker's core. It
+        // does all of the reload that does not touch the running system:
+        // parse, validate, diff, translate; the control thread publishes.
         let spawned = std::thread::Builder::new()
             .name("upf-reload".into())
             .spawn(move || {
-                let t0 = Instant::now();
-                let r = reload::parse_bytes(&p, bytes, Some(&host), Some(&prev));
-                let _ = tx.send((r, t0.elapsed()));
+                let r = reload::prepare(&prev, &p, bytes, Some(&host));
+                if tx.send(r).is_err() {
+                    return;
+                }
+                // The config the reload replaced, once it is applied
+                // (nothing comes when it is refused): dropped here, with
+                // this thread's own reference to it.
+                if let Ok(old) = old_rx.recv() {
+                    drop(old);
+                }
+                drop(prev);
             });
         if let Err(e) = spawned {
             error!(
@@ -709,6 +728,8 @@ impl ControlThread {
             trigger,
             started,
             rx,
+            prev: prev_weak,
+            old: old_tx,
         });
     }
 
@@ -734,28 +755,36 @@ impl ControlThread {
     ) {
         let (trigger, started) = (p.trigger, p.started);
         let path = &opts.config_path;
-        let Ok((parsed, parse_time)) = res else {
+        let Ok(parsed) = res else {
             error!("reload rejected, running config unchanged: the parser thread died");
             self.reject("the parser thread died".into(), started, None);
             return;
         };
-        let plan = match parsed
-            .map_err(ReloadError::Invalid)
-            .and_then(|c| reload::plan_config(&self.config, c, parse_time))
-        {
-            Err(ReloadError::Invalid(e)) => {
-                error!("reload rejected, running config unchanged:\n{e}");
-                let first = e.to_string().lines().next().unwrap_or_default().to_owned();
-                self.reject(first, started, None);
-                return;
+        let prepared = parsed.and_then(|mut r| {
+            if !p.prev.ptr_eq(&Arc::downgrade(&self.config)) {
+                // Not diffed against the running config (reloads run one
+                // at a time, so this does not happen): do it here.
+                let parse_time = r.plan.parse_time;
+                r.plan = reload::plan_config(&self.config, r.plan.config, parse_time)?;
+                r.changes = reload::dataplane_changes(&r.plan.config, &r.plan.diff);
             }
-            Err(e @ ReloadError::NeedsRestart(_)) => {
-                error!("reload rejected, running config unchanged: {e}");
-                self.reject(e.to_string(), started, None);
-                return;
-            }
-            Ok(plan) => plan,
-        };
+            Ok(r)
+        });
+        let (plan, changes, translate_time) =
+            match prepared.map(|r| (r.plan, r.changes, r.translate_time)) {
+                Err(ReloadError::Invalid(e)) => {
+                    error!("reload rejected, running config unchanged:\n{e}");
+                    let first = e.to_string().lines().next().unwrap_or_default().to_owned();
+                    self.reject(first, started, None);
+                    return;
+                }
+                Err(e @ ReloadError::NeedsRestart(_)) => {
+                    error!("reload rejected, running config unchanged: {e}");
+                    self.reject(e.to_string(), started, None);
+                    return;
+                }
+                Ok(r) => r,
+            };
         for w in &plan.config.warnings {
             warn!("{}: warning: {}: {}", path.display(), w.path, w.message);
         }
@@ -766,6 +795,7 @@ impl ControlThread {
             sessions_changed: plan.diff.sessions_changed.len() as u64,
             parse: plan.parse_time,
             diff: plan.diff_time,
+            translate: translate_time,
             ..ReloadDetails::default()
         };
         let t_apply = Instant::now();
@@ -774,7 +804,7 @@ impl ControlThread {
             epochs,
             preempted,
             publish,
-        } = match self.apply(&plan.config, &plan.diff) {
+        } = match changes.and_then(|c| self.apply(&plan.config, &plan.diff, c)) {
             Ok(a) => a,
             Err(e) => {
                 error!("reload rejected, running config unchanged: {e:#}");
@@ -795,11 +825,12 @@ impl ControlThread {
         details.publish = publish;
         let took = started.elapsed();
         info!(
-            "reload applied ({}) in {:.1} ms (parse {:.1}, diff {:.1}, apply {:.1} of which publish {:.1}): {}",
+            "reload applied ({}) in {:.1} ms (parse {:.1}, diff {:.1}, translate {:.1}, apply {:.1} of which publish {:.1}): {}",
             trigger.as_str(),
             ms(took),
             ms(details.parse),
             ms(details.diff),
+            ms(details.translate),
             ms(details.apply),
             ms(details.publish),
             plan.diff
@@ -818,7 +849,12 @@ impl ControlThread {
             opened: Instant::now(),
             preempted,
         });
-        self.config = Arc::new(plan.config);
+        let old = std::mem::replace(&mut self.config, Arc::new(plan.config));
+        // Freed on the helper thread (it waits for it); here only if it
+        // is gone.
+        if let Err(back) = p.old.send(old) {
+            drop(back.0);
+        }
         self.set_watch(opts);
         self.refresh_telemetry(false);
     }
@@ -875,9 +911,16 @@ impl ControlThread {
     /// session change and the interfaces (gateways, neighbours) in one
     /// snapshot, all or nothing. Opens the workers' poll-gap window just
     /// before the publish.
-    fn apply(&mut self, new: &Config, diff: &ConfigDiff) -> anyhow::Result<Applied> {
+    fn apply(
+        &mut self,
+        new: &Config,
+        diff: &ConfigDiff,
+        (batch, qos): (
+            dataplane::control::Batch,
+            Vec<dataplane::control::QerUpdate>,
+        ),
+    ) -> anyhow::Result<Applied> {
         let dp = &mut self.dp;
-        let (batch, qos) = reload::dataplane_changes(new, diff)?;
         let net = diff
             .live
             .iter()

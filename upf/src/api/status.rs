@@ -156,6 +156,8 @@ pub struct LastReloadDoc {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub translate_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub apply_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publish_ms: Option<f64>,
@@ -262,6 +264,7 @@ impl StatusDoc {
                     sessions_changed: r.details.as_ref().map(|d| d.sessions_changed),
                     parse_ms: r.details.as_ref().map(|d| ms(d.parse)),
                     diff_ms: r.details.as_ref().map(|d| ms(d.diff)),
+                    translate_ms: r.details.as_ref().map(|d| ms(d.translate)),
                     apply_ms: r.details.as_ref().map(|d| ms(d.apply)),
                     publish_ms: r.details.as_ref().map(|d| ms(d.publish)),
                     max_poll_gap_us: r

@@ -178,8 +178,11 @@ pub struct ReloadDetails {
     pub parse: Duration,
     /// Comparing it with the running config.
     pub diff: Duration,
-    /// Translating the changed sessions, publishing one snapshot, the
-    /// PFCP settings and the log level.
+    /// Translating the changed sessions into the dataplane's rules (on
+    /// the reload's helper thread, like parse and diff).
+    pub translate: Duration,
+    /// On the control thread: publishing one snapshot, the PFCP settings
+    /// and the log level.
     pub apply: Duration,
     /// Of `apply`: the dataplane publish alone.
     pub publish: Duration,

@@ -48,15 +48,19 @@ use super::units::{Bitrate, Teid, bitrate_scale};
 /// rest of the file with serde-saphyr (`None` on any error). With `reuse`
 /// (the list of a file read before and what its items gave), an item
 /// whose bytes are those of the item at the same place there gives what
-/// it gave, unparsed. Also returns where the items lie in `text`.
+/// it gave, unparsed. Also returns where the items lie in `text`, and
+/// which sessions are such copies (`reused[k]`: `sessions[k]` is
+/// `reuse.raws[k]`, cloned; empty without `reuse`), so that validation
+/// need not compare them with the running config's again.
 pub(crate) fn deserialize(
     text: &str,
     head: impl FnOnce(&str) -> Option<RawConfig>,
     reuse: Option<Reuse<'_>>,
-) -> Option<(RawConfig, ItemsAt)> {
+) -> Option<(RawConfig, ItemsAt, Vec<bool>)> {
     let mut split = split(text)?;
     let starts = std::mem::take(&mut split.starts);
-    let (sessions, at) = parse_items(text, starts, split.items.clone(), split.indent, reuse)?;
+    let (sessions, at, reused) =
+        parse_items(text, starts, split.items.clone(), split.indent, reuse)?;
     let mut h = String::with_capacity(split.key.start + 32 + (text.len() - split.items.end));
     h.push_str(&text[..split.key.start]);
     h.push_str("sessions: []\n");
@@ -72,7 +76,7 @@ pub(crate) fn deserialize(
         return None;
     }
     raw.sessions = sessions;
-    Some((raw, at))
+    Some((raw, at, reused))
 }
 
 /// Where the items of a list lie in the text read: item `k` is
@@ -394,7 +398,7 @@ fn parse_items(
     list: Range<usize>,
     indent: usize,
     reuse: Option<Reuse<'_>>,
-) -> Option<(Vec<RawSession>, ItemsAt)> {
+) -> Option<(Vec<RawSession>, ItemsAt, Vec<bool>)> {
     let items = ItemsAt {
         starts,
         end: list.end,
@@ -403,6 +407,11 @@ fn parse_items(
     let reuse =
         reuse.filter(|r| r.items.at.indent == indent && r.items.at.starts.len() == r.raws.len());
     let mut out = Vec::with_capacity(items.starts.len());
+    let mut reused = if reuse.is_some() {
+        Vec::with_capacity(items.starts.len())
+    } else {
+        Vec::new()
+    };
     for k in 0..items.starts.len() {
         let t = items.item(text, k)?;
         if let Some(r) = reuse
@@ -411,11 +420,15 @@ fn parse_items(
             && let Some(raw) = r.raws.get(k)
         {
             out.push(raw.clone());
+            reused.push(true);
             continue;
         }
         out.push(parse_item(t, indent)?);
+        if reuse.is_some() {
+            reused.push(false);
+        }
     }
-    Some((out, items))
+    Some((out, items, reused))
 }
 
 /// Reads one item (`text`: its lines, the first its `- ` line).
@@ -432,13 +445,22 @@ fn parse_item(text: &str, indent: usize) -> Option<RawSession> {
     let rest = rest.trim_start_matches(' ');
     let mut item = Item::default();
     if rest.starts_with('{') {
-        let mut cur = Cursor { s: rest, i: 0 };
-        cur.flow_item(&mut item)?;
-        cur.end_of_line()?;
+        // The common layout by its bytes alone; anything else (another
+        // key order or spacing, a comment) by the general reader.
+        let session = match canonical_flow(rest) {
+            Some(s) => s,
+            None => {
+                let mut cur = Cursor { s: rest, i: 0 };
+                cur.flow_item(&mut item)?;
+                cur.end_of_line()?;
+                item.finish()?
+            }
+        };
         // A flow item is one line; more lines of it decline.
         if ls.any(|n| !is_blank(bare(n))) {
             return None;
         }
+        return Some(session);
     } else {
         block_item(rest, col, &mut ls, &mut item)?;
         // The item ends at the next item's line.
@@ -447,6 +469,68 @@ fn parse_item(text: &str, indent: usize) -> Option<RawSession> {
         }
     }
     item.finish()
+}
+
+/// A one-line flow item in the layout the generators and most operators
+/// write, read straight into a [`RawSession`]: `{ id: I, ue_ip: A,
+/// uplink: { teid: T }, downlink: { gnb: A, teid: T[, qfi: Q] }[, qos: {
+/// mbr_ul: B[, mbr_dl: B] }] }` (or `qos: { mbr_dl: B }`), one space
+/// after each `:` and `,`, inside each brace, and nothing after the last
+/// `}`. The keys are matched as literal bytes in that order, so none of
+/// the general reader's per-key work (key scan, `Sub` dispatch,
+/// duplicate checks, the `Item` it fills) is done; the values are read by
+/// the same [`Cursor::plain`] and scalar readers. `None` for any other
+/// byte: the general reader ([`Cursor::flow_item`]) then reads the line,
+/// and on what this accepts gives the same session (property test
+/// `the_canonical_reader_gives_what_the_general_one_gives`).
+fn canonical_flow(line: &str) -> Option<RawSession> {
+    let mut c = Cursor { s: line, i: 0 };
+    c.lit("{ id: ")?;
+    let id = u64_int(c.plain()?)?;
+    c.lit(", ue_ip: ")?;
+    let ue_ip = ip(c.plain()?)?;
+    c.lit(", uplink: { teid: ")?;
+    let ul = teid(c.plain()?)?;
+    c.lit(" }, downlink: { gnb: ")?;
+    let gnb = ip(c.plain()?)?;
+    c.lit(", teid: ")?;
+    let dl = teid(c.plain()?)?;
+    let qfi = if c.lit(", qfi: ").is_some() {
+        u8_dec(c.plain()?)?
+    } else {
+        9
+    };
+    c.lit(" }")?;
+    let qos = if c.lit(", qos: { ").is_some() {
+        let (mbr_ul, mbr_dl) = if c.lit("mbr_ul: ").is_some() {
+            let ul = bitrate(c.plain()?)?;
+            let dl = if c.lit(", mbr_dl: ").is_some() {
+                Some(bitrate(c.plain()?)?)
+            } else {
+                None
+            };
+            (Some(ul), dl)
+        } else {
+            c.lit("mbr_dl: ")?;
+            (None, Some(bitrate(c.plain()?)?))
+        };
+        c.lit(" }")?;
+        Some(RawQos { mbr_ul, mbr_dl })
+    } else {
+        None
+    };
+    c.lit(" }")?;
+    (c.i == line.len()).then(|| RawSession {
+        id,
+        ue_ip: Some(ue_ip),
+        uplink: Some(RawUplink { teid: ul }),
+        downlink: Some(RawDownlink { gnb, teid: dl, qfi }),
+        qos,
+        pdrs: Vec::new(),
+        fars: Vec::new(),
+        qers: Vec::new(),
+        urrs: Vec::new(),
+    })
 }
 
 fn ind_of(c: &str) -> usize {
@@ -557,6 +641,12 @@ impl<'a> Cursor<'a> {
         self.i - start
     }
 
+    /// `l` here, byte for byte.
+    fn lit(&mut self, l: &str) -> Option<()> {
+        let here = self.s.as_bytes().get(self.i..)?;
+        here.starts_with(l.as_bytes()).then(|| self.i += l.len())
+    }
+
     fn eat(&mut self, b: u8) -> Option<()> {
         (self.peek()? == b).then(|| self.i += 1)
     }
@@ -603,11 +693,12 @@ impl<'a> Cursor<'a> {
             .position(|&b| !PLAIN[usize::from(b)])
             .unwrap_or(rest.len());
         let v = &self.s[start..self.i];
-        // `:` first or last reads differently in YAML (an indicator).
-        if v.is_empty() || v.starts_with([':', '-']) || v.ends_with(':') {
-            return None;
+        // `:` first or last reads differently in YAML (an indicator). (By
+        // byte: the alphabet is ASCII.)
+        match v.as_bytes() {
+            [] | [b':' | b'-', ..] | [.., b':'] => None,
+            _ => Some(v),
         }
-        Some(v)
     }
 
     /// The value after `key:`: a flow mapping (read into `sub`, then
@@ -786,11 +877,13 @@ fn dotted_quad(v: &str) -> Option<std::net::Ipv4Addr> {
 
 /// `50Mbps`-style (a unit, so YAML sees a string), or a decimal integer.
 fn bitrate(v: &str) -> Option<Bitrate> {
-    if let Some(n) = u64_dec(v) {
-        return Some(Bitrate::from_bps(n));
-    }
     let digits = v.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.');
     let num = digits.count();
+    if num == v.len() {
+        // No unit: a decimal integer or nothing (no unit has the empty
+        // name), without scanning the digits twice.
+        return u64_dec(v).map(Bitrate::from_bps);
+    }
     let unit = &v[num..];
     if num == 0 {
         return None;

@@ -162,13 +162,13 @@ fn parse_with(
             raws: &p.effective.sessions,
         })
     });
-    let (raw, at) = if fast {
+    let (raw, at, reused) = if fast {
         deserialize(text, reuse)
     } else {
-        deserialize_full(text).map(|r| (r, None))
+        deserialize_full(text).map(|r| (r, None, Vec::new()))
     }
     .map_err(|d| ConfigError::new(origin, vec![d], Some(text)))?;
-    match validate::validate(raw, host, prev) {
+    match validate::validate(raw, host, prev, &reused) {
         Ok(mut cfg) => {
             if let (Some(text), Some(at)) = (keep, at) {
                 cfg.source = model::Source(Some(std::sync::Arc::new(fast::Items {
@@ -193,15 +193,18 @@ fn parse_with(
 /// The schema-checked file: the fast path for a large `sessions:` list
 /// when the file has the shape it knows (`fast`), else serde-saphyr over
 /// the whole text. Both give the same value; errors come from the latter.
-/// Also where the list's items lie, when the fast path read them.
+/// Also where the list's items lie, when the fast path read them, and
+/// which sessions it copied from `reuse` (`fast::deserialize`).
 fn deserialize(
     text: &str,
     reuse: Option<fast::Reuse<'_>>,
-) -> Result<(RawConfig, Option<fast::ItemsAt>), Diagnostic> {
-    if let Some((raw, at)) = fast::deserialize(text, |head| deserialize_full(head).ok(), reuse) {
-        return Ok((raw, Some(at)));
+) -> Result<(RawConfig, Option<fast::ItemsAt>, Vec<bool>), Diagnostic> {
+    if let Some((raw, at, reused)) =
+        fast::deserialize(text, |head| deserialize_full(head).ok(), reuse)
+    {
+        return Ok((raw, Some(at), reused));
     }
-    deserialize_full(text).map(|r| (r, None))
+    deserialize_full(text).map(|r| (r, None, Vec::new()))
 }
 
 /// serde-saphyr over the whole text.

@@ -18,7 +18,7 @@ interfaces:
 ";
 
 fn fast(text: &str) -> Option<RawConfig> {
-    deserialize(text, |h| deserialize_full(h).ok(), None).map(|(r, _)| r)
+    deserialize(text, |h| deserialize_full(h).ok(), None).map(|(r, _, _)| r)
 }
 
 /// The fast path applies and agrees with serde-saphyr.
@@ -559,8 +559,9 @@ fn items_with_unchanged_bytes_take_the_earlier_value() {
         item(2, 2),
         item(3, 3)
     );
-    let (raw, at) = deserialize(&a, |h| deserialize_full(h).ok(), None).unwrap();
+    let (raw, at, reused) = deserialize(&a, |h| deserialize_full(h).ok(), None).unwrap();
     assert_eq!(raw.sessions.len(), 4);
+    assert!(reused.is_empty(), "nothing to reuse");
     let items = Items {
         text: Arc::new(a.clone()),
         at,
@@ -586,18 +587,22 @@ fn items_with_unchanged_bytes_take_the_earlier_value() {
         item(3, 3),
         item(4, 4)
     );
-    let (raw, _) = deserialize(&b, |h| deserialize_full(h).ok(), Some(reuse)).unwrap();
+    let (raw, _, reused) = deserialize(&b, |h| deserialize_full(h).ok(), Some(reuse)).unwrap();
     let ids: Vec<u64> = raw.sessions.iter().map(|s| s.id).collect();
     assert_eq!(ids, [1001, 2, 1009, 1003, 4]);
+    // Marked as copies exactly where they are.
+    assert_eq!(reused, [true, false, true, true, false]);
     // The same bytes under another indent are read again.
     let c = b.replace("\n  ", "\n    ");
-    let (raw, _) = deserialize(&c, |h| deserialize_full(h).ok(), Some(reuse)).unwrap();
+    let (raw, _, reused) = deserialize(&c, |h| deserialize_full(h).ok(), Some(reuse)).unwrap();
     assert!(raw.sessions.iter().all(|s| s.id < 1000));
+    assert!(reused.iter().all(|r| !r));
     // The last item without its newline is not the item with one.
     let d = a.strip_suffix('\n').unwrap();
-    let (raw, _) = deserialize(d, |h| deserialize_full(h).ok(), Some(reuse)).unwrap();
+    let (raw, _, reused) = deserialize(d, |h| deserialize_full(h).ok(), Some(reuse)).unwrap();
     let ids: Vec<u64> = raw.sessions.iter().map(|s| s.id).collect();
     assert_eq!(ids, [1001, 1002, 1009, 3]);
+    assert_eq!(reused, [true, true, true, false]);
 }
 
 proptest! {
@@ -840,4 +845,103 @@ fn a_reload_shares_the_lists_an_edit_keeps() {
     assert!(Arc::ptr_eq(&s.pdrs, &p.pdrs) && Arc::ptr_eq(&s.qers, &p.qers));
     assert!(!Arc::ptr_eq(&s.fars, &p.fars));
     assert_eq!(s.fars[1].outer_header_creation.map(|o| o.teid), Some(9));
+}
+
+/// The general reader of a one-line flow item (what `parse_item` ran
+/// before `canonical_flow`), the reference of the canonical reader.
+fn general_flow(line: &str) -> Option<RawSession> {
+    let mut item = Item::default();
+    let mut cur = Cursor { s: line, i: 0 };
+    cur.flow_item(&mut item)?;
+    cur.end_of_line()?;
+    item.finish()
+}
+
+/// `line` (an emitted `- { … }` item) without its dash and newline.
+fn flow_line(item: &str) -> &str {
+    item.trim_start_matches(' ')
+        .trim_start_matches("- ")
+        .trim_end_matches('\n')
+}
+
+#[test]
+fn the_canonical_reader_takes_the_generators_layouts() {
+    // perf/lib/reload_bench.py, perf/gen/sessions.py, reload_phases.
+    for l in [
+        "{ id: 1, ue_ip: 10.64.0.2, uplink: { teid: 0x01000000 }, downlink: { gnb: 192.168.1.2, teid: 0x02000000, qfi: 9 }, qos: { mbr_ul: 200Mbps, mbr_dl: 200Mbps } }",
+        "{ id: 7, ue_ip: 10.45.0.3, uplink: { teid: 0x100001 }, downlink: { gnb: 192.168.1.2, teid: 0x201 } }",
+        "{ id: 2, ue_ip: 10.45.0.3, uplink: { teid: 0x100001 }, downlink: { gnb: 192.168.1.2, teid: 0x301 }, qos: { mbr_dl: 5Mbps } }",
+        "{ id: 3, ue_ip: 2001:db8::5, uplink: { teid: 17 }, downlink: { gnb: 192.168.1.2, teid: 18, qfi: 5 }, qos: { mbr_ul: 1.5Gbps } }",
+    ] {
+        let quick = canonical_flow(l).unwrap_or_else(|| panic!("declined: {l}"));
+        assert_eq!(Some(quick), general_flow(l), "{l}");
+    }
+    // Other layouts are the general reader's.
+    for l in [
+        "{ id: 1, ue_ip: 10.64.0.2, uplink: { teid: 1 }, downlink: { gnb: 192.168.1.2, teid: 2 } }  # c",
+        "{ ue_ip: 10.64.0.2, id: 1, uplink: { teid: 1 }, downlink: { gnb: 192.168.1.2, teid: 2 } }",
+        "{ id: 1, ue_ip: 10.64.0.2, uplink: { teid: 1 }, downlink: { gnb: 192.168.1.2, teid: 2 }, qos: {} }",
+        "{ id: 1, ue_ip: 10.64.0.2, uplink: {teid: 1}, downlink: { gnb: 192.168.1.2, teid: 2 } }",
+        "{ id: 1, uplink: { teid: 1 }, downlink: { gnb: 192.168.1.2, teid: 2 } }",
+    ] {
+        assert_eq!(canonical_flow(l), None, "{l}");
+    }
+}
+
+/// Canonical flow lines (style bits that keep the layout), their values
+/// replaced by tricky spellings and then mutated at random.
+fn canonical_item() -> impl Strategy<Value = String> {
+    (spec(), any::<u32>()).prop_map(|(s, bits)| {
+        // Only the hex spellings vary (bits 1-3); bits 0 and 4-10 off.
+        let st = Style {
+            block: false,
+            nested: false,
+            bits: bits & 0b1110,
+        };
+        emit(&s, st, 0)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// Whatever line the canonical reader accepts, the general reader
+    /// reads to the same session: the layout, tricky values and random
+    /// edits included.
+    #[test]
+    fn the_canonical_reader_gives_what_the_general_one_gives(
+        item in canonical_item(),
+        tricky in proptest::option::of((any::<usize>(), 0..TRICKY.len())),
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 0..3),
+    ) {
+        let mut t = item;
+        if let Some((n, v)) = tricky {
+            t = replace_value(&format!("sessions:\n{t}"), n, TRICKY[v])
+                .trim_start_matches("sessions:\n")
+                .to_owned();
+        }
+        for (at, what, op) in edits {
+            t = mutate(&t, at, what, op);
+        }
+        let l = flow_line(&t);
+        if let Some(quick) = canonical_flow(l) {
+            prop_assert_eq!(Some(quick), general_flow(l), "{}", l);
+        }
+    }
+
+    /// Files of canonical items read on the fast path as serde-saphyr
+    /// reads them (the canonical reader in the whole pipeline).
+    #[test]
+    fn canonical_files_read_as_serde_saphyr_reads_them(
+        items in proptest::collection::vec(canonical_item(), 1..8),
+    ) {
+        let mut t = format!("{HEAD}sessions:\n");
+        for i in &items {
+            t.push_str(&format!("  {i}"));
+        }
+        if let Some(quick) = fast(&t) {
+            prop_assert_eq!(Some(quick), deserialize_full(&t).ok(), "{}", t);
+        }
+        same_parse(&t);
+    }
 }
