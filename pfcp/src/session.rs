@@ -161,14 +161,27 @@ impl Resources {
     /// New TEID range and UE pools (a reload): the allocators are rebuilt
     /// with everything `sessions` use and `reserved` marked taken, so no
     /// value in use is handed out again. Addresses in use outside the new
-    /// pools stay valid; they are simply not the pools' to give.
+    /// pools stay valid; they are simply not the pools' to give. Each new
+    /// allocator goes on from where an old one holding its position was
+    /// (same or overlapping range), so that what sessions freed just
+    /// before the reload is not handed out again at once; a range with no
+    /// such position (a pool added, a TEID range moved off the old one)
+    /// starts at its beginning.
     pub(crate) fn reconfigure<'s>(
         &mut self,
         cfg: &Config,
         sessions: impl Iterator<Item = &'s Session>,
     ) {
+        let teid_at = self.teids.cursor();
+        let pools_at: SmallVec<[IpAddr; 4]> = self.pools.iter().map(AddrPool::cursor).collect();
         self.teids = TeidPool::new(cfg.teid_first, cfg.teid_last);
+        self.teids.resume_at(teid_at);
         self.pools = cfg.ue_pools.iter().cloned().map(AddrPool::new).collect();
+        for p in &mut self.pools {
+            if let Some(at) = pools_at.iter().find(|a| p.contains(**a)) {
+                p.resume_at(*at);
+            }
+        }
         for s in sessions {
             let (teids, addrs, _) = keys(s);
             for (t, _) in teids {

@@ -2051,6 +2051,59 @@ fn zero_length_update_forwarding_parameters_is_accepted() {
     );
 }
 
+/// Found by the soak (suite 66): every reload rebuilt the allocators with
+/// their cursors at the start, so the next CHOOSE handed out the TEID and
+/// UE address a session had given back just before, against the
+/// allocator's promise (a late packet of the old session must not reach
+/// the new one).
+#[test]
+fn a_reload_does_not_hand_out_at_once_what_was_freed_before_it() {
+    let cfg = config();
+    let mut b = Bench::with(cfg.clone());
+    b.associate();
+    let chosen = |r: &Pfcp<'static>| {
+        let e = est_response(r);
+        assert_eq!(e.cause, Cause::REQUEST_ACCEPTED, "{e:?}");
+        let ue = e
+            .created_pdr
+            .iter()
+            .find_map(|c| c.ue_ip_address.and_then(|u| u.ipv4))
+            .unwrap();
+        let teid = e
+            .created_pdr
+            .iter()
+            .find_map(|c| match c.local_f_teid {
+                Some(FTeid::Assigned { teid, .. }) => Some(teid),
+                _ => None,
+            })
+            .unwrap();
+        (e.up_f_seid.unwrap().seid, ue, teid)
+    };
+    let mut freed = Vec::new();
+    for i in 1..=3 {
+        let seq = b.next_seq();
+        let (seid, ue, teid) = chosen(&b.request(&sample::establishment_request(seq, &params(i))));
+        let seq = b.next_seq();
+        b.request(&sample::deletion_request(seq, seid));
+        freed.push((ue, teid));
+    }
+    // Unchanged pools and range (a reload of something else), then a
+    // smaller pool and a TEID range holding the old position.
+    let mut smaller = cfg.clone();
+    smaller.ue_pools[0].prefix_len += 1;
+    smaller.teid_last = cfg.teid_first + 0x7ff;
+    for (i, c) in [(4, &cfg), (5, &smaller)] {
+        b.node.set_resources(c).unwrap();
+        let seq = b.next_seq();
+        let (_, ue, teid) = chosen(&b.request(&sample::establishment_request(seq, &params(i))));
+        assert!(
+            freed.iter().all(|(u, t)| *u != ue && *t != teid),
+            "reload {i}: {ue} / {teid:#x} was freed just before ({freed:x?})"
+        );
+        freed.push((ue, teid));
+    }
+}
+
 #[test]
 fn reload_of_pools_and_timers_keeps_what_sessions_use() {
     let mut cfg = config();
