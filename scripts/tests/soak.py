@@ -47,6 +47,7 @@ import argparse
 import ipaddress
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -132,8 +133,9 @@ APP_FLOW2 = "permit out 17 from 203.0.113.0/24 to assigned"
 APP_SRC2 = "203.0.113.9"
 INACTIVITY_S = 1
 
-# Added by the first reload of a cycle, removed by the second: one UE
-# address inside the pool (reserved in it while the session exists).
+# Added by the first reload of a cycle, removed by the last: one UE
+# address inside the IPv4 pool and one /64 inside the IPv6 pool (reserved
+# in them while the sessions exist).
 EXTRA_STATIC = """\
   - id: 2
     ue_ip: 10.45.255.200
@@ -144,7 +146,13 @@ EXTRA_STATIC = """\
     ue_ip: 10.46.0.3
     uplink: { teid: 0x102 }
     downlink: { gnb: 192.168.1.2, teid: 0x202, qfi: 9 }
+  - id: 4
+    ue_ip: '2001:db8:45:ffff::1'
+    uplink: { teid: 0x103 }
+    downlink: { gnb: 192.168.1.2, teid: 0x203, qfi: 9 }
 """
+STATICS = 4
+STATIC_V6, STATIC_V6_TEID = "2001:db8:45:ffff::1", 0x203
 
 # Occupancy figures that are not counts of live things: `state_lines`
 # (and so `_free`) grows by whole chunks and is kept; `interned` is swept
@@ -496,13 +504,36 @@ class Soak:
         except AssertionError as e:
             check(False, f"{e} ({self.upf.status()['occupancy']['pfcp']['pfd_applications']})")
 
+    def allocations(self, what: str, sessions: List[dict], teids: str, pools: str) -> None:
+        """/status pfcp.teids_allocated and ue_ips_allocated count exactly
+        the TEIDs and UE addresses of `sessions` (and the static
+        sessions' addresses) inside the TEID range and pools of the config
+        text given: a reload neither forgets nor invents an allocation."""
+        lo, hi = (int(x, 0) for x in re.findall(r"0x[0-9a-f]+", teids))
+        nets = [ipaddress.ip_network(c) for c in re.findall(r"cidr: '?([0-9a-f.:/]+)'?", pools)]
+        ips = [s[key] for s in sessions for key in ("ue", "ue6") if s.get(key)] + ["10.45.255.200", STATIC_V6]
+        want = (sum(1 for s in sessions if lo <= s["teid"] <= hi),
+                sum(1 for ip in ips if any(ipaddress.ip_address(ip) in n for n in nets)))
+        got = (None, None)
+
+        def same() -> bool:
+            nonlocal got
+            o = self.upf.status()["occupancy"]["pfcp"]
+            got = (o["teids_allocated"], o["ue_ips_allocated"])
+            return got == want
+        try:
+            upfrun.wait_for(f"{what}: TEIDs and UE addresses allocated == {want}", same, 2.0)
+            check(True, what)
+        except AssertionError as e:
+            check(False, f"{e} (got {got})")
+
     def app_dl(self, name: str, s: dict, src: str, teid: int) -> None:
         """One DL packet from `src` to the app session's UE reaches the gNB
         in `teid` (the application's FAR or the default one)."""
         self.traffic.dl(name, s["ue"], S.GNB_IP, teid, n=1, src=src)
 
     def cycle(self, k: int) -> None:
-        self.reload(EXTRA_STATIC, 3, f"cycle {k}: SIGHUP adds 2 static sessions")
+        self.reload(EXTRA_STATIC, STATICS, f"cycle {k}: SIGHUP adds 3 static sessions")
         a_ip, b_ip, c_ip = "127.0.0.21", "127.0.0.22", "127.0.0.23"
         # An SMF's sequence numbers go on across its associations: a
         # request repeated byte for byte with the same number within the
@@ -521,10 +552,17 @@ class Soak:
                                         f"Session Establishment (User Plane Inactivity Timer {INACTIVITY_S} s)")
             if quiet is not None:
                 self.traffic.ul(f"cycle {k}: inactivity-timer session", quiet["teid"], quiet["ue"], n=1)
+            # C's too, but C answers its report "Session context not
+            # found" (an SMF that lost the session): the UPF removes it.
+            c.report_cause = 65
+            lost = self.establish_with(c, lambda cp, g: inactivity_ies(nc, c_ip, cp, g),
+                                       f"Session Establishment (User Plane Inactivity Timer {INACTIVITY_S} s)")
             sa = [s for s in (self.establish(a, na, a_ip, 1 + i % 2) for i in range(self.n)) if s]
+            others = []
             for smf, node, ip in ((b, nb, b_ip), (c, nc, c_ip)):
                 for _ in range(max(1, self.n // 4)):
-                    self.establish(smf, node, ip, 9, period=3600)
+                    others.append(self.establish(smf, node, ip, 9, period=3600))
+            others = [s for s in others if s]
             # PFD Management: two applications provisioned, then sessions
             # whose third PDR names the first (CSID 3: B takes them over
             # by Session Set Modification below).
@@ -556,6 +594,7 @@ class Soak:
             for s in v6:
                 ul6(self.traffic, f"cycle {k}: IPv6 UE (after the modifications)", s["teid"], s["ue6"])
                 dl6(self.traffic, f"cycle {k}: IPv6 UE (after the modifications)", s["ue6"], s["gnb_teid"])
+            dl6(self.traffic, f"cycle {k}: static session with an IPv6 UE in the pool", STATIC_V6, STATIC_V6_TEID, n=1)
             # The application's PFD flows go to its FAR; a PFD change
             # reaches the live sessions before its answer.
             for s in apps:
@@ -568,15 +607,31 @@ class Soak:
                 self.app_dl(f"cycle {k}: after the PFD change, the old flow to the default FAR", s, S.DN_IP,
                             s["gnb_teid"])
             self.pfd(a, {APP2: []}, 1, f"cycle {k}: PFD Management ({APP2}'s PFDs removed)")
+            # C's inactivity report was answered 65: that session is gone.
+            if lost is not None:
+                rep = S.wait_report(c, S.REPORT, timeout=INACTIVITY_S + 3.0)
+                check(rep is not None and rep.seid == lost["cp"],
+                      f"cycle {k}: a Session Report (UPIR) to C, answered 'Session context not found'")
+                c.request(S.DEL, P.PFCPSessionDeletionRequest, [], seid=lost["up"], cp_seid=0, cause=65,
+                          what="Session Deletion of the session the UPF removed on cause 65 (65)")
+            held = sa + others + apps + v6 + ([quiet] if quiet else []) + ([self.long] if self.long else [])
+            self.allocations(f"cycle {k}: before the reload", held, TEIDS, POOLS)
             # Reload: pools and TEID range changed under live sessions.
-            self.reload(EXTRA_STATIC, 3, f"cycle {k}: SIGHUP changes the UE pools and the TEID range",
+            self.reload(EXTRA_STATIC, STATICS, f"cycle {k}: SIGHUP changes the UE pools and the TEID range",
                         pools=POOLS_ALT, teids=TEIDS_ALT)
             ims = [s for s in (self.establish_with(
                 a, lambda cp, g: session_ies(na, a_ip, cp, 1, g, dnn="ims"),
                 "Session Establishment (DNN ims, CHOOSE, after the reload)", pool="10.47.") for _ in range(2)) if s]
+            # No IPv6 pool now: CHOOSE IPv6 is refused, and gives back
+            # the TEID it had chosen.
+            cp = self.cp_next
+            self.cp_next += 1
+            a.establish(cp, session6_ies(na, a_ip, cp, 1, 0x7100_0000, None, False), cause=75,
+                        what="Session Establishment (CHOOSE IPv6 without an IPv6 pool: 75)")
             check(all(s["teid"] >= TEID_ALT_FIRST for s in ims),
                   f"cycle {k}: TEIDs CHOOSE'd after the reload are in the new range "
                   f"({[hex(s['teid']) for s in ims]})")
+            self.allocations(f"cycle {k}: after the reload", held + ims, TEIDS_ALT, POOLS_ALT)
             if hot:
                 self.traffic.ul(f"cycle {k}: a session from before the pool/TEID reload", hot[0]["teid"],
                                 hot[0]["ue"], n=1)
@@ -584,11 +639,12 @@ class Soak:
                 dl6(self.traffic, f"cycle {k}: IPv6 UE of a pool the reload removed", s["ue6"], s["gnb_teid"], n=1)
             for s in ims[:1]:
                 self.traffic.ul(f"cycle {k}: a session of the new ims pool", s["teid"], s["ue"], n=1)
-            self.reload(EXTRA_STATIC, 3, f"cycle {k}: SIGHUP restores the UE pools and the TEID range")
+            self.reload(EXTRA_STATIC, STATICS, f"cycle {k}: SIGHUP restores the UE pools and the TEID range")
             late = [s for s in (self.establish_v6(a, na, a_ip, k), self.establish(a, na, a_ip, 1)) if s]
+            self.allocations(f"cycle {k}: after the reload back", held + ims + late, TEIDS, POOLS)
             live = sa + apps + v6 + ims + late + ([quiet] if quiet else []) + ([self.long] if self.long else [])
             teids = [s["teid"] for s in live]
-            ues = [s[key] for s in live for key in ("ue", "ue6") if s.get(key)]
+            ues = [s[key] for s in live for key in ("ue", "ue6") if s.get(key)] + ["10.45.255.200", STATIC_V6]
             check(len(set(teids)) == len(teids) and len(set(ues)) == len(ues),
                   f"cycle {k}: after two reloads of the pools and TEID range, CHOOSE gave no TEID or UE address "
                   f"twice ({len(teids) - len(set(teids))} TEIDs, {len(ues) - len(set(ues))} addresses)")
@@ -630,12 +686,17 @@ class Soak:
             for s in apps[:1]:
                 self.app_dl(f"cycle {k}: {APP} without PFDs: the session keeps its rules", s, APP_SRC2,
                             s["gnb_teid"] ^ 0x0080_0000)
+            cp = self.cp_next
+            self.cp_next += 1
+            a.establish(cp, app_session_ies(na, a_ip, cp, 3, 0x7200_0000, 0x7300_0000), cause=76,
+                        what=f"Session Establishment naming {APP} without PFDs (76)")
             # B takes A's CSID-3 sessions over (Session Set Modification)
             # and deletes them.
             alt = S.raw(178, b"\x02" + socket.inet_aton(b_ip))
             b.request(16, S.SsmRequest, [alt, S.fq_csid(a_ip, 3)],
                       what="Session Set Modification Request (A's CSID 3 -> B)")
-            for s in apps:
+            # One deleted by B, the other goes with B's association.
+            for s in apps[:1]:
                 b.delete(s["up"], s["cp"], what="Session Deletion by B of a session it took over")
             half = len(sa) // 2
             for s in sa[:half] + v6[:1] + ims + late:
@@ -656,7 +717,7 @@ class Soak:
             check(True, "heartbeat loss")
         except AssertionError as e:
             check(False, str(e))
-        self.reload("", 1, f"cycle {k}: SIGHUP removes the 2 static sessions")
+        self.reload("", 1, f"cycle {k}: SIGHUP removes the 3 static sessions")
 
 
 def main() -> int:
