@@ -2506,6 +2506,11 @@ fn pfd_management_replaces_and_removes_each_named_application() {
     assert_eq!(app2.len(), 1);
     assert_eq!(app2[0].urls, vec![b"http://example.com/video".to_vec()]);
     assert!(!app2[0].is_flow_only());
+    let held = |b: &Bench| {
+        let o = b.node.occupancy();
+        (o.pfd_applications, o.pfds)
+    };
+    assert_eq!(held(&b), (2, 3), "occupancy: 2 applications, 3 PFDs");
     assert!(
         b.node
             .pfds(b"app1")
@@ -2519,6 +2524,7 @@ fn pfd_management_replaces_and_removes_each_named_application() {
     assert_eq!(pfd_answer(&r).0, Cause::REQUEST_ACCEPTED);
     assert_eq!(flows(&b, b"app1").unwrap(), vec![vec![fd2.to_vec()]]);
     assert!(b.node.pfds(b"app2").is_some());
+    assert_eq!(held(&b), (2, 2), "app1's two PFDs replaced by one");
     assert_eq!(b.up.pfd_updates, 2, "the user plane hears of each change");
     assert_eq!(&b.up.pfds, b.node.pfd_table());
     // An application without PFD context: its PFDs are removed.
@@ -2527,11 +2533,13 @@ fn pfd_management_replaces_and_removes_each_named_application() {
     assert_eq!(pfd_answer(&r).0, Cause::REQUEST_ACCEPTED);
     assert!(b.node.pfds(b"app2").is_none());
     assert_eq!(b.node.pfd_table().len(), 1);
+    assert_eq!(held(&b), (1, 1));
     // No application at all: every PFD is removed.
     let seq = b.next_seq();
     let r = b.request(&pfd_request(seq, Vec::new()));
     assert_eq!(pfd_answer(&r).0, Cause::REQUEST_ACCEPTED);
     assert!(b.node.pfd_table().is_empty());
+    assert_eq!(held(&b), (0, 0));
 }
 
 #[test]

@@ -494,15 +494,23 @@ class Soak:
         s["ue6"] = str(ipaddress.IPv6Address(int(ipaddress.IPv6Address(got)) | 1))
         return s
 
-    def pfd(self, smf: S.Smf, apps: Dict[str, List[str]], want_apps: int, what: str) -> None:
+    def pfd(self, smf: S.Smf, apps: Dict[str, List[str]], want: Tuple[int, int], what: str) -> None:
+        """A PFD Management Request; then the PFD store holds `want`
+        (applications, PFDs) on /status."""
         smf.request(3, P.PFCPPFDManagementRequest, pfd_ies(apps), what=what)
+        got = None
+
+        def held() -> bool:
+            nonlocal got
+            o = self.upf.status()["occupancy"]["pfcp"]
+            got = (o["pfd_applications"], o["pfds"])
+            return got == want
         # /status is up to 100 ms old.
         try:
-            upfrun.wait_for(f"{what}: /status occupancy.pfcp.pfd_applications == {want_apps}", lambda: self.upf.status()[
-                "occupancy"]["pfcp"]["pfd_applications"] == want_apps, 2.0)
+            upfrun.wait_for(f"{what}: /status occupancy.pfcp (pfd_applications, pfds) == {want}", held, 2.0)
             check(True, what)
         except AssertionError as e:
-            check(False, f"{e} ({self.upf.status()['occupancy']['pfcp']['pfd_applications']})")
+            check(False, f"{e} (got {got})")
 
     def allocations(self, what: str, sessions: List[dict], teids: str, pools: str) -> None:
         """/status pfcp.teids_allocated and ue_ips_allocated count exactly
@@ -566,7 +574,7 @@ class Soak:
             # PFD Management: two applications provisioned, then sessions
             # whose third PDR names the first (CSID 3: B takes them over
             # by Session Set Modification below).
-            self.pfd(a, {APP: [APP_FLOW], APP2: [APP_FLOW, APP_FLOW2]}, 2,
+            self.pfd(a, {APP: [APP_FLOW], APP2: [APP_FLOW, APP_FLOW2]}, (2, 3),
                      f"cycle {k}: PFD Management (PFDs of {APP} and {APP2})")
             apps = [s for s in (self.establish_with(
                 a, lambda cp, g: app_session_ies(na, a_ip, cp, 3, g, g ^ 0x0080_0000),
@@ -600,13 +608,13 @@ class Soak:
             for s in apps:
                 self.app_dl(f"cycle {k}: DL of {APP}'s PFD flow to its FAR", s, S.DN_IP, s["gnb_teid"] ^ 0x0080_0000)
                 self.app_dl(f"cycle {k}: DL outside {APP}'s PFD flows to the default FAR", s, APP_SRC2, s["gnb_teid"])
-            self.pfd(a, {APP: [APP_FLOW2]}, 2, f"cycle {k}: PFD Management (PFDs of {APP} changed)")
+            self.pfd(a, {APP: [APP_FLOW2]}, (2, 3), f"cycle {k}: PFD Management (PFDs of {APP} changed)")
             for s in apps[:1]:
                 self.app_dl(f"cycle {k}: after the PFD change, the new flow to {APP}'s FAR", s, APP_SRC2,
                             s["gnb_teid"] ^ 0x0080_0000)
                 self.app_dl(f"cycle {k}: after the PFD change, the old flow to the default FAR", s, S.DN_IP,
                             s["gnb_teid"])
-            self.pfd(a, {APP2: []}, 1, f"cycle {k}: PFD Management ({APP2}'s PFDs removed)")
+            self.pfd(a, {APP2: []}, (1, 1), f"cycle {k}: PFD Management ({APP2}'s PFDs removed)")
             # C's inactivity report was answered 65: that session is gone.
             if lost is not None:
                 rep = S.wait_report(c, S.REPORT, timeout=INACTIVITY_S + 3.0)
@@ -682,7 +690,7 @@ class Soak:
                   f"cycle {k}: a Downlink Data Report for the buffering session")
             # The application loses its PFDs while sessions name it: they
             # keep their rules (the user plane refuses the new ones).
-            self.pfd(a, {APP: []}, 0, f"cycle {k}: PFD Management ({APP}'s PFDs removed while sessions use it)")
+            self.pfd(a, {APP: []}, (0, 0), f"cycle {k}: PFD Management ({APP}'s PFDs removed while sessions use it)")
             for s in apps[:1]:
                 self.app_dl(f"cycle {k}: {APP} without PFDs: the session keeps its rules", s, APP_SRC2,
                             s["gnb_teid"] ^ 0x0080_0000)

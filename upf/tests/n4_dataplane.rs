@@ -1690,7 +1690,8 @@ fn application_id_with_flow_description_pfds_is_detected() {
 /// PFD Management's table on /status (`pfcp.pfd_applications`): every
 /// provisioned application with its PFD counts, and whether a PDR may name
 /// it (flow descriptions only: yes; a URL needs payload inspection: no).
-/// An application provisioned without PFD context disappears.
+/// An application provisioned without PFD context disappears; `occupancy.pfcp`
+/// counts the applications and their PFDs.
 #[test]
 fn telemetry_lists_pfd_applications() {
     use pfcp::codec::grouped::{ApplicationIdsPfds, PfdContext};
@@ -1742,6 +1743,15 @@ fn telemetry_lists_pfd_applications() {
     );
     let mut m = upf::api::TelemetryModel::default();
     r.n4.fill_telemetry(&mut m);
+    let held = |r: &Rig| {
+        let o = r.n4.occupancy();
+        (o.pfd_applications, o.pfds)
+    };
+    assert_eq!(
+        held(&r),
+        (2, 3),
+        "/status occupancy.pfcp: applications, PFDs"
+    );
     let mut got = m.pfd_applications.clone();
     got.sort_by(|a, b| a.application_id.cmp(&b.application_id));
     assert_eq!(
@@ -1782,6 +1792,7 @@ fn telemetry_lists_pfd_applications() {
         .map(|a| a.application_id.as_str())
         .collect();
     assert_eq!(ids, ["voice"]);
+    assert_eq!(held(&r), (1, 1));
 }
 
 /// Session Set Deletion (TS 29.244 §6.2.9): the SMF names its FQ-CSID 1;

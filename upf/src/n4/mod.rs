@@ -538,6 +538,7 @@ impl N4 {
             csid_tagged_sessions: n(o.csid_tagged_sessions),
             csid_interned: n(o.csid_interned),
             pfd_applications: n(o.pfd_applications),
+            pfds: n(o.pfds),
             usage_books: n(self.book.len()),
             urrs_leaving: n(self.book.leaving()),
             urrs_awaiting_final: n(self.book.awaiting_final()),
