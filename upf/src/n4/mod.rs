@@ -187,6 +187,13 @@ impl N4 {
         })
     }
 
+    /// Map the dataplane's TSC time stamps with `clock` from now on (the
+    /// control thread re-anchors it every second, see
+    /// [`TscClock::reanchored`]).
+    pub fn set_tsc_clock(&mut self, clock: TscClock) {
+        self.book.set_clock(clock);
+    }
+
     /// A driver for the appliance config (see [`pfcp_config`]).
     ///
     /// # Errors
