@@ -4,25 +4,54 @@ churn against one long-lived UPF, after each of which everything the UPF
 holds (`/status` `occupancy`: lookup-table keys, state lines, deferred
 frees, retired snapshots, PFCP sessions, associations, requests in
 flight, response cache, timers, CSID book, TEID and UE-pool allocations,
-usage books) must be back at its value before the first cycle, exactly.
+the PFD store, usage books) must be back at its value before the first
+cycle, exactly.
 
 One cycle (SMFs A, B, C on 127.0.0.21-23, scapy.contrib.pfcp messages
 built with smf_interop's helpers, independent of our codec):
-  SIGHUP reload adding two static sessions (one with a UE address in the
-  pool, which the pool then reserves); A, B, C associate; A establishes N
-  sessions (CHOOSE F-TEID, CHOOSE UE IP from the pool, QER with MBR, URR
-  with a 300-byte volume threshold, PGW-C/SMF FQ-CSID 1 or 2), B and C N/4
-  (their URRs also with an hourly measurement period);
+  SIGHUP reload adding three static sessions (one with a UE address in the
+  IPv4 pool, one with a /64 in the IPv6 pool, which the pools then
+  reserve); A, B, C associate; B and C each establish a session with a 1 s
+  User Plane Inactivity Timer (no URR); A establishes N sessions (CHOOSE
+  F-TEID, CHOOSE UE IP from the pool, QER with MBR, URR with a 300-byte
+  volume threshold, PGW-C/SMF FQ-CSID 1 or 2), B and C N/4 (their URRs
+  also with an hourly measurement period);
+  PFD Management: A provisions two applications (1 and 2 PFDs) and
+  establishes two sessions (CSID 3) whose third PDR names the first by
+  Application ID; IPv6: A establishes a session with a /64 CHOOSE'd from
+  the IPv6 pool, one with a fixed IPv6 address, one IPv4v6 (CHOOSE both);
   uplink traffic through some of A's sessions crosses the thresholds:
-  Session Report Requests, answered; downlink traffic through them; two
-  modifications per session of A (Update FAR with a new gNB TEID, Update
-  QER, Create URR 2 + Update PDR; then Remove URR 2 + Update PDR, whose
-  final usage comes in the response); DL FAR BUFF|NOCP on one session and
-  two downlink packets (Downlink Data Report; held, then dropped when the
-  session goes); A deletes half its sessions one by
-  one, the rest with one Session Set Deletion (CSIDs 1 and 2) and releases
-  its association; B releases its association with its sessions; C stops
-  answering heartbeats (its association and sessions go); a second SIGHUP
+  Session Report Requests, answered; two modifications per session of A
+  (IPv6 ones included: Update FAR with a new gNB TEID, Update QER, Create
+  URR 2 + Update PDR; then Remove URR 2 + Update PDR, whose final usage
+  comes in the response); downlink through some, IPv6 uplink and downlink
+  through every IPv6 session and downlink to the static IPv6 one; the
+  application's PFD flow reaches its FAR, other flows the default one; a
+  PFD change (new flow) reaches the live sessions before its answer; the
+  unused application's PFDs removed;
+  SIGHUP reload changing the UE pools (IPv4 pool shrunk to /17, leaving
+  the static address out; pool for DNN "ims" added; IPv6 pool removed)
+  and the TEID range (moved above every TEID in use) under the live
+  sessions: two "ims" sessions get addresses and TEIDs from the new ones,
+  CHOOSE IPv6 is refused (75) and gives back its TEID, old sessions still
+  forward; a reload back; an IPv6 and an IPv4 session more; /status
+  pfcp.teids_allocated and ue_ips_allocated must count exactly the live
+  sessions' and static sessions' values inside the current range and
+  pools, before, during and after; no TEID or address twice, none that the
+  last cycle's sessions freed (a reload must not restart the allocators);
+  B's inactivity-timer session: one UPIR report (answered), traffic again,
+  a second one a period later, deleted, no report after; C's answered
+  "Session context not found": the UPF removes it (its deletion: 65);
+  DL FAR BUFF|NOCP on one session and two downlink packets (Downlink Data
+  Report; held, then dropped when the session goes); the application's
+  PFDs removed while sessions name it (they keep their rules; an
+  establishment naming it is refused, 76); B takes A's CSID-3 sessions
+  over with a Session Set Modification (Rel-17; /status moves them to B's
+  association), deletes one, its association release takes the other;
+  A deletes half its sessions one by one (and the later ones), the rest
+  with one Session Set Deletion (CSIDs 1 and 2) and releases its
+  association; B releases its association with its sessions; C stops
+  answering heartbeats (its association and sessions go); a last SIGHUP
   removes the static sessions again. Then the occupancy must return to the
   baseline (within a deadline: removed sessions' usage books are kept 10 s
   for late queries), exactly, but for the state lines allocated and the
@@ -392,6 +421,36 @@ def dl6(traffic: S.Traffic, name: str, ue6: str, teid: int, n: int = 2) -> None:
     check(len(got) == n, f"{name}: {n} DL IPv6 packets to UE {ue6} reach the gNB in TEID {teid:#x} ({len(got)})")
 
 
+def is_upir(rep) -> bool:
+    rt = S.find(S.body_of(rep), 39)
+    return rt is not None and rt.UPIR == 1
+
+
+def report_kinds(smf: S.Smf) -> List[Tuple[int, str]]:
+    """The Session Reports an SMF holds: (CP SEID, report type flags)."""
+    out = []
+    for t, _s, p in list(smf.upf_requests):
+        if t == S.REPORT:
+            rt = S.find(S.body_of(p), 39)
+            out.append((p.seid, "" if rt is None else
+                        "|".join(f for f in ("DLDR", "USAR", "ERIR", "UPIR") if getattr(rt, f, 0))))
+    return out
+
+
+def take_report(smf: S.Smf, want, timeout: float):
+    """The first Session Report Request to `smf` that `want` accepts
+    (taken from its list), waiting up to `timeout` s; None if none came."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for item in list(smf.upf_requests):
+            if item[0] == S.REPORT and want(item[2]):
+                smf.upf_requests.remove(item)
+                return item[2]
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.02)
+
+
 class Soak:
     def __init__(self, upf: upfrun.Upf, cfg_path: str, cfg: dict, n4: Tuple[str, int], sessions: int,
                  traffic: S.Traffic):
@@ -535,6 +594,21 @@ class Soak:
         except AssertionError as e:
             check(False, f"{e} (got {got})")
 
+    def per_association(self, what: str, want: Dict[str, int]) -> None:
+        """/status pfcp.associations: sessions per association == `want`."""
+        got: Dict[str, int] = {}
+
+        def same() -> bool:
+            nonlocal got
+            got = {x["node_id"]: x["sessions"] for x in self.upf.status()["pfcp"]["associations"]}
+            return got == want
+        # /status is up to 100 ms old.
+        try:
+            upfrun.wait_for(what, same, 2.0)
+            check(True, what)
+        except AssertionError as e:
+            check(False, f"{e}: {got} != {want}")
+
     def app_dl(self, name: str, s: dict, src: str, teid: int) -> None:
         """One DL packet from `src` to the app session's UE reaches the gNB
         in `teid` (the application's FAR or the default one)."""
@@ -566,11 +640,11 @@ class Soak:
             lost = self.establish_with(c, lambda cp, g: inactivity_ies(nc, c_ip, cp, g),
                                        f"Session Establishment (User Plane Inactivity Timer {INACTIVITY_S} s)")
             sa = [s for s in (self.establish(a, na, a_ip, 1 + i % 2) for i in range(self.n)) if s]
-            others = []
+            others_of: Dict[str, List[dict]] = {}
             for smf, node, ip in ((b, nb, b_ip), (c, nc, c_ip)):
-                for _ in range(max(1, self.n // 4)):
-                    others.append(self.establish(smf, node, ip, 9, period=3600))
-            others = [s for s in others if s]
+                got = [self.establish(smf, node, ip, 9, period=3600) for _ in range(max(1, self.n // 4))]
+                others_of[ip] = [s for s in got if s]
+            others = others_of[b_ip] + others_of[c_ip]
             # PFD Management: two applications provisioned, then sessions
             # whose third PDR names the first (CSID 3: B takes them over
             # by Session Set Modification below).
@@ -617,8 +691,8 @@ class Soak:
             self.pfd(a, {APP2: []}, (1, 1), f"cycle {k}: PFD Management ({APP2}'s PFDs removed)")
             # C's inactivity report was answered 65: that session is gone.
             if lost is not None:
-                rep = S.wait_report(c, S.REPORT, timeout=INACTIVITY_S + 3.0)
-                check(rep is not None and rep.seid == lost["cp"],
+                rep = take_report(c, lambda r: r.seid == lost["cp"] and is_upir(r), INACTIVITY_S + 3.0)
+                check(rep is not None,
                       f"cycle {k}: a Session Report (UPIR) to C, answered 'Session context not found'")
                 c.request(S.DEL, P.PFCPSessionDeletionRequest, [], seid=lost["up"], cp_seid=0, cause=65,
                           what="Session Deletion of the session the UPF removed on cause 65 (65)")
@@ -667,11 +741,14 @@ class Soak:
                 {("ue", s["ue"]) for s in sa + late if s.get("ue")}
             # The inactivity timer's report (answered by B's reader).
             if quiet is not None:
-                rep = S.wait_report(b, S.REPORT, timeout=INACTIVITY_S + 3.0)
-                rt = S.find(S.body_of(rep), 39) if rep is not None else None
-                check(rep is not None and rep.seid == quiet["cp"] and rt is not None and rt.UPIR == 1,
-                      f"cycle {k}: a Session Report (UPIR) for the silent session with the inactivity timer")
-                b.delete(quiet["up"], quiet["cp"], what="Session Deletion (inactivity-timer session)")
+                rep = take_report(b, lambda r: r.seid == quiet["cp"] and is_upir(r), INACTIVITY_S + 3.0)
+                check(rep is not None, f"cycle {k}: a Session Report (UPIR) for the silent session with the "
+                                       f"inactivity timer (other reports to B: {report_kinds(b)})")
+                more = [p for t, _s, p in list(b.upf_requests) if t == S.REPORT and p.seid == quiet["cp"]]
+                check(not more, f"cycle {k}: one UPIR report per silent period ({len(more)} more)")
+                # Traffic resumes and stops: reported again, a period later.
+                self.traffic.ul(f"cycle {k}: inactivity-timer session, traffic again", quiet["teid"], quiet["ue"], n=1)
+                resumed = time.monotonic()
             # Idle mode on the last session (deleted by the Session Set
             # Deletion below): its DL FAR buffers, the first packet is
             # reported (Downlink Data Report), the packets stay held.
@@ -685,9 +762,11 @@ class Soak:
                 check(True, "buffered")
             except AssertionError as e:
                 check(False, f"{e} ({self.upf.status()['occupancy']['dataplane']['buffered_packets']})")
-            rep = S.wait_report(a, S.REPORT)
-            check(rep is not None and S.find(S.body_of(rep), 83) is not None,
-                  f"cycle {k}: a Downlink Data Report for the buffering session")
+            # Other reports may come first (the hot sessions' thresholds,
+            # crossed again by the downlink above): wait for this one.
+            rep = take_report(a, lambda r: r.seid == idle["cp"] and S.find(S.body_of(r), 83) is not None, 3.0)
+            check(rep is not None, f"cycle {k}: a Downlink Data Report for the buffering session "
+                                   f"(other reports to A: {report_kinds(a)})")
             # The application loses its PFDs while sessions name it: they
             # keep their rules (the user plane refuses the new ones).
             self.pfd(a, {APP: []}, (0, 0), f"cycle {k}: PFD Management ({APP}'s PFDs removed while sessions use it)")
@@ -698,11 +777,24 @@ class Soak:
             self.cp_next += 1
             a.establish(cp, app_session_ies(na, a_ip, cp, 3, 0x7200_0000, 0x7300_0000), cause=76,
                         what=f"Session Establishment naming {APP} without PFDs (76)")
-            # B takes A's CSID-3 sessions over (Session Set Modification)
-            # and deletes them.
+            if quiet is not None:
+                rep = take_report(b, lambda r: r.seid == quiet["cp"] and is_upir(r), INACTIVITY_S + 3.0)
+                after = time.monotonic() - resumed
+                check(rep is not None and after >= INACTIVITY_S - 0.1,
+                      f"cycle {k}: a second UPIR report, a period after traffic stopped again ({after:.2f} s)")
+                b.delete(quiet["up"], quiet["cp"], what="Session Deletion (inactivity-timer session)")
+            # B takes A's CSID-3 sessions over (Session Set Modification):
+            # they move to B's association, B deletes one, the other goes
+            # with B's association.
+            held_by = {a_ip: len(sa + apps + v6 + ims + late), b_ip: len(others_of[b_ip]),
+                       c_ip: len(others_of[c_ip]), D_IP: 1 if self.long else 0}
+            self.per_association(f"cycle {k}: /status sessions per association before the takeover", held_by)
             alt = S.raw(178, b"\x02" + socket.inet_aton(b_ip))
             b.request(16, S.SsmRequest, [alt, S.fq_csid(a_ip, 3)],
                       what="Session Set Modification Request (A's CSID 3 -> B)")
+            held_by[a_ip] -= len(apps)
+            held_by[b_ip] += len(apps)
+            self.per_association(f"cycle {k}: /status: A's CSID-3 sessions now B's", held_by)
             # One deleted by B, the other goes with B's association.
             for s in apps[:1]:
                 b.delete(s["up"], s["cp"], what="Session Deletion by B of a session it took over")
@@ -712,6 +804,10 @@ class Soak:
             a.request(14, P.PFCPSessionSetDeletionRequest, [na, S.fq_csid(a_ip, 1, 2)],
                       what="Session Set Deletion (CSIDs 1, 2)")
             a.release(na)
+            late_upir = [p for t, _s, p in list(b.upf_requests)
+                         if t == S.REPORT and quiet is not None and p.seid == quiet["cp"]]
+            check(not late_upir, f"cycle {k}: no UPIR report after the inactivity-timer session's deletion "
+                                 f"({len(late_upir)})")
             b.release(nb)
         finally:
             a.close()
