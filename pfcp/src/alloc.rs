@@ -137,6 +137,11 @@ impl TeidPool {
     pub(crate) fn cursor(&self) -> u64 {
         u64::from(self.first) + self.pool.cursor()
     }
+    /// Whether `teid` is in this range.
+    pub(crate) fn holds(&self, teid: u64) -> bool {
+        teid.checked_sub(u64::from(self.first))
+            .is_some_and(|i| i < self.pool.size())
+    }
     /// Go on from `teid` (see [`IndexPool::set_cursor`]) when it is in
     /// this range; else from the range's start.
     pub(crate) fn resume_at(&mut self, teid: u64) {

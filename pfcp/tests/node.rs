@@ -2102,6 +2102,25 @@ fn a_reload_does_not_hand_out_at_once_what_was_freed_before_it() {
         );
         freed.push((ue, teid));
     }
+    // The TEID range moved off and back, the pool removed and added
+    // again: each goes on where it was, not at its start.
+    let mut away = smaller.clone();
+    away.teid_first = 0x1800;
+    away.teid_last = 0x1fff;
+    away.ue_pools[0].prefix = "10.99.0.0".parse().unwrap();
+    away.ue_pools[0].prefix_len = 24;
+    for (i, c) in [(6, &away), (7, &smaller)] {
+        b.node.set_resources(c).unwrap();
+        let seq = b.next_seq();
+        let (seid, ue, teid) = chosen(&b.request(&sample::establishment_request(seq, &params(i))));
+        assert!(
+            freed.iter().all(|(u, t)| *u != ue && *t != teid),
+            "reload {i}: {ue} / {teid:#x} was freed before ({freed:x?})"
+        );
+        let seq = b.next_seq();
+        b.request(&sample::deletion_request(seq, seid));
+        freed.push((ue, teid));
+    }
 }
 
 #[test]
