@@ -733,12 +733,17 @@ class Soak:
             # What this cycle's sessions were given, against what the last
             # cycle's gave back ~10 s ago: a reload must not make the
             # allocators hand those out again at once.
-            mine = {("teid", s["teid"]) for s in sa + late} | {("ue", s["ue"]) for s in sa + late if s.get("ue")}
+            # (Every TEID and address CHOOSE gave this cycle: the IPv4 pool
+            # and TEID range went on across two reloads, the ims pool and
+            # the moved TEID range came back from the last cycle, the IPv6
+            # pool was removed and added again.)
+            chosen = sa + late + ims + apps + v6 + others + [x for x in (quiet, lost) if x]
+            mine = {(key, s[key]) for s in chosen for key in ("teid", "ue", "ue6") if s.get(key)}
+            mine.discard(("ue6", v6[1]["ue6"] if len(v6) > 1 else None))  # the SMF's
             again = sorted(mine & self.freed)
             check(not again, f"cycle {k}: CHOOSE after reloads does not hand out what the last cycle's sessions "
                              f"freed ({len(again)}: {again[:4]})")
-            self.freed = {("teid", s["teid"]) for s in sa + late} | \
-                {("ue", s["ue"]) for s in sa + late if s.get("ue")}
+            self.freed = mine
             # The inactivity timer's report (answered by B's reader).
             if quiet is not None:
                 rep = take_report(b, lambda r: r.seid == quiet["cp"] and is_upir(r), INACTIVITY_S + 3.0)
