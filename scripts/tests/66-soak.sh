@@ -6,7 +6,8 @@
 # add/remove), PFD Management (add, change, remove applications that
 # sessions' PDRs name), SIGHUP reloads adding and removing static sessions
 # (IPv4 and IPv6) and changing the UE pools and TEID range under live
-# sessions and back, User Plane Inactivity Timer sessions (UPIR reports,
+# sessions and back (and one refused: a static UE address a PFCP session
+# holds), User Plane Inactivity Timer sessions (UPIR reports,
 # one answered "context not found"), Session Set Modification (Rel-17
 # takeover), deletions, Session Set Deletion, association release and
 # heartbeat loss of an SMF, with traffic; after every cycle each figure of

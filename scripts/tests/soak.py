@@ -28,7 +28,9 @@ built with smf_interop's helpers, independent of our codec):
   through every IPv6 session and downlink to the static IPv6 one; the
   application's PFD flow reaches its FAR, other flows the default one; a
   PFD change (new flow) reaches the live sessions before its answer; the
-  unused application's PFDs removed;
+  unused application's PFDs removed; a SIGHUP adding a static session on
+  the UE address a PFCP session holds is refused as a whole (that session
+  still forwards);
   SIGHUP reload changing the UE pools (IPv4 pool shrunk to /17, leaving
   the static address out; pool for DNN "ims" added; IPv6 pool removed)
   and the TEID range (moved above every TEID in use) under the live
@@ -481,6 +483,24 @@ class Soak:
         except AssertionError as e:
             check(False, f"{what}: {e} (last reload {self.upf.status()['reloads']['last']})")
 
+    def reload_refused(self, extra: str, what: str, why: str) -> None:
+        """A SIGHUP with `extra` static sessions that must be rejected
+        (the last reload's summary naming `why`): the running config
+        (STATICS static sessions) stays."""
+        before = self.upf.status()["reloads"]
+        self.write_config(extra)
+        self.upf.proc.send_signal(signal.SIGHUP)
+        try:
+            upfrun.wait_for(what, lambda: self.upf.status()["reloads"]["rejected"] > before["rejected"], 10.0)
+            st = self.upf.status()
+            last = st["reloads"]["last"] or {}
+            check(st["reloads"]["applied"] == before["applied"] and st["sessions"]["static"] == STATICS
+                  and why in (last.get("summary") or ""), f"{what}: nothing applied, because of {why} ({last})")
+        except AssertionError as e:
+            check(False, f"{what}: {e} (last reload {self.upf.status()['reloads']['last']})")
+        # The file as the UPF runs it, for the next reloads.
+        self.write_config(EXTRA_STATIC)
+
     def establish(self, smf: S.Smf, node, me: str, csid: int, period: Optional[int] = None) -> Optional[dict]:
         cp = self.cp_next
         self.cp_next += 1
@@ -689,6 +709,15 @@ class Soak:
                 self.app_dl(f"cycle {k}: after the PFD change, the old flow to the default FAR", s, S.DN_IP,
                             s["gnb_teid"])
             self.pfd(a, {APP2: []}, (1, 1), f"cycle {k}: PFD Management ({APP2}'s PFDs removed)")
+            # A static session on the UE address a PFCP session holds: the
+            # reload is refused as a whole and changes nothing.
+            if sa:
+                clash = EXTRA_STATIC + (f"  - id: 5\n    ue_ip: {sa[0]['ue']}\n    uplink: {{ teid: 0x104 }}\n"
+                                        "    downlink: { gnb: 192.168.1.2, teid: 0x204, qfi: 9 }\n")
+                self.reload_refused(clash, f"cycle {k}: SIGHUP adding a static session on a PFCP session's UE "
+                                           "address is refused", f"UE address {sa[0]['ue']} is already used")
+                self.traffic.ul(f"cycle {k}: that PFCP session after the refused reload", sa[0]["teid"],
+                                sa[0]["ue"], n=1)
             # C's inactivity report was answered 65: that session is gone.
             if lost is not None:
                 rep = take_report(c, lambda r: r.seid == lost["cp"] and is_upir(r), INACTIVITY_S + 3.0)
