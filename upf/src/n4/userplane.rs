@@ -637,8 +637,8 @@ impl DataplaneUp<'_> {
 impl UserPlane for DataplaneUp<'_> {
     fn install(&mut self, session: &Session, previous: Option<&Session>) -> Result<(), UpError> {
         let id = translate::pfcp_session_id(session.seid);
-        let rules =
-            translate::session_with_pfds(session, id, &self.book.pfds).inspect_err(|_| {
+        let rules = translate::session_replacing(session, previous, id, &self.book.pfds)
+            .inspect_err(|_| {
                 self.book.stats.refused += 1;
             })?;
         if self.book.staged.removals.contains(&id) {
