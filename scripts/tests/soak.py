@@ -46,7 +46,8 @@ built with smf_interop's helpers, independent of our codec):
   "Session context not found": the UPF removes it (its deletion: 65);
   DL FAR BUFF|NOCP on one session and two downlink packets (Downlink Data
   Report; held, then dropped when the session goes); the application's
-  PFDs removed while sessions name it (they keep their rules; an
+  PFDs removed while sessions name it (the application is no longer
+  detected, the sessions stay modifiable: an Update FAR accepted; an
   establishment naming it is refused, 76); B takes A's CSID-3 sessions
   over with a Session Set Modification (Rel-17; /status moves them to B's
   association), deletes one, its association release takes the other;
@@ -801,12 +802,17 @@ class Soak:
             rep = take_report(a, lambda r: r.seid == idle["cp"] and S.find(S.body_of(r), 83) is not None, 3.0)
             check(rep is not None, f"cycle {k}: a Downlink Data Report for the buffering session "
                                    f"(other reports to A: {report_kinds(a)})")
-            # The application loses its PFDs while sessions name it: they
-            # keep their rules (the user plane refuses the new ones).
+            # The application loses its PFDs while sessions name it: it is
+            # no longer detected (its flow takes the default PDR), and the
+            # sessions stay modifiable (a handover's Update FAR).
             self.pfd(a, {APP: []}, (0, 0), f"cycle {k}: PFD Management ({APP}'s PFDs removed while sessions use it)")
             for s in apps[:1]:
-                self.app_dl(f"cycle {k}: {APP} without PFDs: the session keeps its rules", s, APP_SRC2,
-                            s["gnb_teid"] ^ 0x0080_0000)
+                self.app_dl(f"cycle {k}: {APP} without PFDs: not detected any more", s, APP_SRC2, s["gnb_teid"])
+                s["gnb_teid"] ^= 0x0100_0000
+                a.modify(s["up"], s["cp"], [S.upd_far(S.far_id(2), S.apply(forw=True),
+                                                      S.upd_fwd(S.dst_if(0), S.ohc(s["gnb_teid"], S.GNB_IP)))],
+                         what=f"Session Modification (Update FAR) of a session naming {APP}, which has no PFDs")
+                self.app_dl(f"cycle {k}: after that Update FAR", s, APP_SRC2, s["gnb_teid"])
             cp = self.cp_next
             self.cp_next += 1
             a.establish(cp, app_session_ies(na, a_ip, cp, 3, 0x7200_0000, 0x7300_0000), cause=76,
