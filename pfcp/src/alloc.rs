@@ -75,6 +75,18 @@ impl IndexPool {
         self.used += 1;
         true
     }
+    /// Where the next [`IndexPool::alloc`] starts looking.
+    pub(crate) fn cursor(&self) -> u64 {
+        self.cursor
+    }
+    /// Go on from `idx` (a pool rebuilt on reload continues where the one
+    /// it replaces was, so that what was freed just before the reload is
+    /// not handed out again at once).
+    pub(crate) fn set_cursor(&mut self, idx: u64) {
+        if idx < self.size {
+            self.cursor = idx;
+        }
+    }
     pub(crate) fn free(&mut self, idx: u64) {
         if idx < self.size {
             let (w, b) = ((idx / 64) as usize, idx % 64);
@@ -120,6 +132,22 @@ impl TeidPool {
     }
     pub(crate) fn used(&self) -> u64 {
         self.pool.used()
+    }
+    /// The TEID the next allocation starts looking at.
+    pub(crate) fn cursor(&self) -> u64 {
+        u64::from(self.first) + self.pool.cursor()
+    }
+    /// Whether `teid` is in this range.
+    pub(crate) fn holds(&self, teid: u64) -> bool {
+        teid.checked_sub(u64::from(self.first))
+            .is_some_and(|i| i < self.pool.size())
+    }
+    /// Go on from `teid` (see [`IndexPool::set_cursor`]) when it is in
+    /// this range; else from the range's start.
+    pub(crate) fn resume_at(&mut self, teid: u64) {
+        if let Some(i) = teid.checked_sub(u64::from(self.first)) {
+            self.pool.set_cursor(i);
+        }
     }
 }
 
@@ -195,6 +223,17 @@ impl AddrPool {
     pub(crate) fn size(&self) -> u64 {
         self.pool.size()
     }
+    /// The address the next allocation starts looking at.
+    pub(crate) fn cursor(&self) -> IpAddr {
+        self.addr(self.pool.cursor())
+    }
+    /// Go on from `ip` (see [`IndexPool::set_cursor`]) when this pool
+    /// holds it.
+    pub(crate) fn resume_at(&mut self, ip: IpAddr) {
+        if let Some(i) = self.index(ip) {
+            self.pool.set_cursor(i);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -228,6 +267,41 @@ mod tests {
         let a = p.alloc().unwrap();
         p.free(a);
         assert_ne!(p.alloc().unwrap(), a);
+    }
+
+    #[test]
+    fn rebuilt_pools_resume_where_the_old_ones_were() {
+        let mut t = TeidPool::new(0x1000, 0x1fff);
+        let a = t.alloc().unwrap();
+        t.free(a);
+        let mut t2 = TeidPool::new(0x1000, 0x1fff);
+        t2.resume_at(t.cursor());
+        assert_ne!(t2.alloc(), Some(a), "freed just before the rebuild");
+        // A cursor outside the new range: its start.
+        let mut t3 = TeidPool::new(0x8000, 0x8fff);
+        t3.resume_at(t.cursor());
+        assert_eq!(t3.alloc(), Some(0x8000));
+        let cfg = UePool {
+            prefix: "10.45.0.0".parse().unwrap(),
+            prefix_len: 24,
+            dnn: None,
+            network_instance: None,
+            ue_prefix_len: 64,
+        };
+        let mut p = AddrPool::new(cfg.clone());
+        let ip = p.alloc().unwrap();
+        p.free(ip);
+        let mut p2 = AddrPool::new(UePool {
+            prefix_len: 25,
+            ..cfg
+        });
+        p2.resume_at(p.cursor());
+        assert_ne!(p2.alloc(), Some(ip));
+        p2.resume_at("10.99.0.1".parse().unwrap());
+        assert!(
+            p2.contains(p2.cursor()),
+            "another pool's address moves nothing"
+        );
     }
 
     #[test]

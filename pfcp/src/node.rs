@@ -294,8 +294,9 @@ pub struct Occupancy {
     pub csid_sets: usize,
     pub csid_tagged_sessions: usize,
     pub csid_interned: usize,
-    /// PFD Management applications.
+    /// PFD Management applications, and their PFDs.
     pub pfd_applications: usize,
+    pub pfds: usize,
 }
 
 const EVENT_QUEUE_MAX: usize = 10_000;
@@ -1007,6 +1008,7 @@ impl Node {
             csid_tagged_sessions,
             csid_interned,
             pfd_applications: self.pfds.len(),
+            pfds: self.pfds.pfd_count(),
         }
     }
     /// TEIDs and UE addresses in use.

@@ -66,6 +66,8 @@ impl Pfd {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PfdTable {
     apps: BTreeMap<Vec<u8>, Vec<Pfd>>,
+    /// PFDs over all applications (kept with `apps`: O(1) to read).
+    pfds: usize,
 }
 
 impl PfdTable {
@@ -90,6 +92,12 @@ impl PfdTable {
         self.apps.is_empty()
     }
 
+    /// PFDs over all applications.
+    #[must_use]
+    pub fn pfd_count(&self) -> usize {
+        self.pfds
+    }
+
     /// Apply a PFD Management Request (TS 29.244 §6.2.2.2): each named
     /// application's PFDs are replaced by those given (removed when it has
     /// no PFD context); a request naming no application removes all PFDs.
@@ -100,6 +108,7 @@ impl PfdTable {
     pub fn apply(&mut self, apps: &[ApplicationIdsPfds<'_>]) -> Result<(), DecodeError> {
         if apps.is_empty() {
             self.apps.clear();
+            self.pfds = 0;
             return Ok(());
         }
         let mut staged: Vec<(Vec<u8>, Vec<Pfd>)> = Vec::with_capacity(apps.len());
@@ -116,11 +125,13 @@ impl PfdTable {
             staged.push((a.application_id.to_vec(), pfds));
         }
         for (app, pfds) in staged {
-            if pfds.is_empty() {
-                self.apps.remove(&app);
+            self.pfds += pfds.len();
+            let old = if pfds.is_empty() {
+                self.apps.remove(&app)
             } else {
-                self.apps.insert(app, pfds);
-            }
+                self.apps.insert(app, pfds)
+            };
+            self.pfds -= old.map_or(0, |o| o.len());
         }
         Ok(())
     }

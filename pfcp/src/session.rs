@@ -128,6 +128,26 @@ pub(crate) struct Resources {
     recent_names: SmallVec<[(Vec<u8>, Arc<str>); 4]>,
     recent_flows: SmallVec<[Arc<FlowDescription>; 4]>,
     recent_next: usize,
+    /// Where the TEID allocator and the UE pools were before the last
+    /// reloads (most recent first, a few): a rebuilt allocator goes on
+    /// from the first its range holds (see [`Resources::reconfigure`]).
+    teid_marks: SmallVec<[u64; MARKS]>,
+    pool_marks: SmallVec<[IpAddr; MARKS]>,
+}
+
+/// Allocator positions remembered across reloads.
+const MARKS: usize = 8;
+
+/// `at` first in `marks`, once, at most [`MARKS`] kept.
+fn remember<T: PartialEq + Copy>(
+    marks: &mut SmallVec<[T; MARKS]>,
+    at: impl IntoIterator<Item = T>,
+) {
+    for a in at {
+        marks.retain(|m| *m != a);
+        marks.insert(0, a);
+    }
+    marks.truncate(MARKS);
 }
 
 impl Resources {
@@ -155,20 +175,38 @@ impl Resources {
             recent_names: SmallVec::new(),
             recent_flows: SmallVec::new(),
             recent_next: 0,
+            teid_marks: SmallVec::new(),
+            pool_marks: SmallVec::new(),
         }
     }
 
     /// New TEID range and UE pools (a reload): the allocators are rebuilt
     /// with everything `sessions` use and `reserved` marked taken, so no
     /// value in use is handed out again. Addresses in use outside the new
-    /// pools stay valid; they are simply not the pools' to give.
+    /// pools stay valid; they are simply not the pools' to give. Each new
+    /// allocator goes on from where the latest allocator whose position
+    /// its range holds left off (the one it replaces, or one of a few
+    /// before: a pool removed and added again, a TEID range moved away and
+    /// back), so that what sessions freed before the reload is not handed
+    /// out again at once; a range never seen starts at its beginning.
     pub(crate) fn reconfigure<'s>(
         &mut self,
         cfg: &Config,
         sessions: impl Iterator<Item = &'s Session>,
     ) {
+        remember(&mut self.teid_marks, [self.teids.cursor()]);
+        let pools_at: SmallVec<[IpAddr; 4]> = self.pools.iter().map(AddrPool::cursor).collect();
+        remember(&mut self.pool_marks, pools_at.into_iter().rev());
         self.teids = TeidPool::new(cfg.teid_first, cfg.teid_last);
+        if let Some(at) = self.teid_marks.iter().find(|t| self.teids.holds(**t)) {
+            self.teids.resume_at(*at);
+        }
         self.pools = cfg.ue_pools.iter().cloned().map(AddrPool::new).collect();
+        for p in &mut self.pools {
+            if let Some(at) = self.pool_marks.iter().find(|a| p.contains(**a)) {
+                p.resume_at(*at);
+            }
+        }
         for s in sessions {
             let (teids, addrs, _) = keys(s);
             for (t, _) in teids {

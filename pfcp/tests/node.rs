@@ -2051,6 +2051,78 @@ fn zero_length_update_forwarding_parameters_is_accepted() {
     );
 }
 
+/// Found by the soak (suite 66): every reload rebuilt the allocators with
+/// their cursors at the start, so the next CHOOSE handed out the TEID and
+/// UE address a session had given back just before, against the
+/// allocator's promise (a late packet of the old session must not reach
+/// the new one).
+#[test]
+fn a_reload_does_not_hand_out_at_once_what_was_freed_before_it() {
+    let cfg = config();
+    let mut b = Bench::with(cfg.clone());
+    b.associate();
+    let chosen = |r: &Pfcp<'static>| {
+        let e = est_response(r);
+        assert_eq!(e.cause, Cause::REQUEST_ACCEPTED, "{e:?}");
+        let ue = e
+            .created_pdr
+            .iter()
+            .find_map(|c| c.ue_ip_address.and_then(|u| u.ipv4))
+            .unwrap();
+        let teid = e
+            .created_pdr
+            .iter()
+            .find_map(|c| match c.local_f_teid {
+                Some(FTeid::Assigned { teid, .. }) => Some(teid),
+                _ => None,
+            })
+            .unwrap();
+        (e.up_f_seid.unwrap().seid, ue, teid)
+    };
+    let mut freed = Vec::new();
+    for i in 1..=3 {
+        let seq = b.next_seq();
+        let (seid, ue, teid) = chosen(&b.request(&sample::establishment_request(seq, &params(i))));
+        let seq = b.next_seq();
+        b.request(&sample::deletion_request(seq, seid));
+        freed.push((ue, teid));
+    }
+    // Unchanged pools and range (a reload of something else), then a
+    // smaller pool and a TEID range holding the old position.
+    let mut smaller = cfg.clone();
+    smaller.ue_pools[0].prefix_len += 1;
+    smaller.teid_last = cfg.teid_first + 0x7ff;
+    for (i, c) in [(4, &cfg), (5, &smaller)] {
+        b.node.set_resources(c).unwrap();
+        let seq = b.next_seq();
+        let (_, ue, teid) = chosen(&b.request(&sample::establishment_request(seq, &params(i))));
+        assert!(
+            freed.iter().all(|(u, t)| *u != ue && *t != teid),
+            "reload {i}: {ue} / {teid:#x} was freed just before ({freed:x?})"
+        );
+        freed.push((ue, teid));
+    }
+    // The TEID range moved off and back, the pool removed and added
+    // again: each goes on where it was, not at its start.
+    let mut away = smaller.clone();
+    away.teid_first = 0x1800;
+    away.teid_last = 0x1fff;
+    away.ue_pools[0].prefix = "10.99.0.0".parse().unwrap();
+    away.ue_pools[0].prefix_len = 24;
+    for (i, c) in [(6, &away), (7, &smaller)] {
+        b.node.set_resources(c).unwrap();
+        let seq = b.next_seq();
+        let (seid, ue, teid) = chosen(&b.request(&sample::establishment_request(seq, &params(i))));
+        assert!(
+            freed.iter().all(|(u, t)| *u != ue && *t != teid),
+            "reload {i}: {ue} / {teid:#x} was freed before ({freed:x?})"
+        );
+        let seq = b.next_seq();
+        b.request(&sample::deletion_request(seq, seid));
+        freed.push((ue, teid));
+    }
+}
+
 #[test]
 fn reload_of_pools_and_timers_keeps_what_sessions_use() {
     let mut cfg = config();
@@ -2453,6 +2525,11 @@ fn pfd_management_replaces_and_removes_each_named_application() {
     assert_eq!(app2.len(), 1);
     assert_eq!(app2[0].urls, vec![b"http://example.com/video".to_vec()]);
     assert!(!app2[0].is_flow_only());
+    let held = |b: &Bench| {
+        let o = b.node.occupancy();
+        (o.pfd_applications, o.pfds)
+    };
+    assert_eq!(held(&b), (2, 3), "occupancy: 2 applications, 3 PFDs");
     assert!(
         b.node
             .pfds(b"app1")
@@ -2466,6 +2543,7 @@ fn pfd_management_replaces_and_removes_each_named_application() {
     assert_eq!(pfd_answer(&r).0, Cause::REQUEST_ACCEPTED);
     assert_eq!(flows(&b, b"app1").unwrap(), vec![vec![fd2.to_vec()]]);
     assert!(b.node.pfds(b"app2").is_some());
+    assert_eq!(held(&b), (2, 2), "app1's two PFDs replaced by one");
     assert_eq!(b.up.pfd_updates, 2, "the user plane hears of each change");
     assert_eq!(&b.up.pfds, b.node.pfd_table());
     // An application without PFD context: its PFDs are removed.
@@ -2474,11 +2552,13 @@ fn pfd_management_replaces_and_removes_each_named_application() {
     assert_eq!(pfd_answer(&r).0, Cause::REQUEST_ACCEPTED);
     assert!(b.node.pfds(b"app2").is_none());
     assert_eq!(b.node.pfd_table().len(), 1);
+    assert_eq!(held(&b), (1, 1));
     // No application at all: every PFD is removed.
     let seq = b.next_seq();
     let r = b.request(&pfd_request(seq, Vec::new()));
     assert_eq!(pfd_answer(&r).0, Cause::REQUEST_ACCEPTED);
     assert!(b.node.pfd_table().is_empty());
+    assert_eq!(held(&b), (0, 0));
 }
 
 #[test]

@@ -42,6 +42,8 @@ const TICK: Duration = Duration::from_millis(10);
 const TELEMETRY_TICKS: u32 = 5;
 /// Link state refresh, in ticks.
 const LINK_TICKS: u32 = 100;
+/// Ticks between two re-anchorings of N4's TSC clock (1 s).
+const CLOCK_TICKS: u32 = 100;
 /// Most event log lines per second of one kind (the rest are counted).
 const EVENT_LOG_PER_SEC: u32 = 10;
 
@@ -218,6 +220,9 @@ async fn control_loop(config: Config, opts: &RunOptions) -> anyhow::Result<()> {
 struct N4Link {
     n4: N4,
     sock: N4Socket,
+    /// The TSC clock as taken at start, and the instant it was taken at:
+    /// what the clock N4 uses is re-anchored from every second.
+    clock0: (TscClock, Instant),
 }
 
 /// Resolves when the N4 socket has datagrams or the driver a timer due
@@ -394,12 +399,13 @@ impl ControlThread {
             tsc: cpu::rdtsc(),
             wall: std::time::SystemTime::now(),
         };
+        let t0 = Instant::now();
         let n4 = N4::from_config(
             &self.config,
             self.config.cores.workers.len(),
             clock,
-            Instant::now(),
-            std::time::SystemTime::now(),
+            t0,
+            clock.wall,
         )
         .context("pfcp")?;
         info!(
@@ -410,7 +416,11 @@ impl ControlThread {
             self.config.teid_range.first,
             self.config.teid_range.last
         );
-        self.n4 = Some(N4Link { n4, sock });
+        self.n4 = Some(N4Link {
+            n4,
+            sock,
+            clock0: (clock, t0),
+        });
         Ok(())
     }
 
@@ -469,6 +479,12 @@ impl ControlThread {
             }
         }
         self.close_gap_probe();
+        if self.ticks.is_multiple_of(CLOCK_TICKS)
+            && let Some(l) = self.n4.as_mut()
+        {
+            let (c0, t0) = l.clock0;
+            l.n4.set_tsc_clock(c0.reanchored(cpu::rdtsc(), t0.elapsed()));
+        }
         if self.ticks.is_multiple_of(TELEMETRY_TICKS) {
             self.refresh_telemetry(self.ticks.is_multiple_of(LINK_TICKS));
         }

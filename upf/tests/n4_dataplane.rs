@@ -1591,7 +1591,8 @@ fn inactivity_timer_reports_a_silent_session_from_the_workers_counters() {
 /// §5.4.1): the application's Flow Description PFDs become the PDR's SDF
 /// filters. The sample's voice PDRs (QER with QFI 5) name application
 /// "voice" instead of their SDF filter; without PFDs they are refused
-/// with cause 76; new PFDs reach the live session.
+/// with cause 76; new PFDs reach the live session; PFDs removed, the live
+/// session's voice PDRs match nothing and it stays modifiable.
 #[test]
 fn application_id_with_flow_description_pfds_is_detected() {
     use pfcp::codec::grouped::{ApplicationIdsPfds, PfdContext};
@@ -1658,7 +1659,7 @@ fn application_id_with_flow_description_pfds_is_detected() {
     );
 
     let seq = r.next_seq();
-    let (_, _, ue) = r.establish(&by_app(seq, 2));
+    let (seid, _, ue) = r.establish(&by_app(seq, 2));
     // The application's flow takes the voice PDR (its QER's QFI 5) ...
     let voice = testkit::udp4(Ipv4Addr::new(10, 1, 2, 3), ue, 5004, 4000, 60);
     r.push(Iface::N6, &testkit::dl_frame(&voice));
@@ -1685,12 +1686,67 @@ fn application_id_with_flow_description_pfds_is_detected() {
     let out = r.sent(Iface::N3);
     assert_eq!(out.len(), 1);
     assert_eq!(n3_tunnel(&out[0]).1.psc.unwrap().qfi, 5);
+
+    // Found by the soak (suite 66): the application's PFDs removed, the
+    // session's voice PDRs were refused on every later install, so that
+    // any Session Modification of the session (a handover's Update FAR,
+    // a quota) was refused with 76. Now those PDRs match nothing (the
+    // application is not detected: its flow takes the default PDR) and
+    // the session stays modifiable.
+    let seq = r.next_seq();
+    let a = r.request(&Pfcp::node(
+        seq,
+        PfdManagementRequest {
+            application_ids_pfds: vec![ApplicationIdsPfds {
+                application_id: b"voice",
+                pfd_contexts: vec![],
+            }],
+            node_id: None,
+        },
+    ));
+    assert!(matches!(
+        a.message,
+        Message::PfdManagementResponse(PfdManagementResponse {
+            cause: Cause::REQUEST_ACCEPTED,
+            ..
+        })
+    ));
+    r.push(Iface::N6, &testkit::dl_frame(&new_voice));
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        n3_tunnel(&out[0]).1.psc.unwrap().qfi,
+        9,
+        "not detected any more"
+    );
+    let mut m = sample::empty_modification();
+    m.update_urr = vec![sample::quota_update(1, 1_000_000)];
+    let seq = r.next_seq();
+    let a = r.request(&Pfcp::session(seid, seq, m));
+    let Message::SessionModificationResponse(x) = &a.message else {
+        panic!("{a:?}")
+    };
+    assert_eq!(
+        x.cause,
+        Cause::REQUEST_ACCEPTED,
+        "a modification not naming the application"
+    );
+    // A new session naming it is still refused; PFDs again: detected again.
+    let seq = r.next_seq();
+    let a = r.request(&by_app(seq, 3));
+    assert_eq!(rejection(&a).0, Cause::SERVICE_NOT_SUPPORTED);
+    provision(&mut r, b"permit out 17 from 10.2.0.0/16 6000 to assigned");
+    r.push(Iface::N6, &testkit::dl_frame(&new_voice));
+    let out = r.sent(Iface::N3);
+    assert_eq!(out.len(), 1);
+    assert_eq!(n3_tunnel(&out[0]).1.psc.unwrap().qfi, 5);
 }
 
 /// PFD Management's table on /status (`pfcp.pfd_applications`): every
 /// provisioned application with its PFD counts, and whether a PDR may name
 /// it (flow descriptions only: yes; a URL needs payload inspection: no).
-/// An application provisioned without PFD context disappears.
+/// An application provisioned without PFD context disappears; `occupancy.pfcp`
+/// counts the applications and their PFDs.
 #[test]
 fn telemetry_lists_pfd_applications() {
     use pfcp::codec::grouped::{ApplicationIdsPfds, PfdContext};
@@ -1742,6 +1798,15 @@ fn telemetry_lists_pfd_applications() {
     );
     let mut m = upf::api::TelemetryModel::default();
     r.n4.fill_telemetry(&mut m);
+    let held = |r: &Rig| {
+        let o = r.n4.occupancy();
+        (o.pfd_applications, o.pfds)
+    };
+    assert_eq!(
+        held(&r),
+        (2, 3),
+        "/status occupancy.pfcp: applications, PFDs"
+    );
     let mut got = m.pfd_applications.clone();
     got.sort_by(|a, b| a.application_id.cmp(&b.application_id));
     assert_eq!(
@@ -1782,6 +1847,7 @@ fn telemetry_lists_pfd_applications() {
         .map(|a| a.application_id.as_str())
         .collect();
     assert_eq!(ids, ["voice"]);
+    assert_eq!(held(&r), (1, 1));
 }
 
 /// Session Set Deletion (TS 29.244 §6.2.9): the SMF names its FQ-CSID 1;

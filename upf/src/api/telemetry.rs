@@ -252,6 +252,8 @@ pub struct PfcpOccupancy {
     pub csid_tagged_sessions: u64,
     pub csid_interned: u64,
     pub pfd_applications: u64,
+    /// PFDs of those applications (PFD Management).
+    pub pfds: u64,
     /// Sessions with usage bookkeeping (reported usage, URRs leaving, or
     /// removed and waiting for final counts; forgotten 10 s after removal).
     pub usage_books: u64,

@@ -187,6 +187,13 @@ impl N4 {
         })
     }
 
+    /// Map the dataplane's TSC time stamps with `clock` from now on (the
+    /// control thread re-anchors it every second, see
+    /// [`TscClock::reanchored`]).
+    pub fn set_tsc_clock(&mut self, clock: TscClock) {
+        self.book.set_clock(clock);
+    }
+
     /// A driver for the appliance config (see [`pfcp_config`]).
     ///
     /// # Errors
@@ -538,6 +545,7 @@ impl N4 {
             csid_tagged_sessions: n(o.csid_tagged_sessions),
             csid_interned: n(o.csid_interned),
             pfd_applications: n(o.pfd_applications),
+            pfds: n(o.pfds),
             usage_books: n(self.book.len()),
             urrs_leaving: n(self.book.leaving()),
             urrs_awaiting_final: n(self.book.awaiting_final()),

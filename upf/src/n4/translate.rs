@@ -16,7 +16,10 @@
 //!
 //! Application ID: the PFDs provisioned by PFD Management
 //! ([`session_with_pfds`]); an application whose PFDs are all Flow
-//! Descriptions becomes those flows as SDF filters, anything else is 76.
+//! Descriptions becomes those flows as SDF filters, anything else is 76
+//! for a PDR that names it anew; a PDR that named it already and whose
+//! application has lost its usable PFDs since is left out (matches
+//! nothing) rather than refusing the session ([`session_replacing`]).
 //!
 //! User Plane Inactivity Timer: the node asks for the time of the
 //! session's last packet ([`pfcp::UserPlane::last_packet`]), read from the
@@ -117,6 +120,28 @@ pub fn session_with_pfds(
     id: dp::SessionId,
     pfds: &PfdTable,
 ) -> Result<dp::Session, UpError> {
+    session_replacing(s, None, id, pfds)
+}
+
+/// [`session_with_pfds`] for a session that replaces `previous` (a
+/// Session Modification, or the same rules again after a PFD change). A
+/// PDR that named the same Application ID in `previous`, whose
+/// application has since lost the PFDs the dataplane can match (removed,
+/// or now URL / domain-name / unparsable ones), is left out of the
+/// dataplane: the application is no longer detected (TS 29.244 §5.12:
+/// the PFDs are what detects it), its packets take the session's other
+/// PDRs. Refusing instead refused every later modification of the
+/// session, a handover's Update FAR included, for a rule it did not touch.
+///
+/// # Errors
+/// As [`session_with_pfds`] (a PDR naming an application anew without
+/// usable PFDs: 76).
+pub fn session_replacing(
+    s: &Session,
+    previous: Option<&Session>,
+    id: dp::SessionId,
+    pfds: &PfdTable,
+) -> Result<dp::Session, UpError> {
     if let Some(pdn) = s.pdn_type.filter(|p| *p == 4 || *p == 5) {
         let what = if pdn == 4 { "Non-IP" } else { "Ethernet" };
         return Err(unsupported(
@@ -155,7 +180,15 @@ pub fn session_with_pfds(
             // stays out of the dataplane rather than refusing the session.
             continue;
         }
-        let mut pdr = pdr(s, p, pfds)?;
+        let mut pdr = match pdr(s, p, pfds) {
+            Ok(x) => x,
+            Err(UpError::Unsupported { ie, .. })
+                if ie == t::APPLICATION_ID && names_app_already(p, previous) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let exhausted = p
             .urr_ids()
             .iter()
@@ -335,6 +368,18 @@ fn pdr(s: &Session, p: &pfcp::rules::Pdr, pfds: &PfdTable) -> Result<dp::Pdr, Up
         far_id: p.far_id,
         qer_ids: p.qer_ids().to_vec(),
         urr_ids,
+    })
+}
+
+/// Whether `previous` has PDR `p` (its ID) naming the same application.
+fn names_app_already(p: &pfcp::rules::Pdr, previous: Option<&Session>) -> bool {
+    let Some(app) = p.pdi.application_id() else {
+        return false;
+    };
+    previous.is_some_and(|s| {
+        s.pdrs
+            .iter()
+            .any(|q| q.id == p.id && q.pdi.application_id() == Some(app))
     })
 }
 
