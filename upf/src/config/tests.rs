@@ -361,7 +361,43 @@ fn bad_addresses() {
         4,
         37,
         "interfaces.n3.address",
-        "",
+        "expected the interface's address with its prefix length, such as 192.168.1.1/24",
+    );
+    // An interface address without its prefix: the message says what is missing.
+    one_err(
+        &BASE.replace("192.168.1.1/24", "192.168.1.1"),
+        4,
+        37,
+        "interfaces.n3.address",
+        "with its prefix length",
+    );
+    one_err(
+        &BASE.replace("10.45.0.0/16", "10.45.0.0"),
+        7,
+        13,
+        "ue_pools[0].cidr",
+        "expected a network address with its prefix length, such as 10.45.0.0/16",
+    );
+    // An address where a prefix does not belong.
+    one_err(
+        &BASE.replace("gateway: 10.200.0.254", "gateway: 10.200.0.254/24"),
+        5,
+        61,
+        "interfaces.n6.gateway",
+        "expected an IP address without prefix length",
+    );
+    one_err(
+        &with_sessions(
+            "  - id: 7
+    ue_ip: 10.45.0.2
+    uplink: { teid: 0x100 }
+    downlink: { gnb: 192.168.1, teid: 0x200 }
+",
+        ),
+        12,
+        22,
+        "sessions[0].downlink.gnb",
+        "expected an IP address without prefix length, such as 192.168.1.2",
     );
     one_err(
         &BASE.replace("node_id: 192.168.1.1", "node_id: 192.168.1.300"),
