@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
         --out=*) out="${1#--out=}" ;;
         --no-strip) strip=0 ;;
         --deb-version) [ $# -ge 2 ] || die "--deb-version needs a value"; deb_version="$2"; shift ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
     shift
