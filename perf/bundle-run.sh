@@ -24,7 +24,7 @@ while (($#)); do
     --kit) D="$(realpath "$2")"; shift ;;
     --out) OUT="$2"; shift ;;
     --parts) parts="$2"; shift ;;
-    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bundle-run: unknown argument $1" >&2; exit 2 ;;
     esac
     shift

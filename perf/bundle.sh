@@ -12,6 +12,10 @@
 # link, e.g. libsystemd) so the machine's own python3 and tools are not
 # affected. The kit is ~50 MB.
 set -euo pipefail
+case "${1:-}" in
+    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "bundle: unknown option $1 (see --help)" >&2; exit 2 ;;
+esac
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 kit="$(realpath -m "${1:-devkit}")"

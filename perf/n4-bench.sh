@@ -12,6 +12,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# --help before anything is built.
+for a in "$@"; do
+    if [[ $a == -h || $a == --help ]]; then
+        sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+        echo
+        exec python3 perf/lib/n4_bench.py --help
+    fi
+done
+
 args=()
 quick=0
 for a in "$@"; do

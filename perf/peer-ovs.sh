@@ -38,7 +38,7 @@ png=""
 keep=0
 qfi=9
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --sessions) sessions="$2"; shift 2 ;;

@@ -13,6 +13,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# --help before anything is built.
+for a in "$@"; do
+    if [[ $a == -h || $a == --help ]]; then
+        sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+        echo
+        exec python3 perf/lib/reload_bench.py --help
+    fi
+done
+
 args=()
 quick=0
 for a in "$@"; do

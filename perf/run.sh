@@ -42,7 +42,7 @@ fwd=()
 upf_bin="$root/target/release/upf"
 loadgen_bin="$root/target/release/loadgen"
 pipeline_bin="$root/target/release/pipeline-bench"
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
     case "$1" in
     --quick) fwd+=(--quick) ;;

@@ -40,7 +40,7 @@ while (($#)); do
     --upf-bin) upf_bin="$2"; shift ;;
     --bundle) bundle="$2"; shift ;;
     --no-testpmd) args+=(--testpmd "") ;;
-    -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) args+=("$1") ;;
     esac
     shift

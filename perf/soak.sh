@@ -19,7 +19,7 @@ while (($#)); do
     case "$1" in
     --minutes) minutes="$2"; shift ;;
     --sessions) sessions="$2"; shift ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift

@@ -8,8 +8,7 @@
 #
 # What goes in (metadata: [package.metadata.deb] in upf/Cargo.toml):
 #   /usr/bin/upf                        the binary (debug info stripped unless --no-strip)
-#   /etc/upf/upf.yaml                   config/upf.yaml (conffile); before the
-#                                       config work is merged, deploy/upf.yaml
+#   /etc/upf/upf.yaml                   config/upf.yaml (conffile)
 #   /usr/lib/systemd/system/upf.service, upf-prepare.service   deploy/systemd/
 #   /usr/share/man/man8/upf.8.gz        deploy/man/upf.8
 #   /usr/share/doc/upf/                 README.deploy.md (deploy/README.md), k8s/
@@ -40,7 +39,7 @@ while [ $# -gt 0 ]; do
         --out=*) out="${1#--out=}" ;;
         --no-strip) strip=0 ;;
         --deb-version) [ $# -ge 2 ] || die "--deb-version needs a value"; deb_version="$2"; shift ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
     shift

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every shipped config in config/ passes `upf check`; a broken one fails
 # with exit status 1 and a file:line:column: key: message error; what
-# `check` prints is itself a valid config.
+# `check` prints is itself a valid config; the README's example error is
+# what the product prints for it.
 # timeout: 600
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -33,3 +34,16 @@ first="$(head -n1 "$scratch/err")"
 expected="$scratch/broken.yaml:$line:16: cores.workers[1]: core 1 is listed twice"
 [[ "$first" == "$expected"* ]] || die "unexpected error text: '$first' (expected '$expected...')"
 log_ok "a broken config is rejected: $first"
+
+# The README's example (the same mistake in config/demo.yaml, given by that
+# relative path) is exactly what upf check prints, caret line included.
+mkdir -p "$scratch/readme/config"
+cp "$scratch/broken.yaml" "$scratch/readme/config/demo.yaml"
+readme_example="$(grep -A2 '^  config/demo.yaml:[0-9]*:[0-9]*: ' README.md | sed 's/^  //')"
+[[ -n "$readme_example" ]] || die "README.md has no example error for config/demo.yaml"
+set +e
+actual="$(cd "$scratch/readme" && "$upf" check --config config/demo.yaml 2>&1 >/dev/null)"
+set -e
+[[ "$actual" == "$readme_example" ]] \
+    || die "README.md's example error differs from upf check's:"$'\n'"$readme_example"$'\n'"--- upf check prints:"$'\n'"$actual"
+log_ok "README.md's example error is what upf check prints"

@@ -57,7 +57,7 @@ enum Command {
         /// Skip checks against this machine (that the configured cores exist), for a config meant for another host
         #[arg(long)]
         no_host_checks: bool,
-        /// Print nothing on success
+        /// Do not print the effective config (warnings still go to stderr)
         #[arg(short, long)]
         quiet: bool,
     },

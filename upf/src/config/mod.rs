@@ -243,19 +243,31 @@ fn deserialize_full(text: &str) -> Result<RawConfig, Diagnostic> {
         } else {
             pos
         };
-        Diagnostic {
-            pos,
-            path,
-            message: friendlier(&message),
-        }
+        let message = friendlier(&message, &path);
+        Diagnostic { pos, path, message }
     })
 }
 
 /// Rewords the deserializer messages that speak serde or parser internals
-/// rather than config keys.
-fn friendlier(msg: &str) -> String {
+/// rather than config keys. `path`: the key path of the value, for
+/// messages that do not say what was expected there.
+fn friendlier(msg: &str, path: &str) -> String {
     if msg.contains("unexpected end of") {
         return format!("{msg} (is the file empty or truncated?)");
+    }
+    // The standard library's and ipnet's parse error says neither what
+    // was expected nor whether a prefix length belongs there.
+    if msg == "invalid IP address syntax" {
+        let key = path.rsplit('.').next().unwrap_or_default();
+        let key = key.split('[').next().unwrap_or_default();
+        let expected = if path.starts_with("interfaces.") && key == "address" {
+            "expected the interface's address with its prefix length, such as 192.168.1.1/24 or \"2001:db8::1/64\""
+        } else if path.starts_with("ue_pools") && key == "cidr" {
+            "expected a network address with its prefix length, such as 10.45.0.0/16 or \"2001:db8:45::/48\""
+        } else {
+            "expected an IP address without prefix length, such as 192.168.1.2 or \"2001:db8::2\""
+        };
+        return format!("{msg}; {expected}");
     }
     let ranges = [
         ("invalid u8", "expected an integer in 0..=255"),

@@ -192,6 +192,105 @@ fn full_form_with_every_rule_kind() {
     assert!(s.urrs[0].measure_duration);
 }
 
+/// The YAML example of the Contract (ARCHITECTURE.md, "Contract", "YAML
+/// config"), verbatim: every key it shows is accepted, with the meaning
+/// it gives.
+const CONTRACT_EXAMPLE: &str = r#"node_id: 192.168.1.1                  # PFCP Node ID (IPv4, IPv6 or FQDN)
+dpdk:
+  args: ["--no-huge", "-m", "512", "--no-pci"]   # extra EAL arguments
+  mbufs: 65536                        # mbufs per mempool (pcap replay holds one per frame)
+cores:
+  control: 0                          # lcore of the control thread
+  workers: [1]                        # one pinned worker per listed lcore
+interfaces:
+  n3:                                 # access side: GTP-U from gNBs
+    device: "net_af_packet0,iface=upf-n3"   # PCI address or DPDK vdev string
+    address: 192.168.1.1/24           # the UPF's own N3 IP (answers ARP and ping)
+  n6:                                 # core side: plain IP to the data network
+    device: "net_af_packet1,iface=upf-n6"
+    address: 10.200.0.1/24
+    gateway: 10.200.0.254             # next hop for traffic to the data network
+    neighbors:                        # optional static ARP entries (benchmarks on
+      10.200.0.254: "02:00:00:00:00:fe"  #   net_null/net_pcap, where nobody answers ARP)
+  # n9: optional, another UPF (GTP-U), same keys as n3
+pfcp:
+  listen: 192.168.1.1:8805            # N4 (UDP); omit to run on static sessions only
+  peers: []                           # allowed SMF addresses; empty list = any
+  heartbeat_interval: 5s
+ue_pools:                             # for UE IP allocation by the UPF (CHOOSE)
+  - { cidr: 10.45.0.0/16, dnn: internet }
+teid_range: { first: 0x1000, last: 0x00ffffff }  # for F-TEID allocation (CHOOSE)
+api:
+  listen: 127.0.0.1:9100              # HTTP: GET /metrics (Prometheus), GET /status (JSON)
+sessions:                             # static sessions, no SMF needed
+  - id: 1
+    ue_ip: 10.45.0.2
+    uplink:   { teid: 0x100 }                          # F-TEID on the UPF's N3 address
+    downlink: { gnb: 192.168.1.2, teid: 0x200, qfi: 9 } # where DL goes, and its QFI
+    qos: { mbr_ul: 50Mbps, mbr_dl: 100Mbps }          # optional; also Kbps, Gbps
+"#;
+
+#[test]
+fn contract_example_is_accepted() {
+    let c = parse(
+        CONTRACT_EXAMPLE,
+        "contract.yaml",
+        Some(&HostInfo::with_cpus(2)),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(c.node_id, types::NodeId::Ip("192.168.1.1".parse().unwrap()));
+    assert_eq!(c.dpdk.args, ["--no-huge", "-m", "512", "--no-pci"]);
+    assert_eq!(c.dpdk.mbufs, 65536);
+    assert_eq!(
+        c.cores,
+        Cores {
+            control: 0,
+            workers: vec![1]
+        }
+    );
+    assert_eq!(c.interfaces.n3.device, "net_af_packet0,iface=upf-n3");
+    assert_eq!(
+        c.interfaces.n3.ipv4,
+        Some("192.168.1.1/24".parse().unwrap())
+    );
+    assert_eq!(
+        c.interfaces.n6.gateway_v4,
+        Some("10.200.0.254".parse().unwrap())
+    );
+    assert_eq!(
+        c.interfaces.n6.neighbors.len(),
+        1,
+        "{:?}",
+        c.interfaces.n6.neighbors
+    );
+    assert!(c.interfaces.n9.is_none());
+    assert_eq!(c.pfcp.listen, Some("192.168.1.1:8805".parse().unwrap()));
+    assert!(c.pfcp.peers.is_empty());
+    assert_eq!(c.pfcp.heartbeat_interval, Duration::from_secs(5));
+    assert_eq!(c.ue_pools.len(), 1);
+    assert_eq!(c.ue_pools[0].dnn, "internet");
+    assert_eq!(
+        c.teid_range,
+        TeidRange {
+            first: 0x1000,
+            last: 0x00ff_ffff
+        }
+    );
+    assert_eq!(c.api.listen, "127.0.0.1:9100".parse().unwrap());
+    assert_eq!(c.sessions.len(), 1);
+    let s = &c.sessions[0];
+    assert_eq!(s.id, 1);
+    assert_eq!(
+        (s.pdrs.len(), s.fars.len(), s.qers.len(), s.urrs.len()),
+        (2, 2, 1, 1)
+    );
+    let q = &s.qers[0];
+    assert_eq!(q.qfi, Some(9));
+    assert_eq!(q.mbr_ul.map(units::Bitrate::bps), Some(50_000_000));
+    assert_eq!(q.mbr_dl.map(units::Bitrate::bps), Some(100_000_000));
+}
+
 #[test]
 fn shipped_configs_pass() {
     for (name, text) in [
@@ -361,7 +460,43 @@ fn bad_addresses() {
         4,
         37,
         "interfaces.n3.address",
-        "",
+        "expected the interface's address with its prefix length, such as 192.168.1.1/24",
+    );
+    // An interface address without its prefix: the message says what is missing.
+    one_err(
+        &BASE.replace("192.168.1.1/24", "192.168.1.1"),
+        4,
+        37,
+        "interfaces.n3.address",
+        "with its prefix length",
+    );
+    one_err(
+        &BASE.replace("10.45.0.0/16", "10.45.0.0"),
+        7,
+        13,
+        "ue_pools[0].cidr",
+        "expected a network address with its prefix length, such as 10.45.0.0/16",
+    );
+    // An address where a prefix does not belong.
+    one_err(
+        &BASE.replace("gateway: 10.200.0.254", "gateway: 10.200.0.254/24"),
+        5,
+        61,
+        "interfaces.n6.gateway",
+        "expected an IP address without prefix length",
+    );
+    one_err(
+        &with_sessions(
+            "  - id: 7
+    ue_ip: 10.45.0.2
+    uplink: { teid: 0x100 }
+    downlink: { gnb: 192.168.1, teid: 0x200 }
+",
+        ),
+        12,
+        22,
+        "sessions[0].downlink.gnb",
+        "expected an IP address without prefix length, such as 192.168.1.2",
     );
     one_err(
         &BASE.replace("node_id: 192.168.1.1", "node_id: 192.168.1.300"),
