@@ -47,6 +47,15 @@ def main(bin_dir: str, d: str) -> int:
     try:
         upf.wait_running()
         check("N4 (PFCP) listening on 10.100.0.1:8805" in upf.log(), "upf run listens for PFCP on pfcp.listen")
+        # Before any PFCP message: the N4 exchanges are listed at 0, so that
+        # rate() sees the first increase and dashboards see 0, not no data.
+        m0 = upf.metrics()
+        at_start = {(t, d): upfrun.metric(m0, "upf_pfcp_messages_total", type=t, direction=d)
+                    for t, d in (("association_setup_request", "rx"), ("session_establishment_request", "rx"),
+                                 ("session_establishment_response", "tx"), ("session_report_request", "tx"),
+                                 ("heartbeat_request", "tx"), ("malformed", "rx"))}
+        check(all(v == 0 for v in at_start.values()),
+              f"upf_pfcp_messages_total lists the N4 exchanges at 0 before the first message: {at_start}")
 
         # smf-sim: two sessions with CHOOSE, kept while the UEs work, then a
         # path switch with End Markers, a query and the deletion.

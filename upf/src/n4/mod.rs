@@ -43,6 +43,46 @@ pub const BUSY_TICK: Duration = Duration::from_millis(1);
 const FQ_CSID_NODES_SHOWN: usize = 32;
 /// ... and of each, the sets that most sessions carry, at most this many.
 const FQ_CSID_SETS_SHOWN: usize = 16;
+/// The message types of every N4 exchange, by direction, that
+/// `upf_pfcp_messages_total` (and /status) lists with zero counts from the
+/// start: a series that appears only with its first message makes
+/// `rate()`/`increase()` miss that first increase, and a dashboard or
+/// alert on it sees "no data" instead of 0. Other types appear when seen.
+const MESSAGES_LISTED_AT_START: [(&str, Direction); 26] = {
+    use Direction::{Rx, Tx};
+    use msg_type as t;
+    [
+        // The SMF's requests and our answers.
+        (t::name(t::HEARTBEAT_REQUEST), Rx),
+        (t::name(t::HEARTBEAT_RESPONSE), Tx),
+        (t::name(t::PFD_MANAGEMENT_REQUEST), Rx),
+        (t::name(t::PFD_MANAGEMENT_RESPONSE), Tx),
+        (t::name(t::ASSOCIATION_SETUP_REQUEST), Rx),
+        (t::name(t::ASSOCIATION_SETUP_RESPONSE), Tx),
+        (t::name(t::ASSOCIATION_UPDATE_REQUEST), Rx),
+        (t::name(t::ASSOCIATION_UPDATE_RESPONSE), Tx),
+        (t::name(t::ASSOCIATION_RELEASE_REQUEST), Rx),
+        (t::name(t::ASSOCIATION_RELEASE_RESPONSE), Tx),
+        (t::name(t::SESSION_SET_DELETION_REQUEST), Rx),
+        (t::name(t::SESSION_SET_DELETION_RESPONSE), Tx),
+        (t::name(t::SESSION_ESTABLISHMENT_REQUEST), Rx),
+        (t::name(t::SESSION_ESTABLISHMENT_RESPONSE), Tx),
+        (t::name(t::SESSION_MODIFICATION_REQUEST), Rx),
+        (t::name(t::SESSION_MODIFICATION_RESPONSE), Tx),
+        (t::name(t::SESSION_DELETION_REQUEST), Rx),
+        (t::name(t::SESSION_DELETION_RESPONSE), Tx),
+        // Our requests and the SMF's answers.
+        (t::name(t::HEARTBEAT_REQUEST), Tx),
+        (t::name(t::HEARTBEAT_RESPONSE), Rx),
+        (t::name(t::NODE_REPORT_REQUEST), Tx),
+        (t::name(t::NODE_REPORT_RESPONSE), Rx),
+        (t::name(t::SESSION_REPORT_REQUEST), Tx),
+        (t::name(t::SESSION_REPORT_RESPONSE), Rx),
+        // Datagrams refused before they are messages (see `fill_telemetry`).
+        ("malformed", Rx),
+        ("not_allowed", Rx),
+    ]
+};
 
 /// Why N4 cannot start with a config.
 #[derive(Debug, thiserror::Error)]
@@ -440,6 +480,9 @@ impl N4 {
     /// datagrams received), associations.
     pub fn fill_telemetry(&self, m: &mut TelemetryModel) {
         m.pfcp_sessions = self.node.session_count() as u64;
+        for (ty, dir) in MESSAGES_LISTED_AT_START {
+            m.pfcp_messages.entry((ty.to_owned(), dir)).or_insert(0);
+        }
         let st = self.node.stats();
         for (ty, dir, n) in st.messages() {
             let dir = match dir {
