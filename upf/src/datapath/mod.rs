@@ -327,7 +327,7 @@ impl Datapath {
 
         // The tables, with the interfaces and every static session, before
         // any frame is received.
-        let mut dcfg = DpConfig::new(n_workers, eal.tsc_hz());
+        let mut dcfg = DpConfig::new(n_workers, tsc_hz(&eal));
         dcfg.net = translate::net_config(cfg, &macs);
         dcfg.max_sessions = usize::try_from(cfg.dataplane.max_sessions).unwrap_or(usize::MAX);
         let (mut ctl, wports) = Control::new(dcfg);
@@ -601,4 +601,23 @@ pub fn drop_labels() -> impl Iterator<Item = (usize, &'static str)> {
 #[must_use]
 pub fn iface_index(name: InterfaceName) -> usize {
     translate::iface_of(name).index()
+}
+
+/// The TSC rate the dataplane's meters and timers use: measured against the
+/// monotonic clock (50 ms at start) where that is within 1 % of EAL's
+/// estimate, which on a VM is rounded to 10 MHz (2.6 GHz for this guest's
+/// 2,596.1 MHz TSC): with it, every MBR was enforced 0.15 % low and N4's
+/// packet times drifted 5.4 s an hour.
+fn tsc_hz(eal: &Eal) -> u64 {
+    let estimate = eal.tsc_hz();
+    let measured = cpu::measure_tsc_hz(Duration::from_millis(50));
+    if measured.abs_diff(estimate) <= estimate / 100 {
+        debug!("TSC {measured} Hz (measured; EAL's estimate {estimate} Hz)");
+        measured
+    } else {
+        warn!(
+            "TSC measured at {measured} Hz, EAL says {estimate} Hz: more than 1 % apart, EAL's rate is used"
+        );
+        estimate
+    }
 }
