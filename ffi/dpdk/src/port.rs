@@ -872,10 +872,14 @@ impl RxQueue {
     ///
     /// For a worker that keeps its packets in a `Vec` of an mbuf newtype:
     /// DPDK writes the pointers into a stack array and they are moved into
-    /// `out` in one pass (no per-packet capacity check), with the first
-    /// cache line of each frame prefetched on the way for the parser that
-    /// runs next. A chained mbuf (a PMD with scatter on) is linearized if
-    /// it fits one segment, and passed on as it is otherwise.
+    /// `out` in one pass (no per-packet capacity check) without reading
+    /// the mbuf headers: any pass over them right after the PMD's rx cost
+    /// ~3.5 ns a frame on net_null (perf/README.md, "the rx binding's
+    /// header pass"). Frames may be chained (net_pcap chains frames larger
+    /// than a segment even with scatter off): the caller prefetches and
+    /// linearizes the frames it keeps ([`Mbuf::prefetch_data`],
+    /// [`Mbuf::linearize`]), after it has dropped the junk, which needs
+    /// neither (a chain is freed whole).
     #[inline]
     pub fn rx_burst_into<T: From<Mbuf>>(&mut self, out: &mut Vec<T>, max: usize) -> usize {
         let want = max.min(MAX_BURST);
@@ -893,17 +897,11 @@ impl RxQueue {
         });
         let got = &raw[..n.min(want)];
         out.reserve(got.len());
-        // One pass over the mbuf headers: a second one (a separate prefetch
-        // loop) measured 10 % slower on net_null, where rx is all there is.
         out.extend(got.iter().map(|p| {
             // SAFETY: each of the first `n` slots holds a valid mbuf that DPDK
             // handed over to us, read exactly once here (non-null by DPDK's
             // contract for the returned count).
-            let mut m = unsafe { Mbuf::from_raw_ptr(p.assume_init()) };
-            m.prefetch_data();
-            if !m.is_contiguous() {
-                let _ = m.linearize();
-            }
+            let m = unsafe { Mbuf::from_raw_ptr(p.assume_init()) };
             T::from(m)
         }));
         got.len()

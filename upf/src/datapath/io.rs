@@ -132,6 +132,19 @@ impl From<Pkt> for Mbuf {
 impl WorkerIo for DpdkIo {
     type Buf = Pkt;
 
+    /// Prefetches each frame's first line and linearizes chained frames
+    /// (those that fit one segment; others go on chained), which
+    /// `rx_burst_into` leaves to this hook.
+    #[inline(always)]
+    fn prepare(&mut self, frames: &mut [Pkt]) {
+        for f in frames {
+            f.0.prefetch_data();
+            if !f.0.is_contiguous() {
+                let _ = f.0.linearize();
+            }
+        }
+    }
+
     #[inline]
     fn rx_burst(&mut self, iface: Iface, out: &mut Vec<Pkt>, max: usize) {
         if let Some(q) = self.rx[iface.index()].as_mut() {
