@@ -757,7 +757,7 @@ impl Control {
             .map(|u| self.sessions.get(&u.session).map(|r| &**r))
             .collect();
         let c = &self.current;
-        const AHEAD: usize = 8;
+        const AHEAD: usize = 16;
         let fetch_record = |i: usize| {
             if let Some(Some(rec)) = recs.get(i) {
                 // Up to 120 bytes: two lines where it straddles one.
