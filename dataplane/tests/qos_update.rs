@@ -424,3 +424,85 @@ fn same_entries(a: &[(String, Rules)], b: &[(String, Rules)]) {
         assert_eq!(&*ra.pdrs(), &*rb.pdrs());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Many updates (longer than the distance at which the checks fetch
+    /// records ahead), in any order: they give the tables that
+    /// publishing the sessions whole gives; and with bad updates at any
+    /// places, the first of them in order names the error and nothing
+    /// changes.
+    #[test]
+    fn long_qos_updates_in_any_order(
+        n in 1usize..80,
+        order in proptest::collection::vec(any::<u32>(), 80),
+        bad in proptest::collection::vec((0usize..80, 0u8..4), 0..3),
+        mbr in 1_000_000u64..1_000_000_000,
+    ) {
+        let all: Vec<Session> = (0..n).map(|i| session(&SessionSpec {
+            mbr_ul: Some(50_000_000),
+            mbr_dl: Some(100_000_000),
+            ..SessionSpec::nth(i as u32)
+        })).collect();
+        let (mut a, _pa) = dataplane(1, true);
+        let (mut b, _pb) = dataplane(1, true);
+        for c in [&mut a, &mut b] {
+            c.publish(Batch { upserts: all.clone(), removals: vec![] }).unwrap();
+        }
+        let mut idx: Vec<usize> = (0..n).collect();
+        idx.sort_by_key(|&i| order[i]);
+        let mut upserts = Vec::new();
+        let mut qos = Vec::new();
+        for &i in &idx {
+            let mut s = all[i].clone();
+            s.qers[0].mbr_dl_bps = Some(mbr);
+            qos.push(update(&s, &s.qers));
+            upserts.push(s);
+        }
+        let mut first_bad: Option<(usize, RuleError)> = None;
+        let mut bad_qos = qos.clone();
+        let mut places = Vec::new();
+        for &(at, kind) in &bad {
+            let at = at % n;
+            if places.contains(&at) {
+                continue;
+            }
+            places.push(at);
+            let u = &mut bad_qos[at];
+            let id = u.session;
+            let err = match kind {
+                0 => {
+                    u.session = 1_000_000;
+                    RuleError::UnknownSession { session: 1_000_000 }
+                }
+                1 => {
+                    u.qers[0].id = 7;
+                    RuleError::QerSetChanged { session: id }
+                }
+                2 => {
+                    u.qers[0].qfi = Some(64);
+                    RuleError::InvalidQfi { session: id, rule: 1, qfi: 64 }
+                }
+                _ => {
+                    u.qers[0].qfi = None;
+                    u.qers[0].rqi = true;
+                    RuleError::RqiWithoutQfi { session: id, qer: 1 }
+                }
+            };
+            if first_bad.as_ref().is_none_or(|(f, _)| at < *f) {
+                first_bad = Some((at, err));
+            }
+        }
+        if let Some((_, want)) = first_bad {
+            let g = b.generation();
+            let before = tables(&b);
+            prop_assert_eq!(b.publish_changes(Batch::default(), &bad_qos, None), Err(want));
+            prop_assert_eq!(b.generation(), g);
+            same_entries(&before, &tables(&b));
+        }
+        a.publish(Batch { upserts, removals: vec![] }).unwrap();
+        b.publish_changes(Batch::default(), &qos, None).unwrap();
+        same_tables(&a, &b);
+    }
+}
