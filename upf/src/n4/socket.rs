@@ -385,3 +385,49 @@ pub async fn serve(
         sock.flush(n4, ctl);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PFCP message that fits the MTU with its IPv4 and UDP headers goes
+    /// to the inject ring; one byte more is dropped and counted, not
+    /// fragmented.
+    #[test]
+    fn answers_over_the_mtu_are_dropped_and_counted() {
+        let (ctl, _ports) = dataplane::testkit::dataplane(1, true);
+        let local = SocketAddr::new(dataplane::testkit::N3_IP.into(), 8805);
+        let dst = SocketAddr::new(dataplane::testkit::GNB_IP.into(), 8805);
+        let mut d = DataplaneSocket::new(Iface::N3, local);
+        let fits = MAX_INJECT - 28;
+        d.send(
+            &Transmit {
+                dst,
+                payload: vec![0; fits],
+            },
+            &ctl,
+        );
+        assert_eq!((d.sent, d.too_long), (1, 0));
+        d.send(
+            &Transmit {
+                dst,
+                payload: vec![0; fits + 1],
+            },
+            &ctl,
+        );
+        assert_eq!((d.sent, d.too_long, d.send_errors), (1, 1, 0));
+        let v6: SocketAddr = "[2001:db8::2]:8805".parse().unwrap();
+        d.send(
+            &Transmit {
+                dst: v6,
+                payload: vec![0; 8],
+            },
+            &ctl,
+        );
+        assert_eq!(
+            (d.sent, d.send_errors),
+            (1, 1),
+            "no IPv4 source for an IPv6 SMF"
+        );
+    }
+}
