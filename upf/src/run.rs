@@ -393,12 +393,12 @@ impl ControlThread {
             return Ok(());
         };
         let sock = match translate::n4_through_dataplane(&self.config) {
-            Some((iface, local)) => {
+            Some((iface, local, mtu)) => {
                 info!(
                     "N4 (PFCP) on interfaces.{} {local} through DPDK",
                     iface.name()
                 );
-                N4Endpoint::Dataplane(DataplaneSocket::new(iface, local))
+                N4Endpoint::Dataplane(DataplaneSocket::new(iface, local, mtu))
             }
             None => N4Endpoint::Kernel(
                 N4Socket::bind(addr)

@@ -37,7 +37,7 @@ fn association_setup_through_the_dataplane_is_answered_from_the_n4_address() {
     let mut cfg = pfcp::Config::new(NodeIdBuf::Ipv4(N3_IP));
     cfg.recovery_time_stamp = clock.wall;
     let mut n4 = N4::new(cfg, 1, clock, now, clock.wall).unwrap();
-    let mut ep = N4Endpoint::Dataplane(DataplaneSocket::new(Iface::N3, n4_addr));
+    let mut ep = N4Endpoint::Dataplane(DataplaneSocket::new(Iface::N3, n4_addr, 1500));
     assert!(
         ep.polled(),
         "the control loop polls worker events in this mode"

@@ -185,6 +185,8 @@ impl N4Socket {
 pub struct DataplaneSocket {
     iface: Iface,
     local: SocketAddr,
+    /// Largest IP packet sent: the interface's MTU, at most [`MAX_INJECT`].
+    mtu: usize,
     /// Datagrams received, sent, and not sent (inject ring full, another
     /// address family), and answers longer than the MTU (dropped: no
     /// fragmentation; the SMF sees a timeout, the log says why).
@@ -195,12 +197,14 @@ pub struct DataplaneSocket {
 }
 
 impl DataplaneSocket {
-    /// N4 on `local` (`pfcp.listen`), an address of `iface`.
+    /// N4 on `local` (`pfcp.listen`), an address of `iface` whose IP MTU
+    /// is `mtu` (capped at [`MAX_INJECT`]).
     #[must_use]
-    pub fn new(iface: Iface, local: SocketAddr) -> Self {
+    pub fn new(iface: Iface, local: SocketAddr, mtu: u16) -> Self {
         Self {
             iface,
             local,
+            mtu: usize::from(mtu).min(MAX_INJECT),
             received: 0,
             sent: 0,
             send_errors: 0,
@@ -256,13 +260,14 @@ impl DataplaneSocket {
             );
             return;
         };
-        if p.len() > MAX_INJECT {
+        if p.len() > self.mtu {
             self.too_long += 1;
             warn!(
-                "N4: dropping a {}-byte PFCP message to {}: {} bytes with IP and UDP headers exceed the {MAX_INJECT}-byte MTU of N4 through the DPDK port (no fragmentation)",
+                "N4: dropping a {}-byte PFCP message to {}: {} bytes with IP and UDP headers exceed the {}-byte MTU of N4 through the DPDK port (no fragmentation)",
                 t.payload.len(),
                 t.dst,
-                p.len()
+                p.len(),
+                self.mtu
             );
             return;
         }
@@ -398,7 +403,7 @@ mod tests {
         let (ctl, _ports) = dataplane::testkit::dataplane(1, true);
         let local = SocketAddr::new(dataplane::testkit::N3_IP.into(), 8805);
         let dst = SocketAddr::new(dataplane::testkit::GNB_IP.into(), 8805);
-        let mut d = DataplaneSocket::new(Iface::N3, local);
+        let mut d = DataplaneSocket::new(Iface::N3, local, 9000);
         let fits = MAX_INJECT - 28;
         d.send(
             &Transmit {
@@ -429,5 +434,22 @@ mod tests {
             (1, 1),
             "no IPv4 source for an IPv6 SMF"
         );
+        // A smaller interface MTU is the limit.
+        let mut d = DataplaneSocket::new(Iface::N3, local, 1280);
+        d.send(
+            &Transmit {
+                dst,
+                payload: vec![0; 1252],
+            },
+            &ctl,
+        );
+        d.send(
+            &Transmit {
+                dst,
+                payload: vec![0; 1253],
+            },
+            &ctl,
+        );
+        assert_eq!((d.sent, d.too_long), (1, 1));
     }
 }
