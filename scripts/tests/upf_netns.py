@@ -56,11 +56,11 @@ s.settimeout(1.0)
 out = []
 for m in (msg(1, 0x10203, rts), msg(5, 0x10204, ie(60, bytes([0, 192, 168, 1, 2])) + rts)):
     got = None
-    for _ in range(5):  # the SMF's T1/N1: the first may wait for ARP
+    for attempt in range(1, 6):  # the SMF's T1/N1: the first may wait for ARP
         s.sendto(m, ("192.168.1.1", 8805))
         try:
             data, src = s.recvfrom(65535)
-            got = [data.hex(), src[0], src[1]]
+            got = [data.hex(), src[0], src[1], attempt]
             break
         except socket.timeout:
             pass
@@ -82,14 +82,15 @@ def pfcp_ies(data: bytes) -> dict:
 def pfcp_exchange(ns_p: str, upf) -> None:
     r = sh("ip", "netns", "exec", ns_p, "/usr/bin/python3", "-c", PFCP_PEER)
     hb, assoc = json.loads(r.stdout)
-    check(hb is not None, "N4 through DPDK: a Heartbeat Response came back")
+    check(hb is not None, f"N4 through DPDK: a Heartbeat Response came back (attempt {hb and hb[3]})")
     if hb is not None:
         data = bytes.fromhex(hb[0])
         check(data[1] == 2 and int.from_bytes(data[4:7], "big") == 0x10203 and (hb[1], hb[2]) == ("192.168.1.1", 8805),
               f"... a Heartbeat Response (type {data[1]}) with the request's sequence number "
               f"({int.from_bytes(data[4:7], 'big'):#x}) from 192.168.1.1:8805 ({hb[1]}:{hb[2]})")
         check(96 in pfcp_ies(data), "... carrying a Recovery Time Stamp")
-    check(assoc is not None, "N4 through DPDK: an Association Setup Response came back")
+    check(assoc is not None,
+          f"N4 through DPDK: an Association Setup Response came back (attempt {assoc and assoc[3]})")
     if assoc is not None:
         data = bytes.fromhex(assoc[0])
         ies = pfcp_ies(data)
