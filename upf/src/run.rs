@@ -5,7 +5,9 @@
 //! worker events and feeds the telemetry model (counters at most 50 ms old).
 //!
 //! N4 (PFCP, `crate::n4`) when `pfcp.listen` is set: its socket is one
-//! more branch of the `select!` in [`control_loop`]; the driver installs
+//! more branch of the `select!` in [`control_loop`] (on an address DPDK
+//! owns, a 1 ms poll of the worker events, which carry its datagrams:
+//! `n4::socket::DataplaneSocket`); the driver installs
 //! PFCP sessions through the dataplane's `Control` beside the static ones,
 //! and takes over the tick's reclamation and worker events (final usage
 //! for Session Deletion Responses, Downlink Data and Error Indication
