@@ -30,8 +30,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
-/// Largest IP packet [`Control::inject`] takes.
-pub const MAX_INJECT: usize = 512;
+/// Largest IP packet [`Control::inject`] takes: a standard Ethernet MTU
+/// (N4 answers through the DPDK port are sent this way, unfragmented).
+pub const MAX_INJECT: usize = 1500;
 
 /// A packet the control thread asks a worker to send.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use crate::iface::{IFACE_COUNT, Iface};
 use crate::rules::SessionId;
 use crate::tables::bump;
 use crate::wire::ethernet::MacAddr;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Why a packet was dropped: the `reason` label of `upf_dropped_packets_total`.
@@ -199,7 +199,7 @@ impl LocalCounts {
 }
 
 /// What a worker tells the control thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// An ARP packet taught the worker a neighbour's MAC.
     NeighborLearned {
@@ -233,5 +233,16 @@ pub enum Event {
         peer: IpAddr,
         /// Recovery IE value, if present.
         recovery: Option<u8>,
+    },
+    /// A UDP datagram to the N4 address ([`crate::iface::NetConfig::n4`]):
+    /// PFCP served through the DPDK port. The one event that allocates:
+    /// N4 traffic is control traffic, a few messages per session.
+    N4Datagram {
+        /// Interface it arrived on.
+        iface: Iface,
+        /// The sender's address and port.
+        src: SocketAddr,
+        /// The UDP payload.
+        data: Box<[u8]>,
     },
 }

@@ -2,7 +2,7 @@
 //! frame came in on or goes out of, and the addresses the worker answers for.
 
 use crate::wire::ethernet::MacAddr;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// A logical interface; each maps to one DPDK port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -135,6 +135,11 @@ pub struct NetConfig {
     pub error_indication_pps: u32,
     /// Most ARP requests a worker sends per second per next hop.
     pub arp_requests_per_sec: u32,
+    /// N4 served through the dataplane: UDP to exactly this address and
+    /// port, on the interface that owns the address, goes to the control
+    /// thread as [`crate::counters::Event::N4Datagram`] (`pfcp.listen` on
+    /// an address only DPDK has). `None`: N4 is a kernel socket.
+    pub n4: Option<SocketAddr>,
 }
 
 impl NetConfig {

@@ -19,7 +19,7 @@ use crate::wire::ethernet::{self, MacAddr, ethertype};
 use crate::wire::gtpu::{self, PduSessionContainer, PduType};
 use crate::wire::ipv4::{self, protocol};
 use crate::wire::{Error as WireError, arp, icmp, ipv6, udp};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -535,6 +535,31 @@ impl Pipeline {
         }
     }
 
+    /// A datagram to the N4 address: checked like the kernel would (IPv4
+    /// header and UDP checksums), then its payload handed to the control
+    /// thread. Lost (counted in `events_lost`) when the event batch is full.
+    #[cold]
+    #[inline(never)]
+    fn n4_datagram(&mut self, iface: Iface, ip: &Ip, ipd: &[u8]) -> Result<Verdict, DropReason> {
+        if !ip.v6
+            && !ipv4::Packet::new_checked(ipd)
+                .map_err(wire)?
+                .verify_checksum()
+        {
+            return Err(D::Malformed);
+        }
+        let u = udp::Packet::new_checked(&ipd[ip.l4..]).map_err(wire)?;
+        if !u.verify_checksum(ip.src, ip.dst) {
+            return Err(D::Malformed);
+        }
+        self.event(Event::N4Datagram {
+            iface,
+            src: SocketAddr::new(ip.src, u.src_port()),
+            data: u.payload().into(),
+        });
+        Ok(Verdict::Consumed)
+    }
+
     /// Processes one received frame whose peeked key the burst loop looked
     /// up: its slot for TEID / UE IPv4 keys, the PDRs found (from the slot,
     /// or the IPv6 map) and the state lines of the slot's fast digest.
@@ -601,6 +626,19 @@ impl Pipeline {
         let ip = parse_ip(&d[l3..], iface.is_gtpu())?;
         let ipd = &d[l3..l3 + ip.total_len];
         let lookup = |k: LookupKey| if hint.0 == k { hint.1 } else { k.get(ctx.snap) };
+
+        // N4 through the DPDK port: UDP to exactly `pfcp.listen` on the
+        // interface that owns it goes to the control thread (unfragmented
+        // only: PFCP messages fit the MTU, and nothing here reassembles).
+        if let Some(n4) = ctx.snap.net.n4
+            && ip.dst == n4.ip()
+            && ip.protocol == protocol::UDP
+            && !ip.fragment
+            && ipd.get(ip.l4 + 2..ip.l4 + 4) == Some(&n4.port().to_be_bytes()[..])
+            && cfg.is_own(ip.dst)
+        {
+            return self.n4_datagram(iface, &ip, ipd);
+        }
 
         if !iface.is_gtpu() {
             if cfg.is_own(ip.dst) {
@@ -1311,6 +1349,34 @@ pub fn echo_request(src: IpAddr, dst: IpAddr, seq: u16) -> Vec<u8> {
         ..gtpu::Repr::gpdu(0, 0)
     };
     ip_udp_gtp(src, dst, &gh, &[])
+}
+
+/// Builds an IPv4 or IPv6 UDP datagram from `src` to `dst` carrying
+/// `payload`, with both checksums, as an IP packet for
+/// [`crate::control::Control::inject`] (N4 answers through the DPDK port).
+/// `None` when the families differ or it exceeds 65,535 bytes.
+#[must_use]
+pub fn udp_datagram(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Option<Vec<u8>> {
+    let iphl = if dst.is_ipv6() {
+        ipv6::HEADER_LEN
+    } else {
+        ipv4::HEADER_LEN
+    };
+    let mut v = vec![0u8; iphl + udp::HEADER_LEN + payload.len()];
+    let hl = emit_ip_udp(
+        &mut v,
+        src.ip(),
+        dst.ip(),
+        0,
+        src.port(),
+        dst.port(),
+        payload.len(),
+    )
+    .ok()?;
+    v[hl + udp::HEADER_LEN..].copy_from_slice(payload);
+    let mut u = udp::Packet::new_checked(&mut v[hl..]).ok()?;
+    u.fill_checksum(src.ip(), dst.ip());
+    Some(v)
 }
 
 fn ip_udp_gtp(src: IpAddr, dst: IpAddr, gh: &gtpu::Repr, payload: &[u8]) -> Vec<u8> {

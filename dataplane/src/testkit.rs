@@ -63,6 +63,7 @@ pub fn net(static_neighbors: bool) -> NetConfig {
         ifaces: [Some(n3), Some(n6), Some(n9)],
         error_indication_pps: 100,
         arp_requests_per_sec: 10,
+        n4: None,
     }
 }
 

@@ -1483,3 +1483,105 @@ fn config_short_form_carries_traffic_both_ways() {
     let u = h.ctl.usage(42, 1).unwrap();
     assert_eq!((u.ul_packets, u.dl_packets), (1, 1));
 }
+
+/// N4 served through the DPDK port (`NetConfig::n4`): a datagram to
+/// exactly the N4 address and port on the interface that owns it becomes
+/// an `N4Datagram` event with the sender and the UDP payload; UDP to
+/// another port or address, or with a bad checksum, does not, and GTP-U to
+/// the same address still works.
+#[test]
+fn udp_to_the_n4_address_becomes_an_n4_datagram_event() {
+    use std::net::SocketAddr;
+    let mut h = H::with_sessions(1);
+    let n4 = SocketAddr::new(N3_IP.into(), 8805);
+    let mut net = h.ctl.net().clone();
+    net.n4 = Some(n4);
+    h.ctl.set_net(net);
+    h.poll();
+    let consumed0 = h.ctl.counters().consumed;
+    // A PFCP Heartbeat Request (TS 29.244 §7.4.4.1): header, Recovery Time Stamp.
+    let pfcp = [
+        0x20, 1, 0, 12, 0, 0, 7, 0, 0, 96, 0, 4, 0xe9, 0x1e, 0x3c, 0x40,
+    ];
+    let mut p = udp4(GNB_IP, N3_IP, 40000, 8805, pfcp.len());
+    p[28..].copy_from_slice(&pfcp);
+    let mut u = udp::Packet::new_checked(&mut p[20..]).unwrap();
+    u.fill_checksum(GNB_IP.into(), N3_IP.into());
+    h.send(Iface::N3, &frame(N3_MAC, GNB_MAC, ethertype::IPV4, &p));
+    let ev = h.ctl.drain_events();
+    assert_eq!(
+        ev,
+        vec![Event::N4Datagram {
+            iface: Iface::N3,
+            src: SocketAddr::new(GNB_IP.into(), 40000),
+            data: pfcp.to_vec().into_boxed_slice(),
+        }]
+    );
+    assert_eq!(h.ctl.counters().consumed, consumed0 + 1);
+    assert!(h.tx(Iface::N3).is_empty());
+
+    // Another port, another address (N6's own, to 8805), a bad checksum:
+    // no event.
+    let unsupported0 = h.drops(DropReason::Unsupported);
+    let other_port = udp4(GNB_IP, N3_IP, 40000, 8806, 16);
+    h.send(
+        Iface::N3,
+        &frame(N3_MAC, GNB_MAC, ethertype::IPV4, &other_port),
+    );
+    assert_eq!(h.drops(DropReason::Unsupported), unsupported0 + 1);
+    let other_addr = udp4(GW_IP, N6_IP, 40000, 8805, 16);
+    h.send(
+        Iface::N6,
+        &frame(N6_MAC, GW_MAC, ethertype::IPV4, &other_addr),
+    );
+    let malformed0 = h.drops(DropReason::Malformed);
+    let mut bad = p.clone();
+    *bad.last_mut().unwrap() ^= 1;
+    h.send(Iface::N3, &frame(N3_MAC, GNB_MAC, ethertype::IPV4, &bad));
+    assert_eq!(h.drops(DropReason::Malformed), malformed0 + 1);
+    let ev = h.ctl.drain_events();
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::N4Datagram { .. })),
+        "{ev:?}"
+    );
+
+    // GTP-U uplink to the same address is forwarded as before.
+    h.send(
+        Iface::N3,
+        &ul_frame(
+            SessionSpec::nth(0).ul_teid,
+            9,
+            &udp4(ue_ip(0), GW_IP, 1, 2, 10),
+        ),
+    );
+    assert_eq!(h.tx(Iface::N6).len(), 1);
+    assert!(h.ctl.drain_events().is_empty());
+}
+
+/// The datagrams N4 answers with through the DPDK port carry correct IPv4
+/// and UDP checksums, and an IPv6 datagram a correct UDP checksum.
+#[test]
+fn udp_datagram_builds_checksummed_ipv4_and_ipv6() {
+    use dataplane::pipeline::udp_datagram;
+    use std::net::SocketAddr;
+    let src = SocketAddr::new(N3_IP.into(), 8805);
+    let dst = SocketAddr::new(GNB_IP.into(), 40000);
+    let v = udp_datagram(src, dst, b"hello").unwrap();
+    let ip = ipv4::Packet::new_checked(&v[..]).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!(usize::from(ip.total_len()), v.len());
+    let u = udp::Packet::new_checked(&v[20..]).unwrap();
+    assert_ne!(u.checksum(), 0);
+    assert!(u.verify_checksum(src.ip(), dst.ip()));
+    assert_eq!(
+        (u.src_port(), u.dst_port(), u.payload()),
+        (8805, 40000, &b"hello"[..])
+    );
+    let s6: SocketAddr = "[2001:db8::1]:8805".parse().unwrap();
+    let d6: SocketAddr = "[2001:db8::2]:40000".parse().unwrap();
+    let v = udp_datagram(s6, d6, b"hi").unwrap();
+    let u = udp::Packet::new_checked(&v[40..]).unwrap();
+    assert!(u.verify_checksum(s6.ip(), d6.ip()));
+    assert_eq!(u.payload(), b"hi");
+    assert!(udp_datagram(src, d6, b"x").is_none());
+}

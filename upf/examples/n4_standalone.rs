@@ -73,6 +73,7 @@ fn main() -> Result<()> {
         ifaces: [Some(n3), Some(n6), None],
         error_indication_pps: 100,
         arp_requests_per_sec: 10,
+        n4: None,
     };
     let (mut ctl, ports) = Control::new(dcfg);
     let stop = Arc::new(AtomicBool::new(false));

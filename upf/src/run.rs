@@ -5,7 +5,9 @@
 //! worker events and feeds the telemetry model (counters at most 50 ms old).
 //!
 //! N4 (PFCP, `crate::n4`) when `pfcp.listen` is set: its socket is one
-//! more branch of the `select!` in [`control_loop`]; the driver installs
+//! more branch of the `select!` in [`control_loop`] (on an address DPDK
+//! owns, a 1 ms poll of the worker events, which carry its datagrams:
+//! `n4::socket::DataplaneSocket`); the driver installs
 //! PFCP sessions through the dataplane's `Control` beside the static ones,
 //! and takes over the tick's reclamation and worker events (final usage
 //! for Session Deletion Responses, Downlink Data and Error Indication
@@ -28,7 +30,7 @@ use crate::api::{
 };
 use crate::config::{Config, ConfigDiff, HostInfo};
 use crate::datapath::{self, Datapath};
-use crate::n4::socket::N4Socket;
+use crate::n4::socket::{DataplaneSocket, N4Endpoint, N4Socket};
 use crate::n4::{self, N4, TscClock};
 use crate::reload::watch::ConfigWatch;
 use crate::reload::{self, ReloadError, Trigger};
@@ -216,17 +218,17 @@ async fn control_loop(config: Config, opts: &RunOptions) -> anyhow::Result<()> {
     result
 }
 
-/// N4: the driver and its socket.
+/// N4: the driver and its socket (kernel, or through the DPDK port).
 struct N4Link {
     n4: N4,
-    sock: N4Socket,
+    sock: N4Endpoint,
     /// The TSC clock as taken at start, and the instant it was taken at:
     /// what the clock N4 uses is re-anchored from every second.
     clock0: (TscClock, Instant),
 }
 
 /// Resolves when the N4 socket has datagrams or the driver a timer due
-/// (never without N4).
+/// (every `BUSY_TICK` for N4 through the DPDK port; never without N4).
 async fn n4_ready(l: Option<&N4Link>) {
     match l {
         Some(l) => {
@@ -392,8 +394,23 @@ impl ControlThread {
         let Some(addr) = self.config.pfcp.listen else {
             return Ok(());
         };
-        let sock = N4Socket::bind(addr)
-            .with_context(|| format!("pfcp.listen: cannot listen on {addr}"))?;
+        let sock = match translate::n4_through_dataplane(&self.config) {
+            Some((iface, local, mtu)) => {
+                info!(
+                    "N4 (PFCP) on interfaces.{} {local} through DPDK",
+                    iface.name()
+                );
+                N4Endpoint::Dataplane(DataplaneSocket::new(iface, local, mtu))
+            }
+            None => N4Endpoint::Kernel(
+                N4Socket::bind(addr)
+                    .with_context(|| format!("pfcp.listen: cannot listen on {addr}"))?,
+            ),
+        };
+        let bound = match &sock {
+            N4Endpoint::Kernel(k) => k.local_addr().unwrap_or(addr),
+            N4Endpoint::Dataplane(_) => addr,
+        };
         let clock = TscClock {
             hz: self.dp.control_ref().snapshot().tsc_hz,
             tsc: cpu::rdtsc(),
@@ -410,7 +427,7 @@ impl ControlThread {
         .context("pfcp")?;
         info!(
             "N4 (PFCP) listening on {}: node ID {}, UE pools {}, TEIDs {:#x}..={:#x}",
-            sock.local_addr().unwrap_or(addr),
+            bound,
             self.config.node_id,
             self.config.ue_pools.len(),
             self.config.teid_range.first,
@@ -433,8 +450,14 @@ impl ControlThread {
         if let Err(e) = l.sock.service(now, &mut l.n4, ctl) {
             error!("N4 socket: {e}");
         }
-        let left = (l.n4.busy() || l.n4.poll_timeout().is_some_and(|t| t <= now))
-            .then(|| l.n4.housekeeping(now, ctl));
+        let left = (l.sock.polled()
+            || l.n4.busy()
+            || l.n4.poll_timeout().is_some_and(|t| t <= now))
+        .then(|| {
+            let mut left = l.n4.housekeeping(now, ctl);
+            l.sock.take(now, &mut left.events, &mut l.n4, ctl);
+            left
+        });
         l.sock.flush(&mut l.n4, ctl);
         if let Some(left) = left {
             self.leftovers(left);
@@ -464,7 +487,9 @@ impl ControlThread {
         if let Some(l) = self.n4.as_mut() {
             // N4 reclaims (final usage of its URRs) and takes its events.
             let ctl = self.dp.control();
-            let left = l.n4.housekeeping(Instant::now(), ctl);
+            let now = Instant::now();
+            let mut left = l.n4.housekeeping(now, ctl);
+            l.sock.take(now, &mut left.events, &mut l.n4, ctl);
             l.sock.flush(&mut l.n4, ctl);
             self.leftovers(left);
         } else {
@@ -522,6 +547,15 @@ impl ControlThread {
             }
             Event::EchoResponse { peer, recovery } => {
                 debug!("GTP-U Echo Response from {peer} (recovery {recovery:?})");
+            }
+            Event::N4Datagram { iface, src, data } => {
+                // Only while N4 is served through the DPDK port, which
+                // takes them first.
+                debug!(
+                    "{}: N4 datagram of {} bytes from {src} without N4",
+                    iface.name(),
+                    data.len()
+                );
             }
         }
     }

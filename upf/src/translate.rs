@@ -4,7 +4,7 @@
 //! and in `upf check` (so that a rule set the dataplane would refuse is a
 //! config error with a position, not a failed start).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use dataplane::control::QerUpdate;
 use dataplane::iface::{IFACE_COUNT, Iface, IfaceConfig, NetConfig};
@@ -91,7 +91,21 @@ pub fn net_config(cfg: &Config, macs: &[Option<[u8; 6]>; IFACE_COUNT]) -> NetCon
         // The dataplane's defaults (DataplaneConfig::new); not config keys yet.
         error_indication_pps: 100,
         arp_requests_per_sec: 10,
+        n4: n4_through_dataplane(cfg).map(|(_, a, _)| a),
     }
+}
+
+/// N4 through the DPDK port: when `pfcp.listen`'s address is one of a
+/// DPDK interface's own, that interface, `pfcp.listen` and the interface's
+/// IP MTU (the kernel does not have the address, so the workers hand N4's
+/// datagrams to the control thread). `None`: N4 is a kernel socket.
+#[must_use]
+pub fn n4_through_dataplane(cfg: &Config) -> Option<(Iface, SocketAddr, u16)> {
+    let l = cfg.pfcp.listen?;
+    cfg.interfaces
+        .iter()
+        .find(|i| i.prefixes().any(|n| n.addr() == l.ip()))
+        .map(|i| (iface_of(i.name), l, i.mtu))
 }
 
 fn filter_addr(a: FlowAddress) -> rules::FilterAddr {

@@ -238,17 +238,8 @@ fn contract_example_is_accepted() {
         Some(&HostInfo::with_cpus(2)),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    // One warning: the example's N4 address is also its N3 address, which
-    // DPDK owns, and N4 is a kernel socket here (docs/N4.md, known gaps).
-    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
-    assert_eq!(c.warnings[0].path, "pfcp.listen");
-    assert!(
-        c.warnings[0]
-            .message
-            .contains("interfaces.n3's address, which DPDK owns"),
-        "{:?}",
-        c.warnings
-    );
+    // No warnings: N4 on the N3 address is served through the DPDK port.
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     assert_eq!(c.node_id, types::NodeId::Ip("192.168.1.1".parse().unwrap()));
     assert_eq!(c.dpdk.args, ["--no-huge", "-m", "512", "--no-pci"]);
     assert_eq!(c.dpdk.mbufs, 65536);

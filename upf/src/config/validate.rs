@@ -110,22 +110,8 @@ pub(crate) fn validate(
             format!("{} is out of range 0..=10", p.request_retries),
         );
     }
-    if let Some(l) = listen {
-        for i in interfaces.iter() {
-            if i.prefixes().any(|n| n.addr() == l.ip()) {
-                cx.warn(
-                    "pfcp.listen",
-                    format!(
-                        "{} is interfaces.{}'s address, which DPDK owns: N4 is a kernel UDP socket, \
-                         so `upf run` can bind it only where the host's kernel has this address too; \
-                         give N4 an address of the host (a management or N4 network)",
-                        l.ip(),
-                        i.name.as_str()
-                    ),
-                );
-            }
-        }
-    }
+    // `pfcp.listen` on a DPDK interface's own address is served through
+    // that port (docs/N4.md, "N4 through the DPDK port"): nothing to say.
     let pfcp = PfcpConfig {
         listen,
         peers,

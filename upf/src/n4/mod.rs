@@ -184,7 +184,8 @@ pub struct Leftovers {
     /// Final usage of static sessions' URRs.
     pub finals: Vec<FinalUsage>,
     /// Worker events N4 does not act on (neighbours learned, echo
-    /// responses).
+    /// responses, and N4 datagrams received through the DPDK port, which
+    /// `socket::N4Endpoint::take` hands back to N4).
     pub events: Vec<DpEvent>,
 }
 

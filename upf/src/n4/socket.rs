@@ -4,6 +4,10 @@
 //! [`N4`], and send what the node queued, in order, each to its
 //! destination (the request's source address and port). Large kernel
 //! buffers absorb SMF bursts while the control thread is busy.
+//!
+//! [`DataplaneSocket`] is the other endpoint, for `pfcp.listen` on an
+//! address DPDK owns: datagrams come from the workers as events and leave
+//! as packets the workers send; [`N4Endpoint`] is either.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -11,7 +15,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use dataplane::control::Control;
+use dataplane::control::{Control, MAX_INJECT};
+use dataplane::counters::Event as DpEvent;
+use dataplane::iface::Iface;
 use log::warn;
 use pfcp::Transmit;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -169,6 +175,183 @@ impl N4Socket {
     }
 }
 
+/// N4 through the DPDK port (`pfcp.listen` on an address only DPDK has):
+/// the workers hand datagrams to `pfcp.listen` to the control thread as
+/// [`DpEvent::N4Datagram`] events, and the node's answers leave as IPv4/IPv6
+/// UDP packets from `pfcp.listen` that a worker sends
+/// ([`Control::inject`]). No kernel socket: the control loop polls the
+/// worker events every [`BUSY_TICK`] instead of waiting on a descriptor.
+#[derive(Debug)]
+pub struct DataplaneSocket {
+    iface: Iface,
+    local: SocketAddr,
+    /// Largest IP packet sent: the interface's MTU, at most [`MAX_INJECT`].
+    mtu: usize,
+    /// Datagrams received, sent, and not sent (inject ring full, another
+    /// address family), and answers longer than the MTU (dropped: no
+    /// fragmentation; the SMF sees a timeout, the log says why).
+    pub received: u64,
+    pub sent: u64,
+    pub send_errors: u64,
+    pub too_long: u64,
+}
+
+impl DataplaneSocket {
+    /// N4 on `local` (`pfcp.listen`), an address of `iface` whose IP MTU
+    /// is `mtu` (capped at [`MAX_INJECT`]).
+    #[must_use]
+    pub fn new(iface: Iface, local: SocketAddr, mtu: u16) -> Self {
+        Self {
+            iface,
+            local,
+            mtu: usize::from(mtu).min(MAX_INJECT),
+            received: 0,
+            sent: 0,
+            send_errors: 0,
+            too_long: 0,
+        }
+    }
+
+    /// The interface N4 is served on.
+    #[must_use]
+    pub fn iface(&self) -> Iface {
+        self.iface
+    }
+
+    /// Hands the N4 datagrams among `events` to `n4` (the others stay, in
+    /// order); returns how many.
+    pub fn take(
+        &mut self,
+        now: Instant,
+        events: &mut Vec<DpEvent>,
+        n4: &mut N4,
+        ctl: &mut Control,
+    ) -> usize {
+        let mut n = 0;
+        events.retain_mut(|e| match e {
+            DpEvent::N4Datagram { src, data, .. } => {
+                n += 1;
+                n4.on_datagram(now, *src, data, ctl);
+                false
+            }
+            _ => true,
+        });
+        self.received += n as u64;
+        n
+    }
+
+    /// Publishes what the datagrams staged, then sends what the node
+    /// queued through the dataplane.
+    pub fn flush(&mut self, n4: &mut N4, ctl: &mut Control) {
+        n4.flush(ctl);
+        while let Some(t) = n4.poll_transmit(ctl) {
+            self.send(&t, ctl);
+        }
+    }
+
+    fn send(&mut self, t: &Transmit, ctl: &Control) {
+        let Some(p) = dataplane::pipeline::udp_datagram(self.local, t.dst, &t.payload) else {
+            self.send_errors += 1;
+            warn!(
+                "N4: cannot send {} bytes from {} to {}",
+                t.payload.len(),
+                self.local,
+                t.dst
+            );
+            return;
+        };
+        if p.len() > self.mtu {
+            self.too_long += 1;
+            warn!(
+                "N4: dropping a {}-byte PFCP message to {}: {} bytes with IP and UDP headers exceed the {}-byte MTU of N4 through the DPDK port (no fragmentation)",
+                t.payload.len(),
+                t.dst,
+                p.len(),
+                self.mtu
+            );
+            return;
+        }
+        match ctl.inject(self.iface, &p) {
+            Ok(()) => self.sent += 1,
+            Err(e) => {
+                self.send_errors += 1;
+                warn!("N4: sending {} bytes to {}: {e}", t.payload.len(), t.dst);
+            }
+        }
+    }
+}
+
+/// Where N4's datagrams come from and go: a kernel UDP socket, or the
+/// DPDK port that owns `pfcp.listen`.
+#[derive(Debug)]
+pub enum N4Endpoint {
+    /// A kernel UDP socket on `pfcp.listen`.
+    Kernel(N4Socket),
+    /// Served through the dataplane.
+    Dataplane(DataplaneSocket),
+}
+
+impl N4Endpoint {
+    /// Resolves when there may be N4 work: a datagram on the kernel socket
+    /// (or its backlog can leave), `deadline`, or, through the dataplane,
+    /// [`BUSY_TICK`] from now (the worker events are polled).
+    pub async fn ready(&self, deadline: Option<Instant>) {
+        match self {
+            Self::Kernel(s) => s.ready(deadline).await,
+            Self::Dataplane(_) => {
+                let tick = Instant::now() + BUSY_TICK;
+                tokio::time::sleep_until(earliest(deadline, tick).into()).await;
+            }
+        }
+    }
+
+    /// Whether the control loop must run [`N4::housekeeping`] at every
+    /// wake-up (that is where the dataplane's datagrams arrive).
+    #[must_use]
+    pub fn polled(&self) -> bool {
+        matches!(self, Self::Dataplane(_))
+    }
+
+    /// The kernel socket: receive and hand datagrams to `n4` (see
+    /// [`N4Socket::service`]); through the dataplane the datagrams come
+    /// with the worker events ([`N4Endpoint::take`]), so it only flushes.
+    ///
+    /// # Errors
+    /// From the kernel socket.
+    pub fn service(&mut self, now: Instant, n4: &mut N4, ctl: &mut Control) -> io::Result<usize> {
+        match self {
+            Self::Kernel(s) => s.service(now, n4, ctl),
+            Self::Dataplane(d) => {
+                d.flush(n4, ctl);
+                Ok(0)
+            }
+        }
+    }
+
+    /// Hands the N4 datagrams among worker `events` to `n4` (nothing for a
+    /// kernel socket: the dataplane sends it none).
+    pub fn take(
+        &mut self,
+        now: Instant,
+        events: &mut Vec<DpEvent>,
+        n4: &mut N4,
+        ctl: &mut Control,
+    ) -> usize {
+        match self {
+            Self::Kernel(_) => 0,
+            Self::Dataplane(d) => d.take(now, events, n4, ctl),
+        }
+    }
+
+    /// Publishes staged changes and sends what the node queued.
+    pub fn flush(&mut self, n4: &mut N4, ctl: &mut Control) {
+        match self {
+            Self::Kernel(s) => s.flush(n4, ctl),
+            Self::Dataplane(d) => d.flush(n4, ctl),
+        }
+    }
+}
+
 fn earliest(a: Option<Instant>, b: Instant) -> Instant {
     a.map_or(b, |a| a.min(b))
 }
@@ -205,5 +388,68 @@ pub async fn serve(
             next_housekeeping = now + HOUSEKEEPING;
         }
         sock.flush(n4, ctl);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PFCP message that fits the MTU with its IPv4 and UDP headers goes
+    /// to the inject ring; one byte more is dropped and counted, not
+    /// fragmented.
+    #[test]
+    fn answers_over_the_mtu_are_dropped_and_counted() {
+        let (ctl, _ports) = dataplane::testkit::dataplane(1, true);
+        let local = SocketAddr::new(dataplane::testkit::N3_IP.into(), 8805);
+        let dst = SocketAddr::new(dataplane::testkit::GNB_IP.into(), 8805);
+        let mut d = DataplaneSocket::new(Iface::N3, local, 9000);
+        let fits = MAX_INJECT - 28;
+        d.send(
+            &Transmit {
+                dst,
+                payload: vec![0; fits],
+            },
+            &ctl,
+        );
+        assert_eq!((d.sent, d.too_long), (1, 0));
+        d.send(
+            &Transmit {
+                dst,
+                payload: vec![0; fits + 1],
+            },
+            &ctl,
+        );
+        assert_eq!((d.sent, d.too_long, d.send_errors), (1, 1, 0));
+        let v6: SocketAddr = "[2001:db8::2]:8805".parse().unwrap();
+        d.send(
+            &Transmit {
+                dst: v6,
+                payload: vec![0; 8],
+            },
+            &ctl,
+        );
+        assert_eq!(
+            (d.sent, d.send_errors),
+            (1, 1),
+            "no IPv4 source for an IPv6 SMF"
+        );
+        // A smaller interface MTU is the limit.
+        let mut d = DataplaneSocket::new(Iface::N3, local, 1280);
+        d.send(
+            &Transmit {
+                dst,
+                payload: vec![0; 1252],
+            },
+            &ctl,
+        );
+        d.send(
+            &Transmit {
+                dst,
+                payload: vec![0; 1253],
+            },
+            &ctl,
+        );
+        assert_eq!((d.sent, d.too_long), (1, 1));
     }
 }
