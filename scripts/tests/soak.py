@@ -578,16 +578,20 @@ class Soak:
         """A PFD Management Request; then the PFD store holds `want`
         (applications, PFDs) on /status."""
         smf.request(3, P.PFCPPFDManagementRequest, pfd_ies(apps), what=what)
+        self.pfcp_occupancy(what, ("pfd_applications", "pfds"), want)
+
+    def pfcp_occupancy(self, what: str, keys: Tuple[str, ...], want: tuple) -> None:
+        """/status occupancy.pfcp's figures `keys` reach `want` (it is up to
+        100 ms old: waited for, 2 s at most)."""
         got = None
 
-        def held() -> bool:
+        def same() -> bool:
             nonlocal got
             o = self.upf.status()["occupancy"]["pfcp"]
-            got = (o["pfd_applications"], o["pfds"])
+            got = tuple(o[k] for k in keys)
             return got == want
-        # /status is up to 100 ms old.
         try:
-            upfrun.wait_for(f"{what}: /status occupancy.pfcp (pfd_applications, pfds) == {want}", held, 2.0)
+            upfrun.wait_for(f"{what}: /status occupancy.pfcp {keys} == {want}", same, 2.0)
             check(True, what)
         except AssertionError as e:
             check(False, f"{e} (got {got})")
@@ -602,18 +606,7 @@ class Soak:
         ips = [s[key] for s in sessions for key in ("ue", "ue6") if s.get(key)] + ["10.45.255.200", STATIC_V6]
         want = (sum(1 for s in sessions if lo <= s["teid"] <= hi),
                 sum(1 for ip in ips if any(ipaddress.ip_address(ip) in n for n in nets)))
-        got = (None, None)
-
-        def same() -> bool:
-            nonlocal got
-            o = self.upf.status()["occupancy"]["pfcp"]
-            got = (o["teids_allocated"], o["ue_ips_allocated"])
-            return got == want
-        try:
-            upfrun.wait_for(f"{what}: TEIDs and UE addresses allocated == {want}", same, 2.0)
-            check(True, what)
-        except AssertionError as e:
-            check(False, f"{e} (got {got})")
+        self.pfcp_occupancy(what, ("teids_allocated", "ue_ips_allocated"), want)
 
     def per_association(self, what: str, want: Dict[str, int]) -> None:
         """/status pfcp.associations: sessions per association == `want`."""
