@@ -338,10 +338,9 @@ def session6_ies(node, me: str, cp: int, csid: int, gnb_teid: int, fixed6: Optio
     ]
 
 
-def app_session_ies(node, me: str, cp: int, csid: int, gnb_teid: int, app_teid: int) -> list:
-    """A session whose third PDR (DL, precedence 100, above the default
-    DL PDR's 255) names Application ID APP: downlink of the application's
-    PFD flows goes to the gNB in `app_teid`, the rest in `gnb_teid`."""
+def plain_session_ies(node, me: str, cp: int, gnb_teid: int) -> list:
+    """The IEs of a session with the default UL and DL PDRs (CHOOSE F-TEID
+    and IPv4 UE address), no QER or URR; callers append theirs."""
     return [
         node, S.fseid(cp, me), P.IE_APN_DNN(apn_dnn="internet"),
         S.create_pdr(S.pdr_id(1), S.prec(255),
@@ -350,14 +349,22 @@ def app_session_ies(node, me: str, cp: int, csid: int, gnb_teid: int, app_teid: 
         S.create_pdr(S.pdr_id(2), S.prec(255),
                      S.pdi(S.src_if(1), S.ni_plain("internet"), S.ueip(None, dst=True, chv4=True, v4_with_ch=True)),
                      S.far_id(2)),
+        S.create_far(S.far_id(1), S.apply(forw=True), S.fwd(S.dst_if(1))),
+        S.create_far(S.far_id(2), S.apply(forw=True), S.fwd(S.dst_if(0), S.ohc(gnb_teid, S.GNB_IP))),
+        S.pdn_type_v4(),
+    ]
+
+
+def app_session_ies(node, me: str, cp: int, csid: int, gnb_teid: int, app_teid: int) -> list:
+    """A session whose third PDR (DL, precedence 100, above the default
+    DL PDR's 255) names Application ID APP: downlink of the application's
+    PFD flows goes to the gNB in `app_teid`, the rest in `gnb_teid`."""
+    return plain_session_ies(node, me, cp, gnb_teid) + [
         S.create_pdr(S.pdr_id(3), S.prec(100),
                      S.pdi(S.src_if(1), S.ni_plain("internet"), S.ueip(None, dst=True, chv4=True, v4_with_ch=True),
                            P.IE_ApplicationId(id=APP)),
                      S.far_id(3)),
-        S.create_far(S.far_id(1), S.apply(forw=True), S.fwd(S.dst_if(1))),
-        S.create_far(S.far_id(2), S.apply(forw=True), S.fwd(S.dst_if(0), S.ohc(gnb_teid, S.GNB_IP))),
         S.create_far(S.far_id(3), S.apply(forw=True), S.fwd(S.dst_if(0), S.ohc(app_teid, S.GNB_IP))),
-        S.pdn_type_v4(),
         S.fq_csid(me, csid),
     ]
 
@@ -365,19 +372,7 @@ def app_session_ies(node, me: str, cp: int, csid: int, gnb_teid: int, app_teid: 
 def inactivity_ies(node, me: str, cp: int, gnb_teid: int) -> list:
     """A session with a short User Plane Inactivity Timer and no URR (the
     UPF watches it with its internal counter)."""
-    return [
-        node, S.fseid(cp, me), P.IE_APN_DNN(apn_dnn="internet"),
-        S.create_pdr(S.pdr_id(1), S.prec(255),
-                     S.pdi(S.src_if(0), S.fteid_choose(), S.ni_plain("internet"), S.ueip(None, dst=False, chv4=True)),
-                     S.ohr(0), S.far_id(1)),
-        S.create_pdr(S.pdr_id(2), S.prec(255),
-                     S.pdi(S.src_if(1), S.ni_plain("internet"), S.ueip(None, dst=True, chv4=True, v4_with_ch=True)),
-                     S.far_id(2)),
-        S.create_far(S.far_id(1), S.apply(forw=True), S.fwd(S.dst_if(1))),
-        S.create_far(S.far_id(2), S.apply(forw=True), S.fwd(S.dst_if(0), S.ohc(gnb_teid, S.GNB_IP))),
-        S.pdn_type_v4(),
-        P.IE_UserPlaneInactivityTimer(timer=INACTIVITY_S),
-    ]
+    return plain_session_ies(node, me, cp, gnb_teid) + [P.IE_UserPlaneInactivityTimer(timer=INACTIVITY_S)]
 
 
 def pfd_ies(apps: Dict[str, List[str]]) -> list:
