@@ -227,6 +227,16 @@ struct N4Link {
     clock0: (TscClock, Instant),
 }
 
+impl N4Link {
+    /// The driver's housekeeping, with the N4 datagrams among the worker
+    /// events it took handed to the driver (N4 through the DPDK port).
+    fn housekeeping(&mut self, now: Instant, ctl: &mut Control) -> n4::Leftovers {
+        let mut left = self.n4.housekeeping(now, ctl);
+        self.sock.take(now, &mut left.events, &mut self.n4, ctl);
+        left
+    }
+}
+
 /// Resolves when the N4 socket has datagrams or the driver a timer due
 /// (every `BUSY_TICK` for N4 through the DPDK port; never without N4).
 async fn n4_ready(l: Option<&N4Link>) {
@@ -433,6 +443,7 @@ impl ControlThread {
             self.config.teid_range.first,
             self.config.teid_range.last
         );
+        self.telemetry.update(N4::list_messages_at_start);
         self.n4 = Some(N4Link {
             n4,
             sock,
@@ -450,14 +461,9 @@ impl ControlThread {
         if let Err(e) = l.sock.service(now, &mut l.n4, ctl) {
             error!("N4 socket: {e}");
         }
-        let left = (l.sock.polled()
-            || l.n4.busy()
-            || l.n4.poll_timeout().is_some_and(|t| t <= now))
-        .then(|| {
-            let mut left = l.n4.housekeeping(now, ctl);
-            l.sock.take(now, &mut left.events, &mut l.n4, ctl);
-            left
-        });
+        let left =
+            (l.sock.polled() || l.n4.busy() || l.n4.poll_timeout().is_some_and(|t| t <= now))
+                .then(|| l.housekeeping(now, ctl));
         l.sock.flush(&mut l.n4, ctl);
         if let Some(left) = left {
             self.leftovers(left);
@@ -487,9 +493,7 @@ impl ControlThread {
         if let Some(l) = self.n4.as_mut() {
             // N4 reclaims (final usage of its URRs) and takes its events.
             let ctl = self.dp.control();
-            let now = Instant::now();
-            let mut left = l.n4.housekeeping(now, ctl);
-            l.sock.take(now, &mut left.events, &mut l.n4, ctl);
+            let left = l.housekeeping(Instant::now(), ctl);
             l.sock.flush(&mut l.n4, ctl);
             self.leftovers(left);
         } else {

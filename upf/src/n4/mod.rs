@@ -476,14 +476,20 @@ impl N4 {
         }
     }
 
+    /// Lists the message types of every N4 exchange at 0 in the telemetry
+    /// model (see [`MESSAGES_LISTED_AT_START`]); once, when N4 starts:
+    /// [`N4::fill_telemetry`] only ever raises counts, it removes none.
+    pub fn list_messages_at_start(m: &mut TelemetryModel) {
+        for (ty, dir) in MESSAGES_LISTED_AT_START {
+            m.pfcp_messages.entry((ty.to_owned(), dir)).or_insert(0);
+        }
+    }
+
     /// Puts PFCP's figures into the telemetry model: PFCP sessions,
     /// messages by type and direction (plus `malformed` and `not_allowed`
     /// datagrams received), associations.
     pub fn fill_telemetry(&self, m: &mut TelemetryModel) {
         m.pfcp_sessions = self.node.session_count() as u64;
-        for (ty, dir) in MESSAGES_LISTED_AT_START {
-            m.pfcp_messages.entry((ty.to_owned(), dir)).or_insert(0);
-        }
         let st = self.node.stats();
         for (ty, dir, n) in st.messages() {
             let dir = match dir {
